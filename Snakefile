@@ -1,0 +1,22 @@
+# Paired cell inpainting (Lu, Kraus, Cooper, Moses; PLoS Comput Biol 2019) as a workflow:
+# fields of view -> single-cell crops -> self-supervised features -> benchmarks and biology.
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config.yaml"
+
+
+report: "workflow_scripts/report/workflow.rst"
+
+
+include: "rules/common.smk"
+include: "rules/inputs.smk"
+include: "rules/crops.smk"
+
+
+rule all:
+    input:
+        rules.crops.input,
+    default_target: True

@@ -1,0 +1,121 @@
+# Segmentation (scattered over chunks of fields), the crop store, and its quality control.
+
+
+rule segment:
+    input:
+        sheet="results/{dataset}/samplesheet.tsv",
+        truth_fields=truth_input("truth_fields.tsv"),
+    output:
+        crops=temp("results/{dataset}/chunks/{scatteritem}.npy"),
+        objects=temp("results/{dataset}/chunks/{scatteritem}.parquet"),
+    params:
+        dataset=dataset_config,
+    resources:
+        mem_mb=4000,
+    log:
+        "results/{dataset}/logs/segment/{scatteritem}.log",
+    benchmark:
+        "results/{dataset}/benchmarks/segment/{scatteritem}.tsv"
+    conda:
+        "../envs/imaging.yaml"
+    script:
+        "../workflow_scripts/segment.py"
+
+
+rule gather_crops:
+    input:
+        sheet="results/{dataset}/samplesheet.tsv",
+        crops=gather.fields("results/{{dataset}}/chunks/{scatteritem}.npy"),
+        objects=gather.fields("results/{{dataset}}/chunks/{scatteritem}.parquet"),
+        truth_cells=truth_input("truth_cells.parquet"),
+    output:
+        store=directory("results/{dataset}/crops.zarr"),
+        cells="results/{dataset}/cells.parquet",
+        objects="results/{dataset}/qc/objects.parquet",
+        fields="results/{dataset}/qc/fields.tsv",
+        dropped="results/{dataset}/qc/dropped_images.tsv",
+    params:
+        dataset=dataset_config,
+    resources:
+        mem_mb=8000,
+    log:
+        "results/{dataset}/logs/gather_crops.log",
+    benchmark:
+        "results/{dataset}/benchmarks/gather_crops.tsv"
+    conda:
+        "../envs/imaging.yaml"
+    script:
+        "../workflow_scripts/gather_crops.py"
+
+
+rule qc_detection:
+    input:
+        objects="results/{dataset}/qc/objects.parquet",
+        truth_cells="results/{dataset}/simulated/truth_cells.parquet",
+    output:
+        table=report(
+            "results/{dataset}/qc/detection.tsv",
+            caption="../workflow_scripts/report/detection.rst",
+            category="Quality control",
+            subcategory="{dataset}",
+        ),
+    log:
+        "results/{dataset}/logs/qc_detection.log",
+    conda:
+        "../envs/imaging.yaml"
+    script:
+        "../workflow_scripts/qc_detection.py"
+
+
+rule qc_montage:
+    input:
+        store="results/{dataset}/crops.zarr",
+        cells="results/{dataset}/cells.parquet",
+    output:
+        png=report(
+            "results/{dataset}/qc/montage.png",
+            caption="../workflow_scripts/report/montage.rst",
+            category="Quality control",
+            subcategory="{dataset}",
+        ),
+    params:
+        dataset=dataset_config,
+        seed=lambda wc: dataset_seed(config, wc.dataset, "montage"),
+    log:
+        "results/{dataset}/logs/qc_montage.log",
+    conda:
+        "../envs/imaging.yaml"
+    script:
+        "../workflow_scripts/qc_montage.py"
+
+
+rule qc_overlays:
+    input:
+        sheet="results/{dataset}/samplesheet.tsv",
+    output:
+        png=report(
+            "results/{dataset}/qc/overlays.png",
+            caption="../workflow_scripts/report/overlays.rst",
+            category="Quality control",
+            subcategory="{dataset}",
+        ),
+    params:
+        dataset=dataset_config,
+        seed=lambda wc: dataset_seed(config, wc.dataset, "overlays"),
+        n_fields=4,
+    log:
+        "results/{dataset}/logs/qc_overlays.log",
+    conda:
+        "../envs/imaging.yaml"
+    script:
+        "../workflow_scripts/qc_overlays.py"
+
+
+rule crops:
+    input:
+        expand("results/{dataset}/crops.zarr", dataset=DATASETS),
+        expand("results/{dataset}/cells.parquet", dataset=DATASETS),
+        expand("results/{dataset}/qc/fields.tsv", dataset=DATASETS),
+        expand("results/{dataset}/qc/montage.png", dataset=DATASETS),
+        expand("results/{dataset}/qc/overlays.png", dataset=DATASETS),
+        expand("results/{dataset}/qc/detection.tsv", dataset=SIMULATED),

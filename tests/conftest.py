@@ -1,0 +1,25 @@
+"""Shared fixtures: the library on sys.path, the real data folder, the tiny test config."""
+
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "workflow_scripts"))
+
+SHARED_DATA = REPO.parent / "shared" / "data"
+TEST_CONFIG = REPO / "tests" / "configs" / "test.yaml"
+
+
+def require_shared(*parts: str) -> Path:
+    """Path inside ../shared/data, or skip the test with the reason it cannot run."""
+    path = SHARED_DATA.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"real data not available: {path} is absent (see ../shared/data/README.md)")
+    return path
+
+
+@pytest.fixture
+def shared_data():
+    return require_shared()

@@ -1,0 +1,7 @@
+"""Paired cell inpainting workflow library.
+
+The Snakemake rules in ``rules/`` call thin scripts in ``workflow_scripts/``; every piece of
+logic worth testing lives here, one module per concept, with no Snakemake imports.
+"""
+
+__version__ = "0.1.0"

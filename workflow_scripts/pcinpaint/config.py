@@ -1,0 +1,185 @@
+"""Configuration: schema validation with one-line errors, defaults, and per-dataset views.
+
+The schema (``schemas/config.schema.yaml``) is the single reference of what a config may hold;
+this module adds the checks a schema cannot express (a segmentation channel that must be one
+of the dataset's channels, a simulator preset that fixes the channel layout) and hands the
+rest of the library small, typed views of one dataset's settings.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
+CONFIG_SCHEMA = SCHEMA_DIR / "config.schema.yaml"
+SAMPLESHEET_SCHEMA = SCHEMA_DIR / "samplesheet.schema.yaml"
+
+#: channel roles each simulator preset produces, in order
+PRESET_CHANNEL_ROLES = {
+    "human": ("structural", "structural", "protein"),
+    "yeast": ("structural", "protein"),
+}
+
+
+class ConfigError(ValueError):
+    """A configuration problem, described in one line that names the key."""
+
+
+def load_schema(path: Path = CONFIG_SCHEMA) -> dict:
+    with open(path) as fh:
+        return yaml.safe_load(fh)
+
+
+def _with_defaults(validator_class):
+    """A validator that fills ``default`` values while it validates (parents before children)."""
+    validate_properties = validator_class.VALIDATORS["properties"]
+
+    def set_defaults(validator, properties, instance, schema):
+        if isinstance(instance, dict):
+            for name, sub in properties.items():
+                if "default" in sub and name not in instance:
+                    instance[name] = copy.deepcopy(sub["default"])
+        yield from validate_properties(validator, properties, instance, schema)
+
+    return jsonschema.validators.extend(validator_class, {"properties": set_defaults})
+
+
+_Filling = _with_defaults(jsonschema.Draft202012Validator)
+
+
+def _key(error: jsonschema.ValidationError) -> str:
+    return ".".join(str(p) for p in error.absolute_path) or "<top level>"
+
+
+def _one_line(error: jsonschema.ValidationError) -> str:
+    message = " ".join(error.message.split())
+    if len(message) > 200:
+        message = message[:197] + "..."
+    return f"{_key(error)}: {message}"
+
+
+def validate_instance(instance: dict, schema: dict, where: str) -> dict:
+    """Validate ``instance`` in place (filling defaults); raise ConfigError naming the first bad key."""
+    errors = sorted(_Filling(schema).iter_errors(instance), key=lambda e: (len(e.absolute_path), e.path))
+    if errors:
+        best = jsonschema.exceptions.best_match(errors)
+        raise ConfigError(f"{where}: {_one_line(best)}")
+    return instance
+
+
+def validate_config(config: dict, where: str = "config") -> dict:
+    """Check a whole workflow config against the schema and the cross-field rules; fill defaults."""
+    validate_instance(config, load_schema(), where)
+    for name, ds in config["datasets"].items():
+        _check_dataset(name, ds, where)
+    return config
+
+
+def _check_dataset(name: str, ds: dict, where: str) -> None:
+    prefix = f"{where}: datasets.{name}"
+    names = [c["name"] for c in ds["channels"]]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"{prefix}.channels: channel names must be unique, got {names}")
+    roles = [c["role"] for c in ds["channels"]]
+    if "protein" not in roles or "structural" not in roles:
+        raise ConfigError(f"{prefix}.channels: need at least one structural and one protein channel, got roles {roles}")
+    seg = ds["segmentation"]
+    if seg["channel"] not in names:
+        raise ConfigError(f"{prefix}.segmentation.channel: '{seg['channel']}' is not one of the channels {names}")
+    lo, hi = ds["crops"]["area_fraction"]
+    if lo > hi:
+        raise ConfigError(f"{prefix}.crops.area_fraction: lower bound {lo} is above upper bound {hi}")
+    if ds["source"] == "simulate":
+        if "simulate" not in ds:
+            raise ConfigError(f"{prefix}.simulate: required when source is 'simulate'")
+        preset = ds["simulate"]["preset"]
+        if tuple(roles) != PRESET_CHANNEL_ROLES[preset]:
+            raise ConfigError(
+                f"{prefix}.channels: preset '{preset}' produces channels with roles "
+                f"{list(PRESET_CHANNEL_ROLES[preset])}, config lists {roles}"
+            )
+        if seg["method"] == "provided":
+            raise ConfigError(f"{prefix}.segmentation.method: 'provided' needs a mask column; the simulator writes none")
+    if ds["source"] == "samplesheet" and "samplesheet" not in ds:
+        raise ConfigError(f"{prefix}.samplesheet: required when source is 'samplesheet'")
+
+
+def load_config(path: str | Path) -> dict:
+    """Read and validate a YAML config file (the tests' and benchmarks' entry point)."""
+    path = Path(path)
+    try:
+        with open(path) as fh:
+            config = yaml.safe_load(fh)
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path}: cannot read config: {' '.join(str(exc).split())}") from None
+    if not isinstance(config, dict):
+        raise ConfigError(f"{path}: config must be a mapping, got {type(config).__name__}")
+    return validate_config(config, where=str(path))
+
+
+@dataclass(frozen=True)
+class DatasetConfig:
+    """The settings of one dataset that segmentation, cropping and preprocessing need."""
+
+    name: str
+    source: str
+    channels: tuple[str, ...]
+    roles: tuple[str, ...]
+    segmentation: dict
+    crops: dict
+    preprocess: dict
+    min_cells: int
+    raw: dict
+
+    @classmethod
+    def from_config(cls, config: dict, name: str) -> "DatasetConfig":
+        if name not in config["datasets"]:
+            raise ConfigError(f"config: no dataset named '{name}' (have {sorted(config['datasets'])})")
+        return cls.from_dict(name, config["datasets"][name])
+
+    @classmethod
+    def from_dict(cls, name: str, ds: dict) -> "DatasetConfig":
+        """From one validated dataset block (what rules pass as ``params.dataset``)."""
+        return cls(
+            name=name,
+            source=ds["source"],
+            channels=tuple(c["name"] for c in ds["channels"]),
+            roles=tuple(c["role"] for c in ds["channels"]),
+            segmentation=dict(ds["segmentation"]),
+            crops=dict(ds["crops"]),
+            preprocess=dict(ds["preprocess"]),
+            min_cells=int(ds["min_cells"]),
+            raw=ds,
+        )
+
+    @property
+    def structural(self) -> tuple[int, ...]:
+        """Indices of the structural-marker channels (x in the paper)."""
+        return tuple(i for i, r in enumerate(self.roles) if r == "structural")
+
+    @property
+    def protein(self) -> tuple[int, ...]:
+        """Indices of the protein channels (y in the paper)."""
+        return tuple(i for i, r in enumerate(self.roles) if r == "protein")
+
+    @property
+    def segmentation_channel(self) -> int:
+        return self.channels.index(self.segmentation["channel"])
+
+
+def dataset_seed(config: dict, name: str, step: str) -> int:
+    """A seed for one random step of one dataset, derived from the global seed (stable across runs)."""
+    import zlib
+
+    return (int(config.get("seed", 0)) * 1_000_003 + zlib.crc32(f"{name}/{step}".encode())) % (2**32)
+
+
+def channel_metadata(ds: dict) -> dict[str, Any]:
+    """Channel names and roles as stored with the crop store, so later stages need no config."""
+    return {"channels": [c["name"] for c in ds["channels"]], "roles": [c["role"] for c in ds["channels"]]}

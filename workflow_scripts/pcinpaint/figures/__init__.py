@@ -1,0 +1,1 @@
+"""Figures, one module per family; each function returns a matplotlib Figure."""

@@ -1,0 +1,49 @@
+"""Colour composites and saving, shared by every figure family."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+#: RGB colour of each structural channel, in order (the paper: nucleus blue, microtubules red)
+STRUCTURAL_COLOURS = {1: [(1.0, 0.0, 0.2)], 2: [(0.0, 0.35, 1.0), (1.0, 0.0, 0.2)],
+                      3: [(0.0, 0.35, 1.0), (1.0, 0.0, 0.2), (1.0, 1.0, 0.0)]}
+PROTEIN_COLOUR = (0.1, 1.0, 0.1)
+
+
+def channel_colours(roles: Sequence[str]) -> list[tuple[float, float, float]]:
+    """The paper's convention: the protein in green, structural markers in blue then red."""
+    n_struct = sum(r == "structural" for r in roles)
+    structural = iter(STRUCTURAL_COLOURS.get(n_struct, [(0.6, 0.6, 0.6)] * n_struct))
+    return [PROTEIN_COLOUR if r == "protein" else next(structural) for r in roles]
+
+
+def composite(image: np.ndarray, roles: Sequence[str], gain: float = 1.0) -> np.ndarray:
+    """(C, H, W) intensities in [0, 1] -> (H, W, 3) additive colour image."""
+    colours = np.asarray(channel_colours(roles), np.float32)
+    rgb = np.tensordot(np.asarray(image, np.float32), colours, axes=([0], [0]))
+    return np.clip(rgb * gain, 0, 1)
+
+
+def save_figure(fig, path: str | Path, dpi: int = 120) -> Path:
+    """Save atomically (PNG, or any format matplotlib infers from the suffix) and close."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
+    os.close(fd)
+    try:
+        fig.savefig(tmp, dpi=dpi, bbox_inches="tight")
+        os.replace(tmp, path)
+    finally:
+        plt.close(fig)
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path

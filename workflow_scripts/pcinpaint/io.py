@@ -1,0 +1,272 @@
+"""Reading users' inputs and writing the workflow's stores, safely.
+
+Everything that touches the file system goes through here: sample sheets (validated, paths
+resolved against the sheet's folder), field images (one-line errors naming the file and the
+sheet row), tables written atomically, and the crop store with the one reader every later
+stage uses.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+import tifffile
+
+SHEET_REQUIRED = ("image_id", "field_id", "protein")
+SHEET_OPTIONAL = ("cell_line", "antibody", "label", "mask")
+
+
+class InputError(ValueError):
+    """A problem with a user's input file, described in one line naming the file."""
+
+
+# --------------------------------------------------------------------------------------------
+# Tables
+# --------------------------------------------------------------------------------------------
+
+
+def _atomic_target(path: Path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    return Path(tmp)
+
+
+def write_table(df: pd.DataFrame, path: str | Path) -> Path:
+    """Write a table atomically; the format follows the suffix (.parquet, .tsv, .csv)."""
+    path = Path(path)
+    tmp = _atomic_target(path)
+    try:
+        if path.suffix == ".parquet":
+            df.to_parquet(tmp, index=False)
+        elif path.suffix == ".csv":
+            df.to_csv(tmp, index=False)
+        else:
+            df.to_csv(tmp, sep="\t", index=False)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
+
+
+def read_table(path: str | Path) -> pd.DataFrame:
+    """Read a parquet, CSV or TSV table (separator from the suffix, else sniffed)."""
+    path = Path(path)
+    try:
+        if path.suffix == ".parquet":
+            return pd.read_parquet(path)
+        if path.suffix == ".csv":
+            return pd.read_csv(path, dtype=str, keep_default_na=False)
+        if path.suffix in (".tsv", ".tab", ".txt"):
+            return pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+        return pd.read_csv(path, sep=None, engine="python", dtype=str, keep_default_na=False)
+    except FileNotFoundError:
+        raise InputError(f"{path}: file not found") from None
+    except Exception as exc:  # parser errors carry multi-line messages
+        raise InputError(f"{path}: cannot parse table: {' '.join(str(exc).split())}") from None
+
+
+# --------------------------------------------------------------------------------------------
+# Sample sheets and fields
+# --------------------------------------------------------------------------------------------
+
+
+def read_samplesheet(path: str | Path, channels: Sequence[str], need_mask: bool = False,
+                     schema: dict | None = None) -> pd.DataFrame:
+    """Load and check a sample sheet; channel (and mask) paths become absolute.
+
+    Relative paths resolve against the sheet's folder, so a sheet and its images can move
+    together. Empty optional columns become missing values.
+    """
+    path = Path(path)
+    sheet = read_table(path)
+    sheet.columns = [c.strip() for c in sheet.columns]
+    required = list(SHEET_REQUIRED) + list(channels) + (["mask"] if need_mask else [])
+    missing = [c for c in required if c not in sheet.columns]
+    if missing:
+        raise InputError(f"{path}: missing column(s) {missing}; columns are {list(sheet.columns)}")
+    if sheet.empty:
+        raise InputError(f"{path}: the sample sheet has no rows")
+    for col in sheet.columns:
+        sheet[col] = sheet[col].astype(str).str.strip()
+    for i, row in sheet.iterrows():
+        for col in required:
+            if row[col] == "":
+                raise InputError(f"{path}: row {i + 2}: empty value in column '{col}'")
+    dup = sheet["field_id"][sheet["field_id"].duplicated()]
+    if len(dup):
+        raise InputError(f"{path}: field_id '{dup.iloc[0]}' appears more than once")
+    for col in SHEET_OPTIONAL:
+        if col in sheet.columns:
+            sheet[col] = sheet[col].replace("", pd.NA)
+    if schema is not None:
+        from .config import ConfigError, validate_instance
+
+        for i, record in enumerate(sheet.to_dict("records")):
+            record = {k: (None if v is pd.NA else v) for k, v in record.items()}
+            try:
+                validate_instance(record, schema, f"{path}: row {i + 2}")
+            except ConfigError as exc:
+                raise InputError(str(exc)) from None
+    for col in list(channels) + (["mask"] if "mask" in sheet.columns else []):
+        sheet[col] = [_resolve(path.parent, p) if isinstance(p, str) else p for p in sheet[col]]
+    sheet.attrs["path"] = str(path)
+    return sheet
+
+
+def _resolve(base: Path, p: str) -> str:
+    q = Path(p).expanduser()
+    return str(q if q.is_absolute() else (base / q).resolve())
+
+
+def _row_name(sheet: pd.DataFrame, index) -> str:
+    where = sheet.attrs.get("path", "sample sheet")
+    row = sheet.loc[index]
+    return f"{where}: row {int(index) + 2} (field_id={row['field_id']})"
+
+
+def read_image(path: str | Path, where: str = "") -> np.ndarray:
+    """Read one 2-D image plane (TIFF, or PNG/JPEG through tifffile's fallbacks) as float32."""
+    path = Path(path)
+    prefix = f"{where}: " if where else ""
+    if not path.exists():
+        raise InputError(f"{prefix}image file not found: {path}")
+    try:
+        if path.suffix.lower() in (".tif", ".tiff"):
+            img = tifffile.imread(path)
+        else:
+            from skimage.io import imread
+
+            img = imread(path)
+    except Exception as exc:
+        raise InputError(f"{prefix}cannot read image {path}: {' '.join(str(exc).split())[:200]}") from None
+    img = np.squeeze(np.asarray(img))
+    if img.ndim != 2:
+        raise InputError(f"{prefix}image {path} has shape {img.shape}; expected one 2-D plane per channel file")
+    return img.astype(np.float32, copy=False)
+
+
+def read_field(sheet: pd.DataFrame, index, channels: Sequence[str]) -> np.ndarray:
+    """All channels of one field as a (C, H, W) float32 array, in the config's channel order."""
+    where = _row_name(sheet, index)
+    planes = [read_image(sheet.loc[index, ch], where) for ch in channels]
+    shapes = {ch: p.shape for ch, p in zip(channels, planes)}
+    if len(set(shapes.values())) > 1:
+        raise InputError(f"{where}: channels have different shapes {shapes}")
+    return np.stack(planes)
+
+
+def read_mask(sheet: pd.DataFrame, index) -> np.ndarray:
+    """The user's label mask of a field (segmentation method 'provided')."""
+    where = _row_name(sheet, index)
+    mask = read_image(sheet.loc[index, "mask"], where)
+    if np.any(mask != np.round(mask)) or mask.min() < 0:
+        raise InputError(f"{where}: mask {sheet.loc[index, 'mask']} is not a label image (non-integer or negative values)")
+    return mask.astype(np.int32)
+
+
+# --------------------------------------------------------------------------------------------
+# Crop store
+# --------------------------------------------------------------------------------------------
+
+#: cells per shard file; each cell is its own chunk inside a shard, so random reads touch one
+#: small chunk per cell while the file count stays small (sharding, zarr format 3)
+SHARD_CELLS = 1024
+
+
+def to_uint8(crops: np.ndarray) -> np.ndarray:
+    """Preprocessed float crops in [0, 1] -> stored uint8 (value x 255, rounded)."""
+    return np.clip(np.rint(np.asarray(crops, np.float32) * 255.0), 0, 255).astype(np.uint8)
+
+
+def write_crop_store(path: str | Path, batches: Iterable[np.ndarray], n_cells: int, n_channels: int,
+                     size: int = 64, attrs: dict | None = None) -> Path:
+    """Write uint8 crop batches (n, C, size, size), in order, to a sharded zarr array.
+
+    Written to a temporary folder beside the target and renamed at the end, so a failed or
+    interrupted write never leaves a half store behind.
+    """
+    import zarr
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    try:
+        shard = max(1, min(SHARD_CELLS, n_cells))
+        arr = zarr.create_array(
+            store=str(tmp), shape=(n_cells, n_channels, size, size), dtype="uint8",
+            chunks=(1, n_channels, size, size), shards=(shard, n_channels, size, size),
+            fill_value=0, overwrite=True,
+        )
+        arr.attrs.update(attrs or {})
+        buffer, start = [], 0
+        buffered = 0
+
+        def flush(final=False):
+            nonlocal buffer, start, buffered
+            if not buffer:
+                return
+            block = np.concatenate(buffer)
+            # write whole shards only (partial shard writes are read-modify-write)
+            n_full = len(block) if final else (len(block) // shard) * shard
+            if n_full:
+                arr[start:start + n_full] = block[:n_full]
+                start += n_full
+            buffer = [block[n_full:]] if n_full < len(block) else []
+            buffered = len(block) - n_full
+
+        for batch in batches:
+            batch = np.asarray(batch)
+            if batch.dtype != np.uint8 or batch.shape[1:] != (n_channels, size, size):
+                raise ValueError(f"crop batch must be uint8 (n, {n_channels}, {size}, {size}), got {batch.dtype} {batch.shape}")
+            buffer.append(batch)
+            buffered += len(batch)
+            if buffered >= shard:
+                flush()
+        flush(final=True)
+        if start != n_cells:
+            raise ValueError(f"crop store {path}: wrote {start} crops, expected {n_cells}")
+        if path.exists():
+            shutil.rmtree(path)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+    return path
+
+
+def open_crop_store(path: str | Path):
+    """The zarr array of a crop store (uint8); use ``read_crops`` to get model-ready floats."""
+    import zarr
+
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: crop store not found")
+    return zarr.open_array(str(path), mode="r")
+
+
+def read_crops(store, indices: Sequence[int] | slice | None = None) -> np.ndarray:
+    """Crops as float32 in [0, 1], shape (n, C, H, W): the one reader every stage uses.
+
+    ``store`` is a path or an array from ``open_crop_store``; ``indices`` selects cells in any
+    order (a random training batch), a slice, or None for all.
+    """
+    arr = open_crop_store(store) if isinstance(store, (str, Path)) else store
+    if indices is None:
+        raw = arr[:]
+    elif isinstance(indices, slice):
+        raw = arr[indices]
+    else:
+        idx = np.asarray(indices, dtype=np.int64)
+        order = np.argsort(idx, kind="stable")
+        raw = np.empty((len(idx),) + tuple(arr.shape[1:]), np.uint8)
+        if len(idx):
+            raw[order] = arr.get_orthogonal_selection((idx[order],))
+    return raw.astype(np.float32) * np.float32(1.0 / 255.0)

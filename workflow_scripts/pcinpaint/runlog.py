@@ -1,0 +1,47 @@
+"""Logging for rule scripts: everything to the rule's log, user errors also to the console.
+
+A rule script wraps its body in ``with rule_log(snakemake.log[0]):``. Progress bars and
+messages go to the log file. A problem with the user's input (``InputError``,
+``ConfigError``) is written as its one line to both the log and the console, so the user
+sees what is wrong without opening a traceback; anything else keeps its full traceback
+in the log.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+import traceback
+from pathlib import Path
+
+from .config import ConfigError
+from .io import InputError
+
+USER_ERRORS = (InputError, ConfigError)
+
+
+@contextlib.contextmanager
+def rule_log(path: str | Path):
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    console = sys.__stderr__
+    with open(path, "w", buffering=1) as fh:
+        handler = logging.StreamHandler(fh)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        root = logging.getLogger()
+        root.addHandler(handler)
+        root.setLevel(logging.INFO)
+        try:
+            with contextlib.redirect_stdout(fh), contextlib.redirect_stderr(fh):
+                yield logging.getLogger("pcinpaint")
+        except USER_ERRORS as exc:
+            message = f"error: {exc}"
+            fh.write(message + "\n")
+            print(message, file=console)
+            raise SystemExit(1) from None
+        except Exception:
+            fh.write(traceback.format_exc())
+            raise
+        finally:
+            root.removeHandler(handler)
