@@ -1,11 +1,13 @@
 # Paired cell inpainting (Lu, Kraus, Cooper, Moses; PLoS Comput Biol 2019) as a workflow:
 # fields of view -> single-cell crops -> self-supervised features -> benchmarks and biology.
+from pathlib import Path
+
 from snakemake.utils import min_version
 
 min_version("9.0")
 
 
-configfile: "config.yaml"
+configfile: Path(workflow.basedir) / "config.yaml"
 
 
 report: "workflow_scripts/report/workflow.rst"

@@ -15,7 +15,7 @@ from pcinpaint.config import (  # noqa: E402  (the library sits beside the rule 
 )
 
 try:
-    validate_config(config, where="config")
+    validate_config(config, where=" + ".join(map(str, workflow.configfiles)) or "config")
 except ConfigError as exc:
     sys.exit(f"error: {exc}")
 validate(config, schema=str(CONFIG_SCHEMA))

@@ -20,7 +20,8 @@ from tqdm import tqdm
 
 from .config import DatasetConfig
 from .crops import crop_cells, preprocess_crops
-from .io import read_field, read_image, read_mask, read_table, to_uint8, write_crop_store, write_table
+from .io import (InputError, read_field, read_image, read_mask, read_table, row_name, to_uint8, write_crop_store,
+                 write_table)
 from .segment import segment_field
 
 #: drop reason given at gather time to cells of images below min_cells
@@ -58,7 +59,7 @@ def segment_and_crop(field: np.ndarray, cfg: DatasetConfig, mask: np.ndarray | N
     labels = segment_field(
         field[cfg.segmentation_channel], seg["method"], smoothing_sigma=seg["smoothing_sigma"],
         min_area=seg["min_area"], clear_border=seg["clear_border"],
-        watershed_min_distance=seg["watershed_min_distance"], mask=mask,
+        watershed_min_distance=seg["watershed_min_distance"], mask=mask, min_contrast=seg["min_contrast"],
     )
     crops, objects = crop_cells(
         field, labels, crop_size=cfg.crops["crop_size"], model_size=cfg.crops["model_size"],
@@ -89,8 +90,8 @@ def process_chunk(sheet: pd.DataFrame, cfg: DatasetConfig, truth_masks: dict[str
         field = read_field(sheet, index, cfg.channels)
         mask = read_mask(sheet, index) if cfg.segmentation["method"] == "provided" else None
         if mask is not None and mask.shape != field.shape[1:]:
-            raise ValueError(f"{sheet.attrs.get('path', 'sample sheet')}: row {int(index) + 2}: mask shape "
-                             f"{mask.shape} differs from the channels' {field.shape[1:]}")
+            raise InputError(f"{row_name(sheet, index)}: mask shape {mask.shape} differs from the channels' "
+                             f"{field.shape[1:]}")
         _, crops, objects = segment_and_crop(field, cfg, mask)
         row = sheet.loc[index]
         for col in SHEET_META:

@@ -110,13 +110,16 @@ def read_samplesheet(path: str | Path, channels: Sequence[str], need_mask: bool 
         from .config import ConfigError, validate_instance
 
         for i, record in enumerate(sheet.to_dict("records")):
-            record = {k: (None if v is pd.NA else v) for k, v in record.items()}
+            record = {k: (None if pd.isna(v) else v) for k, v in record.items()}
             try:
                 validate_instance(record, schema, f"{path}: row {i + 2}")
             except ConfigError as exc:
                 raise InputError(str(exc)) from None
     for col in list(channels) + (["mask"] if "mask" in sheet.columns else []):
         sheet[col] = [_resolve(path.parent, p) if isinstance(p, str) else p for p in sheet[col]]
+    if "source_sheet" not in sheet.columns:  # errors later name the user's file and row
+        sheet["source_sheet"] = str(path.resolve())
+        sheet["source_row"] = [str(i + 2) for i in range(len(sheet))]
     sheet.attrs["path"] = str(path)
     return sheet
 
@@ -126,10 +129,12 @@ def _resolve(base: Path, p: str) -> str:
     return str(q if q.is_absolute() else (base / q).resolve())
 
 
-def _row_name(sheet: pd.DataFrame, index) -> str:
-    where = sheet.attrs.get("path", "sample sheet")
+def row_name(sheet: pd.DataFrame, index) -> str:
+    """'<user's sheet>: row N (field_id=...)', N counting the header as row 1."""
     row = sheet.loc[index]
-    return f"{where}: row {int(index) + 2} (field_id={row['field_id']})"
+    if "source_sheet" in sheet.columns:
+        return f"{row['source_sheet']}: row {row['source_row']} (field_id={row['field_id']})"
+    return f"{sheet.attrs.get('path', 'sample sheet')}: row {int(index) + 2} (field_id={row['field_id']})"
 
 
 def read_image(path: str | Path, where: str = "") -> np.ndarray:
@@ -148,6 +153,8 @@ def read_image(path: str | Path, where: str = "") -> np.ndarray:
     except Exception as exc:
         raise InputError(f"{prefix}cannot read image {path}: {' '.join(str(exc).split())[:200]}") from None
     img = np.squeeze(np.asarray(img))
+    if img.size == 0:
+        raise InputError(f"{prefix}cannot read image {path}: the file holds no image data (corrupt or truncated?)")
     if img.ndim != 2:
         raise InputError(f"{prefix}image {path} has shape {img.shape}; expected one 2-D plane per channel file")
     return img.astype(np.float32, copy=False)
@@ -155,7 +162,7 @@ def read_image(path: str | Path, where: str = "") -> np.ndarray:
 
 def read_field(sheet: pd.DataFrame, index, channels: Sequence[str]) -> np.ndarray:
     """All channels of one field as a (C, H, W) float32 array, in the config's channel order."""
-    where = _row_name(sheet, index)
+    where = row_name(sheet, index)
     planes = [read_image(sheet.loc[index, ch], where) for ch in channels]
     shapes = {ch: p.shape for ch, p in zip(channels, planes)}
     if len(set(shapes.values())) > 1:
@@ -165,7 +172,7 @@ def read_field(sheet: pd.DataFrame, index, channels: Sequence[str]) -> np.ndarra
 
 def read_mask(sheet: pd.DataFrame, index) -> np.ndarray:
     """The user's label mask of a field (segmentation method 'provided')."""
-    where = _row_name(sheet, index)
+    where = row_name(sheet, index)
     mask = read_image(sheet.loc[index, "mask"], where)
     if np.any(mask != np.round(mask)) or mask.min() < 0:
         raise InputError(f"{where}: mask {sheet.loc[index, 'mask']} is not a label image (non-integer or negative values)")
@@ -269,4 +276,4 @@ def read_crops(store, indices: Sequence[int] | slice | None = None) -> np.ndarra
         raw = np.empty((len(idx),) + tuple(arr.shape[1:]), np.uint8)
         if len(idx):
             raw[order] = arr.get_orthogonal_selection((idx[order],))
-    return raw.astype(np.float32) * np.float32(1.0 / 255.0)
+    return raw.astype(np.float32) / np.float32(255.0)

@@ -46,11 +46,14 @@ def _check_args(channel: np.ndarray, method: str, smoothing_sigma: float, min_ar
         raise ValueError(f"watershed_min_distance must be >= 1, got {watershed_min_distance}")
 
 
-def _foreground(channel: np.ndarray, smoothing_sigma: float, min_area: int) -> np.ndarray:
+def _foreground(channel: np.ndarray, smoothing_sigma: float, min_area: int, min_contrast: float = 0.0) -> np.ndarray:
     """Smoothed Otsu foreground with holes filled and specks removed.
 
     Holes are filled because nucleoli / vacuoles are dark inside a bright object
-    but still belong to it.
+    but still belong to it. Otsu always splits an image in two, even an empty
+    well of pure noise; ``min_contrast`` rejects such splits: the foreground's
+    median must exceed the background's by ``min_contrast`` robust standard
+    deviations (1.4826 MAD) of the background, else the field has no objects.
     """
     img = channel.astype(np.float32, copy=False)
     if smoothing_sigma > 0:
@@ -59,6 +62,11 @@ def _foreground(channel: np.ndarray, smoothing_sigma: float, min_area: int) -> n
         # Otsu is undefined on a constant image: there is nothing to segment.
         return np.zeros(img.shape, dtype=bool)
     fg = img > filters.threshold_otsu(img)
+    if min_contrast > 0:
+        background = img[~fg]
+        spread = 1.4826 * float(np.median(np.abs(background - np.median(background))))
+        if float(np.median(img[fg])) - float(np.median(background)) < min_contrast * max(spread, 1e-12):
+            return np.zeros(img.shape, dtype=bool)
     fg = ndi.binary_fill_holes(fg)
     return _remove_small(fg, min_area)
 
@@ -108,12 +116,14 @@ def _split_touching(fg: np.ndarray, min_distance: int) -> np.ndarray:
 
 def segment_field(channel: np.ndarray, method: str, *, smoothing_sigma: float = 2.0, min_area: int = 400,
                   clear_border: bool = False, watershed_min_distance: int = 5,
-                  mask: np.ndarray | None = None) -> np.ndarray:
+                  mask: np.ndarray | None = None, min_contrast: float = 5.0) -> np.ndarray:
     """Return an int32 label image (0 = background, objects 1..n, sequential) of the same shape as `channel`.
 
     ``min_area`` (px) removes debris and fragments; ``clear_border`` removes
     cells cut by the field edge, whose crops would be incomplete.  ``mask`` is
-    required for (and only used by) ``method="provided"``.
+    required for (and only used by) ``method="provided"``.  ``min_contrast``
+    (Otsu methods; 0 disables) makes an empty field come out empty rather than
+    as thresholded noise.
     """
     _check_args(channel, method, smoothing_sigma, min_area, watershed_min_distance)
     channel = np.asarray(channel)
@@ -131,7 +141,7 @@ def segment_field(channel: np.ndarray, method: str, *, smoothing_sigma: float = 
             raise ValueError("mask must not contain negative labels")
         return _finish(labels, min_area, clear_border)
 
-    fg = _foreground(channel, smoothing_sigma, min_area)
+    fg = _foreground(channel, smoothing_sigma, min_area, min_contrast)
     if method == "nuclei_otsu":
         labels = measure.label(fg)
     else:  # cells_watershed

@@ -1,0 +1,87 @@
+"""Config schema: the shipped configs validate, defaults fill in, violations give one line."""
+
+import copy
+
+import pytest
+import yaml
+from conftest import REPO, TEST_CONFIG
+
+from pcinpaint.config import ConfigError, DatasetConfig, load_config, validate_config
+
+MINIMAL = {
+    "datasets": {
+        "screen": {
+            "source": "samplesheet",
+            "samplesheet": "sheet.tsv",
+            "channels": [{"name": "rfp", "role": "structural"}, {"name": "gfp", "role": "protein"}],
+            "segmentation": {"channel": "rfp", "method": "cells_watershed"},
+        }
+    }
+}
+
+
+@pytest.mark.parametrize("path", [REPO / "config.yaml", TEST_CONFIG])
+def test_shipped_configs_validate(path):
+    config = load_config(path)
+    assert set(config["datasets"]) == {"sim_human", "sim_yeast"}
+    human = DatasetConfig.from_config(config, "sim_human")
+    assert human.structural == (0, 1) and human.protein == (2,)
+    assert human.segmentation_channel == 0
+    assert human.crops["model_size"] == 64
+
+
+def test_defaults_are_filled():
+    config = validate_config(copy.deepcopy(MINIMAL))
+    ds = config["datasets"]["screen"]
+    assert config["seed"] == 0 and config["scatter_chunks"] == 4
+    assert ds["crops"] == {"crop_size": 64, "model_size": 64, "area_fraction": [0.05, 0.95], "border": "drop"}
+    assert ds["preprocess"] == {"clip_structural_below": 0.0}
+    assert ds["min_cells"] == 5
+    assert ds["segmentation"]["min_area"] == 400 and ds["segmentation"]["downsample"] == 1
+
+
+def _broken(mutate):
+    config = copy.deepcopy(MINIMAL)
+    mutate(config["datasets"]["screen"])
+    return config
+
+
+@pytest.mark.parametrize(
+    "mutate, key, words",
+    [
+        (lambda d: d["segmentation"].update(method="otsu"), "datasets.screen.segmentation.method", "is not one of"),
+        (lambda d: d.update(crops={"crop_size": 4}), "datasets.screen.crops.crop_size", "minimum"),
+        (lambda d: d.update(crops={"area_fraction": [0.05]}), "datasets.screen.crops.area_fraction", "short"),
+        (lambda d: d.update(min_cells="many"), "datasets.screen.min_cells", "not of type"),
+        (lambda d: d.update(typo=1), "datasets.screen", "typo"),
+        (lambda d: d["channels"][0].update(name="protein"), "datasets.screen.channels.0.name", "should not be valid"),
+        (lambda d: d["segmentation"].update(channel="dapi"), "datasets.screen.segmentation.channel", "not one of the channels"),
+        (lambda d: d["channels"][1].update(role="structural"), "datasets.screen.channels", "need at least one"),
+        (lambda d: d.update(crops={"area_fraction": [0.9, 0.1]}), "datasets.screen.crops.area_fraction", "above"),
+        (lambda d: d.pop("samplesheet"), "datasets.screen.samplesheet", "required"),
+    ],
+)
+def test_violations_name_the_key_in_one_line(mutate, key, words):
+    with pytest.raises(ConfigError) as err:
+        validate_config(_broken(mutate), where="my.yaml")
+    message = str(err.value)
+    assert "\n" not in message
+    assert message.startswith(f"my.yaml: {key}")
+    assert words in message
+
+
+def test_simulated_preset_fixes_channel_roles():
+    config = load_config(TEST_CONFIG)
+    config["datasets"]["sim_yeast"]["channels"].append({"name": "extra", "role": "structural"})
+    with pytest.raises(ConfigError, match=r"datasets\.sim_yeast\.channels: preset 'yeast'"):
+        validate_config(config)
+
+
+def test_unreadable_config_file(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("datasets: [unclosed\n")
+    with pytest.raises(ConfigError, match="bad.yaml: cannot read config"):
+        load_config(bad)
+    bad.write_text(yaml.safe_dump(["not", "a", "mapping"]))
+    with pytest.raises(ConfigError, match="must be a mapping"):
+        load_config(bad)

@@ -1,0 +1,214 @@
+"""The workflow as users run it: lint, dry run, the test config through `crops`, bad inputs, envs."""
+
+import ast
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import tifffile
+import yaml
+from conftest import REPO, TEST_CONFIG
+
+from pcinpaint.io import read_crops, read_table
+
+
+def snakemake(*args, cwd=REPO, check=True):
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--cores", "2", *map(str, args)]
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    return proc
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory):
+    """The test config built through the `crops` target in a fresh directory."""
+    workdir = tmp_path_factory.mktemp("run")
+    snakemake("crops", "--directory", workdir, f"--configfile={TEST_CONFIG}")
+    return workdir / "results"
+
+
+def test_lint_is_clean():
+    proc = snakemake("--lint")
+    assert "Congratulations, your workflow is in a good condition" in proc.stdout + proc.stderr
+
+
+def test_dry_run_plans_the_demo(tmp_path):
+    proc = snakemake("-n", "--directory", tmp_path)
+    out = proc.stdout + proc.stderr
+    for rule in ("simulate_screen", "samplesheet", "segment", "gather_crops", "qc_detection", "qc_montage", "qc_overlays"):
+        assert re.search(rf"^{rule}\s+\d+", out, re.M), rule
+
+
+def test_crop_stores_and_cell_tables(demo_run):
+    for dataset, channels in (("sim_human", 3), ("sim_yeast", 2)):
+        cells = read_table(demo_run / dataset / "cells.parquet")
+        crops = read_crops(demo_run / dataset / "crops.zarr")
+        assert crops.shape == (len(cells), channels, 64, 64)
+        assert list(cells["store_index"]) == list(range(len(cells)))
+        assert {"cell_id", "image_id", "field_id", "protein", "centroid_y", "centroid_x", "area",
+                "true_class", "mixing_fraction", "subpopulation"} <= set(cells.columns)
+        assert cells["cell_id"].is_unique
+        assert cells["true_class"].notna().mean() > 0.95  # the rest are detections on no true cell
+        assert cells.groupby("image_id").size().min() >= 5
+        fields = read_table(demo_run / dataset / "qc" / "fields.tsv")
+        assert int(fields["n_stored"].astype(int).sum()) == len(cells)
+        for png in ("montage.png", "overlays.png"):
+            assert (demo_run / dataset / "qc" / png).stat().st_size > 10_000
+        assert list((demo_run / dataset / "benchmarks").glob("segment/*.tsv"))
+
+
+@pytest.mark.parametrize("dataset", ["sim_human", "sim_yeast"])
+def test_segmentation_precision_and_recall(demo_run, dataset):
+    table = read_table(demo_run / dataset / "qc" / "detection.tsv").set_index("field_id")
+    precision, recall = float(table.loc["all", "precision"]), float(table.loc["all", "recall"])
+    touching = float(table.loc["touching", "recall"])
+    print(f"{dataset}: precision {precision:.3f}, recall {recall:.3f}, recall on touching cells {touching:.3f}")
+    assert precision >= 0.9 and recall >= 0.9
+    assert touching >= 0.85
+
+
+def test_rerun_is_a_no_op_and_deterministic(demo_run, tmp_path):
+    proc = snakemake("crops", "-n", "--directory", demo_run.parent, f"--configfile={TEST_CONFIG}")
+    assert "Nothing to be done" in proc.stdout + proc.stderr
+    snakemake("results/sim_yeast/cells.parquet", "--directory", tmp_path, f"--configfile={TEST_CONFIG}")
+    again = read_table(tmp_path / "results/sim_yeast/cells.parquet")
+    pd.testing.assert_frame_equal(again, read_table(demo_run / "sim_yeast" / "cells.parquet"))
+    np.testing.assert_array_equal(read_crops(tmp_path / "results/sim_yeast/crops.zarr"),
+                                  read_crops(demo_run / "sim_yeast" / "crops.zarr"))
+
+
+def _user_config(tmp_path, sheet):
+    config = yaml.safe_load(TEST_CONFIG.read_text())
+    ds = config["datasets"]["sim_yeast"]
+    ds.pop("simulate")
+    ds.update(source="samplesheet", samplesheet=str(sheet))
+    config["datasets"] = {"screen": ds}
+    path = tmp_path / "user.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def test_users_sample_sheet_and_a_corrupt_tiff(demo_run, tmp_path):
+    """A user's sheet runs the same path as the demo; a corrupt TIFF stops it with one line."""
+    sim = demo_run / "sim_yeast" / "simulated"
+    sheet = read_table(sim / "samplesheet.tsv").head(4)
+    for ch in ("rfp", "gfp"):
+        sheet[ch] = [str(sim / p) for p in sheet[ch]]
+    sheet_path = tmp_path / "sheet.csv"
+    sheet.to_csv(sheet_path, index=False)
+    config = _user_config(tmp_path, sheet_path)
+    snakemake("results/screen/cells.parquet", "--directory", tmp_path, f"--configfile={config}",
+              "--config", "scatter_chunks=1")
+    cells = read_table(tmp_path / "results/screen/cells.parquet")
+    assert len(cells) > 20 and "true_class" not in cells.columns
+
+    corrupt = tmp_path / "corrupt.tif"
+    good = Path(sheet.loc[1, "gfp"]).read_bytes()
+    corrupt.write_bytes(good[: len(good) // 3])
+    sheet.loc[1, "gfp"] = str(corrupt)
+    bad_sheet = tmp_path / "bad.csv"
+    sheet.to_csv(bad_sheet, index=False)
+    config = _user_config(tmp_path, bad_sheet)
+    proc = snakemake("results/screen/cells.parquet", "--directory", tmp_path / "bad", f"--configfile={config}",
+                     "--config", "scatter_chunks=1", check=False)
+    assert proc.returncode != 0
+    lines = [l for l in (proc.stdout + proc.stderr).splitlines() if l.startswith("error: ")]
+    assert len(lines) == 1
+    assert "bad.csv: row 3" in lines[0] and "corrupt.tif" in lines[0]
+    assert corrupt.read_bytes() == good[: len(good) // 3]  # the raw input is untouched
+
+
+def test_schema_violation_fails_at_start_with_one_line(tmp_path):
+    config = yaml.safe_load(TEST_CONFIG.read_text())
+    config["datasets"]["sim_human"]["segmentation"]["method"] = "magic"
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(config))
+    proc = snakemake("-n", "--directory", tmp_path, f"--configfile={bad}", check=False)
+    assert proc.returncode != 0
+    errors = [l for l in proc.stderr.splitlines() if l.startswith("error: ")]
+    assert errors == [errors[0]] and "datasets.sim_human.segmentation.method: 'magic' is not one of" in errors[0]
+
+
+# ------------------------------------------------------------------------------------------------
+# conda envs: parse, and list what each rule's script imports (directly or through the library)
+# ------------------------------------------------------------------------------------------------
+
+IMPORT_TO_PACKAGE = {"skimage": "scikit-image", "sklearn": "scikit-learn", "yaml": "pyyaml", "PIL": "pillow"}
+STDLIB = set(sys.stdlib_module_names) | {"snakemake"}
+
+
+def _imports(path: Path, seen: set) -> set:
+    """Third-party top-level modules imported by a script, following `pcinpaint` imports."""
+    if path in seen:
+        return set()
+    seen.add(path)
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:  # relative import inside the library
+                base = path.parent
+                for _ in range(node.level - 1):
+                    base = base.parent
+                names = ["pcinpaint." + ".".join(filter(None, [str(base.relative_to(REPO / "workflow_scripts" / "pcinpaint")).replace("/", ".").strip("."), node.module or ""])).strip(".")]
+                names += [f"{names[0]}.{a.name}".replace("..", ".") for a in node.names]
+            else:
+                names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+        else:
+            continue
+        for name in names:
+            top = name.split(".")[0]
+            if top == "pcinpaint":
+                parts = [p for p in name.split(".")[1:] if p]
+                lib = REPO / "workflow_scripts" / "pcinpaint"
+                for candidate in (lib.joinpath(*parts).with_suffix(".py"), lib.joinpath(*parts, "__init__.py")):
+                    if candidate.exists():
+                        found |= _imports(candidate, seen)
+            elif top not in STDLIB:
+                found.add(top)
+    return found
+
+
+def _rules():
+    """(rule name, conda env path, script path) of every rule with a script."""
+    out = []
+    for smk in sorted((REPO / "rules").glob("*.smk")):
+        for block in re.split(r"^rule ", smk.read_text(), flags=re.M)[1:]:
+            name = block.split(":")[0].strip()
+            conda = re.search(r'conda:\s*\n\s*"([^"]+)"', block)
+            script = re.search(r'script:\s*\n\s*"([^"]+)"', block)
+            if script:
+                out.append((name, (smk.parent / conda.group(1)).resolve() if conda else None,
+                            (smk.parent / script.group(1)).resolve()))
+    return out
+
+
+def test_every_rule_has_log_conda_and_script():
+    for smk in (REPO / "rules").glob("*.smk"):
+        for block in re.split(r"^rule ", smk.read_text(), flags=re.M)[1:]:
+            name = block.split(":")[0].strip()
+            if "script:" not in block:  # target rules that only collect inputs
+                assert not re.search(r"^\s+(shell|run):", block, re.M), name
+                continue
+            assert "log:" in block and "conda:" in block, name
+
+
+@pytest.mark.parametrize("rule, env, script", _rules(), ids=[r[0] for r in _rules()])
+def test_conda_env_lists_what_the_rule_imports(rule, env, script):
+    assert env is not None and env.exists(), f"rule {rule}: conda env missing"
+    spec = yaml.safe_load(env.read_text())
+    assert "conda-forge" in spec["channels"]
+    deps = {}
+    for dep in spec["dependencies"]:
+        assert isinstance(dep, str) and re.fullmatch(r"[A-Za-z0-9_.-]+=[0-9][0-9A-Za-z.*]*", dep), f"{env.name}: unpinned {dep}"
+        name, version = dep.split("=", 1)
+        deps[name] = version
+    needed = {IMPORT_TO_PACKAGE.get(m, m) for m in _imports(script, set())}
+    missing = sorted(needed - set(deps))
+    assert not missing, f"rule {rule}: {env.name} lacks {missing}"
