@@ -6,7 +6,7 @@ import pytest
 
 from pcinpaint.crops import BORDER_MODES, crop_cells, measure_objects, preprocess_crops
 
-OBJECT_COLUMNS = ["label", "centroid_y", "centroid_x", "area", "kept", "drop_reason"]
+OBJECT_COLUMNS = ["label", "centroid_y", "centroid_x", "area", "kept", "drop_reason", "padded"]
 
 
 def pattern_field(n_channels=2, shape=(60, 70)):
@@ -86,6 +86,7 @@ def test_border_drop_and_pad():
                                 border="pad")
     assert objects["kept"].tolist() == [True, True]
     assert objects["drop_reason"].tolist() == ["", ""]
+    assert objects["padded"].tolist() == [True, False]
     assert crops.shape == (2, 1, 10, 10)
     # window of object 1 is rows/cols [-3, 7): 3 rows and 3 columns outside the field hold
     # the background level, the median of the pixels outside every object

@@ -53,7 +53,8 @@ def crop_cells(field: np.ndarray, labels: np.ndarray, *, crop_size: int, model_s
 
     Returns ``(crops, objects)``: ``objects`` is ``measure_objects(labels)`` plus
     ``kept`` (bool) and ``drop_reason`` ("" when kept, else "area_fraction_low",
-    "area_fraction_high" or "leaves_field"); ``crops`` is float32
+    "area_fraction_high" or "leaves_field") and ``padded`` (kept, window partly
+    outside the field); ``crops`` is float32
     (n_kept, C, model_size, model_size), one per kept row, in the same order.
 
     The area-fraction test (the paper drops yeast cells filling <5% or >95% of
@@ -97,6 +98,7 @@ def crop_cells(field: np.ndarray, labels: np.ndarray, *, crop_size: int, model_s
     kept = reason == ""
     objects["kept"] = kept.astype(bool)
     objects["drop_reason"] = pd.Series(reason.tolist(), dtype=str, index=objects.index)
+    objects["padded"] = (kept & leaves).astype(bool)  # kept with part of the window outside the field
 
     # Pad once by a full crop on every side so any kept window (including ones
     # hanging off the field in "pad" mode) is a plain slice of `padded`.

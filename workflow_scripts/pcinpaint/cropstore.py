@@ -136,6 +136,7 @@ def gather(crop_paths: Sequence[str | Path], object_paths: Sequence[str | Path],
     objects = pd.concat([o for o in objects_per_chunk if len(o)], ignore_index=True) if any(
         len(o) for o in objects_per_chunk) else _empty_objects()
     objects["kept"] = objects["kept"].astype(bool)
+    objects["padded"] = objects["padded"].astype(bool) if "padded" in objects.columns else False
     objects["drop_reason"] = objects["drop_reason"].fillna("").astype(str)
     kept = objects[objects["kept"]]
     per_image = kept.groupby("image_id").size().reindex(sorted(sheet["image_id"].unique()), fill_value=0)
@@ -188,13 +189,14 @@ def gather(crop_paths: Sequence[str | Path], object_paths: Sequence[str | Path],
 def _empty_objects() -> pd.DataFrame:
     return pd.DataFrame({c: pd.Series(dtype=t) for c, t in [
         ("object_id", "int64"), ("centroid_y", "float64"), ("centroid_x", "float64"), ("area", "int64"),
-        ("kept", "bool"), ("drop_reason", "str"), ("image_id", "str"), ("field_id", "str"), ("protein", "str")]})
+        ("kept", "bool"), ("padded", "bool"), ("drop_reason", "str"), ("image_id", "str"), ("field_id", "str"), ("protein", "str")]})
 
 
 def field_qc(objects: pd.DataFrame, sheet: pd.DataFrame) -> pd.DataFrame:
     """Per field: detected objects, stored cells and the count of every drop reason."""
     base = sheet[["field_id", "image_id", "protein"]].copy()
-    counts = objects.groupby("field_id").agg(n_detected=("object_id", "size"), n_stored=("kept", "sum"))
+    counts = objects.groupby("field_id").agg(n_detected=("object_id", "size"), n_stored=("kept", "sum"),
+                                             n_padded=("padded", lambda p: int((p & objects.loc[p.index, "kept"]).sum())))
     reasons = pd.crosstab(objects["field_id"], objects["drop_reason"]) if len(objects) else pd.DataFrame()
     table = base.merge(counts, left_on="field_id", right_index=True, how="left")
     for reason in DROP_REASONS:

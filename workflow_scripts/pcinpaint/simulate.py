@@ -381,12 +381,17 @@ def layout_field(preset: str, morph: Morphology, n_cells: int, size: int, rng: n
     n_angle = angle + rng.normal(0, 0.3, n)
     n_amp = rng.uniform(0, morph.wobble * 0.5, (n, n_h)) / np.arange(1, n_h + 1)
     nuclei = _shape_field((size, size), centres + offset, radii * frac, n_elong, n_angle, n_amp, phase[:, ::-1])
-    eroded_cells = np.zeros_like(cells)
-    for lab, sl in enumerate(ndi.find_objects(cells), start=1):
+    # keep nuclei 3 px inside their cell, but not away from the field edge: a cell cut by
+    # the edge may have its nucleus cut too (edge padding makes the erosion ignore the edge)
+    margin = 3
+    padded = np.pad(cells, margin, mode="edge")
+    eroded = np.zeros_like(padded)
+    for lab, sl in enumerate(ndi.find_objects(padded), start=1):
         if sl is None:
             continue
-        eroded_cells[sl][ndi.binary_erosion(cells[sl] == lab, iterations=3)] = lab
-    nuclei = np.where(nuclei == eroded_cells, nuclei, 0)
+        sl = tuple(slice(max(s.start - margin, 0), s.stop + margin) for s in sl)
+        eroded[sl][ndi.binary_erosion(padded[sl] == lab, iterations=margin)] = lab
+    nuclei = np.where(nuclei == eroded[margin:-margin, margin:-margin], nuclei, 0)
     touching = np.zeros(n, bool)
     for lab in _touching_labels(cells):
         touching[lab - 1] = True
