@@ -85,3 +85,9 @@ def test_unreadable_config_file(tmp_path):
     bad.write_text(yaml.safe_dump(["not", "a", "mapping"]))
     with pytest.raises(ConfigError, match="must be a mapping"):
         load_config(bad)
+
+
+def test_example_configs_validate():
+    for path in (REPO / "config").glob("*.yaml"):
+        config = load_config(path)
+        assert config["datasets"], path

@@ -376,7 +376,7 @@ def main() -> None:
     n_read = N_BATCHES * BATCH
     line(f"B. {b['n']} crops (3x64x64 uint8), {N_BATCHES} random batches of {BATCH}, warm cache, "
          f"{len(ALLOWED_CPUS) if ALLOWED_CPUS else os.cpu_count()} cores; 'vs tiff' = crops/s over uncompressed TIFF's")
-    line(f"   {'read':<36} {'crops/s':>9} {'vs tiff':>8} {'files':>7} {'bytes':>11} {'allocated':>11}")
+    line(f"   {'read':<40} {'crops/s':>9} {'vs tiff':>8} {'files':>7} {'bytes':>11} {'allocated':>11}")
     tiff_rate = n_read / sum(b["tiff"])
     rows_b = [("store_disk", "crop store, from disk (random)", "store"),
               ("store_mem", "crop store, in memory (random)", "store"),
@@ -387,11 +387,11 @@ def main() -> None:
             continue
         rate = n_read / sum(b[key])
         files, apparent, allocated = b[f"{size_key}_size"]
-        line(f"   {label:<36} {rate:9.0f} {rate / tiff_rate:7.2f}x {files:7d} {apparent:11d} {allocated:11d}")
+        line(f"   {label:<40} {rate:9.0f} {rate / tiff_rate:7.2f}x {files:7d} {apparent:11d} {allocated:11d}")
     for label, seconds in ((f"crop store, in-memory load ({b['load']:.3f} s)", b["load"]),
                            (f"crop store, read_crops(path) ({b['full']:.3f} s)", b["full"])):
         rate = b["n"] / seconds
-        line(f"   {label:<36} {rate:9.0f} {rate / tiff_rate:7.2f}x")
+        line(f"   {label:<40} {rate:9.0f} {rate / tiff_rate:7.2f}x")
     line(f"total wall time {time.perf_counter() - t_start:.0f} s; load average at end: {loadavg()}")
 
 
