@@ -16,9 +16,16 @@ report: "workflow_scripts/report/workflow.rst"
 include: "rules/common.smk"
 include: "rules/inputs.smk"
 include: "rules/crops.smk"
+include: "rules/train.smk"
+include: "rules/features.smk"
+include: "rules/figures.smk"
 
 
 rule all:
     input:
         rules.crops.input,
+        rules.features.input,
+        expand("results/{dataset}/figures/pci_loss.png", dataset=TRAINED),
+        rules.fig1c.input,
+        rules.suppfig1.input,
     default_target: True

@@ -54,3 +54,22 @@ def truth_input(name):
         return []
 
     return inner
+
+
+TRAINED = [d for d, ds in config["datasets"].items() if ds["model"]["model_from"] is None]
+LAYERS = [f"conv{i}" for i in range(1, 6)]
+
+
+def model_input(wildcards):
+    """The PCI model a dataset's features come from: its own, or `model_from`'s."""
+    source = config["datasets"][wildcards.dataset]["model"]["model_from"] or wildcards.dataset
+    return f"results/{source}/models/pci/model.pt"
+
+
+def feature_files(dataset):
+    """Every feature table this stage builds for a dataset."""
+    sets = [f"pci_{layer}" for layer in LAYERS] + [f"random_{layer}" for layer in LAYERS] + ["raw"]
+    files = [f"results/{dataset}/features/{s}.parquet" for s in sets]
+    if config["datasets"][dataset]["features"]["h5ad"]:
+        files += [f"results/{dataset}/features/pci_{layer}.h5ad" for layer in LAYERS]
+    return files

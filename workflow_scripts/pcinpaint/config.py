@@ -77,11 +77,11 @@ def validate_config(config: dict, where: str = "config") -> dict:
     """Check a whole workflow config against the schema and the cross-field rules; fill defaults."""
     validate_instance(config, load_schema(), where)
     for name, ds in config["datasets"].items():
-        _check_dataset(name, ds, where)
+        _check_dataset(name, ds, where, config["datasets"])
     return config
 
 
-def _check_dataset(name: str, ds: dict, where: str) -> None:
+def _check_dataset(name: str, ds: dict, where: str, datasets: dict) -> None:
     prefix = f"{where}: datasets.{name}"
     names = [c["name"] for c in ds["channels"]]
     if len(set(names)) != len(names):
@@ -106,6 +106,18 @@ def _check_dataset(name: str, ds: dict, where: str) -> None:
             )
         if seg["method"] == "provided":
             raise ConfigError(f"{prefix}.segmentation.method: 'provided' needs a mask column; the simulator writes none")
+    source = ds["model"]["model_from"]
+    if source is not None and source not in datasets:
+        raise ConfigError(f"{prefix}.model.model_from: no dataset named '{source}' (have {sorted(datasets)})")
+    if source == name:
+        raise ConfigError(f"{prefix}.model.model_from: a dataset cannot take its model from itself")
+    if source is not None:
+        theirs = [c["role"] for c in datasets[source]["channels"]]
+        if sorted(theirs) != sorted(roles) or len(theirs) != len(roles):
+            raise ConfigError(f"{prefix}.model.model_from: '{source}' has channel roles {theirs}, this dataset {roles}; "
+                              "a model only extracts features from crops of the same channel layout")
+    if source is not None and datasets[source]["model"]["model_from"] is not None:
+        raise ConfigError(f"{prefix}.model.model_from: '{source}' itself uses model_from; name the dataset that trains")
     if ds["source"] == "samplesheet" and "samplesheet" not in ds:
         raise ConfigError(f"{prefix}.samplesheet: required when source is 'samplesheet'")
 
@@ -134,6 +146,9 @@ class DatasetConfig:
     segmentation: dict
     crops: dict
     preprocess: dict
+    model: dict
+    features: dict
+    figures: dict
     min_cells: int
     raw: dict
 
@@ -154,6 +169,9 @@ class DatasetConfig:
             segmentation=dict(ds["segmentation"]),
             crops=dict(ds["crops"]),
             preprocess=dict(ds["preprocess"]),
+            model=dict(ds["model"]),
+            features=dict(ds["features"]),
+            figures=dict(ds["figures"]),
             min_cells=int(ds["min_cells"]),
             raw=ds,
         )

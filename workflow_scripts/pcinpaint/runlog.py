@@ -16,9 +16,10 @@ import traceback
 from pathlib import Path
 
 from .config import ConfigError
+from .errors import TrainingError
 from .io import InputError
 
-USER_ERRORS = (InputError, ConfigError)
+USER_ERRORS = (InputError, ConfigError, TrainingError)
 
 
 @contextlib.contextmanager

@@ -33,17 +33,18 @@ def composite(image: np.ndarray, roles: Sequence[str], gain: float = 1.0) -> np.
     return np.clip(rgb * gain, 0, 1)
 
 
-def save_figure(fig, path: str | Path, dpi: int = 120) -> Path:
-    """Save atomically (PNG, or any format matplotlib infers from the suffix) and close."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
+def save_figure(fig, *paths: str | Path, dpi: int = 120) -> None:
+    """Save to each path atomically (format from the suffix: .png, .pdf, ...), then close."""
     try:
-        fig.savefig(tmp, dpi=dpi, bbox_inches="tight")
-        os.replace(tmp, path)
+        for path in map(Path, paths):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
+            os.close(fd)
+            try:
+                fig.savefig(tmp, dpi=dpi, bbox_inches="tight")
+                os.replace(tmp, path)
+            finally:
+                if os.path.exists(tmp):
+                    os.unlink(tmp)
     finally:
         plt.close(fig)
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path

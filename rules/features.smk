@@ -1,0 +1,80 @@
+# Single-cell feature tables: PCI encoder layers, the untrained-encoder control, raw pixels.
+
+
+rule extract_pci:
+    input:
+        store="results/{dataset}/crops.zarr",
+        cells="results/{dataset}/cells.parquet",
+        model=model_input,
+    output:
+        **{layer: f"results/{{dataset}}/features/pci_{layer}.parquet" for layer in LAYERS},
+    params:
+        dataset=dataset_config,
+    threads: 8
+    resources:
+        gpu=1,
+        mem_mb=16000,
+    log:
+        "results/{dataset}/logs/extract_pci.log",
+    benchmark:
+        "results/{dataset}/benchmarks/extract_pci.tsv"
+    conda:
+        "../envs/torch.yaml"
+    script:
+        "../workflow_scripts/extract_pci.py"
+
+
+rule extract_random:
+    input:
+        store="results/{dataset}/crops.zarr",
+        cells="results/{dataset}/cells.parquet",
+    output:
+        **{layer: f"results/{{dataset}}/features/random_{layer}.parquet" for layer in LAYERS},
+    params:
+        dataset=dataset_config,
+        seed=lambda wc: dataset_seed(config, wc.dataset, "train_pci"),
+    threads: 8
+    resources:
+        mem_mb=16000,
+    log:
+        "results/{dataset}/logs/extract_random.log",
+    benchmark:
+        "results/{dataset}/benchmarks/extract_random.tsv"
+    conda:
+        "../envs/torch.yaml"
+    script:
+        "../workflow_scripts/extract_random.py"
+
+
+rule extract_raw:
+    input:
+        store="results/{dataset}/crops.zarr",
+        cells="results/{dataset}/cells.parquet",
+    output:
+        table="results/{dataset}/features/raw.parquet",
+    params:
+        dataset=dataset_config,
+    log:
+        "results/{dataset}/logs/extract_raw.log",
+    conda:
+        "../envs/imaging.yaml"
+    script:
+        "../workflow_scripts/extract_raw.py"
+
+
+rule export_h5ad:
+    input:
+        table="results/{dataset}/features/{features}.parquet",
+    output:
+        h5ad="results/{dataset}/features/{features}.h5ad",
+    log:
+        "results/{dataset}/logs/export_h5ad/{features}.log",
+    conda:
+        "../envs/imaging.yaml"
+    script:
+        "../workflow_scripts/export_h5ad.py"
+
+
+rule features:
+    input:
+        [f for d in DATASETS for f in feature_files(d)],

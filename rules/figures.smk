@@ -1,0 +1,37 @@
+# Figures of the paper, one named target each.
+
+
+rule inpainting_figure:
+    input:
+        store="results/{dataset}/crops.zarr",
+        cells="results/{dataset}/cells.parquet",
+        model=model_input,
+    output:
+        png=report(
+            "results/{dataset}/figures/{figure}.png",
+            caption="../workflow_scripts/report/{figure}.rst",
+            category="Inpainting",
+            subcategory="{dataset}",
+        ),
+        pdf="results/{dataset}/figures/{figure}.pdf",
+    params:
+        dataset=dataset_config,
+        seed=lambda wc: dataset_seed(config, wc.dataset, wc.figure),
+    wildcard_constraints:
+        figure="fig1c|suppfig1",
+    log:
+        "results/{dataset}/logs/{figure}.log",
+    conda:
+        "../envs/torch.yaml"
+    script:
+        "../workflow_scripts/inpainting_figure.py"
+
+
+rule fig1c:
+    input:
+        expand("results/{dataset}/figures/fig1c.png", dataset=DATASETS),
+
+
+rule suppfig1:
+    input:
+        expand("results/{dataset}/figures/suppfig1.png", dataset=DATASETS),

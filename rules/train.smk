@@ -1,0 +1,48 @@
+# Paired cell inpainting training (GPU when present; resumes from its last epoch).
+
+
+rule train_pci:
+    input:
+        store="results/{dataset}/crops.zarr",
+        cells="results/{dataset}/cells.parquet",
+    output:
+        model="results/{dataset}/models/pci/model.pt",
+        history="results/{dataset}/models/pci/training_log.tsv",
+    params:
+        dataset=dataset_config,
+        seed=lambda wc: dataset_seed(config, wc.dataset, "train_pci"),
+        # beside the outputs, not among them: Snakemake deletes a failed job's outputs
+        checkpoint=lambda wc: f"results/{wc.dataset}/models/pci/checkpoint.pt",
+    wildcard_constraints:
+        dataset="|".join(TRAINED) or "^$",
+    threads: 8
+    resources:
+        gpu=1,
+        mem_mb=16000,
+        runtime=24 * 60,
+    log:
+        "results/{dataset}/logs/train_pci.log",
+    benchmark:
+        "results/{dataset}/benchmarks/train_pci.tsv"
+    conda:
+        "../envs/torch.yaml"
+    script:
+        "../workflow_scripts/train_pci.py"
+
+
+rule loss_curve:
+    input:
+        history="results/{dataset}/models/pci/training_log.tsv",
+    output:
+        png=report(
+            "results/{dataset}/figures/pci_loss.png",
+            caption="../workflow_scripts/report/loss_curve.rst",
+            category="Training",
+            subcategory="{dataset}",
+        ),
+    log:
+        "results/{dataset}/logs/loss_curve.log",
+    conda:
+        "../envs/imaging.yaml"
+    script:
+        "../workflow_scripts/loss_curve.py"

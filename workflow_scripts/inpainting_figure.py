@@ -1,0 +1,34 @@
+"""Rule inpainting_figure: fig1c (one pair) or suppfig1 (sources x targets from other images)."""
+import sys
+
+sys.path.insert(0, snakemake.scriptdir)  # noqa: F821
+import numpy as np  # noqa: E402
+
+from pcinpaint.config import DatasetConfig  # noqa: E402
+from pcinpaint.figures import inpainting  # noqa: E402
+from pcinpaint.figures.common import save_figure  # noqa: E402
+from pcinpaint.io import open_crop_store, read_crops, read_table  # noqa: E402
+from pcinpaint.runlog import rule_log  # noqa: E402
+from pcinpaint.train import load_model  # noqa: E402
+
+with rule_log(snakemake.log[0]):  # noqa: F821
+    inp, out, wc = snakemake.input, snakemake.output, snakemake.wildcards  # noqa: F821
+    cfg = DatasetConfig.from_dict(wc.dataset, snakemake.params.dataset)  # noqa: F821
+    rng = np.random.default_rng(snakemake.params.seed)  # noqa: F821
+    model, _ = load_model(inp.model)
+    store = open_crop_store(inp.store, memory_limit=None)
+    cells = read_table(inp.cells)
+    label = cfg.figures["label_column"]
+    classes = cfg.figures["inpainting_classes"]
+    if wc.figure == "fig1c":
+        s, t = inpainting.pick_pair(cells, label, rng, prefer=classes)
+        source, target = read_crops(store, [s, t])
+        fig = inpainting.fig1c(model, source, target, cfg.roles, f"{wc.dataset}: source and target cell of one image")
+    else:
+        sources, targets = inpainting.pick_sources_and_targets(cells, label, classes, rng)
+        src = read_crops(store, [i for _, i in sources])
+        tgt = read_crops(store, [i for _, i in targets])
+        fig = inpainting.suppfig1(model, [(c, x) for (c, _), x in zip(sources, src)],
+                                  [(c, x) for (c, _), x in zip(targets, tgt)], cfg.roles,
+                                  f"{wc.dataset}: sources paired with target cells from other images")
+    save_figure(fig, out.png, out.pdf)

@@ -1,0 +1,216 @@
+"""Training: paired cell inpainting on a crop store, resumable, on GPU when there is one.
+
+Checkpoints are written after every epoch (weights, optimizer, epoch, history) beside — not
+inside — the rule's declared outputs, because Snakemake deletes a failed job's outputs: an
+interrupted training rerun resumes from its last epoch. Pairs and flips of each epoch come
+from (seed, epoch) alone, so a resumed run is bitwise identical to an uninterrupted one on CPU.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm import tqdm
+
+from .errors import TrainingError
+from .model import ModelSpec, PairedCellInpainting
+from .pairs import PairSampler
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 30
+    batch_size: int = 64
+    lr: float = 1e-4
+    betas: tuple[float, float] = (0.5, 0.999)
+    precision: str = "auto"  # auto | bf16 | fp32
+    device: str = "auto"  # auto | cpu | cuda
+    seed: int = 0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def select_device(name: str = "auto") -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise TrainingError("device 'cuda' requested but no CUDA GPU is available")
+    return torch.device(name)
+
+
+def cpu_has_bf16() -> bool:
+    """Native bf16 matrix units (AVX512-BF16 / AMX) make CPU autocast fast; without them it is slow."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def autocast_dtype(device: torch.device, precision: str):
+    """The autocast dtype, or None for plain fp32.
+
+    ``auto``: bf16 on GPUs that support it; fp32 on CPU, where bf16 autocast measured slower
+    than channels-last fp32 for this network even on CPUs with AVX512-BF16 (see
+    tests/benchmarks/bench_model.py). ``bf16`` forces it on either device.
+    """
+    if precision == "fp32":
+        return None
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else None
+    return torch.bfloat16 if precision == "bf16" else None
+
+
+class DeviceCrops:
+    """The uint8 crop store on the training device (GPU memory when it fits), batches as floats."""
+
+    def __init__(self, crops_uint8: np.ndarray, device: torch.device, gpu_fraction: float = 0.3):
+        self.device = device
+        data = torch.from_numpy(np.ascontiguousarray(crops_uint8))
+        on_gpu = device.type == "cuda" and data.numel() < gpu_fraction * torch.cuda.get_device_properties(device).total_memory
+        self.data = data.to(device) if on_gpu else data
+        self.on_device = on_gpu or device.type == "cpu"
+
+    def batch(self, indices: np.ndarray, hflip: np.ndarray | None = None, vflip: np.ndarray | None = None):
+        idx = torch.from_numpy(np.asarray(indices, np.int64))
+        x = self.data[idx.to(self.data.device)]
+        if not self.on_device:
+            x = x.pin_memory().to(self.device, non_blocking=True)
+        x = x.float().div_(255.0)
+        if hflip is not None:
+            x = torch.where(torch.from_numpy(hflip).to(self.device)[:, None, None, None], x.flip(-1), x)
+        if vflip is not None:
+            x = torch.where(torch.from_numpy(vflip).to(self.device)[:, None, None, None], x.flip(-2), x)
+        return x.contiguous(memory_format=torch.channels_last)
+
+
+def fingerprint(spec: ModelSpec, cfg: TrainConfig, n_cells: int, extra: dict | None = None) -> str:
+    """What a checkpoint must match to be resumed (a changed config starts over)."""
+    payload = json.dumps({"spec": spec.to_dict(), "train": {k: v for k, v in cfg.to_dict().items() if k != "device"},
+                          "n_cells": n_cells, **(extra or {})}, sort_keys=True, default=list)
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def save_atomic(obj, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def build_model(spec: ModelSpec, seed: int) -> PairedCellInpainting:
+    torch.manual_seed(seed)
+    return PairedCellInpainting(spec)
+
+
+def train(crops_uint8: np.ndarray, image_ids: Sequence[str], spec: ModelSpec, structural: Sequence[int],
+          protein: Sequence[int], cfg: TrainConfig, checkpoint: str | Path,
+          progress: bool = True, stop_after: int | None = None, name: str = "crop store",
+          on_epoch: Callable[[dict], None] | None = None) -> tuple[PairedCellInpainting, pd.DataFrame]:
+    """Train on all cells of a crop store (uint8, in store order) grouped by ``image_ids``.
+
+    Resumes from ``checkpoint`` when it matches this run. ``stop_after`` ends after that many
+    epochs in this call (tests use it to simulate an interruption).
+    """
+    checkpoint = Path(checkpoint)
+    device = select_device(cfg.device)
+    amp = autocast_dtype(device, cfg.precision)
+    try:
+        sampler = PairSampler(image_ids, cfg.seed)
+    except ValueError as exc:
+        raise TrainingError(f"{name}: {exc}") from None
+    if sampler.n_images_with_pairs < 2:
+        raise TrainingError(f"{name}: only {sampler.n_images_with_pairs} image(s) with two or more cells; "
+                            "paired cell inpainting needs at least 2")
+    model = build_model(spec, cfg.seed).to(device).to(memory_format=torch.channels_last)
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=tuple(cfg.betas))
+    key = fingerprint(spec, cfg, len(crops_uint8))
+    history: list[dict] = []
+    start = 0
+    if checkpoint.exists():
+        state = torch.load(checkpoint, map_location=device, weights_only=False)
+        if state.get("fingerprint") == key:
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            history = state["history"]
+            start = state["epoch"] + 1
+            log.info("resuming from %s after epoch %d", checkpoint, start)
+        else:
+            log.info("checkpoint %s belongs to another configuration; starting over", checkpoint)
+    data = DeviceCrops(crops_uint8, device)
+    structural_idx = torch.tensor(list(structural), device=device)
+    protein_idx = torch.tensor(list(protein), device=device)
+    log.info("training on %s (autocast %s): %d cells in %d images with pairs, epochs %d..%d",
+             device, amp, len(sampler), sampler.n_images_with_pairs, start + 1, cfg.epochs)
+    done_here = 0
+    for epoch in range(start, cfg.epochs):
+        if stop_after is not None and done_here >= stop_after:
+            break
+        model.train()
+        sources, targets, flips = sampler.epoch(epoch)
+        t0 = time.perf_counter()
+        total, count = torch.zeros((), device=device), 0
+        batches = range(0, len(sources), cfg.batch_size)
+        for b, at in enumerate(tqdm(batches, desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not progress,
+                                    mininterval=10)):
+            sl = slice(at, at + cfg.batch_size)
+            src = data.batch(sources[sl], flips[sl, 0], flips[sl, 1])
+            tgt = data.batch(targets[sl], flips[sl, 2], flips[sl, 3])
+            markers = tgt.index_select(1, structural_idx)
+            actual = tgt.index_select(1, protein_idx)
+            with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
+                predicted = model(src, markers)
+            loss = torch.nn.functional.mse_loss(predicted.float(), actual)
+            if not torch.isfinite(loss):
+                raise TrainingError(f"loss is {loss.item()} at epoch {epoch + 1}, batch {b + 1}; "
+                                    f"last good checkpoint kept: {checkpoint if checkpoint.exists() else 'none yet'}")
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total += loss.detach() * len(src)
+            count += len(src)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        seconds = time.perf_counter() - t0
+        row = dict(epoch=epoch + 1, loss=float(total) / max(count, 1), seconds=round(seconds, 3),
+                   pairs_per_s=round(count / seconds, 1))
+        history.append(row)
+        save_atomic(dict(model=model.state_dict(), optimizer=optimizer.state_dict(), epoch=epoch,
+                         history=history, fingerprint=key, spec=spec.to_dict(), train=cfg.to_dict()), checkpoint)
+        log.info("epoch %d: loss %.5f, %.1f s, %.0f pairs/s", row["epoch"], row["loss"], seconds, row["pairs_per_s"])
+        if on_epoch:
+            on_epoch(row)
+        done_here += 1
+    return model, pd.DataFrame(history, columns=["epoch", "loss", "seconds", "pairs_per_s"])
+
+
+def save_model(model: PairedCellInpainting, path: str | Path, config: dict) -> None:
+    """The final model with everything needed to rebuild and use it (spec, training config)."""
+    save_atomic(dict(model=model.state_dict(), spec=model.spec.to_dict(), config=config), Path(path))
+
+
+def load_model(path: str | Path, device: torch.device | str = "cpu") -> tuple[PairedCellInpainting, dict]:
+    state = torch.load(path, map_location=device, weights_only=False)
+    model = PairedCellInpainting(ModelSpec(**state["spec"]))
+    model.load_state_dict(state["model"])
+    return model.to(device), state
+
+
+def check_layout(spec: ModelSpec, n_channels: int, n_structural: int, n_protein: int, model_name: str,
+                 dataset: str) -> None:
+    """A model extracts features only from crops with the channel layout it was trained on."""
+    theirs = ModelSpec(n_channels, n_structural, n_protein, spec.width)
+    if (spec.n_channels, spec.n_structural, spec.n_protein) != (n_channels, n_structural, n_protein):
+        raise TrainingError(f"{model_name}: model expects {spec.layout()}, dataset '{dataset}' has {theirs.layout()}")
