@@ -57,7 +57,7 @@ rule extract_raw:
     log:
         "results/{dataset}/logs/extract_raw.log",
     conda:
-        "../envs/imaging.yaml"
+        "../envs/torch.yaml"
     script:
         "../workflow_scripts/extract_raw.py"
 
@@ -70,7 +70,7 @@ rule export_h5ad:
     log:
         "results/{dataset}/logs/export_h5ad/{features}.log",
     conda:
-        "../envs/imaging.yaml"
+        "../envs/anndata.yaml"
     script:
         "../workflow_scripts/export_h5ad.py"
 

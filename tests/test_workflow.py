@@ -26,9 +26,9 @@ def snakemake(*args, cwd=REPO, check=True):
 
 @pytest.fixture(scope="module")
 def demo_run(tmp_path_factory):
-    """The test config built through the `crops` target in a fresh directory."""
+    """The test config built through every target (`all`) in a fresh directory."""
     workdir = tmp_path_factory.mktemp("run")
-    snakemake("crops", "--directory", workdir, f"--configfile={TEST_CONFIG}")
+    snakemake("all", "--directory", workdir, f"--configfile={TEST_CONFIG}")
     return workdir / "results"
 
 
@@ -40,7 +40,9 @@ def test_lint_is_clean():
 def test_dry_run_plans_the_demo(tmp_path):
     proc = snakemake("-n", "--directory", tmp_path)
     out = proc.stdout + proc.stderr
-    for rule in ("simulate_screen", "samplesheet", "segment", "gather_crops", "qc_detection", "qc_montage", "qc_overlays"):
+    for rule in ("simulate_screen", "samplesheet", "segment", "gather_crops", "qc_detection", "qc_montage",
+                 "qc_overlays", "train_pci", "extract_pci", "extract_random", "extract_raw", "inpainting_figure",
+                 "loss_curve"):
         assert re.search(rf"^{rule}\s+\d+", out, re.M), rule
 
 
@@ -73,13 +75,90 @@ def test_segmentation_precision_and_recall(demo_run, dataset):
 
 
 def test_rerun_is_a_no_op_and_deterministic(demo_run, tmp_path):
-    proc = snakemake("crops", "-n", "--directory", demo_run.parent, f"--configfile={TEST_CONFIG}")
+    proc = snakemake("all", "-n", "--directory", demo_run.parent, f"--configfile={TEST_CONFIG}")
     assert "Nothing to be done" in proc.stdout + proc.stderr
     snakemake("results/sim_yeast/cells.parquet", "--directory", tmp_path, f"--configfile={TEST_CONFIG}")
     again = read_table(tmp_path / "results/sim_yeast/cells.parquet")
     pd.testing.assert_frame_equal(again, read_table(demo_run / "sim_yeast" / "cells.parquet"))
     np.testing.assert_array_equal(read_crops(tmp_path / "results/sim_yeast/crops.zarr"),
                                   read_crops(demo_run / "sim_yeast" / "crops.zarr"))
+
+
+def test_features_models_and_figures(demo_run):
+    from pcinpaint.featuretable import split_table
+
+    for dataset, channels in (("sim_human", 3), ("sim_yeast", 2)):
+        cells = read_table(demo_run / dataset / "cells.parquet")
+        sizes = {}
+        for name in [f"pci_conv{i}" for i in range(1, 6)] + [f"random_conv{i}" for i in range(1, 6)] + ["raw"]:
+            table = read_table(demo_run / dataset / "features" / f"{name}.parquet")
+            meta, x = split_table(table)
+            assert list(meta["cell_id"]) == list(cells["cell_id"])  # one row per cell, store order
+            assert table.columns[0] == "Metadata_cell_id" and np.isfinite(x).all()
+            sizes[name] = x.shape[1]
+        assert [sizes[f"pci_conv{i}"] for i in range(1, 6)] == [24, 64, 96, 96, 64]  # width 0.25
+        assert sizes["raw"] == channels * 16 * 16
+        history = read_table(demo_run / dataset / "models" / "pci" / "training_log.tsv")
+        assert float(history["loss"].iloc[-1]) < float(history["loss"].iloc[0])
+        for png in ("fig1c.png", "fig1c.pdf", "suppfig1.png", "suppfig1.pdf", "pci_loss.png"):
+            assert (demo_run / dataset / "figures" / png).stat().st_size > 5_000
+
+
+def test_trained_features_beat_raw_pixels_and_the_random_encoder(demo_run):
+    """The method's claim on the test config's yeast screen (~600 cells, 6 epochs, width 0.25)."""
+    from pcinpaint.evaluate import loo_knn_accuracy
+    from pcinpaint.featuretable import split_table
+
+    def accuracy(name):
+        meta, x = split_table(read_table(demo_run / "sim_yeast" / "features" / f"{name}.parquet"))
+        keep = meta["true_class"].notna() & ~meta["true_class"].astype(str).str.contains("+", regex=False)
+        return loo_knn_accuracy(x[keep.to_numpy()], meta.loc[keep, "true_class"].to_numpy(), k=11)
+
+    scores = {name: accuracy(name) for name in ["raw"] + [f"{s}_conv{i}" for s in ("pci", "random") for i in range(1, 6)]}
+    print({k: round(v, 3) for k, v in scores.items()})
+    best = max(scores["pci_conv3"], scores["pci_conv4"])
+    assert best >= scores["raw"] + 0.15
+    assert best >= max(scores[f"random_conv{i}"] for i in range(1, 6)) + 0.03  # the control's best layer
+
+
+def test_interrupted_training_resumes_from_its_checkpoint(demo_run, tmp_path):
+    """Kill the training job mid-way, rerun the rule: it continues from the last epoch."""
+    import os
+    import signal
+    import time
+
+    config = yaml.safe_load(TEST_CONFIG.read_text())
+    config["datasets"] = {"sim_human": config["datasets"]["sim_human"]}
+    config["datasets"]["sim_human"]["model"]["epochs"] = 12
+    path = tmp_path / "long.yaml"
+    path.write_text(yaml.safe_dump(config))
+    target = "results/sim_human/models/pci/model.pt"
+    snakemake("results/sim_human/cells.parquet", "--directory", tmp_path, f"--configfile={path}")
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--cores", "2", target,
+           "--directory", str(tmp_path), f"--configfile={path}"]
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    checkpoint = tmp_path / "results/sim_human/models/pci/checkpoint.pt"
+    deadline = time.time() + 300
+    import torch
+
+    while time.time() < deadline:
+        if checkpoint.exists():
+            try:
+                if torch.load(checkpoint, weights_only=False)["epoch"] >= 1:
+                    break
+            except Exception:  # caught mid-write by the reader: try again
+                pass
+        time.sleep(0.5)
+    os.killpg(proc.pid, signal.SIGKILL)  # a crash: no chance to clean up
+    proc.wait()
+    done = torch.load(checkpoint, weights_only=False)["epoch"] + 1
+    assert 1 < done < 12 and not (tmp_path / target).exists()
+    snakemake("--unlock", "--directory", tmp_path, f"--configfile={path}")  # the lock a crash leaves
+    snakemake(target, "--directory", tmp_path, f"--configfile={path}")
+    log = (tmp_path / "results/sim_human/logs/train_pci.log").read_text()
+    assert f"resuming from results/sim_human/models/pci/checkpoint.pt after epoch {done}" in log
+    history = read_table(tmp_path / "results/sim_human/models/pci/training_log.tsv")
+    assert list(history["epoch"].astype(int)) == list(range(1, 13))
 
 
 def _user_config(tmp_path, sheet):
@@ -138,7 +217,8 @@ def test_schema_violation_fails_at_start_with_one_line(tmp_path):
 # conda envs: parse, and list what each rule's script imports (directly or through the library)
 # ------------------------------------------------------------------------------------------------
 
-IMPORT_TO_PACKAGE = {"skimage": "scikit-image", "sklearn": "scikit-learn", "yaml": "pyyaml", "PIL": "pillow"}
+IMPORT_TO_PACKAGE = {"skimage": "scikit-image", "sklearn": "scikit-learn", "yaml": "pyyaml", "PIL": "pillow",
+                     "torch": "pytorch"}
 STDLIB = set(sys.stdlib_module_names) | {"snakemake"}
 
 

@@ -2,7 +2,7 @@
 import sys
 
 sys.path.insert(0, snakemake.scriptdir)  # noqa: F821
-from pcinpaint.features import write_h5ad  # noqa: E402
+from pcinpaint.anndata_export import write_h5ad  # noqa: E402
 from pcinpaint.io import read_table  # noqa: E402
 from pcinpaint.runlog import rule_log  # noqa: E402
 

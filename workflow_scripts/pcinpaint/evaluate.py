@@ -54,17 +54,17 @@ def vote(neighbour_labels: np.ndarray) -> np.ndarray:
 
 def loo_knn_predict(features: np.ndarray, labels: Sequence, k: int = 11, standardise: bool = True) -> np.ndarray:
     x = zscore(features) if standardise else np.asarray(features, np.float32)
-    labels = np.asarray(labels)
-    return vote(labels[loo_neighbours(x, k)])
+    classes, codes = np.unique(np.asarray(labels).astype(str), return_inverse=True)
+    return classes[vote(codes[loo_neighbours(x, k)])]
 
 
 def loo_knn_accuracy(features: np.ndarray, labels: Sequence, k: int = 11) -> float:
     """Balanced accuracy of leave-one-out kNN (the paper's benchmark classifier)."""
-    return float(balanced_accuracy_score(np.asarray(labels), loo_knn_predict(features, labels, k)))
+    return float(balanced_accuracy_score(np.asarray(labels).astype(str), loo_knn_predict(features, labels, k)))
 
 
 def _main(argv=None):
-    from .features import split_table
+    from .featuretable import split_table
     from .io import read_table
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -76,8 +76,10 @@ def _main(argv=None):
     rows = []
     for path in args.tables:
         meta, x = split_table(read_table(path))
-        y = meta[args.label].astype(str)
-        keep = (y != "nan") & (y != "<NA>") & (~y.str.contains(r"\+", regex=True) if args.single else True)
+        y = meta[args.label]
+        keep = y.notna()
+        if args.single:
+            keep &= ~y.astype(str).str.contains("+", regex=False)
         acc = loo_knn_accuracy(x[keep.to_numpy()], y[keep].to_numpy(), args.k)
         rows.append(dict(features=path.stem, cells=int(keep.sum()), dims=x.shape[1], balanced_accuracy=round(acc, 4)))
     print(pd.DataFrame(rows).to_string(index=False))

@@ -17,30 +17,10 @@ import torch
 from skimage.transform import downscale_local_mean
 from tqdm import tqdm
 
+from .featuretable import feature_table
 from .io import CropStore, write_table
 from .model import LAYERS, SourceEncoder
 from .train import autocast_dtype
-
-METADATA_PREFIX = "Metadata_"
-
-
-def feature_table(cells: pd.DataFrame, features: np.ndarray, prefix: str) -> pd.DataFrame:
-    """Metadata_ copies of the cell table, then ``<prefix>_<i>`` feature columns (float32)."""
-    if len(cells) != len(features):
-        raise ValueError(f"{len(cells)} cells but {len(features)} feature rows")
-    cells = cells.sort_values("store_index").reset_index(drop=True)
-    meta = cells.add_prefix(METADATA_PREFIX)
-    width = len(str(max(features.shape[1] - 1, 0)))
-    cols = [f"{prefix}_{i:0{width}d}" for i in range(features.shape[1])]
-    return pd.concat([meta, pd.DataFrame(np.asarray(features, np.float32), columns=cols)], axis=1)
-
-
-def split_table(table: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
-    """(metadata without prefix, feature matrix) of a feature table."""
-    meta_cols = [c for c in table.columns if c.startswith(METADATA_PREFIX)]
-    meta = table[meta_cols].rename(columns=lambda c: c[len(METADATA_PREFIX):])
-    return meta, table.drop(columns=meta_cols).to_numpy(np.float32)
-
 
 @torch.no_grad()
 def encoder_features(encoder: SourceEncoder, store: CropStore, device: torch.device | str = "cpu",
@@ -82,18 +62,3 @@ def write_layer_tables(cells: pd.DataFrame, layers: dict[str, np.ndarray], paths
     for name in LAYERS:
         if name in paths:
             write_table(feature_table(cells, layers[name], f"{prefix}_{name}"), paths[name])
-
-
-def write_h5ad(table: pd.DataFrame, path: str | Path) -> None:
-    """The same content as AnnData (obs = cell table, X = features), for scanpy users."""
-    import anndata
-
-    meta, x = split_table(table)
-    meta.index = meta["cell_id"].astype(str) if "cell_id" in meta.columns else meta.index.astype(str)
-    feats = [c for c in table.columns if not c.startswith(METADATA_PREFIX)]
-    adata = anndata.AnnData(X=x, obs=meta.astype({c: str for c in meta.columns if meta[c].dtype == object}),
-                            var=pd.DataFrame(index=feats))
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    adata.write_h5ad(tmp)
-    tmp.replace(path)

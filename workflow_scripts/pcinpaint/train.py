@@ -97,8 +97,10 @@ class DeviceCrops:
 
 
 def fingerprint(spec: ModelSpec, cfg: TrainConfig, n_cells: int, extra: dict | None = None) -> str:
-    """What a checkpoint must match to be resumed (a changed config starts over)."""
-    payload = json.dumps({"spec": spec.to_dict(), "train": {k: v for k, v in cfg.to_dict().items() if k != "device"},
+    """What a checkpoint must match to be resumed: a changed model or optimiser starts over,
+    while more epochs (or another device) continue from it."""
+    payload = json.dumps({"spec": spec.to_dict(), "train": {k: v for k, v in cfg.to_dict().items()
+                                                            if k not in ("device", "epochs")},
                           "n_cells": n_cells, **(extra or {})}, sort_keys=True, default=list)
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
