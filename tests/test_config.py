@@ -91,3 +91,18 @@ def test_example_configs_validate():
     for path in (REPO / "config").glob("*.yaml"):
         config = load_config(path)
         assert config["datasets"], path
+
+
+def test_model_from_must_name_a_training_dataset_of_the_same_layout():
+    config = load_config(TEST_CONFIG)
+    config["datasets"]["sim_yeast"]["model"]["model_from"] = "sim_human"
+    with pytest.raises(ConfigError, match=r"datasets\.sim_yeast\.model\.model_from: 'sim_human' has channel roles "
+                                          r"\['structural', 'structural', 'protein'\], this dataset \['structural', 'protein'\]"):
+        validate_config(config)
+    config["datasets"]["sim_yeast"]["model"]["model_from"] = "nope"
+    with pytest.raises(ConfigError, match="no dataset named 'nope'"):
+        validate_config(config)
+    config["datasets"]["other"] = copy.deepcopy(config["datasets"]["sim_yeast"])
+    config["datasets"]["sim_yeast"]["model"]["model_from"] = None
+    config["datasets"]["other"]["model"]["model_from"] = "sim_yeast"
+    validate_config(config)  # a held-out screen using the yeast model: fine

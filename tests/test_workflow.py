@@ -102,6 +102,12 @@ def test_features_models_and_figures(demo_run):
         assert float(history["loss"].iloc[-1]) < float(history["loss"].iloc[0])
         for png in ("fig1c.png", "fig1c.pdf", "suppfig1.png", "suppfig1.pdf", "pci_loss.png"):
             assert (demo_run / dataset / "figures" / png).stat().st_size > 5_000
+    # a held-out screen takes its features from the sim_yeast model without training one
+    held_out = demo_run / "sim_yeast_heldout"
+    assert not (held_out / "models").exists()
+    meta, x = split_table(read_table(held_out / "features" / "pci_conv3.parquet"))
+    assert x.shape == (len(read_table(held_out / "cells.parquet")), 96)
+    assert (held_out / "figures" / "suppfig1.png").exists()
 
 
 def test_trained_features_beat_raw_pixels_and_the_random_encoder(demo_run):

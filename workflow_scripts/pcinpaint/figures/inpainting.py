@@ -97,18 +97,29 @@ def pick_pair(cells: pd.DataFrame, label_column: str, rng: np.random.Generator, 
 
 def pick_sources_and_targets(cells: pd.DataFrame, label_column: str, classes: Sequence[str],
                              rng: np.random.Generator, n_targets: int = 4):
-    """One source per class (single labels); targets from other images, of other labels where possible."""
+    """One source per class (single labels); targets from images no source comes from.
+
+    Targets are of distinct labels where possible. On a screen too small to leave images
+    free, fewer sources are shown rather than pairing a source with its own image.
+    """
     labels = cells[label_column].astype(str) if label_column in cells.columns else cells["protein"].astype(str)
-    single = labels[~labels.str.contains(r"\+", regex=True) & (labels != "nan")]
+    labels = labels.where(cells[label_column].notna() if label_column in cells.columns else True, "nan")
+    single = labels[~labels.str.contains("+", regex=False) & (labels != "nan")]
     classes = [c for c in classes if (single == c).any()] or list(single.value_counts().index[:4])
     sources = []
     for c in classes[:4]:
         rows = cells.loc[single[single == c].index]
         pick = rows.iloc[rng.integers(len(rows))]
         sources.append((c, int(pick["store_index"]), pick["image_id"]))
-    used = {img for _, _, img in sources}
-    rest = cells[~cells["image_id"].isin(used) & labels.index.isin(single.index)]
+    while sources:
+        used = {img for _, _, img in sources}
+        rest = cells.loc[single.index][~cells.loc[single.index, "image_id"].isin(used)]
+        if len(rest):
+            break
+        sources.pop()
+    if not sources:
+        raise ValueError("suppfig1 needs cells from at least two images")
     rest = rest.loc[rng.permutation(rest.index)]
-    rest = rest.drop_duplicates(subset=[label_column] if label_column in rest.columns else ["protein"])
-    targets = [(str(labels[i]), int(rest.loc[i, "store_index"])) for i in rest.index[:n_targets]]
+    rest = rest.assign(_label=labels[rest.index]).drop_duplicates("_label")
+    targets = [(str(row["_label"]), int(row["store_index"])) for _, row in rest.head(n_targets).iterrows()]
     return [(c, idx) for c, idx, _ in sources], targets
