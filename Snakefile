@@ -7,7 +7,10 @@ from snakemake.utils import min_version
 min_version("9.0")
 
 
-configfile: Path(workflow.basedir) / "config.yaml"
+# the built-in demo, unless the user names config files (those replace it, not merge into it)
+if not workflow.overwrite_configfiles:
+
+    configfile: Path(workflow.basedir) / "config.yaml"
 
 
 report: "workflow_scripts/report/workflow.rst"

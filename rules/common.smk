@@ -32,9 +32,36 @@ wildcard_constraints:
     dataset="|".join(re.escape(d) for d in DATASETS),
 
 
-def dataset_config(wildcards):
-    """The dataset's config block: passed as params so that editing it reruns the stage."""
-    return config["datasets"][wildcards.dataset]
+def dataset_config(*keys):
+    """The parts of a dataset's config block that a step uses, passed as its params.
+
+    Editing one of them reruns the step (and whatever depends on its outputs); editing
+    another part of the block does not.
+    """
+
+    def inner(wildcards):
+        ds = config["datasets"][wildcards.dataset]
+        return canonical({key: ds[key] for key in ("source", "channels", *keys) if key in ds})
+
+    return inner
+
+
+def canonical(value):
+    """Dicts with sorted keys, recursively: params are compared as text, so reordering the
+    keys of a config file must not look like a change."""
+    if isinstance(value, dict):
+        return {key: canonical(value[key]) for key in sorted(value)}
+    if isinstance(value, list):
+        return [canonical(item) for item in value]
+    return value
+
+
+CROP_KEYS = ("segmentation", "crops", "preprocess", "min_cells")
+
+
+def model_dataset(wildcards):
+    """The dataset whose model this dataset's features use (itself, or `model_from`)."""
+    return config["datasets"][wildcards.dataset]["model"]["model_from"] or wildcards.dataset
 
 
 def raw_samplesheet(wildcards):
@@ -62,8 +89,7 @@ LAYERS = [f"conv{i}" for i in range(1, 6)]
 
 def model_input(wildcards):
     """The PCI model a dataset's features come from: its own, or `model_from`'s."""
-    source = config["datasets"][wildcards.dataset]["model"]["model_from"] or wildcards.dataset
-    return f"results/{source}/models/pci/model.pt"
+    return f"results/{model_dataset(wildcards)}/models/pci/model.pt"
 
 
 def feature_files(dataset):

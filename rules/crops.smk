@@ -9,7 +9,7 @@ rule segment:
         crops=temp("results/{dataset}/chunks/{scatteritem}.npy"),
         objects=temp("results/{dataset}/chunks/{scatteritem}.parquet"),
     params:
-        dataset=dataset_config,
+        dataset=dataset_config(*CROP_KEYS),
     resources:
         mem_mb=4000,
     log:
@@ -35,7 +35,7 @@ rule gather_crops:
         fields="results/{dataset}/qc/fields.tsv",
         dropped="results/{dataset}/qc/dropped_images.tsv",
     params:
-        dataset=dataset_config,
+        dataset=dataset_config(*CROP_KEYS),
     resources:
         mem_mb=8000,
     log:
@@ -79,7 +79,7 @@ rule qc_montage:
             subcategory="{dataset}",
         ),
     params:
-        dataset=dataset_config,
+        dataset=dataset_config(),
         seed=lambda wc: dataset_seed(config, wc.dataset, "montage"),
     log:
         "results/{dataset}/logs/qc_montage.log",
@@ -100,7 +100,7 @@ rule qc_overlays:
             subcategory="{dataset}",
         ),
     params:
-        dataset=dataset_config,
+        dataset=dataset_config(*CROP_KEYS),
         seed=lambda wc: dataset_seed(config, wc.dataset, "overlays"),
         n_fields=4,
     log:

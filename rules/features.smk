@@ -9,7 +9,7 @@ rule extract_pci:
     output:
         **{layer: f"results/{{dataset}}/features/pci_{layer}.parquet" for layer in LAYERS},
     params:
-        dataset=dataset_config,
+        dataset=dataset_config("model", "features"),
     threads: 8
     resources:
         gpu=1,
@@ -31,10 +31,13 @@ rule extract_random:
     output:
         **{layer: f"results/{{dataset}}/features/random_{layer}.parquet" for layer in LAYERS},
     params:
-        dataset=dataset_config,
-        seed=lambda wc: dataset_seed(config, wc.dataset, "train_pci"),
+        dataset=dataset_config("model", "features"),
+        # the untrained start of the model this dataset's PCI features come from
+        seed=lambda wc: dataset_seed(config, model_dataset(wc), "train_pci"),
+        width=lambda wc: config["datasets"][model_dataset(wc)]["model"]["width"],
     threads: 8
     resources:
+        gpu=1,
         mem_mb=16000,
     log:
         "results/{dataset}/logs/extract_random.log",
@@ -53,7 +56,7 @@ rule extract_raw:
     output:
         table="results/{dataset}/features/raw.parquet",
     params:
-        dataset=dataset_config,
+        dataset=dataset_config("features"),
     log:
         "results/{dataset}/logs/extract_raw.log",
     conda:

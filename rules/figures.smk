@@ -9,13 +9,13 @@ rule inpainting_figure:
     output:
         png=report(
             "results/{dataset}/figures/{figure}.png",
-            caption="../workflow_scripts/report/{figure}.rst",
+            caption="../workflow_scripts/report/inpainting.rst",
             category="Inpainting",
             subcategory="{dataset}",
         ),
         pdf="results/{dataset}/figures/{figure}.pdf",
     params:
-        dataset=dataset_config,
+        dataset=dataset_config("figures"),
         seed=lambda wc: dataset_seed(config, wc.dataset, wc.figure),
     wildcard_constraints:
         figure="fig1c|suppfig1",

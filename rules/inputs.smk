@@ -12,7 +12,7 @@ rule simulate_screen:
         ontology="results/{dataset}/simulated/compartments.obo",
         annotations="results/{dataset}/simulated/annotations.tsv",
     params:
-        dataset=dataset_config,
+        dataset=dataset_config("simulate"),
         seed=lambda wc: dataset_seed(config, wc.dataset, "simulate"),
     log:
         "results/{dataset}/logs/simulate_screen.log",
@@ -30,7 +30,7 @@ rule samplesheet:
     output:
         sheet="results/{dataset}/samplesheet.tsv",
     params:
-        dataset=dataset_config,
+        dataset=dataset_config("segmentation"),
     log:
         "results/{dataset}/logs/samplesheet.log",
     conda:

@@ -9,7 +9,7 @@ rule train_pci:
         model="results/{dataset}/models/pci/model.pt",
         history="results/{dataset}/models/pci/training_log.tsv",
     params:
-        dataset=dataset_config,
+        dataset=dataset_config("model"),
         seed=lambda wc: dataset_seed(config, wc.dataset, "train_pci"),
         # beside the outputs, not among them: Snakemake deletes a failed job's outputs
         checkpoint=lambda wc: f"results/{wc.dataset}/models/pci/checkpoint.pt",

@@ -35,6 +35,14 @@ def test_loo_knn_equals_brute_force(k):
     assert 0.5 < acc <= 1.0
 
 
+def test_ties_are_broken_like_the_brute_force_reference():
+    rng = np.random.default_rng(3)
+    for _ in range(10):
+        x = rng.integers(0, 2, size=(120, 3)).astype(float)  # only 8 distinct points: huge ties
+        labels = rng.choice(np.array(["u", "v", "w"]), 120)
+        np.testing.assert_array_equal(loo_knn_predict(x, labels, 5, standardise=False), brute_force(x, labels, 5))
+
+
 def test_self_is_excluded_even_with_duplicates():
     x = np.array([[0.0], [0.0], [5.0], [5.1]])
     neigh = loo_neighbours(x, 1)

@@ -39,3 +39,11 @@ def test_small_screens_show_fewer_sources_rather_than_same_image_pairs():
     assert len(sources) == 3 and len(targets) == 1
     with pytest.raises(ValueError, match="at least two images"):
         pick_sources_and_targets(_cells(1, 5, ["a"]), "true_class", ["a"], np.random.default_rng(0))
+
+
+def test_unlabelled_screens_use_proteins():
+    cells = _cells(8, 3, ["a", "b"]).drop(columns="true_class")
+    sources, targets = pick_sources_and_targets(cells, "label", [], np.random.default_rng(0))
+    assert len(sources) == 4 and all(c.startswith("P") for c, _ in sources)
+    with pytest.raises(ValueError, match="two or more cells"):
+        pick_pair(_cells(3, 1, ["a"]), "label", np.random.default_rng(0))

@@ -58,6 +58,19 @@ def test_more_epochs_continue_a_finished_training(tmp_path):
     assert list(history["epoch"]) == [1, 2] and [row["epoch"] for row in trained] == [2]
 
 
+def test_other_crops_or_fewer_epochs_do_not_resume(tmp_path):
+    crops, images = tiny_store()
+    train(crops, images, SPEC, [0], [1], _cfg(epochs=2), tmp_path / "d.pt", progress=False)
+    trained = []
+    other = crops.copy()
+    other[0, 0, 0, 0] ^= 1  # one pixel differs: e.g. preprocessing changed, same cell count
+    train(other, images, SPEC, [0], [1], _cfg(epochs=2), tmp_path / "d.pt", progress=False, on_epoch=trained.append)
+    assert [row["epoch"] for row in trained] == [1, 2]
+    trained.clear()
+    train(other, images, SPEC, [0], [1], _cfg(epochs=1), tmp_path / "d.pt", progress=False, on_epoch=trained.append)
+    assert [row["epoch"] for row in trained] == [1]  # a 2-epoch checkpoint is not a 1-epoch model
+
+
 def test_changed_config_does_not_resume(tmp_path):
     crops, images = tiny_store()
     train(crops, images, SPEC, [0], [1], _cfg(epochs=1), tmp_path / "c.pt", progress=False)
@@ -92,12 +105,12 @@ def test_too_few_images_with_pairs(tmp_path):
 def test_saved_model_round_trip_and_layout_check(tmp_path):
     crops, images = tiny_store()
     model, _ = train(crops, images, SPEC, [0], [1], _cfg(epochs=1), tmp_path / "m.pt", progress=False)
-    save_model(model, tmp_path / "model.pt", {"dataset": "tiny"})
+    save_model(model, tmp_path / "model.pt", {"dataset": "tiny", "roles": ["structural", "protein"]})
     loaded, state = load_model(tmp_path / "model.pt")
-    assert state["config"] == {"dataset": "tiny"} and loaded.spec == SPEC
+    assert state["config"]["dataset"] == "tiny" and loaded.spec == SPEC
     for a, b in zip(model.state_dict().values(), loaded.state_dict().values()):
         assert torch.equal(a.cpu(), b)
-    check_layout(loaded.spec, 2, 1, 1, "model.pt", "tiny")
-    with pytest.raises(TrainingError, match=r"model.pt: model expects 2 channels \(1 structural, 1 protein\), "
-                                            r"dataset 'human' has 3 channels \(2 structural, 1 protein\)"):
-        check_layout(loaded.spec, 3, 2, 1, "model.pt", "human")
+    check_layout(state["config"]["roles"], ("structural", "protein"), "model.pt", "tiny")
+    with pytest.raises(TrainingError, match=r"model.pt: model was trained on channels with roles \['structural', "
+                                            r"'protein'\], dataset 'swapped' has \['protein', 'structural'\]"):
+        check_layout(state["config"]["roles"], ("protein", "structural"), "model.pt", "swapped")

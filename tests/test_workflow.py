@@ -74,6 +74,23 @@ def test_segmentation_precision_and_recall(demo_run, dataset):
     assert touching >= 0.85
 
 
+def test_more_epochs_rerun_training_but_not_segmentation(demo_run, tmp_path):
+    config = yaml.safe_load(TEST_CONFIG.read_text())
+    config["datasets"]["sim_human"]["model"]["epochs"] += 1
+    path = tmp_path / "more.yaml"
+    path.write_text(yaml.safe_dump(config))
+    plan = snakemake("all", "-n", "--directory", demo_run.parent, f"--configfile={path}").stdout
+    jobs = dict(re.findall(r"^(\w+)\s+(\d+)$", plan, re.M))
+    assert jobs.get("train_pci") == "1" and "extract_pci" in jobs
+    assert not {"simulate_screen", "segment", "gather_crops", "extract_raw"} & set(jobs)
+
+
+def test_report_holds_the_figures(demo_run, tmp_path):
+    report = tmp_path / "report.html"
+    snakemake("--report", report, "--directory", demo_run.parent, f"--configfile={TEST_CONFIG}")
+    assert report.stat().st_size > 100_000
+
+
 def test_rerun_is_a_no_op_and_deterministic(demo_run, tmp_path):
     proc = snakemake("all", "-n", "--directory", demo_run.parent, f"--configfile={TEST_CONFIG}")
     assert "Nothing to be done" in proc.stdout + proc.stderr
@@ -189,6 +206,8 @@ def test_users_sample_sheet_and_a_corrupt_tiff(demo_run, tmp_path):
     config = _user_config(tmp_path, sheet_path)
     snakemake("results/screen/cells.parquet", "--directory", tmp_path, f"--configfile={config}",
               "--config", "scatter_chunks=1")
+    plan = snakemake("all", "-n", "--directory", tmp_path, f"--configfile={config}").stdout
+    assert "results/screen/" in plan and "sim_" not in plan  # the user's config replaces the demo's
     cells = read_table(tmp_path / "results/screen/cells.parquet")
     assert len(cells) > 20 and "true_class" not in cells.columns
 

@@ -15,8 +15,8 @@ with rule_log(snakemake.log[0]) as log:  # noqa: F821
     torch.set_num_threads(snakemake.threads)  # noqa: F821
     cfg = DatasetConfig.from_dict(snakemake.wildcards.dataset, snakemake.params.dataset)  # noqa: F821
     device = select_device(cfg.model["device"])
-    model, _ = load_model(inp.model, device)
-    check_layout(model.spec, len(cfg.channels), len(cfg.structural), len(cfg.protein), inp.model, cfg.name)
+    model, state = load_model(inp.model, device)
+    check_layout(state["config"]["roles"], cfg.roles, inp.model, cfg.name)
     store = open_crop_store(inp.store)
     layers = encoder_features(model.source, store, device, cfg.features["batch_size"], cfg.model["precision"], progress=True)
     write_layer_tables(read_table(inp.cells), layers, dict(out.items()), "pci")

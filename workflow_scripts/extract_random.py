@@ -14,7 +14,7 @@ with rule_log(snakemake.log[0]):  # noqa: F821
     inp, out = snakemake.input, snakemake.output  # noqa: F821
     torch.set_num_threads(snakemake.threads)  # noqa: F821
     cfg = DatasetConfig.from_dict(snakemake.wildcards.dataset, snakemake.params.dataset)  # noqa: F821
-    encoder = random_encoder(len(cfg.channels), cfg.model["width"], snakemake.params.seed)  # noqa: F821
+    encoder = random_encoder(len(cfg.channels), snakemake.params.width, snakemake.params.seed)  # noqa: F821
     store = open_crop_store(inp.store)
     layers = encoder_features(encoder, store, select_device(cfg.model["device"]), cfg.features["batch_size"],
                               cfg.model["precision"], progress=True)

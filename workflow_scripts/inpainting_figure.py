@@ -7,25 +7,32 @@ import numpy as np  # noqa: E402
 from pcinpaint.config import DatasetConfig  # noqa: E402
 from pcinpaint.figures import inpainting  # noqa: E402
 from pcinpaint.figures.common import save_figure  # noqa: E402
-from pcinpaint.io import open_crop_store, read_crops, read_table  # noqa: E402
+from pcinpaint.io import InputError, open_crop_store, read_crops, read_table  # noqa: E402
 from pcinpaint.runlog import rule_log  # noqa: E402
-from pcinpaint.train import load_model  # noqa: E402
+from pcinpaint.train import check_layout, load_model  # noqa: E402
 
 with rule_log(snakemake.log[0]):  # noqa: F821
     inp, out, wc = snakemake.input, snakemake.output, snakemake.wildcards  # noqa: F821
     cfg = DatasetConfig.from_dict(wc.dataset, snakemake.params.dataset)  # noqa: F821
     rng = np.random.default_rng(snakemake.params.seed)  # noqa: F821
-    model, _ = load_model(inp.model)
+    model, state = load_model(inp.model)
+    check_layout(state["config"]["roles"], cfg.roles, inp.model, cfg.name)
     store = open_crop_store(inp.store, memory_limit=None)
     cells = read_table(inp.cells)
     label = cfg.figures["label_column"]
     classes = cfg.figures["inpainting_classes"]
     if wc.figure == "fig1c":
-        s, t = inpainting.pick_pair(cells, label, rng, prefer=classes)
+        try:
+            s, t = inpainting.pick_pair(cells, label, rng, prefer=classes)
+        except ValueError as exc:
+            raise InputError(f"{inp.cells}: {exc}") from None
         source, target = read_crops(store, [s, t])
         fig = inpainting.fig1c(model, source, target, cfg.roles, f"{wc.dataset}: source and target cell of one image")
     else:
-        sources, targets = inpainting.pick_sources_and_targets(cells, label, classes, rng)
+        try:
+            sources, targets = inpainting.pick_sources_and_targets(cells, label, classes, rng)
+        except ValueError as exc:
+            raise InputError(f"{inp.cells}: {exc}") from None
         src = read_crops(store, [i for _, i in sources])
         tgt = read_crops(store, [i for _, i in targets])
         fig = inpainting.suppfig1(model, [(c, x) for (c, _), x in zip(sources, src)],

@@ -113,7 +113,7 @@ def _check_dataset(name: str, ds: dict, where: str, datasets: dict) -> None:
         raise ConfigError(f"{prefix}.model.model_from: a dataset cannot take its model from itself")
     if source is not None:
         theirs = [c["role"] for c in datasets[source]["channels"]]
-        if sorted(theirs) != sorted(roles) or len(theirs) != len(roles):
+        if theirs != roles:  # order matters: channels feed the network by position
             raise ConfigError(f"{prefix}.model.model_from: '{source}' has channel roles {theirs}, this dataset {roles}; "
                               "a model only extracts features from crops of the same channel layout")
     if source is not None and datasets[source]["model"]["model_from"] is not None:
@@ -160,19 +160,20 @@ class DatasetConfig:
 
     @classmethod
     def from_dict(cls, name: str, ds: dict) -> "DatasetConfig":
-        """From one validated dataset block (what rules pass as ``params.dataset``)."""
+        """From a validated dataset block, or the part of it a rule receives as ``params.dataset``
+        (channels plus the blocks that rule uses; absent blocks are empty)."""
         return cls(
             name=name,
-            source=ds["source"],
+            source=ds.get("source", ""),
             channels=tuple(c["name"] for c in ds["channels"]),
             roles=tuple(c["role"] for c in ds["channels"]),
-            segmentation=dict(ds["segmentation"]),
-            crops=dict(ds["crops"]),
-            preprocess=dict(ds["preprocess"]),
-            model=dict(ds["model"]),
-            features=dict(ds["features"]),
-            figures=dict(ds["figures"]),
-            min_cells=int(ds["min_cells"]),
+            segmentation=dict(ds.get("segmentation", {})),
+            crops=dict(ds.get("crops", {})),
+            preprocess=dict(ds.get("preprocess", {})),
+            model=dict(ds.get("model", {})),
+            features=dict(ds.get("features", {})),
+            figures=dict(ds.get("figures", {})),
+            min_cells=int(ds.get("min_cells", 1)),
             raw=ds,
         )
 

@@ -28,17 +28,29 @@ def zscore(features: np.ndarray) -> np.ndarray:
     return ((x[:, keep] - x[:, keep].mean(axis=0)) / sd[keep]).astype(np.float32)
 
 
-def loo_neighbours(features: np.ndarray, k: int) -> np.ndarray:
-    """(n, k) indices of each row's k nearest other rows (Euclidean), nearest first."""
-    n = len(features)
+def loo_neighbours(features: np.ndarray, k: int, extra: int = 16) -> np.ndarray:
+    """(n, k) indices of each row's k nearest other rows (Euclidean), nearest first.
+
+    Equal distances are ordered by row index, as a brute-force reference would: candidates
+    come from one scikit-learn query (``extra`` beyond k, for ties at the boundary), then
+    their exact distances are recomputed and sorted by (distance, index).
+    """
+    x = np.asarray(features, np.float64)
+    n = len(x)
     if k >= n:
         raise ValueError(f"k={k} needs more than {k} cells, got {n}")
-    nn = NearestNeighbors(n_neighbors=k + 1).fit(features)
-    dist, idx = nn.kneighbors(features)
+    m = min(n, k + 1 + extra)
+    _, candidates = NearestNeighbors(n_neighbors=m, algorithm="brute").fit(x).kneighbors(x)
     out = np.empty((n, k), np.int64)
-    for i in range(n):  # drop self wherever it landed (duplicates may come before it)
-        row = idx[i][idx[i] != i]
-        out[i] = row[:k]
+    for i in range(n):
+        cand = candidates[i][candidates[i] != i]
+        dist = np.sqrt(((x[cand] - x[i]) ** 2).sum(axis=1))
+        order = np.lexsort((cand, dist))
+        if m < n and dist[order[k - 1]] >= dist.max():  # the tie may run past the candidates
+            cand = np.delete(np.arange(n), i)
+            dist = np.sqrt(((x[cand] - x[i]) ** 2).sum(axis=1))
+            order = np.lexsort((cand, dist))
+        out[i] = cand[order[:k]]
     return out
 
 

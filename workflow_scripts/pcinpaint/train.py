@@ -96,12 +96,15 @@ class DeviceCrops:
         return x.contiguous(memory_format=torch.channels_last)
 
 
-def fingerprint(spec: ModelSpec, cfg: TrainConfig, n_cells: int, extra: dict | None = None) -> str:
-    """What a checkpoint must match to be resumed: a changed model or optimiser starts over,
-    while more epochs (or another device) continue from it."""
+def fingerprint(spec: ModelSpec, cfg: TrainConfig, crops_uint8: np.ndarray, image_ids: Sequence[str]) -> str:
+    """What a checkpoint must match to be resumed: the same crops, images, model and optimiser
+    settings (anything else starts over); more epochs or another device continue from it."""
+    data = hashlib.blake2b(digest_size=16)
+    data.update(np.ascontiguousarray(crops_uint8).data)
+    data.update("\n".join(map(str, image_ids)).encode())
     payload = json.dumps({"spec": spec.to_dict(), "train": {k: v for k, v in cfg.to_dict().items()
                                                             if k not in ("device", "epochs")},
-                          "n_cells": n_cells, **(extra or {})}, sort_keys=True, default=list)
+                          "data": data.hexdigest()}, sort_keys=True, default=list)
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
@@ -138,19 +141,19 @@ def train(crops_uint8: np.ndarray, image_ids: Sequence[str], spec: ModelSpec, st
                             "paired cell inpainting needs at least 2")
     model = build_model(spec, cfg.seed).to(device).to(memory_format=torch.channels_last)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=tuple(cfg.betas))
-    key = fingerprint(spec, cfg, len(crops_uint8))
+    key = fingerprint(spec, cfg, crops_uint8, image_ids)
     history: list[dict] = []
     start = 0
     if checkpoint.exists():
         state = torch.load(checkpoint, map_location=device, weights_only=False)
-        if state.get("fingerprint") == key:
+        if state.get("fingerprint") == key and state["epoch"] < cfg.epochs:
             model.load_state_dict(state["model"])
             optimizer.load_state_dict(state["optimizer"])
             history = state["history"]
             start = state["epoch"] + 1
             log.info("resuming from %s after epoch %d", checkpoint, start)
         else:
-            log.info("checkpoint %s belongs to another configuration; starting over", checkpoint)
+            log.info("checkpoint %s belongs to other crops or settings (or more epochs); starting over", checkpoint)
     data = DeviceCrops(crops_uint8, device)
     structural_idx = torch.tensor(list(structural), device=device)
     protein_idx = torch.tensor(list(protein), device=device)
@@ -210,9 +213,8 @@ def load_model(path: str | Path, device: torch.device | str = "cpu") -> tuple[Pa
     return model.to(device), state
 
 
-def check_layout(spec: ModelSpec, n_channels: int, n_structural: int, n_protein: int, model_name: str,
-                 dataset: str) -> None:
-    """A model extracts features only from crops with the channel layout it was trained on."""
-    theirs = ModelSpec(n_channels, n_structural, n_protein, spec.width)
-    if (spec.n_channels, spec.n_structural, spec.n_protein) != (n_channels, n_structural, n_protein):
-        raise TrainingError(f"{model_name}: model expects {spec.layout()}, dataset '{dataset}' has {theirs.layout()}")
+def check_layout(model_roles: Sequence[str], dataset_roles: Sequence[str], model_name: str, dataset: str) -> None:
+    """A model extracts features only from crops with the channel roles, in order, it was trained on."""
+    if list(model_roles) != list(dataset_roles):
+        raise TrainingError(f"{model_name}: model was trained on channels with roles {list(model_roles)}, "
+                            f"dataset '{dataset}' has {list(dataset_roles)}")

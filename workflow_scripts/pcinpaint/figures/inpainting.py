@@ -85,6 +85,8 @@ def pick_pair(cells: pd.DataFrame, label_column: str, rng: np.random.Generator, 
     """A (source, target) pair of store indices from one image, preferring a given label."""
     counts = cells.groupby("image_id").size()
     pool = cells[cells["image_id"].isin(counts[counts >= 2].index)]
+    if pool.empty:
+        raise ValueError("fig1c needs an image with two or more cells")
     for label in prefer:
         if label_column in pool.columns and (pool[label_column] == label).any():
             pool = pool[pool[label_column] == label]
@@ -102,8 +104,8 @@ def pick_sources_and_targets(cells: pd.DataFrame, label_column: str, classes: Se
     Targets are of distinct labels where possible. On a screen too small to leave images
     free, fewer sources are shown rather than pairing a source with its own image.
     """
-    labels = cells[label_column].astype(str) if label_column in cells.columns else cells["protein"].astype(str)
-    labels = labels.where(cells[label_column].notna() if label_column in cells.columns else True, "nan")
+    column = label_column if label_column in cells.columns else "protein"  # unlabelled screens: proteins
+    labels = cells[column].astype(str).where(cells[column].notna(), "nan")
     single = labels[~labels.str.contains("+", regex=False) & (labels != "nan")]
     classes = [c for c in classes if (single == c).any()] or list(single.value_counts().index[:4])
     sources = []
