@@ -87,8 +87,10 @@ def test_unreadable_config_file(tmp_path):
         load_config(bad)
 
 
-def test_example_configs_validate():
-    for path in (REPO / "config").glob("*.yaml"):
+def test_config_folder_validates():
+    """Runnable configs (*.yaml) and the template users copy (own_screen.yaml.example)."""
+    paths = sorted((REPO / "config").glob("*.yaml")) + [REPO / "config" / "own_screen.yaml.example"]
+    for path in paths:
         config = load_config(path)
         assert config["datasets"], path
 

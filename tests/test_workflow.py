@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import tifffile
 import yaml
 from conftest import REPO, TEST_CONFIG
 

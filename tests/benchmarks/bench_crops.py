@@ -46,7 +46,6 @@ if ALLOWED_CPUS and hasattr(os, "sched_setaffinity"):
 import argparse  # noqa: E402
 import inspect  # noqa: E402
 import platform  # noqa: E402
-import shutil  # noqa: E402
 import statistics  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402

@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from .featuretable import METADATA_PREFIX, split_table
+from .io import atomic_path
 
 
 def write_h5ad(table: pd.DataFrame, path: str | Path) -> None:
@@ -26,7 +27,5 @@ def write_h5ad(table: pd.DataFrame, path: str | Path) -> None:
     feats = [c for c in table.columns if not c.startswith(METADATA_PREFIX)]
     adata = anndata.AnnData(X=x, obs=meta.astype({c: str for c in meta.columns if meta[c].dtype == object}),
                             var=pd.DataFrame(index=feats))
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    adata.write_h5ad(tmp)
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        adata.write_h5ad(tmp)

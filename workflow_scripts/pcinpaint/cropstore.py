@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from .config import DatasetConfig
 from .crops import crop_cells, preprocess_crops
-from .io import (InputError, read_field, read_image, read_mask, read_table, row_name, to_uint8, write_crop_store,
+from .io import (InputError, atomic_path, read_field, read_image, read_mask, read_table, row_name, to_uint8, write_crop_store,
                  write_table)
 from .segment import segment_field
 
@@ -114,10 +114,8 @@ def match_truth(objects: pd.DataFrame, truth_labels: np.ndarray) -> np.ndarray:
 
 
 def save_chunk(result: ChunkResult, crops_path: str | Path, objects_path: str | Path) -> None:
-    crops_path = Path(crops_path)
-    tmp = crops_path.with_name(crops_path.name + ".tmp.npy")
-    np.save(tmp, result.crops)
-    tmp.replace(crops_path)
+    with atomic_path(crops_path) as tmp:
+        np.save(tmp, result.crops)
     write_table(result.objects, objects_path)
 
 
@@ -136,7 +134,7 @@ def gather(crop_paths: Sequence[str | Path], object_paths: Sequence[str | Path],
     objects = pd.concat([o for o in objects_per_chunk if len(o)], ignore_index=True) if any(
         len(o) for o in objects_per_chunk) else _empty_objects()
     objects["kept"] = objects["kept"].astype(bool)
-    objects["padded"] = objects["padded"].astype(bool) if "padded" in objects.columns else False
+    objects["padded"] = objects["padded"].astype(bool)
     objects["drop_reason"] = objects["drop_reason"].fillna("").astype(str)
     kept = objects[objects["kept"]]
     per_image = kept.groupby("image_id").size().reindex(sorted(sheet["image_id"].unique()), fill_value=0)
@@ -195,8 +193,9 @@ def _empty_objects() -> pd.DataFrame:
 def field_qc(objects: pd.DataFrame, sheet: pd.DataFrame) -> pd.DataFrame:
     """Per field: detected objects, stored cells and the count of every drop reason."""
     base = sheet[["field_id", "image_id", "protein"]].copy()
-    counts = objects.groupby("field_id").agg(n_detected=("object_id", "size"), n_stored=("kept", "sum"),
-                                             n_padded=("padded", lambda p: int((p & objects.loc[p.index, "kept"]).sum())))
+    stored_padded = objects.assign(stored_padded=objects["padded"] & objects["kept"])
+    counts = stored_padded.groupby("field_id").agg(n_detected=("object_id", "size"), n_stored=("kept", "sum"),
+                                                   n_padded=("stored_padded", "sum"))
     reasons = pd.crosstab(objects["field_id"], objects["drop_reason"]) if len(objects) else pd.DataFrame()
     table = base.merge(counts, left_on="field_id", right_index=True, how="left")
     for reason in DROP_REASONS:

@@ -22,6 +22,7 @@ from .io import CropStore, write_table
 from .model import LAYERS, SourceEncoder
 from .train import autocast_dtype
 
+
 @torch.no_grad()
 def encoder_features(encoder: SourceEncoder, store: CropStore, device: torch.device | str = "cpu",
                      batch_size: int = 256, precision: str = "auto", progress: bool = False) -> dict[str, np.ndarray]:

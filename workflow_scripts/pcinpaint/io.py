@@ -8,6 +8,7 @@ stage uses.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -31,28 +32,33 @@ class InputError(ValueError):
 # --------------------------------------------------------------------------------------------
 
 
-def _atomic_target(path: Path):
+@contextlib.contextmanager
+def atomic_path(path: str | Path):
+    """Yield a temporary file beside ``path`` (same suffix, so writers pick the same format);
+    it replaces ``path`` only when the block succeeds, so readers never see a half file."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
     os.close(fd)
-    return Path(tmp)
+    tmp = Path(tmp)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
 
 
 def write_table(df: pd.DataFrame, path: str | Path) -> Path:
     """Write a table atomically; the format follows the suffix (.parquet, .tsv, .csv)."""
     path = Path(path)
-    tmp = _atomic_target(path)
-    try:
+    with atomic_path(path) as tmp:
         if path.suffix == ".parquet":
             df.to_parquet(tmp, index=False)
         elif path.suffix == ".csv":
             df.to_csv(tmp, index=False)
         else:
             df.to_csv(tmp, sep="\t", index=False)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     return path
 
 

@@ -37,9 +37,6 @@ class ModelSpec:
     n_protein: int  # protein channels (the decoder's output)
     width: float = 1.0
 
-    def layout(self) -> str:
-        return f"{self.n_channels} channels ({self.n_structural} structural, {self.n_protein} protein)"
-
     def to_dict(self) -> dict:
         return asdict(self)
 

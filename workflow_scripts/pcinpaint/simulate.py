@@ -29,7 +29,7 @@ import tifffile
 from scipy import ndimage as ndi
 from scipy.spatial import cKDTree
 
-from .io import write_table
+from .io import atomic_path, write_table
 
 # --------------------------------------------------------------------------------------------
 # Localization classes, their ontology terms, and the morphology of each preset
@@ -680,6 +680,5 @@ def write_ontology(preset: str, path: Path) -> None:
         if parent:
             lines.append(f"is_a: {parent} ! {terms[parent][0]}")
         lines.append("")
-    tmp = Path(path).with_suffix(".tmp")
-    tmp.write_text("\n".join(lines))
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        tmp.write_text("\n".join(lines))

@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -23,6 +22,7 @@ import torch
 from tqdm import tqdm
 
 from .errors import TrainingError
+from .io import atomic_path
 from .model import ModelSpec, PairedCellInpainting
 from .pairs import PairSampler
 
@@ -49,14 +49,6 @@ def select_device(name: str = "auto") -> torch.device:
     if name == "cuda" and not torch.cuda.is_available():
         raise TrainingError("device 'cuda' requested but no CUDA GPU is available")
     return torch.device(name)
-
-
-def cpu_has_bf16() -> bool:
-    """Native bf16 matrix units (AVX512-BF16 / AMX) make CPU autocast fast; without them it is slow."""
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        return False
 
 
 def autocast_dtype(device: torch.device, precision: str):
@@ -109,10 +101,8 @@ def fingerprint(spec: ModelSpec, cfg: TrainConfig, crops_uint8: np.ndarray, imag
 
 
 def save_atomic(obj, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
 
 
 def build_model(spec: ModelSpec, seed: int) -> PairedCellInpainting:

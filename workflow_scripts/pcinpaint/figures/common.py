@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Sequence
 
@@ -12,6 +10,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+
+from ..io import atomic_path  # noqa: E402
 
 #: RGB colour of each structural channel, in order (the paper: nucleus blue, microtubules red)
 STRUCTURAL_COLOURS = {1: [(1.0, 0.0, 0.2)], 2: [(0.0, 0.35, 1.0), (1.0, 0.0, 0.2)],
@@ -36,15 +36,8 @@ def composite(image: np.ndarray, roles: Sequence[str], gain: float = 1.0) -> np.
 def save_figure(fig, *paths: str | Path, dpi: int = 120) -> None:
     """Save to each path atomically (format from the suffix: .png, .pdf, ...), then close."""
     try:
-        for path in map(Path, paths):
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
-            os.close(fd)
-            try:
+        for path in paths:
+            with atomic_path(path) as tmp:
                 fig.savefig(tmp, dpi=dpi, bbox_inches="tight")
-                os.replace(tmp, path)
-            finally:
-                if os.path.exists(tmp):
-                    os.unlink(tmp)
     finally:
         plt.close(fig)

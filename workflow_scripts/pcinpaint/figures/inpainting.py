@@ -69,14 +69,12 @@ def suppfig1(model, sources: list[tuple[str, np.ndarray]], targets: list[tuple[s
     for j, (label, target) in enumerate(targets, start=1):
         axes[0, j].imshow(composite(target, roles))
         axes[0, j].set_title(f"target, actual\n({label})", fontsize=7)
-    src = np.stack([s for _, s in sources])
     for i, (label, source) in enumerate(sources, start=1):
         axes[i, 0].imshow(composite(source, roles))
         axes[i, 0].set_title(f"source: {label}", fontsize=7)
         predicted = predict(model, np.repeat(source[None], len(targets), 0), np.stack([t for _, t in targets]), structural)
         for j, (_, target) in enumerate(targets, start=1):
             axes[i, j].imshow(composite(_with_protein(target, predicted[j - 1], protein), roles))
-    del src
     fig.suptitle(title, fontsize=9)
     return fig
 
