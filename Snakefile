@@ -21,6 +21,7 @@ include: "rules/inputs.smk"
 include: "rules/crops.smk"
 include: "rules/train.smk"
 include: "rules/features.smk"
+include: "rules/baselines.smk"
 include: "rules/figures.smk"
 
 
@@ -28,6 +29,7 @@ rule all:
     input:
         rules.crops.input,
         rules.features.input,
+        rules.baselines.input,
         expand("results/{dataset}/figures/pci_loss.png", dataset=TRAINED),
         rules.fig1c.input,
         rules.suppfig1.input,

@@ -13,6 +13,14 @@ from pcinpaint.config import (  # noqa: E402  (the library sits beside the rule 
     dataset_seed,
     validate_config,
 )
+from pcinpaint.featuresets import (  # noqa: E402
+    ENCODER_LAYERS,
+    VGG16_LAYERS,
+    VGG16_STRATEGIES,
+    baseline_sets,
+    feature_sets,
+    vgg16_name,
+)
 
 try:
     validate_config(config, where=" + ".join(map(str, workflow.configfiles)) or "config")
@@ -30,6 +38,7 @@ scattergather:
 
 wildcard_constraints:
     dataset="|".join(re.escape(d) for d in DATASETS),
+    network="pci|autoencoder",
 
 
 def dataset_config(*keys):
@@ -84,12 +93,16 @@ def truth_input(name):
 
 
 TRAINED = [d for d, ds in config["datasets"].items() if ds["model"]["model_from"] is None]
-LAYERS = [f"conv{i}" for i in range(1, 6)]
+LAYERS = list(ENCODER_LAYERS)
 
 
-def model_input(wildcards):
-    """The PCI model a dataset's features come from: its own, or `model_from`'s."""
-    return f"results/{model_dataset(wildcards)}/models/pci/model.pt"
+def model_input(network):
+    """The trained network (pci or autoencoder) a dataset's features come from: its own, or `model_from`'s."""
+
+    def inner(wildcards):
+        return f"results/{model_dataset(wildcards)}/models/{network}/model.pt"
+
+    return inner
 
 
 def feature_files(dataset):
@@ -99,3 +112,24 @@ def feature_files(dataset):
     if config["datasets"][dataset]["features"]["h5ad"]:
         files += [f"results/{dataset}/features/pci_{layer}.h5ad" for layer in LAYERS]
     return files
+
+
+def baseline_files(dataset):
+    """The baseline feature tables that run for a dataset, and its feature-set manifest."""
+    sets = baseline_sets(config["datasets"][dataset])
+    return [f"results/{dataset}/features/{s.name}.parquet" for s in sets] + [
+        f"results/{dataset}/features/feature_sets.tsv"
+    ]
+
+
+def baseline(dataset):
+    """A dataset's `baselines` config block."""
+    return config["datasets"][dataset]["baselines"]
+
+
+def vgg16_weights(wildcards):
+    """The VGG16 weights file (the job graph asks for VGG16 tables only when one is set)."""
+    path = baseline(wildcards.dataset)["vgg16_weights"]
+    if not path:
+        raise ValueError(f"datasets.{wildcards.dataset}.baselines.vgg16_weights is not set")
+    return path

@@ -5,11 +5,12 @@ rule extract_pci:
     input:
         store="results/{dataset}/crops.zarr",
         cells="results/{dataset}/cells.parquet",
-        model=model_input,
+        model=model_input("pci"),
     output:
         **{layer: f"results/{{dataset}}/features/pci_{layer}.parquet" for layer in LAYERS},
     params:
         dataset=dataset_config("model", "features"),
+        prefix="pci",
     threads: 8
     resources:
         gpu=1,
@@ -21,7 +22,7 @@ rule extract_pci:
     conda:
         "../envs/torch.yaml"
     script:
-        "../workflow_scripts/extract_pci.py"
+        "../workflow_scripts/extract_encoder.py"
 
 
 rule extract_random:

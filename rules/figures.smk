@@ -5,7 +5,7 @@ rule inpainting_figure:
     input:
         store="results/{dataset}/crops.zarr",
         cells="results/{dataset}/cells.parquet",
-        model=model_input,
+        model=model_input("pci"),
     output:
         png=report(
             "results/{dataset}/figures/{figure}.png",

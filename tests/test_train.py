@@ -114,3 +114,39 @@ def test_saved_model_round_trip_and_layout_check(tmp_path):
     with pytest.raises(TrainingError, match=r"model.pt: model was trained on channels with roles \['structural', "
                                             r"'protein'\], dataset 'swapped' has \['protein', 'structural'\]"):
         check_layout(state["config"]["roles"], ("protein", "structural"), "model.pt", "swapped")
+
+
+def test_autoencoder_reduces_its_loss_resumes_and_round_trips(tmp_path):
+    """The baseline: same loop, every cell its own target, all channels reconstructed."""
+    from pcinpaint.model import Autoencoder
+
+    crops, images = tiny_store()
+    images = np.arange(len(crops)).astype(str)  # one cell per image: no pairs, still trainable
+    model, history = train(crops, images, SPEC, [0], [1], _cfg(epochs=6), tmp_path / "ae.pt", progress=False,
+                           objective="autoencoder")
+    assert isinstance(model, Autoencoder)
+    assert history["loss"].iloc[-1] < 0.7 * history["loss"].iloc[0]
+    x = torch.from_numpy(crops[:4]).float() / 255
+    assert model.eval()(x).shape == x.shape  # reconstructs every channel
+
+    train(crops, images, SPEC, [0], [1], _cfg(epochs=2), tmp_path / "b.pt", progress=False, stop_after=1,
+          objective="autoencoder")
+    resumed, _ = train(crops, images, SPEC, [0], [1], _cfg(epochs=2), tmp_path / "b.pt", progress=False,
+                       objective="autoencoder")
+    full, _ = train(crops, images, SPEC, [0], [1], _cfg(epochs=2), tmp_path / "c.pt", progress=False,
+                    objective="autoencoder")
+    for a, b in zip(full.state_dict().values(), resumed.state_dict().values()):
+        assert torch.equal(a, b)
+
+    save_model(model, tmp_path / "model.pt", {"roles": ["structural", "protein"]})
+    loaded, state = load_model(tmp_path / "model.pt")
+    assert state["kind"] == "autoencoder" and isinstance(loaded, Autoencoder)
+    torch.testing.assert_close(loaded.eval()(x), model(x))
+
+
+def test_a_pci_checkpoint_is_not_resumed_as_an_autoencoder(tmp_path):
+    crops, images = tiny_store()
+    train(crops, images, SPEC, [0], [1], _cfg(epochs=1), tmp_path / "x.pt", progress=False)
+    _, history = train(crops, images, SPEC, [0], [1], _cfg(epochs=1), tmp_path / "x.pt", progress=False,
+                       objective="autoencoder")
+    assert list(history["epoch"]) == [1]  # started over: the checkpoint belongs to another objective

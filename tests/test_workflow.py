@@ -23,11 +23,38 @@ def snakemake(*args, cwd=REPO, check=True):
     return proc
 
 
+def run_config(demo_run) -> Path:
+    """The config the module's run was built with (the test config plus files the test wrote)."""
+    return demo_run.parent / "config.yaml"
+
+
 @pytest.fixture(scope="module")
 def demo_run(tmp_path_factory):
-    """The test config built through every target (`all`) in a fresh directory."""
+    """The test config built through every target (`all`) in a fresh directory, with two inputs
+    the test writes: a VGG16 state dict of random weights (torchvision layout) for sim_human, and
+    an imported per-cell feature table for sim_yeast, made from its cell table once that exists."""
+    import torch
+
+    from pcinpaint.vgg16 import VGG16Features
+
     workdir = tmp_path_factory.mktemp("run")
-    snakemake("all", "--directory", workdir, f"--configfile={TEST_CONFIG}")
+    torch.manual_seed(0)
+    torch.save(VGG16Features().state_dict(), workdir / "vgg16_random.pt")
+    config = yaml.safe_load(TEST_CONFIG.read_text())
+    config["datasets"]["sim_human"]["baselines"] = {
+        "vgg16_weights": "vgg16_random.pt", "vgg16_rgb": {"red": "microtubules", "green": "stain", "blue": "nucleus"}}
+    path = workdir / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    snakemake("results/sim_yeast/cells.parquet", "--directory", workdir, f"--configfile={path}")
+    cells = read_table(workdir / "results/sim_yeast/cells.parquet")
+    rng = np.random.default_rng(0)
+    exported = pd.DataFrame({"cell_id": cells["cell_id"], "FileName_GFP": "well.tif",
+                             "Intensity_MeanIntensity_GFP": rng.random(len(cells)),
+                             "AreaShape_Area": rng.integers(100, 900, len(cells))}).iloc[::-1]
+    exported.to_csv(workdir / "cellprofiler.csv", index=False)
+    config["datasets"]["sim_yeast"]["baselines"]["imported"]["cellprofiler"] = {"path": "cellprofiler.csv"}
+    path.write_text(yaml.safe_dump(config))
+    snakemake("all", "--directory", workdir, f"--configfile={path}")
     return workdir / "results"
 
 
@@ -41,7 +68,7 @@ def test_dry_run_plans_the_demo(tmp_path):
     out = proc.stdout + proc.stderr
     for rule in ("simulate_screen", "samplesheet", "segment", "gather_crops", "qc_detection", "qc_montage",
                  "qc_overlays", "train_pci", "extract_pci", "extract_random", "extract_raw", "inpainting_figure",
-                 "loss_curve"):
+                 "loss_curve", "extract_classic", "train_autoencoder", "extract_autoencoder", "feature_sets"):
         assert re.search(rf"^{rule}\s+\d+", out, re.M), rule
 
 
@@ -74,24 +101,25 @@ def test_segmentation_precision_and_recall(demo_run, dataset):
 
 
 def test_more_epochs_rerun_training_but_not_segmentation(demo_run, tmp_path):
-    config = yaml.safe_load(TEST_CONFIG.read_text())
+    config = yaml.safe_load(run_config(demo_run).read_text())
     config["datasets"]["sim_human"]["model"]["epochs"] += 1
     path = tmp_path / "more.yaml"
     path.write_text(yaml.safe_dump(config))
     plan = snakemake("all", "-n", "--directory", demo_run.parent, f"--configfile={path}").stdout
     jobs = dict(re.findall(r"^(\w+)\s+(\d+)$", plan, re.M))
     assert jobs.get("train_pci") == "1" and "extract_pci" in jobs
-    assert not {"simulate_screen", "segment", "gather_crops", "extract_raw"} & set(jobs)
+    assert jobs.get("train_autoencoder") == "1"  # same budget as paired cell inpainting
+    assert not {"simulate_screen", "segment", "gather_crops", "extract_raw", "extract_classic", "extract_vgg16"} & set(jobs)
 
 
 def test_report_holds_the_figures(demo_run, tmp_path):
     report = tmp_path / "report.html"
-    snakemake("--report", report, "--directory", demo_run.parent, f"--configfile={TEST_CONFIG}")
+    snakemake("--report", report, "--directory", demo_run.parent, f"--configfile={run_config(demo_run)}")
     assert report.stat().st_size > 100_000
 
 
 def test_rerun_is_a_no_op_and_deterministic(demo_run, tmp_path):
-    proc = snakemake("all", "-n", "--directory", demo_run.parent, f"--configfile={TEST_CONFIG}")
+    proc = snakemake("all", "-n", "--directory", demo_run.parent, f"--configfile={run_config(demo_run)}")
     assert "Nothing to be done" in proc.stdout + proc.stderr
     snakemake("results/sim_yeast/cells.parquet", "--directory", tmp_path, f"--configfile={TEST_CONFIG}")
     again = read_table(tmp_path / "results/sim_yeast/cells.parquet")
@@ -141,6 +169,61 @@ def test_trained_features_beat_raw_pixels_and_the_random_encoder(demo_run):
     best = max(scores["pci_conv3"], scores["pci_conv4"])
     assert best >= scores["raw"] + 0.15
     assert best >= max(scores[f"random_conv{i}"] for i in range(1, 6)) + 0.03  # the control's best layer
+
+
+def test_baselines_and_the_feature_set_manifest(demo_run):
+    from pcinpaint.featuretable import split_table
+
+    def table(dataset, name):
+        meta, x = split_table(read_table(demo_run / dataset / "features" / f"{name}.parquet"))
+        assert list(meta["cell_id"]) == list(read_table(demo_run / dataset / "cells.parquet")["cell_id"])
+        assert np.isfinite(x).all()
+        return read_table(demo_run / dataset / "features" / f"{name}.parquet"), x
+
+    human, x = table("sim_human", "classic")
+    assert "classic_haralick_contrast_d16" in human.columns and not any("cell_area" in c for c in human.columns)
+    yeast, _ = table("sim_yeast", "classic")  # whole cells segmented: shape and radial features too
+    assert {"classic_cell_area", "classic_cell_solidity", "classic_cell_radial_fracatd_4of4"} <= set(yeast.columns)
+    assert [table("sim_yeast", f"ae_conv{i}")[1].shape[1] for i in range(1, 6)] == [24, 64, 96, 96, 64]
+    assert table("sim_yeast_heldout", "ae_conv3")[1].shape[1] == 96  # from sim_yeast's autoencoder
+    assert not (demo_run / "sim_yeast_heldout" / "models").exists()
+    for strategy, factor in (("rgb", 1), ("protein", 1), ("concat", 3)):
+        assert table("sim_human", f"vgg16_{strategy}_block4_conv1")[1].shape[1] == 512 * factor
+        assert table("sim_human", f"vgg16_{strategy}_block1_conv1")[1].shape[1] == 64 * factor
+    imported, x = table("sim_yeast", "imported_cellprofiler")
+    source = pd.read_csv(demo_run.parent / "cellprofiler.csv").set_index("cell_id")
+    np.testing.assert_allclose(imported["Intensity_MeanIntensity_GFP"],
+                               source.loc[imported["Metadata_cell_id"], "Intensity_MeanIntensity_GFP"], rtol=1e-6)
+    assert "FileName_GFP" not in imported.columns  # text columns are not features
+
+    human_sets = read_table(demo_run / "sim_human" / "features" / "feature_sets.tsv").set_index("name")
+    assert (human_sets.loc["vgg16_protein_block4_conv1", "status"], human_sets.loc["ae_conv3", "status"]) == ("ran", "ran")
+    yeast_sets = read_table(demo_run / "sim_yeast" / "features" / "feature_sets.tsv").set_index("name")
+    assert yeast_sets.loc["vgg16_protein", "status"] == "not run"
+    assert yeast_sets.loc["imported_kraus_supervised", "status"] == "not run"
+    assert int(yeast_sets.loc["imported_cellprofiler", "n_features"]) == 2
+    log = (demo_run / "sim_yeast" / "logs" / "feature_sets.log").read_text()
+    assert "vgg16_protein: not run: no baselines.vgg16_weights file in the config" in log
+    for dataset in ("sim_human", "sim_yeast"):
+        assert (demo_run / dataset / "figures" / "autoencoder_loss.png").stat().st_size > 5_000
+        history = read_table(demo_run / dataset / "models" / "autoencoder" / "training_log.tsv")
+        assert float(history["loss"].iloc[-1]) < float(history["loss"].iloc[0])
+
+
+def test_a_broken_imported_table_stops_with_one_line(demo_run, tmp_path):
+    cells = read_table(demo_run / "sim_yeast" / "cells.parquet")
+    broken = pd.DataFrame({"cell_id": list(cells["cell_id"][:-3]) + ["ghost"], "f": 1.0})
+    broken.to_csv(tmp_path / "broken.csv", index=False)
+    config = yaml.safe_load(run_config(demo_run).read_text())
+    config["datasets"]["sim_yeast"]["baselines"]["imported"]["broken"] = {"path": str(tmp_path / "broken.csv")}
+    path = tmp_path / "broken.yaml"
+    path.write_text(yaml.safe_dump(config))
+    proc = snakemake("results/sim_yeast/features/imported_broken.parquet", "--directory", demo_run.parent,
+                     f"--configfile={path}", check=False)
+    assert proc.returncode != 0
+    lines = [l for l in (proc.stdout + proc.stderr).splitlines() if l.startswith("error: ")]
+    assert len(lines) == 1 and "broken.csv: 1 of" in lines[0] and "match no cell" in lines[0], lines
+    assert not (demo_run / "sim_yeast" / "features" / "imported_broken.parquet").exists()
 
 
 def test_interrupted_training_resumes_from_its_checkpoint(demo_run, tmp_path):

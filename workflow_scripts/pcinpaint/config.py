@@ -118,6 +118,9 @@ def _check_dataset(name: str, ds: dict, where: str, datasets: dict) -> None:
                               "a model only extracts features from crops of the same channel layout")
     if source is not None and datasets[source]["model"]["model_from"] is not None:
         raise ConfigError(f"{prefix}.model.model_from: '{source}' itself uses model_from; name the dataset that trains")
+    for colour, channel in ds["baselines"].get("vgg16_rgb", {}).items():
+        if channel is not None and channel not in names:
+            raise ConfigError(f"{prefix}.baselines.vgg16_rgb.{colour}: '{channel}' is not one of the channels {names}")
     if ds["source"] == "samplesheet" and "samplesheet" not in ds:
         raise ConfigError(f"{prefix}.samplesheet: required when source is 'samplesheet'")
 
@@ -149,6 +152,7 @@ class DatasetConfig:
     model: dict
     features: dict
     figures: dict
+    baselines: dict
     min_cells: int
     raw: dict
 
@@ -173,6 +177,7 @@ class DatasetConfig:
             model=dict(ds.get("model", {})),
             features=dict(ds.get("features", {})),
             figures=dict(ds.get("figures", {})),
+            baselines=dict(ds.get("baselines", {})),
             min_cells=int(ds.get("min_cells", 1)),
             raw=ds,
         )
@@ -190,6 +195,12 @@ class DatasetConfig:
     @property
     def segmentation_channel(self) -> int:
         return self.channels.index(self.segmentation["channel"])
+
+    @property
+    def cell_shape(self) -> bool:
+        """Whether classic features include the centre cell's shape (whole cells segmented)."""
+        setting = self.baselines.get("classic", {}).get("cell_shape", "auto")
+        return self.segmentation.get("method") == "cells_watershed" if setting == "auto" else bool(setting)
 
 
 def dataset_seed(config: dict, name: str, step: str) -> int:

@@ -7,21 +7,37 @@ exporters can read tables without the model's dependencies.
 
 from __future__ import annotations
 
+from typing import Sequence
+
 import numpy as np
 import pandas as pd
 
 METADATA_PREFIX = "Metadata_"
 
 
-def feature_table(cells: pd.DataFrame, features: np.ndarray, prefix: str) -> pd.DataFrame:
-    """Metadata_ copies of the cell table, then ``<prefix>_<i>`` feature columns (float32)."""
+def feature_table(cells: pd.DataFrame, features: np.ndarray, prefix: str,
+                  names: Sequence[str] | None = None) -> pd.DataFrame:
+    """Metadata_ copies of the cell table, then float32 feature columns: ``<prefix>_<i>``, or
+    ``<prefix>_<name>`` for named features (just ``<name>`` with an empty prefix)."""
     if len(cells) != len(features):
         raise ValueError(f"{len(cells)} cells but {len(features)} feature rows")
     cells = cells.sort_values("store_index").reset_index(drop=True)
-    meta = cells.add_prefix(METADATA_PREFIX)
-    width = len(str(max(features.shape[1] - 1, 0)))
-    cols = [f"{prefix}_{i:0{width}d}" for i in range(features.shape[1])]
-    return pd.concat([meta, pd.DataFrame(np.asarray(features, np.float32), columns=cols)], axis=1)
+    return with_metadata(cells, features, feature_names(features.shape[1], prefix, names))
+
+
+def feature_names(n: int, prefix: str, names: Sequence[str] | None = None) -> list[str]:
+    if names is None:
+        width = len(str(max(n - 1, 0)))
+        names = [f"{i:0{width}d}" for i in range(n)]
+    if len(names) != n:
+        raise ValueError(f"{n} feature columns but {len(names)} names")
+    return [f"{prefix}_{name}" if prefix else str(name) for name in names]
+
+
+def with_metadata(rows: pd.DataFrame, features: np.ndarray, columns: Sequence[str]) -> pd.DataFrame:
+    """``rows`` with the Metadata_ prefix, then the features as float32 columns."""
+    meta = rows.reset_index(drop=True).add_prefix(METADATA_PREFIX)
+    return pd.concat([meta, pd.DataFrame(np.asarray(features, np.float32), columns=list(columns))], axis=1)
 
 
 def split_table(table: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:

@@ -9,6 +9,10 @@ up 2x, 96, then a 1x1 convolution to the protein channel(s) with a linear output
 Every encoder convolution is 3x3, same padding, ReLU, then batch norm, as the paper's
 reference code. Features are taken from the ReLU output *before* batch norm (as the
 reference did), max-pooled over space. ``width`` scales every filter count, for CPU demos.
+
+The autoencoder baseline (``Autoencoder``) is the same source encoder and the same reversed
+decoder without the target marker encoder, reconstructing every channel of the source cell:
+the paper's control for what the pairing itself contributes.
 """
 
 from __future__ import annotations
@@ -18,10 +22,12 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
+from .featuresets import ENCODER_LAYERS
+
 SOURCE_FILTERS = (96, 256, 384, 384, 256)
 TARGET_FILTERS = (16, 32, 32)
 DECODER_FILTERS = (256, 384, 384, 256, 96)
-LAYERS = tuple(f"conv{i}" for i in range(1, 6))
+LAYERS = ENCODER_LAYERS
 
 
 def scaled(filters: int, width: float) -> int:
@@ -132,6 +138,23 @@ class PairedCellInpainting(nn.Module):
     def forward(self, source_cell, target_markers):
         z = torch.cat([self.source(source_cell), self.target(target_markers)], dim=1)
         return self.decoder(z)
+
+
+class Autoencoder(nn.Module):
+    """Reconstructs the source cell's channels from its own encoding (no pairs, no target cell)."""
+
+    def __init__(self, spec: ModelSpec):
+        super().__init__()
+        self.spec = spec
+        self.source = SourceEncoder(spec.n_channels, spec.width)
+        self.decoder = Decoder(self.source.out_channels, spec.n_channels, spec.width)
+
+    def forward(self, source_cell):
+        return self.decoder(self.source(source_cell))
+
+
+#: network class per training objective, as recorded in saved models
+NETWORKS = {"pci": PairedCellInpainting, "autoencoder": Autoencoder}
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -4,6 +4,8 @@ The paper's sampling: iterate over all cells, set each as the source cell, and d
 uniformly from the other cells of the same image (``image_id``). Images with a single cell
 cannot form a pair and take no part. Each epoch's draw depends only on (seed, epoch), so a
 resumed training sees exactly the pairs an uninterrupted one would.
+
+``CellSampler`` is the autoencoder's counterpart: every cell once per epoch, no partner.
 """
 
 from __future__ import annotations
@@ -48,3 +50,24 @@ class PairSampler:
         targets = self.order[self.group_start[sources] + slot]
         flips = rng.random((len(sources), 4)) < 0.5
         return sources, targets, flips
+
+
+class CellSampler:
+    """Every cell once per epoch in a seeded order, its own target (the autoencoder's draw)."""
+
+    def __init__(self, image_ids, seed: int):
+        self.seed = int(seed)
+        self.n = len(image_ids)
+        if self.n == 0:
+            raise ValueError("no cells to train on")
+        self.n_images_with_pairs = len(np.unique(np.asarray(image_ids)))  # every image takes part
+
+    def __len__(self) -> int:
+        return self.n
+
+    def epoch(self, epoch: int):
+        """(sources, targets, flips) with targets = sources and target flips = source flips."""
+        rng = np.random.default_rng([self.seed, int(epoch)])
+        sources = rng.permutation(self.n)
+        flips = rng.random((self.n, 2)) < 0.5
+        return sources, sources, np.concatenate([flips, flips], axis=1)

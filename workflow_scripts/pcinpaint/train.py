@@ -1,5 +1,8 @@
 """Training: paired cell inpainting on a crop store, resumable, on GPU when there is one.
 
+The autoencoder baseline goes through the same loop (``objective="autoencoder"``): same
+optimiser, precision, checkpoints and resume, with every cell its own target instead of a pair.
+
 Checkpoints are written after every epoch (weights, optimizer, epoch, history) beside — not
 inside — the rule's declared outputs, because Snakemake deletes a failed job's outputs: an
 interrupted training rerun resumes from its last epoch. Pairs and flips of each epoch come
@@ -23,8 +26,8 @@ from tqdm import tqdm
 
 from .errors import TrainingError
 from .io import atomic_path
-from .model import ModelSpec, PairedCellInpainting
-from .pairs import PairSampler
+from .model import NETWORKS, ModelSpec
+from .pairs import CellSampler, PairSampler
 
 log = logging.getLogger(__name__)
 
@@ -88,13 +91,14 @@ class DeviceCrops:
         return x.contiguous(memory_format=torch.channels_last)
 
 
-def fingerprint(spec: ModelSpec, cfg: TrainConfig, crops_uint8: np.ndarray, image_ids: Sequence[str]) -> str:
+def fingerprint(spec: ModelSpec, cfg: TrainConfig, crops_uint8: np.ndarray, image_ids: Sequence[str],
+                objective: str = "pci") -> str:
     """What a checkpoint must match to be resumed: the same crops, images, model and optimiser
     settings (anything else starts over); more epochs or another device continue from it."""
     data = hashlib.blake2b(digest_size=16)
     data.update(np.ascontiguousarray(crops_uint8).data)
     data.update("\n".join(map(str, image_ids)).encode())
-    payload = json.dumps({"spec": spec.to_dict(), "train": {k: v for k, v in cfg.to_dict().items()
+    payload = json.dumps({"objective": objective, "spec": spec.to_dict(), "train": {k: v for k, v in cfg.to_dict().items()
                                                             if k not in ("device", "epochs")},
                           "data": data.hexdigest()}, sort_keys=True, default=list)
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
@@ -105,16 +109,28 @@ def save_atomic(obj, path: Path) -> None:
         torch.save(obj, tmp)
 
 
-def build_model(spec: ModelSpec, seed: int) -> PairedCellInpainting:
+def build_model(spec: ModelSpec, seed: int, objective: str = "pci") -> torch.nn.Module:
     torch.manual_seed(seed)
-    return PairedCellInpainting(spec)
+    return NETWORKS[objective](spec)
+
+
+def training_step(model, data: DeviceCrops, objective: str, sources, targets, flips, structural_idx, protein_idx):
+    """(predicted, actual) for one batch: the target cell's protein from the source cell and the
+    target's structural markers (pci), or the source cell itself (autoencoder)."""
+    src = data.batch(sources, flips[:, 0], flips[:, 1])
+    if objective == "autoencoder":
+        return model(src), src
+    tgt = data.batch(targets, flips[:, 2], flips[:, 3])
+    return model(src, tgt.index_select(1, structural_idx)), tgt.index_select(1, protein_idx)
 
 
 def train(crops_uint8: np.ndarray, image_ids: Sequence[str], spec: ModelSpec, structural: Sequence[int],
           protein: Sequence[int], cfg: TrainConfig, checkpoint: str | Path,
           progress: bool = True, stop_after: int | None = None, name: str = "crop store",
-          on_epoch: Callable[[dict], None] | None = None) -> tuple[PairedCellInpainting, pd.DataFrame]:
+          on_epoch: Callable[[dict], None] | None = None, objective: str = "pci") -> tuple[torch.nn.Module, pd.DataFrame]:
     """Train on all cells of a crop store (uint8, in store order) grouped by ``image_ids``.
+
+    ``objective``: ``pci`` (paired cell inpainting) or ``autoencoder`` (the baseline).
 
     Resumes from ``checkpoint`` when it matches this run. ``stop_after`` ends after that many
     epochs in this call (tests use it to simulate an interruption).
@@ -122,16 +138,18 @@ def train(crops_uint8: np.ndarray, image_ids: Sequence[str], spec: ModelSpec, st
     checkpoint = Path(checkpoint)
     device = select_device(cfg.device)
     amp = autocast_dtype(device, cfg.precision)
+    if objective not in NETWORKS:
+        raise TrainingError(f"{name}: unknown training objective '{objective}' (have {sorted(NETWORKS)})")
     try:
-        sampler = PairSampler(image_ids, cfg.seed)
+        sampler = (CellSampler if objective == "autoencoder" else PairSampler)(image_ids, cfg.seed)
     except ValueError as exc:
         raise TrainingError(f"{name}: {exc}") from None
-    if sampler.n_images_with_pairs < 2:
+    if objective == "pci" and sampler.n_images_with_pairs < 2:
         raise TrainingError(f"{name}: only {sampler.n_images_with_pairs} image(s) with two or more cells; "
                             "paired cell inpainting needs at least 2")
-    model = build_model(spec, cfg.seed).to(device).to(memory_format=torch.channels_last)
+    model = build_model(spec, cfg.seed, objective).to(device).to(memory_format=torch.channels_last)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=tuple(cfg.betas))
-    key = fingerprint(spec, cfg, crops_uint8, image_ids)
+    key = fingerprint(spec, cfg, crops_uint8, image_ids, objective)
     history: list[dict] = []
     start = 0
     if checkpoint.exists():
@@ -147,8 +165,8 @@ def train(crops_uint8: np.ndarray, image_ids: Sequence[str], spec: ModelSpec, st
     data = DeviceCrops(crops_uint8, device)
     structural_idx = torch.tensor(list(structural), device=device)
     protein_idx = torch.tensor(list(protein), device=device)
-    log.info("training on %s (autocast %s): %d cells in %d images with pairs, epochs %d..%d",
-             device, amp, len(sampler), sampler.n_images_with_pairs, start + 1, cfg.epochs)
+    log.info("training %s on %s (autocast %s): %d cells in %d images, epochs %d..%d",
+             objective, device, amp, len(sampler), sampler.n_images_with_pairs, start + 1, cfg.epochs)
     done_here = 0
     for epoch in range(start, cfg.epochs):
         if stop_after is not None and done_here >= stop_after:
@@ -161,12 +179,9 @@ def train(crops_uint8: np.ndarray, image_ids: Sequence[str], spec: ModelSpec, st
         for b, at in enumerate(tqdm(batches, desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not progress,
                                     mininterval=10)):
             sl = slice(at, at + cfg.batch_size)
-            src = data.batch(sources[sl], flips[sl, 0], flips[sl, 1])
-            tgt = data.batch(targets[sl], flips[sl, 2], flips[sl, 3])
-            markers = tgt.index_select(1, structural_idx)
-            actual = tgt.index_select(1, protein_idx)
             with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
-                predicted = model(src, markers)
+                predicted, actual = training_step(model, data, objective, sources[sl], targets[sl], flips[sl],
+                                                  structural_idx, protein_idx)
             loss = torch.nn.functional.mse_loss(predicted.float(), actual)
             if not torch.isfinite(loss):
                 raise TrainingError(f"loss is {loss.item()} at epoch {epoch + 1}, batch {b + 1}; "
@@ -174,8 +189,8 @@ def train(crops_uint8: np.ndarray, image_ids: Sequence[str], spec: ModelSpec, st
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            total += loss.detach() * len(src)
-            count += len(src)
+            total += loss.detach() * len(actual)
+            count += len(actual)
         if device.type == "cuda":
             torch.cuda.synchronize()
         seconds = time.perf_counter() - t0
@@ -191,14 +206,16 @@ def train(crops_uint8: np.ndarray, image_ids: Sequence[str], spec: ModelSpec, st
     return model, pd.DataFrame(history, columns=["epoch", "loss", "seconds", "pairs_per_s"])
 
 
-def save_model(model: PairedCellInpainting, path: str | Path, config: dict) -> None:
-    """The final model with everything needed to rebuild and use it (spec, training config)."""
-    save_atomic(dict(model=model.state_dict(), spec=model.spec.to_dict(), config=config), Path(path))
+def save_model(model: torch.nn.Module, path: str | Path, config: dict) -> None:
+    """The final model with everything needed to rebuild and use it (network, spec, training config)."""
+    kind = next(k for k, cls in NETWORKS.items() if isinstance(model, cls))
+    save_atomic(dict(model=model.state_dict(), kind=kind, spec=model.spec.to_dict(), config=config), Path(path))
 
 
-def load_model(path: str | Path, device: torch.device | str = "cpu") -> tuple[PairedCellInpainting, dict]:
+def load_model(path: str | Path, device: torch.device | str = "cpu") -> tuple[torch.nn.Module, dict]:
+    """A saved model (PCI or autoencoder) and its saved state (``state["config"]`` says what it was trained on)."""
     state = torch.load(path, map_location=device, weights_only=False)
-    model = PairedCellInpainting(ModelSpec(**state["spec"]))
+    model = NETWORKS[state.get("kind", "pci")](ModelSpec(**state["spec"]))
     model.load_state_dict(state["model"])
     return model.to(device), state
 

@@ -1,4 +1,5 @@
-"""Rule extract_pci: per-layer features of every cell from the trained source cell encoder."""
+"""Rules extract_pci and extract_autoencoder: per-layer features of every cell from a trained
+network's source cell encoder."""
 import sys
 
 sys.path.insert(0, snakemake.scriptdir)  # noqa: F821
@@ -19,5 +20,5 @@ with rule_log(snakemake.log[0]) as log:  # noqa: F821
     check_layout(state["config"]["roles"], cfg.roles, inp.model, cfg.name)
     store = open_crop_store(inp.store)
     layers = encoder_features(model.source, store, device, cfg.features["batch_size"], cfg.model["precision"], progress=True)
-    write_layer_tables(read_table(inp.cells), layers, dict(out.items()), "pci")
+    write_layer_tables(read_table(inp.cells), layers, dict(out.items()), snakemake.params.prefix)  # noqa: F821
     log.info("%d cells, layers %s", len(store), {k: v.shape[1] for k, v in layers.items()})

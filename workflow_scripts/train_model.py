@@ -1,4 +1,4 @@
-"""Rule train_pci: train paired cell inpainting on a dataset's crop store."""
+"""Rules train_pci and train_autoencoder: train a network on a dataset's crop store."""
 import sys
 
 sys.path.insert(0, snakemake.scriptdir)  # noqa: F821
@@ -18,10 +18,10 @@ with rule_log(snakemake.log[0]) as log:  # noqa: F821
     cells = read_table(inp.cells).sort_values("store_index")
     m = cfg.model
     spec = ModelSpec(len(cfg.channels), len(cfg.structural), len(cfg.protein), m["width"])
-    tcfg = TrainConfig(epochs=m["epochs"], batch_size=m["batch_size"], lr=m["lr"], betas=tuple(m["betas"]),
+    tcfg = TrainConfig(epochs=params.epochs, batch_size=m["batch_size"], lr=m["lr"], betas=tuple(m["betas"]),
                        precision=m["precision"], device=m["device"], seed=params.seed)
     model, history = train(store.raw(), cells["image_id"].to_numpy(), spec, cfg.structural, cfg.protein, tcfg,
-                           params.checkpoint, name=str(inp.store))
+                           params.checkpoint, name=str(inp.store), objective=params.objective)
     save_model(model, out.model, {"dataset": cfg.name, "channels": list(cfg.channels), "roles": list(cfg.roles),
                                   "train": tcfg.to_dict()})
     write_table(history, out.history)

@@ -1,0 +1,119 @@
+# Baseline feature sets the paper compares against: classic features, the autoencoder,
+# ImageNet VGG16 (three input strategies), and feature tables imported from elsewhere.
+
+
+rule extract_classic:
+    input:
+        store="results/{dataset}/crops.zarr",
+        cells="results/{dataset}/cells.parquet",
+    output:
+        table="results/{dataset}/features/classic.parquet",
+    params:
+        dataset=lambda wc: dataset_config("segmentation")(wc)
+        | {"baselines": {"classic": canonical(baseline(wc.dataset)["classic"])}},
+    log:
+        "results/{dataset}/logs/extract_classic.log",
+    benchmark:
+        "results/{dataset}/benchmarks/extract_classic.tsv"
+    conda:
+        "../envs/imaging.yaml"
+    script:
+        "../workflow_scripts/extract_classic.py"
+
+
+rule extract_autoencoder:
+    input:
+        store="results/{dataset}/crops.zarr",
+        cells="results/{dataset}/cells.parquet",
+        model=model_input("autoencoder"),
+    output:
+        **{layer: f"results/{{dataset}}/features/ae_{layer}.parquet" for layer in LAYERS},
+    params:
+        dataset=dataset_config("model", "features"),
+        prefix="ae",
+    threads: 8
+    resources:
+        gpu=1,
+        mem_mb=16000,
+    log:
+        "results/{dataset}/logs/extract_autoencoder.log",
+    benchmark:
+        "results/{dataset}/benchmarks/extract_autoencoder.tsv"
+    conda:
+        "../envs/torch.yaml"
+    script:
+        "../workflow_scripts/extract_encoder.py"
+
+
+rule extract_vgg16:
+    input:
+        store="results/{dataset}/crops.zarr",
+        cells="results/{dataset}/cells.parquet",
+        weights=vgg16_weights,
+    output:
+        **{
+            f"{strategy}_{layer}": f"results/{{dataset}}/features/{vgg16_name(strategy, layer)}.parquet"
+            for strategy in VGG16_STRATEGIES
+            for layer in VGG16_LAYERS
+        },
+    params:
+        dataset=dataset_config("features"),
+        device=lambda wc: config["datasets"][wc.dataset]["model"]["device"],
+        precision=lambda wc: config["datasets"][wc.dataset]["model"]["precision"],
+        rgb=lambda wc: canonical(baseline(wc.dataset).get("vgg16_rgb", {})),
+    threads: 8
+    resources:
+        gpu=1,
+        mem_mb=16000,
+    log:
+        "results/{dataset}/logs/extract_vgg16.log",
+    benchmark:
+        "results/{dataset}/benchmarks/extract_vgg16.tsv"
+    conda:
+        "../envs/torch.yaml"
+    script:
+        "../workflow_scripts/extract_vgg16.py"
+
+
+rule import_features:
+    input:
+        table=lambda wc: baseline(wc.dataset)["imported"][wc.name]["path"],
+        cells="results/{dataset}/cells.parquet",
+    output:
+        table="results/{dataset}/features/imported_{name}.parquet",
+    params:
+        entry=lambda wc: canonical(baseline(wc.dataset)["imported"][wc.name]),
+    wildcard_constraints:
+        name="[A-Za-z0-9][A-Za-z0-9_]*",
+    log:
+        "results/{dataset}/logs/import_features/{name}.log",
+    conda:
+        "../envs/imaging.yaml"
+    script:
+        "../workflow_scripts/import_features.py"
+
+
+rule feature_sets:
+    input:
+        lambda wc: [
+            f"results/{wc.dataset}/features/{s.name}.parquet"
+            for s in feature_sets(config["datasets"][wc.dataset])
+            if s.runs
+        ],
+    output:
+        table="results/{dataset}/features/feature_sets.tsv",
+    params:
+        sets=lambda wc: [s.to_dict() for s in feature_sets(config["datasets"][wc.dataset])],
+        folder=lambda wc: f"results/{wc.dataset}/features",
+    log:
+        "results/{dataset}/logs/feature_sets.log",
+    conda:
+        "../envs/imaging.yaml"
+    script:
+        "../workflow_scripts/feature_sets.py"
+
+
+rule baselines:
+    input:
+        [f for d in DATASETS for f in baseline_files(d)],
+        [f"results/{d}/figures/autoencoder_loss.png" for d in TRAINED if "autoencoder" in baseline(d)["run"]],
