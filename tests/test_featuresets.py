@@ -47,4 +47,5 @@ def test_manifest_counts_rows_and_features(tmp_path):
     table = manifest(feature_sets(ds), tmp_path)
     ran = table[table["status"] == "ran"]
     assert (ran["n_rows"] == 2).all() and (ran["n_features"] == 7).all()
-    assert set(table.loc[table["status"] == NOT_RUN, "name"]) == {"ae", "vgg16_rgb", "vgg16_concat", "vgg16_protein"}
+    assert set(table.loc[table["status"] == NOT_RUN, "name"]) == {"ae", "vgg16_rgb", "vgg16_concat", "vgg16_protein",
+                                                                  "imported_kraus_supervised"}
