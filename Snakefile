@@ -22,6 +22,7 @@ include: "rules/crops.smk"
 include: "rules/train.smk"
 include: "rules/features.smk"
 include: "rules/baselines.smk"
+include: "rules/benchmarks.smk"
 include: "rules/figures.smk"
 
 
@@ -30,6 +31,7 @@ rule all:
         rules.crops.input,
         rules.features.input,
         rules.baselines.input,
+        rules.benchmarks.input,
         expand("results/{dataset}/figures/pci_loss.png", dataset=TRAINED),
         rules.fig1c.input,
         rules.suppfig1.input,

@@ -13,6 +13,7 @@ from pcinpaint.config import (  # noqa: E402  (the library sits beside the rule 
     dataset_seed,
     validate_config,
 )
+from pcinpaint.io import InputError, read_table  # noqa: E402
 from pcinpaint.featuresets import (  # noqa: E402
     ENCODER_LAYERS,
     VGG16_LAYERS,
@@ -133,3 +134,30 @@ def vgg16_weights(wildcards):
     if not path:
         raise ValueError(f"datasets.{wildcards.dataset}.baselines.vgg16_weights is not set")
     return path
+
+
+def benchmark(dataset):
+    """A dataset's `benchmarks` config block."""
+    return config["datasets"][dataset]["benchmarks"]
+
+
+def is_labelled(dataset):
+    """Benchmarks need labels: an annotation table, protein identity, or a label column (the
+    simulator's truth columns, or a column of the user's sample sheet)."""
+    ds = config["datasets"][dataset]
+    bench = ds["benchmarks"]
+    if bench["label_from"] != "column" or ds["source"] == "simulate":
+        return True
+    try:
+        return bench["label_column"] in read_table(ds["samplesheet"]).columns
+    except InputError:
+        return False
+
+
+LABELLED = [d for d in DATASETS if is_labelled(d)]
+
+
+def annotation_input(wildcards):
+    """The annotation table a dataset's labels come from, if any."""
+    bench = benchmark(wildcards.dataset)
+    return [bench["annotations"]["path"]] if bench["label_from"] == "annotation" else []

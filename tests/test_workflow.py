@@ -68,7 +68,9 @@ def test_dry_run_plans_the_demo(tmp_path):
     out = proc.stdout + proc.stderr
     for rule in ("simulate_screen", "samplesheet", "segment", "gather_crops", "qc_detection", "qc_montage",
                  "qc_overlays", "train_pci", "extract_pci", "extract_random", "extract_raw", "inpainting_figure",
-                 "loss_curve", "extract_classic", "train_autoencoder", "extract_autoencoder", "feature_sets"):
+                 "loss_curve", "extract_classic", "train_autoencoder", "extract_autoencoder", "feature_sets",
+                 "knn_benchmark", "knn_figure", "classifier_benchmark", "pairwise_benchmark", "umap_cells",
+                 "umap_proteins"):
         assert re.search(rf"^{rule}\s+\d+", out, re.M), rule
 
 
@@ -226,6 +228,33 @@ def test_a_broken_imported_table_stops_with_one_line(demo_run, tmp_path):
     assert not (demo_run / "sim_yeast" / "features" / "imported_broken.parquet").exists()
 
 
+def test_benchmark_targets_tables_and_figures(demo_run, tmp_path):
+    """Every benchmark target was built by `all`; each named target is known to the workflow."""
+    for dataset in ("sim_human", "sim_yeast"):
+        tables = demo_run / dataset / "tables"
+        supptable1 = read_table(tables / "supptable1.tsv").set_index("feature_set")
+        assert {"pci_conv3", "classic", "ae_conv3", "random_conv1", "raw"} <= set(supptable1.index)
+        ran = supptable1[supptable1["status"] == "ran"]
+        accuracy = ran[["k1", "k5", "k11", "k25", "k50"]].astype(float).to_numpy()
+        assert ((accuracy >= 0) & (accuracy <= 1)).all()
+        assert list(read_table(tables / "table1.tsv")["layer"]) == [f"conv{i}" for i in range(1, 6)]
+        supptable2 = read_table(tables / "supptable2.tsv")
+        assert {"logreg", "forest"} <= set(supptable2["model"]) and "grouped by image" in set(supptable2["folds"])
+        scores = read_table(tables / "fig2b.tsv")
+        assert "overall" in set(scores["term"])
+        for png in ("fig2a.png", "suppfig2.png", "fig2b.png", "suppfig3.png"):
+            assert (demo_run / dataset / "figures" / png).stat().st_size > 5_000, png
+    assert read_table(demo_run / "sim_yeast" / "tables" / "supptable1.tsv").set_index("feature_set").loc[
+        "vgg16_protein", "status"] == "not run"
+    human = read_table(demo_run / "sim_human" / "tables" / "supptable1.tsv").set_index("feature_set")
+    assert human.loc["vgg16_protein_block4_conv1", "status"] == "ran"  # the random weights the test wrote
+    assert set(read_table(demo_run / "sim_human" / "tables" / "table2.tsv")["comparison"]) >= {"cell_line", "difference"}
+    assert (demo_run / "figures" / "fig3.png").stat().st_size > 5_000
+    proc = snakemake("table1", "supptable1", "fig2a", "suppfig2", "supptable2", "fig2b", "table2", "suppfig3", "fig3",
+                     "-n", "--directory", demo_run.parent, f"--configfile={run_config(demo_run)}")
+    assert "Nothing to be done" in proc.stdout + proc.stderr
+
+
 def test_interrupted_training_resumes_from_its_checkpoint(demo_run, tmp_path):
     """Kill the training job mid-way, rerun the rule: it continues from the last epoch."""
     import os
@@ -325,7 +354,7 @@ def test_schema_violation_fails_at_start_with_one_line(tmp_path):
 # ------------------------------------------------------------------------------------------------
 
 IMPORT_TO_PACKAGE = {"skimage": "scikit-image", "sklearn": "scikit-learn", "yaml": "pyyaml", "PIL": "pillow",
-                     "torch": "pytorch"}
+                     "torch": "pytorch", "umap": "umap-learn"}
 STDLIB = set(sys.stdlib_module_names) | {"snakemake"}
 
 

@@ -1,0 +1,214 @@
+# The paper's quantitative comparisons over every feature set of a labelled dataset:
+# kNN (table1, supptable1, fig2a, suppfig2), classifiers (supptable2), pairwise distances
+# (fig2b, table2) and UMAPs (suppfig3, fig3).
+
+
+rule knn_benchmark:
+    input:
+        manifest="results/{dataset}/features/feature_sets.tsv",
+        cells="results/{dataset}/cells.parquet",
+        annotations=annotation_input,
+    output:
+        supptable1="results/{dataset}/tables/supptable1.tsv",
+        table1="results/{dataset}/tables/table1.tsv",
+        per_class="results/{dataset}/tables/knn_per_class.tsv",
+    params:
+        bench=lambda wc: canonical(benchmark(wc.dataset)),
+    log:
+        "results/{dataset}/logs/knn_benchmark.log",
+    benchmark:
+        "results/{dataset}/benchmarks/knn_benchmark.tsv"
+    conda:
+        "../envs/analysis.yaml"
+    script:
+        "../workflow_scripts/benchmark_knn.py"
+
+
+rule knn_figure:
+    input:
+        supptable1="results/{dataset}/tables/supptable1.tsv",
+        per_class="results/{dataset}/tables/knn_per_class.tsv",
+    output:
+        png=report(
+            "results/{dataset}/figures/{figure}.png",
+            caption="../workflow_scripts/report/knn.rst",
+            category="Benchmarks",
+            subcategory="{dataset}",
+        ),
+        pdf="results/{dataset}/figures/{figure}.pdf",
+    wildcard_constraints:
+        figure="fig2a|suppfig2",
+    log:
+        "results/{dataset}/logs/{figure}.log",
+    conda:
+        "../envs/analysis.yaml"
+    script:
+        "../workflow_scripts/benchmark_figure.py"
+
+
+rule classifier_benchmark:
+    input:
+        manifest="results/{dataset}/features/feature_sets.tsv",
+        supptable1="results/{dataset}/tables/supptable1.tsv",
+        cells="results/{dataset}/cells.parquet",
+        annotations=annotation_input,
+    output:
+        table=report(
+            "results/{dataset}/tables/supptable2.tsv",
+            caption="../workflow_scripts/report/supptable2.rst",
+            category="Benchmarks",
+            subcategory="{dataset}",
+        ),
+    params:
+        bench=lambda wc: canonical(benchmark(wc.dataset)),
+        seed=lambda wc: dataset_seed(config, wc.dataset, "classifiers"),
+    threads: 2
+    log:
+        "results/{dataset}/logs/classifier_benchmark.log",
+    benchmark:
+        "results/{dataset}/benchmarks/classifier_benchmark.tsv"
+    conda:
+        "../envs/analysis.yaml"
+    script:
+        "../workflow_scripts/benchmark_classifiers.py"
+
+
+rule pairwise_benchmark:
+    input:
+        manifest="results/{dataset}/features/feature_sets.tsv",
+        supptable1="results/{dataset}/tables/supptable1.tsv",
+        cells="results/{dataset}/cells.parquet",
+        annotations=annotation_input,
+    output:
+        scores="results/{dataset}/tables/fig2b.tsv",
+        table2=report(
+            "results/{dataset}/tables/table2.tsv",
+            caption="../workflow_scripts/report/table2.rst",
+            category="Benchmarks",
+            subcategory="{dataset}",
+        ),
+        png=report(
+            "results/{dataset}/figures/fig2b.png",
+            caption="../workflow_scripts/report/fig2b.rst",
+            category="Benchmarks",
+            subcategory="{dataset}",
+        ),
+        pdf="results/{dataset}/figures/fig2b.pdf",
+    params:
+        bench=lambda wc: canonical(benchmark(wc.dataset)),
+        seed=lambda wc: dataset_seed(config, wc.dataset, "pairwise"),
+    log:
+        "results/{dataset}/logs/pairwise_benchmark.log",
+    benchmark:
+        "results/{dataset}/benchmarks/pairwise_benchmark.tsv"
+    conda:
+        "../envs/analysis.yaml"
+    script:
+        "../workflow_scripts/benchmark_pairwise.py"
+
+
+rule umap_cells:
+    input:
+        manifest="results/{dataset}/features/feature_sets.tsv",
+        supptable1="results/{dataset}/tables/supptable1.tsv",
+        cells="results/{dataset}/cells.parquet",
+        annotations=annotation_input,
+    output:
+        png=report(
+            "results/{dataset}/figures/suppfig3.png",
+            caption="../workflow_scripts/report/suppfig3.rst",
+            category="Benchmarks",
+            subcategory="{dataset}",
+        ),
+        pdf="results/{dataset}/figures/suppfig3.pdf",
+    params:
+        bench=lambda wc: canonical(benchmark(wc.dataset)),
+        seed=lambda wc: dataset_seed(config, wc.dataset, "umap_cells"),
+    log:
+        "results/{dataset}/logs/umap_cells.log",
+    conda:
+        "../envs/analysis.yaml"
+    script:
+        "../workflow_scripts/umap_cells.py"
+
+
+rule umap_proteins:
+    input:
+        manifests=expand("results/{dataset}/features/feature_sets.tsv", dataset=LABELLED),
+        supptable1=expand("results/{dataset}/tables/supptable1.tsv", dataset=LABELLED),
+        cells=expand("results/{dataset}/cells.parquet", dataset=LABELLED),
+    output:
+        png=report(
+            "results/figures/fig3.png",
+            caption="../workflow_scripts/report/fig3.rst",
+            category="Benchmarks",
+        ),
+        pdf="results/figures/fig3.pdf",
+    params:
+        datasets=LABELLED,
+        bench={d: canonical(benchmark(d)) for d in LABELLED},
+        seed=dataset_seed(config, "all", "umap_proteins"),
+    log:
+        "results/logs/umap_proteins.log",
+    conda:
+        "../envs/analysis.yaml"
+    script:
+        "../workflow_scripts/umap_proteins.py"
+
+
+rule table1:
+    input:
+        expand("results/{dataset}/tables/table1.tsv", dataset=LABELLED),
+
+
+rule supptable1:
+    input:
+        expand("results/{dataset}/tables/supptable1.tsv", dataset=LABELLED),
+
+
+rule fig2a:
+    input:
+        expand("results/{dataset}/figures/fig2a.png", dataset=LABELLED),
+
+
+rule suppfig2:
+    input:
+        expand("results/{dataset}/figures/suppfig2.png", dataset=LABELLED),
+
+
+rule supptable2:
+    input:
+        expand("results/{dataset}/tables/supptable2.tsv", dataset=LABELLED),
+
+
+rule fig2b:
+    input:
+        expand("results/{dataset}/figures/fig2b.png", dataset=LABELLED),
+
+
+rule table2:
+    input:
+        expand("results/{dataset}/tables/table2.tsv", dataset=LABELLED),
+
+
+rule suppfig3:
+    input:
+        expand("results/{dataset}/figures/suppfig3.png", dataset=LABELLED),
+
+
+rule fig3:
+    input:
+        ["results/figures/fig3.png"] if LABELLED else [],
+
+
+rule benchmarks:
+    input:
+        rules.table1.input,
+        rules.supptable1.input,
+        rules.fig2a.input,
+        rules.suppfig2.input,
+        rules.supptable2.input,
+        rules.fig2b.input,
+        rules.table2.input,
+        rules.suppfig3.input,
+        rules.fig3.input,

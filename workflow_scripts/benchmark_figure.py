@@ -1,0 +1,24 @@
+"""Rule knn_figure: fig2a (per-class accuracy of each family's best layer) or suppfig2 (VGG16
+per layer and input strategy)."""
+import sys
+
+sys.path.insert(0, snakemake.scriptdir)  # noqa: F821
+from pcinpaint.benchmarks import LAYERED, best_layers  # noqa: E402
+from pcinpaint.figures import benchmarks as figures  # noqa: E402
+from pcinpaint.figures.common import save_figure  # noqa: E402
+from pcinpaint.io import read_table  # noqa: E402
+from pcinpaint.runlog import rule_log  # noqa: E402
+
+with rule_log(snakemake.log[0]):  # noqa: F821
+    inp, out, wc = snakemake.input, snakemake.output, snakemake.wildcards  # noqa: F821
+    supptable1 = read_table(inp.supptable1)
+    k = 11 if "k11" in supptable1.columns else int(next(c for c in supptable1.columns if c.startswith("k"))[1:])
+    if wc.figure == "fig2a":
+        per_class = read_table(inp.per_class).astype({"k": int, "accuracy": float})
+        best = best_layers(supptable1, k)
+        best = best[best["family"].isin(LAYERED) | (best["family"] == "classic")]
+        not_run = list(supptable1.loc[supptable1["status"] != "ran", "feature_set"])
+        fig = figures.fig2a(per_class, best, not_run, k, f"{wc.dataset}: {k}-NN accuracy per class, best layer per feature set")
+    else:
+        fig = figures.suppfig2(supptable1, k, f"{wc.dataset}: VGG16 transfer features, {k}-NN balanced accuracy")
+    save_figure(fig, out.png, out.pdf)
