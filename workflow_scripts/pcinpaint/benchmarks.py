@@ -152,15 +152,15 @@ def pairwise_tables(manifest: pd.DataFrame, sets: list[str], cells: pd.DataFrame
     in_terms = cells["image_id"].isin(terms.index).to_numpy()
     scores, lines = [], []
     has_lines = "cell_line" in cells.columns and cells["cell_line"].nunique() > 1
+    image_lines = cells.groupby("image_id")["cell_line"].first() if has_lines else None
+    ids = cells["image_id"].to_numpy()[in_terms]
+    if terms.nunique() < 2:  # no term to compare with another
+        log.warning("fewer than two localization terms qualify; no pairwise scores")
+        sets = []
     for name in sets:
         _, x = split_table(read_table(paths[name]))
-        ids = cells["image_id"].to_numpy()[in_terms]
-        if terms.nunique() < 2:  # no term to compare with another
-            log.warning("%s: fewer than two localization terms qualify; no pairwise scores", name)
-            continue
         scores.append(pairwise_scores(x[in_terms], ids, terms, n_pairs, seed).assign(feature_set=name))
         if has_lines:
-            image_lines = cells.groupby("image_id")["cell_line"].first()
             lines.append(cell_line_scores(x[in_terms], ids, image_lines[terms.index], terms, cell_line_pairs, seed)
                          .assign(feature_set=name))
     fig2b = pd.concat(scores, ignore_index=True) if scores else pd.DataFrame(columns=["feature_set", "term", "score"])
