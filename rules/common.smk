@@ -9,6 +9,7 @@ sys.path.insert(0, str(Path(workflow.basedir) / "workflow_scripts"))
 
 from pcinpaint.config import (  # noqa: E402  (the library sits beside the rule scripts)
     CONFIG_SCHEMA,
+    PRECROPPED_SOURCES,
     ConfigError,
     dataset_seed,
     validate_config,
@@ -31,6 +32,17 @@ validate(config, schema=str(CONFIG_SCHEMA))
 
 DATASETS = list(config["datasets"])
 SIMULATED = [d for d, ds in config["datasets"].items() if ds["source"] == "simulate"]
+#: datasets whose cells arrive cropped (no segmentation), and those segmented from fields
+PRECROPPED = [d for d, ds in config["datasets"].items() if ds["source"] in PRECROPPED_SOURCES]
+SEGMENTED = [d for d in DATASETS if d not in PRECROPPED]
+#: the paper's trained networks named in the config, usable as model_from
+PUBLISHED = list(config.get("published_weights", {}))
+
+
+def one_of(names):
+    """A wildcard pattern matching exactly these names (nothing when there are none)."""
+    return "|".join(re.escape(n) for n in names) or "(?!x)x"
+
 
 
 scattergather:
@@ -38,7 +50,8 @@ scattergather:
 
 
 wildcard_constraints:
-    dataset="|".join(re.escape(d) for d in DATASETS),
+    dataset=one_of(DATASETS),
+    published=one_of(PUBLISHED),
     network="pci|autoencoder",
 
 
@@ -75,11 +88,18 @@ def model_dataset(wildcards):
 
 
 def raw_samplesheet(wildcards):
-    """The sample sheet a dataset starts from: the user's, or the one the simulator writes."""
+    """The sample sheet a dataset starts from: the user's, or the one its input adapter writes."""
     ds = config["datasets"][wildcards.dataset]
-    if ds["source"] == "simulate":
-        return f"results/{wildcards.dataset}/simulated/samplesheet.tsv"
-    return ds["samplesheet"]
+    if ds["source"] == "samplesheet":
+        return ds["samplesheet"]
+    folder = {"simulate": "simulated"}.get(ds["source"], ds["source"])
+    return f"results/{wildcards.dataset}/{folder}/samplesheet.tsv"
+
+
+def cropped_inputs(wildcards):
+    """The files a pre-cropped dataset is read from (HDF5 files; a crop folder is listed by the rule)."""
+    ds = config["datasets"][wildcards.dataset]
+    return ds["labelled_hdf5"]["paths"] if ds["source"] == "labelled_hdf5" else []
 
 
 def truth_input(name):
@@ -95,6 +115,21 @@ def truth_input(name):
 
 TRAINED = [d for d, ds in config["datasets"].items() if ds["model"]["model_from"] is None]
 LAYERS = list(ENCODER_LAYERS)
+
+
+def model_width(wildcards):
+    """Width of the network a dataset's features come from (its own setting for published weights)."""
+    source = model_dataset(wildcards)
+    return config["datasets"][source if source in DATASETS else wildcards.dataset]["model"]["width"]
+
+
+def published_user(wildcards):
+    """The channels of the first dataset that takes this published network (they set conv1's input order)."""
+    users = [d for d in DATASETS if config["datasets"][d]["model"]["model_from"] == wildcards.published]
+    if not users:
+        raise ValueError(f"no dataset uses published_weights.{wildcards.published} as model.model_from")
+    return canonical({"name": users[0], "channels": config["datasets"][users[0]]["channels"]})
+
 
 
 def model_input(network):
@@ -146,12 +181,16 @@ def is_labelled(dataset):
     simulator's truth columns, or a column of the user's sample sheet)."""
     ds = config["datasets"][dataset]
     bench = ds["benchmarks"]
-    if bench["label_from"] != "column" or ds["source"] == "simulate":
+    if bench["label_from"] != "column" or ds["source"] in ("simulate", "labelled_hdf5"):
         return True
-    try:
-        return bench["label_column"] in read_table(ds["samplesheet"]).columns
-    except InputError:
-        return False
+    if ds["source"] == "samplesheet":
+        try:
+            return bench["label_column"] in read_table(ds["samplesheet"]).columns
+        except InputError:
+            return False
+    # the adapters write a `label` column from the annotation table they are given
+    given = {"hpa": ds.get("hpa", {}).get("location_table"), "yeast_screen": ds.get("yeast_screen", {}).get("annotations")}
+    return bench["label_column"] == "label" and bool(given.get(ds["source"]))
 
 
 LABELLED = [d for d in DATASETS if is_labelled(d)]

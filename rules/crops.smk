@@ -36,6 +36,8 @@ rule gather_crops:
         dropped="results/{dataset}/qc/dropped_images.tsv",
     params:
         dataset=dataset_config(*CROP_KEYS),
+    wildcard_constraints:
+        dataset=one_of(SEGMENTED),
     resources:
         mem_mb=8000,
     log:
@@ -111,11 +113,33 @@ rule qc_overlays:
         "../workflow_scripts/qc_overlays.py"
 
 
+rule import_crops:
+    input:
+        files=cropped_inputs,
+    output:
+        store=directory("results/{dataset}/crops.zarr"),
+        cells="results/{dataset}/cells.parquet",
+    params:
+        dataset=dataset_config("precropped", "labelled_hdf5", "crops", "preprocess", "min_cells"),
+    wildcard_constraints:
+        dataset=one_of(PRECROPPED),
+    resources:
+        mem_mb=8000,
+    log:
+        "results/{dataset}/logs/import_crops.log",
+    benchmark:
+        "results/{dataset}/benchmarks/import_crops.tsv"
+    conda:
+        "../envs/imaging.yaml"
+    script:
+        "../workflow_scripts/import_crops.py"
+
+
 rule crops:
     input:
         expand("results/{dataset}/crops.zarr", dataset=DATASETS),
         expand("results/{dataset}/cells.parquet", dataset=DATASETS),
-        expand("results/{dataset}/qc/fields.tsv", dataset=DATASETS),
+        expand("results/{dataset}/qc/fields.tsv", dataset=SEGMENTED),
         expand("results/{dataset}/qc/montage.png", dataset=DATASETS),
-        expand("results/{dataset}/qc/overlays.png", dataset=DATASETS),
+        expand("results/{dataset}/qc/overlays.png", dataset=SEGMENTED),
         expand("results/{dataset}/qc/detection.tsv", dataset=SIMULATED),

@@ -35,7 +35,7 @@ rule extract_random:
         dataset=dataset_config("model", "features"),
         # the untrained start of the model this dataset's PCI features come from
         seed=lambda wc: dataset_seed(config, model_dataset(wc), "train_pci"),
-        width=lambda wc: config["datasets"][model_dataset(wc)]["model"]["width"],
+        width=model_width,
     threads: 8
     resources:
         gpu=1,

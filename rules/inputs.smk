@@ -37,3 +37,53 @@ rule samplesheet:
         "../envs/imaging.yaml"
     script:
         "../workflow_scripts/samplesheet.py"
+
+
+rule download_hpa:
+    output:
+        listing="results/{dataset}/hpa/listing.tsv",
+        manifest="results/{dataset}/hpa/manifest.tsv",
+        failures="results/{dataset}/hpa/failed_entries.tsv",
+    params:
+        dataset=dataset_config("hpa"),
+        # kept between runs (not a declared output, so a rerun resumes instead of starting over)
+        cache=lambda wc: f"results/{wc.dataset}/hpa/downloads",
+    resources:
+        network=1,
+    log:
+        "results/{dataset}/logs/download_hpa.log",
+    conda:
+        "../envs/imaging.yaml"
+    script:
+        "../workflow_scripts/download_hpa.py"
+
+
+rule hpa_samplesheet:
+    input:
+        manifest="results/{dataset}/hpa/manifest.tsv",
+    output:
+        sheet="results/{dataset}/hpa/samplesheet.tsv",
+        fields=directory("results/{dataset}/hpa/fields"),
+    params:
+        dataset=dataset_config("hpa"),
+        cache=lambda wc: f"results/{wc.dataset}/hpa/downloads",
+    log:
+        "results/{dataset}/logs/hpa_samplesheet.log",
+    conda:
+        "../envs/imaging.yaml"
+    script:
+        "../workflow_scripts/hpa_samplesheet.py"
+
+
+rule yeast_screen_samplesheet:
+    output:
+        sheet="results/{dataset}/yeast_screen/samplesheet.tsv",
+        fields=directory("results/{dataset}/yeast_screen/fields"),
+    params:
+        dataset=dataset_config("yeast_screen"),
+    log:
+        "results/{dataset}/logs/yeast_screen_samplesheet.log",
+    conda:
+        "../envs/imaging.yaml"
+    script:
+        "../workflow_scripts/yeast_screen_samplesheet.py"

@@ -80,3 +80,18 @@ rule loss_curve:
         "../envs/imaging.yaml"
     script:
         "../workflow_scripts/loss_curve.py"
+
+
+rule convert_published_weights:
+    input:
+        weights=lambda wc: config["published_weights"][wc.published],
+    output:
+        model="results/{published}/models/pci/model.pt",
+    params:
+        user=published_user,
+    log:
+        "results/{published}/logs/convert_published_weights.log",
+    conda:
+        "../envs/torch.yaml"
+    script:
+        "../workflow_scripts/convert_published_weights.py"

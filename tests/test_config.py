@@ -59,6 +59,16 @@ def _broken(mutate):
         (lambda d: d["channels"][1].update(role="structural"), "datasets.screen.channels", "need at least one"),
         (lambda d: d.update(crops={"area_fraction": [0.9, 0.1]}), "datasets.screen.crops.area_fraction", "above"),
         (lambda d: d.pop("samplesheet"), "datasets.screen.samplesheet", "required"),
+        (lambda d: d.pop("segmentation"), "datasets.screen.segmentation", "required"),
+        (lambda d: d.update(source="hpa"), "datasets.screen.hpa", "required"),
+        (lambda d: d.update(source="hpa", hpa={"proteins": ["TSPAN6"], "colours": {"rfp": "red"}}),
+         "datasets.screen.hpa.colours", "every channel"),
+        (lambda d: d.update(source="crops", precropped={"root": "x", "tokens": {"rfp": "_rfp", "gfp": "_gfp"}}),
+         "datasets.screen.segmentation", "cropped"),
+        (lambda d: d.update(source="yeast_screen", yeast_screen={"root": "x", "layout": "single", "tokens": {"gfp": "_g"}}),
+         "datasets.screen.yeast_screen.tokens", "every channel"),
+        (lambda d: d.update(model={"model_from": "published_yeast"}), "datasets.screen.model.model_from",
+         "no published_weights entry"),
     ],
 )
 def test_violations_name_the_key_in_one_line(mutate, key, words):
@@ -68,6 +78,18 @@ def test_violations_name_the_key_in_one_line(mutate, key, words):
     assert "\n" not in message
     assert message.startswith(f"my.yaml: {key}")
     assert words in message
+
+
+def test_precropped_sources_need_no_segmentation():
+    config = copy.deepcopy(MINIMAL)
+    ds = config["datasets"]["screen"]
+    ds.pop("segmentation")
+    ds.update(source="labelled_hdf5", labelled_hdf5={"paths": ["a.hdf5"], "classes": ["A", "B"]},
+              model={"model_from": "published_yeast"})
+    config["published_weights"] = {"published_yeast": "model_weights.h5"}
+    checked = DatasetConfig.from_config(validate_config(config), "screen")
+    assert checked.segmentation == {} and checked.segmentation_channel == 0  # the first structural channel
+    assert checked.raw["labelled_hdf5"]["data_key"] == "data1"
 
 
 def test_simulated_preset_fixes_channel_roles():

@@ -77,11 +77,27 @@ def validate_config(config: dict, where: str = "config") -> dict:
     """Check a whole workflow config against the schema and the cross-field rules; fill defaults."""
     validate_instance(config, load_schema(), where)
     for name, ds in config["datasets"].items():
-        _check_dataset(name, ds, where, config["datasets"])
+        _check_dataset(name, ds, where, config["datasets"], config.get("published_weights", {}))
     return config
 
 
-def _check_dataset(name: str, ds: dict, where: str, datasets: dict) -> None:
+#: the config block each input source reads, and the sources whose cells arrive already cropped
+SOURCE_BLOCKS = {"simulate": "simulate", "samplesheet": "samplesheet", "hpa": "hpa", "yeast_screen": "yeast_screen",
+                 "crops": "precropped", "labelled_hdf5": "labelled_hdf5"}
+PRECROPPED_SOURCES = ("crops", "labelled_hdf5")
+
+
+def _check_channel_map(ds: dict, block: str, key: str | None, names: list[str], prefix: str) -> None:
+    """A block's per-channel map (file tokens, composite colours) must name exactly the channels."""
+    if key is None:
+        return
+    mapping = ds[block].get(key)
+    if not mapping or sorted(mapping) != sorted(names):
+        raise ConfigError(f"{prefix}.{block}.{key}: must give every channel {names} exactly once, got "
+                          f"{sorted(mapping or {})}")
+
+
+def _check_dataset(name: str, ds: dict, where: str, datasets: dict, published: dict) -> None:
     prefix = f"{where}: datasets.{name}"
     names = [c["name"] for c in ds["channels"]]
     if len(set(names)) != len(names):
@@ -89,24 +105,42 @@ def _check_dataset(name: str, ds: dict, where: str, datasets: dict) -> None:
     roles = [c["role"] for c in ds["channels"]]
     if "protein" not in roles or "structural" not in roles:
         raise ConfigError(f"{prefix}.channels: need at least one structural and one protein channel, got roles {roles}")
-    seg = ds["segmentation"]
-    if seg["channel"] not in names:
-        raise ConfigError(f"{prefix}.segmentation.channel: '{seg['channel']}' is not one of the channels {names}")
+    block = SOURCE_BLOCKS.get(ds["source"])
+    if block and block not in ds:
+        raise ConfigError(f"{prefix}.{block}: required when source is '{ds['source']}'")
+    if ds["source"] in PRECROPPED_SOURCES:
+        if "segmentation" in ds:
+            raise ConfigError(f"{prefix}.segmentation: source '{ds['source']}' gives cells already cropped; "
+                              "remove the segmentation block")
+        _check_channel_map(ds, block, "tokens" if block == "precropped" else None, names, prefix)
+    elif "segmentation" not in ds:
+        raise ConfigError(f"{prefix}.segmentation: required when source is '{ds['source']}'")
+    else:
+        seg = ds["segmentation"]
+        if seg["channel"] not in names:
+            raise ConfigError(f"{prefix}.segmentation.channel: '{seg['channel']}' is not one of the channels {names}")
+    if ds["source"] == "hpa":
+        _check_channel_map(ds, "hpa", "colours", names, prefix)
+    if ds["source"] == "yeast_screen" and ds["yeast_screen"].get("layout", "interleaved") == "single":
+        _check_channel_map(ds, "yeast_screen", "tokens", names, prefix)
     lo, hi = ds["crops"]["area_fraction"]
     if lo > hi:
         raise ConfigError(f"{prefix}.crops.area_fraction: lower bound {lo} is above upper bound {hi}")
     if ds["source"] == "simulate":
-        if "simulate" not in ds:
-            raise ConfigError(f"{prefix}.simulate: required when source is 'simulate'")
         preset = ds["simulate"]["preset"]
         if tuple(roles) != PRESET_CHANNEL_ROLES[preset]:
             raise ConfigError(
                 f"{prefix}.channels: preset '{preset}' produces channels with roles "
                 f"{list(PRESET_CHANNEL_ROLES[preset])}, config lists {roles}"
             )
-        if seg["method"] == "provided":
+        if ds["segmentation"]["method"] == "provided":
             raise ConfigError(f"{prefix}.segmentation.method: 'provided' needs a mask column; the simulator writes none")
     source = ds["model"]["model_from"]
+    if source is not None and source.startswith("published_"):
+        if source not in published:
+            raise ConfigError(f"{prefix}.model.model_from: no published_weights entry named '{source}' "
+                              f"(have {sorted(published)})")
+        source = None  # the published networks take the channel layout of the paper's screens
     if source is not None and source not in datasets:
         raise ConfigError(f"{prefix}.model.model_from: no dataset named '{source}' (have {sorted(datasets)})")
     if source == name:
@@ -121,8 +155,6 @@ def _check_dataset(name: str, ds: dict, where: str, datasets: dict) -> None:
     for colour, channel in ds["baselines"].get("vgg16_rgb", {}).items():
         if channel is not None and channel not in names:
             raise ConfigError(f"{prefix}.baselines.vgg16_rgb.{colour}: '{channel}' is not one of the channels {names}")
-    if ds["source"] == "samplesheet" and "samplesheet" not in ds:
-        raise ConfigError(f"{prefix}.samplesheet: required when source is 'samplesheet'")
 
 
 def load_config(path: str | Path) -> dict:
@@ -194,6 +226,9 @@ class DatasetConfig:
 
     @property
     def segmentation_channel(self) -> int:
+        """The segmented channel; for cells that arrive cropped, the first structural channel."""
+        if "channel" not in self.segmentation:
+            return self.structural[0]
         return self.channels.index(self.segmentation["channel"])
 
     @property

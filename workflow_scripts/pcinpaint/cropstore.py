@@ -27,7 +27,8 @@ from .segment import segment_field
 #: drop reason given at gather time to cells of images below min_cells
 BELOW_MIN_CELLS = "image_below_min_cells"
 DROP_REASONS = ("area_fraction_low", "area_fraction_high", "leaves_field", BELOW_MIN_CELLS)
-SHEET_META = ("image_id", "field_id", "protein", "cell_line", "antibody", "label")
+SHEET_META = ("image_id", "field_id", "protein", "cell_line", "antibody", "label", "sc_variation_intensity",
+              "sc_variation_spatial")
 TRUTH_COLUMNS = ("true_class", "mixing_fraction", "subpopulation", "touching")
 
 
@@ -170,10 +171,10 @@ def gather(crop_paths: Sequence[str | Path], object_paths: Sequence[str | Path],
     if truth_cells is not None and "truth_label" in cells.columns:
         truth = truth_cells[["field_id", "truth_label", *TRUTH_COLUMNS]]
         cells = cells.merge(truth, on=["field_id", "truth_label"], how="left", validate="many_to_one")
-    columns = ["cell_id", "image_id", "field_id", "protein", "cell_line", "antibody", "label",
-               "centroid_y", "centroid_x", "area", "store_index"]
-    columns = [c for c in columns if c in cells.columns and not (c in ("cell_line", "antibody", "label")
-                                                                and cells[c].isna().all())]
+    optional = ("cell_line", "antibody", "label", "sc_variation_intensity", "sc_variation_spatial")
+    columns = ["cell_id", "image_id", "field_id", "protein", *optional, "centroid_y", "centroid_x", "area",
+               "store_index"]
+    columns = [c for c in columns if c in cells.columns and not (c in optional and cells[c].isna().all())]
     extra = [c for c in (*TRUTH_COLUMNS, "truth_label") if c in cells.columns]
     cells = cells[columns + extra].reset_index(drop=True)
 

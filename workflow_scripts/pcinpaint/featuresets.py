@@ -64,7 +64,10 @@ def feature_sets(ds: dict) -> list[FeatureSet]:
     sets = _layered("pci", ENCODER_LAYERS) + _layered("random", ENCODER_LAYERS) + [FeatureSet("raw", "raw")]
     sets.append(FeatureSet("classic", "classic") if "classic" in run
                 else FeatureSet("classic", "classic", reason="classic is not in baselines.run"))
-    if "autoencoder" in run:
+    published = str(ds.get("model", {}).get("model_from") or "").startswith("published_")
+    if "autoencoder" in run and published:
+        sets.append(FeatureSet("ae", "ae", reason="the paper's published weights include no autoencoder"))
+    elif "autoencoder" in run:
         sets += _layered("ae", ENCODER_LAYERS)
     else:
         sets.append(FeatureSet("ae", "ae", reason="autoencoder is not in baselines.run"))

@@ -20,7 +20,8 @@ import pandas as pd
 import tifffile
 
 SHEET_REQUIRED = ("image_id", "field_id", "protein")
-SHEET_OPTIONAL = ("cell_line", "antibody", "label", "mask")
+#: optional per-field metadata; the single-cell variation columns come from the HPA location table
+SHEET_OPTIONAL = ("cell_line", "antibody", "label", "mask", "sc_variation_intensity", "sc_variation_spatial")
 
 
 class InputError(ValueError):

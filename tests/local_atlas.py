@@ -1,0 +1,88 @@
+"""A local stand-in for the Human Protein Atlas (127.0.0.1): entry XMLs in the v18 layout,
+blue_red_green composites, and the failures a long download meets. Shared by the HPA adapter's
+tests and the workflow test of ``source: hpa``; nothing here touches the internet."""
+
+import collections
+import http.server
+import threading
+import time
+
+import imageio.v3 as iio
+import numpy as np
+
+
+class Atlas:
+    """Routes: path -> (kind, body); kinds ok, cut_declared (full Content-Length, half body),
+    stall (no answer), flaky (500 on the first request); unknown paths are 404."""
+
+    def __init__(self):
+        self.routes, self.hits, self.starts = {}, collections.Counter(), []
+        self.release, self.lock = threading.Event(), threading.Lock()
+        atlas = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                with atlas.lock:
+                    atlas.hits[self.path] += 1
+                    atlas.starts.append(time.monotonic())
+                    first = atlas.hits[self.path] == 1
+                kind, body = atlas.routes.get(self.path, ("missing", b""))
+                if kind == "missing" or (kind == "flaky" and first):
+                    self.send_error(404 if kind == "missing" else 500)
+                    return
+                if kind == "stall":
+                    atlas.release.wait(3.0)
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body[:len(body) // 2] if kind == "cut_declared" else body)
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.handle_error = lambda *args: None  # clients that gave up on a stall
+        self.base = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
+
+    def add(self, path, body, kind="ok"):
+        self.routes[path] = (kind, body)
+        return self.base + path
+
+    def count(self, *paths):
+        return sum(self.hits[p] for p in paths) if paths else sum(self.hits.values())
+
+
+def planted(seed: int) -> dict:
+    """Distinct colour planes on JPEG block edges: red left half, green top third, blue a square."""
+    h, w = 48, 64
+    red = np.full((h, w), 30, np.uint8)
+    red[:, : w // 2] = 220
+    green = np.full((h, w), 10, np.uint8)
+    green[:16] = 200
+    blue = np.zeros((h, w), np.uint8)
+    blue[16:32, 16:48] = 240 - 10 * seed
+    return {"red": red, "green": green, "blue": blue}
+
+
+def jpeg(planes: dict) -> bytes:
+    rgb = np.stack([planes["red"], planes["green"], planes["blue"]], axis=-1)
+    return iio.imwrite("<bytes>", rgb, extension=".jpg", quality=98)
+
+
+def entry_xml(ensg, name, antibodies, extra="") -> bytes:
+    """An entry in the v18 layout; ``antibodies``: {id: [(cell line, [image urls])]}."""
+    parts = []
+    for ab, lines in antibodies.items():
+        data = "".join(
+            f'<data><cellLine cellosaurusID="CVCL_X" organ="Skin">{cell}</cellLine>'
+            f'<location GOId="GO:0005829">Cytosol</location><assayImage>'
+            + "".join(f"<image><channel>x</channel><imageUrl>{u}</imageUrl></image>" for u in urls)
+            + "</assayImage></data>"
+            for cell, urls in lines)
+        parts.append(f'<antibody id="{ab}"><cellExpression source="HPA" technology="ICC/IF">'
+                     f'<subAssay type="human"><verification type="reliability">approved</verification>'
+                     f'{data}</subAssay>{extra}</cellExpression></antibody>')
+    return (f'<?xml version="1.0" encoding="UTF-8"?><proteinAtlas schemaVersion="2.9"><entry version="18">'
+            f'<name>{name}</name><identifier id="{ensg}" db="Ensembl"/>{"".join(parts)}</entry></proteinAtlas>'
+            ).encode()

@@ -1,0 +1,27 @@
+"""Rule download_hpa: list the atlas images of the configured proteins and fetch them (resumable)."""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, snakemake.scriptdir)  # noqa: F821
+from pcinpaint import hpa  # noqa: E402
+from pcinpaint.io import write_table  # noqa: E402
+from pcinpaint.runlog import rule_log  # noqa: E402
+
+with rule_log(snakemake.log[0]) as log:  # noqa: F821
+    out, params = snakemake.output, snakemake.params  # noqa: F821
+    cfg = params.dataset["hpa"]
+    polite = dict(retries=cfg["retries"], backoff_s=cfg["backoff_s"], rate_limit_s=cfg["rate_limit_s"],
+                  timeout_s=cfg["timeout_s"])
+    cache = Path(params.cache)
+    listing, failures = hpa.list_images(cfg["proteins"], cfg["base_url"], cache / "xml",
+                                        location_table=cfg["location_table"], **polite)
+    log.info("%d composites listed for %d proteins; %d entries failed", len(listing), listing["protein"].nunique(),
+             len(failures))
+    manifest = hpa.download_images(listing, cache / "images", **polite)
+    write_table(listing, out.listing)
+    write_table(failures, out.failures)
+    write_table(manifest, out.manifest)
+    counts = manifest["status"].value_counts().to_dict()
+    log.info("images: %s (failures are listed in %s with their reason)", counts, out.manifest)
+    if not (manifest["status"] != "failed").any():
+        sys.exit(f"error: {out.manifest}: no image could be fetched from {cfg['base_url']}; see the error column")

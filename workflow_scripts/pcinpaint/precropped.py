@@ -1,0 +1,310 @@
+"""Screens delivered as single-cell crops: one folder per protein (or image), one file per channel.
+
+The paper's reference code trains from folders like ``<ORF>/<ORF>_<field>_rfp_<cell>_gfp.tif``
+(yeast) and ``<GENE>_<antibody>_<well>/<antibody>_<well>_<field>_<cell>_green.tif`` (human):
+cells were segmented and cropped elsewhere, and pairs are drawn within a folder. ``scan_crops``
+lists such a tree (one row per cell, one path column per channel) and ``build_store`` turns it
+into the workflow's crop store and cell table, so training and features run as for screens
+segmented here. Positions and areas of the cells are unknown (NaN).
+
+Normalisation (``normalise``) happens after resizing and before ``crops.preprocess_crops``:
+
+* ``"per_crop"`` (default): each channel of each crop min-max scaled to [0, 1], as the
+  reference loaders do (``skimage.exposure.rescale_intensity`` per cell and channel). Right
+  for the yeast toy crops, whose float values have an arbitrary, cell-to-cell varying range.
+* ``"none"``: values passed on as read. Since ``preprocess_crops`` itself min-max scales every
+  crop, this stores the same crops as ``"per_crop"``; it exists so a config can say that the
+  files are already scaled (the human toy crops are in [0, 1]).
+* ``"percentile"``: each channel of each crop clipped to its ``percentiles`` (default 0.1 and
+  99.9, DeepLoc's stretch of the Chong et al. crops) before scaling, so a few hot pixels do not
+  squeeze the rest of the cell into the bottom grey levels.
+
+A scaling over the whole set (one range per channel) would not survive: ``preprocess_crops``
+rescales each crop, so only per-crop choices change what is stored.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import numpy as np
+import pandas as pd
+from skimage import transform
+
+from .config import ConfigError
+from .crops import preprocess_crops
+from .io import InputError, read_image, to_uint8, write_crop_store
+from .yeast_screen import file_stem, natural_key
+
+log = logging.getLogger(__name__)
+
+GROUPS = ("folder", "folder_field")
+NORMALISE = ("none", "per_crop", "percentile")
+#: HPA folder names ``<GENE>_<antibody number>_<well...>``: the antibody where it can be read
+DEFAULT_ANTIBODY_PATTERN = r"[^_]+_(?P<antibody>\d+)_.+"
+META = ("cell_line", "antibody", "label")
+
+
+# --------------------------------------------------------------------------------------------
+# Listing
+# --------------------------------------------------------------------------------------------
+
+
+def _group_value(match: re.Match, name: str) -> str:
+    if name in match.re.groupindex:
+        return match.group(name)
+    return match.group(1) if match.re.groups else match.group(0)
+
+
+def _compile(pattern: str, option: str) -> re.Pattern:
+    try:
+        return re.compile(pattern)
+    except re.error as exc:
+        raise ConfigError(f"crops.{option}: invalid regular expression '{pattern}': {exc}") from None
+
+
+def folder_protein(folder: str, protein_pattern: str | None = None) -> str:
+    """The protein a folder holds: its first '_' token by default (``A1CF`` of
+    ``A1CF_762_F2``; the whole name of ``AAC1``), else the ``protein`` group (or first group,
+    or whole match) of ``protein_pattern`` matched against the whole folder name."""
+    if protein_pattern is None:
+        return folder.split("_")[0] or folder
+    match = _compile(protein_pattern, "protein_pattern").fullmatch(folder)
+    if match is None or not _group_value(match, "protein"):
+        raise InputError(f"{folder}: folder name does not match protein_pattern '{protein_pattern}'")
+    return _group_value(match, "protein")
+
+
+def folder_antibody(folder: str, antibody_pattern: str | None = None) -> str | None:
+    """The antibody of a folder, or None where it cannot be read. ``None`` uses the HPA rule
+    (a number as second '_' token); ``""`` turns antibodies off."""
+    if antibody_pattern == "":
+        return None
+    regex = _compile(antibody_pattern or DEFAULT_ANTIBODY_PATTERN, "antibody_pattern")
+    match = regex.fullmatch(folder)
+    return (_group_value(match, "antibody") or None) if match else None
+
+
+def _cell_channel(stem: str, tokens: dict[str, str]) -> tuple[str, str] | None:
+    """(channel, cell key) from a crop file name ending in a channel token (longest wins)."""
+    ends = [(ch, tok) for ch, tok in tokens.items() if stem.endswith(tok)]
+    if not ends:
+        return None
+    ch, tok = max(ends, key=lambda item: len(item[1]))
+    return ch, stem[: -len(tok)]
+
+
+def _field_key(cell_key: str, field_regex: re.Pattern | None, where: Path) -> str:
+    """The field a cell comes from: by default its name without the trailing cell number."""
+    if field_regex is None:
+        return cell_key.rsplit("_", 1)[0] if "_" in cell_key else ""
+    match = field_regex.fullmatch(cell_key)
+    if match is None:
+        raise InputError(f"{where}: cell name '{cell_key}' does not match field_pattern '{field_regex.pattern}'")
+    return _group_value(match, "field")
+
+
+def scan_crops(root: str | Path, channel_tokens: dict[str, str], group: str = "folder",
+               protein_pattern: str | None = None, antibody_pattern: str | None = None,
+               field_pattern: str | None = None, pattern: str = "*.tif*") -> pd.DataFrame:
+    """One row per cell of a tree of per-cell, per-channel crop files.
+
+    A file belongs to channel ``c`` when its name (without suffix) ends with
+    ``channel_tokens[c]`` (e.g. ``{"gfp": "_gfp", "rfp": "_rfp"}``: a token inside the name,
+    like the yeast toy set's ``_rfp_<cell>``, does not count); the rest of the name is the
+    cell's key, shared by its channel files. Other files are ignored (logged).
+
+    Columns: ``cell_id`` (``<folder>/<cell key>``), ``image_id`` (the folder, or with
+    ``group="folder_field"`` ``<folder>/<field>``), ``field_id`` (``<folder>/<field>``; the
+    field is the cell key without its last '_' token, or the ``field`` group of
+    ``field_pattern``), ``protein`` (see ``folder_protein``), ``antibody`` (where
+    ``folder_antibody`` reads one), ``folder``, and one absolute path column per channel.
+    """
+    root = Path(root)
+    if group not in GROUPS:
+        raise ConfigError(f"crops.group: unknown grouping '{group}'; choose one of {list(GROUPS)}")
+    if not channel_tokens or any(not t for t in channel_tokens.values()):
+        raise ConfigError(f"crops.channel_tokens: need a non-empty file-name token per channel, got {channel_tokens}")
+    if not root.is_dir():
+        raise InputError(f"{root}: crop folder not found")
+    field_regex = _compile(field_pattern, "field_pattern") if field_pattern else None
+    folders = sorted((p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")),
+                     key=lambda p: natural_key(p.name))
+    if not folders:
+        raise InputError(f"{root}: no per-protein folders of crops inside")
+    channels = list(channel_tokens)
+    rows = []
+    for folder in folders:
+        cells: dict[str, dict[str, Path]] = {}
+        ignored = 0
+        for path in folder.glob(pattern):
+            if not path.is_file() or path.name.startswith("."):
+                continue
+            stem = file_stem(path)
+            found = _cell_channel(stem, channel_tokens)
+            if found is None:
+                ignored += 1
+                continue
+            ch, key = found
+            have = cells.setdefault(key, {})
+            if ch in have:
+                raise InputError(f"{path}: a second '{ch}' file for cell '{key}' (first: {have[ch].name})")
+            have[ch] = path
+        if ignored:
+            log.info("%s: %d files end in no channel token and are ignored", folder, ignored)
+        if not cells:
+            raise InputError(f"{folder}: no crop files ending in a channel token {channel_tokens}")
+        protein = folder_protein(folder.name, protein_pattern)
+        antibody = folder_antibody(folder.name, antibody_pattern)
+        for key in sorted(cells, key=natural_key):
+            have = cells[key]
+            missing = [ch for ch in channels if ch not in have]
+            if missing:
+                raise InputError(f"{folder}: cell '{key}' has no '{missing[0]}' file "
+                                 f"({key}{channel_tokens[missing[0]]}); it has {sorted(p.name for p in have.values())}")
+            field = _field_key(key, field_regex, folder / have[channels[0]].name)
+            field_id = f"{folder.name}/{field}" if field else folder.name
+            rows.append({
+                "cell_id": f"{folder.name}/{key}",
+                "image_id": field_id if group == "folder_field" else folder.name,
+                "field_id": field_id, "protein": protein, "antibody": antibody,
+                "folder": str(folder.resolve()),
+                **{ch: str(have[ch].resolve()) for ch in channels},
+            })
+    listing = pd.DataFrame(rows)
+    if listing["antibody"].isna().all():
+        listing = listing.drop(columns="antibody")
+    log.info("%s: %d cells, %d images, %d proteins", root, len(listing), listing["image_id"].nunique(),
+             listing["protein"].nunique())
+    return listing
+
+
+# --------------------------------------------------------------------------------------------
+# Normalisation
+# --------------------------------------------------------------------------------------------
+
+
+def normalise_crops(crops: np.ndarray, mode: str = "per_crop",
+                    percentiles: tuple[float, float] = (0.1, 99.9)) -> np.ndarray:
+    """Scale crops (N, C, H, W) per crop and channel as ``mode`` says (module docstring)."""
+    if mode not in NORMALISE:
+        raise ConfigError(f"crops.normalise: unknown mode '{mode}'; choose one of {list(NORMALISE)}")
+    crops = np.asarray(crops, np.float32)
+    if mode == "none" or crops.size == 0:
+        return crops
+    if mode == "per_crop":
+        return preprocess_crops(crops, structural=())
+    lo_p, hi_p = percentiles
+    if not 0 <= lo_p < hi_p <= 100:
+        raise ConfigError(f"crops.percentiles: need 0 <= low < high <= 100, got {percentiles}")
+    lo, hi = np.percentile(crops, [lo_p, hi_p], axis=(2, 3), keepdims=True)
+    span = hi - lo
+    varies = span > 0
+    out = (np.clip(crops, lo, hi) - lo) / np.where(varies, span, 1.0)
+    return (out * varies).astype(np.float32)
+
+
+def resize_crops(crops: np.ndarray, model_size: int) -> np.ndarray:
+    """(N, C, H, W) -> (N, C, model_size, model_size), bilinear, anti-aliased when shrinking."""
+    n, c, h, w = crops.shape
+    if (h, w) == (model_size, model_size) or n == 0:
+        return crops.astype(np.float32, copy=False)
+    out = transform.resize(crops, (n, c, model_size, model_size), order=1, mode="reflect", preserve_range=True,
+                           anti_aliasing=model_size < max(h, w))
+    return out.astype(np.float32, copy=False)
+
+
+# --------------------------------------------------------------------------------------------
+# Store
+# --------------------------------------------------------------------------------------------
+
+
+def _read_cell(row, channels: Sequence[str], cell_id: str) -> tuple[np.ndarray, list[str]]:
+    planes, paths = [], []
+    for ch in channels:
+        path = row.get(ch)
+        if path is None or (not isinstance(path, str) and pd.isna(path)) or str(path).strip() == "":
+            raise InputError(f"cell {cell_id}: no file for channel '{ch}'")
+        if not Path(path).exists():
+            raise InputError(f"cell {cell_id}: channel '{ch}' file missing: {path}")
+        plane = read_image(path, where=f"cell {cell_id}")
+        if planes and plane.shape != planes[0].shape:
+            raise InputError(f"{path}: crop is {plane.shape[0]}x{plane.shape[1]} but channel '{channels[0]}' of "
+                             f"cell {cell_id} is {planes[0].shape[0]}x{planes[0].shape[1]}")
+        if not np.isfinite(plane).all():
+            raise InputError(f"{path}: crop holds NaN or infinite values")
+        planes.append(plane)
+        paths.append(str(path))
+    return np.stack(planes), paths
+
+
+def build_store(cells_listing: pd.DataFrame, store_path: str | Path, channels: Sequence[str],
+                structural: Sequence[int], model_size: int = 64, normalise: str = "per_crop",
+                clip_structural_below: float = 0.0, *, roles: Sequence[str] | None = None,
+                dataset: str = "", percentiles: tuple[float, float] = (0.1, 99.9),
+                batch_size: int = 512) -> pd.DataFrame:
+    """Write the crop store of a ``scan_crops`` listing and return its cell table.
+
+    Every crop's channel files must be 2-D and of one size, the same for the whole set (the
+    first cell's); crops are resized to ``model_size``, normalised (``normalise``), then
+    ``preprocess_crops`` (per-crop rescaling, structural clipping) and stored as uint8. The
+    store's attrs hold ``channels``, ``roles`` (default: ``structural`` at the ``structural``
+    indices, ``protein`` elsewhere) and ``dataset``. Cells keep the listing's order.
+    """
+    channels = list(channels)
+    structural = [int(i) for i in structural]
+    if normalise not in NORMALISE:
+        raise ConfigError(f"crops.normalise: unknown mode '{normalise}'; choose one of {list(NORMALISE)}")
+    missing = [ch for ch in channels if ch not in cells_listing.columns]
+    if missing:
+        raise InputError(f"crop listing: no path column for channel(s) {missing}; "
+                         f"columns are {list(cells_listing.columns)}")
+    if cells_listing.empty:
+        raise InputError("crop listing: no cells")
+    if roles is None:
+        roles = ["structural" if i in structural else "protein" for i in range(len(channels))]
+    roles = list(roles)
+    if len(roles) != len(channels):
+        raise ConfigError(f"crops: {len(channels)} channels {channels} but {len(roles)} roles {roles}")
+    listing = cells_listing.reset_index(drop=True)
+    dup = listing["cell_id"][listing["cell_id"].duplicated()]
+    if len(dup):
+        raise InputError(f"crop listing: cell_id '{dup.iloc[0]}' appears more than once")
+
+    def batches() -> Iterator[np.ndarray]:
+        reference = None
+        for start in range(0, len(listing), batch_size):
+            part = listing.iloc[start:start + batch_size]
+            raw = []
+            for _, row in part.iterrows():
+                crop, paths = _read_cell(row, channels, row["cell_id"])
+                if reference is None:
+                    reference = (crop.shape[1:], row["cell_id"])
+                    if crop.shape[1] != crop.shape[2]:
+                        log.warning("crops are %dx%d, not square: resizing to %d x %d changes their aspect",
+                                    crop.shape[1], crop.shape[2], model_size, model_size)
+                elif crop.shape[1:] != reference[0]:
+                    (h, w), first = reference
+                    raise InputError(f"{paths[0]}: crop size {crop.shape[1]}x{crop.shape[2]} differs from the set's "
+                                     f"{h}x{w} (cell {first})")
+                raw.append(crop)
+            crops = resize_crops(np.stack(raw), model_size)
+            crops = normalise_crops(crops, normalise, percentiles)
+            crops = preprocess_crops(crops, structural, clip_structural_below)
+            yield to_uint8(crops)
+
+    write_crop_store(store_path, batches(), len(listing), len(channels), model_size,
+                     attrs={"channels": channels, "roles": roles, "dataset": dataset})
+    cells = pd.DataFrame({c: listing[c] for c in ("cell_id", "image_id", "field_id", "protein")})
+    for col in META:
+        if col in listing.columns and not listing[col].isna().all():
+            cells[col] = listing[col]
+    cells["centroid_y"] = np.nan
+    cells["centroid_x"] = np.nan
+    cells["area"] = np.nan
+    cells["store_index"] = np.arange(len(cells), dtype=np.int64)
+    log.info("%s: stored %d crops (%s, %s normalisation)", store_path, len(cells), "x".join(channels), normalise)
+    return cells

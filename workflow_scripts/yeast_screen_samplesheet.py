@@ -1,0 +1,24 @@
+"""Rule yeast_screen_samplesheet: list a yeast screen's per-ORF folders of fields as a sample
+sheet (multi-page stacks split into one file per channel), with Huh 2003 labels if given."""
+import sys
+
+sys.path.insert(0, snakemake.scriptdir)  # noqa: F821
+from pcinpaint import yeast_screen  # noqa: E402
+from pcinpaint.io import write_table  # noqa: E402
+from pcinpaint.runlog import rule_log  # noqa: E402
+
+with rule_log(snakemake.log[0]) as log:  # noqa: F821
+    out, ds = snakemake.output, snakemake.params.dataset  # noqa: F821
+    src = ds["yeast_screen"]
+    channels = src.get("page_order") or [c["name"] for c in ds["channels"]]
+    listing = yeast_screen.scan_screen(src["root"], channels, src["layout"], src.get("tokens"), src["pattern"])
+    sheet = yeast_screen.write_samplesheet(listing, out.fields)
+    if src["annotations"]:
+        # folders are named by systematic ORF name or by gene name: try both columns
+        by_orf = yeast_screen.orf_labels(src["annotations"])
+        by_gene = yeast_screen.orf_labels(src["annotations"], key="gene name")
+        sheet["label"] = sheet["protein"].map(by_orf).fillna(sheet["protein"].map(by_gene))
+        log.info("%d of %d ORFs labelled from %s", sheet.dropna(subset="label")["protein"].nunique(),
+                 sheet["protein"].nunique(), src["annotations"])
+    write_table(sheet, out.sheet)
+    log.info("%d fields in %d images", len(sheet), sheet["image_id"].nunique())
