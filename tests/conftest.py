@@ -1,5 +1,6 @@
 """Shared fixtures: the library on sys.path, the real data folder, the tiny test config."""
 
+import subprocess
 import sys
 from pathlib import Path
 
@@ -23,3 +24,12 @@ def require_shared(*parts: str) -> Path:
 @pytest.fixture
 def shared_data():
     return require_shared()
+
+
+def run_snakemake(*args, cwd=REPO, check=True):
+    """The workflow as a user runs it (2 cores); a failure shows the end of its output."""
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--cores", "2", *map(str, args)]
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    return proc

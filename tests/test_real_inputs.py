@@ -2,15 +2,12 @@
 local atlas through to the crop store, and a labelled HDF5 test set scored with the paper's
 published weights."""
 
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from conftest import REPO, require_shared
+from conftest import REPO, require_shared, run_snakemake
 from local_atlas import Atlas, entry_xml, jpeg
 
 from pcinpaint.io import read_table
@@ -22,12 +19,7 @@ from test_keras_weights import published_arrays, write_keras  # noqa: E402
 CONFIGS = sorted((REPO / "config").glob("*.yaml"))
 
 
-def snakemake(*args, cwd=REPO, check=True):
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--cores", "2", *map(str, args)]
-    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"{' '.join(cmd)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
-    return proc
+snakemake = run_snakemake
 
 
 @pytest.mark.parametrize("config", CONFIGS, ids=[c.stem for c in CONFIGS])
@@ -157,3 +149,32 @@ def test_labelled_hdf5_scored_with_published_weights(tmp_path):
     sets = read_table(res / "features/feature_sets.tsv").set_index("name")
     assert sets.loc["ae", "status"] == "not run" and "published" in sets.loc["ae", "reason"]
     assert sets.loc["pci_conv3", "status"] == "ran"
+
+
+# --------------------------------------------------------------------------------------------
+# source: yeast_screen, on real uncropped yeast fields
+# --------------------------------------------------------------------------------------------
+
+
+def test_yeast_screen_folder_through_segmentation(tmp_path):
+    """The Handfield example stack (4 fields, GFP/RFP pages interleaved) in an ORF folder, with
+    its label looked up by gene name in the Huh 2003 table, segmented and cropped."""
+    stack = require_shared("yeast_fields", "handfield_example_gfp_rfp.tif")
+    huh = require_shared("annotations", "yeastgfp_huh2003.csv")
+    (tmp_path / "screen" / "AAC1").mkdir(parents=True)
+    (tmp_path / "screen" / "AAC1" / "plate1_A01.tif").symlink_to(stack)
+    config = {"seed": 1, "scatter_chunks": 1, "datasets": {"screen": {
+        "source": "yeast_screen",
+        "yeast_screen": {"root": "screen", "layout": "interleaved", "page_order": ["gfp", "rfp"],
+                         "annotations": str(huh)},
+        "channels": [{"name": "rfp", "role": "structural"}, {"name": "gfp", "role": "protein"}],
+        "segmentation": {"channel": "rfp", "method": "cells_watershed", "smoothing_sigma": 1.0, "min_area": 100,
+                         "clear_border": True, "watershed_min_distance": 7},
+        "crops": {"crop_size": 64, "area_fraction": [0.02, 0.95], "border": "pad"},
+        "min_cells": 1}}}
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    snakemake("results/screen/cells.parquet", "--directory", tmp_path, f"--configfile={path}")
+    cells = read_table(tmp_path / "results/screen/cells.parquet")
+    assert cells["field_id"].nunique() == 4 and len(cells) >= 20
+    assert set(cells["protein"]) == {"AAC1"} and set(cells["label"]) == {"mitochondrion"}

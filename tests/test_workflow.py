@@ -10,17 +10,12 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from conftest import REPO, TEST_CONFIG
+from conftest import REPO, TEST_CONFIG, run_snakemake
 
 from pcinpaint.io import read_crops, read_table
 
 
-def snakemake(*args, cwd=REPO, check=True):
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--cores", "2", *map(str, args)]
-    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"{' '.join(cmd)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
-    return proc
+snakemake = run_snakemake
 
 
 def run_config(demo_run) -> Path:

@@ -37,7 +37,7 @@ from skimage import transform
 from .config import ConfigError
 from .crops import preprocess_crops
 from .io import InputError, read_image, to_uint8, write_crop_store
-from .yeast_screen import file_stem, natural_key
+from .yeast_screen import files_by_key, natural_key
 
 log = logging.getLogger(__name__)
 
@@ -138,23 +138,10 @@ def scan_crops(root: str | Path, channel_tokens: dict[str, str], group: str = "f
     channels = list(channel_tokens)
     rows = []
     for folder in folders:
-        cells: dict[str, dict[str, Path]] = {}
-        ignored = 0
-        for path in folder.glob(pattern):
-            if not path.is_file() or path.name.startswith("."):
-                continue
-            stem = file_stem(path)
-            found = _cell_channel(stem, channel_tokens)
-            if found is None:
-                ignored += 1
-                continue
-            ch, key = found
-            have = cells.setdefault(key, {})
-            if ch in have:
-                raise InputError(f"{path}: a second '{ch}' file for cell '{key}' (first: {have[ch].name})")
-            have[ch] = path
+        files = [p for p in folder.glob(pattern) if p.is_file() and not p.name.startswith(".")]
+        cells, ignored = files_by_key(files, channel_tokens, "cell", match=_cell_channel)
         if ignored:
-            log.info("%s: %d files end in no channel token and are ignored", folder, ignored)
+            log.info("%s: %d files end in no channel token and are ignored", folder, len(ignored))
         if not cells:
             raise InputError(f"{folder}: no crop files ending in a channel token {channel_tokens}")
         protein = folder_protein(folder.name, protein_pattern)

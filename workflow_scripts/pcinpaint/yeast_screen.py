@@ -90,6 +90,25 @@ def channel_of(stem: str, tokens: dict[str, str]) -> tuple[str, str] | None:
     return None
 
 
+def files_by_key(paths, tokens: dict[str, str], what: str, match=channel_of) -> tuple[dict[str, dict[str, Path]], list[str]]:
+    """Channel files grouped by the key they share (a field, or a cell of a crop set):
+    ``{key: {channel: path}}``, and the names that carry no channel token. ``match`` maps a file
+    stem to (channel, key) or None; a second file for one key and channel is an error."""
+    groups: dict[str, dict[str, Path]] = {}
+    ignored = []
+    for path in paths:
+        found = match(file_stem(path), tokens)
+        if found is None:
+            ignored.append(path.name)
+            continue
+        ch, key = found
+        have = groups.setdefault(key, {})
+        if ch in have:
+            raise InputError(f"{path}: a second '{ch}' file for {what} '{key}' (first: {have[ch].name})")
+        have[ch] = path
+    return groups, ignored
+
+
 def _check_args(channels: Sequence[str], layout: str, tokens: dict | None) -> list[str]:
     channels = list(channels)
     if len(channels) < 2 or len(set(channels)) != len(channels):
@@ -161,18 +180,7 @@ def _interleaved_rows(folder: Path, files: list[Path], channels: list[str]) -> l
 
 
 def _single_rows(folder: Path, files: list[Path], channels: list[str], tokens: dict[str, str]) -> list[dict]:
-    fields: dict[str, dict[str, Path]] = {}
-    ignored = []
-    for path in files:
-        found = channel_of(file_stem(path), {ch: tokens[ch] for ch in channels})
-        if found is None:
-            ignored.append(path.name)
-            continue
-        ch, key = found
-        have = fields.setdefault(key, {})
-        if ch in have:
-            raise InputError(f"{path}: a second '{ch}' file for field '{key}' (first: {have[ch].name})")
-        have[ch] = path
+    fields, ignored = files_by_key(files, {ch: tokens[ch] for ch in channels}, "field")
     if ignored:
         log.info("%s: %d files carry no channel token and are ignored (e.g. %s)", folder, len(ignored), ignored[0])
     if not fields:
