@@ -100,13 +100,16 @@ def mean_image_distance(x: np.ndarray, groups, pairs: np.ndarray, batch: int = 1
     if not np.issubdtype(x.dtype, np.floating):
         x = x.astype(np.float64)
     pairs = np.asarray(pairs, np.int64).reshape(-1, 2)
-    out = np.empty(len(pairs), np.float64)
     if not len(pairs):
-        return out
-    sq = np.einsum("ij,ij->i", x, x)
+        return np.empty(0, np.float64)
     a, b = pairs[:, 0].copy(), pairs[:, 1].copy()
     swap = counts[a] < counts[b]  # D is symmetric: put the larger image first, fewer shapes
     a[swap], b[swap] = b[swap], a[swap]
+    # pairs are drawn with replacement: with few images most repeat, so measure each once
+    unique, inverse = np.unique(np.stack([a, b], axis=1), axis=0, return_inverse=True)
+    a, b = unique[:, 0], unique[:, 1]
+    out = np.empty(len(unique), np.float64)
+    sq = np.einsum("ij,ij->i", x, x)
     ca, cb = counts[a], counts[b]
     key = ca * (int(counts.max()) + 1) + cb
     perm = np.argsort(key, kind="stable")
@@ -124,7 +127,7 @@ def mean_image_distance(x: np.ndarray, groups, pairs: np.ndarray, batch: int = 1
             np.maximum(d2, 0, out=d2)
             np.sqrt(d2, out=d2)
             out[sel] = d2.mean(axis=(1, 2), dtype=np.float64)
-    return out
+    return out[inverse.ravel()]
 
 
 def _draw(rng: np.random.Generator, codes: np.ndarray, g1: np.ndarray, g2: np.ndarray) -> np.ndarray:
