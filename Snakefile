@@ -24,6 +24,7 @@ include: "rules/features.smk"
 include: "rules/baselines.smk"
 include: "rules/benchmarks.smk"
 include: "rules/figures.smk"
+include: "rules/exploratory.smk"
 
 
 rule all:
@@ -32,6 +33,7 @@ rule all:
         rules.features.input,
         rules.baselines.input,
         rules.benchmarks.input,
+        rules.exploratory.input,
         expand("results/{dataset}/figures/pci_loss.png", dataset=TRAINED),
         rules.fig1c.input,
         rules.suppfig1.input,

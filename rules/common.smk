@@ -200,3 +200,50 @@ def annotation_input(wildcards):
     """The annotation table a dataset's labels come from, if any."""
     bench = benchmark(wildcards.dataset)
     return [bench["annotations"]["path"]] if bench["label_from"] == "annotation" else []
+
+
+def exploratory(dataset):
+    """A dataset's `exploratory` config block."""
+    return config["datasets"][dataset]["exploratory"]
+
+
+def analysed_inputs(wildcards):
+    """The feature tables the exploratory stage may analyse: the named set, or every PCI layer
+    with the kNN table that ranks them (labelled datasets)."""
+    d = wildcards.dataset
+    named = exploratory(d)["feature_set"]
+    inputs = {"manifest": f"results/{d}/features/feature_sets.tsv", "cells": f"results/{d}/cells.parquet",
+              "annotations": annotation_input(wildcards)}
+    if named:
+        inputs["tables"] = [f"results/{d}/features/{named}.parquet"]
+    else:
+        inputs["tables"] = [f"results/{d}/features/pci_{layer}.parquet" for layer in LAYERS]
+        if d in LABELLED:
+            inputs["supptable1"] = f"results/{d}/tables/supptable1.tsv"
+    return inputs
+
+
+def go_inputs(wildcards):
+    """Ontology and gene-to-GO file for table3: the config's, or the simulator's own."""
+    go = exploratory(wildcards.dataset)["go"]
+    sim = f"results/{wildcards.dataset}/simulated"
+    simulated = wildcards.dataset in SIMULATED
+    return {"ontology": go["ontology"] or (f"{sim}/compartments.obo" if simulated else []),
+            "associations": go["annotations"] or (f"{sim}/annotations.tsv" if simulated else [])}
+
+
+def has_go(dataset):
+    ex = exploratory(dataset)["go"]
+    return dataset in SIMULATED or bool(ex["ontology"] and ex["annotations"])
+
+
+def multiloc_pairs(dataset):
+    """`exploratory.multiloc.pairs` as file-name-safe names, e.g. cytosol_vs_nucleoplasm."""
+    return [f"{a}_vs_{b}".replace(" ", "-") for a, b in exploratory(dataset)["multiloc"]["pairs"]]
+
+
+def has_fig6(dataset):
+    return dataset in SIMULATED or bool(exploratory(dataset)["variable_proteins"])
+
+
+

@@ -250,6 +250,29 @@ def test_benchmark_targets_tables_and_figures(demo_run, tmp_path):
     assert "Nothing to be done" in proc.stdout + proc.stderr
 
 
+def test_exploratory_targets_tables_and_figures(demo_run):
+    """`all` built the exploratory stage: clusters, GO enrichment, multi-localization scores,
+    single-cell dendrograms and the truth checks; each named target is known to the workflow."""
+    yeast = demo_run / "sim_yeast"
+    clusters = read_table(yeast / "tables" / "clusters.tsv")
+    cells = read_table(yeast / "cells.parquet")
+    assert set(clusters["protein"]) == set(cells["protein"]) and clusters["feature_set"].str.startswith("pci_").all()
+    assert clusters["cluster"].astype(int).min() == 1
+    table3 = read_table(yeast / "tables" / "table3.tsv")
+    assert {"cluster", "go_id", "name", "ratio", "fdr"} <= set(table3.columns)
+    assert (table3["fdr"].astype(float) < 0.05).all()
+    scores = read_table(yeast / "tables" / "multiloc_scores.tsv")
+    assert {"cytoplasm", "nucleus"} <= set(scores["group"])
+    truth = read_table(yeast / "tables" / "exploratory_truth.tsv")
+    assert truth["check"].str.contains("ARI").any() and len(truth) >= 3
+    for png in ("fig4.png", "suppfig5.png", "suppfig5_examples.png", "fig5/cytoplasm_vs_nucleus.png"):
+        assert (yeast / "figures" / png).stat().st_size > 5_000, png
+    assert (demo_run / "sim_human" / "figures" / "fig4.png").stat().st_size > 5_000
+    proc = snakemake("fig4", "suppfig5", "table3", "fig5", "suppdata2", "fig6", "exploratory", "-n",
+                     "--directory", demo_run.parent, f"--configfile={run_config(demo_run)}")
+    assert "Nothing to be done" in proc.stdout + proc.stderr
+
+
 def test_interrupted_training_resumes_from_its_checkpoint(demo_run, tmp_path):
     """Kill the training job mid-way, rerun the rule: it continues from the last epoch."""
     import os

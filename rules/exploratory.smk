@@ -1,0 +1,209 @@
+# Exploratory biology: protein clustering (fig4, suppfig4/5, Supp Data 1), GO enrichment of the
+# clusters (table3), multi-localization scores (fig5, Supp Data 2), single-cell dendrograms of
+# spatially variable proteins (fig6), and on simulated screens the checks against the truth.
+
+
+rule protein_clustering:
+    input:
+        unpack(analysed_inputs),
+    output:
+        clusters="results/{dataset}/tables/clusters.tsv",
+        png=report(
+            "results/{dataset}/figures/fig4.png",
+            caption="../workflow_scripts/report/fig4.rst",
+            category="Exploratory",
+            subcategory="{dataset}",
+        ),
+        pdf="results/{dataset}/figures/fig4.pdf",
+    params:
+        ds=lambda wc: canonical({k: config["datasets"][wc.dataset][k] for k in ("exploratory", "benchmarks")}),
+        labelled=lambda wc: wc.dataset in LABELLED,
+    resources:
+        mem_mb=8000,
+    log:
+        "results/{dataset}/logs/protein_clustering.log",
+    benchmark:
+        "results/{dataset}/benchmarks/protein_clustering.tsv"
+    conda:
+        "../envs/analysis.yaml"
+    script:
+        "../workflow_scripts/protein_clustering.py"
+
+
+rule subset_clustering:
+    input:
+        unpack(analysed_inputs),
+        store="results/{dataset}/crops.zarr",
+    output:
+        clusters="results/{dataset}/tables/{subset}_clusters.tsv",
+        png=report(
+            "results/{dataset}/figures/{subset}.png",
+            caption="../workflow_scripts/report/subset_clusters.rst",
+            category="Exploratory",
+            subcategory="{dataset}",
+        ),
+        pdf="results/{dataset}/figures/{subset}.pdf",
+        examples=report(
+            "results/{dataset}/figures/{subset}_examples.png",
+            caption="../workflow_scripts/report/subset_examples.rst",
+            category="Exploratory",
+            subcategory="{dataset}",
+        ),
+    wildcard_constraints:
+        subset="suppfig4|suppfig5",
+    params:
+        ds=lambda wc: canonical({k: config["datasets"][wc.dataset][k] for k in ("exploratory", "benchmarks")}),
+        labelled=lambda wc: wc.dataset in LABELLED,
+        seed=lambda wc: dataset_seed(config, wc.dataset, wc.subset),
+    log:
+        "results/{dataset}/logs/{subset}.log",
+    conda:
+        "../envs/analysis.yaml"
+    script:
+        "../workflow_scripts/subset_clustering.py"
+
+
+rule go_enrichment:
+    input:
+        unpack(go_inputs),
+        clusters="results/{dataset}/tables/clusters.tsv",
+    output:
+        table=report(
+            "results/{dataset}/tables/table3.tsv",
+            caption="../workflow_scripts/report/table3.rst",
+            category="Exploratory",
+            subcategory="{dataset}",
+        ),
+        top="results/{dataset}/tables/table3_top_terms.tsv",
+    params:
+        go=lambda wc: canonical(exploratory(wc.dataset)["go"]),
+    log:
+        "results/{dataset}/logs/go_enrichment.log",
+    conda:
+        "../envs/analysis.yaml"
+    script:
+        "../workflow_scripts/go_enrichment.py"
+
+
+rule multiloc_scores:
+    input:
+        unpack(analysed_inputs),
+    output:
+        scores="results/{dataset}/tables/multiloc_scores.tsv",
+        suppdata2=report(
+            "results/{dataset}/tables/suppdata2.tsv",
+            caption="../workflow_scripts/report/suppdata2.rst",
+            category="Exploratory",
+            subcategory="{dataset}",
+        ),
+        figures=report(
+            directory("results/{dataset}/figures/fig5"),
+            patterns=["{pair}.png"],
+            caption="../workflow_scripts/report/fig5.rst",
+            category="Exploratory",
+            subcategory="{dataset}",
+        ),
+    params:
+        ds=lambda wc: canonical({k: config["datasets"][wc.dataset][k] for k in ("exploratory", "benchmarks")}),
+        labelled=lambda wc: wc.dataset in LABELLED,
+        seed=lambda wc: dataset_seed(config, wc.dataset, "fig5"),
+    log:
+        "results/{dataset}/logs/multiloc_scores.log",
+    conda:
+        "../envs/analysis.yaml"
+    script:
+        "../workflow_scripts/multiloc_scores.py"
+
+
+rule single_cell_dendrograms:
+    input:
+        unpack(analysed_inputs),
+        store="results/{dataset}/crops.zarr",
+        truth=truth_input("truth_proteins.tsv"),
+    output:
+        branches="results/{dataset}/tables/fig6_branches.tsv",
+        figures=report(
+            directory("results/{dataset}/figures/fig6"),
+            patterns=["{protein}.png"],
+            caption="../workflow_scripts/report/fig6.rst",
+            category="Exploratory",
+            subcategory="{dataset}",
+        ),
+    params:
+        ds=lambda wc: canonical({k: config["datasets"][wc.dataset][k] for k in ("exploratory", "benchmarks")}),
+        roles=lambda wc: [c["role"] for c in config["datasets"][wc.dataset]["channels"]],
+    log:
+        "results/{dataset}/logs/single_cell_dendrograms.log",
+    conda:
+        "../envs/analysis.yaml"
+    script:
+        "../workflow_scripts/single_cell_dendrograms.py"
+
+
+rule exploratory_truth:
+    input:
+        clusters="results/{dataset}/tables/clusters.tsv",
+        top="results/{dataset}/tables/table3_top_terms.tsv",
+        scores="results/{dataset}/tables/multiloc_scores.tsv",
+        branches="results/{dataset}/tables/fig6_branches.tsv",
+        cells="results/{dataset}/cells.parquet",
+    output:
+        table="results/{dataset}/tables/exploratory_truth.tsv",
+    params:
+        ds=lambda wc: canonical({k: config["datasets"][wc.dataset][k] for k in ("exploratory", "benchmarks", "simulate")}),
+    wildcard_constraints:
+        dataset=one_of(SIMULATED),
+    log:
+        "results/{dataset}/logs/exploratory_truth.log",
+    conda:
+        "../envs/analysis.yaml"
+    script:
+        "../workflow_scripts/exploratory_truth.py"
+
+
+rule fig4:
+    input:
+        expand("results/{dataset}/figures/fig4.png", dataset=DATASETS),
+        expand("results/{dataset}/tables/clusters.tsv", dataset=DATASETS),
+
+
+rule suppfig4:
+    input:
+        [f"results/{d}/figures/suppfig4.png" for d in DATASETS if exploratory(d).get("suppfig4")],
+
+
+rule suppfig5:
+    input:
+        [f"results/{d}/figures/suppfig5.png" for d in DATASETS if exploratory(d).get("suppfig5")],
+
+
+rule table3:
+    input:
+        [f"results/{d}/tables/table3.tsv" for d in DATASETS if has_go(d)],
+
+
+rule fig5:
+    input:
+        [f"results/{d}/figures/fig5" for d in LABELLED if exploratory(d)["multiloc"]["pairs"]],
+
+
+rule suppdata2:
+    input:
+        [f"results/{d}/tables/suppdata2.tsv" for d in LABELLED if exploratory(d)["multiloc"]["pairs"]],
+
+
+rule fig6:
+    input:
+        [f"results/{d}/figures/fig6" for d in DATASETS if has_fig6(d)],
+
+
+rule exploratory:
+    input:
+        rules.fig4.input,
+        rules.suppfig4.input,
+        rules.suppfig5.input,
+        rules.table3.input,
+        rules.fig5.input,
+        rules.suppdata2.input,
+        rules.fig6.input,
+        expand("results/{dataset}/tables/exploratory_truth.tsv", dataset=SIMULATED),

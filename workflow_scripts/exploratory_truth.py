@@ -1,0 +1,44 @@
+"""Rule exploratory_truth: on a simulated screen, the exploratory results against the truth."""
+import sys
+
+sys.path.insert(0, snakemake.scriptdir)  # noqa: F821
+import pandas as pd  # noqa: E402
+
+from pcinpaint.exploratory import cluster_agreement, enrichment_agreement, mixing_correlation, protein_terms  # noqa: E402
+from pcinpaint.io import read_table, write_table  # noqa: E402
+from pcinpaint.runlog import rule_log  # noqa: E402
+from pcinpaint.simulate import CLASS_TERMS  # noqa: E402
+
+with rule_log(snakemake.log[0]) as log:  # noqa: F821
+    inp, out, ds = snakemake.input, snakemake.output, snakemake.params.ds  # noqa: F821
+    cells = read_table(inp.cells)
+    terms = protein_terms(cells, ds["benchmarks"])
+    clusters = read_table(inp.clusters)
+    clusters["cluster"] = clusters["cluster"].astype(int)
+    ari, n = cluster_agreement(clusters, terms)
+    rows = [dict(check="protein clusters vs true compartments (ARI)", value=ari, goal=">= 0.5", n=n)]
+    top = read_table(inp.top)
+    if len(top):
+        top["cluster"] = top["cluster"].astype(int)
+        top["fdr"] = top["fdr"].astype(float)
+    names = {cls: term[1] for cls, term in CLASS_TERMS[ds["simulate"]["preset"]].items()}
+    agree = enrichment_agreement(clusters, top, terms, names, alpha=ds["exploratory"]["go"]["alpha"])
+    rows.append(dict(check="large clusters whose top GO term is their true compartment (FDR < alpha)",
+                     value=agree["agrees"].mean() if len(agree) else float("nan"), goal="1.0", n=len(agree),
+                     detail="; ".join(f"{r.cluster}:{r.majority}->{r.top_term}" for r in agree.itertuples())))
+    scores = read_table(inp.scores)
+    if len(scores):
+        scores["score"] = scores["score"].astype(float)
+        for a, b in ds["exploratory"]["multiloc"]["pairs"]:
+            rho, m = mixing_correlation(scores[scores["pair"] == f"{a}+{b}"], cells, a, b)
+            rows.append(dict(check=f"Spearman(score, share of {b}) on {a}+{b} cells", value=rho, goal=">= 0.6", n=m))
+    branches = read_table(inp.branches)
+    if len(branches):
+        ari = branches["ari_two_branches"].astype(float)
+        rows.append(dict(check="variable proteins: two-branch cut vs sub-populations (mean ARI)", value=ari.mean(),
+                         goal="> 0", n=len(branches),
+                         detail="; ".join(f"{p}:{v:.2f}" for p, v in zip(branches["protein"], ari))))
+    table = pd.DataFrame(rows, columns=["check", "value", "goal", "n", "detail"])
+    write_table(table, out.table)
+    for r in table.itertuples():
+        log.info("%s: %s (goal %s, n=%s)", r.check, r.value, r.goal, r.n)

@@ -1,0 +1,264 @@
+"""Protein clustering figures: the clustered heat map (Fig 4, Supp Figs 4-5) and example crops per cluster.
+
+The heat map follows the paper: proteins as rows in dendrogram order, features as columns,
+positive values yellow and negative blue (through black), clipped at 3 SD. The row dendrogram
+is drawn from ``clustering.dendrogram_coords`` as one LineCollection, never with scipy's
+recursive ``dendrogram``, so trees of any depth draw (12,000 proteins in about a second).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+from matplotlib.collections import LineCollection
+from matplotlib.colors import LinearSegmentedColormap, ListedColormap
+from matplotlib.patches import Patch
+
+from ..clustering import dendrogram_coords
+from ..io import CropStore, open_crop_store, read_crops
+from .common import composite, plt, save_figure
+
+#: blue for negative, black at zero, yellow for positive (the paper's Fig 4 colours)
+HEATMAP_CMAP = LinearSegmentedColormap.from_list("blue_black_yellow", ["#3d8bff", "#10204a", "#000000", "#4a4200",
+                                                                       "#ffe600"])
+CLIP_SD = 3.0
+#: above this many rows the heat map is drawn as one nearest-neighbour image without row labels
+LARGE = 2000
+#: rows are named on the heat map up to this many
+MAX_ROW_NAMES = 80
+#: label strip: this many most common terms get their own colour, the rest are "other"
+MAX_TERMS = 18
+
+
+def _cluster_colours(k: int) -> ListedColormap:
+    """Alternating qualitative colours, so neighbouring clusters always differ."""
+    base = plt.get_cmap("tab20").colors
+    base = base[0::2] + base[1::2]  # the ten strong colours, then their light versions
+    return ListedColormap([base[i % 20] for i in range(max(k, 1))])
+
+
+def feature_order(matrix: np.ndarray) -> np.ndarray:
+    """Columns ordered by their own average-linkage clustering on correlation distance.
+
+    Constant columns (possible in a subset of proteins) count as uncorrelated with all others.
+    """
+    from scipy.cluster.hierarchy import leaves_list, linkage
+    from scipy.spatial.distance import squareform
+
+    x = np.asarray(matrix, np.float64)
+    if x.shape[1] < 3:
+        return np.arange(x.shape[1])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        corr = np.corrcoef(x, rowvar=False)
+    dist = np.clip(1.0 - np.nan_to_num(corr, nan=0.0), 0.0, 2.0)
+    np.fill_diagonal(dist, 0.0)
+    return leaves_list(linkage(squareform((dist + dist.T) / 2, checks=False), method="average"))
+
+
+def draw_dendrogram(ax, linkage: np.ndarray, order: np.ndarray, orientation: str = "left", lw: float = 0.4,
+                    min_leaves: int = 1) -> None:
+    """The tree as one LineCollection; leaf i of ``order`` at position i (rows top to bottom).
+
+    ``orientation="left"``: root on the left, leaves touching a heat map on the right. Merges
+    of fewer than ``min_leaves`` leaves are not drawn (their parent's legs stop at their
+    height): on thousands of rows the lowest merges are narrower than a pixel and would only
+    paint a solid block.
+    """
+    icoord, dcoord = dendrogram_coords(linkage, order)
+    if min_leaves > 1:
+        keep = np.asarray(linkage)[:, 3] >= min_leaves
+        icoord, dcoord = icoord[keep], dcoord[keep]
+    if orientation == "left":
+        segments = np.stack([dcoord, icoord], axis=2)
+    else:
+        segments = np.stack([icoord, dcoord], axis=2)
+    ax.add_collection(LineCollection(segments, colors="0.15", linewidths=lw))
+    n = len(order)
+    top = float(np.asarray(linkage)[:, 2].max()) if len(linkage) else 1.0
+    if orientation == "left":
+        ax.set_xlim(top * 1.02 or 1.0, 0)
+        ax.set_ylim(n - 0.5, -0.5)
+    else:
+        ax.set_xlim(-0.5, n - 0.5)
+        ax.set_ylim(0, top * 1.02 or 1.0)
+    ax.axis("off")
+
+
+def _term_codes(labels: Sequence, order: np.ndarray) -> tuple[np.ndarray, list[str], ListedColormap]:
+    """Codes (leaf order) of the most common terms; "other" and unlabelled after them."""
+    terms = pd.Series(list(labels), dtype="object").iloc[order].reset_index(drop=True)
+    missing = terms.isna() | terms.astype(str).isin(["", "nan", "None"])
+    common = list(terms[~missing].astype(str).value_counts().index[:MAX_TERMS])
+    names = common + (["other"] if (~missing & ~terms.astype(str).isin(common)).any() else [])
+    code_of = {t: i for i, t in enumerate(common)}
+    other = len(common)
+    codes = np.array([len(names) if m else code_of.get(str(t), other) for t, m in zip(terms, missing)], np.float64)
+    tab20 = plt.get_cmap("tab20").colors
+    palette = [c for i, c in enumerate(tab20[0::2] + tab20[1::2]) if i not in (7, 17)]  # greys mean "other"
+    colours = list(palette[:len(common)]) + ([(0.45, 0.45, 0.45)] if "other" in names else [])
+    codes[missing.to_numpy()] = np.nan  # unlabelled rows stay white
+    return codes, names, ListedColormap(colours or [(1, 1, 1)])
+
+
+def heatmap_figure(matrix: np.ndarray, linkage: np.ndarray, order: Sequence[int], clusters: Sequence[int],
+                   labels: Sequence | None = None, path_png: str | Path | None = None,
+                   path_pdf: str | Path | None = None, title: str = "", columns: str | Sequence[int] = "cluster",
+                   row_names: Sequence[str] | None = None, dpi: int = 150):
+    """Clustered heat map of z-scored profiles with the row dendrogram, cluster and label strips.
+
+    ``matrix``, ``clusters``, ``labels`` and ``row_names`` are in profile order (the rows of
+    ``protein_profiles``); rows are drawn in ``order`` (``leaf_order``). ``columns`` is
+    "cluster" (features ordered by average-linkage correlation clustering), "given", or an
+    explicit column order. Values are clipped at +-3 SD. Row names are shown for small maps
+    only (up to 80 rows). Written atomically to ``path_png`` (and ``path_pdf``); without a path
+    the figure is returned unsaved.
+    """
+    x = np.asarray(matrix, np.float32)
+    order = np.asarray(order, np.int64)
+    clusters = np.asarray(clusters)
+    n, d = x.shape
+    if len(order) != n or len(clusters) != n or len(linkage) != n - 1:
+        raise ValueError(f"{n} rows but {len(order)} leaf positions, {len(clusters)} cluster ids and a "
+                         f"linkage of {len(linkage) + 1} leaves")
+    if labels is not None and len(labels) != n:
+        raise ValueError(f"{n} rows but {len(labels)} labels")
+    if isinstance(columns, str):
+        if columns not in ("cluster", "given"):
+            raise ValueError(f"columns must be 'cluster', 'given' or a column order, got {columns!r}")
+        cols = feature_order(x) if columns == "cluster" else np.arange(d)
+    else:
+        cols = np.asarray(columns, np.int64)
+    image = np.clip(x[order][:, cols], -CLIP_SD, CLIP_SD)
+    large = n > LARGE
+    interpolation = "nearest" if large else "none"
+
+    strips = 1 + (labels is not None)
+    widths = [1.4, 6.0] + [0.22] * strips + [0.9]
+    height = 9.0 if large else float(np.clip(1.2 + 0.11 * n, 3.5, 10.0))
+    fig = plt.figure(figsize=(sum(widths) + 1.2, height))
+    grid = fig.add_gridspec(1, len(widths), width_ratios=widths, wspace=0.02, top=1 - 0.45 / height)
+    tree_ax = fig.add_subplot(grid[0, 0])
+    heat_ax = fig.add_subplot(grid[0, 1])
+    extent = (-0.5, len(cols) - 0.5, n - 0.5, -0.5)
+    mesh = heat_ax.imshow(image, aspect="auto", cmap=HEATMAP_CMAP, vmin=-CLIP_SD, vmax=CLIP_SD,
+                          interpolation=interpolation, extent=extent)
+    draw_dendrogram(tree_ax, linkage, order, lw=0.3 if large else 0.6, min_leaves=max(1, n // 800))
+    heat_ax.set_xticks([])
+    heat_ax.set_xlabel(f"{len(cols)} features", fontsize=7)
+    if row_names is not None and n <= MAX_ROW_NAMES:
+        heat_ax.set_yticks(np.arange(n), [str(row_names[i]) for i in order], fontsize=max(3, min(7, 400 / n)))
+    else:
+        heat_ax.set_yticks([])
+    tree_ax.set_title(f"{n} profiles", fontsize=7)
+
+    k = int(clusters.max()) if n else 0
+    strip_ax = fig.add_subplot(grid[0, 2], sharey=heat_ax)
+    strip_ax.imshow(clusters[order][:, None].astype(np.float64), aspect="auto", cmap=_cluster_colours(k),
+                    vmin=0.5, vmax=k + 0.5, interpolation=interpolation, extent=(-0.5, 0.5, n - 0.5, -0.5))
+    strip_ax.set_xticks([0], ["cluster"], rotation=90, fontsize=6)
+    strip_ax.tick_params(axis="y", left=False, labelleft=False)
+    ordered = clusters[order]
+    for c in np.unique(ordered):  # ids on bands tall enough to hold them
+        rows = np.flatnonzero(ordered == c)
+        if len(rows) >= 0.015 * n:
+            strip_ax.text(0, rows.mean(), str(int(c)), fontsize=5, va="center", ha="center", rotation=90)
+    legend_handles = []
+    if labels is not None:
+        codes, names, cmap = _term_codes(labels, order)
+        label_ax = fig.add_subplot(grid[0, 3], sharey=heat_ax)
+        label_ax.imshow(codes[:, None], aspect="auto", cmap=cmap, vmin=-0.5, vmax=max(len(names), 1) - 0.5,
+                        interpolation=interpolation, extent=(-0.5, 0.5, n - 0.5, -0.5))
+        label_ax.set_xticks([0], ["label"], rotation=90, fontsize=6)
+        label_ax.tick_params(axis="y", left=False, labelleft=False)
+        legend_handles = [Patch(color=cmap(i), label=name) for i, name in enumerate(names)]
+    side_ax = fig.add_subplot(grid[0, -1])
+    side_ax.axis("off")
+    cbar = fig.colorbar(mesh, cax=side_ax.inset_axes([0.3, 0.78, 0.18, 0.2]))
+    cbar.set_label("z-score (clipped at \u00b13)", fontsize=6)
+    cbar.ax.tick_params(labelsize=6)
+    if legend_handles:
+        side_ax.legend(handles=legend_handles, fontsize=5, frameon=False, loc="upper left",
+                       bbox_to_anchor=(0.1, 0.74), title="label", title_fontsize=6)
+    fig.suptitle(title or f"{n} profiles x {len(cols)} features, {k} clusters", fontsize=9)
+    if path_png is None:
+        return fig
+    save_figure(fig, *[p for p in (path_png, path_pdf) if p is not None], dpi=dpi)
+    return Path(path_png)
+
+
+def _pick_cells(cells: pd.DataFrame, proteins: Sequence[str], n: int, rng: np.random.Generator) -> list[tuple[str, int]]:
+    """Up to ``n`` (protein, store index) examples: distinct proteins first, then more cells of them."""
+    by_protein = cells.groupby("protein")["store_index"].apply(lambda s: list(s))
+    pool = [p for p in proteins if p in by_protein.index]
+    rng.shuffle(pool)
+    picks, used = [], set()
+    for protein in pool[:n]:
+        idx = int(rng.choice(by_protein[protein]))
+        picks.append((protein, idx))
+        used.add(idx)
+    while len(picks) < n:
+        rest = [(p, i) for p in pool[:n] for i in by_protein[p] if i not in used]
+        if not rest:
+            break
+        protein, idx = rest[int(rng.integers(len(rest)))]
+        picks.append((protein, int(idx)))
+        used.add(int(idx))
+    return picks
+
+
+def cluster_examples_figure(store: str | Path | CropStore, cells_meta: pd.DataFrame, clusters_table: pd.DataFrame,
+                            path_png: str | Path | None = None, n_examples: int = 6, seed: int = 0,
+                            path_pdf: str | Path | None = None, clusters: Sequence[int] | None = None,
+                            roles: Sequence[str] | None = None, protein_only: bool = False, title: str = ""):
+    """Supp Fig 4/5-style panel: per cluster, a row of example crops of cells of its proteins.
+
+    ``cells_meta`` is the cell table (or a feature table's metadata): ``protein`` and
+    ``store_index`` (row position when absent). ``clusters_table`` is ``memberships``'s table.
+    Examples come from distinct proteins where possible, drawn with ``seed``; each crop is the
+    protein channel in green over the structural channels (``figures.common.composite``;
+    ``protein_only`` shows the protein alone, as Supp Fig 5). Channel roles come from the
+    store's attributes unless given. ``clusters`` picks and orders the rows (default: all).
+    """
+    store = open_crop_store(store) if not isinstance(store, CropStore) else store
+    if roles is None:
+        roles = store.attrs.get("roles") or ["protein"] + ["structural"] * (store.shape[1] - 1)
+    roles = list(roles)
+    if len(roles) != store.shape[1]:
+        raise ValueError(f"{len(roles)} channel roles for a store of {store.shape[1]} channels")
+    cells = cells_meta[["protein"]].astype(str).assign(
+        store_index=cells_meta["store_index"].to_numpy(np.int64) if "store_index" in cells_meta.columns
+        else np.arange(len(cells_meta)))
+    table = clusters_table.assign(protein=clusters_table["protein"].astype(str))
+    sizes = table.groupby("cluster").size()
+    chosen = list(sizes.index) if clusters is None else [c for c in clusters if c in sizes.index]
+    if not chosen:
+        raise ValueError("no cluster to show: the clusters asked for are not in the clusters table")
+    rng = np.random.default_rng(seed)
+    rows = [(c, _pick_cells(cells, sorted(table.loc[table["cluster"] == c, "protein"].unique()), n_examples, rng))
+            for c in chosen]
+    indices = sorted({i for _, picks in rows for _, i in picks})
+    crops = dict(zip(indices, read_crops(store, indices))) if indices else {}
+    fig, axes = plt.subplots(len(rows), n_examples + 1, figsize=(1.15 * (n_examples + 1), 1.2 * len(rows)),
+                             squeeze=False, gridspec_kw={"width_ratios": [1.4] + [1] * n_examples})
+    hidden = [i for i, r in enumerate(roles) if r != "protein"] if protein_only else []
+    for ax in axes.flat:
+        ax.axis("off")
+    for r, (c, picks) in enumerate(rows):
+        n_proteins = int(sizes[c])
+        axes[r, 0].text(0.95, 0.5, f"cluster {c}\n{n_proteins} protein{'s' if n_proteins != 1 else ''}",
+                        ha="right", va="center", fontsize=7, transform=axes[r, 0].transAxes)
+        if not picks:
+            axes[r, 1].text(0.0, 0.5, "no cells in the crop store", fontsize=6, va="center")
+        for j, (protein, idx) in enumerate(picks, start=1):
+            crop = crops[idx].copy()
+            crop[hidden] = 0
+            axes[r, j].imshow(composite(crop, roles))
+            axes[r, j].set_title(protein, fontsize=5, pad=1.5)
+    fig.suptitle(title or f"example cells of {len(rows)} clusters (protein in green)", fontsize=9)
+    if path_png is None:
+        return fig
+    save_figure(fig, *[p for p in (path_png, path_pdf) if p is not None], dpi=150)
+    return Path(path_png)

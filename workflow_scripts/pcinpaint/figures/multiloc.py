@@ -1,0 +1,197 @@
+"""Figures of the single-cell analyses: Fig 5 (multi-localization scores) and Fig 6
+(dendrograms of a spatially variable protein's cells with representative crops).
+
+Both write a PNG and a PDF atomically and return the two paths.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+from matplotlib.patches import ConnectionPatch
+from scipy.cluster import hierarchy
+
+from ..multiloc import image_summary, top_variable
+from .common import PROTEIN_COLOUR, plt, save_figure
+
+#: structural channel colours in order (nucleus blue, then microtubules magenta), dimmer than
+#: the protein so its pattern stays readable where they overlap
+STRUCTURAL_RGB = [(0.1, 0.25, 0.8), (0.6, 0.0, 0.6), (0.6, 0.35, 0.0)]
+
+
+def _score_groups(scores: pd.DataFrame) -> list[str]:
+    """A-only, B-only, A+B group names, in that order, from the score table's pair."""
+    pairs = scores["pair"].unique()
+    if len(pairs) != 1:
+        raise ValueError(f"fig5 draws one compartment pair, got {len(pairs)}: {', '.join(map(str, pairs))}")
+    pair = str(pairs[0])
+    a, b = pair.split("+", 1)  # terms never hold '+': it joins them
+    return [a, b, pair]
+
+
+def _violin(ax, values: list[np.ndarray], positions: Sequence[float], colours: Sequence) -> None:
+    """Violins with the paper's marks: a black box for the IQR, a white dot at the median."""
+    present = [(v, p, c) for v, p, c in zip(values, positions, colours) if len(v) > 1]
+    if present:
+        parts = ax.violinplot([v for v, _, _ in present], positions=[p for _, p, _ in present],
+                              widths=0.8, showextrema=False)
+        for body, (_, _, colour) in zip(parts["bodies"], present):
+            body.set_facecolor(colour)
+            body.set_edgecolor("0.3")
+            body.set_alpha(0.75)
+    for v, p in zip(values, positions):
+        if len(v) == 0:
+            ax.text(p, 0, "no cells", ha="center", va="center", fontsize=6, rotation=90)
+            continue
+        q1, med, q3 = np.percentile(v, [25, 50, 75])
+        ax.vlines(p, q1, q3, color="k", lw=5)
+        ax.scatter([p], [med], s=10, color="white", zorder=3)
+
+
+def fig5(scores: pd.DataFrame, chosen_images: Sequence[str] | None, path_png: str | Path,
+         path_pdf: str | Path, title: str = "", max_images: int = 4, seed: int = 0) -> tuple[Path, Path]:
+    """Violin plots of the score of A-only, B-only and A+B cells, then the single cells of a
+    few A+B images as jittered black dots beside them (the paper's Fig 5).
+
+    ``scores`` is one pair's ``multiloc.pair_scores`` table; ``chosen_images`` are image_ids
+    of its A+B group (None: the ``max_images`` images with the largest score SD).
+    """
+    if scores.empty:
+        raise ValueError("fig5: the score table is empty")
+    groups = _score_groups(scores)
+    pair = groups[2]
+    if chosen_images is None:
+        chosen = list(top_variable(image_summary(scores), max_images)["image_id"])
+    else:
+        chosen = list(dict.fromkeys(map(str, chosen_images)))
+        in_pair = set(scores.loc[scores["group"] == pair, "image_id"].astype(str))
+        missing = [c for c in chosen if c not in in_pair]
+        if missing:
+            raise ValueError(f"fig5: chosen image(s) {', '.join(missing)} have no cells in group '{pair}'")
+    values = [scores.loc[scores["group"] == g, "score"].to_numpy(float) for g in groups]
+    fig, ax = plt.subplots(figsize=(2.6 + 0.75 * (3 + len(chosen)), 3.6))
+    cmap = plt.get_cmap("tab10")
+    _violin(ax, values, [0, 1, 2], [cmap(0), cmap(1), cmap(2)])
+    rng = np.random.default_rng(seed)
+    labels = [f"{g} only\n(n={len(v)})" for g, v in zip(groups[:2], values[:2])] + [f"{pair}\n(n={len(values[2])})"]
+    if chosen:
+        ax.axvline(2.75, color="0.6", lw=0.6, ls=":")
+    for i, image in enumerate(chosen):
+        rows = scores[(scores["image_id"].astype(str) == image) & (scores["group"] == pair)]
+        x = 3.5 + i + rng.uniform(-0.18, 0.18, len(rows))
+        ax.scatter(x, rows["score"], s=6, color="k", lw=0)
+        name = str(rows["protein"].iloc[0]) if "protein" in rows.columns else image
+        if "cell_line" in rows.columns and pd.notna(rows["cell_line"].iloc[0]):
+            name += f"\n{rows['cell_line'].iloc[0]}"
+        labels.append(f"{name}\n(n={len(rows)})")
+    positions = [0, 1, 2] + [3.5 + i for i in range(len(chosen))]
+    ax.set_xticks(positions, labels, fontsize=6)
+    ax.axhline(0, color="0.4", lw=0.6)
+    ax.set_ylabel(f"log( d({groups[0]}) / d({groups[1]}) )", fontsize=8)
+    ax.text(0.005, 0.99, f"closer to {groups[1]} \u2191", transform=ax.transAxes, fontsize=6, va="top")
+    ax.text(0.005, 0.01, f"closer to {groups[0]} \u2193", transform=ax.transAxes, fontsize=6, va="bottom")
+    ax.set_xlim(-0.6, positions[-1] + 0.6)
+    ax.set_title(title, fontsize=9)
+    save_figure(fig, path_png, path_pdf)
+    return Path(path_png), Path(path_pdf)
+
+
+def _colours(roles: Sequence[str], colours: Sequence | None) -> np.ndarray:
+    if colours is not None:
+        if len(colours) != len(roles):
+            raise ValueError(f"fig6: {len(colours)} channel colours for {len(roles)} channels")
+        return np.asarray(colours, np.float32)
+    structural = iter(STRUCTURAL_RGB)
+    out = []
+    for r in roles:
+        if r == "protein":
+            out.append(PROTEIN_COLOUR)
+        else:
+            out.append(next(structural, (0.6, 0.6, 0.6)))
+    return np.asarray(out, np.float32)
+
+
+def _rgb(crop: np.ndarray, colours: np.ndarray) -> np.ndarray:
+    """(C, H, W) crop (uint8, or floats in [0, 1]) -> additive (H, W, 3) colour image."""
+    image = crop.astype(np.float32) / 255.0 if crop.dtype == np.uint8 else np.asarray(crop, np.float32)
+    return np.clip(np.tensordot(image, colours, axes=([0], [0])), 0, 1)
+
+
+def fig6(linkage: np.ndarray, crops: np.ndarray, representatives: pd.DataFrame, roles: Sequence[str],
+         path_png: str | Path, path_pdf: str | Path, title: str = "", truth=None,
+         colours: Sequence | None = None) -> tuple[Path, Path]:
+    """Dendrogram of one protein's single cells, the crop of each branch's representative cell
+    under its branch, and (optionally) a colour bar of known sub-populations under the leaves.
+
+    ``crops`` are the protein's cells (n, C, H, W) in the order the tree was built on, uint8
+    as stored (or floats in [0, 1]); ``representatives`` is ``multiloc.representative_cells``;
+    ``roles`` names each channel "protein" or "structural" (composite: protein green,
+    structural blue then magenta), or ``colours`` gives an RGB triple per channel.
+    """
+    linkage = np.asarray(linkage)
+    n = len(linkage) + 1
+    crops = np.asarray(crops)
+    if crops.ndim != 4 or len(crops) != n:
+        raise ValueError(f"fig6: need {n} crops (n, C, H, W) for a tree of {n} cells, got shape {crops.shape}")
+    if crops.shape[1] != len(roles):
+        raise ValueError(f"fig6: crops have {crops.shape[1]} channels but {len(roles)} roles were given")
+    if representatives.empty:
+        raise ValueError("fig6: no representative cells")
+    bad = representatives.loc[~representatives["cell"].between(0, n - 1), "cell"]
+    if len(bad):
+        raise ValueError(f"fig6: representative cell {int(bad.iloc[0])} outside 0..{n - 1}")
+    rgb = _colours(roles, colours)
+    k = len(representatives)
+    has_truth = truth is not None
+    if has_truth:
+        truth = pd.Series(np.asarray(truth)).reset_index(drop=True)
+        if len(truth) != n:
+            raise ValueError(f"fig6: truth has {len(truth)} values for {n} cells")
+
+    fig = plt.figure(figsize=(max(6.0, 1.5 * k + 1), 5.4 if has_truth else 5.0))
+    heights = [3.0, 0.18, 1.4] if has_truth else [3.0, 1.4]
+    grid = fig.add_gridspec(len(heights), k, height_ratios=heights, hspace=0.08 if has_truth else 0.15)
+    tree_ax = fig.add_subplot(grid[0, :])
+    cut = (linkage[-k, 2] + linkage[-k + 1, 2]) / 2 if 1 < k < n else 0
+    with plt.rc_context({"lines.linewidth": 0.6}):
+        dend = hierarchy.dendrogram(linkage, ax=tree_ax, no_labels=True, color_threshold=cut,
+                                    above_threshold_color="0.5")
+    tree_ax.set_ylabel("Ward distance", fontsize=7)
+    tree_ax.tick_params(labelsize=6)
+    tree_ax.spines[["top", "right", "bottom"]].set_visible(False)
+    tree_ax.set_title(title, fontsize=9)
+    xlim = (0, 10 * n)
+    tree_ax.set_xlim(*xlim)
+    if has_truth:
+        bar_ax = fig.add_subplot(grid[1, :])
+        ordered = truth.iloc[dend["leaves"]].astype(str).to_numpy()
+        classes = sorted(set(ordered))
+        cmap = plt.get_cmap("Set2" if len(classes) <= 8 else "tab20")
+        codes = np.array([classes.index(v) for v in ordered])
+        bar_ax.imshow(codes[None, :], aspect="auto", cmap=cmap, vmin=0, vmax=cmap.N - 1,
+                      extent=(xlim[0], xlim[1], 0, 1), interpolation="nearest")
+        bar_ax.set_xlim(*xlim)
+        bar_ax.set_xticks([])
+        bar_ax.set_yticks([0.5], ["truth"], fontsize=6)
+        handles = [plt.Rectangle((0, 0), 1, 1, color=cmap(i)) for i in range(len(classes))]
+        bar_ax.legend(handles, classes, fontsize=6, loc="center left", bbox_to_anchor=(1.01, 0.5),
+                      frameon=False)
+    for j, (_, row) in enumerate(representatives.reset_index(drop=True).iterrows()):
+        ax = fig.add_subplot(grid[-1, j])
+        ax.imshow(_rgb(crops[int(row["cell"])], rgb))
+        ax.set_xticks([])
+        ax.set_yticks([])
+        share = f", {100 * row['fraction']:.0f}%" if "fraction" in row else ""
+        ax.set_xlabel(f"branch {int(row['branch'])}\n{int(row['n_cells'])} cells{share}", fontsize=6)
+        if {"leaf_start", "leaf_stop"} <= set(row.index):
+            centre = 5 + 10 * (row["leaf_start"] + row["leaf_stop"] - 1) / 2
+            if j % 2 == 0:  # alternate shading marks where one branch ends and the next begins
+                tree_ax.axvspan(10 * row["leaf_start"], 10 * row["leaf_stop"], color="0.93", zorder=0, lw=0)
+            link = ConnectionPatch(xyA=(centre, 0), coordsA=tree_ax.transData, xyB=(0.5, 1.0),
+                                   coordsB=ax.transAxes, color="0.4", lw=0.6, ls="--")
+            fig.add_artist(link)
+    save_figure(fig, path_png, path_pdf)
+    return Path(path_png), Path(path_pdf)

@@ -1,0 +1,29 @@
+"""Rule protein_clustering: proteins' mean features, z-scored and clustered (fig4, clusters.tsv)."""
+import sys
+
+sys.path.insert(0, snakemake.scriptdir)  # noqa: F821
+from pcinpaint import clustering  # noqa: E402
+from pcinpaint.exploratory import default_n_clusters, load_analysed  # noqa: E402
+from pcinpaint.figures.clustering import heatmap_figure  # noqa: E402
+from pcinpaint.io import write_table  # noqa: E402
+from pcinpaint.runlog import rule_log  # noqa: E402
+
+with rule_log(snakemake.log[0]) as log:  # noqa: F821
+    inp, out, params = snakemake.input, snakemake.output, snakemake.params  # noqa: F821
+    ex = params.ds["exploratory"]
+    name, meta, x, cells, terms = load_analysed(inp.tables, inp.cells, params.ds, params.labelled,
+                                                inp.get("supptable1"))
+    profiles, matrix = clustering.protein_profiles(meta, x, ex["level"], ex["min_cells"])
+    linkage = clustering.cluster(matrix, ex["linkage"], ex["metric"])
+    n = None if ex["height"] else min(ex["n_clusters"] or default_n_clusters(terms), len(profiles))
+    clusters = clustering.cut(linkage, n_clusters=n, height=ex["height"])
+    order = clustering.leaf_order(linkage)
+    table = clustering.memberships(profiles, clusters, order)
+    table["terms"] = table["protein"].map(terms)
+    table["feature_set"] = name
+    write_table(table, out.clusters)
+    proteins = profiles["protein"] if "protein" in profiles.columns else profiles.index.to_series()
+    heatmap_figure(matrix, linkage, order, clusters, labels=list(proteins.map(terms)), path_png=out.png,
+                   path_pdf=out.pdf, title=f"{snakemake.wildcards.dataset}: {name}, {len(profiles)} "  # noqa: F821
+                   f"{ex['level']}s, {clusters.max()} clusters ({ex['linkage']})")
+    log.info("%s: %d %ss in %d clusters (%s linkage)", name, len(profiles), ex["level"], clusters.max(), ex["linkage"])

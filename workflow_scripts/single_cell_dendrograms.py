@@ -1,0 +1,49 @@
+"""Rule single_cell_dendrograms: the single cells of spatially variable proteins clustered, with
+crops at representative branches (fig6)."""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, snakemake.scriptdir)  # noqa: F821
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from pcinpaint import multiloc  # noqa: E402
+from pcinpaint.evaluate import zscore  # noqa: E402
+from pcinpaint.exploratory import load_analysed  # noqa: E402
+from pcinpaint.figures.multiloc import fig6  # noqa: E402
+from pcinpaint.io import open_crop_store, read_table, write_table  # noqa: E402
+from pcinpaint.runlog import rule_log  # noqa: E402
+
+MAX_CELLS = 400  # a dendrogram with more leaves is unreadable; cells are subsampled (seeded)
+
+with rule_log(snakemake.log[0]) as log:  # noqa: F821
+    inp, out, params = snakemake.input, snakemake.output, snakemake.params  # noqa: F821
+    ex = params.ds["exploratory"]
+    name, meta, x, cells, _ = load_analysed(inp.tables, inp.cells, params.ds, False, inp.get("supptable1"))
+    proteins = ex["variable_proteins"]
+    if proteins is None:  # simulated: the proteins built with two sub-populations
+        truth = read_table(inp.truth)
+        proteins = list(truth.loc[truth["kind"] == "variable", "protein"])
+    x = zscore(x)  # screen-wide scaling: within one protein, flat features would weigh as much as telling ones
+    store = open_crop_store(inp.store)
+    folder = Path(out.figures)
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    rows = []
+    for protein in proteins:
+        mine = np.flatnonzero(meta["protein"].astype(str).to_numpy() == protein)
+        if len(mine) < ex["n_branches"]:
+            log.warning("%s: %d cells, fewer than n_branches=%d; skipped", protein, len(mine), ex["n_branches"])
+            continue
+        if len(mine) > MAX_CELLS:
+            mine = np.sort(rng.choice(mine, MAX_CELLS, replace=False))
+        tree = multiloc.single_cell_tree(x[mine])
+        reps = multiloc.representative_cells(tree, x[mine], ex["n_branches"])
+        sub = meta["subpopulation"].to_numpy()[mine] if "subpopulation" in meta.columns else None
+        crops = store.raw(meta["store_index"].to_numpy()[mine])
+        fig6(tree, crops, reps, params.roles, folder / f"{protein}.png", folder / f"{protein}.pdf",
+             title=f"{protein} ({len(mine)} cells, {name})", truth=sub)
+        ari = multiloc.branch_purity(multiloc.cut_tree(tree, 2), sub) if sub is not None else np.nan
+        rows.append(dict(protein=protein, n_cells=len(mine), n_branches=ex["n_branches"], ari_two_branches=ari))
+        log.info("%s: %d cells; two-branch agreement with sub-populations (ARI) %s", protein, len(mine), ari)
+    write_table(pd.DataFrame(rows, columns=["protein", "n_cells", "n_branches", "ari_two_branches"]), out.branches)
