@@ -183,7 +183,9 @@ def umap_embedding(features: np.ndarray, n_neighbors: int, min_dist: float, seed
 
     x = zscore(features)
     n_neighbors = max(2, min(int(n_neighbors), len(x) - 1))
-    return umap.UMAP(n_neighbors=n_neighbors, min_dist=min_dist, metric="euclidean",
+    # the spectral start needs more points than its eigenvectors (a handful of proteins has not)
+    init = "spectral" if len(x) > 10 else "random"
+    return umap.UMAP(n_neighbors=n_neighbors, min_dist=min_dist, metric="euclidean", init=init,
                      random_state=seed).fit_transform(x)
 
 
