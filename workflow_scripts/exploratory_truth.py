@@ -26,6 +26,9 @@ with rule_log(snakemake.log[0]) as log:  # noqa: F821
     rows.append(dict(check="large clusters whose top GO term is their true compartment (FDR < alpha)",
                      value=agree["agrees"].mean() if len(agree) else float("nan"), goal="1.0", n=len(agree),
                      detail="; ".join(f"{r.cluster}:{r.majority}->{r.top_term}" for r in agree.itertuples())))
+    found = agree[agree["fdr"] < ds["exploratory"]["go"]["alpha"]]
+    rows.append(dict(check="of those with an enriched term: top term is their true compartment",
+                     value=found["agrees"].mean() if len(found) else float("nan"), goal="1.0", n=len(found)))
     scores = read_table(inp.scores)
     if len(scores):
         scores["score"] = scores["score"].astype(float)
