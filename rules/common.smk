@@ -131,6 +131,11 @@ def published_user(wildcards):
     return canonical({"name": users[0], "channels": config["datasets"][users[0]]["channels"]})
 
 
+def hpa_downloads(wildcards):
+    """Where a dataset's atlas downloads are kept between runs: not a declared output, so a
+    rerun after an interruption resumes instead of starting over."""
+    return f"results/{wildcards.dataset}/hpa/downloads"
+
 
 def model_input(network):
     """The trained network (pci or autoencoder) a dataset's features come from: its own, or `model_from`'s."""
@@ -212,8 +217,7 @@ def analysed_inputs(wildcards):
     with the kNN table that ranks them (labelled datasets)."""
     d = wildcards.dataset
     named = exploratory(d)["feature_set"]
-    inputs = {"manifest": f"results/{d}/features/feature_sets.tsv", "cells": f"results/{d}/cells.parquet",
-              "annotations": annotation_input(wildcards)}
+    inputs = {"cells": f"results/{d}/cells.parquet", "annotations": annotation_input(wildcards)}
     if named:
         inputs["tables"] = [f"results/{d}/features/{named}.parquet"]
     else:
@@ -237,13 +241,5 @@ def has_go(dataset):
     return dataset in SIMULATED or bool(ex["ontology"] and ex["annotations"])
 
 
-def multiloc_pairs(dataset):
-    """`exploratory.multiloc.pairs` as file-name-safe names, e.g. cytosol_vs_nucleoplasm."""
-    return [f"{a}_vs_{b}".replace(" ", "-") for a, b in exploratory(dataset)["multiloc"]["pairs"]]
-
-
 def has_fig6(dataset):
     return dataset in SIMULATED or bool(exploratory(dataset)["variable_proteins"])
-
-
-

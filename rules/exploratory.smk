@@ -132,6 +132,7 @@ rule single_cell_dendrograms:
     params:
         ds=lambda wc: canonical({k: config["datasets"][wc.dataset][k] for k in ("exploratory", "benchmarks")}),
         roles=lambda wc: [c["role"] for c in config["datasets"][wc.dataset]["channels"]],
+        seed=lambda wc: dataset_seed(config, wc.dataset, "fig6"),
     log:
         "results/{dataset}/logs/single_cell_dendrograms.log",
     conda:

@@ -46,8 +46,7 @@ rule download_hpa:
         failures="results/{dataset}/hpa/failed_entries.tsv",
     params:
         dataset=dataset_config("hpa"),
-        # kept between runs (not a declared output, so a rerun resumes instead of starting over)
-        cache=lambda wc: f"results/{wc.dataset}/hpa/downloads",
+        cache=hpa_downloads,
     resources:
         network=1,
     log:
@@ -66,7 +65,7 @@ rule hpa_samplesheet:
         fields=directory("results/{dataset}/hpa/fields"),
     params:
         dataset=dataset_config("hpa"),
-        cache=lambda wc: f"results/{wc.dataset}/hpa/downloads",
+        cache=hpa_downloads,
     log:
         "results/{dataset}/logs/hpa_samplesheet.log",
     conda:

@@ -16,7 +16,7 @@ rule train_pci:
         # beside the outputs, not among them: Snakemake deletes a failed job's outputs
         checkpoint=lambda wc: f"results/{wc.dataset}/models/pci/checkpoint.pt",
     wildcard_constraints:
-        dataset="|".join(TRAINED) or "^$",
+        dataset=one_of(TRAINED),
     threads: 8
     resources:
         gpu=1,
@@ -48,7 +48,7 @@ rule train_autoencoder:
         seed=lambda wc: dataset_seed(config, wc.dataset, "train_autoencoder"),
         checkpoint=lambda wc: f"results/{wc.dataset}/models/autoencoder/checkpoint.pt",
     wildcard_constraints:
-        dataset="|".join(TRAINED) or "^$",
+        dataset=one_of(TRAINED),
     threads: 8
     resources:
         gpu=1,

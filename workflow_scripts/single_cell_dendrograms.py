@@ -28,7 +28,7 @@ with rule_log(snakemake.log[0]) as log:  # noqa: F821
     store = open_crop_store(inp.store)
     folder = Path(out.figures)
     folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(params.seed)
     rows = []
     for protein in proteins:
         mine = np.flatnonzero(meta["protein"].astype(str).to_numpy() == protein)

@@ -191,11 +191,10 @@ def umap_embedding(features: np.ndarray, n_neighbors: int, min_dist: float, seed
 
 def protein_means(meta: pd.DataFrame, features: np.ndarray, labels: pd.Series) -> tuple[pd.DataFrame, np.ndarray]:
     """Per protein (pooling images and cell lines): its mean feature vector and its most common label."""
+    from .clustering import group_means
+
     proteins = meta["protein"].astype(str).to_numpy()
-    names, codes = np.unique(proteins, return_inverse=True)
-    sums = np.zeros((len(names), features.shape[1]))
-    np.add.at(sums, codes, features)
-    means = sums / np.bincount(codes)[:, None]
+    names, _, means = group_means(proteins, features)
     label = pd.Series(labels.to_numpy(), index=proteins).groupby(level=0).agg(
         lambda s: s.mode().iloc[0] if s.notna().any() else None)
     return pd.DataFrame({"protein": names, "label": label.reindex(names).to_numpy()}), means.astype(np.float32)

@@ -87,10 +87,13 @@ SOURCE_BLOCKS = {"simulate": "simulate", "samplesheet": "samplesheet", "hpa": "h
 PRECROPPED_SOURCES = ("crops", "labelled_hdf5")
 
 
-def _check_channel_map(ds: dict, block: str, key: str | None, names: list[str], prefix: str) -> None:
+def is_published(model_from: str | None) -> bool:
+    """Whether ``model.model_from`` names the paper's published weights (``published_<name>``)."""
+    return bool(model_from) and model_from.startswith("published_")
+
+
+def _check_channel_map(ds: dict, block: str, key: str, names: list[str], prefix: str) -> None:
     """A block's per-channel map (file tokens, composite colours) must name exactly the channels."""
-    if key is None:
-        return
     mapping = ds[block].get(key)
     if not mapping or sorted(mapping) != sorted(names):
         raise ConfigError(f"{prefix}.{block}.{key}: must give every channel {names} exactly once, got "
@@ -112,7 +115,8 @@ def _check_dataset(name: str, ds: dict, where: str, datasets: dict, published: d
         if "segmentation" in ds:
             raise ConfigError(f"{prefix}.segmentation: source '{ds['source']}' gives cells already cropped; "
                               "remove the segmentation block")
-        _check_channel_map(ds, block, "tokens" if block == "precropped" else None, names, prefix)
+        if block == "precropped":
+            _check_channel_map(ds, block, "tokens", names, prefix)
     elif "segmentation" not in ds:
         raise ConfigError(f"{prefix}.segmentation: required when source is '{ds['source']}'")
     else:
@@ -136,7 +140,7 @@ def _check_dataset(name: str, ds: dict, where: str, datasets: dict, published: d
         if ds["segmentation"]["method"] == "provided":
             raise ConfigError(f"{prefix}.segmentation.method: 'provided' needs a mask column; the simulator writes none")
     source = ds["model"]["model_from"]
-    if source is not None and source.startswith("published_"):
+    if is_published(source):
         if source not in published:
             raise ConfigError(f"{prefix}.model.model_from: no published_weights entry named '{source}' "
                               f"(have {sorted(published)})")

@@ -20,15 +20,16 @@ from tqdm import tqdm
 
 from .config import DatasetConfig
 from .crops import crop_cells, preprocess_crops
-from .io import (InputError, atomic_path, read_field, read_image, read_mask, read_table, row_name, to_uint8, write_crop_store,
+from .io import (SHEET_OPTIONAL, SHEET_REQUIRED, InputError, atomic_path, read_field, read_image, read_mask, read_table, row_name, to_uint8, write_crop_store,
                  write_table)
 from .segment import segment_field
 
 #: drop reason given at gather time to cells of images below min_cells
 BELOW_MIN_CELLS = "image_below_min_cells"
 DROP_REASONS = ("area_fraction_low", "area_fraction_high", "leaves_field", BELOW_MIN_CELLS)
-SHEET_META = ("image_id", "field_id", "protein", "cell_line", "antibody", "label", "sc_variation_intensity",
-              "sc_variation_spatial")
+#: sample-sheet columns copied to every cell (the optional ones only when some field has them)
+OPTIONAL_META = tuple(c for c in SHEET_OPTIONAL if c != "mask")
+SHEET_META = (*SHEET_REQUIRED, *OPTIONAL_META)
 TRUTH_COLUMNS = ("true_class", "mixing_fraction", "subpopulation", "touching")
 
 
@@ -171,10 +172,8 @@ def gather(crop_paths: Sequence[str | Path], object_paths: Sequence[str | Path],
     if truth_cells is not None and "truth_label" in cells.columns:
         truth = truth_cells[["field_id", "truth_label", *TRUTH_COLUMNS]]
         cells = cells.merge(truth, on=["field_id", "truth_label"], how="left", validate="many_to_one")
-    optional = ("cell_line", "antibody", "label", "sc_variation_intensity", "sc_variation_spatial")
-    columns = ["cell_id", "image_id", "field_id", "protein", *optional, "centroid_y", "centroid_x", "area",
-               "store_index"]
-    columns = [c for c in columns if c in cells.columns and not (c in optional and cells[c].isna().all())]
+    columns = ["cell_id", *SHEET_META, "centroid_y", "centroid_x", "area", "store_index"]
+    columns = [c for c in columns if c in cells.columns and not (c in OPTIONAL_META and cells[c].isna().all())]
     extra = [c for c in (*TRUTH_COLUMNS, "truth_label") if c in cells.columns]
     cells = cells[columns + extra].reset_index(drop=True)
 

@@ -8,10 +8,14 @@ only connects them to the config and the benchmark tables.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
 from .benchmarks import dataset_labels
+from .featuretable import split_table
+from .io import read_table
 
 #: the layer analysed when the benchmarks cannot rank layers (no labels): the paper's best yeast layer
 DEFAULT_LAYER = "pci_conv4"
@@ -114,11 +118,6 @@ def mixing_correlation(scores: pd.DataFrame, cells: pd.DataFrame, a: str, b: str
 def load_analysed(tables, cells_path, ds: dict, labelled: bool, supptable1=None):
     """(feature set name, cell metadata, features, cell table, protein terms) for the stage's
     rules, from the input files ``analysed_inputs`` lists."""
-    from pathlib import Path
-
-    from .featuretable import split_table
-    from .io import read_table
-
     name = analysed_set(ds, read_table(supptable1) if supptable1 else None)
     path = next((t for t in tables if Path(t).name == f"{name}.parquet"), None)
     if path is None:

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from .config import is_published
 from .featuretable import METADATA_PREFIX
 
 ENCODER_LAYERS = tuple(f"conv{i}" for i in range(1, 6))
@@ -64,8 +65,7 @@ def feature_sets(ds: dict) -> list[FeatureSet]:
     sets = _layered("pci", ENCODER_LAYERS) + _layered("random", ENCODER_LAYERS) + [FeatureSet("raw", "raw")]
     sets.append(FeatureSet("classic", "classic") if "classic" in run
                 else FeatureSet("classic", "classic", reason="classic is not in baselines.run"))
-    published = str(ds.get("model", {}).get("model_from") or "").startswith("published_")
-    if "autoencoder" in run and published:
+    if "autoencoder" in run and is_published(ds.get("model", {}).get("model_from")):
         sets.append(FeatureSet("ae", "ae", reason="the paper's published weights include no autoencoder"))
     elif "autoencoder" in run:
         sets += _layered("ae", ENCODER_LAYERS)
