@@ -33,8 +33,7 @@ rule extract_autoencoder:
         prefix="ae",
     threads: 8
     resources:
-        gpu=1,
-        mem_mb=16000,
+        **NETWORK_RESOURCES,
     log:
         "results/{dataset}/logs/extract_autoencoder.log",
     benchmark:
@@ -63,8 +62,7 @@ rule extract_vgg16:
         rgb=lambda wc: canonical(baseline(wc.dataset).get("vgg16_rgb", {})),
     threads: 8
     resources:
-        gpu=1,
-        mem_mb=16000,
+        **NETWORK_RESOURCES,
     log:
         "results/{dataset}/logs/extract_vgg16.log",
     benchmark:

@@ -10,19 +10,19 @@ sys.path.insert(0, str(Path(workflow.basedir) / "workflow_scripts"))
 from pcinpaint.config import (  # noqa: E402  (the library sits beside the rule scripts)
     CONFIG_SCHEMA,
     PRECROPPED_SOURCES,
-    ConfigError,
     dataset_seed,
     validate_config,
 )
-from pcinpaint.io import InputError, read_table  # noqa: E402
-from pcinpaint.featuresets import (  # noqa: E402
-    ENCODER_LAYERS,
+from pcinpaint.errors import ConfigError, InputError  # noqa: E402
+from pcinpaint.features.manifest import (  # noqa: E402
     VGG16_LAYERS,
     VGG16_STRATEGIES,
     baseline_sets,
     feature_sets,
     vgg16_name,
 )
+from pcinpaint.io import read_table  # noqa: E402
+from pcinpaint.model.network import ENCODER_LAYERS  # noqa: E402
 
 try:
     validate_config(config, where=" + ".join(map(str, workflow.configfiles)) or "config")
@@ -47,6 +47,12 @@ def one_of(names):
 
 scattergather:
     fields=config["scatter_chunks"],
+
+
+#: resources of every rule that runs a network (training, extraction): one GPU where the run
+#: has one (`--resources gpu=1` locally, the profile's GPU partition on a cluster) and memory
+#: for the crop store and the network; training adds its own runtime
+NETWORK_RESOURCES = {"gpu": 1, "mem_mb": 16000}
 
 
 wildcard_constraints:

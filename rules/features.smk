@@ -13,8 +13,7 @@ rule extract_pci:
         prefix="pci",
     threads: 8
     resources:
-        gpu=1,
-        mem_mb=16000,
+        **NETWORK_RESOURCES,
     log:
         "results/{dataset}/logs/extract_pci.log",
     benchmark:
@@ -38,8 +37,7 @@ rule extract_random:
         width=model_width,
     threads: 8
     resources:
-        gpu=1,
-        mem_mb=16000,
+        **NETWORK_RESOURCES,
     log:
         "results/{dataset}/logs/extract_random.log",
     benchmark:

@@ -1,4 +1,7 @@
-"""Shared fixtures: the library on sys.path, the real data folder, the tiny test config."""
+"""Shared fixtures: the real data folder, the tiny test config, the workflow as users run it.
+
+The library is imported as the installed package (``pip install -e .``).
+"""
 
 import subprocess
 import sys
@@ -7,7 +10,6 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "workflow_scripts"))
 
 SHARED_DATA = REPO.parent / "shared" / "data"
 TEST_CONFIG = REPO / "tests" / "configs" / "test.yaml"

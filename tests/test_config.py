@@ -6,7 +6,8 @@ import pytest
 import yaml
 from conftest import REPO, TEST_CONFIG
 
-from pcinpaint.config import ConfigError, DatasetConfig, load_config, validate_config
+from pcinpaint.config import DatasetConfig, load_config, validate_config
+from pcinpaint.errors import ConfigError
 
 MINIMAL = {
     "datasets": {

@@ -12,8 +12,8 @@ import pytest
 import yaml
 from conftest import REPO, TEST_CONFIG, run_snakemake
 
-from pcinpaint.io import read_crops, read_table
-
+from pcinpaint.crops.store import read_crops
+from pcinpaint.io import read_table
 
 snakemake = run_snakemake
 
@@ -30,7 +30,7 @@ def demo_run(tmp_path_factory):
     an imported per-cell feature table for sim_yeast, made from its cell table once that exists."""
     import torch
 
-    from pcinpaint.vgg16 import VGG16Features
+    from pcinpaint.features.vgg16 import VGG16Features
 
     workdir = tmp_path_factory.mktemp("run")
     torch.manual_seed(0)
@@ -126,7 +126,7 @@ def test_rerun_is_a_no_op_and_deterministic(demo_run, tmp_path):
 
 
 def test_features_models_and_figures(demo_run):
-    from pcinpaint.featuretable import split_table
+    from pcinpaint.features.table import split_table
 
     for dataset, channels in (("sim_human", 3), ("sim_yeast", 2)):
         cells = read_table(demo_run / dataset / "cells.parquet")
@@ -153,8 +153,8 @@ def test_features_models_and_figures(demo_run):
 
 def test_trained_features_beat_raw_pixels_and_the_random_encoder(demo_run):
     """The method's claim on the test config's yeast screen (~600 cells, 6 epochs, width 0.25)."""
-    from pcinpaint.evaluate import loo_knn_accuracy
-    from pcinpaint.featuretable import split_table
+    from pcinpaint.benchmarks.knn import loo_knn_accuracy
+    from pcinpaint.features.table import split_table
 
     def accuracy(name):
         meta, x = split_table(read_table(demo_run / "sim_yeast" / "features" / f"{name}.parquet"))
@@ -169,7 +169,7 @@ def test_trained_features_beat_raw_pixels_and_the_random_encoder(demo_run):
 
 
 def test_baselines_and_the_feature_set_manifest(demo_run):
-    from pcinpaint.featuretable import split_table
+    from pcinpaint.features.table import split_table
 
     def table(dataset, name):
         meta, x = split_table(read_table(demo_run / dataset / "features" / f"{name}.parquet"))

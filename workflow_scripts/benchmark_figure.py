@@ -1,16 +1,13 @@
 """Rule knn_figure: fig2a (per-class accuracy of each family's best layer) or suppfig2 (VGG16
 per layer and input strategy)."""
-import sys
+from pcinpaint.benchmarks.comparisons import LAYERED, best_layers
+from pcinpaint.figures import benchmarks as figures
+from pcinpaint.figures.common import save_figure
+from pcinpaint.io import read_table
+from pcinpaint.runlog import rule_log
 
-sys.path.insert(0, snakemake.scriptdir)  # noqa: F821
-from pcinpaint.benchmarks import LAYERED, best_layers  # noqa: E402
-from pcinpaint.figures import benchmarks as figures  # noqa: E402
-from pcinpaint.figures.common import save_figure  # noqa: E402
-from pcinpaint.io import read_table  # noqa: E402
-from pcinpaint.runlog import rule_log  # noqa: E402
-
-with rule_log(snakemake.log[0]):  # noqa: F821
-    inp, out, wc = snakemake.input, snakemake.output, snakemake.wildcards  # noqa: F821
+with rule_log(snakemake.log[0]):
+    inp, out, wc = snakemake.input, snakemake.output, snakemake.wildcards
     supptable1 = read_table(inp.supptable1)
     k = 11 if "k11" in supptable1.columns else int(next(c for c in supptable1.columns if c.startswith("k"))[1:])
     if wc.figure == "fig2a":

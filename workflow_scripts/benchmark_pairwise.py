@@ -1,15 +1,12 @@
 """Rule pairwise_benchmark: pairwise-distance scores per term (fig2b) and the cell-line control (table2)."""
-import sys
+from pcinpaint.benchmarks.comparisons import image_terms, pairwise_sets, pairwise_tables, read_manifest
+from pcinpaint.figures import benchmarks as figures
+from pcinpaint.figures.common import save_figure
+from pcinpaint.io import read_table, write_table
+from pcinpaint.runlog import rule_log
 
-sys.path.insert(0, snakemake.scriptdir)  # noqa: F821
-from pcinpaint.benchmarks import image_terms, pairwise_sets, pairwise_tables, read_manifest  # noqa: E402
-from pcinpaint.figures import benchmarks as figures  # noqa: E402
-from pcinpaint.figures.common import save_figure  # noqa: E402
-from pcinpaint.io import read_table, write_table  # noqa: E402
-from pcinpaint.runlog import rule_log  # noqa: E402
-
-with rule_log(snakemake.log[0]) as log:  # noqa: F821
-    inp, out, params = snakemake.input, snakemake.output, snakemake.params  # noqa: F821
+with rule_log(snakemake.log[0]) as log:
+    inp, out, params = snakemake.input, snakemake.output, snakemake.params
     bench = params.bench
     cells = read_table(inp.cells).sort_values("store_index").reset_index(drop=True)
     terms = image_terms(cells, bench)
@@ -20,5 +17,5 @@ with rule_log(snakemake.log[0]) as log:  # noqa: F821
                                      bench["pairwise_pairs"], bench["cell_line_pairs"], params.seed)
     write_table(scores, out.scores)
     write_table(table2, out.table2)
-    save_figure(figures.fig2b(scores, f"{snakemake.wildcards.dataset}: pairwise-distance score per term"),  # noqa: F821
+    save_figure(figures.fig2b(scores, f"{snakemake.wildcards.dataset}: pairwise-distance score per term"),
                 out.png, out.pdf)

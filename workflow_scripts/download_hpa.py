@@ -2,13 +2,12 @@
 import sys
 from pathlib import Path
 
-sys.path.insert(0, snakemake.scriptdir)  # noqa: F821
-from pcinpaint import hpa  # noqa: E402
-from pcinpaint.io import write_table  # noqa: E402
-from pcinpaint.runlog import rule_log  # noqa: E402
+from pcinpaint.inputs import hpa
+from pcinpaint.io import write_table
+from pcinpaint.runlog import rule_log
 
-with rule_log(snakemake.log[0]) as log:  # noqa: F821
-    out, params = snakemake.output, snakemake.params  # noqa: F821
+with rule_log(snakemake.log[0]) as log:
+    out, params = snakemake.output, snakemake.params
     cfg = params.dataset["hpa"]
     polite = dict(retries=cfg["retries"], backoff_s=cfg["backoff_s"], rate_limit_s=cfg["rate_limit_s"],
                   timeout_s=cfg["timeout_s"])

@@ -1,16 +1,13 @@
 """Rule exploratory_truth: on a simulated screen, the exploratory results against the truth."""
-import sys
+import pandas as pd
 
-sys.path.insert(0, snakemake.scriptdir)  # noqa: F821
-import pandas as pd  # noqa: E402
+from pcinpaint.exploratory.analysed import cluster_agreement, enrichment_agreement, mixing_correlation, protein_terms
+from pcinpaint.inputs.simulate import CLASS_TERMS
+from pcinpaint.io import read_table, write_table
+from pcinpaint.runlog import rule_log
 
-from pcinpaint.exploratory import cluster_agreement, enrichment_agreement, mixing_correlation, protein_terms  # noqa: E402
-from pcinpaint.io import read_table, write_table  # noqa: E402
-from pcinpaint.runlog import rule_log  # noqa: E402
-from pcinpaint.simulate import CLASS_TERMS  # noqa: E402
-
-with rule_log(snakemake.log[0]) as log:  # noqa: F821
-    inp, out, ds = snakemake.input, snakemake.output, snakemake.params.ds  # noqa: F821
+with rule_log(snakemake.log[0]) as log:
+    inp, out, ds = snakemake.input, snakemake.output, snakemake.params.ds
     cells = read_table(inp.cells)
     terms = protein_terms(cells, ds["benchmarks"])
     clusters = read_table(inp.clusters)

@@ -1,20 +1,18 @@
 """Rule extract_vgg16: ImageNet VGG16 features, 13 conv layers x 3 input strategies."""
-import sys
+import torch
 
-sys.path.insert(0, snakemake.scriptdir)  # noqa: F821
-import torch  # noqa: E402
+from pcinpaint.config import DatasetConfig
+from pcinpaint.crops.store import open_crop_store
+from pcinpaint.features.table import feature_table
+from pcinpaint.features.vgg16 import load_vgg16, rgb_mapping, vgg16_features
+from pcinpaint.io import read_table, write_table
+from pcinpaint.model.devices import select_device
+from pcinpaint.runlog import rule_log
 
-from pcinpaint.config import DatasetConfig  # noqa: E402
-from pcinpaint.featuretable import feature_table  # noqa: E402
-from pcinpaint.io import open_crop_store, read_table, write_table  # noqa: E402
-from pcinpaint.runlog import rule_log  # noqa: E402
-from pcinpaint.train import select_device  # noqa: E402
-from pcinpaint.vgg16 import load_vgg16, rgb_mapping, vgg16_features  # noqa: E402
-
-with rule_log(snakemake.log[0]) as log:  # noqa: F821
-    inp, out, params = snakemake.input, snakemake.output, snakemake.params  # noqa: F821
-    torch.set_num_threads(snakemake.threads)  # noqa: F821
-    cfg = DatasetConfig.from_dict(snakemake.wildcards.dataset, params.dataset)  # noqa: F821
+with rule_log(snakemake.log[0]) as log:
+    inp, out, params = snakemake.input, snakemake.output, snakemake.params
+    torch.set_num_threads(snakemake.threads)
+    cfg = DatasetConfig.from_dict(snakemake.wildcards.dataset, params.dataset)
     rgb = rgb_mapping(cfg.roles, cfg.channels, params.rgb or None)
     log.info("VGG16 weights %s; red, green, blue = %s", inp.weights,
              [cfg.channels[i] if i is not None else None for i in rgb])

@@ -1,15 +1,13 @@
 """Rule gather_crops: combine the chunks into crops.zarr and cells.parquet, with QC tables."""
-import sys
+from pcinpaint.config import DatasetConfig
+from pcinpaint.crops.fields import gather
+from pcinpaint.inputs.samplesheet import read_samplesheet
+from pcinpaint.io import read_table, write_table
+from pcinpaint.runlog import rule_log
 
-sys.path.insert(0, snakemake.scriptdir)  # noqa: F821
-from pcinpaint.config import DatasetConfig  # noqa: E402
-from pcinpaint.cropstore import gather  # noqa: E402
-from pcinpaint.io import read_samplesheet, read_table, write_table  # noqa: E402
-from pcinpaint.runlog import rule_log  # noqa: E402
-
-with rule_log(snakemake.log[0]) as log:  # noqa: F821
-    inp, out = snakemake.input, snakemake.output  # noqa: F821
-    cfg = DatasetConfig.from_dict(snakemake.wildcards.dataset, snakemake.params.dataset)  # noqa: F821
+with rule_log(snakemake.log[0]) as log:
+    inp, out = snakemake.input, snakemake.output
+    cfg = DatasetConfig.from_dict(snakemake.wildcards.dataset, snakemake.params.dataset)
     sheet = read_samplesheet(inp.sheet, cfg.channels)
     truth = read_table(inp.truth_cells) if inp.truth_cells else None
     result = gather(inp.crops, inp.objects, cfg, sheet, out.store, truth)

@@ -1,13 +1,10 @@
 """Rule go_enrichment: GO terms enriched in each protein cluster (table3), offline with goatools."""
-import sys
+from pcinpaint.exploratory import enrichment
+from pcinpaint.io import read_table, write_table
+from pcinpaint.runlog import rule_log
 
-sys.path.insert(0, snakemake.scriptdir)  # noqa: F821
-from pcinpaint import enrichment  # noqa: E402
-from pcinpaint.io import read_table, write_table  # noqa: E402
-from pcinpaint.runlog import rule_log  # noqa: E402
-
-with rule_log(snakemake.log[0]) as log:  # noqa: F821
-    inp, out, go = snakemake.input, snakemake.output, snakemake.params.go  # noqa: F821
+with rule_log(snakemake.log[0]) as log:
+    inp, out, go = snakemake.input, snakemake.output, snakemake.params.go
     godag = enrichment.read_ontology(inp.ontology)
     associations = enrichment.read_associations(inp.associations, go["layout"], go["namespace"], godag=godag)
     clusters = read_table(inp.clusters)

@@ -1,15 +1,13 @@
 """Rule hpa_samplesheet: split the fetched composites into channel files and write the sample
 sheet, with labels and single-cell variation from the HPA location table."""
-import sys
 from pathlib import Path
 
-sys.path.insert(0, snakemake.scriptdir)  # noqa: F821
-from pcinpaint import hpa  # noqa: E402
-from pcinpaint.io import read_table, write_table  # noqa: E402
-from pcinpaint.runlog import rule_log  # noqa: E402
+from pcinpaint.inputs import hpa
+from pcinpaint.io import read_table, write_table
+from pcinpaint.runlog import rule_log
 
-with rule_log(snakemake.log[0]) as log:  # noqa: F821
-    inp, out, params = snakemake.input, snakemake.output, snakemake.params  # noqa: F821
+with rule_log(snakemake.log[0]) as log:
+    inp, out, params = snakemake.input, snakemake.output, snakemake.params
     cfg = params.dataset["hpa"]
     manifest = read_table(inp.manifest)
     sheet = hpa.write_fields(manifest, Path(params.cache) / "images", out.fields, cfg["colours"])

@@ -1,16 +1,14 @@
 """Rule import_crops: cells that arrive already cropped (a crop folder, or labelled HDF5 test
 sets) go straight into the crop store and cell table, skipping segmentation."""
-import sys
+from pcinpaint.config import DatasetConfig
+from pcinpaint.crops.importing import store_crop_folders, store_labelled_hdf5
+from pcinpaint.inputs import precropped
+from pcinpaint.io import write_table
+from pcinpaint.runlog import rule_log
 
-sys.path.insert(0, snakemake.scriptdir)  # noqa: F821
-from pcinpaint import labelled_hdf5, precropped  # noqa: E402
-from pcinpaint.config import DatasetConfig  # noqa: E402
-from pcinpaint.io import write_table  # noqa: E402
-from pcinpaint.runlog import rule_log  # noqa: E402
-
-with rule_log(snakemake.log[0]) as log:  # noqa: F821
-    out = snakemake.output  # noqa: F821
-    cfg = DatasetConfig.from_dict(snakemake.wildcards.dataset, snakemake.params.dataset)  # noqa: F821
+with rule_log(snakemake.log[0]) as log:
+    out = snakemake.output
+    cfg = DatasetConfig.from_dict(snakemake.wildcards.dataset, snakemake.params.dataset)
     ds = cfg.raw
     common = dict(model_size=cfg.crops["model_size"], clip_structural_below=cfg.preprocess["clip_structural_below"],
                   dataset=cfg.name)
@@ -22,13 +20,13 @@ with rule_log(snakemake.log[0]) as log:  # noqa: F821
         if len(small):
             log.info("%d images below min_cells=%d left out: %s", len(small), cfg.min_cells, list(small.index)[:10])
             listing = listing[~listing["image_id"].isin(small.index)]
-        cells = precropped.build_store(listing, out.store, cfg.channels, cfg.structural, normalise=src["normalise"],
+        cells = store_crop_folders(listing, out.store, cfg.channels, cfg.structural, normalise=src["normalise"],
                                        roles=cfg.roles, **common)
     else:
         src = ds["labelled_hdf5"]
         file_channels = src.get("file_channels") or list(cfg.channels)
         roles = [cfg.roles[cfg.channels.index(c)] for c in file_channels]
-        cells = labelled_hdf5.build_store(src["paths"], out.store, src["classes"], src["merge"], file_channels, roles,
+        cells = store_labelled_hdf5(src["paths"], out.store, src["classes"], src["merge"], file_channels, roles,
                                           data_key=src["data_key"], label_key=src["label_key"],
                                           channel_order=src["channel_order"], protein_key=src["protein_key"],
                                           store_order=list(cfg.channels), **common)

@@ -1,20 +1,19 @@
 """Rule inpainting_figure: fig1c (one pair) or suppfig1 (sources x targets from other images)."""
-import sys
+import numpy as np
 
-sys.path.insert(0, snakemake.scriptdir)  # noqa: F821
-import numpy as np  # noqa: E402
+from pcinpaint.config import DatasetConfig
+from pcinpaint.crops.store import open_crop_store, read_crops
+from pcinpaint.errors import InputError
+from pcinpaint.figures import inpainting
+from pcinpaint.figures.common import save_figure
+from pcinpaint.io import read_table
+from pcinpaint.model.train import check_layout, load_model
+from pcinpaint.runlog import rule_log
 
-from pcinpaint.config import DatasetConfig  # noqa: E402
-from pcinpaint.figures import inpainting  # noqa: E402
-from pcinpaint.figures.common import save_figure  # noqa: E402
-from pcinpaint.io import InputError, open_crop_store, read_crops, read_table  # noqa: E402
-from pcinpaint.runlog import rule_log  # noqa: E402
-from pcinpaint.train import check_layout, load_model  # noqa: E402
-
-with rule_log(snakemake.log[0]):  # noqa: F821
-    inp, out, wc = snakemake.input, snakemake.output, snakemake.wildcards  # noqa: F821
-    cfg = DatasetConfig.from_dict(wc.dataset, snakemake.params.dataset)  # noqa: F821
-    rng = np.random.default_rng(snakemake.params.seed)  # noqa: F821
+with rule_log(snakemake.log[0]):
+    inp, out, wc = snakemake.input, snakemake.output, snakemake.wildcards
+    cfg = DatasetConfig.from_dict(wc.dataset, snakemake.params.dataset)
+    rng = np.random.default_rng(snakemake.params.seed)
     model, state = load_model(inp.model)
     check_layout(state["config"]["roles"], cfg.roles, inp.model, cfg.name)
     store = open_crop_store(inp.store, memory_limit=None)

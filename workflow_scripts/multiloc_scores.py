@@ -1,19 +1,17 @@
 """Rule multiloc_scores: per cell, how far it sits between two compartments (fig5), and per
 image the mean and spread of that score (Supp Data 2)."""
-import sys
 from pathlib import Path
 
-sys.path.insert(0, snakemake.scriptdir)  # noqa: F821
-import pandas as pd  # noqa: E402
+import pandas as pd
 
-from pcinpaint import multiloc  # noqa: E402
-from pcinpaint.exploratory import load_analysed  # noqa: E402
-from pcinpaint.figures.multiloc import fig5  # noqa: E402
-from pcinpaint.io import write_table  # noqa: E402
-from pcinpaint.runlog import rule_log  # noqa: E402
+from pcinpaint.exploratory import multiloc
+from pcinpaint.exploratory.analysed import load_analysed
+from pcinpaint.figures.multiloc import fig5
+from pcinpaint.io import write_table
+from pcinpaint.runlog import rule_log
 
-with rule_log(snakemake.log[0]) as log:  # noqa: F821
-    inp, out, params = snakemake.input, snakemake.output, snakemake.params  # noqa: F821
+with rule_log(snakemake.log[0]) as log:
+    inp, out, params = snakemake.input, snakemake.output, snakemake.params
     ex = params.ds["exploratory"]
     name, meta, x, cells, terms = load_analysed(inp.tables, inp.cells, params.ds, params.labelled,
                                                 inp.get("supptable1"))

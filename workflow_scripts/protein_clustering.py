@@ -1,15 +1,12 @@
 """Rule protein_clustering: proteins' mean features, z-scored and clustered (fig4, clusters.tsv)."""
-import sys
+from pcinpaint.exploratory import clustering
+from pcinpaint.exploratory.analysed import default_n_clusters, load_analysed
+from pcinpaint.figures.clustering import heatmap_figure
+from pcinpaint.io import write_table
+from pcinpaint.runlog import rule_log
 
-sys.path.insert(0, snakemake.scriptdir)  # noqa: F821
-from pcinpaint import clustering  # noqa: E402
-from pcinpaint.exploratory import default_n_clusters, load_analysed  # noqa: E402
-from pcinpaint.figures.clustering import heatmap_figure  # noqa: E402
-from pcinpaint.io import write_table  # noqa: E402
-from pcinpaint.runlog import rule_log  # noqa: E402
-
-with rule_log(snakemake.log[0]) as log:  # noqa: F821
-    inp, out, params = snakemake.input, snakemake.output, snakemake.params  # noqa: F821
+with rule_log(snakemake.log[0]) as log:
+    inp, out, params = snakemake.input, snakemake.output, snakemake.params
     ex = params.ds["exploratory"]
     name, meta, x, cells, terms = load_analysed(inp.tables, inp.cells, params.ds, params.labelled,
                                                 inp.get("supptable1"))
@@ -24,6 +21,6 @@ with rule_log(snakemake.log[0]) as log:  # noqa: F821
     write_table(table, out.clusters)
     proteins = profiles["protein"] if "protein" in profiles.columns else profiles.index.to_series()
     heatmap_figure(matrix, linkage, order, clusters, labels=list(proteins.map(terms)), path_png=out.png,
-                   path_pdf=out.pdf, title=f"{snakemake.wildcards.dataset}: {name}, {len(profiles)} "  # noqa: F821
+                   path_pdf=out.pdf, title=f"{snakemake.wildcards.dataset}: {name}, {len(profiles)} "
                    f"{ex['level']}s, {clusters.max()} clusters ({ex['linkage']})")
     log.info("%s: %d %ss in %d clusters (%s linkage)", name, len(profiles), ex["level"], clusters.max(), ex["linkage"])

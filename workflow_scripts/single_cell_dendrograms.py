@@ -1,23 +1,22 @@
 """Rule single_cell_dendrograms: the single cells of spatially variable proteins clustered, with
 crops at representative branches (fig6)."""
-import sys
 from pathlib import Path
 
-sys.path.insert(0, snakemake.scriptdir)  # noqa: F821
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+import numpy as np
+import pandas as pd
 
-from pcinpaint import multiloc  # noqa: E402
-from pcinpaint.evaluate import zscore  # noqa: E402
-from pcinpaint.exploratory import load_analysed  # noqa: E402
-from pcinpaint.figures.multiloc import fig6  # noqa: E402
-from pcinpaint.io import open_crop_store, read_table, write_table  # noqa: E402
-from pcinpaint.runlog import rule_log  # noqa: E402
+from pcinpaint.crops.store import open_crop_store
+from pcinpaint.exploratory import multiloc
+from pcinpaint.exploratory.analysed import load_analysed
+from pcinpaint.features.matrix import zscore
+from pcinpaint.figures.multiloc import fig6
+from pcinpaint.io import read_table, write_table
+from pcinpaint.runlog import rule_log
 
 MAX_CELLS = 400  # a dendrogram with more leaves is unreadable; cells are subsampled (seeded)
 
-with rule_log(snakemake.log[0]) as log:  # noqa: F821
-    inp, out, params = snakemake.input, snakemake.output, snakemake.params  # noqa: F821
+with rule_log(snakemake.log[0]) as log:
+    inp, out, params = snakemake.input, snakemake.output, snakemake.params
     ex = params.ds["exploratory"]
     name, meta, x, cells, _ = load_analysed(inp.tables, inp.cells, params.ds, False, inp.get("supptable1"))
     proteins = ex["variable_proteins"]

@@ -2,15 +2,15 @@
 features z-scored over all proteins, with example crops per cluster."""
 import sys
 
-sys.path.insert(0, snakemake.scriptdir)  # noqa: F821
-from pcinpaint import clustering  # noqa: E402
-from pcinpaint.exploratory import load_analysed, subset_proteins  # noqa: E402
-from pcinpaint.figures.clustering import cluster_examples_figure, heatmap_figure  # noqa: E402
-from pcinpaint.io import open_crop_store, write_table  # noqa: E402
-from pcinpaint.runlog import rule_log  # noqa: E402
+from pcinpaint.crops.store import open_crop_store
+from pcinpaint.exploratory import clustering
+from pcinpaint.exploratory.analysed import load_analysed, subset_proteins
+from pcinpaint.figures.clustering import cluster_examples_figure, heatmap_figure
+from pcinpaint.io import write_table
+from pcinpaint.runlog import rule_log
 
-with rule_log(snakemake.log[0]) as log:  # noqa: F821
-    inp, out, params, wc = snakemake.input, snakemake.output, snakemake.params, snakemake.wildcards  # noqa: F821
+with rule_log(snakemake.log[0]) as log:
+    inp, out, params, wc = snakemake.input, snakemake.output, snakemake.params, snakemake.wildcards
     ex = params.ds["exploratory"]
     chosen = ex[wc.subset]
     name, meta, x, cells, terms = load_analysed(inp.tables, inp.cells, params.ds, params.labelled,

@@ -1,19 +1,17 @@
 """Rules train_pci and train_autoencoder: train a network on a dataset's crop store."""
-import sys
+import torch
 
-sys.path.insert(0, snakemake.scriptdir)  # noqa: F821
-import torch  # noqa: E402
+from pcinpaint.config import DatasetConfig
+from pcinpaint.crops.store import open_crop_store
+from pcinpaint.io import read_table, write_table
+from pcinpaint.model.network import ModelSpec
+from pcinpaint.model.train import TrainConfig, save_model, train
+from pcinpaint.runlog import rule_log
 
-from pcinpaint.config import DatasetConfig  # noqa: E402
-from pcinpaint.io import open_crop_store, read_table, write_table  # noqa: E402
-from pcinpaint.model import ModelSpec  # noqa: E402
-from pcinpaint.runlog import rule_log  # noqa: E402
-from pcinpaint.train import TrainConfig, save_model, train  # noqa: E402
-
-with rule_log(snakemake.log[0]) as log:  # noqa: F821
-    inp, out, params = snakemake.input, snakemake.output, snakemake.params  # noqa: F821
-    torch.set_num_threads(snakemake.threads)  # noqa: F821
-    cfg = DatasetConfig.from_dict(snakemake.wildcards.dataset, params.dataset)  # noqa: F821
+with rule_log(snakemake.log[0]) as log:
+    inp, out, params = snakemake.input, snakemake.output, snakemake.params
+    torch.set_num_threads(snakemake.threads)
+    cfg = DatasetConfig.from_dict(snakemake.wildcards.dataset, params.dataset)
     store = open_crop_store(inp.store)
     cells = read_table(inp.cells).sort_values("store_index")
     m = cfg.model

@@ -1,17 +1,14 @@
 """Rule umap_proteins: fig3, protein-level UMAPs (mean of each protein's cells, best PCI layer)
 of every labelled dataset, side by side."""
-import sys
+from pcinpaint.benchmarks.comparisons import best_layers, dataset_labels, protein_means, read_manifest, umap_embedding
+from pcinpaint.features.table import split_table
+from pcinpaint.figures import benchmarks as figures
+from pcinpaint.figures.common import save_figure
+from pcinpaint.io import read_table
+from pcinpaint.runlog import rule_log
 
-sys.path.insert(0, snakemake.scriptdir)  # noqa: F821
-from pcinpaint.benchmarks import best_layers, dataset_labels, protein_means, read_manifest, umap_embedding  # noqa: E402
-from pcinpaint.featuretable import split_table  # noqa: E402
-from pcinpaint.figures import benchmarks as figures  # noqa: E402
-from pcinpaint.figures.common import save_figure  # noqa: E402
-from pcinpaint.io import read_table  # noqa: E402
-from pcinpaint.runlog import rule_log  # noqa: E402
-
-with rule_log(snakemake.log[0]) as log:  # noqa: F821
-    inp, params = snakemake.input, snakemake.params  # noqa: F821
+with rule_log(snakemake.log[0]) as log:
+    inp, params = snakemake.input, snakemake.params
     panels = []
     for dataset, manifest, supptable1, cells in zip(params.datasets, inp.manifests, inp.supptable1, inp.cells):
         bench = params.bench[dataset]
@@ -24,4 +21,4 @@ with rule_log(snakemake.log[0]) as log:  # noqa: F821
         xy = umap_embedding(means, u["n_neighbors"], u["min_dist"], params.seed)
         log.info("%s: %d proteins from %s", dataset, len(proteins), name)
         panels.append((f"{dataset}: {len(proteins)} proteins, {name}", xy, proteins["label"]))
-    save_figure(figures.fig3(panels), snakemake.output.png, snakemake.output.pdf)  # noqa: F821
+    save_figure(figures.fig3(panels), snakemake.output.png, snakemake.output.pdf)

@@ -1,14 +1,11 @@
 """Rule yeast_screen_samplesheet: list a yeast screen's per-ORF folders of fields as a sample
 sheet (multi-page stacks split into one file per channel), with Huh 2003 labels if given."""
-import sys
+from pcinpaint.inputs import yeast_screen
+from pcinpaint.io import write_table
+from pcinpaint.runlog import rule_log
 
-sys.path.insert(0, snakemake.scriptdir)  # noqa: F821
-from pcinpaint import yeast_screen  # noqa: E402
-from pcinpaint.io import write_table  # noqa: E402
-from pcinpaint.runlog import rule_log  # noqa: E402
-
-with rule_log(snakemake.log[0]) as log:  # noqa: F821
-    out, ds = snakemake.output, snakemake.params.dataset  # noqa: F821
+with rule_log(snakemake.log[0]) as log:
+    out, ds = snakemake.output, snakemake.params.dataset
     src = ds["yeast_screen"]
     channels = src.get("page_order") or [c["name"] for c in ds["channels"]]
     listing = yeast_screen.scan_screen(src["root"], channels, src["layout"], src.get("tokens"), src["pattern"])

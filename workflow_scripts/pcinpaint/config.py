@@ -16,6 +16,8 @@ from typing import Any
 import jsonschema
 import yaml
 
+from pcinpaint.errors import ConfigError
+
 SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
 CONFIG_SCHEMA = SCHEMA_DIR / "config.schema.yaml"
 SAMPLESHEET_SCHEMA = SCHEMA_DIR / "samplesheet.schema.yaml"
@@ -25,10 +27,6 @@ PRESET_CHANNEL_ROLES = {
     "human": ("structural", "structural", "protein"),
     "yeast": ("structural", "protein"),
 }
-
-
-class ConfigError(ValueError):
-    """A configuration problem, described in one line that names the key."""
 
 
 def load_schema(path: Path = CONFIG_SCHEMA) -> dict:

@@ -15,9 +15,7 @@ import sys
 import traceback
 from pathlib import Path
 
-from .config import ConfigError
-from .errors import TrainingError
-from .io import InputError
+from pcinpaint.errors import ConfigError, InputError, TrainingError
 
 USER_ERRORS = (InputError, ConfigError, TrainingError)
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..featuresets import VGG16_LAYERS, VGG16_STRATEGIES
-from .common import plt
+from pcinpaint.features.manifest import VGG16_LAYERS, VGG16_STRATEGIES
+from pcinpaint.figures.common import plt
 
 
 def _not_run_note(ax, names: list[str]) -> None:

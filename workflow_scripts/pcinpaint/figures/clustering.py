@@ -17,9 +17,9 @@ from matplotlib.collections import LineCollection
 from matplotlib.colors import LinearSegmentedColormap, ListedColormap
 from matplotlib.patches import Patch
 
-from ..clustering import dendrogram_coords
-from ..io import CropStore, open_crop_store, read_crops
-from .common import composite, plt, save_figure
+from pcinpaint.crops.store import CropStore, open_crop_store, read_crops
+from pcinpaint.exploratory.clustering import dendrogram_coords
+from pcinpaint.figures.common import composite, plt, save_figure
 
 #: blue for negative, black at zero, yellow for positive (the paper's Fig 4 colours)
 HEATMAP_CMAP = LinearSegmentedColormap.from_list("blue_black_yellow", ["#3d8bff", "#10204a", "#000000", "#4a4200",

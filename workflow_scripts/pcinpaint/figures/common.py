@@ -11,7 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from ..io import atomic_path  # noqa: E402
+from pcinpaint.io import atomic_path
 
 #: RGB colour of each structural channel, in order (the paper: nucleus blue, microtubules red)
 STRUCTURAL_COLOURS = {1: [(1.0, 0.0, 0.2)], 2: [(0.0, 0.35, 1.0), (1.0, 0.0, 0.2)],

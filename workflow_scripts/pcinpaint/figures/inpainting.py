@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .common import composite, plt
+from pcinpaint.figures.common import composite, plt
 
 
 @torch.no_grad()

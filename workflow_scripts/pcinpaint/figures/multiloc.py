@@ -14,8 +14,8 @@ import pandas as pd
 from matplotlib.patches import ConnectionPatch
 from scipy.cluster import hierarchy
 
-from ..multiloc import image_summary, top_variable
-from .common import PROTEIN_COLOUR, plt, save_figure
+from pcinpaint.exploratory.multiloc import image_summary, top_variable
+from pcinpaint.figures.common import PROTEIN_COLOUR, plt, save_figure
 
 #: structural channel colours in order (nucleus blue, then microtubules magenta), dimmer than
 #: the protein so its pattern stays readable where they overlap

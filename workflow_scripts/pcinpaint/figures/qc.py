@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 from skimage.segmentation import find_boundaries
 
-from .common import composite, plt
+from pcinpaint.figures.common import composite, plt
 
 
 def crop_montage(crops: np.ndarray, cells: pd.DataFrame, roles: Sequence[str], title: str,

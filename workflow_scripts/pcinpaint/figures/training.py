@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from .common import plt
+from pcinpaint.figures.common import plt
 
 
 def loss_curve(history: pd.DataFrame, title: str, predicted: str = "target protein"):

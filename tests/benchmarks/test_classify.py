@@ -1,0 +1,109 @@
+"""Cross-validated logistic regression and random forest: accuracy, folds, determinism."""
+
+import numpy as np
+import pytest
+
+from pcinpaint.benchmarks import classify
+from pcinpaint.benchmarks.classify import BalancedL1OneVsRest, cross_validate, drop_rare_classes, make_folds
+
+FAST = dict(n_estimators=25, max_iter=500)
+
+
+def blobs(seed, n_per=60, n_classes=3, d=8, spread=8.0):
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(n_classes, d)) * spread
+    labels = np.repeat(np.array([f"c{i}" for i in range(n_classes)]), n_per)
+    x = np.repeat(centres, n_per, axis=0) + rng.normal(size=(n_per * n_classes, d))
+    return x * rng.uniform(0.1, 10, d), labels  # features on different scales
+
+
+@pytest.mark.parametrize("model", ["logreg", "forest"])
+def test_separable_classes_are_learned(model):
+    x, labels = blobs(0)
+    result = cross_validate(x, labels, model=model, **FAST)
+    assert result["balanced_accuracy"] > 0.9
+    assert len(result["folds"]) == 5 and result["sd"] == pytest.approx(np.std(result["folds"]))
+    assert (result["n_cells"], result["n_classes"], result["n_dropped"]) == (180, 3, 0)
+
+
+def test_saga_multinomial_also_learns():
+    x, labels = blobs(1, spread=3.0)  # far apart, saga's coefficients grow for many epochs
+    assert cross_validate(x, labels, model="logreg", solver="saga", max_iter=500)["balanced_accuracy"] > 0.9
+
+
+@pytest.mark.parametrize("model", ["logreg", "forest"])
+def test_random_labels_score_chance(model):
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(400, 10))
+    labels = rng.choice(np.array(["a", "b", "c", "d"]), 400)
+    accuracy = cross_validate(x, labels, model=model, **FAST)["balanced_accuracy"]
+    assert abs(accuracy - 0.25) < 0.1
+
+
+def test_groups_never_straddle_train_and_test():
+    rng = np.random.default_rng(3)
+    groups = np.repeat(np.arange(40), 6)  # 40 images of 6 cells
+    labels = np.repeat(rng.choice(np.array(["a", "b", "c"]), 40), 6)  # one class per image
+    folds = make_folds(labels, groups, 5, seed=0)
+    assert len(folds) == 5
+    assert np.array_equal(np.sort(np.concatenate([test for _, test in folds])), np.arange(240))
+    for train, test in folds:
+        assert not set(groups[train]) & set(groups[test])
+
+
+def test_cross_validate_uses_grouped_folds(monkeypatch):
+    seen = []
+    real = classify.make_folds
+
+    def spy(labels, groups, folds, seed):
+        out = real(labels, groups, folds, seed)
+        seen.append((groups, out))
+        return out
+
+    monkeypatch.setattr(classify, "make_folds", spy)
+    x, labels = blobs(4, n_per=40)
+    groups = np.arange(len(labels)) // 4
+    cross_validate(x, labels, model="forest", groups=groups, **FAST)
+    (used_groups, folds), = seen
+    for train, test in folds:
+        assert not set(used_groups[train]) & set(used_groups[test])
+
+
+def test_deterministic_for_a_seed():
+    x, labels = blobs(5, spread=1.0)  # overlapping classes: scores depend on the folds
+    for model in ("logreg", "forest"):
+        first = cross_validate(x, labels, model=model, seed=7, n_jobs=2, **FAST)
+        assert cross_validate(x, labels, model=model, seed=7, n_jobs=2, **FAST) == first
+        assert cross_validate(x, labels, model=model, seed=7, n_jobs=1, **FAST) == first  # workers do not matter
+        assert cross_validate(x, labels, model=model, seed=8, **FAST)["folds"] != first["folds"]
+
+
+def test_rare_classes_are_dropped_and_counted():
+    x, labels = blobs(6, n_per=30)
+    x = np.concatenate([x, np.zeros((3, x.shape[1]))])
+    labels = np.concatenate([labels, ["rare"] * 3])
+    result = cross_validate(x, labels, model="forest", **FAST)
+    assert (result["n_cells"], result["n_classes"], result["n_dropped"]) == (90, 3, 3)
+    groups = np.arange(len(labels)) // 3  # "rare" is one group: too few groups for 5 folds
+    assert drop_rare_classes(labels, 5, groups).sum() == 90
+    assert drop_rare_classes(labels, 3).all()
+
+
+def test_one_vs_rest_weights_follow_the_old_liblinear_rule():
+    x, labels = blobs(7, n_per=20, n_classes=4)
+    keep = np.concatenate([np.arange(20), np.arange(20, 80)[::2]])  # classes of 20, 10, 10, 10
+    model = BalancedL1OneVsRest(max_iter=500).fit(x[keep], labels[keep])
+    weights = [est.class_weight[1] for est in model.estimators_]
+    np.testing.assert_allclose(weights, [50 / (4 * 20), 50 / (4 * 10), 50 / (4 * 10), 50 / (4 * 10)])
+    assert all(est.class_weight[0] == 1.0 for est in model.estimators_)
+    assert model.predict(x[keep]).tolist() == labels[keep].tolist()
+
+
+def test_bad_arguments():
+    x, labels = blobs(8)
+    with pytest.raises(ValueError):
+        cross_validate(x, labels, model="svm")
+    with pytest.raises(ValueError):
+        cross_validate(x, labels, solver="lbfgs")
+    with pytest.raises(ValueError):
+        cross_validate(x, labels[:-1])

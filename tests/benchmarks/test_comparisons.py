@@ -1,0 +1,66 @@
+"""Benchmark tables: labels and terms from a cell table, kNN over a manifest, best layers."""
+
+import numpy as np
+import pandas as pd
+
+from pcinpaint.benchmarks.comparisons import best_layers, image_terms, knn_tables, protein_means, table1
+from pcinpaint.features.manifest import FeatureSet, manifest
+from pcinpaint.features.table import feature_table
+from pcinpaint.io import write_table
+
+BENCH = {"label_from": "column", "label_column": "true_class", "label_mode": "single", "merge": {},
+         "min_proteins_per_term": 2}
+
+
+def _cells(n_proteins=6, images=2, per_image=10):
+    rows = []
+    classes = ["nucleus", "cytoplasm", "nucleus+cytoplasm"]
+    for p in range(n_proteins):
+        for i in range(images):
+            for c in range(per_image):
+                rows.append({"cell_id": f"P{p}_{i}_{c}", "image_id": f"P{p}_{i}", "protein": f"P{p}",
+                             "true_class": classes[p % 3]})
+    cells = pd.DataFrame(rows)
+    return cells.assign(store_index=np.arange(len(cells)))
+
+
+def test_image_terms_keep_single_term_images_of_common_terms():
+    cells = _cells()
+    terms = image_terms(cells, BENCH)
+    assert set(terms) == {"nucleus", "cytoplasm"}  # the two-term protein's images have no term
+    assert len(terms) == 8  # 4 single-term proteins x 2 images
+    assert image_terms(cells, {**BENCH, "min_proteins_per_term": 3}).empty
+
+
+def test_knn_tables_rank_informative_features_and_list_sets_not_run(tmp_path):
+    cells = _cells()
+    rng = np.random.default_rng(0)
+    y = cells["true_class"].to_numpy()
+    informative = np.stack([(y == c).astype(float) for c in ("nucleus", "cytoplasm")], 1) + rng.normal(0, 0.1, (len(y), 2))
+    sets = [FeatureSet("pci_conv1", "pci", "conv1"), FeatureSet("pci_conv2", "pci", "conv2"),
+            FeatureSet("classic", "classic"), FeatureSet("vgg16_protein", "vgg16_protein", reason="no weights")]
+    write_table(feature_table(cells, informative, "a"), tmp_path / "pci_conv2.parquet")
+    write_table(feature_table(cells, rng.normal(size=(len(y), 4)), "b"), tmp_path / "pci_conv1.parquet")
+    write_table(feature_table(cells, rng.normal(size=(len(y), 3)), "c"), tmp_path / "classic.parquet")
+    table = manifest(sets, tmp_path)
+    from pcinpaint.benchmarks.comparisons import dataset_labels
+
+    labels = dataset_labels(cells, BENCH)
+    assert labels.isna().sum() == 40  # the two-term protein's cells are unlabelled in single mode
+    wide, per_class = knn_tables(table, labels, [1, 11])
+    scores = wide.set_index("feature_set")
+    assert scores.loc["pci_conv2", "k11"] == 1.0 and scores.loc["pci_conv1", "k11"] < 0.8
+    assert scores.loc["vgg16_protein", "status"] == "not run" and pd.isna(scores.loc["vgg16_protein", "k11"])
+    assert list(table1(wide)["layer"]) == ["conv1", "conv2"]
+    best = best_layers(wide)
+    assert list(best.loc[best["family"] == "pci", "feature_set"]) == ["pci_conv2"]
+    assert set(per_class["label"]) == {"nucleus", "cytoplasm"}
+
+
+def test_protein_means_average_each_proteins_cells():
+    cells = _cells(n_proteins=3, images=1, per_image=4)
+    x = np.arange(len(cells) * 2, dtype=float).reshape(-1, 2)
+    proteins, means = protein_means(cells, x, cells["true_class"])
+    assert list(proteins["protein"]) == ["P0", "P1", "P2"]
+    np.testing.assert_allclose(means[0], x[:4].mean(0))
+    assert list(proteins["label"]) == ["nucleus", "cytoplasm", "nucleus+cytoplasm"]

@@ -1,0 +1,118 @@
+"""From a sample sheet to the crop store: chunking, min_cells, empty fields, truth QC, provided masks."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import tifffile
+from skimage.draw import disk
+
+from pcinpaint.config import DatasetConfig, validate_config
+from pcinpaint.crops.fields import BELOW_MIN_CELLS, chunk_rows, detection_qc, gather, process_chunk, save_chunk
+from pcinpaint.crops.store import read_crops
+from pcinpaint.inputs.samplesheet import read_samplesheet
+from pcinpaint.io import write_table
+
+
+def _field(centres, shape=(128, 128), radius=9, seed=0):
+    rng = np.random.default_rng(seed)
+    labels = np.zeros(shape, np.uint16)
+    for i, c in enumerate(centres, start=1):
+        labels[disk(c, radius, shape=shape)] = i
+    rfp = 100 + 800 * (labels > 0) + rng.normal(0, 5, shape)
+    gfp = 100 + 50 * (labels > 0) + 400 * (labels % 2 == 1) + rng.normal(0, 5, shape)
+    return np.stack([rfp, gfp]).clip(0).astype(np.uint16), labels
+
+
+def _dataset(tmp_path, fields, method="nuclei_otsu", min_cells=3):
+    """Write fields {field_id: (image_id, centres)} and return (sheet, DatasetConfig)."""
+    rows = []
+    (tmp_path / "img").mkdir(exist_ok=True)
+    for field_id, (image_id, centres) in fields.items():
+        img, labels = _field(centres, seed=len(rows))
+        row = dict(image_id=image_id, field_id=field_id, protein=image_id.split("_")[0])
+        for c, ch in enumerate(("rfp", "gfp")):
+            tifffile.imwrite(tmp_path / f"img/{field_id}_{ch}.tif", img[c])
+            row[ch] = f"img/{field_id}_{ch}.tif"
+        tifffile.imwrite(tmp_path / f"img/{field_id}_mask.tif", labels)
+        row["mask"] = f"img/{field_id}_mask.tif"
+        rows.append(row)
+    write_table(pd.DataFrame(rows), tmp_path / "sheet.tsv")
+    config = validate_config({"datasets": {"d": {
+        "source": "samplesheet", "samplesheet": "sheet.tsv",
+        "channels": [{"name": "rfp", "role": "structural"}, {"name": "gfp", "role": "protein"}],
+        "segmentation": {"channel": "rfp", "method": method, "min_area": 30, "smoothing_sigma": 1.0},
+        "crops": {"crop_size": 32, "model_size": 64, "area_fraction": [0.05, 0.95], "border": "drop"},
+        "min_cells": min_cells}}})
+    cfg = DatasetConfig.from_config(config, "d")
+    return read_samplesheet(tmp_path / "sheet.tsv", cfg.channels), cfg
+
+
+FIELDS = {
+    "a1": ("P1_w1", [(30, 30), (30, 90), (90, 30)]),
+    "a2": ("P1_w1", [(90, 90), (64, 64)]),
+    "b1": ("P2_w1", [(40, 40), (80, 80)]),  # 2 cells < min_cells=3: image dropped
+    "c1": ("P3_w1", []),  # an empty field
+    "d1": ("P4_w1", [(30, 64), (64, 30), (100, 64), (64, 100), (5, 5)]),  # (5, 5): crop leaves the field
+}
+
+
+def test_chunks_hold_whole_images_and_cover_every_field(tmp_path):
+    sheet, _ = _dataset(tmp_path, FIELDS)
+    parts = [chunk_rows(sheet, 3, i) for i in range(3)]
+    assert sorted(sum((list(p["field_id"]) for p in parts), [])) == sorted(FIELDS)
+    for p in parts:
+        for image in p["image_id"].unique():
+            assert set(p.loc[p["image_id"] == image, "field_id"]) == set(sheet.loc[sheet["image_id"] == image, "field_id"])
+
+
+@pytest.mark.parametrize("method", ["nuclei_otsu", "provided"])
+def test_gather_filters_and_records_every_object(tmp_path, method):
+    sheet, cfg = _dataset(tmp_path, FIELDS, method=method)
+    crops_paths, object_paths = [], []
+    for i in range(2):
+        result = process_chunk(chunk_rows(sheet, 2, i), cfg, progress=False)
+        crops_paths.append(tmp_path / f"chunk{i}.npy")
+        object_paths.append(tmp_path / f"chunk{i}.parquet")
+        save_chunk(result, crops_paths[-1], object_paths[-1])
+    out = gather(crops_paths, object_paths, cfg, sheet, tmp_path / "crops.zarr")
+
+    fields = out.fields.set_index("field_id")
+    assert fields.loc["c1", "n_detected"] == 0 and fields.loc["c1", "n_stored"] == 0  # recorded, not lost
+    assert fields.loc["d1", "n_leaves_field"] == 1 and fields.loc["d1", "n_stored"] == 4
+    assert fields.loc["b1", f"n_{BELOW_MIN_CELLS}"] == 2 and fields.loc["b1", "n_stored"] == 0
+    assert set(out.dropped_images["image_id"]) == {"P2_w1", "P3_w1"}
+    assert out.dropped_images.set_index("image_id").loc["P2_w1", "n_cells"] == 2
+
+    cells = out.cells
+    assert len(cells) == 5 + 4
+    assert list(cells["store_index"]) == list(range(len(cells)))
+    assert cells["cell_id"].is_unique
+    assert list(cells.columns[:4]) == ["cell_id", "image_id", "field_id", "protein"]
+    crops = read_crops(tmp_path / "crops.zarr")
+    assert crops.shape == (9, 2, 64, 64)
+    # each stored crop is centred on the cell at its table position
+    assert np.all(crops[:, 0, 28:36, 28:36].mean(axis=(1, 2)) > 0.9)
+    assert np.all(crops[:, 0, :4, :4].mean(axis=(1, 2)) < 0.1)
+    for _, cell in cells.iterrows():
+        true = np.array(FIELDS[cell["field_id"]][1])
+        assert np.hypot(*(true - [cell["centroid_y"], cell["centroid_x"]]).T).min() < 1.0
+    assert crops[:, 0].max() == 1.0 and crops[:, 0].min() == 0.0  # per-crop rescaling
+
+
+def test_provided_mask_of_wrong_shape_errors(tmp_path):
+    sheet, cfg = _dataset(tmp_path, {"a1": ("P1_w1", [(30, 30)])}, method="provided")
+    tifffile.imwrite(sheet.loc[0, "mask"], np.zeros((10, 10), np.uint16))
+    with pytest.raises(ValueError, match=r"sheet.tsv: row 2 \(field_id=a1\): mask shape \(10, 10\) differs"):
+        process_chunk(sheet, cfg, progress=False)
+
+
+def test_detection_qc_counts_hits_duplicates_and_misses():
+    truth = pd.DataFrame(dict(field_id=["f"] * 4, truth_label=[1, 2, 3, 4], touching=[True, True, False, False],
+                              at_border=[False, False, False, True]))
+    objects = pd.DataFrame(dict(field_id=["f"] * 5, truth_label=[1, 1, 3, 0, 4]))  # dup in 1, one on background
+    table = detection_qc(objects, truth).set_index("field_id")
+    # border cell 4 and its detection are left out: 3 true cells, 4 detections, 2 hit
+    assert table.loc["all", "n_true"] == 3 and table.loc["all", "n_detected"] == 4
+    assert table.loc["all", "precision"] == pytest.approx(2 / 4)
+    assert table.loc["all", "recall"] == pytest.approx(2 / 3)
+    assert table.loc["touching", "recall"] == pytest.approx(1 / 2)

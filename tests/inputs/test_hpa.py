@@ -1,0 +1,237 @@
+"""The HPA adapter against a local HTTP server: listing, polite checked downloads, resume, split.
+
+Nothing here touches the internet: a server on 127.0.0.1 plays the atlas, serving entry XMLs
+in the v18 layout, small composites with known colour planes, and the failures a long
+download meets (404, truncated bodies, a stalled connection, a transient 500).
+"""
+
+import time
+
+import imageio.v3 as iio
+import numpy as np
+import pandas as pd
+import pytest
+import tifffile
+from conftest import require_shared
+from local_atlas import Atlas, entry_xml, jpeg, planted
+
+from pcinpaint.errors import InputError
+from pcinpaint.inputs import hpa
+from pcinpaint.inputs.samplesheet import read_samplesheet
+from pcinpaint.io import write_table
+
+HPA_TABLE = ("annotations", "hpa_subcellular_location_v18.tsv")
+TSPAN6, SCYL3 = "ENSG00000000003", "ENSG00000000457"
+COLOURS = {"nucleus": "blue", "microtubules": "red", "stain": "green"}
+FAST = dict(retries=2, backoff_s=0.01, rate_limit_s=0.01, timeout_s=0.5)
+
+
+# --------------------------------------------------------------------------------------------
+# The local atlas
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def atlas():
+    server = Atlas()
+    yield server
+    server.release.set()
+    server.server.shutdown()
+    server.server.server_close()
+
+
+@pytest.fixture
+def site(atlas):
+    """Two proteins: TSPAN6 (four composites in three images, one composite flaky) and SCYL3
+    (one good composite and every failure), plus a malformed entry; other entries are 404."""
+    good = {k: jpeg(planted(k)) for k in range(5)}
+
+    def img(ab, name, body, kind="ok"):
+        return atlas.add(f"/images/{ab}/{name}_blue_red_green.jpg", body, kind)
+
+    t1, t2 = img(4109, "1_A1_1", good[0]), img(4109, "1_A1_2", good[1])
+    t3 = img(4109, "2_B1_1", good[2], "flaky")
+    t4 = img(1, "3_C1_1", good[3])
+    noise = [atlas.base + "/images/4109/1_A1_1_blue.jpg", atlas.base + "/images/4109/1_A1_1_green.jpg",
+             atlas.base + "/images/4109/1_A1_1_red_green.jpg"]
+    mouse = ('<subAssay type="mouse"><data><cellLine>NIH 3T3</cellLine><assayImage><image><imageUrl>'
+             f'{atlas.base}/images/4109/9_Z9_9_blue_red_green.jpg</imageUrl></image></assayImage></data></subAssay>')
+    atlas.add(f"/{TSPAN6}.xml", entry_xml(TSPAN6, "TSPAN6", {
+        "HPA004109": [("A-431", [t1, *noise, t2, t1]), ("U-2 OS", [t3])],
+        "CAB000001": [("A-431", [t4])]}, extra=mouse))
+    s_good = img(5948, "4_D1_1", good[4])
+    s_404 = atlas.base + "/images/5948/4_D1_2_blue_red_green.jpg"
+    s_cut_declared = img(5948, "4_D1_3", good[0], "cut_declared")
+    s_cut = img(5948, "4_D1_4", good[0][: len(good[0]) // 2])
+    s_stall = img(5948, "4_D1_5", good[0], "stall")
+    atlas.add(f"/{SCYL3}.xml", entry_xml(SCYL3, "SCYL3", {
+        "HPA005948": [("U-2 OS", [s_good, s_404, s_cut_declared, s_cut, s_stall])]}))
+    atlas.add("/ENSG00000888888.xml", b"<proteinAtlas><entry><name>BROKEN</name>")
+    return dict(good=[t1, t2, t3, t4, s_good], s_404=s_404, s_cut_declared=s_cut_declared, s_cut=s_cut,
+                s_stall=s_stall, planes={t1: planted(0), t2: planted(1), t4: planted(3)})
+
+
+def path_of(url):
+    return "/" + url.split("/", 3)[3]
+
+
+# --------------------------------------------------------------------------------------------
+# Listing
+# --------------------------------------------------------------------------------------------
+
+
+def test_listing_keeps_human_composites_with_antibody_and_cell_line(atlas, site, tmp_path):
+    listing, failures = hpa.list_images([TSPAN6, SCYL3, "ENSG00000999999", "ENSG00000888888"], atlas.base,
+                                        tmp_path / "xml", **FAST)
+    tspan = listing[listing["ensg"] == TSPAN6]
+    assert list(tspan["url"]) == site["good"][:4]  # composites only, deduplicated, in order
+    assert list(tspan["antibody"]) == ["HPA004109"] * 3 + ["CAB000001"]
+    assert list(tspan["cell_line"]) == ["A-431", "A-431", "U-2 OS", "A-431"]
+    assert set(tspan["protein"]) == {"TSPAN6"}
+    assert (listing["ensg"] == SCYL3).sum() == 5
+    assert list(failures["ensg"]) == ["ENSG00000999999", "ENSG00000888888"]
+    missing, broken = failures.to_dict("records")
+    assert "HTTP 404" in missing["error"] and missing["attempts"] == 1
+    assert "malformed XML" in broken["error"] and broken["attempts"] == FAST["retries"] + 1
+    # the cache answers a rerun: no request reaches the atlas
+    before = atlas.count()
+    again, _ = hpa.list_images([TSPAN6, SCYL3], atlas.base, tmp_path / "xml", **FAST)
+    assert atlas.count() == before
+    pd.testing.assert_frame_equal(again, listing)
+
+
+def test_parse_entry_xml_without_name_and_malformed():
+    xml = entry_xml(TSPAN6, "", {"HPA1": [("HeLa", ["http://x/a_blue_red_green.jpg"])]})
+    got = hpa.parse_entry_xml(xml, TSPAN6, "entry.xml")
+    assert got.to_dict("records") == [dict(ensg=TSPAN6, protein=TSPAN6, antibody="HPA1", cell_line="HeLa",
+                                           url="http://x/a_blue_red_green.jpg")]
+    with pytest.raises(InputError, match=r"^somewhere/ENSG1\.xml: malformed XML") as err:
+        hpa.parse_entry_xml(b"<entry><name>X</entry>", "ENSG1", "somewhere/ENSG1.xml")
+    assert "\n" not in str(err.value)
+
+
+# --------------------------------------------------------------------------------------------
+# Downloading
+# --------------------------------------------------------------------------------------------
+
+
+def test_download_statuses_attempts_and_resume(atlas, site, tmp_path):
+    listing, _ = hpa.list_images([TSPAN6, SCYL3], atlas.base, tmp_path / "xml", **FAST)
+    start = time.monotonic()
+    manifest = hpa.download_images(listing, tmp_path / "img", **FAST)
+    assert time.monotonic() - start < 6
+    assert list(manifest.columns) == hpa.MANIFEST_COLUMNS
+    by = manifest.set_index("url")
+    good = site["good"]
+    assert set(by.loc[good, "status"]) == {"fetched"}
+    assert list(by.loc[good, "attempts"]) == [1, 1, 2, 1, 1]  # the flaky one needed a second try
+    tries = FAST["retries"] + 1
+    expect = {"s_404": (1, "HTTP 404"), "s_cut_declared": (tries, "incomplete body"),
+              "s_cut": (tries, "JPEG does not decode"), "s_stall": (tries, "timed out")}
+    for key, (attempts, reason) in expect.items():
+        row = by.loc[site[key]]
+        assert row["status"] == "failed" and row["attempts"] == attempts and reason in row["error"], key
+        assert not (tmp_path / "img" / row["path"]).exists()
+    assert atlas.hits[path_of(site["s_404"])] == 1  # permanent: not retried
+    for url in good:
+        row = by.loc[url]
+        assert (tmp_path / "img" / row["path"]).stat().st_size == row["bytes"] > 0
+    assert not list((tmp_path / "img").rglob(".*"))  # no temporary files left behind
+
+    # resume: files on disk are trusted once they decode; a damaged one is fetched again
+    ok = listing[listing["url"].isin(good)]
+    damaged = tmp_path / "img" / by.loc[good[0], "path"]
+    damaged.write_bytes(damaged.read_bytes()[:100])
+    before = atlas.count()
+    again = hpa.download_images(ok, tmp_path / "img", **FAST).set_index("url")
+    assert again.loc[good[0], "status"] == "fetched" and atlas.count() == before + 1
+    assert set(again.loc[good[1:], "status"]) == {"cached"} and set(again.loc[good[1:], "attempts"]) == {0}
+    before = atlas.count()
+    assert set(hpa.download_images(ok, tmp_path / "img", **FAST)["status"]) == {"cached"}
+    assert atlas.count() == before
+
+
+def test_request_starts_are_rate_limited(atlas, tmp_path):
+    urls = [atlas.add(f"/images/{i}_blue_red_green.jpg", jpeg(planted(0))) for i in range(4)]
+    listing = pd.DataFrame({"url": urls, "ensg": TSPAN6, "protein": "TSPAN6", "antibody": "A", "cell_line": "C"})
+    manifest = hpa.download_images(listing, tmp_path, **{**FAST, "rate_limit_s": 0.1})
+    assert set(manifest["status"]) == {"fetched"}
+    assert min(np.diff(atlas.starts)) >= 0.08
+
+
+# --------------------------------------------------------------------------------------------
+# Splitting composites and the sample sheet
+# --------------------------------------------------------------------------------------------
+
+
+def test_split_and_sample_sheet(atlas, site, tmp_path):
+    listing, _ = hpa.list_images([TSPAN6, SCYL3], atlas.base, tmp_path / "xml", **FAST)
+    manifest = hpa.download_images(listing[listing["url"] != site["s_stall"]], tmp_path / "img", **FAST)
+    by = manifest.set_index("url")
+    for url, planes in site["planes"].items():
+        split = hpa.split_composite(tmp_path / "img" / by.loc[url, "path"])
+        for colour, plane in planes.items():
+            got = split[colour]
+            assert got.dtype == np.uint8 and got.shape == plane.shape
+            assert np.abs(got.astype(int) - plane).mean() < 8, colour
+        assert abs(int(split["blue"][24, 40]) - int(planes["blue"][24, 40])) < 20 and split["blue"][2, 2] < 20
+
+    sheet = hpa.write_fields(manifest, tmp_path / "img", tmp_path / "fields", COLOURS)
+    assert list(sheet.columns) == ["image_id", "field_id", "protein", "cell_line", "antibody", *COLOURS]
+    assert len(sheet) == 5 and sheet["field_id"].is_unique
+    assert sheet["image_id"].value_counts().to_dict() == {
+        "TSPAN6/HPA004109/A-431": 2, "TSPAN6/HPA004109/U-2 OS": 1, "TSPAN6/CAB000001/A-431": 1,
+        "SCYL3/HPA005948/U-2 OS": 1}
+    first = sheet.iloc[0]
+    split = hpa.split_composite(tmp_path / "img" / by.loc[site["good"][0], "path"])
+    for channel, colour in COLOURS.items():
+        assert first[channel].endswith(f"{first['field_id']}_{channel}.tif")
+        np.testing.assert_array_equal(tifffile.imread(first[channel]), split[colour])
+    # the sheet is a valid input for the rest of the workflow
+    write_table(sheet, tmp_path / "sheet.tsv")
+    assert len(read_samplesheet(tmp_path / "sheet.tsv", list(COLOURS))) == 5
+
+
+def test_split_rejects_non_rgb(tmp_path):
+    grey = tmp_path / "grey.jpg"
+    iio.imwrite(grey, planted(0)["red"], extension=".jpg")
+    with pytest.raises(InputError, match=r"grey\.jpg: not an RGB composite") as err:
+        hpa.split_composite(grey)
+    assert "\n" not in str(err.value)
+    with pytest.raises(InputError, match=r"absent\.jpg"):
+        hpa.split_composite(tmp_path / "absent.jpg")
+
+
+# --------------------------------------------------------------------------------------------
+# Gene names and the location table
+# --------------------------------------------------------------------------------------------
+
+
+def test_gene_names_resolve_through_a_table(tmp_path):
+    table = tmp_path / "locations.tsv"
+    write_table(pd.DataFrame({"Gene": ["ENSG1", "ENSG2"], "Gene name": ["ABC", "XYZ"], "Approved": ["Cytosol", ""]}),
+                table)
+    got = hpa.resolve_proteins(["abc", "ENSG2", "ENSG3.4", "ABC"], table)
+    assert got.to_dict("records") == [dict(ensg="ENSG1", protein="ABC"), dict(ensg="ENSG2", protein="XYZ"),
+                                      dict(ensg="ENSG3", protein="ENSG3")]
+    with pytest.raises(InputError, match=r"locations\.tsv: unknown gene name 'NOPE'") as err:
+        hpa.resolve_proteins(["ABC", "NOPE"], table)
+    assert "\n" not in str(err.value)
+    with pytest.raises(InputError, match="location table"):
+        hpa.resolve_proteins(["ABC"], None)
+
+
+def test_real_location_table_names_and_columns(atlas, site, tmp_path):
+    path = require_shared(*HPA_TABLE)
+    listing, failures = hpa.list_images(["tspan6", "SCYL3"], atlas.base, tmp_path / "xml", location_table=path, **FAST)
+    assert failures.empty and set(listing["ensg"]) == {TSPAN6, SCYL3}
+    with pytest.raises(InputError, match=rf"{path.name}: unknown gene name 'NOT_A_GENE'"):
+        hpa.resolve_proteins(["NOT_A_GENE"], path)
+    cols = hpa.location_columns(path).set_index("protein")
+    assert cols.loc["TSPAN6", "label"] == "cytosol" and cols.loc["TSPAN6", "ensg"] == TSPAN6
+    assert pd.isna(cols.loc["SCYL3", "label"])  # uncertain only
+    assert cols.loc["ICA1", "label"] == "cytosol+vesicles"
+    assert cols.loc["ICA1", "sc_variation_intensity"] == "Vesicles"
+    assert pd.isna(cols.loc["ICA1", "sc_variation_spatial"])
+    every = hpa.location_columns(path, reliability=("Validated", "Supported", "Approved", "Uncertain"))
+    assert every.set_index("protein").loc["SCYL3", "label"] == "microtubules+nuclear bodies"

@@ -1,0 +1,152 @@
+"""Training: learns, resumes bitwise-identically, stops cleanly on NaN, guards its inputs."""
+
+import numpy as np
+import pytest
+import torch
+
+from pcinpaint.errors import TrainingError
+from pcinpaint.model.network import ModelSpec
+from pcinpaint.model.train import TrainConfig, check_layout, load_model, save_model, train
+
+
+def tiny_store(n_images=4, per_image=8, seed=0):
+    """Blobs in the structural channel; the protein fills the blob (a learnable relation)."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:64, 0:64]
+    crops = np.zeros((n_images * per_image, 2, 64, 64), np.uint8)
+    for i in range(len(crops)):
+        cy, cx, r = rng.uniform(24, 40), rng.uniform(24, 40), rng.uniform(8, 16)
+        blob = ((yy - cy) ** 2 + (xx - cx) ** 2) < r**2
+        crops[i, 0] = blob * 200 + rng.integers(0, 30, (64, 64))
+        crops[i, 1] = blob * (100 + 100 * (i // per_image % 2))
+    images = np.repeat([f"img{i}" for i in range(n_images)], per_image)
+    return crops, images
+
+
+SPEC = ModelSpec(n_channels=2, n_structural=1, n_protein=1, width=0.125)
+
+
+def _cfg(**kw):
+    base = dict(epochs=3, batch_size=8, lr=1e-3, precision="fp32", device="cpu", seed=1)
+    return TrainConfig(**{**base, **kw})
+
+
+def test_a_few_epochs_reduce_the_loss(tmp_path):
+    crops, images = tiny_store()
+    _, history = train(crops, images, SPEC, [0], [1], _cfg(epochs=6), tmp_path / "ckpt.pt", progress=False)
+    assert list(history["epoch"]) == list(range(1, 7))
+    assert history["loss"].iloc[-1] < 0.7 * history["loss"].iloc[0]
+    assert (history["pairs_per_s"] > 0).all()
+
+
+def test_resume_after_interruption_is_bitwise_identical(tmp_path):
+    crops, images = tiny_store()
+    full, _ = train(crops, images, SPEC, [0], [1], _cfg(), tmp_path / "a.pt", progress=False)
+    train(crops, images, SPEC, [0], [1], _cfg(), tmp_path / "b.pt", progress=False, stop_after=1)  # "killed"
+    resumed, history = train(crops, images, SPEC, [0], [1], _cfg(), tmp_path / "b.pt", progress=False)
+    assert list(history["epoch"]) == [1, 2, 3]
+    for (name, a), (_, b) in zip(full.state_dict().items(), resumed.state_dict().items()):
+        assert torch.equal(a, b), name
+
+
+def test_more_epochs_continue_a_finished_training(tmp_path):
+    crops, images = tiny_store()
+    train(crops, images, SPEC, [0], [1], _cfg(epochs=1), tmp_path / "e.pt", progress=False)
+    trained = []
+    _, history = train(crops, images, SPEC, [0], [1], _cfg(epochs=2), tmp_path / "e.pt", progress=False,
+                       on_epoch=trained.append)
+    assert list(history["epoch"]) == [1, 2] and [row["epoch"] for row in trained] == [2]
+
+
+def test_other_crops_or_fewer_epochs_do_not_resume(tmp_path):
+    crops, images = tiny_store()
+    train(crops, images, SPEC, [0], [1], _cfg(epochs=2), tmp_path / "d.pt", progress=False)
+    trained = []
+    other = crops.copy()
+    other[0, 0, 0, 0] ^= 1  # one pixel differs: e.g. preprocessing changed, same cell count
+    train(other, images, SPEC, [0], [1], _cfg(epochs=2), tmp_path / "d.pt", progress=False, on_epoch=trained.append)
+    assert [row["epoch"] for row in trained] == [1, 2]
+    trained.clear()
+    train(other, images, SPEC, [0], [1], _cfg(epochs=1), tmp_path / "d.pt", progress=False, on_epoch=trained.append)
+    assert [row["epoch"] for row in trained] == [1]  # a 2-epoch checkpoint is not a 1-epoch model
+
+
+def test_changed_config_does_not_resume(tmp_path):
+    crops, images = tiny_store()
+    train(crops, images, SPEC, [0], [1], _cfg(epochs=1), tmp_path / "c.pt", progress=False)
+    _, history = train(crops, images, SPEC, [0], [1], _cfg(epochs=2, lr=5e-4), tmp_path / "c.pt", progress=False)
+    assert list(history["epoch"]) == [1, 2]  # started over: the checkpoint was for another lr
+
+
+def test_nan_loss_names_epoch_and_batch_and_keeps_the_checkpoint(tmp_path, monkeypatch):
+    crops, images = tiny_store()
+    real = torch.nn.functional.mse_loss
+    calls = {"n": 0}
+
+    def poisoned(pred, target):
+        calls["n"] += 1
+        loss = real(pred, target)
+        return loss * float("nan") if calls["n"] == 6 else loss  # epoch 2 (4 batches/epoch), batch 2
+
+    monkeypatch.setattr(torch.nn.functional, "mse_loss", poisoned)
+    ckpt = tmp_path / "n.pt"
+    with pytest.raises(TrainingError, match=r"loss is nan at epoch 2, batch 2; last good checkpoint kept: .*n\.pt"):
+        train(crops, images, SPEC, [0], [1], _cfg(), ckpt, progress=False)
+    assert torch.load(ckpt, weights_only=False)["epoch"] == 0  # epoch 1 survives
+
+
+def test_too_few_images_with_pairs(tmp_path):
+    crops, _ = tiny_store(n_images=1, per_image=4)
+    images = np.array(["a", "a", "b", "c"])
+    with pytest.raises(TrainingError, match=r"store\.zarr: only 1 image\(s\) with two or more cells"):
+        train(crops, images, SPEC, [0], [1], _cfg(), tmp_path / "x.pt", progress=False, name="store.zarr")
+
+
+def test_saved_model_round_trip_and_layout_check(tmp_path):
+    crops, images = tiny_store()
+    model, _ = train(crops, images, SPEC, [0], [1], _cfg(epochs=1), tmp_path / "m.pt", progress=False)
+    save_model(model, tmp_path / "model.pt", {"dataset": "tiny", "roles": ["structural", "protein"]})
+    loaded, state = load_model(tmp_path / "model.pt")
+    assert state["config"]["dataset"] == "tiny" and loaded.spec == SPEC
+    for a, b in zip(model.state_dict().values(), loaded.state_dict().values()):
+        assert torch.equal(a.cpu(), b)
+    check_layout(state["config"]["roles"], ("structural", "protein"), "model.pt", "tiny")
+    with pytest.raises(TrainingError, match=r"model.pt: model was trained on channels with roles \['structural', "
+                                            r"'protein'\], dataset 'swapped' has \['protein', 'structural'\]"):
+        check_layout(state["config"]["roles"], ("protein", "structural"), "model.pt", "swapped")
+
+
+def test_autoencoder_reduces_its_loss_resumes_and_round_trips(tmp_path):
+    """The baseline: same loop, every cell its own target, all channels reconstructed."""
+    from pcinpaint.model.network import Autoencoder
+
+    crops, images = tiny_store()
+    images = np.arange(len(crops)).astype(str)  # one cell per image: no pairs, still trainable
+    model, history = train(crops, images, SPEC, [0], [1], _cfg(epochs=6), tmp_path / "ae.pt", progress=False,
+                           objective="autoencoder")
+    assert isinstance(model, Autoencoder)
+    assert history["loss"].iloc[-1] < 0.7 * history["loss"].iloc[0]
+    x = torch.from_numpy(crops[:4]).float() / 255
+    assert model.eval()(x).shape == x.shape  # reconstructs every channel
+
+    train(crops, images, SPEC, [0], [1], _cfg(epochs=2), tmp_path / "b.pt", progress=False, stop_after=1,
+          objective="autoencoder")
+    resumed, _ = train(crops, images, SPEC, [0], [1], _cfg(epochs=2), tmp_path / "b.pt", progress=False,
+                       objective="autoencoder")
+    full, _ = train(crops, images, SPEC, [0], [1], _cfg(epochs=2), tmp_path / "c.pt", progress=False,
+                    objective="autoencoder")
+    for a, b in zip(full.state_dict().values(), resumed.state_dict().values()):
+        assert torch.equal(a, b)
+
+    save_model(model, tmp_path / "model.pt", {"roles": ["structural", "protein"]})
+    loaded, state = load_model(tmp_path / "model.pt")
+    assert state["kind"] == "autoencoder" and isinstance(loaded, Autoencoder)
+    torch.testing.assert_close(loaded.eval()(x), model(x))
+
+
+def test_a_pci_checkpoint_is_not_resumed_as_an_autoencoder(tmp_path):
+    crops, images = tiny_store()
+    train(crops, images, SPEC, [0], [1], _cfg(epochs=1), tmp_path / "x.pt", progress=False)
+    _, history = train(crops, images, SPEC, [0], [1], _cfg(epochs=1), tmp_path / "x.pt", progress=False,
+                       objective="autoencoder")
+    assert list(history["epoch"]) == [1]  # started over: the checkpoint belongs to another objective

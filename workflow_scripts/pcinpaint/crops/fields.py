@@ -1,0 +1,246 @@
+"""From fields of view to the crop store: the segmentation stage, chunked, then gathered.
+
+Fields are split into chunks (whole images per chunk) so a cluster segments them in
+parallel; each chunk writes its preprocessed uint8 crops and a table of *every* detected
+object (kept or not, with the reason). Gathering applies the per-image ``min_cells`` filter,
+numbers the stored cells, attaches simulated ground truth where there is some, and writes
+``crops.zarr`` and ``cells.parquet`` plus QC tables, so no cell is lost without a record.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+from skimage.transform import downscale_local_mean
+from tqdm import tqdm
+
+from pcinpaint.config import DatasetConfig
+from pcinpaint.crops.cropping import crop_cells
+from pcinpaint.crops.preprocess import preprocess_crops
+from pcinpaint.crops.segment import segment_field
+from pcinpaint.crops.store import to_uint8, write_crop_store
+from pcinpaint.errors import InputError
+from pcinpaint.inputs.files import read_image
+from pcinpaint.inputs.samplesheet import SHEET_OPTIONAL, SHEET_REQUIRED, read_field, read_mask, row_name
+from pcinpaint.io import atomic_path, read_table, write_table
+
+#: drop reason given at gather time to cells of images below min_cells
+BELOW_MIN_CELLS = "image_below_min_cells"
+DROP_REASONS = ("area_fraction_low", "area_fraction_high", "leaves_field", BELOW_MIN_CELLS)
+#: sample-sheet columns copied to every cell (the optional ones only when some field has them)
+OPTIONAL_META = tuple(c for c in SHEET_OPTIONAL if c != "mask")
+SHEET_META = (*SHEET_REQUIRED, *OPTIONAL_META)
+TRUTH_COLUMNS = ("true_class", "mixing_fraction", "subpopulation", "touching")
+
+
+def chunk_rows(sheet: pd.DataFrame, n_chunks: int, chunk: int) -> pd.DataFrame:
+    """Rows of chunk ``chunk`` (0-based): whole images, dealt round-robin in sorted order."""
+    images = sorted(sheet["image_id"].unique())
+    mine = set(images[chunk::n_chunks])
+    return sheet[sheet["image_id"].isin(mine)]
+
+
+def truth_mask_paths(truth_fields: str | Path) -> dict[str, str]:
+    """field_id -> truth label mask path, from the simulator's truth_fields.tsv."""
+    truth_fields = Path(truth_fields)
+    table = read_table(truth_fields)
+    return {f: str(truth_fields.parent / m) for f, m in zip(table["field_id"], table["mask"])}
+
+
+def segment_and_crop(field: np.ndarray, cfg: DatasetConfig, mask: np.ndarray | None = None):
+    """One field (C, H, W) -> (labels, preprocessed float crops, objects table).
+
+    The objects table names each object's value in ``labels`` ``object_id``.
+    """
+    seg = cfg.segmentation
+    factor = int(seg.get("downsample", 1))
+    if factor > 1:
+        field = downscale_local_mean(field, (1, factor, factor)).astype(np.float32)
+        if mask is not None:
+            mask = mask[::factor, ::factor]
+    labels = segment_field(
+        field[cfg.segmentation_channel], seg["method"], smoothing_sigma=seg["smoothing_sigma"],
+        min_area=seg["min_area"], clear_border=seg["clear_border"],
+        watershed_min_distance=seg["watershed_min_distance"], mask=mask, min_contrast=seg["min_contrast"],
+    )
+    crops, objects = crop_cells(
+        field, labels, crop_size=cfg.crops["crop_size"], model_size=cfg.crops["model_size"],
+        area_fraction=tuple(cfg.crops["area_fraction"]), border=cfg.crops["border"],
+    )
+    crops = preprocess_crops(crops, cfg.structural, cfg.preprocess["clip_structural_below"])
+    objects = objects.rename(columns={"label": "object_id"})  # 'label' is the sheet's localization label
+    if factor > 1:  # report positions and areas in the user's full-resolution pixels
+        objects["centroid_y"] *= factor
+        objects["centroid_x"] *= factor
+        objects["area"] *= factor * factor
+    return labels, crops, objects
+
+
+@dataclass
+class ChunkResult:
+    crops: np.ndarray  # uint8 (n_kept, C, S, S)
+    objects: pd.DataFrame  # every detected object, sheet metadata columns included
+
+
+def process_chunk(sheet: pd.DataFrame, cfg: DatasetConfig, truth_masks: dict[str, str] | None = None,
+                  progress: bool = True) -> ChunkResult:
+    """Segment and crop every field of a (chunk of a) sample sheet."""
+    size = cfg.crops["model_size"]
+    crops_out = [np.zeros((0, len(cfg.channels), size, size), np.uint8)]
+    tables = []
+    for index in tqdm(sheet.index, desc=f"{cfg.name}: segmenting", disable=not progress, mininterval=5):
+        field = read_field(sheet, index, cfg.channels)
+        mask = read_mask(sheet, index) if cfg.segmentation["method"] == "provided" else None
+        if mask is not None and mask.shape != field.shape[1:]:
+            raise InputError(f"{row_name(sheet, index)}: mask shape {mask.shape} differs from the channels' "
+                             f"{field.shape[1:]}")
+        _, crops, objects = segment_and_crop(field, cfg, mask)
+        row = sheet.loc[index]
+        for col in SHEET_META:
+            objects[col] = row[col] if col in sheet.columns else pd.NA
+        if truth_masks is not None:
+            objects["truth_label"] = match_truth(objects, read_image(truth_masks[row["field_id"]]))
+        tables.append(objects)
+        crops_out.append(to_uint8(crops))
+    objects = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
+    return ChunkResult(np.concatenate(crops_out), objects)
+
+
+def match_truth(objects: pd.DataFrame, truth_labels: np.ndarray) -> np.ndarray:
+    """The true cell each detection's centre falls in (0: background, a false detection)."""
+    if objects.empty:
+        return np.zeros(0, np.int64)
+    y = np.clip(np.rint(objects["centroid_y"].to_numpy()).astype(int), 0, truth_labels.shape[0] - 1)
+    x = np.clip(np.rint(objects["centroid_x"].to_numpy()).astype(int), 0, truth_labels.shape[1] - 1)
+    return truth_labels[y, x].astype(np.int64)
+
+
+def save_chunk(result: ChunkResult, crops_path: str | Path, objects_path: str | Path) -> None:
+    with atomic_path(crops_path) as tmp:
+        np.save(tmp, result.crops)
+    write_table(result.objects, objects_path)
+
+
+@dataclass
+class GatherResult:
+    cells: pd.DataFrame
+    objects: pd.DataFrame
+    fields: pd.DataFrame
+    dropped_images: pd.DataFrame
+
+
+def gather(crop_paths: Sequence[str | Path], object_paths: Sequence[str | Path], cfg: DatasetConfig,
+           sheet: pd.DataFrame, store_path: str | Path, truth_cells: pd.DataFrame | None = None) -> GatherResult:
+    """Combine chunk outputs into the crop store and the cell table; apply ``min_cells``."""
+    objects_per_chunk = [read_table(p) for p in object_paths]
+    objects = pd.concat([o for o in objects_per_chunk if len(o)], ignore_index=True) if any(
+        len(o) for o in objects_per_chunk) else _empty_objects()
+    objects["kept"] = objects["kept"].astype(bool)
+    objects["padded"] = objects["padded"].astype(bool)
+    objects["drop_reason"] = objects["drop_reason"].fillna("").astype(str)
+    kept = objects[objects["kept"]]
+    per_image = kept.groupby("image_id").size().reindex(sorted(sheet["image_id"].unique()), fill_value=0)
+    small = per_image[per_image < cfg.min_cells]
+    below = objects["kept"] & objects["image_id"].isin(small.index)
+    objects.loc[below, "kept"] = False
+    objects.loc[below, "drop_reason"] = BELOW_MIN_CELLS
+    objects["cell_id"] = objects["field_id"].astype(str) + ":" + objects["object_id"].astype(str)
+
+    # cells in the store, in chunk order; crops of each chunk are its kept-at-crop-time rows
+    store_rows, selections = [], []
+    offset = 0
+    for chunk_objects in objects_per_chunk:
+        n = len(chunk_objects)
+        part = objects.iloc[offset:offset + n]
+        offset += n
+        cropped = part[part["drop_reason"].isin(["", BELOW_MIN_CELLS])]  # rows that own a crop
+        selections.append(cropped["kept"].to_numpy())
+        store_rows.append(cropped[cropped["kept"]])
+    cells = pd.concat(store_rows, ignore_index=True) if store_rows else objects.iloc[:0]
+    cells = cells.assign(store_index=np.arange(len(cells)))
+
+    def batches():
+        for path, sel in zip(crop_paths, selections):
+            crops = np.load(path)
+            if len(crops) != len(sel):
+                raise ValueError(f"{path}: {len(crops)} crops but its object table has {len(sel)} cropped cells")
+            yield crops[sel]
+
+    write_crop_store(store_path, batches(), len(cells), len(cfg.channels), cfg.crops["model_size"],
+                     attrs={"channels": list(cfg.channels), "roles": list(cfg.roles), "dataset": cfg.name})
+
+    if truth_cells is not None and "truth_label" in cells.columns:
+        truth = truth_cells[["field_id", "truth_label", *TRUTH_COLUMNS]]
+        cells = cells.merge(truth, on=["field_id", "truth_label"], how="left", validate="many_to_one")
+    columns = ["cell_id", *SHEET_META, "centroid_y", "centroid_x", "area", "store_index"]
+    columns = [c for c in columns if c in cells.columns and not (c in OPTIONAL_META and cells[c].isna().all())]
+    extra = [c for c in (*TRUTH_COLUMNS, "truth_label") if c in cells.columns]
+    cells = cells[columns + extra].reset_index(drop=True)
+
+    fields = field_qc(objects, sheet)
+    dropped = pd.DataFrame({"image_id": small.index, "n_cells": small.to_numpy(),
+                            "reason": f"fewer than min_cells={cfg.min_cells} cells"})
+    dropped = dropped.merge(sheet.drop_duplicates("image_id")[["image_id", "protein"]], on="image_id", how="left")
+    return GatherResult(cells, objects, fields, dropped)
+
+
+def _empty_objects() -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype=t) for c, t in [
+        ("object_id", "int64"), ("centroid_y", "float64"), ("centroid_x", "float64"), ("area", "int64"),
+        ("kept", "bool"), ("padded", "bool"), ("drop_reason", "str"), ("image_id", "str"), ("field_id", "str"), ("protein", "str")]})
+
+
+def field_qc(objects: pd.DataFrame, sheet: pd.DataFrame) -> pd.DataFrame:
+    """Per field: detected objects, stored cells and the count of every drop reason."""
+    base = sheet[["field_id", "image_id", "protein"]].copy()
+    stored_padded = objects.assign(stored_padded=objects["padded"] & objects["kept"])
+    counts = stored_padded.groupby("field_id").agg(n_detected=("object_id", "size"), n_stored=("kept", "sum"),
+                                                   n_padded=("stored_padded", "sum"))
+    reasons = pd.crosstab(objects["field_id"], objects["drop_reason"]) if len(objects) else pd.DataFrame()
+    table = base.merge(counts, left_on="field_id", right_index=True, how="left")
+    for reason in DROP_REASONS:
+        col = reasons[reason] if reason in reasons.columns else pd.Series(dtype="int64")
+        table = table.merge(col.rename(f"n_{reason}"), left_on="field_id", right_index=True, how="left")
+    num = [c for c in table.columns if c.startswith("n_")]
+    table[num] = table[num].fillna(0).astype(int)
+    return table
+
+
+def detection_qc(objects: pd.DataFrame, truth_cells: pd.DataFrame) -> pd.DataFrame:
+    """Detection precision and recall against the simulator's cells, by centroid matching.
+
+    A detection is a true positive when its centre falls inside a true cell not already
+    claimed by another detection; extra detections in one cell (over-segmentation) and those
+    on background are false positives; true cells no detection falls in are misses. True
+    cells cut by the field's edge are left out on both sides (``clear_border`` removes them
+    on purpose). Rows: per field, then 'all' and 'touching' (cells touching another cell).
+    """
+    truth = truth_cells
+    det = objects[["field_id", "truth_label"]].copy()
+    if "at_border" in truth.columns:
+        edge = truth[truth["at_border"].astype(bool)][["field_id", "truth_label"]]
+        det = det.merge(edge.assign(_edge=True), on=["field_id", "truth_label"], how="left")
+        det = det[det["_edge"].isna()].drop(columns="_edge")
+        truth = truth[~truth["at_border"].astype(bool)]
+    hits = det[det["truth_label"] > 0].drop_duplicates()
+    n_true = truth.groupby("field_id").size()
+    n_det = det.groupby("field_id").size()
+    tp = hits.groupby("field_id").size()
+    fields = sorted(set(truth_cells["field_id"]))
+    table = pd.DataFrame({"field_id": fields,
+                          "n_true": n_true.reindex(fields, fill_value=0).to_numpy(),
+                          "n_detected": n_det.reindex(fields, fill_value=0).to_numpy(),
+                          "true_positives": tp.reindex(fields, fill_value=0).to_numpy()})
+    summary = [dict(field_id="all", n_true=len(truth), n_detected=len(det), true_positives=len(hits))]
+    if "touching" in truth.columns:
+        touching = truth[truth["touching"].astype(bool)]
+        found = touching.merge(hits, on=["field_id", "truth_label"], how="inner")
+        summary.append(dict(field_id="touching", n_true=len(touching), n_detected=np.nan, true_positives=len(found)))
+    table = pd.concat([table, pd.DataFrame(summary)], ignore_index=True)
+    table["precision"] = table["true_positives"] / table["n_detected"].replace(0, np.nan)
+    table["recall"] = table["true_positives"] / table["n_true"].replace(0, np.nan)
+    return table

@@ -1,0 +1,128 @@
+"""What the exploratory stage needs from the rest of the workflow: which feature set it
+analyses, each protein's annotation terms, and, on simulated screens, the checks against the
+known truth (cluster agreement, enrichment, multi-localization score, sub-populations).
+
+The analyses themselves live in ``clustering``, ``enrichment`` and ``multiloc``; this module
+only connects them to the config and the benchmark tables.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from pcinpaint.benchmarks.comparisons import dataset_labels
+from pcinpaint.features.table import split_table
+from pcinpaint.io import read_table
+
+#: the layer analysed when the benchmarks cannot rank layers (no labels): the paper's best yeast layer
+DEFAULT_LAYER = "pci_conv4"
+
+
+def analysed_set(ds: dict, supptable1: pd.DataFrame | None) -> str:
+    """The feature set named in ``exploratory.feature_set``, or the PCI layer ranked best by
+    k=11 kNN in ``supptable1`` (conv4 where the dataset has no labels)."""
+    named = ds.get("exploratory", {}).get("feature_set")
+    if named:
+        return named
+    if supptable1 is None or "k11" not in supptable1.columns:
+        return DEFAULT_LAYER
+    pci = supptable1[(supptable1["family"] == "pci") & (supptable1["status"] == "ran")]
+    scores = pd.to_numeric(pci["k11"], errors="coerce")
+    return str(pci.loc[scores.idxmax(), "feature_set"]) if scores.notna().any() else DEFAULT_LAYER
+
+
+def protein_terms(cells: pd.DataFrame, bench: dict) -> pd.Series:
+    """protein -> its sorted annotation terms joined by '+': the union of its cells' labels
+    (the benchmarks' label source in combined mode), so a spatially variable protein whose
+    cells sit in two compartments is annotated to both, as an image-level annotation is."""
+    labels = dataset_labels(cells, {**bench, "label_mode": "combined"})
+    table = pd.DataFrame({"protein": cells["protein"].astype(str).to_numpy(), "label": labels.to_numpy()}).dropna()
+    terms = table.groupby("protein")["label"].agg(lambda s: "+".join(sorted({t for v in s for t in str(v).split("+")})))
+    terms.index.name = "protein"
+    return terms
+
+
+def single_term(terms: pd.Series) -> pd.Series:
+    """The proteins annotated to exactly one term, and that term."""
+    return terms[~terms.str.contains("+", regex=False)]
+
+
+def default_n_clusters(terms: pd.Series, fallback: int = 20) -> int:
+    """The number of distinct single-compartment terms (the true number of compartments on a
+    simulated screen), or ``fallback`` where there are fewer than two."""
+    n = single_term(terms).nunique()
+    return int(n) if n >= 2 else fallback
+
+
+def subset_proteins(proteins, terms: pd.Series, chosen) -> list[str]:
+    """Proteins (of ``proteins``) annotated only to terms in ``chosen`` (Supp Fig 4: vesicle-only)."""
+    chosen = {t.lower() for t in chosen}
+    keep = terms[terms.map(lambda t: set(t.lower().split("+")) <= chosen)]
+    return [p for p in proteins if p in keep.index]
+
+
+# --------------------------------------------------------------------------------------------
+# Checks against the simulator's truth
+# --------------------------------------------------------------------------------------------
+
+
+def cluster_agreement(clusters: pd.DataFrame, terms: pd.Series) -> tuple[float, int]:
+    """Adjusted Rand index between protein clusters and true compartments, over single-term
+    proteins; and how many proteins it was measured on."""
+    from sklearn.metrics import adjusted_rand_score
+
+    truth = single_term(terms)
+    joined = clusters.set_index("protein").join(truth.rename("term"), how="inner")
+    return float(adjusted_rand_score(joined["term"], joined["cluster"])), len(joined)
+
+
+def enrichment_agreement(clusters: pd.DataFrame, top: pd.DataFrame, terms: pd.Series, term_names: dict,
+                         min_size: int = 3, alpha: float = 0.05) -> pd.DataFrame:
+    """Per large cluster: its majority true compartment, its top GO term and whether they agree
+    at FDR < alpha. ``term_names`` maps a compartment class to its GO term name."""
+    truth = single_term(terms)
+    rows = []
+    for cluster, members in clusters.groupby("cluster"):
+        if len(members) < min_size:
+            continue
+        known = truth.reindex(members["protein"]).dropna()
+        majority = known.mode().iloc[0] if len(known) else None
+        hit = top[top["cluster"] == cluster]
+        name = hit["name"].iloc[0] if len(hit) else None
+        fdr = float(hit["fdr"].iloc[0]) if len(hit) else np.nan
+        expected = term_names.get(majority) if majority else None
+        rows.append(dict(cluster=cluster, size=len(members), majority=majority, top_term=name, fdr=fdr,
+                         agrees=bool(name is not None and name == expected and fdr < alpha)))
+    return pd.DataFrame(rows, columns=["cluster", "size", "majority", "top_term", "fdr", "agrees"])
+
+
+def mixing_correlation(scores: pd.DataFrame, cells: pd.DataFrame, a: str, b: str) -> tuple[float, int]:
+    """Spearman correlation between the A-vs-B score and the simulated share of B, over the
+    A+B cells of multi-localized proteins (score = log d_A / d_B rises as a cell moves to B).
+
+    The simulator's ``mixing_fraction`` is the share of the first class of the sorted pair name."""
+    from scipy.stats import spearmanr
+
+    mixed = scores[scores["group"] == f"{a}+{b}"].merge(
+        cells[["cell_id", "true_class", "mixing_fraction"]], on="cell_id", how="left")
+    mixed = mixed[mixed["true_class"] == "+".join(sorted((a, b)))]
+    if len(mixed) < 3:
+        return np.nan, len(mixed)
+    share_b = mixed["mixing_fraction"] if sorted((a, b))[0] == b else 1 - mixed["mixing_fraction"]
+    return float(spearmanr(mixed["score"], share_b).statistic), len(mixed)
+
+
+def load_analysed(tables, cells_path, ds: dict, labelled: bool, supptable1=None):
+    """(feature set name, cell metadata, features, cell table, protein terms) for the stage's
+    rules, from the input files ``analysed_inputs`` lists."""
+    name = analysed_set(ds, read_table(supptable1) if supptable1 else None)
+    path = next((t for t in tables if Path(t).name == f"{name}.parquet"), None)
+    if path is None:
+        raise ValueError(f"feature set '{name}' is not among the inputs {list(tables)}")
+    meta, x = split_table(read_table(path))
+    cells = read_table(cells_path)
+    terms = protein_terms(cells, ds["benchmarks"]) if labelled else pd.Series(dtype=str, name="label")
+    return name, meta, x, cells, terms

@@ -1,0 +1,255 @@
+"""Single-cell analysis of multi-localized and spatially variable proteins (Lu et al. 2019,
+Fig 5, Fig 6 and Supp Data 2).
+
+Multi-localization score. Annotations are per image (or per protein), but a two-compartment
+protein can split its signal unevenly, and unevenly from cell to cell. For a compartment pair
+(A, B) the mean feature vector of the cells of images annotated A alone and of images
+annotated B alone stand for the two compartments; each cell then gets
+
+    score = log( d(cell, mean_A) / d(cell, mean_B) )
+
+(Euclidean distances on z-scored features, natural log): negative means closer to A,
+positive closer to B, near 0 an even mix. The mean of an image's scores says which compartment
+dominates; its standard deviation flags images whose cells disagree (single-cell variability),
+the paper's way of finding spatially variable proteins without looking at the images.
+
+Single-cell clustering. The cells of one spatially variable protein are clustered
+hierarchically; cutting the tree into a few branches and showing the cell nearest each branch's
+mean (Fig 6) names the phenotypes and their proportions without knowing them beforehand.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+import numpy as np
+import pandas as pd
+from scipy.cluster import hierarchy
+
+from pcinpaint.features.matrix import zscore
+
+#: cell-table columns carried into the score table when present
+CARRIED = ("cell_id", "store_index", "image_id", "protein", "cell_line", "antibody")
+
+
+# --------------------------------------------------------------------------------------------
+# Annotation terms
+# --------------------------------------------------------------------------------------------
+
+
+def parse_terms(value) -> frozenset[str]:
+    """Annotation terms as a set: a '+'-joined string ("cytosol+nucleoplasm"), or any iterable
+    of terms; missing values give the empty set. Terms are compared exactly (after stripping)."""
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return frozenset()
+    if isinstance(value, str):
+        parts: Iterable = value.split("+")
+    else:
+        try:
+            parts = list(value)
+        except TypeError:
+            parts = [value]
+    return frozenset(t for t in (str(p).strip() for p in parts) if t and t.lower() != "nan")
+
+
+def terms_by_image(meta: pd.DataFrame, column: str = "label", key: str = "image_id") -> pd.Series:
+    """``key`` -> term set from a per-cell annotation column (the sample sheet's image label).
+
+    Every cell of an image carries its image's label, so one image with two different labels
+    means the table is inconsistent; that is an error rather than a silent pick.
+    """
+    for c in (column, key):
+        if c not in meta.columns:
+            raise ValueError(f"cell table has no '{c}' column (columns: {', '.join(map(str, meta.columns))})")
+    labels = meta[[key, column]].dropna(subset=[key]).drop_duplicates()
+    labels = labels.assign(_terms=labels[column].map(parse_terms))
+    counts = labels.drop_duplicates([key, "_terms"]).groupby(key).size()
+    if (counts > 1).any():
+        bad = counts[counts > 1].index[0]
+        raise ValueError(f"{key} {bad!r} has more than one '{column}' value")
+    return labels.drop_duplicates(key).set_index(key)["_terms"]
+
+
+# --------------------------------------------------------------------------------------------
+# Multi-localization score (Fig 5, Supp Data 2)
+# --------------------------------------------------------------------------------------------
+
+
+def _check_features(features, n_rows: int | None = None) -> np.ndarray:
+    x = np.asarray(features)
+    if x.ndim != 2:
+        raise ValueError(f"features must be a 2-D (cells, features) array, got shape {x.shape}")
+    if n_rows is not None and len(x) != n_rows:
+        raise ValueError(f"{len(x)} feature rows but {n_rows} cells in the cell table")
+    if not np.issubdtype(x.dtype, np.number) or not np.isfinite(x).all():
+        raise ValueError("features must be finite numbers (NaN or inf found)")
+    return x
+
+
+def pair_scores(features: np.ndarray, meta: pd.DataFrame, image_terms: pd.Series, a: str, b: str,
+                key: str = "image_id") -> pd.DataFrame:
+    """Per-cell score of the compartment pair (A, B) for the cells of A-only, B-only and A+B images.
+
+    ``features`` (cells x features) and ``meta`` (the cell table, same row order; needs
+    ``image_id`` and ``protein``) cover the whole screen: features are z-scored over all of its
+    cells (``evaluate.zscore``, zero-variance features dropped) so the scaling does not depend
+    on the pair. ``image_terms`` maps ``key`` (image_id, or protein for protein-level
+    annotations) to its terms (a set or a '+'-joined string).
+
+    Groups are by *exact* term sets: an image is "A" when its terms are exactly {A}, "B" for
+    exactly {B}, and "A+B" (named ``f"{a}+{b}"``, in the order given) for exactly {A, B}; images
+    with a third term, or none, are left out, as the paper took cells annotated to the two
+    compartments, or to one of them alone.
+
+    Returns one row per scored cell: ``cell`` (row position in ``features``), the carried
+    cell-table columns present (cell_id, store_index, image_id, protein, cell_line, antibody),
+    ``pair``, ``group``, ``dist_a``, ``dist_b`` and ``score`` = log(dist_a / dist_b) (negative:
+    closer to A). Raises ValueError when A-only or B-only images have no cells.
+    """
+    a, b = str(a).strip(), str(b).strip()
+    if not a or not b or a == b:
+        raise ValueError(f"need two different compartment terms, got {a!r} and {b!r}")
+    for c in ("image_id", "protein", key):
+        if c not in meta.columns:
+            raise ValueError(f"cell table has no '{c}' column")
+    x = _check_features(features, len(meta))
+    terms = pd.Series(image_terms).map(parse_terms)
+    if terms.index.has_duplicates:
+        raise ValueError(f"image_terms has duplicate {key} entries")
+    cell_terms = meta[key].map(terms)
+    pair = f"{a}+{b}"
+    wanted = {frozenset([a]): a, frozenset([b]): b, frozenset([a, b]): pair}
+    group = cell_terms.map(lambda t: wanted.get(t) if isinstance(t, frozenset) else None)
+    in_a = (group == a).to_numpy()
+    in_b = (group == b).to_numpy()
+    for name, mask in ((a, in_a), (b, in_b)):
+        if not mask.any():
+            raise ValueError(f"no cells in images annotated '{name}' alone: cannot define its mean "
+                             f"(check the term spelling and the {key} -> terms mapping)")
+    z = zscore(x).astype(np.float64)
+    mean_a, mean_b = z[in_a].mean(axis=0), z[in_b].mean(axis=0)
+    rows = np.flatnonzero(group.notna().to_numpy())
+    dist_a = np.linalg.norm(z[rows] - mean_a, axis=1)
+    dist_b = np.linalg.norm(z[rows] - mean_b, axis=1)
+    tiny = np.finfo(np.float64).tiny  # a cell exactly at a mean: a large finite score, not inf
+    out = pd.DataFrame({"cell": rows})
+    for c in CARRIED:
+        if c in meta.columns:
+            out[c] = meta[c].to_numpy()[rows]
+    out["pair"] = pair
+    out["group"] = group.to_numpy()[rows]
+    out["dist_a"] = dist_a
+    out["dist_b"] = dist_b
+    out["score"] = np.log(np.maximum(dist_a, tiny)) - np.log(np.maximum(dist_b, tiny))
+    return out
+
+
+def image_summary(scores: pd.DataFrame, groups: str | Iterable[str] = "pair") -> pd.DataFrame:
+    """Per image: mean and standard deviation (ddof 1, NaN for one cell) of the score, n_cells.
+
+    An image is one protein in one cell line (one antibody): its ``image_id``, so a protein
+    imaged in three cell lines gives three rows. By default only images of the A+B group are
+    summarised (Supp Data 2); ``groups="all"`` or a list of group names widens that. Sorted by
+    SD, largest first: the top rows are the candidates for single-cell variability.
+    """
+    if scores.empty:
+        raise ValueError("no scored cells to summarise")
+    if isinstance(groups, str) and groups == "pair":
+        keep = scores["group"] == scores["pair"]
+    elif isinstance(groups, str) and groups == "all":
+        keep = pd.Series(True, index=scores.index)
+    else:
+        keep = scores["group"].isin([groups] if isinstance(groups, str) else list(groups))
+    data = scores[keep]
+    by = ["pair", "image_id"]
+    extra = [c for c in ("protein", "cell_line", "antibody") if c in data.columns]
+    out = data.groupby(by, sort=False).agg(
+        group=("group", "first"), **{c: (c, "first") for c in extra},
+        mean_score=("score", "mean"), sd_score=("score", "std"), n_cells=("score", "size"),
+    ).reset_index()
+    out["n_cells"] = out["n_cells"].astype(np.int64)
+    return out.sort_values(["sd_score", "image_id"], ascending=[False, True], na_position="last",
+                           kind="stable").reset_index(drop=True)
+
+
+def top_variable(summary: pd.DataFrame, n: int = 10, min_cells: int = 2) -> pd.DataFrame:
+    """The ``n`` images with the largest score SD per pair (the paper's list of ten per pair).
+
+    Images with fewer than ``min_cells`` cells have no meaningful SD and are skipped.
+    """
+    if n < 1:
+        raise ValueError(f"n must be at least 1, got {n}")
+    data = summary[(summary["n_cells"] >= min_cells) & summary["sd_score"].notna()]
+    data = data.sort_values(["sd_score", "image_id"], ascending=[False, True], kind="stable")
+    return data.groupby("pair", sort=False).head(n).reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------------------------
+# Single-cell clustering of spatially variable proteins (Fig 6)
+# --------------------------------------------------------------------------------------------
+
+
+def single_cell_tree(features: np.ndarray, method: str = "ward", metric: str = "euclidean") -> np.ndarray:
+    """Agglomerative clustering of one protein's cells: a scipy linkage matrix.
+
+    Pass the protein's rows of screen-wide z-scored features (``evaluate.zscore`` over all
+    cells): z-scoring within one protein would give features that barely vary in it as much
+    weight as the ones that separate its phenotypes. Ward (Euclidean) merges the branches that
+    add least within-branch variance, so compact phenotypes form clean clades.
+    """
+    from pcinpaint.exploratory.clustering import cluster
+
+    x = _check_features(features).astype(np.float64)
+    if len(x) < 2:
+        raise ValueError(f"need at least 2 cells to build a tree, got {len(x)}")
+    return cluster(x, method=method, metric=metric)
+
+
+def cut_tree(linkage: np.ndarray, n_branches: int) -> np.ndarray:
+    """Branch number per cell after cutting the tree into ``n_branches`` clusters, numbered
+    1.. from left to right in the dendrogram's leaf order (so numbers match the figure)."""
+    n = len(linkage) + 1
+    if not 1 <= n_branches <= n:
+        raise ValueError(f"n_branches must be between 1 and the number of cells ({n}), got {n_branches}")
+    labels = hierarchy.fcluster(linkage, t=n_branches, criterion="maxclust")
+    order = hierarchy.leaves_list(linkage)
+    first_seen = dict.fromkeys(labels[order])  # clusters in left-to-right order
+    renumber = {old: new for new, old in enumerate(first_seen, start=1)}
+    return np.array([renumber[v] for v in labels], np.int64)
+
+
+def representative_cells(linkage: np.ndarray, features: np.ndarray, n_branches: int = 4) -> pd.DataFrame:
+    """Cut the tree into ``n_branches`` branches and pick, per branch, the cell nearest its mean.
+
+    The cell nearest the branch mean is a real cell typical of the branch, so its crop can
+    stand for the phenotype in the figure. Returns one row per branch (left to right):
+    ``branch``, ``cell`` (row index into ``features``), ``n_cells``, ``fraction`` of the
+    protein's cells, and ``leaf_start``/``leaf_stop`` (the branch's span of leaf positions
+    in the dendrogram, stop exclusive). ``features`` must be those the tree was built from.
+    """
+    x = _check_features(features).astype(np.float64)
+    if len(x) != len(linkage) + 1:
+        raise ValueError(f"the tree has {len(linkage) + 1} cells but features have {len(x)} rows")
+    branch = cut_tree(linkage, n_branches)
+    position = np.empty(len(x), np.int64)
+    position[hierarchy.leaves_list(linkage)] = np.arange(len(x))
+    rows = []
+    for k in range(1, branch.max() + 1):
+        members = np.flatnonzero(branch == k)
+        centre = x[members].mean(axis=0)
+        nearest = members[np.argmin(np.linalg.norm(x[members] - centre, axis=1))]
+        span = position[members]
+        rows.append(dict(branch=k, cell=int(nearest), n_cells=len(members), fraction=len(members) / len(x),
+                         leaf_start=int(span.min()), leaf_stop=int(span.max()) + 1))
+    return pd.DataFrame(rows)
+
+
+def branch_purity(clusters, truth) -> float:
+    """Agreement of branches with known sub-populations: the adjusted Rand index (1 = identical
+    partitions, about 0 = chance), indifferent to how branches are numbered."""
+    from sklearn.metrics import adjusted_rand_score
+
+    clusters, truth = np.asarray(clusters), np.asarray(truth)
+    if clusters.shape != truth.shape or clusters.ndim != 1:
+        raise ValueError(f"clusters and truth must be 1-D of the same length, got {clusters.shape} and {truth.shape}")
+    return float(adjusted_rand_score(truth, clusters))

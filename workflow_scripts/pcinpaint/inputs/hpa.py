@@ -1,0 +1,401 @@
+"""The Human Protein Atlas as an input source (``source: hpa``): list, download, split.
+
+Listing follows the paper's reference download script: for each protein, fetch the atlas
+entry ``<base>/<ENSG>.xml`` and keep the image URLs of the ``<subAssay type="human">``
+elements (the cell-line immunofluorescence), taking only the composites that end in
+``_blue_red_green.jpg``. Each composite holds the nucleus (blue), microtubules (red) and the
+stained protein (green); ``write_fields`` splits it into one TIFF per channel and a sample
+sheet whose images group fields by (protein, antibody, cell line), as the paper did. Gene
+names resolve to Ensembl ids through the HPA subcellular location table.
+
+Downloads are meant to be re-run and to share the atlas politely:
+
+* politeness: request starts are spaced by at least ``rate_limit_s``; failures are retried
+  with exponential backoff (``backoff_s * 2**attempt``); a 404 (or another client error) is
+  permanent and not retried;
+* integrity: a body shorter than its Content-Length, or a JPEG that does not decode, is
+  fetched again; a stalled connection ends at the socket timeout;
+* resume: entry XMLs are cached, images already on disk that decode are kept (``cached``),
+  and every file is written to a temporary name and renamed, so an interrupted run never
+  leaves a half file that a later run would trust. A failure is recorded in the manifest
+  (or the failures table) rather than stopping the run.
+
+Only the standard library speaks HTTP, so the adapter adds no dependency.
+"""
+
+from __future__ import annotations
+
+import http.client
+import io
+import logging
+import re
+import sys
+import time
+import urllib.error
+import urllib.request
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import pandas as pd
+import tifffile
+
+from pcinpaint.errors import InputError, PermanentDownloadError, TransientDownloadError
+from pcinpaint.inputs import annotations as labels
+from pcinpaint.io import atomic_path, read_table
+
+log = logging.getLogger(__name__)
+
+COMPOSITE_SUFFIX = "_blue_red_green.jpg"
+COLOURS = ("blue", "red", "green")
+LISTING_COLUMNS = ["ensg", "protein", "antibody", "cell_line", "url"]
+FAILURE_COLUMNS = ["ensg", "protein", "url", "attempts", "error"]
+MANIFEST_COLUMNS = ["url", "ensg", "protein", "antibody", "cell_line", "path", "status", "bytes", "attempts", "error"]
+USER_AGENT = "pcinpaint-hpa/0.1 (research workflow; polite, rate-limited)"
+_ENSG = re.compile(r"^ENSG\d+(\.\d+)?$", re.IGNORECASE)
+
+
+def _one_line(exc: BaseException, limit: int = 200) -> str:
+    return " ".join(str(exc).split())[:limit] or type(exc).__name__
+
+
+# --------------------------------------------------------------------------------------------
+# Listing: entry XML -> composite image URLs
+# --------------------------------------------------------------------------------------------
+
+
+def _local(tag) -> str:
+    """Tag name without a namespace, so a namespaced export parses the same."""
+    return tag.rsplit("}", 1)[-1] if isinstance(tag, str) else ""
+
+
+def _text(el) -> str:
+    return (el.text or "").strip() if el is not None else ""
+
+
+def parse_entry_xml(xml_bytes: bytes, ensg: str, where: str) -> pd.DataFrame:
+    """One row per composite URL of the entry's human cell-line assays (deduplicated).
+
+    Searches anywhere under each ``<subAssay type="human">``, so small changes in nesting
+    between atlas versions do not lose images; the antibody is the enclosing ``<antibody
+    id=...>``, the cell line the ``<cellLine>`` of the enclosing ``<data>``.
+    """
+    try:
+        root = ET.fromstring(xml_bytes)
+    except ET.ParseError as exc:
+        raise InputError(f"{where}: malformed XML: {_one_line(exc)}") from None
+    parent = {child: node for node in root.iter() for child in node}
+    entries = [el for el in root.iter() if _local(el.tag) == "entry"] or [root]
+    name = next((_text(c) for e in entries for c in e if _local(c.tag) == "name" and _text(c)), "")
+
+    def enclosing(el, tag):
+        while el is not None and _local(el.tag) != tag:
+            el = parent.get(el)
+        return el
+
+    rows, seen = [], set()
+    for assay in root.iter():
+        if _local(assay.tag) != "subAssay" or assay.get("type", "").lower() != "human":
+            continue
+        antibody = enclosing(assay, "antibody")
+        for el in assay.iter():
+            url = _text(el) if _local(el.tag) == "imageUrl" else ""
+            if not url.endswith(COMPOSITE_SUFFIX) or url in seen:
+                continue
+            seen.add(url)
+            data = enclosing(el, "data")
+            cell = next((c for c in data.iter() if _local(c.tag) == "cellLine"), None) if data is not None else None
+            rows.append((ensg, name or ensg, antibody.get("id", "") if antibody is not None else "", _text(cell), url))
+    return pd.DataFrame(rows, columns=LISTING_COLUMNS, dtype=object)
+
+
+def _text_column(table: pd.DataFrame, name: str) -> pd.Series | None:
+    """The column called ``name`` (any case) as stripped text, missing as ""; None if absent."""
+    col = labels._find(table, name)
+    if col is None:
+        return None
+    return pd.Series([("" if pd.isna(v) else str(v).strip()) for v in table[col]], index=table.index, dtype=object)
+
+
+def _gene_table(path: Path, table: pd.DataFrame | None = None) -> pd.DataFrame:
+    """``ensg`` and ``protein``: the location table's ``Gene`` and ``Gene name`` columns."""
+    table = read_table(path) if table is None else table
+    ensg, name = _text_column(table, "Gene"), _text_column(table, "Gene name")
+    if ensg is None or name is None:
+        raise InputError(f"{path}: expected columns 'Gene' and 'Gene name'; columns are {list(table.columns)}")
+    return pd.DataFrame({"ensg": ensg, "protein": name})
+
+
+def resolve_proteins(proteins: Sequence[str], location_table: str | Path | None) -> pd.DataFrame:
+    """``ensg, protein`` for a list of Ensembl ids and/or gene names (case-insensitive), in order.
+
+    Ensembl ids pass through (their version suffix dropped); gene names need the location
+    table. An unknown or ambiguous name is a one-line error naming the table and the name.
+    """
+    table = _gene_table(Path(location_table)) if location_table is not None else None
+    if table is not None:
+        ensg_name, by_name = {}, {}
+        for ensg, name in zip(table["ensg"].str.upper(), table["protein"]):
+            ensg_name[ensg] = name
+            if name and ensg not in by_name.setdefault(name.upper(), []):
+                by_name[name.upper()].append(ensg)
+    rows = []
+    for item in proteins:
+        item = str(item).strip()
+        if not item:
+            continue
+        if _ENSG.match(item):
+            ensg = item.split(".")[0].upper()
+            rows.append((ensg, ensg_name.get(ensg, ensg) if table is not None else ensg))
+            continue
+        if table is None:
+            raise InputError(f"gene name '{item}' needs a location table to find its Ensembl id "
+                             f"(or give the ENSG id)")
+        ids = by_name.get(item.upper())
+        if ids is None:
+            raise InputError(f"{location_table}: unknown gene name '{item}' (not in the 'Gene name' column)")
+        if len(ids) > 1:
+            raise InputError(f"{location_table}: gene name '{item}' is ambiguous ({', '.join(ids)}); give the ENSG id")
+        rows.append((ids[0], ensg_name[ids[0]]))
+    return pd.DataFrame(rows, columns=["ensg", "protein"], dtype=object).drop_duplicates("ensg").reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------------------------
+# HTTP: polite, retrying, checked
+# --------------------------------------------------------------------------------------------
+
+
+class _Client:
+    """Spaces request starts by ``rate_limit_s`` and retries with exponential backoff."""
+
+    def __init__(self, retries: int, backoff_s: float, rate_limit_s: float, timeout_s: float):
+        self.retries, self.backoff_s = int(retries), float(backoff_s)
+        self.rate_limit_s, self.timeout_s = float(rate_limit_s), float(timeout_s)
+        self._next_start = 0.0
+
+    def _once(self, url: str) -> bytes:
+        wait = self._next_start - time.monotonic()
+        if wait > 0:
+            time.sleep(wait)
+        self._next_start = time.monotonic() + self.rate_limit_s
+        request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
+                declared = response.headers.get("Content-Length")
+                data = response.read()
+        except urllib.error.HTTPError as exc:
+            exc.close()
+            message = f"HTTP {exc.code} {exc.reason}"
+            if 400 <= exc.code < 500 and exc.code not in (408, 429):
+                raise PermanentDownloadError(message) from None
+            raise TransientDownloadError(message) from None
+        except http.client.IncompleteRead as exc:
+            got = len(exc.partial)
+            raise TransientDownloadError(f"incomplete body: got {got} of {got + (exc.expected or 0)} bytes") from None
+        except TimeoutError:
+            raise TransientDownloadError(f"timed out after {self.timeout_s:g} s") from None
+        except urllib.error.URLError as exc:
+            if isinstance(exc.reason, TimeoutError):
+                raise TransientDownloadError(f"timed out after {self.timeout_s:g} s") from None
+            raise TransientDownloadError(f"connection failed: {_one_line(exc.reason)}") from None
+        except (OSError, http.client.HTTPException) as exc:
+            raise TransientDownloadError(f"connection failed: {_one_line(exc)}") from None
+        if declared and declared.isdigit() and int(declared) != len(data):
+            raise TransientDownloadError(f"length mismatch: Content-Length {declared}, got {len(data)} bytes")
+        return data
+
+    def get(self, url: str, check: Callable[[bytes], object] | None = None) -> tuple[bytes | None, int, str]:
+        """(body or None, attempts made, error): ``check`` raising ValueError means retry."""
+        error = ""
+        for attempt in range(self.retries + 1):
+            if attempt:
+                time.sleep(self.backoff_s * 2 ** (attempt - 1))
+            try:
+                data = self._once(url)
+                if check is not None:
+                    check(data)
+                return data, attempt + 1, ""
+            except PermanentDownloadError as exc:
+                return None, attempt + 1, str(exc)
+            except (TransientDownloadError, ValueError) as exc:
+                error = _one_line(exc)
+                log.info("%s: attempt %d failed: %s", url, attempt + 1, error)
+        return None, self.retries + 1, f"{error} (gave up after {self.retries + 1} attempts)"
+
+
+def list_images(proteins: Sequence[str], base_url: str, cache_dir: str | Path, *,
+                location_table: str | Path | None = None, retries: int = 4, backoff_s: float = 1.0,
+                rate_limit_s: float = 0.5, timeout_s: float = 30.0) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(listing, failures): every protein's composites, and the proteins whose XML failed.
+
+    Entry XMLs are kept in ``cache_dir`` as ``<ENSG>.xml`` (only once they parse), so a rerun
+    reads them from disk instead of asking the atlas again.
+    """
+    cache_dir = Path(cache_dir)
+    client = _Client(retries, backoff_s, rate_limit_s, timeout_s)
+    parts, failures = [], []
+    for ensg, protein in resolve_proteins(proteins, location_table).itertuples(index=False):
+        cached, url = cache_dir / f"{ensg}.xml", f"{base_url.rstrip('/')}/{ensg}.xml"
+        listing = None
+        if cached.exists():
+            try:
+                listing = parse_entry_xml(cached.read_bytes(), ensg, str(cached))
+            except InputError as exc:
+                log.warning("%s; fetching it again", exc)
+        if listing is None:
+            data, attempts, error = client.get(url, check=lambda b: parse_entry_xml(b, ensg, url))
+            if data is None:
+                log.warning("%s (%s): %s", url, protein, error)
+                failures.append((ensg, protein, url, attempts, error))
+                continue
+            with atomic_path(cached) as tmp:
+                tmp.write_bytes(data)
+            listing = parse_entry_xml(data, ensg, url)
+        if listing.empty:
+            log.warning("%s (%s): no %s images in the human cell-line assays", url, protein, COMPOSITE_SUFFIX)
+        parts.append(listing)
+    listing = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=LISTING_COLUMNS, dtype=object)
+    return listing, pd.DataFrame(failures, columns=FAILURE_COLUMNS).astype({"attempts": int})
+
+
+# --------------------------------------------------------------------------------------------
+# Downloading composites
+# --------------------------------------------------------------------------------------------
+
+
+def _decode_rgb(data: bytes) -> np.ndarray:
+    """A JPEG's pixels (H, W, 3); ValueError when it does not decode or is not RGB."""
+    import imageio.v3 as iio
+
+    try:
+        image = iio.imread(io.BytesIO(data), extension=".jpg")
+    except Exception as exc:  # truncated or corrupt data raises assorted errors
+        raise ValueError(f"JPEG does not decode: {_one_line(exc)}") from None
+    if image.ndim != 3 or image.shape[-1] != 3:
+        raise ValueError(f"not an RGB composite: image shape {image.shape}")
+    return image
+
+
+def _safe(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", str(text)).strip("-") or "none"
+
+
+def _relative_path(row) -> str:
+    """``<ENSG>/<antibody>/<URL file name>``: unique per composite, readable on disk."""
+    return f"{_safe(row['ensg'])}/{_safe(row['antibody'])}/{_safe(str(row['url']).rsplit('/', 1)[-1])}"
+
+
+def download_images(listing: pd.DataFrame, dest_dir: str | Path, *, retries: int = 4, backoff_s: float = 1.0,
+                    rate_limit_s: float = 0.5, timeout_s: float = 30.0, progress: bool = False) -> pd.DataFrame:
+    """Fetch every composite of ``listing`` into ``dest_dir``; the manifest, one row per URL.
+
+    A file already there that decodes as an RGB JPEG is ``cached`` and not fetched again;
+    otherwise the body must match its Content-Length and decode, or it is fetched again
+    (up to ``retries`` times) before being reported ``failed`` with the reason.
+    """
+    if "url" not in listing.columns:
+        raise ValueError(f"the image listing needs a 'url' column; columns are {list(listing.columns)}")
+    dest_dir = Path(dest_dir)
+    client = _Client(retries, backoff_s, rate_limit_s, timeout_s)
+    rows = listing.reindex(columns=LISTING_COLUMNS).fillna("").astype(str).drop_duplicates("url")
+    out = []
+    for i, row in enumerate(rows.to_dict("records")):
+        rel = _relative_path(row)
+        target = dest_dir / rel
+        status, size, attempts, error = "cached", 0, 0, ""
+        try:
+            size = target.stat().st_size
+            _decode_rgb(target.read_bytes())
+        except (OSError, ValueError):
+            data, attempts, error = client.get(row["url"], check=_decode_rgb)
+            if data is None:
+                status, size = "failed", 0
+            else:
+                with atomic_path(target) as tmp:
+                    tmp.write_bytes(data)
+                status, size = "fetched", len(data)
+        out.append({**row, "path": rel, "status": status, "bytes": size, "attempts": attempts, "error": error})
+        if progress:
+            print(f"[{i + 1}/{len(rows)}] {status:7s} {row['url']}" + (f": {error}" if error else ""),
+                  file=sys.stderr, flush=True)
+    manifest = pd.DataFrame(out, columns=MANIFEST_COLUMNS).astype({"bytes": int, "attempts": int})
+    counts = manifest["status"].value_counts().to_dict()
+    log.info("%s: %d composites (%s)", dest_dir, len(manifest), ", ".join(f"{v} {k}" for k, v in counts.items()))
+    return manifest
+
+
+# --------------------------------------------------------------------------------------------
+# Composites -> channel TIFFs and a sample sheet
+# --------------------------------------------------------------------------------------------
+
+
+def split_composite(jpg_path: str | Path) -> dict[str, np.ndarray]:
+    """``{"blue", "red", "green"}`` -> 2-D uint8 planes of an RGB composite."""
+    path = Path(jpg_path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read composite: {_one_line(exc)}") from None
+    try:
+        image = _decode_rgb(data)
+    except ValueError as exc:
+        raise InputError(f"{path}: {exc}") from None
+    if image.dtype != np.uint8:
+        raise InputError(f"{path}: expected an 8-bit composite, got {image.dtype}")
+    return {"red": np.ascontiguousarray(image[..., 0]), "green": np.ascontiguousarray(image[..., 1]),
+            "blue": np.ascontiguousarray(image[..., 2])}
+
+
+def write_fields(manifest: pd.DataFrame, images_dir: str | Path, fields_dir: str | Path,
+                 channel_colours: dict[str, str]) -> pd.DataFrame:
+    """Split each downloaded composite into ``<field_id>_<channel>.tif``; the sample sheet.
+
+    ``image_id`` is ``protein/antibody/cell line`` (the paper's grouping of fields into
+    images); ``field_id`` comes from the composite's file path, so it is unique. Channel
+    columns hold absolute TIFF paths. TIFFs newer than their composite are kept, so a rerun
+    after more downloads only splits the new ones.
+    """
+    bad = {ch: c for ch, c in channel_colours.items() if c not in COLOURS}
+    if bad:
+        raise ValueError(f"channel colours must be among {list(COLOURS)}; got {bad}")
+    images_dir, fields_dir = Path(images_dir), Path(fields_dir).resolve()
+    rows = []
+    for row in manifest[manifest["status"].isin(["fetched", "cached"])].to_dict("records"):
+        source = images_dir / row["path"]
+        field_id = _safe(str(row["path"]).removesuffix(COMPOSITE_SUFFIX).replace("/", "_"))
+        tiffs = {ch: fields_dir / f"{field_id}_{ch}.tif" for ch in channel_colours}
+        if not all(p.exists() and p.stat().st_mtime >= source.stat().st_mtime for p in tiffs.values()):
+            planes = split_composite(source)
+            for ch, colour in channel_colours.items():
+                with atomic_path(tiffs[ch]) as tmp:
+                    tifffile.imwrite(tmp, planes[colour])
+        rows.append({"image_id": f"{row['protein']}/{row['antibody']}/{row['cell_line']}", "field_id": field_id,
+                     "protein": row["protein"], "cell_line": row["cell_line"], "antibody": row["antibody"],
+                     **{ch: str(p) for ch, p in tiffs.items()}})
+    return pd.DataFrame(rows, columns=["image_id", "field_id", "protein", "cell_line", "antibody", *channel_colours])
+
+
+# --------------------------------------------------------------------------------------------
+# Protein-level annotation
+# --------------------------------------------------------------------------------------------
+
+
+def location_columns(location_table: str | Path,
+                     reliability: Sequence[str] = ("Validated", "Supported", "Approved")) -> pd.DataFrame:
+    """Per gene: ``ensg, protein, label`` and the single-cell variation columns.
+
+    ``label`` is the gene's locations at the given reliability levels, read exactly as
+    ``labels.read_annotations`` reads the HPA layout (lower-case, sorted, joined by '+');
+    genes without such a location, and empty variation cells, are missing values.
+    """
+    path = Path(location_table)
+    table = read_table(path)
+    classes = labels.protein_classes(labels.read_annotations(path, layout="hpa", key="Gene", reliability=reliability))
+    out = _gene_table(path, table)
+    out["label"] = [classes.get(e) for e in out["ensg"]]
+    for name, col in (("sc_variation_intensity", "Single-cell variation intensity"),
+                      ("sc_variation_spatial", "Single-cell variation spatial")):
+        values = _text_column(table, col)
+        out[name] = None if values is None else [v or None for v in values]
+    return out[out["ensg"] != ""].drop_duplicates("ensg").reset_index(drop=True)

@@ -1,0 +1,167 @@
+"""Labelled single-cell benchmark sets in HDF5: the Chong et al. 2015 yeast crops (DeepLoc files).
+
+The paper's yeast benchmark is the set of single cells Chong et al. labelled by hand, as
+distributed with DeepLoc (``Chong_{train,valid,test}_set.hdf5``): each file holds the crops
+as one row per cell (``data1``: channels x 64 x 64 values, channel blocks one after the
+other, GFP then RFP) and their classes one-hot (``Index1``), with the class names in
+``Index1_columns`` where the file carries them (a dataset or a root attribute). The dataset
+names, the channel layout and the class names are configurable, so other sets written the
+same way read too.
+
+These cells come without images to pair them in: they are for feature extraction with a
+model trained on another dataset (``model_from``) and for the benchmarks. So ``image_id`` is
+``<file stem>:<class>`` (grouping cells only for bookkeeping), and, unless the file has a
+per-cell protein dataset (``protein_key``), ``protein`` is the class: the files name no
+proteins, and per-class groups are what protein-level summaries of a labelled set can use.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from pcinpaint.errors import ConfigError, InputError
+from pcinpaint.inputs.annotations import merge_terms
+
+log = logging.getLogger(__name__)
+
+DEFAULT_DATA_KEY = "data1"
+DEFAULT_LABEL_KEY = "Index1"
+CHANNEL_ORDERS = ("channels_first", "channels_last")
+#: look for the class names in "<label_key>_columns" when the file has it
+AUTO = "auto"
+
+
+def _h5py():
+    try:
+        import h5py
+    except ImportError:  # pragma: no cover - h5py is in the imaging environment
+        raise ConfigError("labelled_hdf5: the h5py package is needed to read HDF5 files; install h5py") from None
+    return h5py
+
+
+def _norm_class(name: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", str(name).lower())
+
+
+def _text(values) -> list[str]:
+    out = []
+    for v in np.asarray(values).ravel():
+        out.append(v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v))
+    return [v.strip() for v in out]
+
+
+class LabelledFile:
+    """An open labelled file, checked: data rows, one-hot labels, class names."""
+
+    def __init__(self, handle, path: Path, classes: Sequence[str], data_key: str, label_key: str,
+                 channels: int, size: int, channel_order: str, class_key: str | None, protein_key: str | None):
+        if channel_order not in CHANNEL_ORDERS:
+            raise ConfigError(f"labelled_hdf5.channel_order: unknown order '{channel_order}'; "
+                              f"choose one of {list(CHANNEL_ORDERS)}")
+        self.path, self.channels, self.size, self.channel_order = path, int(channels), int(size), channel_order
+        for key in (data_key, label_key):
+            if key not in handle or not hasattr(handle[key], "shape"):
+                raise InputError(f"{path}: no dataset '{key}'; the file holds {sorted(handle.keys())}")
+        self.data = handle[data_key]
+        n = self.data.shape[0] if self.data.ndim else 0
+        width = int(np.prod(self.data.shape[1:])) if self.data.ndim >= 2 else 0
+        want = self.channels * self.size * self.size
+        if width != want:
+            raise InputError(f"{path}: '{data_key}' rows hold {width} values; expected channels x size x size = "
+                             f"{self.channels} x {self.size} x {self.size} = {want}")
+        labels = np.asarray(handle[label_key][()])
+        if labels.ndim != 2:
+            raise InputError(f"{path}: '{label_key}' has shape {labels.shape}; expected (cells, classes) one-hot rows")
+        if labels.shape[1] != len(classes):
+            raise InputError(f"{path}: '{label_key}' has {labels.shape[1]} label columns but the config lists "
+                             f"{len(classes)} classes")
+        if labels.shape[0] != n:
+            raise InputError(f"{path}: '{label_key}' has {labels.shape[0]} rows but '{data_key}' has {n} cells")
+        binary = (labels == 0) | (labels == 1)
+        one_hot = binary.all(axis=1) & (labels.sum(axis=1) == 1)
+        if not one_hot.all():
+            bad = int(np.flatnonzero(~one_hot)[0])
+            raise InputError(f"{path}: '{label_key}' row {bad} is not one-hot ({labels[bad].tolist()}); "
+                             f"{int((~one_hot).sum())} of {n} rows are not")
+        self._check_class_names(handle, classes, label_key, class_key)
+        self.labels = [str(classes[i]) for i in labels.argmax(axis=1)]
+        self.proteins = None
+        if protein_key:
+            if protein_key not in handle:
+                raise InputError(f"{path}: no protein dataset '{protein_key}'; the file holds {sorted(handle.keys())}")
+            self.proteins = _text(handle[protein_key][()])
+            if len(self.proteins) != n:
+                raise InputError(f"{path}: '{protein_key}' has {len(self.proteins)} entries but '{data_key}' "
+                                 f"has {n} cells")
+
+    def _check_class_names(self, handle, classes, label_key: str, class_key: str | None) -> None:
+        if class_key is None or class_key == "":
+            return
+        key = f"{label_key}_columns" if class_key == AUTO else class_key
+        if key in handle:
+            names = _text(handle[key][()])
+        elif key in handle.attrs:
+            names = _text(handle.attrs[key])
+        elif class_key == AUTO:
+            return
+        else:
+            raise InputError(f"{self.path}: no class names '{class_key}' (dataset or attribute)")
+        if [_norm_class(n) for n in names] != [_norm_class(c) for c in classes]:
+            raise InputError(f"{self.path}: the file's classes {names} differ from the config's {list(classes)} "
+                             "(names and order must agree)")
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def crops(self, start: int = 0, stop: int | None = None) -> np.ndarray:
+        """Rows ``start:stop`` as float32 (n, C, size, size)."""
+        rows = np.asarray(self.data[start:stop], dtype=np.float32).reshape(-1, self.channels * self.size * self.size)
+        if self.channel_order == "channels_first":
+            return rows.reshape(-1, self.channels, self.size, self.size)
+        return rows.reshape(-1, self.size, self.size, self.channels).transpose(0, 3, 1, 2).copy()
+
+
+def open_hdf5(path: str | Path):
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: HDF5 file not found")
+    try:
+        return _h5py().File(path, "r")
+    except OSError as exc:
+        raise InputError(f"{path}: not a readable HDF5 file: {' '.join(str(exc).split())[:200]}") from None
+
+
+def read_labelled(path: str | Path, classes: Sequence[str], data_key: str = DEFAULT_DATA_KEY,
+                  label_key: str = DEFAULT_LABEL_KEY, channels: int = 2, size: int = 64,
+                  channel_order: str = "channels_first", class_key: str | None = AUTO
+                  ) -> tuple[np.ndarray, list[str]]:
+    """All crops of a file as float32 (n, channels, size, size), values as stored, and each
+    cell's class name (from the config's ``classes``, in the label columns' order).
+
+    ``channels_first``: each row is the channels' planes one after the other (DeepLoc);
+    ``channels_last``: pixel-interleaved (size, size, channels). ``class_key`` names the
+    file's class-name list to check against ``classes`` ("auto": ``<label_key>_columns`` if
+    present; None: no check).
+    """
+    path = Path(path)
+    with open_hdf5(path) as handle:
+        data = LabelledFile(handle, path, classes, data_key, label_key, channels, size, channel_order, class_key, None)
+        return data.crops(), list(data.labels)
+
+
+def class_map(classes: Sequence[str], merge: dict | None) -> dict[str, str | None]:
+    """{class: label after ``merge``} (lower-case, as ``labels.merge_terms``); None drops the class."""
+    lower = [str(c).strip().lower() for c in classes]
+    unknown = [k for k in (merge or {}) if str(k).strip().lower() not in lower]
+    if unknown:
+        raise ConfigError(f"labelled_hdf5.merge: {unknown} not among the classes {list(classes)}")
+    frame = pd.DataFrame({"protein": lower, "term": lower})
+    merged = merge_terms(frame, merge or {})
+    kept = dict(zip(merged["protein"], merged["term"]))
+    return {c: kept.get(low) for c, low in zip(classes, lower)}

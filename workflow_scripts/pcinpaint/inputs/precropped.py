@@ -1,0 +1,162 @@
+"""Screens delivered as single-cell crops: one folder per protein (or image), one file per channel.
+
+The paper's reference code trains from folders like ``<ORF>/<ORF>_<field>_rfp_<cell>_gfp.tif``
+(yeast) and ``<GENE>_<antibody>_<well>/<antibody>_<well>_<field>_<cell>_green.tif`` (human):
+cells were segmented and cropped elsewhere, and pairs are drawn within a folder. ``scan_crops``
+lists such a tree (one row per cell, one path column per channel) and ``build_store`` turns it
+into the workflow's crop store and cell table, so training and features run as for screens
+segmented here. Positions and areas of the cells are unknown (NaN).
+
+Normalisation (``normalise``) happens after resizing and before ``crops.preprocess_crops``:
+
+* ``"per_crop"`` (default): each channel of each crop min-max scaled to [0, 1], as the
+  reference loaders do (``skimage.exposure.rescale_intensity`` per cell and channel). Right
+  for the yeast toy crops, whose float values have an arbitrary, cell-to-cell varying range.
+* ``"none"``: values passed on as read. Since ``preprocess_crops`` itself min-max scales every
+  crop, this stores the same crops as ``"per_crop"``; it exists so a config can say that the
+  files are already scaled (the human toy crops are in [0, 1]).
+* ``"percentile"``: each channel of each crop clipped to its ``percentiles`` (default 0.1 and
+  99.9, DeepLoc's stretch of the Chong et al. crops) before scaling, so a few hot pixels do not
+  squeeze the rest of the cell into the bottom grey levels.
+
+A scaling over the whole set (one range per channel) would not survive: ``preprocess_crops``
+rescales each crop, so only per-crop choices change what is stored.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+
+import pandas as pd
+
+from pcinpaint.errors import ConfigError, InputError
+from pcinpaint.inputs.files import files_by_key, natural_key
+
+log = logging.getLogger(__name__)
+
+GROUPS = ("folder", "folder_field")
+#: HPA folder names ``<GENE>_<antibody number>_<well...>``: the antibody where it can be read
+DEFAULT_ANTIBODY_PATTERN = r"[^_]+_(?P<antibody>\d+)_.+"
+
+
+# --------------------------------------------------------------------------------------------
+# Listing
+# --------------------------------------------------------------------------------------------
+
+
+def _group_value(match: re.Match, name: str) -> str:
+    if name in match.re.groupindex:
+        return match.group(name)
+    return match.group(1) if match.re.groups else match.group(0)
+
+
+def _compile(pattern: str, option: str) -> re.Pattern:
+    try:
+        return re.compile(pattern)
+    except re.error as exc:
+        raise ConfigError(f"crops.{option}: invalid regular expression '{pattern}': {exc}") from None
+
+
+def folder_protein(folder: str, protein_pattern: str | None = None) -> str:
+    """The protein a folder holds: its first '_' token by default (``A1CF`` of
+    ``A1CF_762_F2``; the whole name of ``AAC1``), else the ``protein`` group (or first group,
+    or whole match) of ``protein_pattern`` matched against the whole folder name."""
+    if protein_pattern is None:
+        return folder.split("_")[0] or folder
+    match = _compile(protein_pattern, "protein_pattern").fullmatch(folder)
+    if match is None or not _group_value(match, "protein"):
+        raise InputError(f"{folder}: folder name does not match protein_pattern '{protein_pattern}'")
+    return _group_value(match, "protein")
+
+
+def folder_antibody(folder: str, antibody_pattern: str | None = None) -> str | None:
+    """The antibody of a folder, or None where it cannot be read. ``None`` uses the HPA rule
+    (a number as second '_' token); ``""`` turns antibodies off."""
+    if antibody_pattern == "":
+        return None
+    regex = _compile(antibody_pattern or DEFAULT_ANTIBODY_PATTERN, "antibody_pattern")
+    match = regex.fullmatch(folder)
+    return (_group_value(match, "antibody") or None) if match else None
+
+
+def _cell_channel(stem: str, tokens: dict[str, str]) -> tuple[str, str] | None:
+    """(channel, cell key) from a crop file name ending in a channel token (longest wins)."""
+    ends = [(ch, tok) for ch, tok in tokens.items() if stem.endswith(tok)]
+    if not ends:
+        return None
+    ch, tok = max(ends, key=lambda item: len(item[1]))
+    return ch, stem[: -len(tok)]
+
+
+def _field_key(cell_key: str, field_regex: re.Pattern | None, where: Path) -> str:
+    """The field a cell comes from: by default its name without the trailing cell number."""
+    if field_regex is None:
+        return cell_key.rsplit("_", 1)[0] if "_" in cell_key else ""
+    match = field_regex.fullmatch(cell_key)
+    if match is None:
+        raise InputError(f"{where}: cell name '{cell_key}' does not match field_pattern '{field_regex.pattern}'")
+    return _group_value(match, "field")
+
+
+def scan_crops(root: str | Path, channel_tokens: dict[str, str], group: str = "folder",
+               protein_pattern: str | None = None, antibody_pattern: str | None = None,
+               field_pattern: str | None = None, pattern: str = "*.tif*") -> pd.DataFrame:
+    """One row per cell of a tree of per-cell, per-channel crop files.
+
+    A file belongs to channel ``c`` when its name (without suffix) ends with
+    ``channel_tokens[c]`` (e.g. ``{"gfp": "_gfp", "rfp": "_rfp"}``: a token inside the name,
+    like the yeast toy set's ``_rfp_<cell>``, does not count); the rest of the name is the
+    cell's key, shared by its channel files. Other files are ignored (logged).
+
+    Columns: ``cell_id`` (``<folder>/<cell key>``), ``image_id`` (the folder, or with
+    ``group="folder_field"`` ``<folder>/<field>``), ``field_id`` (``<folder>/<field>``; the
+    field is the cell key without its last '_' token, or the ``field`` group of
+    ``field_pattern``), ``protein`` (see ``folder_protein``), ``antibody`` (where
+    ``folder_antibody`` reads one), ``folder``, and one absolute path column per channel.
+    """
+    root = Path(root)
+    if group not in GROUPS:
+        raise ConfigError(f"crops.group: unknown grouping '{group}'; choose one of {list(GROUPS)}")
+    if not channel_tokens or any(not t for t in channel_tokens.values()):
+        raise ConfigError(f"crops.channel_tokens: need a non-empty file-name token per channel, got {channel_tokens}")
+    if not root.is_dir():
+        raise InputError(f"{root}: crop folder not found")
+    field_regex = _compile(field_pattern, "field_pattern") if field_pattern else None
+    folders = sorted((p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")),
+                     key=lambda p: natural_key(p.name))
+    if not folders:
+        raise InputError(f"{root}: no per-protein folders of crops inside")
+    channels = list(channel_tokens)
+    rows = []
+    for folder in folders:
+        files = [p for p in folder.glob(pattern) if p.is_file() and not p.name.startswith(".")]
+        cells, ignored = files_by_key(files, channel_tokens, "cell", match=_cell_channel)
+        if ignored:
+            log.info("%s: %d files end in no channel token and are ignored", folder, len(ignored))
+        if not cells:
+            raise InputError(f"{folder}: no crop files ending in a channel token {channel_tokens}")
+        protein = folder_protein(folder.name, protein_pattern)
+        antibody = folder_antibody(folder.name, antibody_pattern)
+        for key in sorted(cells, key=natural_key):
+            have = cells[key]
+            missing = [ch for ch in channels if ch not in have]
+            if missing:
+                raise InputError(f"{folder}: cell '{key}' has no '{missing[0]}' file "
+                                 f"({key}{channel_tokens[missing[0]]}); it has {sorted(p.name for p in have.values())}")
+            field = _field_key(key, field_regex, folder / have[channels[0]].name)
+            field_id = f"{folder.name}/{field}" if field else folder.name
+            rows.append({
+                "cell_id": f"{folder.name}/{key}",
+                "image_id": field_id if group == "folder_field" else folder.name,
+                "field_id": field_id, "protein": protein, "antibody": antibody,
+                "folder": str(folder.resolve()),
+                **{ch: str(have[ch].resolve()) for ch in channels},
+            })
+    listing = pd.DataFrame(rows)
+    if listing["antibody"].isna().all():
+        listing = listing.drop(columns="antibody")
+    log.info("%s: %d cells, %d images, %d proteins", root, len(listing), listing["image_id"].nunique(),
+             listing["protein"].nunique())
+    return listing

@@ -1,0 +1,58 @@
+"""Devices and precision: where a network runs and in which float format.
+
+Shared by training, feature extraction and the inpainting figures, so that every step that
+runs a network picks the device and the autocast dtype the same way, and training batches are
+assembled on the device that holds the crops.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from pcinpaint.errors import TrainingError
+
+
+def select_device(name: str = "auto") -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise TrainingError("device 'cuda' requested but no CUDA GPU is available")
+    return torch.device(name)
+
+
+def autocast_dtype(device: torch.device, precision: str):
+    """The autocast dtype, or None for plain fp32.
+
+    ``auto``: bf16 on GPUs that support it; fp32 on CPU, where bf16 autocast measured slower
+    than channels-last fp32 for this network even on CPUs with AVX512-BF16 (see
+    tests/benchmarks/bench_model.py). ``bf16`` forces it on either device.
+    """
+    if precision == "fp32":
+        return None
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else None
+    return torch.bfloat16 if precision == "bf16" else None
+
+
+class DeviceCrops:
+    """The uint8 crop store on the training device (GPU memory when it fits), batches as floats."""
+
+    def __init__(self, crops_uint8: np.ndarray, device: torch.device, gpu_fraction: float = 0.3):
+        self.device = device
+        data = torch.from_numpy(np.ascontiguousarray(crops_uint8))
+        on_gpu = device.type == "cuda" and data.numel() < gpu_fraction * torch.cuda.get_device_properties(device).total_memory
+        self.data = data.to(device) if on_gpu else data
+        self.on_device = on_gpu or device.type == "cpu"
+
+    def batch(self, indices: np.ndarray, hflip: np.ndarray | None = None, vflip: np.ndarray | None = None):
+        idx = torch.from_numpy(np.asarray(indices, np.int64))
+        x = self.data[idx.to(self.data.device)]
+        if not self.on_device:
+            x = x.pin_memory().to(self.device, non_blocking=True)
+        x = x.float().div_(255.0)
+        if hflip is not None:
+            x = torch.where(torch.from_numpy(hflip).to(self.device)[:, None, None, None], x.flip(-1), x)
+        if vflip is not None:
+            x = torch.where(torch.from_numpy(vflip).to(self.device)[:, None, None, None], x.flip(-2), x)
+        return x.contiguous(memory_format=torch.channels_last)

@@ -1,0 +1,183 @@
+"""Training: paired cell inpainting on a crop store, resumable, on GPU when there is one.
+
+The autoencoder baseline goes through the same loop (``objective="autoencoder"``): same
+optimiser, precision, checkpoints and resume, with every cell its own target instead of a pair.
+
+Checkpoints are written after every epoch (weights, optimizer, epoch, history) beside — not
+inside — the rule's declared outputs, because Snakemake deletes a failed job's outputs: an
+interrupted training rerun resumes from its last epoch. Pairs and flips of each epoch come
+from (seed, epoch) alone, so a resumed run is bitwise identical to an uninterrupted one on CPU.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm import tqdm
+
+from pcinpaint.errors import TrainingError
+from pcinpaint.io import atomic_path
+from pcinpaint.model.devices import DeviceCrops, autocast_dtype, select_device
+from pcinpaint.model.network import NETWORKS, ModelSpec
+from pcinpaint.model.pairs import CellSampler, PairSampler
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 30
+    batch_size: int = 64
+    lr: float = 1e-4
+    betas: tuple[float, float] = (0.5, 0.999)
+    precision: str = "auto"  # auto | bf16 | fp32
+    device: str = "auto"  # auto | cpu | cuda
+    seed: int = 0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def fingerprint(spec: ModelSpec, cfg: TrainConfig, crops_uint8: np.ndarray, image_ids: Sequence[str],
+                objective: str = "pci") -> str:
+    """What a checkpoint must match to be resumed: the same crops, images, model and optimiser
+    settings (anything else starts over); more epochs or another device continue from it."""
+    data = hashlib.blake2b(digest_size=16)
+    data.update(np.ascontiguousarray(crops_uint8).data)
+    data.update("\n".join(map(str, image_ids)).encode())
+    payload = json.dumps({"objective": objective, "spec": spec.to_dict(), "train": {k: v for k, v in cfg.to_dict().items()
+                                                            if k not in ("device", "epochs")},
+                          "data": data.hexdigest()}, sort_keys=True, default=list)
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def save_atomic(obj, path: Path) -> None:
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
+
+
+def build_model(spec: ModelSpec, seed: int, objective: str = "pci") -> torch.nn.Module:
+    torch.manual_seed(seed)
+    return NETWORKS[objective](spec)
+
+
+def training_step(model, data: DeviceCrops, objective: str, sources, targets, flips, structural_idx, protein_idx):
+    """(predicted, actual) for one batch: the target cell's protein from the source cell and the
+    target's structural markers (pci), or the source cell itself (autoencoder)."""
+    src = data.batch(sources, flips[:, 0], flips[:, 1])
+    if objective == "autoencoder":
+        return model(src), src
+    tgt = data.batch(targets, flips[:, 2], flips[:, 3])
+    return model(src, tgt.index_select(1, structural_idx)), tgt.index_select(1, protein_idx)
+
+
+def train(crops_uint8: np.ndarray, image_ids: Sequence[str], spec: ModelSpec, structural: Sequence[int],
+          protein: Sequence[int], cfg: TrainConfig, checkpoint: str | Path,
+          progress: bool = True, stop_after: int | None = None, name: str = "crop store",
+          on_epoch: Callable[[dict], None] | None = None, objective: str = "pci") -> tuple[torch.nn.Module, pd.DataFrame]:
+    """Train on all cells of a crop store (uint8, in store order) grouped by ``image_ids``.
+
+    ``objective``: ``pci`` (paired cell inpainting) or ``autoencoder`` (the baseline).
+
+    Resumes from ``checkpoint`` when it matches this run. ``stop_after`` ends after that many
+    epochs in this call (tests use it to simulate an interruption).
+    """
+    checkpoint = Path(checkpoint)
+    device = select_device(cfg.device)
+    amp = autocast_dtype(device, cfg.precision)
+    if objective not in NETWORKS:
+        raise TrainingError(f"{name}: unknown training objective '{objective}' (have {sorted(NETWORKS)})")
+    try:
+        sampler = (CellSampler if objective == "autoencoder" else PairSampler)(image_ids, cfg.seed)
+    except ValueError as exc:
+        raise TrainingError(f"{name}: {exc}") from None
+    if objective == "pci" and sampler.n_images_with_pairs < 2:
+        raise TrainingError(f"{name}: only {sampler.n_images_with_pairs} image(s) with two or more cells; "
+                            "paired cell inpainting needs at least 2")
+    model = build_model(spec, cfg.seed, objective).to(device).to(memory_format=torch.channels_last)
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=tuple(cfg.betas))
+    key = fingerprint(spec, cfg, crops_uint8, image_ids, objective)
+    history: list[dict] = []
+    start = 0
+    if checkpoint.exists():
+        state = torch.load(checkpoint, map_location=device, weights_only=False)
+        if state.get("fingerprint") == key and state["epoch"] < cfg.epochs:
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            history = state["history"]
+            start = state["epoch"] + 1
+            log.info("resuming from %s after epoch %d", checkpoint, start)
+        else:
+            log.info("checkpoint %s belongs to other crops or settings (or more epochs); starting over", checkpoint)
+    data = DeviceCrops(crops_uint8, device)
+    structural_idx = torch.tensor(list(structural), device=device)
+    protein_idx = torch.tensor(list(protein), device=device)
+    log.info("training %s on %s (autocast %s): %d cells in %d images, epochs %d..%d",
+             objective, device, amp, len(sampler), sampler.n_images_with_pairs, start + 1, cfg.epochs)
+    done_here = 0
+    for epoch in range(start, cfg.epochs):
+        if stop_after is not None and done_here >= stop_after:
+            break
+        model.train()
+        sources, targets, flips = sampler.epoch(epoch)
+        t0 = time.perf_counter()
+        total, count = torch.zeros((), device=device), 0
+        batches = range(0, len(sources), cfg.batch_size)
+        for b, at in enumerate(tqdm(batches, desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not progress,
+                                    mininterval=10)):
+            sl = slice(at, at + cfg.batch_size)
+            with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
+                predicted, actual = training_step(model, data, objective, sources[sl], targets[sl], flips[sl],
+                                                  structural_idx, protein_idx)
+            loss = torch.nn.functional.mse_loss(predicted.float(), actual)
+            if not torch.isfinite(loss):
+                raise TrainingError(f"loss is {loss.item()} at epoch {epoch + 1}, batch {b + 1}; "
+                                    f"last good checkpoint kept: {checkpoint if checkpoint.exists() else 'none yet'}")
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total += loss.detach() * len(actual)
+            count += len(actual)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        seconds = time.perf_counter() - t0
+        row = dict(epoch=epoch + 1, loss=float(total) / max(count, 1), seconds=round(seconds, 3),
+                   pairs_per_s=round(count / seconds, 1))
+        history.append(row)
+        save_atomic(dict(model=model.state_dict(), optimizer=optimizer.state_dict(), epoch=epoch,
+                         history=history, fingerprint=key, spec=spec.to_dict(), train=cfg.to_dict()), checkpoint)
+        log.info("epoch %d: loss %.5f, %.1f s, %.0f pairs/s", row["epoch"], row["loss"], seconds, row["pairs_per_s"])
+        if on_epoch:
+            on_epoch(row)
+        done_here += 1
+    return model, pd.DataFrame(history, columns=["epoch", "loss", "seconds", "pairs_per_s"])
+
+
+def save_model(model: torch.nn.Module, path: str | Path, config: dict) -> None:
+    """The final model with everything needed to rebuild and use it (network, spec, training config)."""
+    kind = next(k for k, cls in NETWORKS.items() if isinstance(model, cls))
+    save_atomic(dict(model=model.state_dict(), kind=kind, spec=model.spec.to_dict(), config=config), Path(path))
+
+
+def load_model(path: str | Path, device: torch.device | str = "cpu") -> tuple[torch.nn.Module, dict]:
+    """A saved model (PCI or autoencoder) and its saved state (``state["config"]`` says what it was trained on)."""
+    state = torch.load(path, map_location=device, weights_only=False)
+    model = NETWORKS[state.get("kind", "pci")](ModelSpec(**state["spec"]))
+    model.load_state_dict(state["model"])
+    return model.to(device), state
+
+
+def check_layout(model_roles: Sequence[str], dataset_roles: Sequence[str], model_name: str, dataset: str) -> None:
+    """A model extracts features only from crops with the channel roles, in order, it was trained on."""
+    if list(model_roles) != list(dataset_roles):
+        raise TrainingError(f"{model_name}: model was trained on channels with roles {list(model_roles)}, "
+                            f"dataset '{dataset}' has {list(dataset_roles)}")
