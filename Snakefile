@@ -28,6 +28,7 @@ include: "rules/exploratory.smk"
 
 
 rule all:
+    default_target: True
     input:
         rules.crops.input,
         rules.features.input,
@@ -37,4 +38,3 @@ rule all:
         expand("results/{dataset}/figures/pci_loss.png", dataset=TRAINED),
         rules.fig1c.input,
         rules.suppfig1.input,
-    default_target: True

@@ -8,15 +8,15 @@ rule extract_classic:
         cells="results/{dataset}/cells.parquet",
     output:
         table="results/{dataset}/features/classic.parquet",
-    params:
-        dataset=lambda wc: dataset_config("segmentation")(wc)
-        | {"baselines": {"classic": canonical(baseline(wc.dataset)["classic"])}},
     log:
         "results/{dataset}/logs/extract_classic.log",
     benchmark:
         "results/{dataset}/benchmarks/extract_classic.tsv"
     conda:
         "../envs/imaging.yaml"
+    params:
+        dataset=lambda wc: dataset_config("segmentation")(wc)
+        | {"baselines": {"classic": canonical(baseline(wc.dataset)["classic"])}},
     script:
         "../workflow_scripts/extract_classic.py"
 
@@ -28,18 +28,18 @@ rule extract_autoencoder:
         model=model_input("autoencoder"),
     output:
         **{layer: f"results/{{dataset}}/features/ae_{layer}.parquet" for layer in LAYERS},
-    params:
-        dataset=dataset_config("model", "features"),
-        prefix="ae",
-    threads: 8
-    resources:
-        **NETWORK_RESOURCES,
     log:
         "results/{dataset}/logs/extract_autoencoder.log",
     benchmark:
         "results/{dataset}/benchmarks/extract_autoencoder.tsv"
     conda:
         "../envs/torch.yaml"
+    threads: 8
+    resources:
+        **NETWORK_RESOURCES,
+    params:
+        dataset=dataset_config("model", "features"),
+        prefix="ae",
     script:
         "../workflow_scripts/extract_encoder.py"
 
@@ -55,20 +55,20 @@ rule extract_vgg16:
             for strategy in VGG16_STRATEGIES
             for layer in VGG16_LAYERS
         },
-    params:
-        dataset=dataset_config("features"),
-        device=lambda wc: config["datasets"][wc.dataset]["model"]["device"],
-        precision=lambda wc: config["datasets"][wc.dataset]["model"]["precision"],
-        rgb=lambda wc: canonical(baseline(wc.dataset).get("vgg16_rgb", {})),
-    threads: 8
-    resources:
-        **NETWORK_RESOURCES,
     log:
         "results/{dataset}/logs/extract_vgg16.log",
     benchmark:
         "results/{dataset}/benchmarks/extract_vgg16.tsv"
     conda:
         "../envs/torch.yaml"
+    threads: 8
+    resources:
+        **NETWORK_RESOURCES,
+    params:
+        dataset=dataset_config("features"),
+        device=lambda wc: config["datasets"][wc.dataset]["model"]["device"],
+        precision=lambda wc: config["datasets"][wc.dataset]["model"]["precision"],
+        rgb=lambda wc: canonical(baseline(wc.dataset).get("vgg16_rgb", {})),
     script:
         "../workflow_scripts/extract_vgg16.py"
 
@@ -79,14 +79,14 @@ rule import_features:
         cells="results/{dataset}/cells.parquet",
     output:
         table="results/{dataset}/features/imported_{name}.parquet",
-    params:
-        entry=lambda wc: canonical(baseline(wc.dataset)["imported"][wc.name]),
-    wildcard_constraints:
-        name="[A-Za-z0-9][A-Za-z0-9_]*",
     log:
         "results/{dataset}/logs/import_features/{name}.log",
+    wildcard_constraints:
+        name="[A-Za-z0-9][A-Za-z0-9_]*",
     conda:
         "../envs/imaging.yaml"
+    params:
+        entry=lambda wc: canonical(baseline(wc.dataset)["imported"][wc.name]),
     script:
         "../workflow_scripts/import_features.py"
 
@@ -100,13 +100,13 @@ rule feature_sets:
         ],
     output:
         table="results/{dataset}/features/feature_sets.tsv",
-    params:
-        sets=lambda wc: [s.to_dict() for s in feature_sets(config["datasets"][wc.dataset])],
-        folder=lambda wc: f"results/{wc.dataset}/features",
     log:
         "results/{dataset}/logs/feature_sets.log",
     conda:
         "../envs/imaging.yaml"
+    params:
+        sets=lambda wc: [s.to_dict() for s in feature_sets(config["datasets"][wc.dataset])],
+        folder=lambda wc: f"results/{wc.dataset}/features",
     script:
         "../workflow_scripts/feature_sets.py"
 

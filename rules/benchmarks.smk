@@ -12,14 +12,14 @@ rule knn_benchmark:
         supptable1="results/{dataset}/tables/supptable1.tsv",
         table1="results/{dataset}/tables/table1.tsv",
         per_class="results/{dataset}/tables/knn_per_class.tsv",
-    params:
-        bench=lambda wc: canonical(benchmark(wc.dataset)),
     log:
         "results/{dataset}/logs/knn_benchmark.log",
     benchmark:
         "results/{dataset}/benchmarks/knn_benchmark.tsv"
     conda:
         "../envs/analysis.yaml"
+    params:
+        bench=lambda wc: canonical(benchmark(wc.dataset)),
     script:
         "../workflow_scripts/benchmark_knn.py"
 
@@ -36,10 +36,10 @@ rule knn_figure:
             subcategory="{dataset}",
         ),
         pdf="results/{dataset}/figures/{figure}.pdf",
-    wildcard_constraints:
-        figure="fig2a|suppfig2",
     log:
         "results/{dataset}/logs/{figure}.log",
+    wildcard_constraints:
+        figure="fig2a|suppfig2",
     conda:
         "../envs/analysis.yaml"
     script:
@@ -59,16 +59,16 @@ rule classifier_benchmark:
             category="Benchmarks",
             subcategory="{dataset}",
         ),
-    params:
-        bench=lambda wc: canonical(benchmark(wc.dataset)),
-        seed=lambda wc: dataset_seed(config, wc.dataset, "classifiers"),
-    threads: 2
     log:
         "results/{dataset}/logs/classifier_benchmark.log",
     benchmark:
         "results/{dataset}/benchmarks/classifier_benchmark.tsv"
     conda:
         "../envs/analysis.yaml"
+    threads: 2
+    params:
+        bench=lambda wc: canonical(benchmark(wc.dataset)),
+        seed=lambda wc: dataset_seed(config, wc.dataset, "classifiers"),
     script:
         "../workflow_scripts/benchmark_classifiers.py"
 
@@ -94,15 +94,15 @@ rule pairwise_benchmark:
             subcategory="{dataset}",
         ),
         pdf="results/{dataset}/figures/fig2b.pdf",
-    params:
-        bench=lambda wc: canonical(benchmark(wc.dataset)),
-        seed=lambda wc: dataset_seed(config, wc.dataset, "pairwise"),
     log:
         "results/{dataset}/logs/pairwise_benchmark.log",
     benchmark:
         "results/{dataset}/benchmarks/pairwise_benchmark.tsv"
     conda:
         "../envs/analysis.yaml"
+    params:
+        bench=lambda wc: canonical(benchmark(wc.dataset)),
+        seed=lambda wc: dataset_seed(config, wc.dataset, "pairwise"),
     script:
         "../workflow_scripts/benchmark_pairwise.py"
 
@@ -121,13 +121,13 @@ rule umap_cells:
             subcategory="{dataset}",
         ),
         pdf="results/{dataset}/figures/suppfig3.pdf",
-    params:
-        bench=lambda wc: canonical(benchmark(wc.dataset)),
-        seed=lambda wc: dataset_seed(config, wc.dataset, "umap_cells"),
     log:
         "results/{dataset}/logs/umap_cells.log",
     conda:
         "../envs/analysis.yaml"
+    params:
+        bench=lambda wc: canonical(benchmark(wc.dataset)),
+        seed=lambda wc: dataset_seed(config, wc.dataset, "umap_cells"),
     script:
         "../workflow_scripts/umap_cells.py"
 
@@ -144,14 +144,14 @@ rule umap_proteins:
             category="Benchmarks",
         ),
         pdf="results/figures/fig3.pdf",
-    params:
-        datasets=LABELLED,
-        bench={d: canonical(benchmark(d)) for d in LABELLED},
-        seed=dataset_seed(config, "all", "umap_proteins"),
     log:
         "results/logs/umap_proteins.log",
     conda:
         "../envs/analysis.yaml"
+    params:
+        datasets=LABELLED,
+        bench={d: canonical(benchmark(d)) for d in LABELLED},
+        seed=dataset_seed(config, "all", "umap_proteins"),
     script:
         "../workflow_scripts/umap_proteins.py"
 

@@ -44,14 +44,13 @@ def one_of(names):
     return "|".join(re.escape(n) for n in names) or "(?!x)x"
 
 
-
 scattergather:
     fields=config["scatter_chunks"],
 
 
-#: resources of every rule that runs a network (training, extraction): one GPU where the run
-#: has one (`--resources gpu=1` locally, the profile's GPU partition on a cluster) and memory
-#: for the crop store and the network; training adds its own runtime
+#: the resources of every network step (training and extraction), one definition for all:
+#: one GPU where the run has one (`--resources gpu=1` locally), and memory for the crop
+#: store and the network; training adds its own runtime
 NETWORK_RESOURCES = {"gpu": 1, "mem_mb": 16000}
 
 
@@ -200,7 +199,10 @@ def is_labelled(dataset):
         except InputError:
             return False
     # the adapters write a `label` column from the annotation table they are given
-    given = {"hpa": ds.get("hpa", {}).get("location_table"), "yeast_screen": ds.get("yeast_screen", {}).get("annotations")}
+    given = {
+        "hpa": ds.get("hpa", {}).get("location_table"),
+        "yeast_screen": ds.get("yeast_screen", {}).get("annotations"),
+    }
     return bench["label_column"] == "label" and bool(given.get(ds["source"]))
 
 
@@ -238,8 +240,10 @@ def go_inputs(wildcards):
     go = exploratory(wildcards.dataset)["go"]
     sim = f"results/{wildcards.dataset}/simulated"
     simulated = wildcards.dataset in SIMULATED
-    return {"ontology": go["ontology"] or (f"{sim}/compartments.obo" if simulated else []),
-            "associations": go["annotations"] or (f"{sim}/annotations.tsv" if simulated else [])}
+    return {
+        "ontology": go["ontology"] or (f"{sim}/compartments.obo" if simulated else []),
+        "associations": go["annotations"] or (f"{sim}/annotations.tsv" if simulated else []),
+    }
 
 
 def has_go(dataset):

@@ -8,16 +8,16 @@ rule segment:
     output:
         crops=temp("results/{dataset}/chunks/{scatteritem}.npy"),
         objects=temp("results/{dataset}/chunks/{scatteritem}.parquet"),
-    params:
-        dataset=dataset_config(*CROP_KEYS),
-    resources:
-        mem_mb=4000,
     log:
         "results/{dataset}/logs/segment/{scatteritem}.log",
     benchmark:
         "results/{dataset}/benchmarks/segment/{scatteritem}.tsv"
     conda:
         "../envs/imaging.yaml"
+    resources:
+        mem_mb=4000,
+    params:
+        dataset=dataset_config(*CROP_KEYS),
     script:
         "../workflow_scripts/segment.py"
 
@@ -34,18 +34,18 @@ rule gather_crops:
         objects="results/{dataset}/qc/objects.parquet",
         fields="results/{dataset}/qc/fields.tsv",
         dropped="results/{dataset}/qc/dropped_images.tsv",
-    params:
-        dataset=dataset_config(*CROP_KEYS),
-    wildcard_constraints:
-        dataset=one_of(SEGMENTED),
-    resources:
-        mem_mb=8000,
     log:
         "results/{dataset}/logs/gather_crops.log",
     benchmark:
         "results/{dataset}/benchmarks/gather_crops.tsv"
+    wildcard_constraints:
+        dataset=one_of(SEGMENTED),
     conda:
         "../envs/imaging.yaml"
+    resources:
+        mem_mb=8000,
+    params:
+        dataset=dataset_config(*CROP_KEYS),
     script:
         "../workflow_scripts/gather_crops.py"
 
@@ -80,13 +80,13 @@ rule qc_montage:
             category="Quality control",
             subcategory="{dataset}",
         ),
-    params:
-        dataset=dataset_config(),
-        seed=lambda wc: dataset_seed(config, wc.dataset, "montage"),
     log:
         "results/{dataset}/logs/qc_montage.log",
     conda:
         "../envs/imaging.yaml"
+    params:
+        dataset=dataset_config(),
+        seed=lambda wc: dataset_seed(config, wc.dataset, "montage"),
     script:
         "../workflow_scripts/qc_montage.py"
 
@@ -101,14 +101,14 @@ rule qc_overlays:
             category="Quality control",
             subcategory="{dataset}",
         ),
-    params:
-        dataset=dataset_config(*CROP_KEYS),
-        seed=lambda wc: dataset_seed(config, wc.dataset, "overlays"),
-        n_fields=4,
     log:
         "results/{dataset}/logs/qc_overlays.log",
     conda:
         "../envs/imaging.yaml"
+    params:
+        dataset=dataset_config(*CROP_KEYS),
+        seed=lambda wc: dataset_seed(config, wc.dataset, "overlays"),
+        n_fields=4,
     script:
         "../workflow_scripts/qc_overlays.py"
 
@@ -119,18 +119,18 @@ rule import_crops:
     output:
         store=directory("results/{dataset}/crops.zarr"),
         cells="results/{dataset}/cells.parquet",
-    params:
-        dataset=dataset_config("precropped", "labelled_hdf5", "crops", "preprocess", "min_cells"),
-    wildcard_constraints:
-        dataset=one_of(PRECROPPED),
-    resources:
-        mem_mb=8000,
     log:
         "results/{dataset}/logs/import_crops.log",
     benchmark:
         "results/{dataset}/benchmarks/import_crops.tsv"
+    wildcard_constraints:
+        dataset=one_of(PRECROPPED),
     conda:
         "../envs/imaging.yaml"
+    resources:
+        mem_mb=8000,
+    params:
+        dataset=dataset_config("precropped", "labelled_hdf5", "crops", "preprocess", "min_cells"),
     script:
         "../workflow_scripts/import_crops.py"
 

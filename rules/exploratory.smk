@@ -15,17 +15,17 @@ rule protein_clustering:
             subcategory="{dataset}",
         ),
         pdf="results/{dataset}/figures/fig4.pdf",
-    params:
-        ds=lambda wc: canonical({k: config["datasets"][wc.dataset][k] for k in ("exploratory", "benchmarks")}),
-        labelled=lambda wc: wc.dataset in LABELLED,
-    resources:
-        mem_mb=8000,
     log:
         "results/{dataset}/logs/protein_clustering.log",
     benchmark:
         "results/{dataset}/benchmarks/protein_clustering.tsv"
     conda:
         "../envs/analysis.yaml"
+    resources:
+        mem_mb=8000,
+    params:
+        ds=lambda wc: canonical({k: config["datasets"][wc.dataset][k] for k in ("exploratory", "benchmarks")}),
+        labelled=lambda wc: wc.dataset in LABELLED,
     script:
         "../workflow_scripts/protein_clustering.py"
 
@@ -49,16 +49,16 @@ rule subset_clustering:
             category="Exploratory",
             subcategory="{dataset}",
         ),
+    log:
+        "results/{dataset}/logs/{subset}.log",
     wildcard_constraints:
         subset="suppfig4|suppfig5",
+    conda:
+        "../envs/analysis.yaml"
     params:
         ds=lambda wc: canonical({k: config["datasets"][wc.dataset][k] for k in ("exploratory", "benchmarks")}),
         labelled=lambda wc: wc.dataset in LABELLED,
         seed=lambda wc: dataset_seed(config, wc.dataset, wc.subset),
-    log:
-        "results/{dataset}/logs/{subset}.log",
-    conda:
-        "../envs/analysis.yaml"
     script:
         "../workflow_scripts/subset_clustering.py"
 
@@ -75,12 +75,12 @@ rule go_enrichment:
             subcategory="{dataset}",
         ),
         top="results/{dataset}/tables/table3_top_terms.tsv",
-    params:
-        go=lambda wc: canonical(exploratory(wc.dataset)["go"]),
     log:
         "results/{dataset}/logs/go_enrichment.log",
     conda:
         "../envs/analysis.yaml"
+    params:
+        go=lambda wc: canonical(exploratory(wc.dataset)["go"]),
     script:
         "../workflow_scripts/go_enrichment.py"
 
@@ -103,14 +103,14 @@ rule multiloc_scores:
             category="Exploratory",
             subcategory="{dataset}",
         ),
-    params:
-        ds=lambda wc: canonical({k: config["datasets"][wc.dataset][k] for k in ("exploratory", "benchmarks")}),
-        labelled=lambda wc: wc.dataset in LABELLED,
-        seed=lambda wc: dataset_seed(config, wc.dataset, "fig5"),
     log:
         "results/{dataset}/logs/multiloc_scores.log",
     conda:
         "../envs/analysis.yaml"
+    params:
+        ds=lambda wc: canonical({k: config["datasets"][wc.dataset][k] for k in ("exploratory", "benchmarks")}),
+        labelled=lambda wc: wc.dataset in LABELLED,
+        seed=lambda wc: dataset_seed(config, wc.dataset, "fig5"),
     script:
         "../workflow_scripts/multiloc_scores.py"
 
@@ -129,14 +129,14 @@ rule single_cell_dendrograms:
             category="Exploratory",
             subcategory="{dataset}",
         ),
-    params:
-        ds=lambda wc: canonical({k: config["datasets"][wc.dataset][k] for k in ("exploratory", "benchmarks")}),
-        roles=lambda wc: [c["role"] for c in config["datasets"][wc.dataset]["channels"]],
-        seed=lambda wc: dataset_seed(config, wc.dataset, "fig6"),
     log:
         "results/{dataset}/logs/single_cell_dendrograms.log",
     conda:
         "../envs/analysis.yaml"
+    params:
+        ds=lambda wc: canonical({k: config["datasets"][wc.dataset][k] for k in ("exploratory", "benchmarks")}),
+        roles=lambda wc: [c["role"] for c in config["datasets"][wc.dataset]["channels"]],
+        seed=lambda wc: dataset_seed(config, wc.dataset, "fig6"),
     script:
         "../workflow_scripts/single_cell_dendrograms.py"
 
@@ -150,14 +150,16 @@ rule exploratory_truth:
         cells="results/{dataset}/cells.parquet",
     output:
         table="results/{dataset}/tables/exploratory_truth.tsv",
-    params:
-        ds=lambda wc: canonical({k: config["datasets"][wc.dataset][k] for k in ("exploratory", "benchmarks", "simulate")}),
-    wildcard_constraints:
-        dataset=one_of(SIMULATED),
     log:
         "results/{dataset}/logs/exploratory_truth.log",
+    wildcard_constraints:
+        dataset=one_of(SIMULATED),
     conda:
         "../envs/analysis.yaml"
+    params:
+        ds=lambda wc: canonical(
+            {k: config["datasets"][wc.dataset][k] for k in ("exploratory", "benchmarks", "simulate")}
+        ),
     script:
         "../workflow_scripts/exploratory_truth.py"
 

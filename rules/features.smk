@@ -8,18 +8,18 @@ rule extract_pci:
         model=model_input("pci"),
     output:
         **{layer: f"results/{{dataset}}/features/pci_{layer}.parquet" for layer in LAYERS},
-    params:
-        dataset=dataset_config("model", "features"),
-        prefix="pci",
-    threads: 8
-    resources:
-        **NETWORK_RESOURCES,
     log:
         "results/{dataset}/logs/extract_pci.log",
     benchmark:
         "results/{dataset}/benchmarks/extract_pci.tsv"
     conda:
         "../envs/torch.yaml"
+    threads: 8
+    resources:
+        **NETWORK_RESOURCES,
+    params:
+        dataset=dataset_config("model", "features"),
+        prefix="pci",
     script:
         "../workflow_scripts/extract_encoder.py"
 
@@ -30,20 +30,20 @@ rule extract_random:
         cells="results/{dataset}/cells.parquet",
     output:
         **{layer: f"results/{{dataset}}/features/random_{layer}.parquet" for layer in LAYERS},
-    params:
-        dataset=dataset_config("model", "features"),
-        # the untrained start of the model this dataset's PCI features come from
-        seed=lambda wc: dataset_seed(config, model_dataset(wc), "train_pci"),
-        width=model_width,
-    threads: 8
-    resources:
-        **NETWORK_RESOURCES,
     log:
         "results/{dataset}/logs/extract_random.log",
     benchmark:
         "results/{dataset}/benchmarks/extract_random.tsv"
     conda:
         "../envs/torch.yaml"
+    threads: 8
+    resources:
+        **NETWORK_RESOURCES,
+    params:
+        dataset=dataset_config("model", "features"),
+        # the untrained start of the model this dataset's PCI features come from
+        seed=lambda wc: dataset_seed(config, model_dataset(wc), "train_pci"),
+        width=model_width,
     script:
         "../workflow_scripts/extract_random.py"
 
@@ -54,12 +54,12 @@ rule extract_raw:
         cells="results/{dataset}/cells.parquet",
     output:
         table="results/{dataset}/features/raw.parquet",
-    params:
-        dataset=dataset_config("features"),
     log:
         "results/{dataset}/logs/extract_raw.log",
     conda:
         "../envs/torch.yaml"
+    params:
+        dataset=dataset_config("features"),
     script:
         "../workflow_scripts/extract_raw.py"
 

@@ -14,15 +14,15 @@ rule inpainting_figure:
             subcategory="{dataset}",
         ),
         pdf="results/{dataset}/figures/{figure}.pdf",
+    log:
+        "results/{dataset}/logs/{figure}.log",
+    wildcard_constraints:
+        figure="fig1c|suppfig1",
+    conda:
+        "../envs/torch.yaml"
     params:
         dataset=dataset_config("figures"),
         seed=lambda wc: dataset_seed(config, wc.dataset, wc.figure),
-    wildcard_constraints:
-        figure="fig1c|suppfig1",
-    log:
-        "results/{dataset}/logs/{figure}.log",
-    conda:
-        "../envs/torch.yaml"
     script:
         "../workflow_scripts/inpainting_figure.py"
 

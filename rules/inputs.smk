@@ -11,15 +11,15 @@ rule simulate_screen:
         truth_fields="results/{dataset}/simulated/truth_fields.tsv",
         ontology="results/{dataset}/simulated/compartments.obo",
         annotations="results/{dataset}/simulated/annotations.tsv",
-    params:
-        dataset=dataset_config("simulate"),
-        seed=lambda wc: dataset_seed(config, wc.dataset, "simulate"),
     log:
         "results/{dataset}/logs/simulate_screen.log",
     benchmark:
         "results/{dataset}/benchmarks/simulate_screen.tsv"
     conda:
         "../envs/imaging.yaml"
+    params:
+        dataset=dataset_config("simulate"),
+        seed=lambda wc: dataset_seed(config, wc.dataset, "simulate"),
     script:
         "../workflow_scripts/simulate_screen.py"
 
@@ -29,12 +29,12 @@ rule samplesheet:
         sheet=raw_samplesheet,
     output:
         sheet="results/{dataset}/samplesheet.tsv",
-    params:
-        dataset=dataset_config("segmentation"),
     log:
         "results/{dataset}/logs/samplesheet.log",
     conda:
         "../envs/imaging.yaml"
+    params:
+        dataset=dataset_config("segmentation"),
     script:
         "../workflow_scripts/samplesheet.py"
 
@@ -44,15 +44,15 @@ rule download_hpa:
         listing="results/{dataset}/hpa/listing.tsv",
         manifest="results/{dataset}/hpa/manifest.tsv",
         failures="results/{dataset}/hpa/failed_entries.tsv",
-    params:
-        dataset=dataset_config("hpa"),
-        cache=hpa_downloads,
-    resources:
-        network=1,
     log:
         "results/{dataset}/logs/download_hpa.log",
     conda:
         "../envs/imaging.yaml"
+    resources:
+        network=1,
+    params:
+        dataset=dataset_config("hpa"),
+        cache=hpa_downloads,
     script:
         "../workflow_scripts/download_hpa.py"
 
@@ -63,13 +63,13 @@ rule hpa_samplesheet:
     output:
         sheet="results/{dataset}/hpa/samplesheet.tsv",
         fields=directory("results/{dataset}/hpa/fields"),
-    params:
-        dataset=dataset_config("hpa"),
-        cache=hpa_downloads,
     log:
         "results/{dataset}/logs/hpa_samplesheet.log",
     conda:
         "../envs/imaging.yaml"
+    params:
+        dataset=dataset_config("hpa"),
+        cache=hpa_downloads,
     script:
         "../workflow_scripts/hpa_samplesheet.py"
 
@@ -78,11 +78,11 @@ rule yeast_screen_samplesheet:
     output:
         sheet="results/{dataset}/yeast_screen/samplesheet.tsv",
         fields=directory("results/{dataset}/yeast_screen/fields"),
-    params:
-        dataset=dataset_config("yeast_screen"),
     log:
         "results/{dataset}/logs/yeast_screen_samplesheet.log",
     conda:
         "../envs/imaging.yaml"
+    params:
+        dataset=dataset_config("yeast_screen"),
     script:
         "../workflow_scripts/yeast_screen_samplesheet.py"

@@ -8,6 +8,18 @@ rule train_pci:
     output:
         model="results/{dataset}/models/pci/model.pt",
         history="results/{dataset}/models/pci/training_log.tsv",
+    log:
+        "results/{dataset}/logs/train_pci.log",
+    benchmark:
+        "results/{dataset}/benchmarks/train_pci.tsv"
+    wildcard_constraints:
+        dataset=one_of(TRAINED),
+    conda:
+        "../envs/torch.yaml"
+    threads: 8
+    resources:
+        **NETWORK_RESOURCES,
+        runtime=24 * 60,
     params:
         dataset=dataset_config("model"),
         objective="pci",
@@ -15,18 +27,6 @@ rule train_pci:
         seed=lambda wc: dataset_seed(config, wc.dataset, "train_pci"),
         # beside the outputs, not among them: Snakemake deletes a failed job's outputs
         checkpoint=lambda wc: f"results/{wc.dataset}/models/pci/checkpoint.pt",
-    wildcard_constraints:
-        dataset=one_of(TRAINED),
-    threads: 8
-    resources:
-        **NETWORK_RESOURCES,
-        runtime=24 * 60,
-    log:
-        "results/{dataset}/logs/train_pci.log",
-    benchmark:
-        "results/{dataset}/benchmarks/train_pci.tsv"
-    conda:
-        "../envs/torch.yaml"
     script:
         "../workflow_scripts/train_model.py"
 
@@ -38,6 +38,18 @@ rule train_autoencoder:
     output:
         model="results/{dataset}/models/autoencoder/model.pt",
         history="results/{dataset}/models/autoencoder/training_log.tsv",
+    log:
+        "results/{dataset}/logs/train_autoencoder.log",
+    benchmark:
+        "results/{dataset}/benchmarks/train_autoencoder.tsv"
+    wildcard_constraints:
+        dataset=one_of(TRAINED),
+    conda:
+        "../envs/torch.yaml"
+    threads: 8
+    resources:
+        **NETWORK_RESOURCES,
+        runtime=24 * 60,
     params:
         dataset=dataset_config("model"),
         objective="autoencoder",
@@ -46,18 +58,6 @@ rule train_autoencoder:
         or config["datasets"][wc.dataset]["model"]["epochs"],
         seed=lambda wc: dataset_seed(config, wc.dataset, "train_autoencoder"),
         checkpoint=lambda wc: f"results/{wc.dataset}/models/autoencoder/checkpoint.pt",
-    wildcard_constraints:
-        dataset=one_of(TRAINED),
-    threads: 8
-    resources:
-        **NETWORK_RESOURCES,
-        runtime=24 * 60,
-    log:
-        "results/{dataset}/logs/train_autoencoder.log",
-    benchmark:
-        "results/{dataset}/benchmarks/train_autoencoder.tsv"
-    conda:
-        "../envs/torch.yaml"
     script:
         "../workflow_scripts/train_model.py"
 
@@ -85,11 +85,11 @@ rule convert_published_weights:
         weights=lambda wc: config["published_weights"][wc.published],
     output:
         model="results/{published}/models/pci/model.pt",
-    params:
-        user=published_user,
     log:
         "results/{published}/logs/convert_published_weights.log",
     conda:
         "../envs/torch.yaml"
+    params:
+        user=published_user,
     script:
         "../workflow_scripts/convert_published_weights.py"

@@ -28,10 +28,10 @@ def shared_data():
     return require_shared()
 
 
-def run_snakemake(*args, cwd=REPO, check=True):
+def run_snakemake(*args, cwd=REPO, check=True, env=None):
     """The workflow as a user runs it (2 cores); a failure shows the end of its output."""
     cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--cores", "2", *map(str, args)]
-    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, env=env)
     if check and proc.returncode != 0:
         raise AssertionError(f"{' '.join(cmd)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
     return proc

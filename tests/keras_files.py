@@ -17,27 +17,47 @@ HUMAN_ROLES = ("structural", "structural", "protein")  # our channel order; Kera
 KERAS_FROM_OURS = [2, 0, 1]
 
 
-
-
 def published_arrays(conv1_filters, n_source=3, n_structural=2, n_protein=1, seed=0):
     """Seeded weights with the published layer shapes at conv1_1 = ``conv1_filters``."""
     rng = np.random.default_rng(seed)
     f = {k: max(1, int(round(v * conv1_filters / 96))) for k, v in PAPER.items()}
-    cin = dict(zip(SRC + TGT + DEC, (n_source, f["conv1_1"], f["conv2_1"], f["conv3_1"], f["conv4_1"],
-                                     n_structural, f["rfpconv1_1"], f["rfpconv2_1"],
-                                     f["conv5_1"] + f["rfpconv3_1"], f["conv6_1"], f["conv7_1"], f["conv8_1"],
-                                     f["conv9_1"])))
+    cin = dict(
+        zip(
+            SRC + TGT + DEC,
+            (
+                n_source,
+                f["conv1_1"],
+                f["conv2_1"],
+                f["conv3_1"],
+                f["conv4_1"],
+                n_structural,
+                f["rfpconv1_1"],
+                f["rfpconv2_1"],
+                f["conv5_1"] + f["rfpconv3_1"],
+                f["conv6_1"],
+                f["conv7_1"],
+                f["conv8_1"],
+                f["conv9_1"],
+            ),
+        )
+    )
     conv = {}
     for name in SRC + TGT + DEC:
         k = rng.normal(0, np.sqrt(2 / (9 * cin[name])), (3, 3, cin[name], f[name])).astype(np.float32)
         conv[name] = (k, rng.normal(0, 0.05, f[name]).astype(np.float32))
-    conv["y_gfp"] = (rng.normal(0, 0.3, (1, 1, f["conv10_1"], n_protein)).astype(np.float32),
-                     rng.normal(0, 0.05, n_protein).astype(np.float32))
+    conv["y_gfp"] = (
+        rng.normal(0, 0.3, (1, 1, f["conv10_1"], n_protein)).astype(np.float32),
+        rng.normal(0, 0.05, n_protein).astype(np.float32),
+    )
     bn = {}
     for name in BN_ORDER:
         n = f[name]
-        bn[name] = (rng.uniform(0.5, 1.5, n), rng.normal(0, 0.1, n), rng.uniform(0, 0.5, n),
-                    rng.uniform(1e-4, 2, n))  # small variances make the epsilon matter
+        bn[name] = (
+            rng.uniform(0.5, 1.5, n),
+            rng.normal(0, 0.1, n),
+            rng.uniform(0, 0.5, n),
+            rng.uniform(1e-4, 2, n),
+        )  # small variances make the epsilon matter
         bn[name] = tuple(a.astype(np.float32) for a in bn[name])
     return conv, bn
 
@@ -49,18 +69,44 @@ def write_keras(path, conv, bn, bn_names=None, with_config=True, at_root=False, 
     for name, (k, b) in conv.items():
         act = "linear" if name == "y_gfp" else "relu"
         pad = "valid" if name == "y_gfp" else "same"
-        layers.append((name, "Conv2D", dict(padding=pad, strides=[1, 1], activation=act,
-                                            data_format="channels_last"), "?", [("kernel", k), ("bias", b)]))
+        layers.append(
+            (
+                name,
+                "Conv2D",
+                dict(padding=pad, strides=[1, 1], activation=act, data_format="channels_last"),
+                "?",
+                [("kernel", k), ("bias", b)],
+            )
+        )
         if name in bn:
-            layers.append((bn_names[name], "BatchNormalization", dict(epsilon=0.001, axis=-1), name,
-                           list(zip(("gamma", "beta", "moving_mean", "moving_variance"), bn[name]))))
+            layers.append(
+                (
+                    bn_names[name],
+                    "BatchNormalization",
+                    dict(epsilon=0.001, axis=-1),
+                    name,
+                    list(zip(("gamma", "beta", "moving_mean", "moving_variance"), bn[name])),
+                )
+            )
     with h5py.File(path, "w") as f:
         f.attrs["keras_version"] = b"2.1.6-tf"
         f.attrs["backend"] = b"tensorflow"
         if with_config:
-            cfg = {"class_name": "Model", "config": {"name": "model_1", "layers": [
-                {"name": n, "class_name": c, "config": dict(name=n, **lc),
-                 "inbound_nodes": [] if src is None else [[[src, 0, 0, {}]]]} for n, c, lc, src, _ in layers]}}
+            cfg = {
+                "class_name": "Model",
+                "config": {
+                    "name": "model_1",
+                    "layers": [
+                        {
+                            "name": n,
+                            "class_name": c,
+                            "config": dict(name=n, **lc),
+                            "inbound_nodes": [] if src is None else [[[src, 0, 0, {}]]],
+                        }
+                        for n, c, lc, src, _ in layers
+                    ],
+                },
+            }
             f.attrs["model_config"] = json.dumps(cfg).encode()
         root = f if at_root else f.create_group("model_weights")
         root.attrs["layer_names"] = np.array([n.encode() for n, *_ in layers])

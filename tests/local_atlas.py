@@ -38,7 +38,7 @@ class Atlas:
                 self.send_response(200)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
-                self.wfile.write(body[:len(body) // 2] if kind == "cut_declared" else body)
+                self.wfile.write(body[: len(body) // 2] if kind == "cut_declared" else body)
 
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.handle_error = lambda *args: None  # clients that gave up on a stall
@@ -79,10 +79,14 @@ def entry_xml(ensg, name, antibodies, extra="") -> bytes:
             f'<location GOId="GO:0005829">Cytosol</location><assayImage>'
             + "".join(f"<image><channel>x</channel><imageUrl>{u}</imageUrl></image>" for u in urls)
             + "</assayImage></data>"
-            for cell, urls in lines)
-        parts.append(f'<antibody id="{ab}"><cellExpression source="HPA" technology="ICC/IF">'
-                     f'<subAssay type="human"><verification type="reliability">approved</verification>'
-                     f'{data}</subAssay>{extra}</cellExpression></antibody>')
-    return (f'<?xml version="1.0" encoding="UTF-8"?><proteinAtlas schemaVersion="2.9"><entry version="18">'
-            f'<name>{name}</name><identifier id="{ensg}" db="Ensembl"/>{"".join(parts)}</entry></proteinAtlas>'
-            ).encode()
+            for cell, urls in lines
+        )
+        parts.append(
+            f'<antibody id="{ab}"><cellExpression source="HPA" technology="ICC/IF">'
+            f'<subAssay type="human"><verification type="reliability">approved</verification>'
+            f"{data}</subAssay>{extra}</cellExpression></antibody>"
+        )
+    return (
+        f'<?xml version="1.0" encoding="UTF-8"?><proteinAtlas schemaVersion="2.9"><entry version="18">'
+        f'<name>{name}</name><identifier id="{ensg}" db="Ensembl"/>{"".join(parts)}</entry></proteinAtlas>'
+    ).encode()

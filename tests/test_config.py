@@ -6,7 +6,7 @@ import pytest
 import yaml
 from conftest import REPO, TEST_CONFIG
 
-from pcinpaint.config import DatasetConfig, load_config, validate_config
+from pcinpaint.config import DatasetConfig, load_config, load_schema, validate_config
 from pcinpaint.errors import ConfigError
 
 MINIMAL = {
@@ -56,20 +56,38 @@ def _broken(mutate):
         (lambda d: d.update(min_cells="many"), "datasets.screen.min_cells", "not of type"),
         (lambda d: d.update(typo=1), "datasets.screen", "typo"),
         (lambda d: d["channels"][0].update(name="protein"), "datasets.screen.channels.0.name", "should not be valid"),
-        (lambda d: d["segmentation"].update(channel="dapi"), "datasets.screen.segmentation.channel", "not one of the channels"),
+        (
+            lambda d: d["segmentation"].update(channel="dapi"),
+            "datasets.screen.segmentation.channel",
+            "not one of the channels",
+        ),
         (lambda d: d["channels"][1].update(role="structural"), "datasets.screen.channels", "need at least one"),
         (lambda d: d.update(crops={"area_fraction": [0.9, 0.1]}), "datasets.screen.crops.area_fraction", "above"),
         (lambda d: d.pop("samplesheet"), "datasets.screen.samplesheet", "required"),
         (lambda d: d.pop("segmentation"), "datasets.screen.segmentation", "required"),
         (lambda d: d.update(source="hpa"), "datasets.screen.hpa", "required"),
-        (lambda d: d.update(source="hpa", hpa={"proteins": ["TSPAN6"], "colours": {"rfp": "red"}}),
-         "datasets.screen.hpa.colours", "every channel"),
-        (lambda d: d.update(source="crops", precropped={"root": "x", "tokens": {"rfp": "_rfp", "gfp": "_gfp"}}),
-         "datasets.screen.segmentation", "cropped"),
-        (lambda d: d.update(source="yeast_screen", yeast_screen={"root": "x", "layout": "single", "tokens": {"gfp": "_g"}}),
-         "datasets.screen.yeast_screen.tokens", "every channel"),
-        (lambda d: d.update(model={"model_from": "published_yeast"}), "datasets.screen.model.model_from",
-         "no published_weights entry"),
+        (
+            lambda d: d.update(source="hpa", hpa={"proteins": ["TSPAN6"], "colours": {"rfp": "red"}}),
+            "datasets.screen.hpa.colours",
+            "every channel",
+        ),
+        (
+            lambda d: d.update(source="crops", precropped={"root": "x", "tokens": {"rfp": "_rfp", "gfp": "_gfp"}}),
+            "datasets.screen.segmentation",
+            "cropped",
+        ),
+        (
+            lambda d: d.update(
+                source="yeast_screen", yeast_screen={"root": "x", "layout": "single", "tokens": {"gfp": "_g"}}
+            ),
+            "datasets.screen.yeast_screen.tokens",
+            "every channel",
+        ),
+        (
+            lambda d: d.update(model={"model_from": "published_yeast"}),
+            "datasets.screen.model.model_from",
+            "no published_weights entry",
+        ),
     ],
 )
 def test_violations_name_the_key_in_one_line(mutate, key, words):
@@ -85,8 +103,11 @@ def test_precropped_sources_need_no_segmentation():
     config = copy.deepcopy(MINIMAL)
     ds = config["datasets"]["screen"]
     ds.pop("segmentation")
-    ds.update(source="labelled_hdf5", labelled_hdf5={"paths": ["a.hdf5"], "classes": ["A", "B"]},
-              model={"model_from": "published_yeast"})
+    ds.update(
+        source="labelled_hdf5",
+        labelled_hdf5={"paths": ["a.hdf5"], "classes": ["A", "B"]},
+        model={"model_from": "published_yeast"},
+    )
     config["published_weights"] = {"published_yeast": "model_weights.h5"}
     checked = DatasetConfig.from_config(validate_config(config), "screen")
     assert checked.segmentation == {} and checked.segmentation_channel == 0  # the first structural channel
@@ -121,8 +142,11 @@ def test_config_folder_validates():
 def test_model_from_must_name_a_training_dataset_of_the_same_layout():
     config = load_config(TEST_CONFIG)
     config["datasets"]["sim_yeast"]["model"]["model_from"] = "sim_human"
-    with pytest.raises(ConfigError, match=r"datasets\.sim_yeast\.model\.model_from: 'sim_human' has channel roles "
-                                          r"\['structural', 'structural', 'protein'\], this dataset \['structural', 'protein'\]"):
+    with pytest.raises(
+        ConfigError,
+        match=r"datasets\.sim_yeast\.model\.model_from: 'sim_human' has channel roles "
+        r"\['structural', 'structural', 'protein'\], this dataset \['structural', 'protein'\]",
+    ):
         validate_config(config)
     config["datasets"]["sim_yeast"]["model"]["model_from"] = "nope"
     with pytest.raises(ConfigError, match="no dataset named 'nope'"):
@@ -131,3 +155,33 @@ def test_model_from_must_name_a_training_dataset_of_the_same_layout():
     config["datasets"]["sim_yeast"]["model"]["model_from"] = None
     config["datasets"]["other"]["model"]["model_from"] = "sim_yeast"
     validate_config(config)  # a held-out screen using the yeast model: fine
+
+
+def test_configuration_reference_is_generated_from_the_schema():
+    """docs/configuration.md is what `python -m pcinpaint.configdoc` prints: regenerate it after
+    editing the schema."""
+    from pcinpaint.configdoc import render
+
+    page = (REPO / "docs" / "configuration.md").read_text()
+    assert page == render(), "docs/configuration.md is stale: python -m pcinpaint.configdoc > docs/configuration.md"
+    schema = load_schema()
+    for key in schema["$defs"]["dataset"]["properties"]:
+        assert f"| `{key}` |" in page, key
+
+
+def test_configuration_reference_renders_types_defaults_and_limits():
+    from pcinpaint.configdoc import render
+
+    schema = {
+        "properties": {
+            "n": {"type": "integer", "minimum": 1, "default": 3, "description": "how many"},
+            "mode": {"enum": ["a", "b"], "default": "a"},
+            "block": {"$ref": "#/$defs/block"},
+        },
+        "required": ["n"],
+        "$defs": {"block": {"type": "object", "properties": {"x": {"type": ["number", "null"]}}}},
+    }
+    page = render(schema)
+    assert "| `n` | integer | `3` | **required.** how many (>= 1) |" in page
+    assert '| `mode` | one of `"a"`, `"b"` | `"a"` |  |' in page
+    assert "## `block`" in page and "| `x` | number or null |  |  |" in page

@@ -1,6 +1,7 @@
 """The workflow as users run it: lint, dry run, the test config through `crops`, bad inputs, envs."""
 
 import ast
+import os
 import re
 import subprocess
 import sys
@@ -37,15 +38,22 @@ def demo_run(tmp_path_factory):
     torch.save(VGG16Features().state_dict(), workdir / "vgg16_random.pt")
     config = yaml.safe_load(TEST_CONFIG.read_text())
     config["datasets"]["sim_human"]["baselines"] = {
-        "vgg16_weights": "vgg16_random.pt", "vgg16_rgb": {"red": "microtubules", "green": "stain", "blue": "nucleus"}}
+        "vgg16_weights": "vgg16_random.pt",
+        "vgg16_rgb": {"red": "microtubules", "green": "stain", "blue": "nucleus"},
+    }
     path = workdir / "config.yaml"
     path.write_text(yaml.safe_dump(config))
     snakemake("results/sim_yeast/cells.parquet", "--directory", workdir, f"--configfile={path}")
     cells = read_table(workdir / "results/sim_yeast/cells.parquet")
     rng = np.random.default_rng(0)
-    exported = pd.DataFrame({"cell_id": cells["cell_id"], "FileName_GFP": "well.tif",
-                             "Intensity_MeanIntensity_GFP": rng.random(len(cells)),
-                             "AreaShape_Area": rng.integers(100, 900, len(cells))}).iloc[::-1]
+    exported = pd.DataFrame(
+        {
+            "cell_id": cells["cell_id"],
+            "FileName_GFP": "well.tif",
+            "Intensity_MeanIntensity_GFP": rng.random(len(cells)),
+            "AreaShape_Area": rng.integers(100, 900, len(cells)),
+        }
+    ).iloc[::-1]
     exported.to_csv(workdir / "cellprofiler.csv", index=False)
     config["datasets"]["sim_yeast"]["baselines"]["imported"]["cellprofiler"] = {"path": "cellprofiler.csv"}
     path.write_text(yaml.safe_dump(config))
@@ -58,14 +66,56 @@ def test_lint_is_clean():
     assert "Congratulations, your workflow is in a good condition" in proc.stdout + proc.stderr
 
 
+HIDE_INSTALLED_LIBRARY = """
+import sys
+sys.path[:] = [p for p in sys.path if not p.rstrip("/").endswith("workflow_scripts")]
+sys.meta_path[:] = [f for f in sys.meta_path if "editable" not in type(f).__name__.lower()
+                    and "editable" not in getattr(f, "__name__", "").lower()]
+"""
+
+
+def test_rule_jobs_run_without_the_library_installed(tmp_path):
+    """Rule scripts import `pcinpaint` through Snakemake's script path alone: with the installed
+    (editable) library hidden from every Python process, a rule job still runs."""
+    hide = tmp_path / "hide"
+    hide.mkdir()
+    (hide / "sitecustomize.py").write_text(HIDE_INSTALLED_LIBRARY)
+    env = {**os.environ, "PYTHONPATH": str(hide)}
+    probe = subprocess.run([sys.executable, "-c", "import pcinpaint"], env=env, capture_output=True, text=True)
+    assert probe.returncode != 0 and "No module named 'pcinpaint'" in probe.stderr  # hidden indeed
+    target = "results/sim_yeast_heldout/simulated/samplesheet.tsv"
+    snakemake(target, "--directory", tmp_path, f"--configfile={TEST_CONFIG}", env=env)
+    assert len(read_table(tmp_path / target)) == 4
+
+
 def test_dry_run_plans_the_demo(tmp_path):
     proc = snakemake("-n", "--directory", tmp_path)
     out = proc.stdout + proc.stderr
-    for rule in ("simulate_screen", "samplesheet", "segment", "gather_crops", "qc_detection", "qc_montage",
-                 "qc_overlays", "train_pci", "extract_pci", "extract_random", "extract_raw", "inpainting_figure",
-                 "loss_curve", "extract_classic", "train_autoencoder", "extract_autoencoder", "feature_sets",
-                 "knn_benchmark", "knn_figure", "classifier_benchmark", "pairwise_benchmark", "umap_cells",
-                 "umap_proteins"):
+    for rule in (
+        "simulate_screen",
+        "samplesheet",
+        "segment",
+        "gather_crops",
+        "qc_detection",
+        "qc_montage",
+        "qc_overlays",
+        "train_pci",
+        "extract_pci",
+        "extract_random",
+        "extract_raw",
+        "inpainting_figure",
+        "loss_curve",
+        "extract_classic",
+        "train_autoencoder",
+        "extract_autoencoder",
+        "feature_sets",
+        "knn_benchmark",
+        "knn_figure",
+        "classifier_benchmark",
+        "pairwise_benchmark",
+        "umap_cells",
+        "umap_proteins",
+    ):
         assert re.search(rf"^{rule}\s+\d+", out, re.M), rule
 
 
@@ -75,8 +125,18 @@ def test_crop_stores_and_cell_tables(demo_run):
         crops = read_crops(demo_run / dataset / "crops.zarr")
         assert crops.shape == (len(cells), channels, 64, 64)
         assert list(cells["store_index"]) == list(range(len(cells)))
-        assert {"cell_id", "image_id", "field_id", "protein", "centroid_y", "centroid_x", "area",
-                "true_class", "mixing_fraction", "subpopulation"} <= set(cells.columns)
+        assert {
+            "cell_id",
+            "image_id",
+            "field_id",
+            "protein",
+            "centroid_y",
+            "centroid_x",
+            "area",
+            "true_class",
+            "mixing_fraction",
+            "subpopulation",
+        } <= set(cells.columns)
         assert cells["cell_id"].is_unique
         assert cells["true_class"].notna().mean() > 0.95  # the rest are detections on no true cell
         assert cells.groupby("image_id").size().min() >= 5
@@ -106,7 +166,9 @@ def test_more_epochs_rerun_training_but_not_segmentation(demo_run, tmp_path):
     jobs = dict(re.findall(r"^(\w+)\s+(\d+)$", plan, re.M))
     assert jobs.get("train_pci") == "1" and "extract_pci" in jobs
     assert jobs.get("train_autoencoder") == "1"  # same budget as paired cell inpainting
-    assert not {"simulate_screen", "segment", "gather_crops", "extract_raw", "extract_classic", "extract_vgg16"} & set(jobs)
+    assert not {"simulate_screen", "segment", "gather_crops", "extract_raw", "extract_classic", "extract_vgg16"} & set(
+        jobs
+    )
 
 
 def test_report_holds_the_figures(demo_run, tmp_path):
@@ -121,8 +183,9 @@ def test_rerun_is_a_no_op_and_deterministic(demo_run, tmp_path):
     snakemake("results/sim_yeast/cells.parquet", "--directory", tmp_path, f"--configfile={TEST_CONFIG}")
     again = read_table(tmp_path / "results/sim_yeast/cells.parquet")
     pd.testing.assert_frame_equal(again, read_table(demo_run / "sim_yeast" / "cells.parquet"))
-    np.testing.assert_array_equal(read_crops(tmp_path / "results/sim_yeast/crops.zarr"),
-                                  read_crops(demo_run / "sim_yeast" / "crops.zarr"))
+    np.testing.assert_array_equal(
+        read_crops(tmp_path / "results/sim_yeast/crops.zarr"), read_crops(demo_run / "sim_yeast" / "crops.zarr")
+    )
 
 
 def test_features_models_and_figures(demo_run):
@@ -161,7 +224,9 @@ def test_trained_features_beat_raw_pixels_and_the_random_encoder(demo_run):
         keep = meta["true_class"].notna() & ~meta["true_class"].astype(str).str.contains("+", regex=False)
         return loo_knn_accuracy(x[keep.to_numpy()], meta.loc[keep, "true_class"].to_numpy(), k=11)
 
-    scores = {name: accuracy(name) for name in ["raw"] + [f"{s}_conv{i}" for s in ("pci", "random") for i in range(1, 6)]}
+    scores = {
+        name: accuracy(name) for name in ["raw"] + [f"{s}_conv{i}" for s in ("pci", "random") for i in range(1, 6)]
+    }
     print({k: round(v, 3) for k, v in scores.items()})
     best = max(scores["pci_conv3"], scores["pci_conv4"])
     assert best >= scores["raw"] + 0.15
@@ -189,12 +254,18 @@ def test_baselines_and_the_feature_set_manifest(demo_run):
         assert table("sim_human", f"vgg16_{strategy}_block1_conv1")[1].shape[1] == 64 * factor
     imported, x = table("sim_yeast", "imported_cellprofiler")
     source = pd.read_csv(demo_run.parent / "cellprofiler.csv").set_index("cell_id")
-    np.testing.assert_allclose(imported["Intensity_MeanIntensity_GFP"],
-                               source.loc[imported["Metadata_cell_id"], "Intensity_MeanIntensity_GFP"], rtol=1e-6)
+    np.testing.assert_allclose(
+        imported["Intensity_MeanIntensity_GFP"],
+        source.loc[imported["Metadata_cell_id"], "Intensity_MeanIntensity_GFP"],
+        rtol=1e-6,
+    )
     assert "FileName_GFP" not in imported.columns  # text columns are not features
 
     human_sets = read_table(demo_run / "sim_human" / "features" / "feature_sets.tsv").set_index("name")
-    assert (human_sets.loc["vgg16_protein_block4_conv1", "status"], human_sets.loc["ae_conv3", "status"]) == ("ran", "ran")
+    assert (human_sets.loc["vgg16_protein_block4_conv1", "status"], human_sets.loc["ae_conv3", "status"]) == (
+        "ran",
+        "ran",
+    )
     yeast_sets = read_table(demo_run / "sim_yeast" / "features" / "feature_sets.tsv").set_index("name")
     assert yeast_sets.loc["vgg16_protein", "status"] == "not run"
     assert yeast_sets.loc["imported_kraus_supervised", "status"] == "not run"
@@ -215,10 +286,15 @@ def test_a_broken_imported_table_stops_with_one_line(demo_run, tmp_path):
     config["datasets"]["sim_yeast"]["baselines"]["imported"]["broken"] = {"path": str(tmp_path / "broken.csv")}
     path = tmp_path / "broken.yaml"
     path.write_text(yaml.safe_dump(config))
-    proc = snakemake("results/sim_yeast/features/imported_broken.parquet", "--directory", demo_run.parent,
-                     f"--configfile={path}", check=False)
+    proc = snakemake(
+        "results/sim_yeast/features/imported_broken.parquet",
+        "--directory",
+        demo_run.parent,
+        f"--configfile={path}",
+        check=False,
+    )
     assert proc.returncode != 0
-    lines = [l for l in (proc.stdout + proc.stderr).splitlines() if l.startswith("error: ")]
+    lines = [line for line in (proc.stdout + proc.stderr).splitlines() if line.startswith("error: ")]
     assert len(lines) == 1 and "broken.csv: 1 of" in lines[0] and "match no cell" in lines[0], lines
     assert not (demo_run / "sim_yeast" / "features" / "imported_broken.parquet").exists()
 
@@ -239,14 +315,34 @@ def test_benchmark_targets_tables_and_figures(demo_run, tmp_path):
         assert "overall" in set(scores["term"])
         for png in ("fig2a.png", "suppfig2.png", "fig2b.png", "suppfig3.png"):
             assert (demo_run / dataset / "figures" / png).stat().st_size > 5_000, png
-    assert read_table(demo_run / "sim_yeast" / "tables" / "supptable1.tsv").set_index("feature_set").loc[
-        "vgg16_protein", "status"] == "not run"
+    assert (
+        read_table(demo_run / "sim_yeast" / "tables" / "supptable1.tsv")
+        .set_index("feature_set")
+        .loc["vgg16_protein", "status"]
+        == "not run"
+    )
     human = read_table(demo_run / "sim_human" / "tables" / "supptable1.tsv").set_index("feature_set")
     assert human.loc["vgg16_protein_block4_conv1", "status"] == "ran"  # the random weights the test wrote
-    assert set(read_table(demo_run / "sim_human" / "tables" / "table2.tsv")["comparison"]) >= {"cell_line", "difference"}
+    assert set(read_table(demo_run / "sim_human" / "tables" / "table2.tsv")["comparison"]) >= {
+        "cell_line",
+        "difference",
+    }
     assert (demo_run / "figures" / "fig3.png").stat().st_size > 5_000
-    proc = snakemake("table1", "supptable1", "fig2a", "suppfig2", "supptable2", "fig2b", "table2", "suppfig3", "fig3",
-                     "-n", "--directory", demo_run.parent, f"--configfile={run_config(demo_run)}")
+    proc = snakemake(
+        "table1",
+        "supptable1",
+        "fig2a",
+        "suppfig2",
+        "supptable2",
+        "fig2b",
+        "table2",
+        "suppfig3",
+        "fig3",
+        "-n",
+        "--directory",
+        demo_run.parent,
+        f"--configfile={run_config(demo_run)}",
+    )
     assert "Nothing to be done" in proc.stdout + proc.stderr
 
 
@@ -268,8 +364,19 @@ def test_exploratory_targets_tables_and_figures(demo_run):
     for png in ("fig4.png", "suppfig5.png", "suppfig5_examples.png", "fig5/cytoplasm_vs_nucleus.png"):
         assert (yeast / "figures" / png).stat().st_size > 5_000, png
     assert (demo_run / "sim_human" / "figures" / "fig4.png").stat().st_size > 5_000
-    proc = snakemake("fig4", "suppfig5", "table3", "fig5", "suppdata2", "fig6", "exploratory", "-n",
-                     "--directory", demo_run.parent, f"--configfile={run_config(demo_run)}")
+    proc = snakemake(
+        "fig4",
+        "suppfig5",
+        "table3",
+        "fig5",
+        "suppdata2",
+        "fig6",
+        "exploratory",
+        "-n",
+        "--directory",
+        demo_run.parent,
+        f"--configfile={run_config(demo_run)}",
+    )
     assert "Nothing to be done" in proc.stdout + proc.stderr
 
 
@@ -286,8 +393,19 @@ def test_interrupted_training_resumes_from_its_checkpoint(demo_run, tmp_path):
     path.write_text(yaml.safe_dump(config))
     target = "results/sim_human/models/pci/model.pt"
     snakemake("results/sim_human/cells.parquet", "--directory", tmp_path, f"--configfile={path}")
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--cores", "2", target,
-           "--directory", str(tmp_path), f"--configfile={path}"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "-s",
+        str(REPO / "Snakefile"),
+        "--cores",
+        "2",
+        target,
+        "--directory",
+        str(tmp_path),
+        f"--configfile={path}",
+    ]
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     checkpoint = tmp_path / "results/sim_human/models/pci/checkpoint.pt"
     deadline = time.time() + 300
@@ -333,8 +451,14 @@ def test_users_sample_sheet_and_a_corrupt_tiff(demo_run, tmp_path):
     sheet_path = tmp_path / "sheet.csv"
     sheet.to_csv(sheet_path, index=False)
     config = _user_config(tmp_path, sheet_path)
-    snakemake("results/screen/cells.parquet", "--directory", tmp_path, f"--configfile={config}",
-              "--config", "scatter_chunks=1")
+    snakemake(
+        "results/screen/cells.parquet",
+        "--directory",
+        tmp_path,
+        f"--configfile={config}",
+        "--config",
+        "scatter_chunks=1",
+    )
     plan = snakemake("all", "-n", "--directory", tmp_path, f"--configfile={config}").stdout
     assert "results/screen/" in plan and "sim_" not in plan  # the user's config replaces the demo's
     cells = read_table(tmp_path / "results/screen/cells.parquet")
@@ -347,10 +471,17 @@ def test_users_sample_sheet_and_a_corrupt_tiff(demo_run, tmp_path):
     bad_sheet = tmp_path / "bad.csv"
     sheet.to_csv(bad_sheet, index=False)
     config = _user_config(tmp_path, bad_sheet)
-    proc = snakemake("results/screen/cells.parquet", "--directory", tmp_path / "bad", f"--configfile={config}",
-                     "--config", "scatter_chunks=1", check=False)
+    proc = snakemake(
+        "results/screen/cells.parquet",
+        "--directory",
+        tmp_path / "bad",
+        f"--configfile={config}",
+        "--config",
+        "scatter_chunks=1",
+        check=False,
+    )
     assert proc.returncode != 0
-    lines = [l for l in (proc.stdout + proc.stderr).splitlines() if l.startswith("error: ")]
+    lines = [line for line in (proc.stdout + proc.stderr).splitlines() if line.startswith("error: ")]
     assert len(lines) == 1
     assert "bad.csv: row 3" in lines[0] and "corrupt.tif" in lines[0]
     assert corrupt.read_bytes() == good[: len(good) // 3]  # the raw input is untouched
@@ -363,7 +494,7 @@ def test_schema_violation_fails_at_start_with_one_line(tmp_path):
     bad.write_text(yaml.safe_dump(config))
     proc = snakemake("-n", "--directory", tmp_path, f"--configfile={bad}", check=False)
     assert proc.returncode != 0
-    errors = [l for l in proc.stderr.splitlines() if l.startswith("error: ")]
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
     assert errors == [errors[0]] and "datasets.sim_human.segmentation.method: 'magic' is not one of" in errors[0]
 
 
@@ -371,8 +502,14 @@ def test_schema_violation_fails_at_start_with_one_line(tmp_path):
 # conda envs: parse, and list what each rule's script imports (directly or through the library)
 # ------------------------------------------------------------------------------------------------
 
-IMPORT_TO_PACKAGE = {"skimage": "scikit-image", "sklearn": "scikit-learn", "yaml": "pyyaml", "PIL": "pillow",
-                     "torch": "pytorch", "umap": "umap-learn"}
+IMPORT_TO_PACKAGE = {
+    "skimage": "scikit-image",
+    "sklearn": "scikit-learn",
+    "yaml": "pyyaml",
+    "PIL": "pillow",
+    "torch": "pytorch",
+    "umap": "umap-learn",
+}
 STDLIB = set(sys.stdlib_module_names) | {"snakemake"}
 
 
@@ -390,7 +527,20 @@ def _imports(path: Path, seen: set) -> set:
                 base = path.parent
                 for _ in range(node.level - 1):
                     base = base.parent
-                names = ["pcinpaint." + ".".join(filter(None, [str(base.relative_to(REPO / "workflow_scripts" / "pcinpaint")).replace("/", ".").strip("."), node.module or ""])).strip(".")]
+                names = [
+                    "pcinpaint."
+                    + ".".join(
+                        filter(
+                            None,
+                            [
+                                str(base.relative_to(REPO / "workflow_scripts" / "pcinpaint"))
+                                .replace("/", ".")
+                                .strip("."),
+                                node.module or "",
+                            ],
+                        )
+                    ).strip(".")
+                ]
                 names += [f"{names[0]}.{a.name}".replace("..", ".") for a in node.names]
             else:
                 names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
@@ -418,8 +568,13 @@ def _rules():
             conda = re.search(r'conda:\s*\n\s*"([^"]+)"', block)
             script = re.search(r'script:\s*\n\s*"([^"]+)"', block)
             if script:
-                out.append((name, (smk.parent / conda.group(1)).resolve() if conda else None,
-                            (smk.parent / script.group(1)).resolve()))
+                out.append(
+                    (
+                        name,
+                        (smk.parent / conda.group(1)).resolve() if conda else None,
+                        (smk.parent / script.group(1)).resolve(),
+                    )
+                )
     return out
 
 
@@ -440,7 +595,9 @@ def test_conda_env_lists_what_the_rule_imports(rule, env, script):
     assert "conda-forge" in spec["channels"]
     deps = {}
     for dep in spec["dependencies"]:
-        assert isinstance(dep, str) and re.fullmatch(r"[A-Za-z0-9_.-]+=[0-9][0-9A-Za-z.*]*", dep), f"{env.name}: unpinned {dep}"
+        assert isinstance(dep, str) and re.fullmatch(r"[A-Za-z0-9_.-]+=[0-9][0-9A-Za-z.*]*", dep), (
+            f"{env.name}: unpinned {dep}"
+        )
         name, version = dep.split("=", 1)
         deps[name] = version
     needed = {IMPORT_TO_PACKAGE.get(m, m) for m in _imports(script, set())}

@@ -1,5 +1,6 @@
 """Rule knn_figure: fig2a (per-class accuracy of each family's best layer) or suppfig2 (VGG16
 per layer and input strategy)."""
+
 from pcinpaint.benchmarks.comparisons import LAYERED, best_layers
 from pcinpaint.figures import benchmarks as figures
 from pcinpaint.figures.common import save_figure
@@ -15,7 +16,9 @@ with rule_log(snakemake.log[0]):
         best = best_layers(supptable1, k)
         best = best[best["family"].isin(LAYERED) | (best["family"] == "classic")]
         not_run = list(supptable1.loc[supptable1["status"] != "ran", "feature_set"])
-        fig = figures.fig2a(per_class, best, not_run, k, f"{wc.dataset}: {k}-NN accuracy per class, best layer per feature set")
+        fig = figures.fig2a(
+            per_class, best, not_run, k, f"{wc.dataset}: {k}-NN accuracy per class, best layer per feature set"
+        )
     else:
         fig = figures.suppfig2(supptable1, k, f"{wc.dataset}: VGG16 transfer features, {k}-NN balanced accuracy")
     save_figure(fig, out.png, out.pdf)

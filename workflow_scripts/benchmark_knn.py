@@ -1,4 +1,5 @@
 """Rule knn_benchmark: leave-one-out kNN of every feature set (supptable1, table1, per class)."""
+
 from pcinpaint.benchmarks.comparisons import dataset_labels, knn_tables, read_manifest, table1
 from pcinpaint.io import read_table, write_table
 from pcinpaint.runlog import rule_log

@@ -1,4 +1,5 @@
 """Rule download_hpa: list the atlas images of the configured proteins and fetch them (resumable)."""
+
 import sys
 from pathlib import Path
 
@@ -9,13 +10,19 @@ from pcinpaint.runlog import rule_log
 with rule_log(snakemake.log[0]) as log:
     out, params = snakemake.output, snakemake.params
     cfg = params.dataset["hpa"]
-    polite = dict(retries=cfg["retries"], backoff_s=cfg["backoff_s"], rate_limit_s=cfg["rate_limit_s"],
-                  timeout_s=cfg["timeout_s"])
+    polite = dict(
+        retries=cfg["retries"], backoff_s=cfg["backoff_s"], rate_limit_s=cfg["rate_limit_s"], timeout_s=cfg["timeout_s"]
+    )
     cache = Path(params.cache)
-    listing, failures = hpa.list_images(cfg["proteins"], cfg["base_url"], cache / "xml",
-                                        location_table=cfg["location_table"], **polite)
-    log.info("%d composites listed for %d proteins; %d entries failed", len(listing), listing["protein"].nunique(),
-             len(failures))
+    listing, failures = hpa.list_images(
+        cfg["proteins"], cfg["base_url"], cache / "xml", location_table=cfg["location_table"], **polite
+    )
+    log.info(
+        "%d composites listed for %d proteins; %d entries failed",
+        len(listing),
+        listing["protein"].nunique(),
+        len(failures),
+    )
     manifest = hpa.download_images(listing, cache / "images", **polite)
     write_table(listing, out.listing)
     write_table(failures, out.failures)

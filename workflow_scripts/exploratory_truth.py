@@ -1,4 +1,5 @@
 """Rule exploratory_truth: on a simulated screen, the exploratory results against the truth."""
+
 import pandas as pd
 
 from pcinpaint.exploratory.analysed import cluster_agreement, enrichment_agreement, mixing_correlation, protein_terms
@@ -20,12 +21,24 @@ with rule_log(snakemake.log[0]) as log:
         top["fdr"] = top["fdr"].astype(float)
     names = {cls: term[1] for cls, term in CLASS_TERMS[ds["simulate"]["preset"]].items()}
     agree = enrichment_agreement(clusters, top, terms, names, alpha=ds["exploratory"]["go"]["alpha"])
-    rows.append(dict(check="large clusters whose top GO term is their true compartment (FDR < alpha)",
-                     value=agree["agrees"].mean() if len(agree) else float("nan"), goal="1.0", n=len(agree),
-                     detail="; ".join(f"{r.cluster}:{r.majority}->{r.top_term}" for r in agree.itertuples())))
+    rows.append(
+        dict(
+            check="large clusters whose top GO term is their true compartment (FDR < alpha)",
+            value=agree["agrees"].mean() if len(agree) else float("nan"),
+            goal="1.0",
+            n=len(agree),
+            detail="; ".join(f"{r.cluster}:{r.majority}->{r.top_term}" for r in agree.itertuples()),
+        )
+    )
     found = agree[agree["fdr"] < ds["exploratory"]["go"]["alpha"]]
-    rows.append(dict(check="of those with an enriched term: top term is their true compartment",
-                     value=found["agrees"].mean() if len(found) else float("nan"), goal="1.0", n=len(found)))
+    rows.append(
+        dict(
+            check="of those with an enriched term: top term is their true compartment",
+            value=found["agrees"].mean() if len(found) else float("nan"),
+            goal="1.0",
+            n=len(found),
+        )
+    )
     scores = read_table(inp.scores)
     if len(scores):
         scores["score"] = scores["score"].astype(float)
@@ -35,9 +48,15 @@ with rule_log(snakemake.log[0]) as log:
     branches = read_table(inp.branches)
     if len(branches):
         ari = branches["ari_two_branches"].astype(float)
-        rows.append(dict(check="variable proteins: two-branch cut vs sub-populations (mean ARI)", value=ari.mean(),
-                         goal="> 0", n=len(branches),
-                         detail="; ".join(f"{p}:{v:.2f}" for p, v in zip(branches["protein"], ari))))
+        rows.append(
+            dict(
+                check="variable proteins: two-branch cut vs sub-populations (mean ARI)",
+                value=ari.mean(),
+                goal="> 0",
+                n=len(branches),
+                detail="; ".join(f"{p}:{v:.2f}" for p, v in zip(branches["protein"], ari)),
+            )
+        )
     table = pd.DataFrame(rows, columns=["check", "value", "goal", "n", "detail"])
     write_table(table, out.table)
     for r in table.itertuples():

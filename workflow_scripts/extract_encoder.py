@@ -1,5 +1,6 @@
 """Rules extract_pci and extract_autoencoder: per-layer features of every cell from a trained
 network's source cell encoder."""
+
 import torch
 
 from pcinpaint.config import DatasetConfig
@@ -18,6 +19,8 @@ with rule_log(snakemake.log[0]) as log:
     model, state = load_model(inp.model, device)
     check_layout(state["config"]["roles"], cfg.roles, inp.model, cfg.name)
     store = open_crop_store(inp.store)
-    layers = encoder_features(model.source, store, device, cfg.features["batch_size"], cfg.model["precision"], progress=True)
+    layers = encoder_features(
+        model.source, store, device, cfg.features["batch_size"], cfg.model["precision"], progress=True
+    )
     write_layer_tables(read_table(inp.cells), layers, dict(out.items()), snakemake.params.prefix)
     log.info("%d cells, layers %s", len(store), {k: v.shape[1] for k, v in layers.items()})

@@ -1,4 +1,5 @@
 """Rule extract_random: the same encoder with seeded, untrained weights (the control)."""
+
 import torch
 
 from pcinpaint.config import DatasetConfig
@@ -14,6 +15,12 @@ with rule_log(snakemake.log[0]):
     cfg = DatasetConfig.from_dict(snakemake.wildcards.dataset, snakemake.params.dataset)
     encoder = random_encoder(len(cfg.channels), snakemake.params.width, snakemake.params.seed)
     store = open_crop_store(inp.store)
-    layers = encoder_features(encoder, store, select_device(cfg.model["device"]), cfg.features["batch_size"],
-                              cfg.model["precision"], progress=True)
+    layers = encoder_features(
+        encoder,
+        store,
+        select_device(cfg.model["device"]),
+        cfg.features["batch_size"],
+        cfg.model["precision"],
+        progress=True,
+    )
     write_layer_tables(read_table(inp.cells), layers, dict(out.items()), "random")

@@ -1,4 +1,5 @@
 """Rule feature_sets: the manifest of a dataset's feature sets, the ones not run with the reason."""
+
 from pcinpaint.features.manifest import FeatureSet, manifest
 from pcinpaint.io import write_table
 from pcinpaint.runlog import rule_log

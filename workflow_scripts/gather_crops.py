@@ -1,4 +1,5 @@
 """Rule gather_crops: combine the chunks into crops.zarr and cells.parquet, with QC tables."""
+
 from pcinpaint.config import DatasetConfig
 from pcinpaint.crops.fields import gather
 from pcinpaint.inputs.samplesheet import read_samplesheet
@@ -15,5 +16,10 @@ with rule_log(snakemake.log[0]) as log:
     write_table(result.objects, out.objects)
     write_table(result.fields, out.fields)
     write_table(result.dropped_images, out.dropped)
-    log.info("%d cells stored from %d images; %d images dropped below min_cells=%d",
-             len(result.cells), result.cells["image_id"].nunique(), len(result.dropped_images), cfg.min_cells)
+    log.info(
+        "%d cells stored from %d images; %d images dropped below min_cells=%d",
+        len(result.cells),
+        result.cells["image_id"].nunique(),
+        len(result.dropped_images),
+        cfg.min_cells,
+    )

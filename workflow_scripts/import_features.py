@@ -1,4 +1,5 @@
 """Rule import_features: a user's feature table (per cell or per protein) as a feature set."""
+
 from pcinpaint.features.imported import import_features
 from pcinpaint.io import read_table, write_table
 from pcinpaint.runlog import rule_log

@@ -1,4 +1,5 @@
 """Rule inpainting_figure: fig1c (one pair) or suppfig1 (sources x targets from other images)."""
+
 import numpy as np
 
 from pcinpaint.config import DatasetConfig
@@ -34,7 +35,11 @@ with rule_log(snakemake.log[0]):
             raise InputError(f"{inp.cells}: {exc}") from None
         src = read_crops(store, [i for _, i in sources])
         tgt = read_crops(store, [i for _, i in targets])
-        fig = inpainting.suppfig1(model, [(c, x) for (c, _), x in zip(sources, src)],
-                                  [(c, x) for (c, _), x in zip(targets, tgt)], cfg.roles,
-                                  f"{wc.dataset}: sources paired with target cells from other images")
+        fig = inpainting.suppfig1(
+            model,
+            [(c, x) for (c, _), x in zip(sources, src)],
+            [(c, x) for (c, _), x in zip(targets, tgt)],
+            cfg.roles,
+            f"{wc.dataset}: sources paired with target cells from other images",
+        )
     save_figure(fig, out.png, out.pdf)

@@ -1,4 +1,5 @@
 """Rule loss_curve: the training loss per epoch (paired cell inpainting or the autoencoder)."""
+
 import pandas as pd
 
 from pcinpaint.figures.common import save_figure
@@ -9,6 +10,9 @@ with rule_log(snakemake.log[0]):
     history = pd.read_csv(snakemake.input.history, sep="\t")
     wc = snakemake.wildcards
     what = {"pci": "paired cell inpainting", "autoencoder": "autoencoder baseline"}[wc.network]
-    fig = loss_curve(history, f"{wc.dataset}: {what} training",
-                     "target protein" if wc.network == "pci" else "source cell, all channels")
+    fig = loss_curve(
+        history,
+        f"{wc.dataset}: {what} training",
+        "target protein" if wc.network == "pci" else "source cell, all channels",
+    )
     save_figure(fig, snakemake.output.png)

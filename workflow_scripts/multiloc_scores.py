@@ -1,5 +1,6 @@
 """Rule multiloc_scores: per cell, how far it sits between two compartments (fig5), and per
 image the mean and spread of that score (Supp Data 2)."""
+
 from pathlib import Path
 
 import pandas as pd
@@ -13,8 +14,9 @@ from pcinpaint.runlog import rule_log
 with rule_log(snakemake.log[0]) as log:
     inp, out, params = snakemake.input, snakemake.output, snakemake.params
     ex = params.ds["exploratory"]
-    name, meta, x, cells, terms = load_analysed(inp.tables, inp.cells, params.ds, params.labelled,
-                                                inp.get("supptable1"))
+    name, meta, x, cells, terms = load_analysed(
+        inp.tables, inp.cells, params.ds, params.labelled, inp.get("supptable1")
+    )
     images = meta.drop_duplicates("image_id").set_index("image_id")["protein"].astype(str).map(terms).dropna()
     folder = Path(out.figures)
     folder.mkdir(parents=True, exist_ok=True)
@@ -26,8 +28,7 @@ with rule_log(snakemake.log[0]) as log:
             log.warning("pair %s / %s skipped: %s", a, b, exc)
             continue
         stem = f"{a}_vs_{b}".replace(" ", "-")
-        fig5(pair, None, folder / f"{stem}.png", folder / f"{stem}.pdf", title=f"{name}: {a} vs {b}",
-             seed=params.seed)
+        fig5(pair, None, folder / f"{stem}.png", folder / f"{stem}.pdf", title=f"{name}: {a} vs {b}", seed=params.seed)
         scores.append(pair)
         log.info("%s vs %s: %s cells per group", a, b, pair["group"].value_counts().to_dict())
     scores = pd.concat(scores, ignore_index=True) if scores else pd.DataFrame(columns=["pair", "group", "score"])

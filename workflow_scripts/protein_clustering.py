@@ -1,4 +1,5 @@
 """Rule protein_clustering: proteins' mean features, z-scored and clustered (fig4, clusters.tsv)."""
+
 from pcinpaint.exploratory import clustering
 from pcinpaint.exploratory.analysed import default_n_clusters, load_analysed
 from pcinpaint.figures.clustering import heatmap_figure
@@ -8,8 +9,9 @@ from pcinpaint.runlog import rule_log
 with rule_log(snakemake.log[0]) as log:
     inp, out, params = snakemake.input, snakemake.output, snakemake.params
     ex = params.ds["exploratory"]
-    name, meta, x, cells, terms = load_analysed(inp.tables, inp.cells, params.ds, params.labelled,
-                                                inp.get("supptable1"))
+    name, meta, x, cells, terms = load_analysed(
+        inp.tables, inp.cells, params.ds, params.labelled, inp.get("supptable1")
+    )
     profiles, matrix = clustering.protein_profiles(meta, x, ex["level"], ex["min_cells"])
     linkage = clustering.cluster(matrix, ex["linkage"], ex["metric"])
     n = None if ex["height"] else min(ex["n_clusters"] or default_n_clusters(terms), len(profiles))
@@ -20,7 +22,15 @@ with rule_log(snakemake.log[0]) as log:
     table["feature_set"] = name
     write_table(table, out.clusters)
     proteins = profiles["protein"] if "protein" in profiles.columns else profiles.index.to_series()
-    heatmap_figure(matrix, linkage, order, clusters, labels=list(proteins.map(terms)), path_png=out.png,
-                   path_pdf=out.pdf, title=f"{snakemake.wildcards.dataset}: {name}, {len(profiles)} "
-                   f"{ex['level']}s, {clusters.max()} clusters ({ex['linkage']})")
+    heatmap_figure(
+        matrix,
+        linkage,
+        order,
+        clusters,
+        labels=list(proteins.map(terms)),
+        path_png=out.png,
+        path_pdf=out.pdf,
+        title=f"{snakemake.wildcards.dataset}: {name}, {len(profiles)} "
+        f"{ex['level']}s, {clusters.max()} clusters ({ex['linkage']})",
+    )
     log.info("%s: %d %ss in %d clusters (%s linkage)", name, len(profiles), ex["level"], clusters.max(), ex["linkage"])

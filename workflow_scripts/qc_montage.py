@@ -1,4 +1,5 @@
 """Rule qc_montage: random crops of the store, coloured by channel."""
+
 import numpy as np
 
 from pcinpaint.crops.store import read_crops

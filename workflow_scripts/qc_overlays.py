@@ -1,4 +1,5 @@
 """Rule qc_overlays: segmentation outlines on a few random fields."""
+
 import numpy as np
 
 from pcinpaint.config import DatasetConfig

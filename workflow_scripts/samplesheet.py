@@ -1,4 +1,5 @@
 """Rule samplesheet: validate a sample sheet and write it with absolute image paths."""
+
 from pcinpaint.config import SAMPLESHEET_SCHEMA, load_schema
 from pcinpaint.inputs.samplesheet import read_samplesheet
 from pcinpaint.io import write_table

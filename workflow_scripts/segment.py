@@ -1,4 +1,5 @@
 """Rule segment: segment, crop and preprocess one chunk of the fields."""
+
 from pcinpaint.config import DatasetConfig
 from pcinpaint.crops.fields import chunk_rows, process_chunk, save_chunk, truth_mask_paths
 from pcinpaint.inputs.samplesheet import read_samplesheet
@@ -13,4 +14,11 @@ with rule_log(snakemake.log[0]) as log:
     truth_masks = truth_mask_paths(truth) if truth else None
     result = process_chunk(rows, cfg, truth_masks)
     save_chunk(result, snakemake.output.crops, snakemake.output.objects)
-    log.info("chunk %d of %d: %d fields, %d objects, %d crops", item, n_chunks, len(rows), len(result.objects), len(result.crops))
+    log.info(
+        "chunk %d of %d: %d fields, %d objects, %d crops",
+        item,
+        n_chunks,
+        len(rows),
+        len(result.objects),
+        len(result.crops),
+    )

@@ -1,4 +1,5 @@
 """Rule simulate_screen: write a simulated screen (fields, sample sheet, ground truth)."""
+
 from pathlib import Path
 
 from pcinpaint.inputs.simulate import write_screen

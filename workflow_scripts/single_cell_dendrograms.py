@@ -1,5 +1,6 @@
 """Rule single_cell_dendrograms: the single cells of spatially variable proteins clustered, with
 crops at representative branches (fig6)."""
+
 from pathlib import Path
 
 import numpy as np
@@ -40,8 +41,16 @@ with rule_log(snakemake.log[0]) as log:
         reps = multiloc.representative_cells(tree, x[mine], ex["n_branches"])
         sub = meta["subpopulation"].to_numpy()[mine] if "subpopulation" in meta.columns else None
         crops = store.raw(meta["store_index"].to_numpy()[mine])
-        fig6(tree, crops, reps, params.roles, folder / f"{protein}.png", folder / f"{protein}.pdf",
-             title=f"{protein} ({len(mine)} cells, {name})", truth=sub)
+        fig6(
+            tree,
+            crops,
+            reps,
+            params.roles,
+            folder / f"{protein}.png",
+            folder / f"{protein}.pdf",
+            title=f"{protein} ({len(mine)} cells, {name})",
+            truth=sub,
+        )
         ari = multiloc.branch_purity(multiloc.cut_tree(tree, 2), sub) if sub is not None else np.nan
         rows.append(dict(protein=protein, n_cells=len(mine), n_branches=ex["n_branches"], ari_two_branches=ari))
         log.info("%s: %d cells; two-branch agreement with sub-populations (ARI) %s", protein, len(mine), ari)

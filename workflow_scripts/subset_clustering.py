@@ -1,5 +1,6 @@
 """Rule subset_clustering: suppfig4 / suppfig5, the proteins of chosen terms clustered on their
 features z-scored over all proteins, with example crops per cluster."""
+
 import sys
 
 from pcinpaint.crops.store import open_crop_store
@@ -13,13 +14,16 @@ with rule_log(snakemake.log[0]) as log:
     inp, out, params, wc = snakemake.input, snakemake.output, snakemake.params, snakemake.wildcards
     ex = params.ds["exploratory"]
     chosen = ex[wc.subset]
-    name, meta, x, cells, terms = load_analysed(inp.tables, inp.cells, params.ds, params.labelled,
-                                                inp.get("supptable1"))
+    name, meta, x, cells, terms = load_analysed(
+        inp.tables, inp.cells, params.ds, params.labelled, inp.get("supptable1")
+    )
     profiles, matrix = clustering.protein_profiles(meta, x, "protein", ex["min_cells"])  # scaled on all proteins
     keep = subset_proteins(profiles.index, terms, chosen["terms"])
     if len(keep) < 2:
-        sys.exit(f"error: {wc.dataset}: exploratory.{wc.subset}.terms {chosen['terms']}: only {len(keep)} "
-                 "protein(s) are annotated to these terms alone; need 2 or more")
+        sys.exit(
+            f"error: {wc.dataset}: exploratory.{wc.subset}.terms {chosen['terms']}: only {len(keep)} "
+            "protein(s) are annotated to these terms alone; need 2 or more"
+        )
     rows = profiles.index.get_indexer(keep)
     profiles, matrix = profiles.iloc[rows], matrix[rows]
     linkage = clustering.cluster(matrix, ex["linkage"], ex["metric"])
@@ -29,8 +33,24 @@ with rule_log(snakemake.log[0]) as log:
     table["terms"] = table["protein"].map(terms)
     write_table(table, out.clusters)
     title = f"{wc.dataset}: {'/'.join(chosen['terms'])} proteins ({len(keep)}), {name}"
-    heatmap_figure(matrix, linkage, order, clusters, labels=list(profiles.index.map(terms)), path_png=out.png,
-                   path_pdf=out.pdf, title=title, row_names=list(profiles.index))
-    cluster_examples_figure(open_crop_store(inp.store), meta, table, out.examples, n_examples=chosen["n_examples"],
-                            seed=params.seed, title=title)
+    heatmap_figure(
+        matrix,
+        linkage,
+        order,
+        clusters,
+        labels=list(profiles.index.map(terms)),
+        path_png=out.png,
+        path_pdf=out.pdf,
+        title=title,
+        row_names=list(profiles.index),
+    )
+    cluster_examples_figure(
+        open_crop_store(inp.store),
+        meta,
+        table,
+        out.examples,
+        n_examples=chosen["n_examples"],
+        seed=params.seed,
+        title=title,
+    )
     log.info("%s: %d proteins in %d clusters", wc.subset, len(keep), clusters.max())

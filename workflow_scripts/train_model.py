@@ -1,4 +1,5 @@
 """Rules train_pci and train_autoencoder: train a network on a dataset's crop store."""
+
 import torch
 
 from pcinpaint.config import DatasetConfig
@@ -16,11 +17,30 @@ with rule_log(snakemake.log[0]) as log:
     cells = read_table(inp.cells).sort_values("store_index")
     m = cfg.model
     spec = ModelSpec(len(cfg.channels), len(cfg.structural), len(cfg.protein), m["width"])
-    tcfg = TrainConfig(epochs=params.epochs, batch_size=m["batch_size"], lr=m["lr"], betas=tuple(m["betas"]),
-                       precision=m["precision"], device=m["device"], seed=params.seed)
-    model, history = train(store.raw(), cells["image_id"].to_numpy(), spec, cfg.structural, cfg.protein, tcfg,
-                           params.checkpoint, name=str(inp.store), objective=params.objective)
-    save_model(model, out.model, {"dataset": cfg.name, "channels": list(cfg.channels), "roles": list(cfg.roles),
-                                  "train": tcfg.to_dict()})
+    tcfg = TrainConfig(
+        epochs=params.epochs,
+        batch_size=m["batch_size"],
+        lr=m["lr"],
+        betas=tuple(m["betas"]),
+        precision=m["precision"],
+        device=m["device"],
+        seed=params.seed,
+    )
+    model, history = train(
+        store.raw(),
+        cells["image_id"].to_numpy(),
+        spec,
+        cfg.structural,
+        cfg.protein,
+        tcfg,
+        params.checkpoint,
+        name=str(inp.store),
+        objective=params.objective,
+    )
+    save_model(
+        model,
+        out.model,
+        {"dataset": cfg.name, "channels": list(cfg.channels), "roles": list(cfg.roles), "train": tcfg.to_dict()},
+    )
     write_table(history, out.history)
     log.info("saved %s", out.model)

@@ -1,4 +1,5 @@
 """Rule umap_cells: suppfig3, a UMAP of single cells (best PCI layer) coloured by label."""
+
 from pcinpaint.benchmarks.comparisons import best_layers, dataset_labels, read_manifest, umap_embedding
 from pcinpaint.features.table import split_table
 from pcinpaint.figures import benchmarks as figures

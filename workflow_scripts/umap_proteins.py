@@ -1,5 +1,6 @@
 """Rule umap_proteins: fig3, protein-level UMAPs (mean of each protein's cells, best PCI layer)
 of every labelled dataset, side by side."""
+
 from pcinpaint.benchmarks.comparisons import best_layers, dataset_labels, protein_means, read_manifest, umap_embedding
 from pcinpaint.features.table import split_table
 from pcinpaint.figures import benchmarks as figures

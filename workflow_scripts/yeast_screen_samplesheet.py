@@ -1,5 +1,6 @@
 """Rule yeast_screen_samplesheet: list a yeast screen's per-ORF folders of fields as a sample
 sheet (multi-page stacks split into one file per channel), with Huh 2003 labels if given."""
+
 from pcinpaint.inputs import yeast_screen
 from pcinpaint.io import write_table
 from pcinpaint.runlog import rule_log
@@ -15,7 +16,11 @@ with rule_log(snakemake.log[0]) as log:
         by_orf = yeast_screen.orf_labels(src["annotations"])
         by_gene = yeast_screen.orf_labels(src["annotations"], key="gene name")
         sheet["label"] = sheet["protein"].map(by_orf).fillna(sheet["protein"].map(by_gene))
-        log.info("%d of %d ORFs labelled from %s", sheet.dropna(subset="label")["protein"].nunique(),
-                 sheet["protein"].nunique(), src["annotations"])
+        log.info(
+            "%d of %d ORFs labelled from %s",
+            sheet.dropna(subset="label")["protein"].nunique(),
+            sheet["protein"].nunique(),
+            src["annotations"],
+        )
     write_table(sheet, out.sheet)
     log.info("%d fields in %d images", len(sheet), sheet["image_id"].nunique())

@@ -64,7 +64,7 @@ def test_cross_validate_uses_grouped_folds(monkeypatch):
     x, labels = blobs(4, n_per=40)
     groups = np.arange(len(labels)) // 4
     cross_validate(x, labels, model="forest", groups=groups, **FAST)
-    (used_groups, folds), = seen
+    ((used_groups, folds),) = seen
     for train, test in folds:
         assert not set(used_groups[train]) & set(used_groups[test])
 

@@ -8,8 +8,13 @@ from pcinpaint.features.manifest import FeatureSet, manifest
 from pcinpaint.features.table import feature_table
 from pcinpaint.io import write_table
 
-BENCH = {"label_from": "column", "label_column": "true_class", "label_mode": "single", "merge": {},
-         "min_proteins_per_term": 2}
+BENCH = {
+    "label_from": "column",
+    "label_column": "true_class",
+    "label_mode": "single",
+    "merge": {},
+    "min_proteins_per_term": 2,
+}
 
 
 def _cells(n_proteins=6, images=2, per_image=10):
@@ -18,8 +23,14 @@ def _cells(n_proteins=6, images=2, per_image=10):
     for p in range(n_proteins):
         for i in range(images):
             for c in range(per_image):
-                rows.append({"cell_id": f"P{p}_{i}_{c}", "image_id": f"P{p}_{i}", "protein": f"P{p}",
-                             "true_class": classes[p % 3]})
+                rows.append(
+                    {
+                        "cell_id": f"P{p}_{i}_{c}",
+                        "image_id": f"P{p}_{i}",
+                        "protein": f"P{p}",
+                        "true_class": classes[p % 3],
+                    }
+                )
     cells = pd.DataFrame(rows)
     return cells.assign(store_index=np.arange(len(cells)))
 
@@ -36,9 +47,15 @@ def test_knn_tables_rank_informative_features_and_list_sets_not_run(tmp_path):
     cells = _cells()
     rng = np.random.default_rng(0)
     y = cells["true_class"].to_numpy()
-    informative = np.stack([(y == c).astype(float) for c in ("nucleus", "cytoplasm")], 1) + rng.normal(0, 0.1, (len(y), 2))
-    sets = [FeatureSet("pci_conv1", "pci", "conv1"), FeatureSet("pci_conv2", "pci", "conv2"),
-            FeatureSet("classic", "classic"), FeatureSet("vgg16_protein", "vgg16_protein", reason="no weights")]
+    informative = np.stack([(y == c).astype(float) for c in ("nucleus", "cytoplasm")], 1) + rng.normal(
+        0, 0.1, (len(y), 2)
+    )
+    sets = [
+        FeatureSet("pci_conv1", "pci", "conv1"),
+        FeatureSet("pci_conv2", "pci", "conv2"),
+        FeatureSet("classic", "classic"),
+        FeatureSet("vgg16_protein", "vgg16_protein", reason="no weights"),
+    ]
     write_table(feature_table(cells, informative, "a"), tmp_path / "pci_conv2.parquet")
     write_table(feature_table(cells, rng.normal(size=(len(y), 4)), "b"), tmp_path / "pci_conv1.parquet")
     write_table(feature_table(cells, rng.normal(size=(len(y), 3)), "c"), tmp_path / "classic.parquet")

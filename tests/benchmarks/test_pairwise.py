@@ -27,7 +27,7 @@ def random_cells(rng, n_images, n_features, min_cells=2, max_cells=8):
 def test_image_groups_index_cells_by_image():
     order, starts, counts = image_groups(np.array(["b", "a", "b", "c", "a", "b"]))
     assert counts.tolist() == [2, 3, 1]
-    assert [sorted(order[s:s + c].tolist()) for s, c in zip(starts, counts)] == [[1, 4], [0, 2, 5], [3]]
+    assert [sorted(order[s : s + c].tolist()) for s, c in zip(starts, counts)] == [[1, 4], [0, 2, 5], [3]]
 
 
 @pytest.mark.parametrize("dtype, rtol", [(np.float64, 1e-7), (np.float32, 1e-4)])
@@ -38,8 +38,9 @@ def test_mean_image_distance_equals_brute_force(dtype, rtol):
     groups = image_groups(ids)
     uniq = np.unique(ids)
     pairs = np.vstack([rng.integers(0, 12, (60, 2)), [[3, 3], [4, 9], [9, 4]]])
-    expected = [cdist(x[ids == uniq[a]].astype(np.float64), x[ids == uniq[b]].astype(np.float64)).mean()
-                for a, b in pairs]
+    expected = [
+        cdist(x[ids == uniq[a]].astype(np.float64), x[ids == uniq[b]].astype(np.float64)).mean() for a, b in pairs
+    ]
     for batch in (1, 3, 1024):
         np.testing.assert_allclose(mean_image_distance(x, groups, pairs, batch=batch), expected, rtol=rtol)
     assert mean_image_distance(x, groups, np.empty((0, 2), int)).shape == (0,)
@@ -136,15 +137,21 @@ def test_images_without_a_term_are_refused():
         pairwise_scores(x, ids, terms)
 
 
-@pytest.mark.parametrize("same_term, same_line", [(True, True), (True, False), (False, True),
-                                                   (False, False), (None, True), (None, False)])
+@pytest.mark.parametrize(
+    "same_term, same_line", [(True, True), (True, False), (False, True), (False, False), (None, True), (None, False)]
+)
 def test_sampled_pairs_meet_the_rule_uniformly(same_term, same_line):
     rng = np.random.default_rng(8)
     terms = np.array([0, 0, 0, 0, 1, 1, 1, 2, 2, 2, 2, 2])
     lines = np.array([0, 1, 1, 2, 0, 0, 1, 2, 2, 0, 1, 1])
-    allowed = {(a, b) for a in range(12) for b in range(12)
-               if a != b and (same_term is None or (terms[a] == terms[b]) == same_term)
-               and (terms[a] == terms[a] if same_line is None else (lines[a] == lines[b]) == same_line)}
+    allowed = {
+        (a, b)
+        for a in range(12)
+        for b in range(12)
+        if a != b
+        and (same_term is None or (terms[a] == terms[b]) == same_term)
+        and (terms[a] == terms[a] if same_line is None else (lines[a] == lines[b]) == same_line)
+    }
     pairs, available = _sample_pairs(rng, 20000, terms, lines, same_term, same_line)
     assert available == len(allowed)
     drawn = [tuple(p) for p in pairs.tolist()]
@@ -173,9 +180,11 @@ def test_cell_line_scores_see_features_that_encode_the_cell_line():
     assert abs(scores.loc["term_same_cell_line", "score"]) < 0.05
     assert abs(scores.loc["term_different_cell_line", "score"]) < 0.05
     assert scores.loc["difference", "score"] == pytest.approx(
-        scores.loc["term_different_cell_line", "score"] - scores.loc["term_same_cell_line", "score"])
-    assert scores.loc["cell_line", "same_available"] + scores.loc["cell_line", "other_available"] == \
-        n_images * (n_images - 1)
+        scores.loc["term_different_cell_line", "score"] - scores.loc["term_same_cell_line", "score"]
+    )
+    assert scores.loc["cell_line", "same_available"] + scores.loc["cell_line", "other_available"] == n_images * (
+        n_images - 1
+    )
 
 
 def test_cell_line_control_measures_robustness_to_cell_line():
@@ -193,4 +202,5 @@ def test_cell_line_control_measures_robustness_to_cell_line():
     assert scores.loc["term_same_cell_line", "score"] < scores.loc["term_different_cell_line", "score"] < -0.1
     assert scores.loc["difference", "score"] > 0.05
     assert cell_line_scores(x, ids, lines, terms, n_pairs=3000).equals(
-        cell_line_scores(x, ids, lines, terms, n_pairs=3000))
+        cell_line_scores(x, ids, lines, terms, n_pairs=3000)
+    )

@@ -19,16 +19,17 @@ def square_labels(shape, squares):
     """Label image with filled squares: {label: (y0, x0, side)}."""
     labels = np.zeros(shape, dtype=np.int32)
     for lab, (y0, x0, side) in squares.items():
-        labels[y0:y0 + side, x0:x0 + side] = lab
+        labels[y0 : y0 + side, x0 : x0 + side] = lab
     return labels
 
 
 # --- measure_objects ---------------------------------------------------------------
 
+
 def test_measure_objects_rectangle():
     labels = np.zeros((50, 60), dtype=np.int32)
     labels[10:20, 30:36] = 5  # 10 x 6 rectangle: centre (14.5, 32.5), area 60
-    labels[40:43, 1:4] = 2    # 3 x 3 square: centre (41, 2), area 9
+    labels[40:43, 1:4] = 2  # 3 x 3 square: centre (41, 2), area 9
     df = measure_objects(labels)
     assert list(df.columns) == ["label", "centroid_y", "centroid_x", "area"]
     assert df["label"].tolist() == [2, 5]  # label order
@@ -43,20 +44,20 @@ def test_measure_objects_rectangle():
 
 # --- crop_cells: window content -----------------------------------------------------------
 
+
 @pytest.mark.parametrize("crop_size", [9, 10])
 def test_crop_equals_expected_slice(crop_size):
     field = pattern_field()
     labels = square_labels((60, 70), {1: (20, 30, 5), 2: (40, 10, 4)})
-    crops, objects = crop_cells(field, labels, crop_size=crop_size, model_size=crop_size,
-                                area_fraction=(0.0, 1.0))
+    crops, objects = crop_cells(field, labels, crop_size=crop_size, model_size=crop_size, area_fraction=(0.0, 1.0))
     assert crops.dtype == np.float32 and crops.shape == (2, 2, crop_size, crop_size)
     assert objects["kept"].all()
     # object 1: centre of mass (22, 32) exactly
     y0, x0 = 22 - crop_size // 2, 32 - crop_size // 2
-    np.testing.assert_array_equal(crops[0], field[:, y0:y0 + crop_size, x0:x0 + crop_size])
+    np.testing.assert_array_equal(crops[0], field[:, y0 : y0 + crop_size, x0 : x0 + crop_size])
     # object 2: centre (41.5, 11.5) rounds half up to (42, 12)
     y0, x0 = 42 - crop_size // 2, 12 - crop_size // 2
-    np.testing.assert_array_equal(crops[1], field[:, y0:y0 + crop_size, x0:x0 + crop_size])
+    np.testing.assert_array_equal(crops[1], field[:, y0 : y0 + crop_size, x0 : x0 + crop_size])
 
 
 def test_objects_frame_columns_and_order():
@@ -73,18 +74,17 @@ def test_objects_frame_columns_and_order():
 
 # --- crop_cells: border -----------------------------------------------------------------------
 
+
 def test_border_drop_and_pad():
     field = pattern_field(n_channels=1, shape=(40, 40))
     labels = square_labels((40, 40), {1: (0, 0, 4), 2: (20, 20, 4)})  # 1 has centre (1.5, 1.5) -> (2, 2)
-    crops, objects = crop_cells(field, labels, crop_size=10, model_size=10, area_fraction=(0.0, 1.0),
-                                border="drop")
+    crops, objects = crop_cells(field, labels, crop_size=10, model_size=10, area_fraction=(0.0, 1.0), border="drop")
     assert objects["kept"].tolist() == [False, True]
     assert objects["drop_reason"].tolist() == ["leaves_field", ""]
     assert crops.shape == (1, 1, 10, 10)
     np.testing.assert_array_equal(crops[0], field[:, 17:27, 17:27])
 
-    crops, objects = crop_cells(field, labels, crop_size=10, model_size=10, area_fraction=(0.0, 1.0),
-                                border="pad")
+    crops, objects = crop_cells(field, labels, crop_size=10, model_size=10, area_fraction=(0.0, 1.0), border="pad")
     assert objects["kept"].tolist() == [True, True]
     assert objects["drop_reason"].tolist() == ["", ""]
     assert objects["padded"].tolist() == [True, False]
@@ -109,6 +109,7 @@ def test_pad_at_far_edge():
 
 # --- crop_cells: area fraction -------------------------------------------------------------------
 
+
 def test_area_fraction_low_and_high():
     field = np.ones((1, 80, 80), dtype=np.float32)
     # crop 20 x 20 = 400 px: 2x2 = 1% (low), 10x10 = 25% (kept), 20x20 = 100% (high)
@@ -128,12 +129,12 @@ def test_area_fraction_reason_takes_precedence_over_border():
 
 # --- crop_cells: resize ----------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("crop_size,model_size", [(40, 16), (10, 24)])
 def test_resize_shape_and_constant_field_stays_constant(crop_size, model_size):
     field = np.stack([np.full((80, 80), 3.5, np.float32), np.full((80, 80), 250.0, np.float32)])
     labels = square_labels((80, 80), {1: (30, 30, 8), 2: (50, 55, 6)})
-    crops, objects = crop_cells(field, labels, crop_size=crop_size, model_size=model_size,
-                                area_fraction=(0.0, 1.0))
+    crops, objects = crop_cells(field, labels, crop_size=crop_size, model_size=model_size, area_fraction=(0.0, 1.0))
     assert crops.shape == (2, 2, model_size, model_size) and crops.dtype == np.float32
     np.testing.assert_allclose(crops[:, 0], 3.5, rtol=1e-6)
     np.testing.assert_allclose(crops[:, 1], 250.0, rtol=1e-6)
@@ -150,6 +151,7 @@ def test_resize_preserves_range_and_layout():
 
 
 # --- crop_cells: empty and errors --------------------------------------------------------------------
+
 
 def test_empty_labels():
     field = pattern_field(n_channels=3, shape=(30, 30))
@@ -176,10 +178,13 @@ def test_crop_cells_bad_arguments():
 
 # --- preprocess_crops -----------------------------------------------------------------------------------
 
+
 def test_preprocess_rescales_each_crop_and_channel():
     rng = np.random.default_rng(1)
-    crops = (rng.normal(size=(5, 3, 12, 12)) * rng.uniform(1, 500, size=(5, 3, 1, 1))
-             + rng.uniform(-100, 100, size=(5, 3, 1, 1))).astype(np.float32)
+    crops = (
+        rng.normal(size=(5, 3, 12, 12)) * rng.uniform(1, 500, size=(5, 3, 1, 1))
+        + rng.uniform(-100, 100, size=(5, 3, 1, 1))
+    ).astype(np.float32)
     before = crops.copy()
     out = preprocess_crops(crops, structural=[])
     assert out.dtype == np.float32 and out.shape == crops.shape

@@ -37,12 +37,20 @@ def _dataset(tmp_path, fields, method="nuclei_otsu", min_cells=3):
         row["mask"] = f"img/{field_id}_mask.tif"
         rows.append(row)
     write_table(pd.DataFrame(rows), tmp_path / "sheet.tsv")
-    config = validate_config({"datasets": {"d": {
-        "source": "samplesheet", "samplesheet": "sheet.tsv",
-        "channels": [{"name": "rfp", "role": "structural"}, {"name": "gfp", "role": "protein"}],
-        "segmentation": {"channel": "rfp", "method": method, "min_area": 30, "smoothing_sigma": 1.0},
-        "crops": {"crop_size": 32, "model_size": 64, "area_fraction": [0.05, 0.95], "border": "drop"},
-        "min_cells": min_cells}}})
+    config = validate_config(
+        {
+            "datasets": {
+                "d": {
+                    "source": "samplesheet",
+                    "samplesheet": "sheet.tsv",
+                    "channels": [{"name": "rfp", "role": "structural"}, {"name": "gfp", "role": "protein"}],
+                    "segmentation": {"channel": "rfp", "method": method, "min_area": 30, "smoothing_sigma": 1.0},
+                    "crops": {"crop_size": 32, "model_size": 64, "area_fraction": [0.05, 0.95], "border": "drop"},
+                    "min_cells": min_cells,
+                }
+            }
+        }
+    )
     cfg = DatasetConfig.from_config(config, "d")
     return read_samplesheet(tmp_path / "sheet.tsv", cfg.channels), cfg
 
@@ -62,7 +70,9 @@ def test_chunks_hold_whole_images_and_cover_every_field(tmp_path):
     assert sorted(sum((list(p["field_id"]) for p in parts), [])) == sorted(FIELDS)
     for p in parts:
         for image in p["image_id"].unique():
-            assert set(p.loc[p["image_id"] == image, "field_id"]) == set(sheet.loc[sheet["image_id"] == image, "field_id"])
+            assert set(p.loc[p["image_id"] == image, "field_id"]) == set(
+                sheet.loc[sheet["image_id"] == image, "field_id"]
+            )
 
 
 @pytest.mark.parametrize("method", ["nuclei_otsu", "provided"])
@@ -107,8 +117,14 @@ def test_provided_mask_of_wrong_shape_errors(tmp_path):
 
 
 def test_detection_qc_counts_hits_duplicates_and_misses():
-    truth = pd.DataFrame(dict(field_id=["f"] * 4, truth_label=[1, 2, 3, 4], touching=[True, True, False, False],
-                              at_border=[False, False, False, True]))
+    truth = pd.DataFrame(
+        dict(
+            field_id=["f"] * 4,
+            truth_label=[1, 2, 3, 4],
+            touching=[True, True, False, False],
+            at_border=[False, False, False, True],
+        )
+    )
     objects = pd.DataFrame(dict(field_id=["f"] * 5, truth_label=[1, 1, 3, 0, 4]))  # dup in 1, one on background
     table = detection_qc(objects, truth).set_index("field_id")
     # border cell 4 and its detection are left out: 3 true cells, 4 detections, 2 hit

@@ -30,6 +30,7 @@ def assert_sequential_int32(labels, shape):
 
 # --- nuclei_otsu -----------------------------------------------------------------
 
+
 def test_nuclei_otsu_counts_disks_and_removes_small_objects():
     big = [((30, 30), 12), ((30, 90), 12), ((90, 30), 12), ((90, 90), 12)]
     small = [((60, 60), 4)]  # ~50 px, below min_area
@@ -71,6 +72,7 @@ def test_constant_image_gives_no_objects():
 
 # --- cells_watershed -----------------------------------------------------------------
 
+
 def test_cells_watershed_splits_touching_disks():
     # two r=14 disks whose centres are 24 px apart: they overlap by 4 px
     img = disks_image([((64, 52), 14), ((64, 76), 14)])
@@ -94,11 +96,12 @@ def test_cells_watershed_keeps_isolated_disks_whole():
 
 # --- provided --------------------------------------------------------------------------
 
+
 def test_provided_mask_relabelled_and_small_removed():
     mask = np.zeros((40, 40), dtype=np.uint16)
-    mask[2:12, 2:12] = 7      # 100 px
-    mask[20:30, 20:30] = 3    # 100 px
-    mask[35:37, 35:37] = 12   # 4 px, below min_area
+    mask[2:12, 2:12] = 7  # 100 px
+    mask[20:30, 20:30] = 3  # 100 px
+    mask[35:37, 35:37] = 12  # 4 px, below min_area
     labels = segment_field(np.zeros((40, 40)), "provided", mask=mask, min_area=10)
     assert_sequential_int32(labels, mask.shape)
     assert labels.max() == 2
@@ -128,6 +131,7 @@ def test_provided_requires_mask():
 
 # --- argument errors --------------------------------------------------------------------
 
+
 def test_unknown_method_raises():
     with pytest.raises(ValueError, match="unknown segmentation method"):
         segment_field(np.zeros((20, 20)), "magic")
@@ -140,6 +144,7 @@ def test_non_2d_channel_raises():
 
 
 # --- real data -------------------------------------------------------------------------
+
 
 def _read_tif(path):
     tifffile = pytest.importorskip("tifffile")
@@ -173,8 +178,9 @@ def test_real_yeast_cells_watershed_counts():
     # cells: 3, 8, 9, 12.
     expected = {1: 7, 3: 9, 5: 11, 7: 22}
     for page, n_eye in expected.items():
-        labels = segment_field(stack[page], "cells_watershed", smoothing_sigma=1.0, min_area=100,
-                               watershed_min_distance=5)
+        labels = segment_field(
+            stack[page], "cells_watershed", smoothing_sigma=1.0, min_area=100, watershed_min_distance=5
+        )
         assert_sequential_int32(labels, stack[page].shape)
         n = int(labels.max())
         assert abs(n - n_eye) <= max(2, round(0.2 * n_eye)), (page, n)
@@ -183,4 +189,3 @@ def test_real_yeast_cells_watershed_counts():
     # watershed on a real field actually splits something
     page7 = segment_field(stack[7], "cells_watershed", smoothing_sigma=1.0, min_area=100)
     assert page7.max() > segment_field(stack[7], "nuclei_otsu", smoothing_sigma=1.0, min_area=100).max()
-

@@ -11,7 +11,7 @@ def test_crop_store_round_trip(tmp_path):
     rng = np.random.default_rng(1)
     crops = rng.random((2500, 3, 64, 64), dtype=np.float32)
     stored = to_uint8(crops)
-    batches = (stored[i:i + 300] for i in range(0, len(stored), 300))  # not shard-aligned on purpose
+    batches = (stored[i : i + 300] for i in range(0, len(stored), 300))  # not shard-aligned on purpose
     path = write_crop_store(tmp_path / "crops.zarr", batches, len(stored), 3, 64, attrs={"channels": ["a", "b", "c"]})
     on_disk = open_crop_store(path, memory_limit=None)
     in_memory = open_crop_store(path)
@@ -48,5 +48,5 @@ def test_missing_store_is_a_one_line_error(tmp_path):
 @pytest.mark.parametrize("n", [0, 1, 17, 1100])
 def test_crop_store_of_any_size(tmp_path, n):
     crops = np.random.default_rng(n).integers(0, 256, (n, 2, 64, 64), dtype=np.uint8)
-    path = write_crop_store(tmp_path / "crops.zarr", [crops[: n // 2], crops[n // 2:]], n, 2, 64)
+    path = write_crop_store(tmp_path / "crops.zarr", [crops[: n // 2], crops[n // 2 :]], n, 2, 64)
     np.testing.assert_array_equal(read_crops(path), crops.astype(np.float32) / 255)

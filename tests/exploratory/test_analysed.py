@@ -31,9 +31,12 @@ def test_analysed_set_is_the_best_pci_layer_or_the_named_one():
 
 
 def test_protein_terms_join_the_compartments_of_a_proteins_cells():
-    cells = pd.DataFrame({"protein": ["A", "A", "B", "B", "C"],
-                          "true_class": ["nucleoli", "mitochondria", "cytosol+nucleoplasm", "cytosol+nucleoplasm",
-                                         "er"]})
+    cells = pd.DataFrame(
+        {
+            "protein": ["A", "A", "B", "B", "C"],
+            "true_class": ["nucleoli", "mitochondria", "cytosol+nucleoplasm", "cytosol+nucleoplasm", "er"],
+        }
+    )
     terms = protein_terms(cells, BENCH)
     assert terms.to_dict() == {"A": "mitochondria+nucleoli", "B": "cytosol+nucleoplasm", "C": "er"}
     assert default_n_clusters(terms) == 20  # one single-term protein: no compartments to count
@@ -56,12 +59,19 @@ def test_mixing_correlation_follows_the_simulators_sign_convention():
     (nucleoplasm, cytosol) the score rises with the cytosol share, i.e. with mixing_fraction."""
     rng = np.random.default_rng(0)
     f = rng.uniform(0.05, 0.95, 50)
-    cells = pd.DataFrame({"cell_id": [f"c{i}" for i in range(50)], "true_class": "cytosol+nucleoplasm",
-                          "mixing_fraction": f})
-    scores = pd.DataFrame({"cell_id": cells["cell_id"], "group": "nucleoplasm+cytosol",
-                           "score": np.log(f / (1 - f)) + rng.normal(0, 0.05, 50)})  # towards B = cytosol
+    cells = pd.DataFrame(
+        {"cell_id": [f"c{i}" for i in range(50)], "true_class": "cytosol+nucleoplasm", "mixing_fraction": f}
+    )
+    scores = pd.DataFrame(
+        {
+            "cell_id": cells["cell_id"],
+            "group": "nucleoplasm+cytosol",
+            "score": np.log(f / (1 - f)) + rng.normal(0, 0.05, 50),
+        }
+    )  # towards B = cytosol
     rho, n = mixing_correlation(scores, cells, "nucleoplasm", "cytosol")
     assert rho > 0.95 and n == 50
-    rho_flipped, _ = mixing_correlation(scores.assign(group="cytosol+nucleoplasm", score=-scores["score"]), cells,
-                                        "cytosol", "nucleoplasm")
+    rho_flipped, _ = mixing_correlation(
+        scores.assign(group="cytosol+nucleoplasm", score=-scores["score"]), cells, "cytosol", "nucleoplasm"
+    )
     assert rho_flipped == pytest.approx(rho)

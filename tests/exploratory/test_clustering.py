@@ -97,7 +97,9 @@ def test_linkage_matches_scipy_ward():
     rng = np.random.default_rng(4)
     x = rng.normal(size=(300, 20))
     np.testing.assert_allclose(cluster(x), linkage(x, method="ward"), atol=1e-8)
-    np.testing.assert_allclose(cluster(x, "average", "cosine"), linkage(x, method="average", metric="cosine"), atol=1e-10)
+    np.testing.assert_allclose(
+        cluster(x, "average", "cosine"), linkage(x, method="average", metric="cosine"), atol=1e-10
+    )
 
 
 def test_large_and_deep_trees_run_without_recursion(tmp_path):
@@ -120,8 +122,17 @@ def test_heatmap_with_labels_names_and_pdf(tmp_path):
     profiles, matrix = protein_profiles(meta, x)
     z = cluster(matrix)
     labels = [("nucleus", "cytosol", None)[truth[p]] for p in profiles.index]
-    out = heatmap_figure(matrix, z, leaf_order(z), cut(z, n_clusters=3), labels=labels, path_png=tmp_path / "h.png",
-                         path_pdf=tmp_path / "h.pdf", title="planted", row_names=list(profiles.index))
+    out = heatmap_figure(
+        matrix,
+        z,
+        leaf_order(z),
+        cut(z, n_clusters=3),
+        labels=labels,
+        path_png=tmp_path / "h.png",
+        path_pdf=tmp_path / "h.pdf",
+        title="planted",
+        row_names=list(profiles.index),
+    )
     assert out == tmp_path / "h.png" and (tmp_path / "h.pdf").stat().st_size > 0
     fig = heatmap_figure(matrix, z, leaf_order(z), cut(z, n_clusters=3), columns="given")
     assert len(fig.axes) >= 3
@@ -135,9 +146,14 @@ def test_memberships_table():
         order, ids = leaf_order(z), cut(z, n_clusters=2)
         table = memberships(profiles, ids, order)
         key = profiles.index.name
-        assert list(table.columns) == ([key] if level == "protein" else [key, "protein"]) + \
-            ["cluster", "leaf_position", "n_cells"]
-        assert list(table[key]) == list(profiles.index[order]) and list(table["leaf_position"]) == list(range(len(order)))
+        assert list(table.columns) == ([key] if level == "protein" else [key, "protein"]) + [
+            "cluster",
+            "leaf_position",
+            "n_cells",
+        ]
+        assert list(table[key]) == list(profiles.index[order]) and list(table["leaf_position"]) == list(
+            range(len(order))
+        )
         assert table["n_cells"].sum() == len(meta)
 
 
@@ -145,8 +161,14 @@ def test_cluster_examples_figure(tmp_path):
     rng = np.random.default_rng(6)
     n = 40
     crops = rng.integers(0, 255, size=(n, 2, 16, 16), dtype=np.uint8)
-    store = write_crop_store(tmp_path / "crops.zarr", [crops], n, 2, size=16,
-                             attrs={"channels": ["gfp", "dapi"], "roles": ["protein", "structural"]})
+    store = write_crop_store(
+        tmp_path / "crops.zarr",
+        [crops],
+        n,
+        2,
+        size=16,
+        attrs={"channels": ["gfp", "dapi"], "roles": ["protein", "structural"]},
+    )
     cells = pd.DataFrame({"protein": [f"P{i % 8}" for i in range(n)], "store_index": np.arange(n)})
     table = pd.DataFrame({"protein": [f"P{i}" for i in range(9)], "cluster": [1, 1, 1, 2, 2, 2, 2, 3, 3]})
     out = cluster_examples_figure(store, cells, table, tmp_path / "ex.png", n_examples=4, seed=0)
@@ -159,10 +181,16 @@ def test_cluster_examples_figure(tmp_path):
 def test_errors_are_one_line_value_errors():
     x = np.random.default_rng(7).normal(size=(10, 3))
     z = cluster(x)
-    cases = [lambda: cluster(x, "ward", "cosine"), lambda: cut(z), lambda: cut(z, n_clusters=2, height=1.0),
-             lambda: cluster(x[:1]), lambda: protein_profiles(pd.DataFrame({"protein": ["A", "A"]}), x[:2]),
-             lambda: cluster(x, "median"), lambda: protein_profiles(pd.DataFrame({"gene": list("ab")}), x[:2]),
-             lambda: cut(z, n_clusters=11)]
+    cases = [
+        lambda: cluster(x, "ward", "cosine"),
+        lambda: cut(z),
+        lambda: cut(z, n_clusters=2, height=1.0),
+        lambda: cluster(x[:1]),
+        lambda: protein_profiles(pd.DataFrame({"protein": ["A", "A"]}), x[:2]),
+        lambda: cluster(x, "median"),
+        lambda: protein_profiles(pd.DataFrame({"gene": list("ab")}), x[:2]),
+        lambda: cut(z, n_clusters=11),
+    ]
     for case in cases:
         with pytest.raises(ValueError) as info:
             case()

@@ -110,7 +110,8 @@ def test_planted_enrichment_matches_fisher_and_bh(godag):
     row_a = table.set_index("go_id").loc[A]
     assert (row_a["study_count"], row_a["pop_count"]) == (8, 15)
     assert row_a["p_uncorrected"] == pytest.approx(
-        fisher_exact([[8, 2], [7, 40 - 10 - 7]], alternative="greater")[1], rel=1e-12)
+        fisher_exact([[8, 2], [7, 40 - 10 - 7]], alternative="greater")[1], rel=1e-12
+    )
     assert row_a["fdr"] < 0.05 and row_a["significant"]
 
     # BH over every tested term (depleted ones too), as goatools runs it
@@ -119,8 +120,7 @@ def test_planted_enrichment_matches_fisher_and_bh(godag):
     assert set(everything["enrichment"]) == {"e", "p"}
     assert np.allclose(everything["fdr"], bh(everything["p_uncorrected"]), rtol=1e-12)
     statsmodels = pytest.importorskip("statsmodels.stats.multitest")
-    assert np.allclose(everything["fdr"],
-                       statsmodels.multipletests(everything["p_uncorrected"], method="fdr_bh")[1])
+    assert np.allclose(everything["fdr"], statsmodels.multipletests(everything["p_uncorrected"], method="fdr_bh")[1])
     assert assoc == before
 
     # without propagation A has no proteins of its own and is not tested
@@ -143,8 +143,7 @@ def test_enrich_two_sided_finds_depletion(godag):
     table = en.enrich(study, population, assoc, godag, alternative="two-sided", keep_depleted=True)
     depleted = table.set_index("go_id").loc[A]
     assert depleted["enrichment"] == "p" and depleted["study_count"] == 0
-    assert depleted["p_uncorrected"] == pytest.approx(
-        fisher_exact([[0, 15], [15, 40 - 15 - 15]])[1], rel=1e-12)
+    assert depleted["p_uncorrected"] == pytest.approx(fisher_exact([[0, 15], [15, 40 - 15 - 15]])[1], rel=1e-12)
 
 
 # --------------------------------------------------------------------------------------------
@@ -152,30 +151,74 @@ def test_enrich_two_sided_finds_depletion(godag):
 # --------------------------------------------------------------------------------------------
 
 #: (ORF, gene, GO id, aspect)
-PAIRS = [("YAL001C", "TFC3", A1, "C"), ("YAL001C", "TFC3", B, "C"), ("YAL002W", "VPS8", A2, "C"),
-         ("YAL002W", "VPS8", P1, "P"), ("YAL003W", "EFB1", B, "C")]
+PAIRS = [
+    ("YAL001C", "TFC3", A1, "C"),
+    ("YAL001C", "TFC3", B, "C"),
+    ("YAL002W", "VPS8", A2, "C"),
+    ("YAL002W", "VPS8", P1, "P"),
+    ("YAL003W", "EFB1", B, "C"),
+]
 
 
 def gaf_file(path, extra_rows=()):
     """GAF 2.2: DB, DB Object ID, symbol, qualifier, GO id, reference, evidence, with, aspect,
     name, synonyms, type, taxon, date, assigned by, extensions, product form."""
     lines = ["!gaf-version: 2.2", "!generated-by: SGD"]
-    for i, (orf, gene, go, aspect) in enumerate(PAIRS):
-        cols = ["SGD", f"SGD_{orf}", gene, "located_in", go, "SGD_REF:S0001", "IDA", "",
-                aspect, "protein", orf, "protein", "taxon:559292", "20200101", "SGD", "", ""]
+    for orf, gene, go, aspect in PAIRS:
+        cols = [
+            "SGD",
+            f"SGD_{orf}",
+            gene,
+            "located_in",
+            go,
+            "SGD_REF:S0001",
+            "IDA",
+            "",
+            aspect,
+            "protein",
+            orf,
+            "protein",
+            "taxon:559292",
+            "20200101",
+            "SGD",
+            "",
+            "",
+        ]
         lines.append("\t".join(cols))
     # a negative annotation: the protein is *not* in A2
-    lines.append("\t".join(["SGD", "SGD_YAL003W", "EFB1", "NOT|located_in", A2, "SGD_REF:S0001", "IDA",
-                            "", "C", "protein", "YAL003W", "protein", "taxon:559292", "20200101", "SGD",
-                            "", ""]))
+    lines.append(
+        "\t".join(
+            [
+                "SGD",
+                "SGD_YAL003W",
+                "EFB1",
+                "NOT|located_in",
+                A2,
+                "SGD_REF:S0001",
+                "IDA",
+                "",
+                "C",
+                "protein",
+                "YAL003W",
+                "protein",
+                "taxon:559292",
+                "20200101",
+                "SGD",
+                "",
+                "",
+            ]
+        )
+    )
     lines.extend(extra_rows)
     path.write_text("\n".join(lines) + "\n")
     return path
 
 
 def sgd_file(path):
-    rows = [f"{orf}\t{gene}\tS00000000{i}\t{aspect}\tterm\t{go}\tORF|Verified"
-            for i, (orf, gene, go, aspect) in enumerate(PAIRS)]
+    rows = [
+        f"{orf}\t{gene}\tS00000000{i}\t{aspect}\tterm\t{go}\tORF|Verified"
+        for i, (orf, gene, go, aspect) in enumerate(PAIRS)
+    ]
     rows.append("YAL003W\tEFB1\tS000000002\tF\tother\t\tORF|Verified")  # slim 'other': no GO id
     path.write_text("\n".join(rows) + "\n")
     return path
@@ -234,11 +277,14 @@ def test_unknown_ids_dropped_and_alt_ids_resolved(tmp_path, godag):
         en.read_associations(path, godag=godag)
 
 
-@pytest.mark.parametrize("content, problem", [
-    ("just some words\nand more words here\n", "cannot tell the association layout"),
-    ("a\tb\tc\n", "cannot tell the association layout"),
-    ("", "has no rows"),
-])
+@pytest.mark.parametrize(
+    "content, problem",
+    [
+        ("just some words\nand more words here\n", "cannot tell the association layout"),
+        ("a\tb\tc\n", "cannot tell the association layout"),
+        ("", "has no rows"),
+    ],
+)
 def test_malformed_files_give_one_line_errors(tmp_path, content, problem):
     path = tmp_path / "broken.txt"
     path.write_text(content)
@@ -285,8 +331,10 @@ def test_real_yeast_mitochondrion(capsys):
     result = en.enrich(study, population, assoc, godag)
     assert capsys.readouterr().out == "", "goatools' chatter must not reach stdout"
     top = result.iloc[0]
-    print(f"\nHuh 2003 mitochondrion: top {top['go_id']} {top['name']} {top['ratio_in_study']} "
-          f"(population {top['pop_count']}/{top['pop_n']}), FDR {top['fdr']:.3g}")
+    print(
+        f"\nHuh 2003 mitochondrion: top {top['go_id']} {top['name']} {top['ratio_in_study']} "
+        f"(population {top['pop_count']}/{top['pop_n']}), FDR {top['fdr']:.3g}"
+    )
     assert top["go_id"] == "GO:0005739" and top["name"] == "mitochondrion"
     assert top["fdr"] < 1e-50
     assert top["study_count"] > 0.8 * top["study_n"]
@@ -338,8 +386,7 @@ def test_cluster_enrichment_recovers_planted_terms(godag):
 def test_cluster_enrichment_background_choices(godag):
     memberships, assoc, _ = planted_clusters()
     # 20 clustered proteins without any annotation, half of them in c1
-    unannotated = pd.DataFrame({"protein": [f"U{i}" for i in range(20)],
-                                "cluster": ["c1"] * 10 + ["c5"] * 10})
+    unannotated = pd.DataFrame({"protein": [f"U{i}" for i in range(20)], "cluster": ["c1"] * 10 + ["c5"] * 10})
     memberships = pd.concat([memberships, unannotated], ignore_index=True)
     clustered = en.top_terms(en.cluster_enrichment(memberships, assoc, godag)).set_index("cluster")
     annotated = en.top_terms(en.cluster_enrichment(memberships, assoc, godag, background="annotated"))

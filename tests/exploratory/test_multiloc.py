@@ -141,8 +141,10 @@ def _render(spec, n_fields, seed, line="U-2 OS", cells=10, size=256):
     """Fields of one protein in one image: (field channels, truth labels, truth table) each."""
     rng = np.random.default_rng(seed)
     morph = simulate.CELL_LINES["human"][line]
-    return [simulate.render_field("human", morph, spec, cells, size, 1.0, np.random.default_rng(rng.integers(2**63)))
-            for _ in range(n_fields)]
+    return [
+        simulate.render_field("human", morph, spec, cells, size, 1.0, np.random.default_rng(rng.integers(2**63)))
+        for _ in range(n_fields)
+    ]
 
 
 def test_sign_convention_with_simulated_mixing_fractions():
@@ -164,9 +166,14 @@ def test_sign_convention_with_simulated_mixing_fractions():
     mixed = f[:, None] * mu_cyto + (1 - f[:, None]) * mu_mito + 0.2 * rng.standard_normal((len(f), D))
     n = 30
     x = np.vstack([mu_cyto + 0.2 * rng.standard_normal((n, D)), mu_mito + 0.2 * rng.standard_normal((n, D)), mixed])
-    meta = pd.concat([pd.DataFrame({"image_id": ["C"] * n, "protein": "PC"}),
-                      pd.DataFrame({"image_id": ["T"] * n, "protein": "PT"}),
-                      truth[["image_id", "protein"]]], ignore_index=True)
+    meta = pd.concat(
+        [
+            pd.DataFrame({"image_id": ["C"] * n, "protein": "PC"}),
+            pd.DataFrame({"image_id": ["T"] * n, "protein": "PT"}),
+            truth[["image_id", "protein"]],
+        ],
+        ignore_index=True,
+    )
     terms = pd.Series({"C": "cytosol", "T": "mitochondria", "M0": "cytosol+mitochondria", "M1": "mitochondria+cytosol"})
     scores = multiloc.pair_scores(x, meta, terms, "cytosol", "mitochondria")
     both = scores[scores["group"] == "cytosol+mitochondria"]
@@ -192,8 +199,7 @@ def _cell_features(channels: np.ndarray, labels: np.ndarray, truth: pd.DataFrame
         depth = ndi.distance_transform_edt(cell)[cell]
         depth = depth / depth.max()
         radial = [p[(depth >= lo) & (depth < lo + 0.25)].mean() for lo in (0, 0.25, 0.5, 0.75)]
-        rows.append([p[inner].mean(), p[~inner].mean(), p[inner].sum() / p.sum(),
-                     np.corrcoef(p, q)[0, 1], *radial])
+        rows.append([p[inner].mean(), p[~inner].mean(), p[inner].sum() / p.sum(), np.corrcoef(p, q)[0, 1], *radial])
     return np.asarray(rows)
 
 
@@ -274,8 +280,7 @@ def _nonempty(*paths):
 
 def test_fig5_writes_png_and_pdf(tmp_path):
     rng = np.random.default_rng(5)
-    mixes = {"M0": _uniform, "V0": lambda r, n: (np.arange(n) % 2).astype(float),
-             "M1": lambda r, n: np.full(n, 0.4)}
+    mixes = {"M0": _uniform, "V0": lambda r, n: (np.arange(n) % 2).astype(float), "M1": lambda r, n: np.full(n, 0.4)}
     x, meta, terms = _planted_screen(rng, mixes)
     scores = multiloc.pair_scores(x, meta, terms, "cytosol", "nucleoplasm")
     png, pdf = fig5(scores, ["V0", "M1"], tmp_path / "f5.png", tmp_path / "f5.pdf", title="cytosol vs nucleoplasm")
@@ -291,7 +296,7 @@ def test_fig5_writes_png_and_pdf(tmp_path):
 def test_fig6_with_simulated_variable_protein(tmp_path):
     spec = simulate.ProteinSpec("V1", ("nucleoli", "mitochondria"), "variable", 0.5)
     x, meta, fields = _simulated_table({"var": (spec, "mitochondria+nucleoli")}, n_fields=3, cells=10)
-    crops, keep = [], []
+    crops = []
     for channels, labels, truth in fields:
         raw, objects = crop_cells(channels, labels, crop_size=96, border="pad")
         kept = objects.loc[objects["kept"], "label"].to_numpy()

@@ -69,20 +69,21 @@ def test_checkerboard_contrast_by_hand():
     # diagonal neighbours, which are alike: mean over the directions = (2 * 31**2 + 0 + 0) / 4
     assert feature(values, names, "haralick_contrast_d1") == pytest.approx(480.5)
     assert feature(values, names, "haralick_dissimilarity_d1") == pytest.approx(15.5)
-    assert feature(values, names, "haralick_homogeneity_d1") == pytest.approx((2 / (1 + 31 ** 2) + 2) / 4)
+    assert feature(values, names, "haralick_homogeneity_d1") == pytest.approx((2 / (1 + 31**2) + 2) / 4)
     # distance 2 (and every longer one here: the offsets have even row + column sums) pairs
     # pixels of the same colour in every direction
     for d in (2, 4, 8, 16):
         assert feature(values, names, f"haralick_contrast_d{d}") == pytest.approx(0.0)
     # the two grey levels are equally frequent: every GLCM has half its mass on each level
-    assert feature(values, names, "haralick_variance_d1") == pytest.approx(15.5 ** 2)
+    assert feature(values, names, "haralick_variance_d1") == pytest.approx(15.5**2)
 
 
 def test_haralick_equals_skimage_on_random_image():
     image = np.random.default_rng(3).integers(0, 256, (64, 64)).astype(np.uint8)
     for levels, distances in ((32, DISTANCES), (8, (1, 3))):
-        glcm = graycomatrix(quantise(image, levels), list(distances), list(ANGLES), levels=levels,
-                            symmetric=True, normed=True)
+        glcm = graycomatrix(
+            quantise(image, levels), list(distances), list(ANGLES), levels=levels, symmetric=True, normed=True
+        )
         expected = np.stack([graycoprops(glcm, prop).mean(axis=1) for prop in HARALICK_PROPS], axis=1).ravel()
         np.testing.assert_allclose(haralick(image, levels, distances), expected, rtol=1e-12, atol=1e-15)
         assert len(haralick_names(distances)) == expected.size
@@ -112,9 +113,8 @@ def test_correlation_features_known_correlations():
     structural = rng.normal(size=(64, 64))
     noise = rng.normal(size=(64, 64))
     r = 0.6
-    protein = r * structural + np.sqrt(1 - r ** 2) * noise
-    channels = np.stack([structural, -structural + 0.01 * noise, rng.normal(size=(64, 64)),
-                         np.full((64, 64), 0.3)])
+    protein = r * structural + np.sqrt(1 - r**2) * noise
+    channels = np.stack([structural, -structural + 0.01 * noise, rng.normal(size=(64, 64)), np.full((64, 64), 0.3)])
     values = correlation_features(protein, channels)
     assert values.shape == (4,)
     assert values[0] == pytest.approx(r, abs=0.05)
@@ -202,7 +202,7 @@ def test_radial_distribution():
     assert frac.sum() == pytest.approx(1.0)
     assert frac.argmax() == 3 and frac[3] > 0.5
     # a central blob: most intensity in the innermost ring
-    blob = np.exp(-((rows - 32) ** 2 + (cols - 32) ** 2) / (2 * 3.0 ** 2))
+    blob = np.exp(-((rows - 32) ** 2 + (cols - 32) ** 2) / (2 * 3.0**2))
     values = shape_features(mask, blob)
     frac = radial(values, names, "fracatd")
     assert frac.sum() == pytest.approx(1.0)
@@ -273,8 +273,9 @@ def test_classic_features_matrix(cell_shape):
     row = values[1]
     np.testing.assert_allclose(row[[names.index(n) for n in haralick_names()]], haralick(crops[1, 2]), rtol=1e-6)
     np.testing.assert_allclose(row[:3], intensity_features(crops[1, 2] / 255.0), rtol=1e-6)
-    np.testing.assert_allclose(row[3:5], correlation_features(crops[1, 2] / 255.0, crops[1, :2] / 255.0),
-                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        row[3:5], correlation_features(crops[1, 2] / 255.0, crops[1, :2] / 255.0), rtol=1e-5, atol=1e-6
+    )
     if cell_shape:
         assert row[names.index("cell_area")] > 200  # the centre cell was found
         shape_cols = [names.index(n) for n in shape_names()]
@@ -298,7 +299,8 @@ def test_classic_features_several_protein_channels_are_prefixed():
     assert "ch1_intensity_mean" in names and "ch2_haralick_contrast_d2" in names
     assert "ch2_cell_radial_fracatd_1of2" in names and "cell_area" in names  # geometry once
     single, single_names = classic_features(crops, [0], [2], distances=(1, 2))
-    np.testing.assert_array_equal(values[:, names.index("ch2_intensity_std")],
-                                  single[:, single_names.index("intensity_std")])
+    np.testing.assert_array_equal(
+        values[:, names.index("ch2_intensity_std")], single[:, single_names.index("intensity_std")]
+    )
     with pytest.raises(ValueError):
         classic_features(crops, [0], [3])

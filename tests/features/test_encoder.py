@@ -16,8 +16,14 @@ from pcinpaint.model.train import build_model
 def _store(tmp_path, n=40, c=3):
     crops = np.random.default_rng(0).integers(0, 256, (n, c, 64, 64), dtype=np.uint8)
     write_crop_store(tmp_path / "crops.zarr", [crops], n, c, 64)
-    cells = pd.DataFrame(dict(cell_id=[f"f:{i}" for i in range(n)], image_id=np.repeat(["a", "b"], n // 2),
-                              protein="P", store_index=np.arange(n)))
+    cells = pd.DataFrame(
+        dict(
+            cell_id=[f"f:{i}" for i in range(n)],
+            image_id=np.repeat(["a", "b"], n // 2),
+            protein="P",
+            store_index=np.arange(n),
+        )
+    )
     return open_crop_store(tmp_path / "crops.zarr"), cells, crops
 
 
@@ -25,8 +31,15 @@ def test_feature_table_contract(tmp_path):
     _, cells, _ = _store(tmp_path)
     shuffled = cells.sample(frac=1, random_state=0)  # the table follows store order regardless
     table = feature_table(shuffled, np.arange(40 * 3, dtype=np.float32).reshape(40, 3), "raw")
-    assert list(table.columns) == ["Metadata_cell_id", "Metadata_image_id", "Metadata_protein",
-                                   "Metadata_store_index", "raw_0", "raw_1", "raw_2"]
+    assert list(table.columns) == [
+        "Metadata_cell_id",
+        "Metadata_image_id",
+        "Metadata_protein",
+        "Metadata_store_index",
+        "raw_0",
+        "raw_1",
+        "raw_2",
+    ]
     assert list(table["Metadata_store_index"]) == list(range(40))
     meta, x = split_table(table)
     assert list(meta.columns) == ["cell_id", "image_id", "protein", "store_index"] and x.shape == (40, 3)

@@ -26,8 +26,10 @@ def test_default_sets_and_vgg16_without_weights_is_not_run():
 
 
 def test_weights_and_imported_tables_add_sets():
-    ds = _dataset(vgg16_weights="w.pt", imported={"cp": {"path": "cp.csv", "level": "cell"},
-                                                  "kraus": {"path": None, "level": "cell"}})
+    ds = _dataset(
+        vgg16_weights="w.pt",
+        imported={"cp": {"path": "cp.csv", "level": "cell"}, "kraus": {"path": None, "level": "cell"}},
+    )
     names = {s.name: s for s in feature_sets(ds)}
     assert sum(n.startswith("vgg16_") for n in names) == 3 * len(VGG16_LAYERS) == 39
     assert names["vgg16_protein_block4_conv1"].layer == "block4_conv1"
@@ -47,5 +49,10 @@ def test_manifest_counts_rows_and_features(tmp_path):
     table = manifest(feature_sets(ds), tmp_path)
     ran = table[table["status"] == "ran"]
     assert (ran["n_rows"] == 2).all() and (ran["n_features"] == 7).all()
-    assert set(table.loc[table["status"] == NOT_RUN, "name"]) == {"ae", "vgg16_rgb", "vgg16_concat", "vgg16_protein",
-                                                                  "imported_kraus_supervised"}
+    assert set(table.loc[table["status"] == NOT_RUN, "name"]) == {
+        "ae",
+        "vgg16_rgb",
+        "vgg16_concat",
+        "vgg16_protein",
+        "imported_kraus_supervised",
+    }

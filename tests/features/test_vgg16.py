@@ -61,7 +61,9 @@ def test_key_layout_is_torchvisions(model):
     assert set(model.state_dict()) == expected
     assert [LAYER_SIZES[name] for name in CONV_LAYERS] == [64, 64, 128, 128, 256, 256, 256] + [512] * 6
     assert model.features[28].weight.shape == (512, 512, 3, 3) and model.features[0].weight.shape == (64, 3, 3, 3)
-    assert CONV_LAYERS[7] == "block4_conv1" and feature_set_name("protein", "block4_conv1") == "vgg16_protein_block4_conv1"
+    assert (
+        CONV_LAYERS[7] == "block4_conv1" and feature_set_name("protein", "block4_conv1") == "vgg16_protein_block4_conv1"
+    )
     with pytest.raises(ValueError):
         feature_set_name("grey", "block4_conv1")
 
@@ -162,12 +164,16 @@ def test_features_match_an_independent_reference(model):
     rgb_in = (x[:, [1, 2, 0]] - MEAN) / STD
     grey_in = (np.repeat(x[:, 2:3], 3, axis=1) - MEAN) / STD
     with torch.no_grad():
-        refs = {"rgb": _reference(model, torch.from_numpy(rgb_in)), "protein": _reference(model, torch.from_numpy(grey_in))}
+        refs = {
+            "rgb": _reference(model, torch.from_numpy(rgb_in)),
+            "protein": _reference(model, torch.from_numpy(grey_in)),
+        }
     for strategy, ref in refs.items():
         for name in CONV_LAYERS:
             got, want = feats[(strategy, name)], ref[name]
-            np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5 * max(1.0, float(want.max())),
-                                       err_msg=f"{strategy} {name}")
+            np.testing.assert_allclose(
+                got, want, rtol=1e-4, atol=1e-5 * max(1.0, float(want.max())), err_msg=f"{strategy} {name}"
+            )
 
 
 def test_batching_keeps_store_order(model):
@@ -188,16 +194,25 @@ def test_concat_is_per_channel_protein_features_concatenated(model):
     layers = ("block1_conv2", "block3_conv1")
     concat = vgg16_features(model, crops, strategies=("concat",), precision="fp32", layers=layers)
     for name in layers:
-        parts = [vgg16_features(model, crops, strategies=("protein",), protein=c, precision="fp32",
-                                layers=(name,))[("protein", name)] for c in range(3)]
+        parts = [
+            vgg16_features(model, crops, strategies=("protein",), protein=c, precision="fp32", layers=(name,))[
+                ("protein", name)
+            ]
+            for c in range(3)
+        ]
         np.testing.assert_allclose(concat[("concat", name)], np.concatenate(parts, axis=1), rtol=1e-5, atol=1e-6)
 
 
 def test_channel_roles_come_from_the_crop_store(model, tmp_path):
     crops = _crops(4, 3, seed=9)
-    write_crop_store(tmp_path / "crops.zarr", [crops], 4, 3, 64,
-                     attrs={"channels": ["nucleus", "microtubules", "stain"],
-                            "roles": ["structural", "structural", "protein"]})
+    write_crop_store(
+        tmp_path / "crops.zarr",
+        [crops],
+        4,
+        3,
+        64,
+        attrs={"channels": ["nucleus", "microtubules", "stain"], "roles": ["structural", "structural", "protein"]},
+    )
     store = open_crop_store(tmp_path / "crops.zarr")
     kwargs = dict(strategies=("rgb", "protein"), precision="fp32", layers=("block1_conv1",))
     from_store = vgg16_features(model, store, **kwargs)

@@ -10,7 +10,7 @@ from pcinpaint.figures.inpainting import pick_pair, pick_sources_and_targets
 def _cells(n_images, per_image, labels):
     rows = []
     for i in range(n_images):
-        for j in range(per_image):
+        for _ in range(per_image):
             rows.append(dict(image_id=f"img{i}", protein=f"P{i}", true_class=labels[i % len(labels)]))
     return pd.DataFrame(rows).assign(store_index=lambda d: np.arange(len(d)))
 
@@ -26,11 +26,13 @@ def test_pair_comes_from_one_image_and_prefers_the_asked_label():
 def test_targets_never_share_an_image_with_a_source():
     cells = _cells(12, 4, ["a", "b", "c", "d", "a+b"])
     for seed in range(20):
-        sources, targets = pick_sources_and_targets(cells, "true_class", ["a", "b", "c", "d"], np.random.default_rng(seed))
+        sources, targets = pick_sources_and_targets(
+            cells, "true_class", ["a", "b", "c", "d"], np.random.default_rng(seed)
+        )
         assert [c for c, _ in sources] == ["a", "b", "c", "d"]
         source_images = {cells.loc[i, "image_id"] for _, i in sources}
         assert all(cells.loc[i, "image_id"] not in source_images for _, i in targets)
-        assert len({label for label, _ in targets}) == len(targets) and "a+b" not in {l for l, _ in targets}
+        assert len({label for label, _ in targets}) == len(targets) and "a+b" not in {label for label, _ in targets}
 
 
 def test_small_screens_show_fewer_sources_rather_than_same_image_pairs():

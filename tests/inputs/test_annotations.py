@@ -126,8 +126,16 @@ def test_hpa_pairwise_terms():
 
 
 def test_simulated_truth(tmp_path):
-    sim = dict(preset="yeast", n_proteins=6, images_per_protein=1, fields_per_image=1, cells_per_field=3,
-               multi_localized_fraction=0.34, variable_fraction=0.17, field_size=96)
+    sim = dict(
+        preset="yeast",
+        n_proteins=6,
+        images_per_protein=1,
+        fields_per_image=1,
+        cells_per_field=3,
+        multi_localized_fraction=0.34,
+        variable_fraction=0.17,
+        field_size=96,
+    )
     paths = simulate.write_screen(sim, tmp_path, seed=1)
     truth = read_table(paths["truth_proteins"])
     assert labels.detect_layout(truth) == "simulated"
@@ -152,7 +160,9 @@ def test_simulated_truth(tmp_path):
 
 def test_long_tables(tmp_path):
     rows = tmp_path / "rows.tsv"
-    write_table(pd.DataFrame({"protein": ["A", "A", "B", " C ", "D"], "term": ["Nucleus", "cytosol", "ER", "er", " "]}), rows)
+    write_table(
+        pd.DataFrame({"protein": ["A", "A", "B", " C ", "D"], "term": ["Nucleus", "cytosol", "ER", "er", " "]}), rows
+    )
     terms = labels.read_annotations(rows, layout="long")
     assert labels.protein_classes(terms).to_dict() == {"A": "cytosol+nucleus", "B": "er", "C": "er"}
     listed = tmp_path / "listed.csv"
@@ -167,18 +177,25 @@ def test_long_tables(tmp_path):
 
 
 def _cells():
-    return pd.DataFrame({"protein": ["P1", "P1", "P2", "P3", "P4", "P5"],
-                         "label": ["cytosol+nucleoplasm", "Nucleoplasm + cytosol", "mitochondria", None, "",
-                                   "spindle pole+spindle"]},
-                        index=[10, 11, 12, 13, 14, 15])
+    return pd.DataFrame(
+        {
+            "protein": ["P1", "P1", "P2", "P3", "P4", "P5"],
+            "label": ["cytosol+nucleoplasm", "Nucleoplasm + cytosol", "mitochondria", None, "", "spindle pole+spindle"],
+        },
+        index=[10, 11, 12, 13, 14, 15],
+    )
 
 
 def test_cell_labels_from_column():
     cells = _cells()
     combined = labels.cell_labels(cells, column="label", label_from="column")
     assert list(combined.index) == [10, 11, 12, 13, 14, 15]
-    assert combined[[10, 11, 12, 15]].tolist() == ["cytosol+nucleoplasm", "cytosol+nucleoplasm", "mitochondria",
-                                                  "spindle+spindle pole"]
+    assert combined[[10, 11, 12, 15]].tolist() == [
+        "cytosol+nucleoplasm",
+        "cytosol+nucleoplasm",
+        "mitochondria",
+        "spindle+spindle pole",
+    ]
     assert _is_unlabelled(combined[13]) and _is_unlabelled(combined[14])
     single = labels.cell_labels(cells, column="label", label_from="column", mode="single")
     assert single[12] == "mitochondria"
@@ -189,8 +206,12 @@ def test_cell_labels_from_column():
 
 def test_cell_labels_from_annotations_and_protein():
     cells = _cells()
-    terms = pd.DataFrame({"protein": ["p1", "P1", "P2", "P4", "P4"],
-                          "term": ["cytosol", "nucleoplasm", "mitochondria", "golgi", "golgi"]})
+    terms = pd.DataFrame(
+        {
+            "protein": ["p1", "P1", "P2", "P4", "P4"],
+            "term": ["cytosol", "nucleoplasm", "mitochondria", "golgi", "golgi"],
+        }
+    )
     combined = labels.cell_labels(cells, annotations=terms)
     assert combined[[10, 11, 12, 14]].tolist() == ["cytosol+nucleoplasm"] * 2 + ["mitochondria", "golgi"]
     assert _is_unlabelled(combined[13]) and _is_unlabelled(combined[15])

@@ -52,23 +52,42 @@ def site(atlas):
     t1, t2 = img(4109, "1_A1_1", good[0]), img(4109, "1_A1_2", good[1])
     t3 = img(4109, "2_B1_1", good[2], "flaky")
     t4 = img(1, "3_C1_1", good[3])
-    noise = [atlas.base + "/images/4109/1_A1_1_blue.jpg", atlas.base + "/images/4109/1_A1_1_green.jpg",
-             atlas.base + "/images/4109/1_A1_1_red_green.jpg"]
-    mouse = ('<subAssay type="mouse"><data><cellLine>NIH 3T3</cellLine><assayImage><image><imageUrl>'
-             f'{atlas.base}/images/4109/9_Z9_9_blue_red_green.jpg</imageUrl></image></assayImage></data></subAssay>')
-    atlas.add(f"/{TSPAN6}.xml", entry_xml(TSPAN6, "TSPAN6", {
-        "HPA004109": [("A-431", [t1, *noise, t2, t1]), ("U-2 OS", [t3])],
-        "CAB000001": [("A-431", [t4])]}, extra=mouse))
+    noise = [
+        atlas.base + "/images/4109/1_A1_1_blue.jpg",
+        atlas.base + "/images/4109/1_A1_1_green.jpg",
+        atlas.base + "/images/4109/1_A1_1_red_green.jpg",
+    ]
+    mouse = (
+        '<subAssay type="mouse"><data><cellLine>NIH 3T3</cellLine><assayImage><image><imageUrl>'
+        f"{atlas.base}/images/4109/9_Z9_9_blue_red_green.jpg</imageUrl></image></assayImage></data></subAssay>"
+    )
+    atlas.add(
+        f"/{TSPAN6}.xml",
+        entry_xml(
+            TSPAN6,
+            "TSPAN6",
+            {"HPA004109": [("A-431", [t1, *noise, t2, t1]), ("U-2 OS", [t3])], "CAB000001": [("A-431", [t4])]},
+            extra=mouse,
+        ),
+    )
     s_good = img(5948, "4_D1_1", good[4])
     s_404 = atlas.base + "/images/5948/4_D1_2_blue_red_green.jpg"
     s_cut_declared = img(5948, "4_D1_3", good[0], "cut_declared")
     s_cut = img(5948, "4_D1_4", good[0][: len(good[0]) // 2])
     s_stall = img(5948, "4_D1_5", good[0], "stall")
-    atlas.add(f"/{SCYL3}.xml", entry_xml(SCYL3, "SCYL3", {
-        "HPA005948": [("U-2 OS", [s_good, s_404, s_cut_declared, s_cut, s_stall])]}))
+    atlas.add(
+        f"/{SCYL3}.xml",
+        entry_xml(SCYL3, "SCYL3", {"HPA005948": [("U-2 OS", [s_good, s_404, s_cut_declared, s_cut, s_stall])]}),
+    )
     atlas.add("/ENSG00000888888.xml", b"<proteinAtlas><entry><name>BROKEN</name>")
-    return dict(good=[t1, t2, t3, t4, s_good], s_404=s_404, s_cut_declared=s_cut_declared, s_cut=s_cut,
-                s_stall=s_stall, planes={t1: planted(0), t2: planted(1), t4: planted(3)})
+    return dict(
+        good=[t1, t2, t3, t4, s_good],
+        s_404=s_404,
+        s_cut_declared=s_cut_declared,
+        s_cut=s_cut,
+        s_stall=s_stall,
+        planes={t1: planted(0), t2: planted(1), t4: planted(3)},
+    )
 
 
 def path_of(url):
@@ -81,8 +100,9 @@ def path_of(url):
 
 
 def test_listing_keeps_human_composites_with_antibody_and_cell_line(atlas, site, tmp_path):
-    listing, failures = hpa.list_images([TSPAN6, SCYL3, "ENSG00000999999", "ENSG00000888888"], atlas.base,
-                                        tmp_path / "xml", **FAST)
+    listing, failures = hpa.list_images(
+        [TSPAN6, SCYL3, "ENSG00000999999", "ENSG00000888888"], atlas.base, tmp_path / "xml", **FAST
+    )
     tspan = listing[listing["ensg"] == TSPAN6]
     assert list(tspan["url"]) == site["good"][:4]  # composites only, deduplicated, in order
     assert list(tspan["antibody"]) == ["HPA004109"] * 3 + ["CAB000001"]
@@ -103,8 +123,9 @@ def test_listing_keeps_human_composites_with_antibody_and_cell_line(atlas, site,
 def test_parse_entry_xml_without_name_and_malformed():
     xml = entry_xml(TSPAN6, "", {"HPA1": [("HeLa", ["http://x/a_blue_red_green.jpg"])]})
     got = hpa.parse_entry_xml(xml, TSPAN6, "entry.xml")
-    assert got.to_dict("records") == [dict(ensg=TSPAN6, protein=TSPAN6, antibody="HPA1", cell_line="HeLa",
-                                           url="http://x/a_blue_red_green.jpg")]
+    assert got.to_dict("records") == [
+        dict(ensg=TSPAN6, protein=TSPAN6, antibody="HPA1", cell_line="HeLa", url="http://x/a_blue_red_green.jpg")
+    ]
     with pytest.raises(InputError, match=r"^somewhere/ENSG1\.xml: malformed XML") as err:
         hpa.parse_entry_xml(b"<entry><name>X</entry>", "ENSG1", "somewhere/ENSG1.xml")
     assert "\n" not in str(err.value)
@@ -126,8 +147,12 @@ def test_download_statuses_attempts_and_resume(atlas, site, tmp_path):
     assert set(by.loc[good, "status"]) == {"fetched"}
     assert list(by.loc[good, "attempts"]) == [1, 1, 2, 1, 1]  # the flaky one needed a second try
     tries = FAST["retries"] + 1
-    expect = {"s_404": (1, "HTTP 404"), "s_cut_declared": (tries, "incomplete body"),
-              "s_cut": (tries, "JPEG does not decode"), "s_stall": (tries, "timed out")}
+    expect = {
+        "s_404": (1, "HTTP 404"),
+        "s_cut_declared": (tries, "incomplete body"),
+        "s_cut": (tries, "JPEG does not decode"),
+        "s_stall": (tries, "timed out"),
+    }
     for key, (attempts, reason) in expect.items():
         row = by.loc[site[key]]
         assert row["status"] == "failed" and row["attempts"] == attempts and reason in row["error"], key
@@ -180,8 +205,11 @@ def test_split_and_sample_sheet(atlas, site, tmp_path):
     assert list(sheet.columns) == ["image_id", "field_id", "protein", "cell_line", "antibody", *COLOURS]
     assert len(sheet) == 5 and sheet["field_id"].is_unique
     assert sheet["image_id"].value_counts().to_dict() == {
-        "TSPAN6/HPA004109/A-431": 2, "TSPAN6/HPA004109/U-2 OS": 1, "TSPAN6/CAB000001/A-431": 1,
-        "SCYL3/HPA005948/U-2 OS": 1}
+        "TSPAN6/HPA004109/A-431": 2,
+        "TSPAN6/HPA004109/U-2 OS": 1,
+        "TSPAN6/CAB000001/A-431": 1,
+        "SCYL3/HPA005948/U-2 OS": 1,
+    }
     first = sheet.iloc[0]
     split = hpa.split_composite(tmp_path / "img" / by.loc[site["good"][0], "path"])
     for channel, colour in COLOURS.items():
@@ -209,11 +237,15 @@ def test_split_rejects_non_rgb(tmp_path):
 
 def test_gene_names_resolve_through_a_table(tmp_path):
     table = tmp_path / "locations.tsv"
-    write_table(pd.DataFrame({"Gene": ["ENSG1", "ENSG2"], "Gene name": ["ABC", "XYZ"], "Approved": ["Cytosol", ""]}),
-                table)
+    write_table(
+        pd.DataFrame({"Gene": ["ENSG1", "ENSG2"], "Gene name": ["ABC", "XYZ"], "Approved": ["Cytosol", ""]}), table
+    )
     got = hpa.resolve_proteins(["abc", "ENSG2", "ENSG3.4", "ABC"], table)
-    assert got.to_dict("records") == [dict(ensg="ENSG1", protein="ABC"), dict(ensg="ENSG2", protein="XYZ"),
-                                      dict(ensg="ENSG3", protein="ENSG3")]
+    assert got.to_dict("records") == [
+        dict(ensg="ENSG1", protein="ABC"),
+        dict(ensg="ENSG2", protein="XYZ"),
+        dict(ensg="ENSG3", protein="ENSG3"),
+    ]
     with pytest.raises(InputError, match=r"locations\.tsv: unknown gene name 'NOPE'") as err:
         hpa.resolve_proteins(["ABC", "NOPE"], table)
     assert "\n" not in str(err.value)

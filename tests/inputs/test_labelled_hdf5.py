@@ -1,27 +1,25 @@
 """Labelled HDF5 benchmark sets (DeepLoc / Chong et al. layout): reading, merging classes, bad files."""
 
+import h5py
 import numpy as np
 import pytest
 import tifffile
 from conftest import require_shared
 
+from pcinpaint.crops.importing import store_labelled_hdf5
 from pcinpaint.crops.preprocess import preprocess_crops
 from pcinpaint.crops.store import open_crop_store, to_uint8
 from pcinpaint.errors import ConfigError, InputError
-
-h5py = pytest.importorskip("h5py")
-
-from pcinpaint.crops.importing import store_labelled_hdf5
 from pcinpaint.inputs.labelled_hdf5 import class_map, read_labelled
 
 CLASSES = ["ACTIN", "SPINDLE", "SPINDLE_POLE", "DEAD"]
 
 
-def _write(path, crops, classes_of, n_classes=len(CLASSES), order="channels_first", names=CLASSES, extra=None):
+def _write(path, crops, classes_of, n_classes=None, order="channels_first", names=CLASSES, extra=None):
     """A file as DeepLoc ships them: flattened crops in data1, one-hot rows in Index1."""
     n, c, s, _ = crops.shape
     flat = crops.reshape(n, -1) if order == "channels_first" else crops.transpose(0, 2, 3, 1).reshape(n, -1)
-    onehot = np.zeros((n, n_classes), np.float32)
+    onehot = np.zeros((n, n_classes or len(CLASSES)), np.float32)
     onehot[np.arange(n), classes_of] = 1
     with h5py.File(path, "w") as f:
         f.create_dataset("data1", data=flat)
@@ -56,16 +54,33 @@ def test_store_with_merge_map(tmp_path):
     a = _write(tmp_path / "Chong_train_set.hdf5", crops, classes_of)
     b = _write(tmp_path / "Chong_valid_set.hdf5", crops[:5], classes_of[:5])
     merge = {"spindle_pole": "spindle", "dead": None}
-    cells = store_labelled_hdf5([a, b], tmp_path / "crops.zarr", CLASSES, merge, channels=["gfp", "rfp"],
-                        roles=["protein", "structural"], dataset="chong", batch_size=7)
-    assert list(cells.columns) == ["cell_id", "image_id", "field_id", "protein", "label",
-                                   "centroid_y", "centroid_x", "area", "store_index"]
+    cells = store_labelled_hdf5(
+        [a, b],
+        tmp_path / "crops.zarr",
+        CLASSES,
+        merge,
+        channels=["gfp", "rfp"],
+        roles=["protein", "structural"],
+        dataset="chong",
+        batch_size=7,
+    )
+    assert list(cells.columns) == [
+        "cell_id",
+        "image_id",
+        "field_id",
+        "protein",
+        "label",
+        "centroid_y",
+        "centroid_x",
+        "area",
+        "store_index",
+    ]
     keep = classes_of != 3
     assert len(cells) == keep.sum() + keep[:5].sum()
     assert cells["cell_id"].is_unique
     assert set(cells["label"]) <= {"actin", "spindle"}  # Spindle + Spindle Pole merged, dead cells left out
     expected = ["actin" if k == 0 else "spindle" for k in classes_of[keep]]
-    assert cells["label"].tolist()[:keep.sum()] == expected
+    assert cells["label"].tolist()[: keep.sum()] == expected
     train = cells[cells["field_id"] == "Chong_train_set"]
     assert (train["protein"] == train["label"]).all()  # no protein names in the file: the class stands in
     assert (train["image_id"] == "Chong_train_set:" + train["label"]).all()
@@ -89,7 +104,9 @@ def test_protein_names_from_an_index_dataset(tmp_path):
 def test_label_width_disagreeing_with_the_classes(tmp_path):
     crops, classes_of = _planted(n=6)
     path = _write(tmp_path / "Chong_test_set.hdf5", crops, classes_of, names=None)
-    with pytest.raises(InputError, match=r"Chong_test_set\.hdf5: 'Index1' has 4 label columns but the config lists 3 classes") as err:
+    with pytest.raises(
+        InputError, match=r"Chong_test_set\.hdf5: 'Index1' has 4 label columns but the config lists 3 classes"
+    ) as err:
         read_labelled(path, CLASSES[:3])
     assert "\n" not in str(err.value)
 
@@ -107,7 +124,9 @@ def test_rows_that_are_not_one_hot(tmp_path):
 def test_data_width_and_class_names_are_checked(tmp_path):
     crops, classes_of = _planted(n=4, s=32)
     path = _write(tmp_path / "small.hdf5", crops, classes_of)
-    with pytest.raises(InputError, match=r"'data1' rows hold 2048 values; expected channels x size x size = 2 x 64 x 64 = 8192"):
+    with pytest.raises(
+        InputError, match=r"'data1' rows hold 2048 values; expected channels x size x size = 2 x 64 x 64 = 8192"
+    ):
         read_labelled(path, CLASSES)
     read, _ = read_labelled(path, CLASSES, size=32)
     assert read.shape == (4, 2, 32, 32)
@@ -124,9 +143,13 @@ def test_data_width_and_class_names_are_checked(tmp_path):
 def test_real_yeast_crops_packed_as_deeploc(tmp_path):
     """Real cells (the reference code's yeast toy set) written in the benchmark's layout read back intact."""
     root = require_shared("yeast_toy_crops")
-    files = sorted((root / "AAC1").glob("AAC1_1_rfp_*_gfp.tif"))[:10] + sorted((root / "AAH1").glob("AAH1_1_rfp_*_gfp.tif"))[:10]
-    crops = np.stack([np.stack([tifffile.imread(f), tifffile.imread(str(f).replace("_gfp.tif", "_rfp.tif"))])
-                      for f in files])
+    files = (
+        sorted((root / "AAC1").glob("AAC1_1_rfp_*_gfp.tif"))[:10]
+        + sorted((root / "AAH1").glob("AAH1_1_rfp_*_gfp.tif"))[:10]
+    )
+    crops = np.stack(
+        [np.stack([tifffile.imread(f), tifffile.imread(str(f).replace("_gfp.tif", "_rfp.tif"))]) for f in files]
+    )
     classes = ["mitochondrion", "cytoplasm", "nucleus"]
     classes_of = np.array([0] * 10 + [1] * 10)
     path = _write(tmp_path / "toy.hdf5", crops, classes_of, n_classes=3, names=classes)

@@ -26,7 +26,13 @@ def test_real_yeast_toy_crops(tmp_path):
     root = require_shared("yeast_toy_crops")
     listing = scan_crops(root, YEAST)
     assert len(listing) == 1642
-    assert listing.groupby("protein").size().to_dict() == {"AAC1": 366, "AAC3": 416, "AAH1": 203, "AAP1": 308, "AAR2": 349}
+    assert listing.groupby("protein").size().to_dict() == {
+        "AAC1": 366,
+        "AAC3": 416,
+        "AAH1": 203,
+        "AAP1": 308,
+        "AAR2": 349,
+    }
     # pairs are drawn within each protein's folder (its four fields together), as the reference code did
     assert (listing["image_id"] == listing["protein"]).all()
     assert listing["field_id"].nunique() == 20
@@ -59,12 +65,23 @@ def test_real_human_toy_crops(tmp_path):
     assert listing["image_id"].nunique() == 3
     by_field = scan_crops(root, HUMAN, group="folder_field")
     assert sorted(by_field["image_id"].unique()) == [
-        "A1CF_762_F2/762_F2_1", "A1CF_762_F2/762_F2_2", "A4GALT_1645_H1_6/1645_H1_6_cr57b5683c9a8ca",
-        "AAAS_413_A12/413_A12_1", "AAAS_413_A12/413_A12_2"]
+        "A1CF_762_F2/762_F2_1",
+        "A1CF_762_F2/762_F2_2",
+        "A4GALT_1645_H1_6/1645_H1_6_cr57b5683c9a8ca",
+        "AAAS_413_A12/413_A12_1",
+        "AAAS_413_A12/413_A12_2",
+    ]
     assert (by_field["cell_id"] == listing["cell_id"]).all()
 
-    cells = store_crop_folders(listing, tmp_path / "crops.zarr", ["blue", "red", "green"], structural=[0, 1],
-                        model_size=64, normalise="none", clip_structural_below=0.05)
+    cells = store_crop_folders(
+        listing,
+        tmp_path / "crops.zarr",
+        ["blue", "red", "green"],
+        structural=[0, 1],
+        model_size=64,
+        normalise="none",
+        clip_structural_below=0.05,
+    )
     assert list(cells.columns) == CELL_COLUMNS[:4] + ["antibody"] + CELL_COLUMNS[4:]
     raw = open_crop_store(tmp_path / "crops.zarr").raw()
     assert raw.shape == (62, 3, 64, 64) and raw.dtype == np.uint8  # 128 x 128 crops shrunk to the model's size
@@ -91,14 +108,19 @@ def test_wrong_size_crops_are_errors_naming_the_file(tmp_path):
         _write_cell(root / "ORF1", f"ORF1_1_{k}")
     _write_cell(root / "ORF1", "ORF1_1_3", shapes={"gfp": (32, 32), "rfp": (32, 32)})
     listing = scan_crops(root, YEAST)
-    with pytest.raises(InputError, match=r"ORF1_1_3_rfp\.tif: crop size 32x32 differs from the set's 40x40 "
-                                         r"\(cell ORF1/ORF1_1_1\)") as err:
+    with pytest.raises(
+        InputError,
+        match=r"ORF1_1_3_rfp\.tif: crop size 32x32 differs from the set's 40x40 "
+        r"\(cell ORF1/ORF1_1_1\)",
+    ) as err:
         store_crop_folders(listing, tmp_path / "crops.zarr", ["rfp", "gfp"], structural=[0])
     assert "\n" not in str(err.value)
     assert not (tmp_path / "crops.zarr").exists() and not list(tmp_path.glob(".crops.zarr*"))  # nothing half-written
 
     _write_cell(root / "ORF1", "ORF1_1_3", shapes={"gfp": (40, 36)})
-    with pytest.raises(InputError, match=r"ORF1_1_3_gfp\.tif: crop is 40x36 but channel 'rfp' of cell ORF1/ORF1_1_3 is 40x40"):
+    with pytest.raises(
+        InputError, match=r"ORF1_1_3_gfp\.tif: crop is 40x36 but channel 'rfp' of cell ORF1/ORF1_1_3 is 40x40"
+    ):
         store_crop_folders(scan_crops(root, YEAST), tmp_path / "crops.zarr", ["rfp", "gfp"], structural=[0])
 
 
@@ -127,8 +149,11 @@ def test_grouping_and_protein_rules(tmp_path):
     listing = scan_crops(root, YEAST, group="folder_field", protein_pattern=r"plate\d+_(?P<protein>\w+)")
     assert sorted(listing["protein"].unique()) == ["YAL001C", "YAL002W"]
     assert listing.groupby("image_id").size().to_dict() == {
-        "plate1_YAL001C/plate1_YAL001C_1": 3, "plate1_YAL001C/plate1_YAL001C_2": 3,
-        "plate2_YAL002W/plate2_YAL002W_1": 3, "plate2_YAL002W/plate2_YAL002W_2": 3}
+        "plate1_YAL001C/plate1_YAL001C_1": 3,
+        "plate1_YAL001C/plate1_YAL001C_2": 3,
+        "plate2_YAL002W/plate2_YAL002W_1": 3,
+        "plate2_YAL002W/plate2_YAL002W_2": 3,
+    }
     with pytest.raises(InputError, match=r"plate1_YAL001C: folder name does not match protein_pattern"):
         scan_crops(root, YEAST, protein_pattern=r"well_(?P<protein>\w+)")
     assert folder_protein("AAC1") == "AAC1" and folder_protein("A1CF_762_F2") == "A1CF"

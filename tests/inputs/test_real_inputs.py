@@ -2,19 +2,16 @@
 local atlas through to the crop store, and a labelled HDF5 test set scored with the paper's
 published weights."""
 
-
+import h5py
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
 from conftest import REPO, require_shared, run_snakemake
+from keras_files import published_arrays, write_keras
 from local_atlas import Atlas, entry_xml, jpeg
 
 from pcinpaint.io import read_table
-
-h5py = pytest.importorskip("h5py", reason="labelled HDF5 sets and Keras weights need h5py")
-
-from keras_files import published_arrays, write_keras
 
 CONFIGS = sorted((REPO / "config").glob("*.yaml"))
 
@@ -61,26 +58,59 @@ def test_hpa_source_downloads_splits_and_crops(tmp_path):
         bodies = simulated_composites(4)
         urls = [atlas.add(f"/images/{i}/1_A{i}_1_blue_red_green.jpg", body) for i, body in enumerate(bodies)]
         gone = atlas.base + "/images/9/9_Z9_1_blue_red_green.jpg"  # listed but 404: recorded, not fatal
-        atlas.add(f"/{ensg[0]}.xml", entry_xml(ensg[0], "TSPAN6", {"HPA004109": [("A-431", urls[:2]),
-                                                                                   ("U-2 OS", [urls[2]])]}))
+        atlas.add(
+            f"/{ensg[0]}.xml", entry_xml(ensg[0], "TSPAN6", {"HPA004109": [("A-431", urls[:2]), ("U-2 OS", [urls[2]])]})
+        )
         atlas.add(f"/{ensg[1]}.xml", entry_xml(ensg[1], "SCYL3", {"HPA005948": [("U-2 OS", [urls[3], gone])]}))
         table = tmp_path / "locations.tsv"
-        pd.DataFrame({"Gene": ensg, "Gene name": ["TSPAN6", "SCYL3"], "Reliability": ["Approved", "Supported"],
-                      "Validated": ["", ""], "Supported": ["", "Nucleoli"], "Approved": ["Cytosol", ""],
-                      "Uncertain": ["", ""], "Single-cell variation intensity": ["Cytosol", ""],
-                      "Single-cell variation spatial": ["", ""], "Cell cycle dependency": ["", ""],
-                      "GO id": ["", ""]}).to_csv(table, sep="\t", index=False)
-        config = {"seed": 1, "scatter_chunks": 2, "datasets": {"atlas": {
-            "source": "hpa",
-            "hpa": {"proteins": ["TSPAN6", ensg[1]], "base_url": atlas.base, "location_table": str(table),
-                    "colours": {"nucleus": "blue", "microtubules": "red", "stain": "green"},
-                    "retries": 1, "backoff_s": 0.01, "rate_limit_s": 0.0, "timeout_s": 5},
-            "channels": [{"name": "nucleus", "role": "structural"}, {"name": "microtubules", "role": "structural"},
-                         {"name": "stain", "role": "protein"}],
-            "segmentation": {"channel": "nucleus", "method": "nuclei_otsu", "smoothing_sigma": 2.0, "min_area": 100,
-                             "clear_border": True},
-            "crops": {"crop_size": 80, "area_fraction": [0.0, 1.0], "border": "pad"},
-            "min_cells": 2}}}
+        pd.DataFrame(
+            {
+                "Gene": ensg,
+                "Gene name": ["TSPAN6", "SCYL3"],
+                "Reliability": ["Approved", "Supported"],
+                "Validated": ["", ""],
+                "Supported": ["", "Nucleoli"],
+                "Approved": ["Cytosol", ""],
+                "Uncertain": ["", ""],
+                "Single-cell variation intensity": ["Cytosol", ""],
+                "Single-cell variation spatial": ["", ""],
+                "Cell cycle dependency": ["", ""],
+                "GO id": ["", ""],
+            }
+        ).to_csv(table, sep="\t", index=False)
+        config = {
+            "seed": 1,
+            "scatter_chunks": 2,
+            "datasets": {
+                "atlas": {
+                    "source": "hpa",
+                    "hpa": {
+                        "proteins": ["TSPAN6", ensg[1]],
+                        "base_url": atlas.base,
+                        "location_table": str(table),
+                        "colours": {"nucleus": "blue", "microtubules": "red", "stain": "green"},
+                        "retries": 1,
+                        "backoff_s": 0.01,
+                        "rate_limit_s": 0.0,
+                        "timeout_s": 5,
+                    },
+                    "channels": [
+                        {"name": "nucleus", "role": "structural"},
+                        {"name": "microtubules", "role": "structural"},
+                        {"name": "stain", "role": "protein"},
+                    ],
+                    "segmentation": {
+                        "channel": "nucleus",
+                        "method": "nuclei_otsu",
+                        "smoothing_sigma": 2.0,
+                        "min_area": 100,
+                        "clear_border": True,
+                    },
+                    "crops": {"crop_size": 80, "area_fraction": [0.0, 1.0], "border": "pad"},
+                    "min_cells": 2,
+                }
+            },
+        }
         path = tmp_path / "config.yaml"
         path.write_text(yaml.safe_dump(config))
         snakemake("crops", "--directory", tmp_path, f"--configfile={path}")
@@ -124,15 +154,26 @@ def test_labelled_hdf5_scored_with_published_weights(tmp_path):
         f.create_dataset("Index1", data=onehot)
     conv, bn = published_arrays(8, n_source=2, n_structural=1, n_protein=1)
     write_keras(tmp_path / "model_weights.h5", conv, bn)
-    config = {"seed": 1, "published_weights": {"published_yeast": "model_weights.h5"}, "datasets": {"chong": {
-        "source": "labelled_hdf5",
-        "labelled_hdf5": {"paths": ["chong_test.hdf5"], "classes": ["Spindle", "Spindle Pole", "Nucleus"],
-                          "merge": {"Spindle Pole": "Spindle"}, "file_channels": ["gfp", "rfp"]},
-        "channels": [{"name": "rfp", "role": "structural"}, {"name": "gfp", "role": "protein"}],
-        "model": {"model_from": "published_yeast", "width": 0.25},
-        "baselines": {"run": ["classic", "autoencoder"]},
-        "benchmarks": {"label_from": "column", "label_column": "label", "min_proteins_per_term": 1},
-        "min_cells": 1}}}
+    config = {
+        "seed": 1,
+        "published_weights": {"published_yeast": "model_weights.h5"},
+        "datasets": {
+            "chong": {
+                "source": "labelled_hdf5",
+                "labelled_hdf5": {
+                    "paths": ["chong_test.hdf5"],
+                    "classes": ["Spindle", "Spindle Pole", "Nucleus"],
+                    "merge": {"Spindle Pole": "Spindle"},
+                    "file_channels": ["gfp", "rfp"],
+                },
+                "channels": [{"name": "rfp", "role": "structural"}, {"name": "gfp", "role": "protein"}],
+                "model": {"model_from": "published_yeast", "width": 0.25},
+                "baselines": {"run": ["classic", "autoencoder"]},
+                "benchmarks": {"label_from": "column", "label_column": "label", "min_proteins_per_term": 1},
+                "min_cells": 1,
+            }
+        },
+    }
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(config))
     plan = snakemake("table1", "-n", "--directory", tmp_path, f"--configfile={path}").stdout
@@ -166,15 +207,32 @@ def test_yeast_screen_folder_through_segmentation(tmp_path):
     huh = require_shared("annotations", "yeastgfp_huh2003.csv")
     (tmp_path / "screen" / "AAC1").mkdir(parents=True)
     (tmp_path / "screen" / "AAC1" / "plate1_A01.tif").symlink_to(stack)
-    config = {"seed": 1, "scatter_chunks": 1, "datasets": {"screen": {
-        "source": "yeast_screen",
-        "yeast_screen": {"root": "screen", "layout": "interleaved", "page_order": ["gfp", "rfp"],
-                         "annotations": str(huh)},
-        "channels": [{"name": "rfp", "role": "structural"}, {"name": "gfp", "role": "protein"}],
-        "segmentation": {"channel": "rfp", "method": "cells_watershed", "smoothing_sigma": 1.0, "min_area": 100,
-                         "clear_border": True, "watershed_min_distance": 7},
-        "crops": {"crop_size": 64, "area_fraction": [0.02, 0.95], "border": "pad"},
-        "min_cells": 1}}}
+    config = {
+        "seed": 1,
+        "scatter_chunks": 1,
+        "datasets": {
+            "screen": {
+                "source": "yeast_screen",
+                "yeast_screen": {
+                    "root": "screen",
+                    "layout": "interleaved",
+                    "page_order": ["gfp", "rfp"],
+                    "annotations": str(huh),
+                },
+                "channels": [{"name": "rfp", "role": "structural"}, {"name": "gfp", "role": "protein"}],
+                "segmentation": {
+                    "channel": "rfp",
+                    "method": "cells_watershed",
+                    "smoothing_sigma": 1.0,
+                    "min_area": 100,
+                    "clear_border": True,
+                    "watershed_min_distance": 7,
+                },
+                "crops": {"crop_size": 64, "area_fraction": [0.02, 0.95], "border": "pad"},
+                "min_cells": 1,
+            }
+        },
+    }
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(config))
     snakemake("results/screen/cells.parquet", "--directory", tmp_path, f"--configfile={path}")

@@ -44,8 +44,14 @@ def test_sheet_paths_resolve_against_the_sheet_folder(tmp_path):
     "rows, match",
     [
         ([dict(image_id="w1", field_id="f1", rfp="a.tif", gfp="b.tif")], r"missing column\(s\) \['protein'\]"),
-        ([dict(image_id="w1", field_id="f1", protein="P", rfp="a.tif", gfp="b.tif")] * 2, "field_id 'f1' appears more than once"),
-        ([dict(image_id="", field_id="f1", protein="P", rfp="a.tif", gfp="b.tif")], r"row 2: empty value in column 'image_id'"),
+        (
+            [dict(image_id="w1", field_id="f1", protein="P", rfp="a.tif", gfp="b.tif")] * 2,
+            "field_id 'f1' appears more than once",
+        ),
+        (
+            [dict(image_id="", field_id="f1", protein="P", rfp="a.tif", gfp="b.tif")],
+            r"row 2: empty value in column 'image_id'",
+        ),
     ],
 )
 def test_bad_sheets(tmp_path, rows, match):
@@ -71,10 +77,12 @@ def test_missing_corrupt_and_mismatched_images_name_file_and_row(tmp_path):
     ]
     sheet = read_samplesheet(_sheet(tmp_path, rows), ["rfp", "gfp"])
     before = corrupt.read_bytes()
-    cases = {1: r"row 3 \(field_id=f2\): channels have different shapes",
-             2: r"row 4 \(field_id=f3\): cannot read image .*corrupt\.tif",
-             3: r"row 5 \(field_id=f4\): image file not found: .*missing\.tif",
-             4: r"row 6 \(field_id=f5\): cannot read image .*truncated\.tif"}
+    cases = {
+        1: r"row 3 \(field_id=f2\): channels have different shapes",
+        2: r"row 4 \(field_id=f3\): cannot read image .*corrupt\.tif",
+        3: r"row 5 \(field_id=f4\): image file not found: .*missing\.tif",
+        4: r"row 6 \(field_id=f5\): cannot read image .*truncated\.tif",
+    }
     for index, match in cases.items():
         with pytest.raises(InputError, match=match) as err:
             read_field(sheet, index, ["rfp", "gfp"])

@@ -16,8 +16,14 @@ from pcinpaint.inputs import simulate
 from pcinpaint.inputs.samplesheet import read_samplesheet
 from pcinpaint.io import read_table
 
-SMALL = dict(n_proteins=8, images_per_protein=2, fields_per_image=1, cells_per_field=10,
-             multi_localized_fraction=0.25, variable_fraction=0.25)
+SMALL = dict(
+    n_proteins=8,
+    images_per_protein=2,
+    fields_per_image=1,
+    cells_per_field=10,
+    multi_localized_fraction=0.25,
+    variable_fraction=0.25,
+)
 
 
 def _screen(tmp_path, preset, seed, **over):
@@ -43,8 +49,17 @@ def test_deterministic_for_a_seed(tmp_path, preset):
 def test_screen_design_and_truth(tmp_path):
     paths = _screen(tmp_path, "human", seed=1)
     sheet = read_table(paths["samplesheet"])
-    assert {"image_id", "field_id", "protein", "cell_line", "antibody", "label",
-            "nucleus", "microtubules", "stain"} <= set(sheet.columns)
+    assert {
+        "image_id",
+        "field_id",
+        "protein",
+        "cell_line",
+        "antibody",
+        "label",
+        "nucleus",
+        "microtubules",
+        "stain",
+    } <= set(sheet.columns)
     assert sheet["cell_line"].nunique() == 3  # cell lines differ in morphology
     assert (sheet.groupby("protein")["image_id"].nunique() == 2).all()  # each protein in several images
     proteins = read_table(paths["truth_proteins"])
@@ -89,9 +104,16 @@ def _raw_pixel_knn(tmp_path, dataset, n_proteins, cells_per_field, field_size):
     """LOO 11-NN balanced accuracy of z-scored, 4x downsampled raw pixels on true classes."""
     config = load_config(REPO / "config.yaml")
     cfg = DatasetConfig.from_config(config, dataset)
-    sim = dict(config["datasets"][dataset]["simulate"], n_proteins=n_proteins, images_per_protein=1,
-               fields_per_image=1, cells_per_field=cells_per_field, field_size=field_size,
-               multi_localized_fraction=0.0, variable_fraction=0.0)
+    sim = dict(
+        config["datasets"][dataset]["simulate"],
+        n_proteins=n_proteins,
+        images_per_protein=1,
+        fields_per_image=1,
+        cells_per_field=cells_per_field,
+        field_size=field_size,
+        multi_localized_fraction=0.0,
+        variable_fraction=0.0,
+    )
     paths = simulate.write_screen(sim, tmp_path, seed=0, channels=list(cfg.channels))
     sheet = read_samplesheet(paths["samplesheet"], cfg.channels)
     result = process_chunk(sheet, cfg, truth_mask_paths(paths["truth_fields"]), progress=False)

@@ -11,7 +11,7 @@ def test_width_one_model_matches_the_paper():
     n = count_parameters(model)
     assert 7_250_000 < n < 7_400_000  # "about 7.3M parameters"
     assert n == 7_321_617
-    assert [getattr(model.source, l).conv.out_channels for l in ENCODER_LAYERS] == [96, 256, 384, 384, 256]
+    assert [getattr(model.source, layer).conv.out_channels for layer in ENCODER_LAYERS] == [96, 256, 384, 384, 256]
     assert [m.conv.out_channels for m in model.target.net if hasattr(m, "conv")] == [16, 32, 32]
     convs = [m for m in model.decoder.net if isinstance(m, torch.nn.Conv2d)]
     assert [c.out_channels for c in convs] == [256, 384, 384, 256, 96, 1]

@@ -1,13 +1,9 @@
 """The paper's Keras weights in our network: checked against a NumPy forward pass of the
 published architecture, read straight from a file in Keras's ``model.save`` layout."""
 
-
 import numpy as np
 import pytest
 import torch
-
-h5py = pytest.importorskip("h5py", reason="reading Keras .h5 weights needs h5py")
-
 from keras_files import BN_ORDER, DEC, HUMAN_ROLES, KERAS_FROM_OURS, SRC, TGT, published_arrays, write_keras
 
 from pcinpaint.crops.store import open_crop_store, write_crop_store
@@ -30,7 +26,7 @@ def conv_same(x, k, b):
     out = np.zeros(x.shape[:3] + (k.shape[3],))
     for i in range(kh):
         for j in range(kw):
-            out += xp[:, i:i + h, j:j + w, :] @ k[i, j].astype(np.float64)
+            out += xp[:, i : i + h, j : j + w, :] @ k[i, j].astype(np.float64)
     return out + b
 
 
@@ -53,6 +49,7 @@ def upsample(x):
 
 def reference(conv, bn, x, y):
     """(ReLU output of conv1_1..conv5_1, predicted protein) for Keras inputs x (protein first), y."""
+
     def block(name, h):
         a = relu(conv_same(h, *conv[name]))
         return a, batch_norm(a, *bn[name])
@@ -109,11 +106,14 @@ def test_source_encoder_layers_and_pooled_features_match_numpy(published, tmp_pa
     path, conv, bn, ours = published
     model, spec = convert(path, 2, 1, roles=HUMAN_ROLES)
     assert spec.width == 12 / 96 and not model.training
-    acts, _ = reference(conv, bn, np.transpose(ours[:, KERAS_FROM_OURS], (0, 2, 3, 1)),
-                        np.transpose(ours[:, :2], (0, 2, 3, 1)))
+    acts, _ = reference(
+        conv, bn, np.transpose(ours[:, KERAS_FROM_OURS], (0, 2, 3, 1)), np.transpose(ours[:, :2], (0, 2, 3, 1))
+    )
     maps = {}
-    hooks = [getattr(model.source, l).relu.register_forward_hook(lambda m, i, o, l=l: maps.__setitem__(l, o))
-             for l in ENCODER_LAYERS]
+    hooks = [
+        getattr(model.source, layer).relu.register_forward_hook(lambda m, i, o, layer=layer: maps.__setitem__(layer, o))
+        for layer in ENCODER_LAYERS
+    ]
     with torch.no_grad():
         _, pooled = model.source(torch.from_numpy(ours), features=True)
     for h in hooks:
@@ -136,8 +136,9 @@ def test_inpainting_forward_matches_numpy_and_needs_keras_epsilon(published):
     path, conv, bn, ours = published
     model, _ = convert(path, 2, 1, roles=HUMAN_ROLES)
     x, y = _inputs(ours)
-    _, pred = reference(conv, bn, np.transpose(ours[:, KERAS_FROM_OURS], (0, 2, 3, 1)),
-                        np.transpose(ours[:, :2], (0, 2, 3, 1)))
+    _, pred = reference(
+        conv, bn, np.transpose(ours[:, KERAS_FROM_OURS], (0, 2, 3, 1)), np.transpose(ours[:, :2], (0, 2, 3, 1))
+    )
     with torch.no_grad():
         out = model(x, y)
     close(nhwc(out), pred)
@@ -164,10 +165,18 @@ def test_weights_only_and_renumbered_batch_norms(published, tmp_path):
     x, y = _inputs(ours)
     with torch.no_grad():
         expected = convert(path, 2, 1, roles=HUMAN_ROLES)[0](x, y)
-    bare = write_keras(tmp_path / "weights.h5", conv, bn, with_config=False, at_root=True, weight_names=False,
-                       bn_names={c: f"batch_normalization_{i + 9}" for i, c in enumerate(BN_ORDER)})
-    shuffled = write_keras(tmp_path / "shuffled.h5", conv, bn,
-                           bn_names={c: f"batch_normalization_{8 - i}" for i, c in enumerate(BN_ORDER)})
+    bare = write_keras(
+        tmp_path / "weights.h5",
+        conv,
+        bn,
+        with_config=False,
+        at_root=True,
+        weight_names=False,
+        bn_names={c: f"batch_normalization_{i + 9}" for i, c in enumerate(BN_ORDER)},
+    )
+    shuffled = write_keras(
+        tmp_path / "shuffled.h5", conv, bn, bn_names={c: f"batch_normalization_{8 - i}" for i, c in enumerate(BN_ORDER)}
+    )
     assert set(read_keras_h5(bare)["conv1_1"]) == {"kernel", "bias"}
     assert set(read_keras_h5(path)["batch_normalization_1"]) == {"gamma", "beta", "moving_mean", "moving_variance"}
     for other in (bare, shuffled):
@@ -205,8 +214,9 @@ def test_save_published_round_trip(published, tmp_path):
     torch.testing.assert_close(a["conv1"], b["conv1"], rtol=0, atol=0)  # before any batch norm: exact
     for name in ENCODER_LAYERS[1:]:
         torch.testing.assert_close(a[name], b[name], rtol=1e-5, atol=1e-5 * float(b[name].abs().max()))
-    _, pred = reference(conv, bn, np.transpose(ours[:, KERAS_FROM_OURS], (0, 2, 3, 1)),
-                        np.transpose(ours[:, :2], (0, 2, 3, 1)))
+    _, pred = reference(
+        conv, bn, np.transpose(ours[:, KERAS_FROM_OURS], (0, 2, 3, 1)), np.transpose(ours[:, :2], (0, 2, 3, 1))
+    )
     with torch.no_grad():
         close(nhwc(loaded(x, y)), pred)
 

@@ -53,8 +53,9 @@ def test_more_epochs_continue_a_finished_training(tmp_path):
     crops, images = tiny_store()
     train(crops, images, SPEC, [0], [1], _cfg(epochs=1), tmp_path / "e.pt", progress=False)
     trained = []
-    _, history = train(crops, images, SPEC, [0], [1], _cfg(epochs=2), tmp_path / "e.pt", progress=False,
-                       on_epoch=trained.append)
+    _, history = train(
+        crops, images, SPEC, [0], [1], _cfg(epochs=2), tmp_path / "e.pt", progress=False, on_epoch=trained.append
+    )
     assert list(history["epoch"]) == [1, 2] and [row["epoch"] for row in trained] == [2]
 
 
@@ -111,8 +112,11 @@ def test_saved_model_round_trip_and_layout_check(tmp_path):
     for a, b in zip(model.state_dict().values(), loaded.state_dict().values()):
         assert torch.equal(a.cpu(), b)
     check_layout(state["config"]["roles"], ("structural", "protein"), "model.pt", "tiny")
-    with pytest.raises(TrainingError, match=r"model.pt: model was trained on channels with roles \['structural', "
-                                            r"'protein'\], dataset 'swapped' has \['protein', 'structural'\]"):
+    with pytest.raises(
+        TrainingError,
+        match=r"model.pt: model was trained on channels with roles \['structural', "
+        r"'protein'\], dataset 'swapped' has \['protein', 'structural'\]",
+    ):
         check_layout(state["config"]["roles"], ("protein", "structural"), "model.pt", "swapped")
 
 
@@ -122,19 +126,32 @@ def test_autoencoder_reduces_its_loss_resumes_and_round_trips(tmp_path):
 
     crops, images = tiny_store()
     images = np.arange(len(crops)).astype(str)  # one cell per image: no pairs, still trainable
-    model, history = train(crops, images, SPEC, [0], [1], _cfg(epochs=6), tmp_path / "ae.pt", progress=False,
-                           objective="autoencoder")
+    model, history = train(
+        crops, images, SPEC, [0], [1], _cfg(epochs=6), tmp_path / "ae.pt", progress=False, objective="autoencoder"
+    )
     assert isinstance(model, Autoencoder)
     assert history["loss"].iloc[-1] < 0.7 * history["loss"].iloc[0]
     x = torch.from_numpy(crops[:4]).float() / 255
     assert model.eval()(x).shape == x.shape  # reconstructs every channel
 
-    train(crops, images, SPEC, [0], [1], _cfg(epochs=2), tmp_path / "b.pt", progress=False, stop_after=1,
-          objective="autoencoder")
-    resumed, _ = train(crops, images, SPEC, [0], [1], _cfg(epochs=2), tmp_path / "b.pt", progress=False,
-                       objective="autoencoder")
-    full, _ = train(crops, images, SPEC, [0], [1], _cfg(epochs=2), tmp_path / "c.pt", progress=False,
-                    objective="autoencoder")
+    train(
+        crops,
+        images,
+        SPEC,
+        [0],
+        [1],
+        _cfg(epochs=2),
+        tmp_path / "b.pt",
+        progress=False,
+        stop_after=1,
+        objective="autoencoder",
+    )
+    resumed, _ = train(
+        crops, images, SPEC, [0], [1], _cfg(epochs=2), tmp_path / "b.pt", progress=False, objective="autoencoder"
+    )
+    full, _ = train(
+        crops, images, SPEC, [0], [1], _cfg(epochs=2), tmp_path / "c.pt", progress=False, objective="autoencoder"
+    )
     for a, b in zip(full.state_dict().values(), resumed.state_dict().values()):
         assert torch.equal(a, b)
 
@@ -147,6 +164,7 @@ def test_autoencoder_reduces_its_loss_resumes_and_round_trips(tmp_path):
 def test_a_pci_checkpoint_is_not_resumed_as_an_autoencoder(tmp_path):
     crops, images = tiny_store()
     train(crops, images, SPEC, [0], [1], _cfg(epochs=1), tmp_path / "x.pt", progress=False)
-    _, history = train(crops, images, SPEC, [0], [1], _cfg(epochs=1), tmp_path / "x.pt", progress=False,
-                       objective="autoencoder")
+    _, history = train(
+        crops, images, SPEC, [0], [1], _cfg(epochs=1), tmp_path / "x.pt", progress=False, objective="autoencoder"
+    )
     assert list(history["epoch"]) == [1]  # started over: the checkpoint belongs to another objective

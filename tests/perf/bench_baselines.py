@@ -48,16 +48,22 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     n_classic, n_vgg = (64, 32) if args.quick else (1000, 256)
-    print(f"machine: {platform.processor() or platform.machine()}, torch threads {args.threads}, "
-          f"cuda {torch.cuda.is_available()}")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, torch threads {args.threads}, "
+        f"cuda {torch.cuda.is_available()}"
+    )
 
     yeast, human = synthetic_crops(n_classic, 2), synthetic_crops(n_classic, 3)
-    rows = [("human (2 structural + protein), no shape", human, [0, 1], [2], False),
-            ("yeast (structural + protein), no shape", yeast, [0], [1], False),
-            ("yeast, with centre-cell shape + radial", yeast, [0], [1], True)]
+    rows = [
+        ("human (2 structural + protein), no shape", human, [0, 1], [2], False),
+        ("yeast (structural + protein), no shape", yeast, [0], [1], False),
+        ("yeast, with centre-cell shape + radial", yeast, [0], [1], True),
+    ]
     print(f"\nclassic features, {n_classic} crops, one core")
     for label, crops, structural, protein, shape in rows:
-        seconds = timed(lambda: classic_features(crops, structural, protein, cell_shape=shape))
+        seconds = timed(
+            lambda c=crops, s=structural, p=protein, shape=shape: classic_features(c, s, p, cell_shape=shape)
+        )
         print(f"  {label:45s} {1000 * seconds / n_classic:6.2f} ms/crop  {n_classic / seconds:7.0f} crops/s")
 
     torch.manual_seed(0)
@@ -68,8 +74,11 @@ def main() -> None:
         print(f"\nVGG16, {n_vgg} crops of 3 channels, 13 layers, {device}")
         vgg16_features(model, crops[:8], rgb=(1, 2, 0), protein=2, device=device)  # warm-up
         for strategies in [(s,) for s in STRATEGIES] + [STRATEGIES]:
-            seconds = timed(lambda: vgg16_features(model, crops, strategies=strategies, rgb=(1, 2, 0), protein=2,
-                                                   device=device))
+            seconds = timed(
+                lambda s=strategies, d=device: vgg16_features(
+                    model, crops, strategies=s, rgb=(1, 2, 0), protein=2, device=d
+                )
+            )
             print(f"  {'+'.join(strategies):22s} {n_vgg / seconds:8.1f} crops/s")
 
 

@@ -112,8 +112,7 @@ def scipy_dendrogram(z: np.ndarray, out: Path | None):
     if out is None:
         return hierarchy.dendrogram(z, no_plot=True)
     fig, ax = plt.subplots(figsize=(2, 9))
-    hierarchy.dendrogram(z, ax=ax, orientation="left", no_labels=True, color_threshold=0,
-                         above_threshold_color="0.15")
+    hierarchy.dendrogram(z, ax=ax, orientation="left", no_labels=True, color_threshold=0, above_threshold_color="0.15")
     fig.savefig(out, dpi=150)
     plt.close(fig)
 
@@ -130,13 +129,17 @@ def main():
     if args.threads:
         threadpool_limits(args.threads)
     blas = ", ".join(f"{i['internal_api']} {i['version']} ({i['num_threads']} threads)" for i in threadpool_info())
-    print(f"python {platform.python_version()}, numpy {np.__version__}, scipy {scipy.__version__}, "
-          f"matplotlib {matplotlib.__version__}, {os.cpu_count()} CPUs, {platform.processor() or platform.machine()}")
+    print(
+        f"python {platform.python_version()}, numpy {np.__version__}, scipy {scipy.__version__}, "
+        f"matplotlib {matplotlib.__version__}, {os.cpu_count()} CPUs, {platform.processor() or platform.machine()}"
+    )
     print(f"thread pools: {blas}; recursion limit {sys.getrecursionlimit()}")
 
     meta, x = make_cells(n, d)
-    print(f"data: {len(x)} cells of {n} proteins x {d} float32 features ({x.nbytes / 2**20:.0f} MiB); "
-          f"condensed distances {n * (n - 1) // 2 * 8 / 2**30:.2f} GiB\n")
+    print(
+        f"data: {len(x)} cells of {n} proteins x {d} float32 features ({x.nbytes / 2**20:.0f} MiB); "
+        f"condensed distances {n * (n - 1) // 2 * 8 / 2**30:.2f} GiB\n"
+    )
     print(f"{'step':44s} {'seconds':>8s} {'+peak MiB':>10s}   note")
     total = 0.0
     with TemporaryDirectory() as tmp:
@@ -176,11 +179,16 @@ def main():
             with Measure() as m:
                 ref = hierarchy.linkage(matrix, method="ward")
             same = np.array_equal(hierarchy.leaves_list(ref), order)
-            row("scipy linkage(observations, 'ward')", m, f"same leaf order: {same}, "
-                f"max |height difference| {np.abs(ref[:, 2] - z[:, 2]).max():.1e}")
+            row(
+                "scipy linkage(observations, 'ward')",
+                m,
+                f"same leaf order: {same}, max |height difference| {np.abs(ref[:, 2] - z[:, 2]).max():.1e}",
+            )
             del ref
-        for name, out in (("scipy dendrogram(no_plot=True), Ward tree", None),
-                          ("scipy dendrogram drawn + PNG, Ward tree", Path(tmp) / "scipy.png")):
+        for name, out in (
+            ("scipy dendrogram(no_plot=True), Ward tree", None),
+            ("scipy dendrogram drawn + PNG, Ward tree", Path(tmp) / "scipy.png"),
+        ):
             try:
                 with Measure() as m:
                     scipy_dendrogram(z, out)
@@ -198,8 +206,10 @@ def main():
                 scipy_dendrogram(zc, None)
             row("chained tree: scipy dendrogram(no_plot)", m)
         except RecursionError:
-            print(f"{'chained tree: scipy dendrogram(no_plot)':44s} {'RecursionError':>19s}   "
-                  f"(depth {tree_depth(zc)} > recursion limit {sys.getrecursionlimit()})")
+            print(
+                f"{'chained tree: scipy dendrogram(no_plot)':44s} {'RecursionError':>19s}   "
+                f"(depth {tree_depth(zc)} > recursion limit {sys.getrecursionlimit()})"
+            )
     print(f"\nprocess maximum resident memory: {max_rss() / 2**30:.2f} GiB")
 
 

@@ -133,8 +133,8 @@ def mib(n_bytes: int) -> str:
 def part_a(config: dict, quick: bool) -> tuple[list[dict], dict[str, np.ndarray]]:
     n_repeats, warmup = (1, 0) if quick else (3, 1)
     line(f"== Part A: segmentation + cropping of one {FIELD}x{FIELD} field per preset ==")
-    line(f"   single core: {'pinned to CPU ' + str(PINNED_CPU) if PINNED_CPU is not None else 'NOT pinned (no sched_setaffinity)'}"
-         f", OMP/OPENBLAS/MKL_NUM_THREADS=1")
+    pinned = f"pinned to CPU {PINNED_CPU}" if PINNED_CPU is not None else "NOT pinned (no sched_setaffinity)"
+    line(f"   single core: {pinned}, OMP/OPENBLAS/MKL_NUM_THREADS=1")
     line(f"   timing: median of {n_repeats} repeat(s) after {warmup} warm-up call(s)")
     presets = {"human": PRESETS["human"]} if quick else PRESETS
     if quick:
@@ -145,52 +145,77 @@ def part_a(config: dict, quick: bool) -> tuple[list[dict], dict[str, np.ndarray]
         sim = config["datasets"][dataset]["simulate"]
         n_cells = matched_cells(sim, FIELD)
         rng = np.random.default_rng(SEED)
-        specs = design_proteins(preset, sim["n_proteins"], sim["multi_localized_fraction"],
-                                sim["variable_fraction"], rng)
+        specs = design_proteins(
+            preset, sim["n_proteins"], sim["multi_localized_fraction"], sim["variable_fraction"], rng
+        )
         spec = specs[0]
         t_sim, fld = timed(render_field, preset, CELL_LINES[preset][cell_line], spec, n_cells, FIELD, 1.0, rng)
         field = fld.channels.astype(np.float32)
-        line(f"-- {preset} ({dataset}, {cell_line}, protein {spec.name} {'+'.join(spec.classes)}): "
-             f"{len(fld.truth)} cells placed (asked {n_cells} = {sim['cells_per_field']} per "
-             f"{sim['field_size']}^2 scaled to {FIELD}^2); simulated in {t_sim:.1f} s (not timed below)")
+        line(
+            f"-- {preset} ({dataset}, {cell_line}, protein {spec.name} {'+'.join(spec.classes)}): "
+            f"{len(fld.truth)} cells placed (asked {n_cells} = {sim['cells_per_field']} per "
+            f"{sim['field_size']}^2 scaled to {FIELD}^2); simulated in {t_sim:.1f} s (not timed below)"
+        )
 
         seg = cfg.segmentation
-        line(f"   segmentation: {seg['method']} on '{seg['channel']}', "
-             + ", ".join(f"{k}={v}" for k, v in seg.items() if k not in ("method", "channel"))
-             + f"; crops: {cfg.crops['crop_size']} -> "
-             f"{cfg.crops['model_size']} px, area_fraction={cfg.crops['area_fraction']}, border={cfg.crops['border']}")
+        line(
+            f"   segmentation: {seg['method']} on '{seg['channel']}', "
+            + ", ".join(f"{k}={v}" for k, v in seg.items() if k not in ("method", "channel"))
+            + f"; crops: {cfg.crops['crop_size']} -> "
+            f"{cfg.crops['model_size']} px, area_fraction={cfg.crops['area_fraction']}, border={cfg.crops['border']}"
+        )
 
         t_total, times_total, (labels, crops, objects) = repeat(
-            lambda: segment_and_crop(field, cfg), n_repeats, warmup)
+            lambda field=field, cfg=cfg: segment_and_crop(field, cfg), n_repeats, warmup
+        )
 
         # segmentation alone, called exactly as segment_and_crop calls it
         factor = int(seg.get("downsample", 1))
         seg_input = field[cfg.segmentation_channel]
         if factor > 1:
             from skimage.transform import downscale_local_mean
+
             seg_input = downscale_local_mean(field, (1, factor, factor)).astype(np.float32)[cfg.segmentation_channel]
         # every keyword of segment_field that the dataset's segmentation block sets
-        seg_kwargs = {k: seg[k] for k in inspect.signature(segment_field).parameters
-                      if k in seg and k not in ("channel", "method", "mask")}
+        seg_kwargs = {
+            k: seg[k]
+            for k in inspect.signature(segment_field).parameters
+            if k in seg and k not in ("channel", "method", "mask")
+        }
         t_seg, times_seg, seg_labels = repeat(
-            lambda: segment_field(seg_input, seg["method"], **seg_kwargs), n_repeats, warmup)
+            lambda x=seg_input, m=seg["method"], kw=seg_kwargs: segment_field(x, m, **kw), n_repeats, warmup
+        )
         if not np.array_equal(seg_labels, labels):
             line("   WARNING: segment_field alone gave different labels than inside segment_and_crop")
 
         n_detected = len(objects)
         n_kept = int(objects["kept"].sum())
         reasons = objects.loc[~objects["kept"], "drop_reason"].value_counts().to_dict()
-        row = dict(preset=preset, cells=len(fld.truth), detected=n_detected, kept=n_kept,
-                   total=t_total, seg=t_seg, rest=t_total - t_seg)
+        row = dict(
+            preset=preset,
+            cells=len(fld.truth),
+            detected=n_detected,
+            kept=n_kept,
+            total=t_total,
+            seg=t_seg,
+            rest=t_total - t_seg,
+        )
         rows.append(row)
         kept_crops[preset] = to_uint8(crops)
-        line(f"   objects detected {n_detected}, crops kept {n_kept} {tuple(crops.shape)}"
-             f"{'  dropped: ' + str(reasons) if reasons else ''}")
-        line(f"   segment_and_crop: {t_total:.3f} s/field  (runs: {', '.join(f'{t:.3f}' for t in times_total)})"
-             f"  -> {n_kept / t_total:.0f} kept cells/s, {n_detected / t_total:.0f} detected objects/s")
-        line(f"   segment_field alone: {t_seg:.3f} s ({100 * t_seg / t_total:.0f}%)  "
-             f"(runs: {', '.join(f'{t:.3f}' for t in times_seg)}); "
-             f"rest (measure, crop, resize, preprocess): {t_total - t_seg:.3f} s ({100 * (t_total - t_seg) / t_total:.0f}%)")
+        line(
+            f"   objects detected {n_detected}, crops kept {n_kept} {tuple(crops.shape)}"
+            f"{'  dropped: ' + str(reasons) if reasons else ''}"
+        )
+        line(
+            f"   segment_and_crop: {t_total:.3f} s/field  (runs: {', '.join(f'{t:.3f}' for t in times_total)})"
+            f"  -> {n_kept / t_total:.0f} kept cells/s, {n_detected / t_total:.0f} detected objects/s"
+        )
+        line(
+            f"   segment_field alone: {t_seg:.3f} s ({100 * t_seg / t_total:.0f}%)  "
+            f"(runs: {', '.join(f'{t:.3f}' for t in times_seg)}); "
+            f"rest (measure, crop, resize, preprocess): {t_total - t_seg:.3f} s "
+            f"({100 * (t_total - t_seg) / t_total:.0f}%)"
+        )
     return rows, kept_crops
 
 
@@ -205,14 +230,20 @@ def source_crops(config: dict, n_fields: int) -> np.ndarray:
     cfg = DatasetConfig.from_config(config, dataset)
     sim = config["datasets"][dataset]["simulate"]
     rng = np.random.default_rng(SEED + 1)
-    specs = design_proteins("human", sim["n_proteins"], sim["multi_localized_fraction"],
-                            sim["variable_fraction"], rng)
+    specs = design_proteins("human", sim["n_proteins"], sim["multi_localized_fraction"], sim["variable_fraction"], rng)
     lines = list(CELL_LINES["human"])
     out = [np.zeros((0, 3, cfg.crops["model_size"], cfg.crops["model_size"]), np.uint8)]
     for i in range(n_fields):
         spec = specs[(i * 5) % len(specs)]  # spread over localization classes
-        fld = render_field("human", CELL_LINES["human"][lines[i % len(lines)]], spec, sim["cells_per_field"],
-                           sim["field_size"], float(rng.lognormal(0, 0.3)), rng)
+        fld = render_field(
+            "human",
+            CELL_LINES["human"][lines[i % len(lines)]],
+            spec,
+            sim["cells_per_field"],
+            sim["field_size"],
+            float(rng.lognormal(0, 0.3)),
+            rng,
+        )
         _, crops, _ = segment_and_crop(fld.channels.astype(np.float32), cfg)
         out.append(to_uint8(crops))
     return np.concatenate(out)
@@ -230,16 +261,29 @@ def part_b(config: dict, quick: bool, human_crops: np.ndarray) -> dict:
     if ALLOWED_CPUS and PINNED_CPU is not None:
         os.sched_setaffinity(0, set(ALLOWED_CPUS))
     line()
-    line(f"== Part B: random-batch reads, crop store (disk / memory) vs one TIFF per crop "
-         f"({n_total} crops of (3, 64, 64) uint8) ==")
-    line(f"   CPU affinity restored to {len(ALLOWED_CPUS) if ALLOWED_CPUS else os.cpu_count()} core(s) "
-         f"(part A alone is single-core); BLAS threads still 1")
+    line(
+        f"== Part B: random-batch reads, crop store (disk / memory) vs one TIFF per crop "
+        f"({n_total} crops of (3, 64, 64) uint8) =="
+    )
+    line(
+        f"   CPU affinity restored to {len(ALLOWED_CPUS) if ALLOWED_CPUS else os.cpu_count()} core(s) "
+        f"(part A alone is single-core); BLAS threads still 1"
+    )
     t_src, extra = timed(source_crops, config, n_fields)
     src = np.concatenate([human_crops, extra])
-    more = (f" + {len(extra)} from {n_fields} simulated demo-size {config['datasets']['sim_human']['simulate']['field_size']}^2 "
-            f"fields of all cell lines ({t_src:.1f} s)") if n_fields else ""
-    line(f"   content: {len(src)} distinct human crops (segment_and_crop + to_uint8): {len(human_crops)} from part A's "
-         f"{FIELD}^2 field{more}; tiled to {n_total}")
+    more = (
+        (
+            f" + {len(extra)} from {n_fields} simulated demo-size "
+            f"{config['datasets']['sim_human']['simulate']['field_size']}^2 "
+            f"fields of all cell lines ({t_src:.1f} s)"
+        )
+        if n_fields
+        else ""
+    )
+    line(
+        f"   content: {len(src)} distinct human crops (segment_and_crop + to_uint8): {len(human_crops)} from part A's "
+        f"{FIELD}^2 field{more}; tiled to {n_total}"
+    )
     crops = src[np.arange(n_total) % len(src)]
 
     results = {"n": n_total}
@@ -249,7 +293,7 @@ def part_b(config: dict, quick: bool, human_crops: np.ndarray) -> dict:
 
         # (a) the crop store: opened twice, read from disk batch by batch, and held in memory
         store_path = tmp / "crops.zarr"
-        batches = (crops[i:i + 1000] for i in range(0, n_total, 1000))
+        batches = (crops[i : i + 1000] for i in range(0, n_total, 1000))
         t_write, _ = timed(write_crop_store, store_path, batches, n_total, 3, 64)
         disk = open_crop_store(store_path, memory_limit=None)
         if disk.memory is not None:
@@ -257,18 +301,24 @@ def part_b(config: dict, quick: bool, human_crops: np.ndarray) -> dict:
         arr = disk.array
         files, apparent, allocated = tree_size(store_path)
         results["store_size"] = (files, apparent, allocated)
-        line(f"   crop store written in {t_write:.2f} s: {files} files, {apparent} bytes ({mib(apparent)}), "
-             f"{allocated} bytes allocated; chunks {arr.chunks}, shards {arr.shards}, "
-             f"compressors {[type(c).__name__ for c in arr.compressors]}")
+        line(
+            f"   crop store written in {t_write:.2f} s: {files} files, {apparent} bytes ({mib(apparent)}), "
+            f"{allocated} bytes allocated; chunks {arr.chunks}, shards {arr.shards}, "
+            f"compressors {[type(c).__name__ for c in arr.compressors]}"
+        )
 
         # one-time load into memory (default memory_limit); the store files are already in the page cache
         t_load, load_times, mem = repeat(lambda: open_crop_store(store_path), n_loads, 0)
         if mem.memory is None:
-            raise RuntimeError(f"open_crop_store(default limit) did not hold a {mib(int(np.prod(arr.shape)))} store in memory")
+            raise RuntimeError(
+                f"open_crop_store(default limit) did not hold a {mib(int(np.prod(arr.shape)))} store in memory"
+            )
         results["load"] = t_load
-        line(f"   in-memory store: open_crop_store(path) (default memory_limit) loads {mib(mem.memory.nbytes)} uint8 in "
-             f"{t_load:.3f} s (median of {n_loads}: {', '.join(f'{t:.3f}' for t in load_times)}) "
-             f"-> {n_total / t_load:.0f} crops/s")
+        line(
+            f"   in-memory store: open_crop_store(path) (default memory_limit) loads {mib(mem.memory.nbytes)} uint8 in "
+            f"{t_load:.3f} s (median of {n_loads}: {', '.join(f'{t:.3f}' for t in load_times)}) "
+            f"-> {n_total / t_load:.0f} crops/s"
+        )
 
         # (b) one TIFF per crop, uncompressed and zlib
         variants = {"tiff": None} if quick else {"tiff": None, "tiff_zlib": "zlib"}
@@ -286,8 +336,10 @@ def part_b(config: dict, quick: bool, human_crops: np.ndarray) -> dict:
             tiff_paths[name] = paths
             files, apparent, allocated = tree_size(folder)
             results[f"{name}_size"] = (files, apparent, allocated)
-            line(f"   {name:<9}: {n_total} TIFFs written in {t_write:.2f} s: {files} files, {apparent} bytes "
-                 f"({mib(apparent)}), {allocated} bytes allocated ({mib(allocated)})")
+            line(
+                f"   {name:<9}: {n_total} TIFFs written in {t_write:.2f} s: {files} files, {apparent} bytes "
+                f"({mib(apparent)}), {allocated} bytes allocated ({mib(allocated)})"
+            )
         check = tifffile.imread(tiff_paths["tiff"][0])
         if check.shape != (3, 64, 64) or check.dtype != np.uint8:
             raise RuntimeError(f"TIFF round trip gave {check.shape} {check.dtype}, expected (3, 64, 64) uint8")
@@ -297,8 +349,8 @@ def part_b(config: dict, quick: bool, human_crops: np.ndarray) -> dict:
 
         # correctness, and one untimed warm-up batch each (opens files, fills caches)
         readers = {  # label -> (results key, batch reader)
-            "store disk": ("store_disk", lambda idx: read_crops(disk, idx)),
-            "store mem": ("store_mem", lambda idx: read_crops(mem, idx)),
+            "store disk": ("store_disk", lambda idx, store=disk: read_crops(store, idx)),
+            "store mem": ("store_mem", lambda idx, store=mem: read_crops(store, idx)),
         }
         for name in variants:
             readers[name] = (name, lambda idx, paths=tiff_paths[name]: read_tiff_batch(paths, idx))
@@ -309,8 +361,10 @@ def part_b(config: dict, quick: bool, human_crops: np.ndarray) -> dict:
             if got.shape != (BATCH, 3, 64, 64) or got.dtype != np.float32 or not np.array_equal(got, expected):
                 raise RuntimeError(f"{label}: warm-up batch differs from the crops written")
 
-        line(f"   {N_BATCHES} random batches of {BATCH} indices (seed {SEED + 2}, the same batches for every format); "
-             "warm page cache (files just written, cache not dropped)")
+        line(
+            f"   {N_BATCHES} random batches of {BATCH} indices (seed {SEED + 2}, the same batches for every format); "
+            "warm page cache (files just written, cache not dropped)"
+        )
         for label, (key, reader) in readers.items():
             times = []
             for batch in batches:
@@ -325,16 +379,20 @@ def part_b(config: dict, quick: bool, human_crops: np.ndarray) -> dict:
         for label, (key, _) in readers.items():
             times = results[key]
             rate = n_read / sum(times)
-            line(f"   {label:<11} {sum(times):8.3f} {1000 * statistics.median(times):18.2f} {rate:10.0f} "
-                 f"{rate / tiff_rate:7.2f}x")
+            line(
+                f"   {label:<11} {sum(times):8.3f} {1000 * statistics.median(times):18.2f} {rate:10.0f} "
+                f"{rate / tiff_rate:7.2f}x"
+            )
 
         del mem
         t_full, full = timed(read_crops, store_path)
         if full.shape != (n_total, 3, 64, 64) or not np.array_equal(full[warm], expected):
             raise RuntimeError("sequential read_crops(path) differs from the crops written")
         results["full"] = t_full
-        line(f"   sequential full read_crops(path): {full.shape} in {t_full:.3f} s -> {n_total / t_full:.0f} crops/s "
-             f"({mib(full.nbytes)} float32; {n_total / t_full / tiff_rate:.2f}x tiff random-batch crops/s)")
+        line(
+            f"   sequential full read_crops(path): {full.shape} in {t_full:.3f} s -> {n_total / t_full:.0f} crops/s "
+            f"({mib(full.nbytes)} float32; {n_total / t_full / tiff_rate:.2f}x tiff random-batch crops/s)"
+        )
         del full, disk
     return results
 
@@ -344,18 +402,24 @@ def part_b(config: dict, quick: bool, human_crops: np.ndarray) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="smoke run: human preset only, one repeat, fewer crops, no zlib TIFFs")
+    parser.add_argument(
+        "--quick", action="store_true", help="smoke run: human preset only, one repeat, fewer crops, no zlib TIFFs"
+    )
     args = parser.parse_args()
     t_start = time.perf_counter()
 
     import skimage
 
     line(f"bench_crops.py{' --quick' if args.quick else ''}  ({time.strftime('%Y-%m-%d %H:%M:%S')})")
-    line(f"machine: {platform.node()} {platform.machine()}, nproc={os.cpu_count()}, allowed CPUs={ALLOWED_CPUS}, "
-         f"{platform.system()} {platform.release()}")
+    line(
+        f"machine: {platform.node()} {platform.machine()}, nproc={os.cpu_count()}, allowed CPUs={ALLOWED_CPUS}, "
+        f"{platform.system()} {platform.release()}"
+    )
     line(f"load average at start: {loadavg()} (other processes on the machine skew the figures)")
-    line(f"python {platform.python_version()}, numpy {np.__version__}, zarr {zarr.__version__}, "
-         f"tifffile {tifffile.__version__}, scikit-image {skimage.__version__}")
+    line(
+        f"python {platform.python_version()}, numpy {np.__version__}, zarr {zarr.__version__}, "
+        f"tifffile {tifffile.__version__}, scikit-image {skimage.__version__}"
+    )
     config = load_config(REPO / "config.yaml")
     line()
 
@@ -364,29 +428,42 @@ def main() -> None:
 
     line()
     line("== Summary ==")
-    line(f"A. one {FIELD}x{FIELD} field, ONE core (CPU {PINNED_CPU}), "
-         f"{'1 run, human preset only' if args.quick else 'median of 3 after 1 warm-up'}")
-    line(f"   {'preset':<7} {'cells':>6} {'detected':>9} {'kept':>6} {'s/field':>8} {'seg s':>7} {'rest s':>7} {'kept cells/s':>13}")
+    line(
+        f"A. one {FIELD}x{FIELD} field, ONE core (CPU {PINNED_CPU}), "
+        f"{'1 run, human preset only' if args.quick else 'median of 3 after 1 warm-up'}"
+    )
+    line(
+        f"   {'preset':<7} {'cells':>6} {'detected':>9} {'kept':>6} {'s/field':>8} {'seg s':>7} {'rest s':>7} "
+        f"{'kept cells/s':>13}"
+    )
     for r in rows:
-        line(f"   {r['preset']:<7} {r['cells']:>6} {r['detected']:>9} {r['kept']:>6} {r['total']:8.3f} "
-             f"{r['seg']:7.3f} {r['rest']:7.3f} {r['kept'] / r['total']:13.0f}")
+        line(
+            f"   {r['preset']:<7} {r['cells']:>6} {r['detected']:>9} {r['kept']:>6} {r['total']:8.3f} "
+            f"{r['seg']:7.3f} {r['rest']:7.3f} {r['kept'] / r['total']:13.0f}"
+        )
     n_read = N_BATCHES * BATCH
-    line(f"B. {b['n']} crops (3x64x64 uint8), {N_BATCHES} random batches of {BATCH}, warm cache, "
-         f"{len(ALLOWED_CPUS) if ALLOWED_CPUS else os.cpu_count()} cores; 'vs tiff' = crops/s over uncompressed TIFF's")
+    line(
+        f"B. {b['n']} crops (3x64x64 uint8), {N_BATCHES} random batches of {BATCH}, warm cache, "
+        f"{len(ALLOWED_CPUS) if ALLOWED_CPUS else os.cpu_count()} cores; 'vs tiff' = crops/s over uncompressed TIFF's"
+    )
     line(f"   {'read':<40} {'crops/s':>9} {'vs tiff':>8} {'files':>7} {'bytes':>11} {'allocated':>11}")
     tiff_rate = n_read / sum(b["tiff"])
-    rows_b = [("store_disk", "crop store, from disk (random)", "store"),
-              ("store_mem", "crop store, in memory (random)", "store"),
-              ("tiff", "TIFF per crop (random)", "tiff"),
-              ("tiff_zlib", "TIFF per crop, zlib (random)", "tiff_zlib")]
+    rows_b = [
+        ("store_disk", "crop store, from disk (random)", "store"),
+        ("store_mem", "crop store, in memory (random)", "store"),
+        ("tiff", "TIFF per crop (random)", "tiff"),
+        ("tiff_zlib", "TIFF per crop, zlib (random)", "tiff_zlib"),
+    ]
     for key, label, size_key in rows_b:
         if key not in b:
             continue
         rate = n_read / sum(b[key])
         files, apparent, allocated = b[f"{size_key}_size"]
         line(f"   {label:<40} {rate:9.0f} {rate / tiff_rate:7.2f}x {files:7d} {apparent:11d} {allocated:11d}")
-    for label, seconds in ((f"crop store, in-memory load ({b['load']:.3f} s)", b["load"]),
-                           (f"crop store, read_crops(path) ({b['full']:.3f} s)", b["full"])):
+    for label, seconds in (
+        (f"crop store, in-memory load ({b['load']:.3f} s)", b["load"]),
+        (f"crop store, read_crops(path) ({b['full']:.3f} s)", b["full"]),
+    ):
         rate = b["n"] / seconds
         line(f"   {label:<40} {rate:9.0f} {rate / tiff_rate:7.2f}x")
     line(f"total wall time {time.perf_counter() - t_start:.0f} s; load average at end: {loadavg()}")

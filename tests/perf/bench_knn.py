@@ -108,19 +108,27 @@ def main():
     if args.threads:
         threadpool_limits(args.threads)
     blas = ", ".join(f"{i['internal_api']} {i['version']} ({i['num_threads']} threads)" for i in threadpool_info())
-    print(f"python {platform.python_version()}, numpy {np.__version__}, scikit-learn {sklearn.__version__}, "
-          f"{os.cpu_count()} CPUs, {platform.processor() or platform.machine()}")
+    print(
+        f"python {platform.python_version()}, numpy {np.__version__}, scikit-learn {sklearn.__version__}, "
+        f"{os.cpu_count()} CPUs, {platform.processor() or platform.machine()}"
+    )
     print(f"thread pools: {blas}")
     print(f"data: {n} x {d} float32, {n_classes} classes; k = {', '.join(map(str, ks))}", flush=True)
 
     x, codes = make_data(n, d, n_classes)
     z, t_z = timed(zscore, x)
     z_old, t_z_old = timed(old_zscore, x)
-    print(f"zscore: {t_z:6.2f} s  (previous float64 version {t_z_old:6.2f} s, "
-          f"max |difference| {np.abs(z - z_old).max():.1e})", flush=True)
+    print(
+        f"zscore: {t_z:6.2f} s  (previous float64 version {t_z_old:6.2f} s, "
+        f"max |difference| {np.abs(z - z_old).max():.1e})",
+        flush=True,
+    )
     preds, t_query, t_vote = new_all_k(z, codes, n_classes, ks)
-    print(f"all {n} cells: neighbour query (k={max(ks)}) {t_query:6.2f} s, votes for {len(ks)} k {t_vote:6.2f} s, "
-          f"total {t_query + t_vote:6.2f} s", flush=True)
+    print(
+        f"all {n} cells: neighbour query (k={max(ks)}) {t_query:6.2f} s, votes for {len(ks)} k {t_vote:6.2f} s, "
+        f"total {t_query + t_vote:6.2f} s",
+        flush=True,
+    )
     for k in ks:
         recall = np.bincount(codes, weights=preds[k] == codes, minlength=n_classes) / np.bincount(codes)
         print(f"  k={k:2d}: balanced accuracy {recall.mean():.4f}")
@@ -130,8 +138,10 @@ def main():
     old_sub, old_q, old_v = old_all_k(sub, codes[:n_old], ks)
     same = all(np.array_equal(new_sub[k], old_sub[k]) for k in ks)
     same_neighbours = np.array_equal(loo_neighbours(sub, max(ks)), old_loo_neighbours(sub, max(ks)))
-    print(f"\nprevious and current code side by side on {n_old} cells, all {len(ks)} k "
-          f"(identical neighbours at k={max(ks)}: {same_neighbours}, identical predictions: {same})")
+    print(
+        f"\nprevious and current code side by side on {n_old} cells, all {len(ks)} k "
+        f"(identical neighbours at k={max(ks)}: {same_neighbours}, identical predictions: {same})"
+    )
     print(f"{'':10s} {'query s':>9s} {'votes s':>9s} {'total s':>9s}")
     print(f"{'previous':10s} {old_q:9.2f} {old_v:9.2f} {old_q + old_v:9.2f}")
     print(f"{'now':10s} {new_q:9.2f} {new_v:9.2f} {new_q + new_v:9.2f}")

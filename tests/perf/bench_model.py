@@ -63,7 +63,13 @@ def extract_rate(spec, device, precision, n_cells, batch=256):
 
     def run():
         for at in range(0, n_cells, batch):
-            x = torch.from_numpy(data[at:at + batch]).to(device).float().div_(255).contiguous(memory_format=torch.channels_last)
+            x = (
+                torch.from_numpy(data[at : at + batch])
+                .to(device)
+                .float()
+                .div_(255)
+                .contiguous(memory_format=torch.channels_last)
+            )
             with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
                 _, pooled = encoder(x, features=True)
             [v.float().cpu() for v in pooled.values()]
@@ -81,8 +87,10 @@ def main():
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    print(f"python {platform.python_version()}, torch {torch.__version__}, CPU threads {torch.get_num_threads()}, "
-          f"CPU capability {torch.backends.cpu.get_cpu_capability()}")
+    print(
+        f"python {platform.python_version()}, torch {torch.__version__}, CPU threads {torch.get_num_threads()}, "
+        f"CPU capability {torch.backends.cpu.get_cpu_capability()}"
+    )
     devices = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
     if torch.cuda.is_available():
         print("GPU:", torch.cuda.get_device_name(0))
@@ -98,11 +106,19 @@ def main():
                     steps, cells = (20, 4096) if args.quick else (100, 32768)
                 pairs = train_rate(spec, device, precision, steps)
                 cells_s = extract_rate(spec, device, precision, cells)
-                rows.append((device.type, width, count_parameters(PairedCellInpainting(spec)), precision, pairs, cells_s))
-                print(f"{device.type:5s} width {width:4.2f} {precision}: training {pairs:9.1f} pairs/s, "
-                      f"extraction {cells_s:9.1f} cells/s", flush=True)
+                rows.append(
+                    (device.type, width, count_parameters(PairedCellInpainting(spec)), precision, pairs, cells_s)
+                )
+                print(
+                    f"{device.type:5s} width {width:4.2f} {precision}: training {pairs:9.1f} pairs/s, "
+                    f"extraction {cells_s:9.1f} cells/s",
+                    flush=True,
+                )
     print("\nsummary (human layout: 3 channels, 2 structural, 1 protein; batch 64 training, 256 extraction)")
-    print(f"{'device':6s} {'width':>5s} {'params':>9s} {'precision':>9s} {'pairs/s':>10s} {'cells/s':>10s} {'bf16/fp32':>9s}")
+    print(
+        f"{'device':6s} {'width':>5s} {'params':>9s} {'precision':>9s} {'pairs/s':>10s} {'cells/s':>10s} "
+        f"{'bf16/fp32':>9s}"
+    )
     for device, width, params, precision, pairs, cells_s in rows:
         ref = next(r for r in rows if r[0] == device and r[1] == width and r[3] == "fp32")
         ratio = f"{pairs / ref[4]:.2f}x" if precision == "bf16" else ""

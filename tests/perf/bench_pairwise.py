@@ -44,15 +44,18 @@ def main():
     parser.add_argument("--features", type=int, default=384)
     parser.add_argument("--terms", type=int, default=18)
     parser.add_argument("--lines", type=int, default=30, help="cell lines")
-    parser.add_argument("--pairs", type=int, default=None,
-                        help="n_pairs for pairwise_scores (default 1,000; 100 with --quick)")
+    parser.add_argument(
+        "--pairs", type=int, default=None, help="n_pairs for pairwise_scores (default 1,000; 100 with --quick)"
+    )
     args = parser.parse_args()
     n_images = args.images or (2000 if args.quick else 40000)
     n_pairs = args.pairs or (100 if args.quick else 1000)
     line_pairs = 1000 if args.quick else 10000
 
-    print(f"python {platform.python_version()}, numpy {np.__version__}, {platform.machine()}, "
-          f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} (other work on the machine slows figures)")
+    print(
+        f"python {platform.python_version()}, numpy {np.__version__}, {platform.machine()}, "
+        f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} (other work on the machine slows figures)"
+    )
     rng = np.random.default_rng(0)
     n_cells = n_images * args.cells
     features = rng.standard_normal((n_cells, args.features), dtype=np.float32)
@@ -60,26 +63,34 @@ def main():
     terms = dict(enumerate(rng.integers(0, args.terms, n_images)))
     lines = dict(enumerate(rng.integers(0, args.lines, n_images)))
     mib = 2**20
-    print(f"{n_images} images x {args.cells} cells x {args.features} features float32 "
-          f"({features.nbytes / mib:.0f} MiB), {args.terms} terms, {args.lines} cell lines")
+    print(
+        f"{n_images} images x {args.cells} cells x {args.features} features float32 "
+        f"({features.nbytes / mib:.0f} MiB), {args.terms} terms, {args.lines} cell lines"
+    )
 
     _, seconds, peak = measured(zscore, features)
     print(f"zscore alone:      {seconds:7.2f} s, peak {peak / mib:7.0f} MiB")
 
     n_term_pairs = n_pairs * args.terms * args.terms  # same-term + every other term, per term
     scores, seconds, peak = measured(pairwise_scores, features, image_ids, terms, n_pairs=n_pairs)
-    print(f"pairwise_scores:   {seconds:7.2f} s, peak {peak / mib:7.0f} MiB, {n_term_pairs} image pairs "
-          f"({n_pairs * args.terms} same-term), {n_term_pairs / seconds:,.0f} pairs/s including zscore")
+    print(
+        f"pairwise_scores:   {seconds:7.2f} s, peak {peak / mib:7.0f} MiB, {n_term_pairs} image pairs "
+        f"({n_pairs * args.terms} same-term), {n_term_pairs / seconds:,.0f} pairs/s including zscore"
+    )
     _, seconds, peak = measured(pairwise_scores, features, image_ids, terms, n_pairs=n_pairs, standardise=False)
-    print(f"  without zscore:  {seconds:7.2f} s, peak {peak / mib:7.0f} MiB, {n_term_pairs / seconds:,.0f} pairs/s "
-          f"(sampling and distances only)")
+    print(
+        f"  without zscore:  {seconds:7.2f} s, peak {peak / mib:7.0f} MiB, {n_term_pairs / seconds:,.0f} pairs/s "
+        f"(sampling and distances only)"
+    )
     summary = scores.set_index("term").loc[["overall", "pooled"], "score"]
     print(f"                   overall {summary['overall']:+.4f}, pooled {summary['pooled']:+.4f} (random: ~0)")
 
     lines_scores, seconds, peak = measured(cell_line_scores, features, image_ids, lines, terms, n_pairs=line_pairs)
     print(f"cell_line_scores:  {seconds:7.2f} s, peak {peak / mib:7.0f} MiB, {6 * line_pairs} image pairs")
-    print("                   " + ", ".join(f"{c} {s:+.4f}" for c, s in
-                                         zip(lines_scores["comparison"], lines_scores["score"])))
+    print(
+        "                   "
+        + ", ".join(f"{c} {s:+.4f}" for c, s in zip(lines_scores["comparison"], lines_scores["score"]))
+    )
     maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
     print(f"process max resident size {maxrss:.0f} MiB (input features included)")
 

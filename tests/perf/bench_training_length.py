@@ -68,8 +68,10 @@ def main(argv=None) -> None:
     terms = image_terms(cells, bench)
     image_ids = cells["image_id"].astype(str).to_numpy()
     seed = dataset_seed(config, args.dataset, "pairwise")
-    print(f"{args.dataset}: {len(cells)} cells, {labels.notna().sum()} labelled in {labels.nunique()} classes, "
-          f"{len(terms)} images in {terms.nunique()} pairwise terms")
+    print(
+        f"{args.dataset}: {len(cells)} cells, {labels.notna().sum()} labelled in {labels.nunique()} classes, "
+        f"{len(terms)} images in {terms.nunique()} pairwise terms"
+    )
 
     _, classic = split_table(read_table(root / "features" / "classic.parquet"))
     rows = [("classic", *scores(classic, labels, image_ids, terms, seed))]
@@ -88,20 +90,37 @@ def main(argv=None) -> None:
         for objective in objectives:
             checkpoint = Path(tmp) / f"{objective}.pt"
             for epochs in sorted(args.epochs):
-                tcfg = TrainConfig(epochs=epochs, batch_size=m["batch_size"], lr=m["lr"], betas=tuple(m["betas"]),
-                                   precision=m["precision"], device=m["device"],
-                                   seed=dataset_seed(config, args.dataset, f"train_{objective}"))
+                tcfg = TrainConfig(
+                    epochs=epochs,
+                    batch_size=m["batch_size"],
+                    lr=m["lr"],
+                    betas=tuple(m["betas"]),
+                    precision=m["precision"],
+                    device=m["device"],
+                    seed=dataset_seed(config, args.dataset, f"train_{objective}"),
+                )
                 t0 = time.perf_counter()
                 # a longer run with the same settings resumes from the shorter one's checkpoint
-                model, history = train(crops, image_ids, spec, cfg.structural, cfg.protein, tcfg, checkpoint,
-                                       progress=False, objective=objective)
+                model, history = train(
+                    crops,
+                    image_ids,
+                    spec,
+                    cfg.structural,
+                    cfg.protein,
+                    tcfg,
+                    checkpoint,
+                    progress=False,
+                    objective=objective,
+                )
                 trained = time.perf_counter() - t0
                 layers = encoder_features(model.source, store)
                 for layer, x in layers.items():
                     acc, pair = scores(x, labels, image_ids, terms, seed)
-                    print(f"{objective}_{layer:9s} {epochs:3d} ep  kNN {acc:.3f}  pairwise {pair:+.3f}  "
-                          f"(loss {history['loss'].iloc[-1]:.5f}, {trained:.0f} s training)", flush=True)
-
+                    print(
+                        f"{objective}_{layer:9s} {epochs:3d} ep  kNN {acc:.3f}  pairwise {pair:+.3f}  "
+                        f"(loss {history['loss'].iloc[-1]:.5f}, {trained:.0f} s training)",
+                        flush=True,
+                    )
 
 
 if __name__ == "__main__":

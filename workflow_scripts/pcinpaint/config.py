@@ -80,8 +80,14 @@ def validate_config(config: dict, where: str = "config") -> dict:
 
 
 #: the config block each input source reads, and the sources whose cells arrive already cropped
-SOURCE_BLOCKS = {"simulate": "simulate", "samplesheet": "samplesheet", "hpa": "hpa", "yeast_screen": "yeast_screen",
-                 "crops": "precropped", "labelled_hdf5": "labelled_hdf5"}
+SOURCE_BLOCKS = {
+    "simulate": "simulate",
+    "samplesheet": "samplesheet",
+    "hpa": "hpa",
+    "yeast_screen": "yeast_screen",
+    "crops": "precropped",
+    "labelled_hdf5": "labelled_hdf5",
+}
 PRECROPPED_SOURCES = ("crops", "labelled_hdf5")
 
 
@@ -94,8 +100,9 @@ def _check_channel_map(ds: dict, block: str, key: str, names: list[str], prefix:
     """A block's per-channel map (file tokens, composite colours) must name exactly the channels."""
     mapping = ds[block].get(key)
     if not mapping or sorted(mapping) != sorted(names):
-        raise ConfigError(f"{prefix}.{block}.{key}: must give every channel {names} exactly once, got "
-                          f"{sorted(mapping or {})}")
+        raise ConfigError(
+            f"{prefix}.{block}.{key}: must give every channel {names} exactly once, got {sorted(mapping or {})}"
+        )
 
 
 def _check_dataset(name: str, ds: dict, where: str, datasets: dict, published: dict) -> None:
@@ -111,8 +118,10 @@ def _check_dataset(name: str, ds: dict, where: str, datasets: dict, published: d
         raise ConfigError(f"{prefix}.{block}: required when source is '{ds['source']}'")
     if ds["source"] in PRECROPPED_SOURCES:
         if "segmentation" in ds:
-            raise ConfigError(f"{prefix}.segmentation: source '{ds['source']}' gives cells already cropped; "
-                              "remove the segmentation block")
+            raise ConfigError(
+                f"{prefix}.segmentation: source '{ds['source']}' gives cells already cropped; "
+                "remove the segmentation block"
+            )
         if block == "precropped":
             _check_channel_map(ds, block, "tokens", names, prefix)
     elif "segmentation" not in ds:
@@ -136,12 +145,15 @@ def _check_dataset(name: str, ds: dict, where: str, datasets: dict, published: d
                 f"{list(PRESET_CHANNEL_ROLES[preset])}, config lists {roles}"
             )
         if ds["segmentation"]["method"] == "provided":
-            raise ConfigError(f"{prefix}.segmentation.method: 'provided' needs a mask column; the simulator writes none")
+            raise ConfigError(
+                f"{prefix}.segmentation.method: 'provided' needs a mask column; the simulator writes none"
+            )
     source = ds["model"]["model_from"]
     if is_published(source):
         if source not in published:
-            raise ConfigError(f"{prefix}.model.model_from: no published_weights entry named '{source}' "
-                              f"(have {sorted(published)})")
+            raise ConfigError(
+                f"{prefix}.model.model_from: no published_weights entry named '{source}' (have {sorted(published)})"
+            )
         source = None  # the published networks take the channel layout of the paper's screens
     if source is not None and source not in datasets:
         raise ConfigError(f"{prefix}.model.model_from: no dataset named '{source}' (have {sorted(datasets)})")
@@ -150,8 +162,10 @@ def _check_dataset(name: str, ds: dict, where: str, datasets: dict, published: d
     if source is not None:
         theirs = [c["role"] for c in datasets[source]["channels"]]
         if theirs != roles:  # order matters: channels feed the network by position
-            raise ConfigError(f"{prefix}.model.model_from: '{source}' has channel roles {theirs}, this dataset {roles}; "
-                              "a model only extracts features from crops of the same channel layout")
+            raise ConfigError(
+                f"{prefix}.model.model_from: '{source}' has channel roles {theirs}, this dataset {roles}; "
+                "a model only extracts features from crops of the same channel layout"
+            )
     if source is not None and datasets[source]["model"]["model_from"] is not None:
         raise ConfigError(f"{prefix}.model.model_from: '{source}' itself uses model_from; name the dataset that trains")
     for colour, channel in ds["baselines"].get("vgg16_rgb", {}).items():
@@ -191,13 +205,13 @@ class DatasetConfig:
     raw: dict
 
     @classmethod
-    def from_config(cls, config: dict, name: str) -> "DatasetConfig":
+    def from_config(cls, config: dict, name: str) -> DatasetConfig:
         if name not in config["datasets"]:
             raise ConfigError(f"config: no dataset named '{name}' (have {sorted(config['datasets'])})")
         return cls.from_dict(name, config["datasets"][name])
 
     @classmethod
-    def from_dict(cls, name: str, ds: dict) -> "DatasetConfig":
+    def from_dict(cls, name: str, ds: dict) -> DatasetConfig:
         """From a validated dataset block, or the part of it a rule receives as ``params.dataset``
         (channels plus the blocks that rule uses; absent blocks are empty)."""
         return cls(

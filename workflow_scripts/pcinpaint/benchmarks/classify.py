@@ -30,7 +30,7 @@ Choices the paper leaves open, as implemented:
 from __future__ import annotations
 
 import warnings
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from joblib import Parallel, delayed
@@ -59,8 +59,7 @@ class BalancedL1OneVsRest(ClassifierMixin, BaseEstimator):
     generator, which concurrent threads would share, making results depend on scheduling.
     """
 
-    def __init__(self, C: float = 1.0, max_iter: int = 2000, tol: float = 1e-4, random_state: int = 0,
-                 n_jobs: int = 1):
+    def __init__(self, C: float = 1.0, max_iter: int = 2000, tol: float = 1e-4, random_state: int = 0, n_jobs: int = 1):
         self.C = C
         self.max_iter = max_iter
         self.tol = tol
@@ -68,8 +67,15 @@ class BalancedL1OneVsRest(ClassifierMixin, BaseEstimator):
         self.n_jobs = n_jobs
 
     def _binary(self, class_weight) -> LogisticRegression:
-        return LogisticRegression(l1_ratio=1.0, solver="liblinear", C=self.C, class_weight=class_weight,
-                                  max_iter=self.max_iter, tol=self.tol, random_state=self.random_state)
+        return LogisticRegression(
+            l1_ratio=1.0,
+            solver="liblinear",
+            C=self.C,
+            class_weight=class_weight,
+            max_iter=self.max_iter,
+            tol=self.tol,
+            random_state=self.random_state,
+        )
 
     def fit(self, X, y) -> BalancedL1OneVsRest:
         self.classes_, codes = np.unique(np.asarray(y), return_inverse=True)
@@ -79,8 +85,10 @@ class BalancedL1OneVsRest(ClassifierMixin, BaseEstimator):
             self.estimators_ = [self._binary("balanced").fit(X, codes)]
             return self
         weights = len(codes) / (len(self.classes_) * np.bincount(codes))
-        jobs = (delayed(_fit)(self._binary({0: 1.0, 1: float(weights[i])}), X, (codes == i).astype(int))
-                for i in range(len(self.classes_)))
+        jobs = (
+            delayed(_fit)(self._binary({0: 1.0, 1: float(weights[i])}), X, (codes == i).astype(int))
+            for i in range(len(self.classes_))
+        )
         self.estimators_ = Parallel(n_jobs=self.n_jobs, prefer="processes")(jobs)
         return self
 
@@ -95,22 +103,36 @@ class BalancedL1OneVsRest(ClassifierMixin, BaseEstimator):
         return self.classes_[np.argmax(scores, axis=1)]
 
 
-def make_model(model: str = "logreg", *, n_estimators: int = 500, max_features: float = 0.2, seed: int = 0,
-               n_jobs: int = 1, solver: str = "liblinear", max_iter: int = 2000,
-               C: float = 1.0) -> Pipeline | RandomForestClassifier:
+def make_model(
+    model: str = "logreg",
+    *,
+    n_estimators: int = 500,
+    max_features: float = 0.2,
+    seed: int = 0,
+    n_jobs: int = 1,
+    solver: str = "liblinear",
+    max_iter: int = 2000,
+    C: float = 1.0,
+) -> Pipeline | RandomForestClassifier:
     """The paper's classifier: L1 logistic regression (z-scored inputs) or a random forest."""
     if model == "logreg":
         if solver == "liblinear":
             head = BalancedL1OneVsRest(C=C, max_iter=max_iter, random_state=seed, n_jobs=n_jobs)
         elif solver == "saga":
-            head = LogisticRegression(l1_ratio=1.0, C=C, solver="saga", class_weight="balanced", max_iter=max_iter,
-                                      random_state=seed)
+            head = LogisticRegression(
+                l1_ratio=1.0, C=C, solver="saga", class_weight="balanced", max_iter=max_iter, random_state=seed
+            )
         else:
             raise ValueError(f"solver must be one of {SOLVERS}, got {solver!r}")
         return make_pipeline(StandardScaler(), head)
     if model == "forest":
-        return RandomForestClassifier(n_estimators=n_estimators, max_features=max_features, class_weight="balanced",
-                                      random_state=seed, n_jobs=n_jobs)
+        return RandomForestClassifier(
+            n_estimators=n_estimators,
+            max_features=max_features,
+            class_weight="balanced",
+            random_state=seed,
+            n_jobs=n_jobs,
+        )
     raise ValueError(f"model must be one of {MODELS}, got {model!r}")
 
 
@@ -126,8 +148,9 @@ def drop_rare_classes(labels: np.ndarray, folds: int, groups: np.ndarray | None 
     return members[codes] >= folds
 
 
-def make_folds(labels: np.ndarray, groups: np.ndarray | None = None, folds: int = 5,
-               seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
+def make_folds(
+    labels: np.ndarray, groups: np.ndarray | None = None, folds: int = 5, seed: int = 0
+) -> list[tuple[np.ndarray, np.ndarray]]:
     """(train, test) index pairs: stratified, shuffled with the seed, grouped if groups are given."""
     placeholder = np.zeros((len(labels), 1))
     if groups is None:
@@ -137,9 +160,21 @@ def make_folds(labels: np.ndarray, groups: np.ndarray | None = None, folds: int 
     return list(splitter.split(placeholder, labels, groups))
 
 
-def cross_validate(features: np.ndarray, labels: Sequence, *, model: str = "logreg", groups: Sequence | None = None,
-                   folds: int = 5, n_estimators: int = 500, max_features: float = 0.2, seed: int = 0,
-                   n_jobs: int = 1, solver: str = "liblinear", max_iter: int = 2000, C: float = 1.0) -> dict:
+def cross_validate(
+    features: np.ndarray,
+    labels: Sequence,
+    *,
+    model: str = "logreg",
+    groups: Sequence | None = None,
+    folds: int = 5,
+    n_estimators: int = 500,
+    max_features: float = 0.2,
+    seed: int = 0,
+    n_jobs: int = 1,
+    solver: str = "liblinear",
+    max_iter: int = 2000,
+    C: float = 1.0,
+) -> dict:
     """Balanced accuracy of ``model`` under ``folds``-fold cross-validation (mean over folds).
 
     Returns balanced_accuracy, sd and folds (per-fold scores), n_cells and n_classes (after
@@ -158,13 +193,27 @@ def cross_validate(features: np.ndarray, labels: Sequence, *, model: str = "logr
     n_classes = len(np.unique(y))
     if n_classes < 2:
         raise ValueError(f"fewer than 2 classes with at least {folds} members")
-    template = make_model(model, n_estimators=n_estimators, max_features=max_features, seed=seed, n_jobs=n_jobs,
-                          solver=solver, max_iter=max_iter, C=C)
+    template = make_model(
+        model,
+        n_estimators=n_estimators,
+        max_features=max_features,
+        seed=seed,
+        n_jobs=n_jobs,
+        solver=solver,
+        max_iter=max_iter,
+        C=C,
+    )
     scores = []
     for train, test in make_folds(y, g, folds, seed):
         fitted = clone(template).fit(x[train], y[train])
         with warnings.catch_warnings():  # grouped folds may miss a class in one test fold
             warnings.filterwarnings("ignore", message="y_pred contains classes not in y_true")
             scores.append(float(balanced_accuracy_score(y[test], fitted.predict(x[test]))))
-    return dict(balanced_accuracy=float(np.mean(scores)), sd=float(np.std(scores)), folds=scores,
-                n_cells=int(len(y)), n_classes=int(n_classes), n_dropped=int((~keep).sum()))
+    return dict(
+        balanced_accuracy=float(np.mean(scores)),
+        sd=float(np.std(scores)),
+        folds=scores,
+        n_cells=int(len(y)),
+        n_classes=int(n_classes),
+        n_dropped=int((~keep).sum()),
+    )

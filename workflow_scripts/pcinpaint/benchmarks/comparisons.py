@@ -38,21 +38,34 @@ def dataset_labels(cells: pd.DataFrame, bench: dict) -> pd.Series:
         if "annotations" not in bench:
             raise ValueError("benchmarks.label_from is 'annotation' but no benchmarks.annotations table is given")
         a = bench["annotations"]
-        annotations = read_annotations(a["path"], a.get("layout", "auto"), a.get("key"),
-                                       tuple(a.get("reliability", ("Validated", "Supported", "Approved"))))
-    return cell_labels(cells, column=bench.get("label_column"), annotations=annotations,
-                       mode=bench.get("label_mode", "combined"), label_from=bench["label_from"],
-                       merge=bench.get("merge") or None)
+        annotations = read_annotations(
+            a["path"],
+            a.get("layout", "auto"),
+            a.get("key"),
+            tuple(a.get("reliability", ("Validated", "Supported", "Approved"))),
+        )
+    return cell_labels(
+        cells,
+        column=bench.get("label_column"),
+        annotations=annotations,
+        mode=bench.get("label_mode", "combined"),
+        label_from=bench["label_from"],
+        merge=bench.get("merge") or None,
+    )
 
 
 def image_terms(cells: pd.DataFrame, bench: dict) -> pd.Series:
     """image_id -> localization term for the pairwise-distance score: images whose cells all
     carry one single-term label, of terms with at least ``min_proteins_per_term`` proteins."""
     single = dataset_labels(cells, {**bench, "label_mode": "single"})
-    table = pd.DataFrame({"image_id": cells["image_id"].to_numpy(), "protein": cells["protein"].to_numpy(),
-                          "term": single.to_numpy()})
-    per_image = table.groupby("image_id")["term"].agg(lambda t: t.iloc[0] if t.notna().all() and t.nunique() == 1
-                                                      else None).dropna()
+    table = pd.DataFrame(
+        {"image_id": cells["image_id"].to_numpy(), "protein": cells["protein"].to_numpy(), "term": single.to_numpy()}
+    )
+    per_image = (
+        table.groupby("image_id")["term"]
+        .agg(lambda t: t.iloc[0] if t.notna().all() and t.nunique() == 1 else None)
+        .dropna()
+    )
     proteins = table[table["image_id"].isin(per_image.index)].drop_duplicates("protein")
     protein_terms = pd.DataFrame({"protein": proteins["protein"], "term": proteins["image_id"].map(per_image)})
     keep = terms_for_pairwise(protein_terms, bench.get("min_proteins_per_term", 30))
@@ -73,8 +86,14 @@ def knn_tables(manifest: pd.DataFrame, labels: pd.Series, ks) -> tuple[pd.DataFr
     y = labels[keep].astype(str).to_numpy()
     wide, per_class = [], []
     for _, row in cell_sets(manifest).iterrows():
-        out = {"feature_set": row["name"], "family": row["family"], "layer": row["layer"],
-               "n_features": row["n_features"], "status": row["status"], "reason": row["reason"]}
+        out = {
+            "feature_set": row["name"],
+            "family": row["family"],
+            "layer": row["layer"],
+            "n_features": row["n_features"],
+            "status": row["status"],
+            "reason": row["reason"],
+        }
         if row["status"] == "ran":
             _, x = split_table(read_table(row["path"]))
             usable = [k for k in ks if k < keep.sum()]
@@ -83,8 +102,9 @@ def knn_tables(manifest: pd.DataFrame, labels: pd.Series, ks) -> tuple[pd.DataFr
             per_class.append(classes.assign(feature_set=row["name"]))
             log.info("%s: k=11 %s", row["name"], out.get("k11"))
         wide.append(out)
-    table = pd.DataFrame(wide, columns=["feature_set", "family", "layer", "n_features", "status"]
-                         + [f"k{k}" for k in ks] + ["reason"])
+    table = pd.DataFrame(
+        wide, columns=["feature_set", "family", "layer", "n_features", "status"] + [f"k{k}" for k in ks] + ["reason"]
+    )
     classes = pd.concat(per_class, ignore_index=True) if per_class else pd.DataFrame()
     return table, classes
 
@@ -102,8 +122,17 @@ def table1(supptable1: pd.DataFrame, k: int = 11) -> pd.DataFrame:
     return pd.DataFrame({"layer": pci["layer"], f"balanced_accuracy_k{k}": pci[f"k{k}"]}).reset_index(drop=True)
 
 
-def classifier_table(manifest: pd.DataFrame, supptable1: pd.DataFrame, labels: pd.Series, cells: pd.DataFrame,
-                     n_estimators: int, folds: int, seed: int, k: int = 11, n_jobs: int = 1) -> pd.DataFrame:
+def classifier_table(
+    manifest: pd.DataFrame,
+    supptable1: pd.DataFrame,
+    labels: pd.Series,
+    cells: pd.DataFrame,
+    n_estimators: int,
+    folds: int,
+    seed: int,
+    k: int = 11,
+    n_jobs: int = 1,
+) -> pd.DataFrame:
     """``supptable2``: CV balanced accuracy of both classifiers on each family's best layer,
     with stratified folds (the paper) and folds grouped by image (no protein in both)."""
     from pcinpaint.benchmarks.classify import cross_validate
@@ -120,15 +149,32 @@ def classifier_table(manifest: pd.DataFrame, supptable1: pd.DataFrame, labels: p
             for split, g in (("stratified", None), ("grouped by image", groups)):
                 row = {"feature_set": name, "model": model, "folds": split}
                 try:
-                    r = cross_validate(x[keep], y, model=model, groups=g, folds=folds, n_estimators=n_estimators,
-                                       seed=seed, n_jobs=n_jobs)
+                    r = cross_validate(
+                        x[keep],
+                        y,
+                        model=model,
+                        groups=g,
+                        folds=folds,
+                        n_estimators=n_estimators,
+                        seed=seed,
+                        n_jobs=n_jobs,
+                    )
                 except ValueError as exc:  # too few classes with enough cells (or images) for the folds
                     rows.append(row | {"balanced_accuracy": "", "note": str(exc)})
                     continue
-                rows.append(row | {"balanced_accuracy": round(r["balanced_accuracy"], 4), "sd": round(r["sd"], 4),
-                                   "n_cells": r["n_cells"], "n_classes": r["n_classes"],
-                                   "note": f"{r['n_dropped']} cells of classes with fewer than {folds} "
-                                           f"{'images' if g is not None else 'cells'} left out" if r["n_dropped"] else ""})
+                rows.append(
+                    row
+                    | {
+                        "balanced_accuracy": round(r["balanced_accuracy"], 4),
+                        "sd": round(r["sd"], 4),
+                        "n_cells": r["n_cells"],
+                        "n_classes": r["n_classes"],
+                        "note": f"{r['n_dropped']} cells of classes with fewer than {folds} "
+                        f"{'images' if g is not None else 'cells'} left out"
+                        if r["n_dropped"]
+                        else "",
+                    }
+                )
     not_run = supptable1.loc[supptable1["status"] != "ran", "feature_set"]
     rows += [{"feature_set": name, "model": "", "folds": "", "balanced_accuracy": NOT_RUN} for name in not_run]
     columns = ["feature_set", "model", "folds", "balanced_accuracy", "sd", "n_cells", "n_classes", "note"]
@@ -138,13 +184,22 @@ def classifier_table(manifest: pd.DataFrame, supptable1: pd.DataFrame, labels: p
 def pairwise_sets(supptable1: pd.DataFrame, k: int = 11) -> list[str]:
     """Sets compared by pairwise distances: PCI conv3 and conv4 (the paper's Fig 2B), and the
     best layer of every other family."""
-    names = [n for n in ("pci_conv3", "pci_conv4") if n in set(supptable1.loc[supptable1["status"] == "ran", "feature_set"])]
+    names = [
+        n for n in ("pci_conv3", "pci_conv4") if n in set(supptable1.loc[supptable1["status"] == "ran", "feature_set"])
+    ]
     others = best_layers(supptable1, k)
     return names + [n for n, f in zip(others["feature_set"], others["family"]) if f != "pci"]
 
 
-def pairwise_tables(manifest: pd.DataFrame, sets: list[str], cells: pd.DataFrame, terms: pd.Series,
-                    n_pairs: int, cell_line_pairs: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+def pairwise_tables(
+    manifest: pd.DataFrame,
+    sets: list[str],
+    cells: pd.DataFrame,
+    terms: pd.Series,
+    n_pairs: int,
+    cell_line_pairs: int,
+    seed: int,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """``fig2b`` (score per term and overall, per feature set) and ``table2`` (cell-line control)."""
     from pcinpaint.benchmarks.pairwise import cell_line_scores, pairwise_scores
 
@@ -161,10 +216,15 @@ def pairwise_tables(manifest: pd.DataFrame, sets: list[str], cells: pd.DataFrame
         _, x = split_table(read_table(paths[name]))
         scores.append(pairwise_scores(x[in_terms], ids, terms, n_pairs, seed).assign(feature_set=name))
         if has_lines:
-            lines.append(cell_line_scores(x[in_terms], ids, image_lines[terms.index], terms, cell_line_pairs, seed)
-                         .assign(feature_set=name))
+            lines.append(
+                cell_line_scores(x[in_terms], ids, image_lines[terms.index], terms, cell_line_pairs, seed).assign(
+                    feature_set=name
+                )
+            )
     fig2b = pd.concat(scores, ignore_index=True) if scores else pd.DataFrame(columns=["feature_set", "term", "score"])
-    table2 = pd.concat(lines, ignore_index=True) if lines else pd.DataFrame(columns=["feature_set", "comparison", "score"])
+    table2 = (
+        pd.concat(lines, ignore_index=True) if lines else pd.DataFrame(columns=["feature_set", "comparison", "score"])
+    )
     return fig2b, table2
 
 
@@ -185,8 +245,9 @@ def umap_embedding(features: np.ndarray, n_neighbors: int, min_dist: float, seed
     n_neighbors = max(2, min(int(n_neighbors), len(x) - 1))
     # the spectral start needs more points than its eigenvectors (a handful of proteins has not)
     init = "spectral" if len(x) > 10 else "random"
-    return umap.UMAP(n_neighbors=n_neighbors, min_dist=min_dist, metric="euclidean", init=init,
-                     random_state=seed).fit_transform(x)
+    return umap.UMAP(
+        n_neighbors=n_neighbors, min_dist=min_dist, metric="euclidean", init=init, random_state=seed
+    ).fit_transform(x)
 
 
 def protein_means(meta: pd.DataFrame, features: np.ndarray, labels: pd.Series) -> tuple[pd.DataFrame, np.ndarray]:
@@ -195,6 +256,9 @@ def protein_means(meta: pd.DataFrame, features: np.ndarray, labels: pd.Series) -
 
     proteins = meta["protein"].astype(str).to_numpy()
     names, _, means = group_means(proteins, features)
-    label = pd.Series(labels.to_numpy(), index=proteins).groupby(level=0).agg(
-        lambda s: s.mode().iloc[0] if s.notna().any() else None)
+    label = (
+        pd.Series(labels.to_numpy(), index=proteins)
+        .groupby(level=0)
+        .agg(lambda s: s.mode().iloc[0] if s.notna().any() else None)
+    )
     return pd.DataFrame({"protein": names, "label": label.reindex(names).to_numpy()}), means.astype(np.float32)

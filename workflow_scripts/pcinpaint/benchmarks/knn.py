@@ -23,8 +23,8 @@ prints the balanced accuracy of each feature table, one column per k.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -169,7 +169,7 @@ def loo_neighbours(features: np.ndarray, k: int, extra: int = 16, block_rows: in
     error = _RoundingBound(d)
     # Rows with the largest norms (outliers) would loosen a bound taken over all rows:
     # the bound over the rest serves every row, and the outliers are checked one by one.
-    outliers = np.argsort(norms)[-max(1, n // 100):]
+    outliers = np.argsort(norms)[-max(1, n // 100) :]
     typical = float(np.delete(norms, outliers).max()) if n > len(outliers) else float(norms.max())
     outliers = outliers[norms[outliers] > typical]
     sample = np.sort(np.random.default_rng(0).choice(n, size=min(n, 32 * m), replace=False))
@@ -211,7 +211,7 @@ def loo_neighbours(features: np.ndarray, k: int, extra: int = 16, block_rows: in
             close = np.flatnonzero(block[i] <= kth[i] - row_norms[i] + error(row_norms[i], norms))
             if len(close) < k:  # cannot happen if the bound holds; stay exact regardless
                 close = np.delete(np.arange(n), rows[i])
-            out[rows[i]] = _order_exact(x, rows[i:i + 1], close[None, :])[0][0, :k]
+            out[rows[i]] = _order_exact(x, rows[i : i + 1], close[None, :])[0][0, :k]
     return out
 
 
@@ -247,8 +247,9 @@ def _prepare(features: np.ndarray, labels: Sequence, standardise: bool):
     return x, classes, codes.ravel()
 
 
-def loo_knn_multi(features: np.ndarray, labels: Sequence, ks: Sequence[int] = PAPER_KS,
-                  standardise: bool = True) -> dict[int, np.ndarray]:
+def loo_knn_multi(
+    features: np.ndarray, labels: Sequence, ks: Sequence[int] = PAPER_KS, standardise: bool = True
+) -> dict[int, np.ndarray]:
     """Leave-one-out kNN predictions (labels as str) for each k, from one neighbour query."""
     ks = sorted({int(k) for k in ks})
     if not ks:
@@ -268,8 +269,9 @@ def loo_knn_accuracy(features: np.ndarray, labels: Sequence, k: int = 11) -> flo
     return float(balanced_accuracy_score(np.asarray(labels).astype(str), loo_knn_predict(features, labels, k)))
 
 
-def knn_report(features: np.ndarray, labels: Sequence, ks: Sequence[int] = PAPER_KS,
-               standardise: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
+def knn_report(
+    features: np.ndarray, labels: Sequence, ks: Sequence[int] = PAPER_KS, standardise: bool = True
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Leave-one-out kNN for several k: overall and per-class tables.
 
     Overall: k, balanced_accuracy, n_cells, n_classes. Per class: k, label, n_cells,
@@ -286,8 +288,10 @@ def knn_report(features: np.ndarray, labels: Sequence, ks: Sequence[int] = PAPER
         overall.append(dict(k=k, balanced_accuracy=float(recall.mean()), n_cells=len(truth), n_classes=len(classes)))
         per_class.append(pd.DataFrame(dict(k=k, label=classes, n_cells=sizes, accuracy=recall)))
     if not overall:  # no k given
-        return (pd.DataFrame(columns=["k", "balanced_accuracy", "n_cells", "n_classes"]),
-                pd.DataFrame(columns=["k", "label", "n_cells", "accuracy"]))
+        return (
+            pd.DataFrame(columns=["k", "balanced_accuracy", "n_cells", "n_classes"]),
+            pd.DataFrame(columns=["k", "label", "n_cells", "accuracy"]),
+        )
     return pd.DataFrame(overall), pd.concat(per_class, ignore_index=True)
 
 

@@ -59,7 +59,8 @@ the features encode the cell line itself.
 
 from __future__ import annotations
 
-from typing import Mapping, NamedTuple
+from collections.abc import Mapping
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -117,7 +118,7 @@ def mean_image_distance(x: np.ndarray, groups, pairs: np.ndarray, batch: int = 1
     for s, e in zip(np.r_[0, cuts], np.r_[cuts, len(perm)]):
         na, nb = np.arange(ca[perm[s]]), np.arange(cb[perm[s]])
         for at in range(s, e, batch):
-            sel = perm[at:min(at + batch, e)]
+            sel = perm[at : min(at + batch, e)]
             ia = order[starts[a[sel]][:, None] + na]
             ib = order[starts[b[sel]][:, None] + nb]
             d2 = squared_distances(x[ia], x[ib], sq[ia], sq[ib])
@@ -138,8 +139,14 @@ def _draw(rng: np.random.Generator, codes: np.ndarray, g1: np.ndarray, g2: np.nd
     return np.column_stack([members[first[g1] + ka], members[first[g2] + kb]])
 
 
-def _sample_pairs(rng: np.random.Generator, n: int, terms: np.ndarray | None, lines: np.ndarray,
-                  same_term: bool | None, same_line: bool | None) -> tuple[np.ndarray, int]:
+def _sample_pairs(
+    rng: np.random.Generator,
+    n: int,
+    terms: np.ndarray | None,
+    lines: np.ndarray,
+    same_term: bool | None,
+    same_line: bool | None,
+) -> tuple[np.ndarray, int]:
     """n ordered image pairs (a != b) drawn uniformly from those whose terms / cell lines are
     equal (True) or different (False), either when None; and how many such pairs exist."""
     keys = np.column_stack([np.zeros_like(lines) if terms is None else terms, lines])
@@ -172,8 +179,10 @@ def _prepare(features: np.ndarray, image_ids, standardise: bool, **labels) -> tu
         values = (mapping if isinstance(mapping, pd.Series) else pd.Series(mapping)).reindex(ids)
         missing = values.isna().to_numpy()
         if missing.any():
-            raise ValueError(f"{missing.sum()} of {len(ids)} images have no {name}, "
-                             f"e.g. {ids[missing][:3].tolist()}; exclude them first")
+            raise ValueError(
+                f"{missing.sum()} of {len(ids)} images have no {name}, "
+                f"e.g. {ids[missing][:3].tolist()}; exclude them first"
+            )
         coded[name] = pd.factorize(values, sort=True)
     # zscore's column selection leaves Fortran order; the distance steps gather rows
     x = np.ascontiguousarray(zscore(features) if standardise else np.asarray(features, np.float32))
@@ -184,8 +193,14 @@ def _score(same_d: float, other_d: float) -> float:
     return same_d / other_d - 1 if np.isfinite(same_d) and np.isfinite(other_d) else np.nan
 
 
-def pairwise_scores(features: np.ndarray, image_ids, image_terms: Mapping | pd.Series, n_pairs: int = 1000,
-                    seed: int = 0, standardise: bool = True) -> pd.DataFrame:
+def pairwise_scores(
+    features: np.ndarray,
+    image_ids,
+    image_terms: Mapping | pd.Series,
+    n_pairs: int = 1000,
+    seed: int = 0,
+    standardise: bool = True,
+) -> pd.DataFrame:
     """Fig 2B: per term, n_images, same_D, other_D and score = same_D / other_D - 1; then the
     rows "overall" (mean of the term scores) and "pooled" (see the module docstring).
 
@@ -211,22 +226,40 @@ def pairwise_scores(features: np.ndarray, image_ids, image_terms: Mapping | pd.S
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = total / count
     same_d, other_d = mean[:n_terms], mean[n_terms:]
-    rows = pd.DataFrame(dict(term=list(names), n_images=sizes, same_D=same_d, other_D=other_d,
-                             score=[_score(s, o) for s, o in zip(same_d, other_d)]))
+    rows = pd.DataFrame(
+        dict(
+            term=list(names),
+            n_images=sizes,
+            same_D=same_d,
+            other_D=other_d,
+            score=[_score(s, o) for s, o in zip(same_d, other_d)],
+        )
+    )
     scored = rows["score"].notna().to_numpy()
     n_scored = int(sizes[scored].sum())
     pooled_same = same_d[scored].mean() if scored.any() else np.nan
     pooled_other = other_d[scored].mean() if scored.any() else np.nan
-    summary = pd.DataFrame(dict(
-        term=["overall", "pooled"], n_images=[n_scored, n_scored], same_D=[np.nan, pooled_same],
-        other_D=[np.nan, pooled_other],
-        score=[rows["score"][scored].mean() if scored.any() else np.nan, _score(pooled_same, pooled_other)]))
+    summary = pd.DataFrame(
+        dict(
+            term=["overall", "pooled"],
+            n_images=[n_scored, n_scored],
+            same_D=[np.nan, pooled_same],
+            other_D=[np.nan, pooled_other],
+            score=[rows["score"][scored].mean() if scored.any() else np.nan, _score(pooled_same, pooled_other)],
+        )
+    )
     return pd.concat([rows, summary], ignore_index=True)
 
 
-def cell_line_scores(features: np.ndarray, image_ids, image_cell_lines: Mapping | pd.Series,
-                     image_terms: Mapping | pd.Series | None = None, n_pairs: int = 10000,
-                     seed: int = 0, standardise: bool = True) -> pd.DataFrame:
+def cell_line_scores(
+    features: np.ndarray,
+    image_ids,
+    image_cell_lines: Mapping | pd.Series,
+    image_terms: Mapping | pd.Series | None = None,
+    n_pairs: int = 10000,
+    seed: int = 0,
+    standardise: bool = True,
+) -> pd.DataFrame:
     """Table 2 and a cell-line control: one row per comparison, with same_D, other_D, score =
     same_D / other_D - 1 and how many distinct ordered image pairs each side had to draw from.
 
@@ -237,18 +270,30 @@ def cell_line_scores(features: np.ndarray, image_ids, image_cell_lines: Mapping 
     """
     if n_pairs < 1:
         raise ValueError(f"n_pairs must be at least 1, got {n_pairs}")
-    labels = dict(cell_line=image_cell_lines) if image_terms is None else \
-        dict(cell_line=image_cell_lines, term=image_terms)
+    labels = (
+        dict(cell_line=image_cell_lines) if image_terms is None else dict(cell_line=image_cell_lines, term=image_terms)
+    )
     x, groups, coded = _prepare(features, image_ids, standardise, **labels)
     lines = coded["cell_line"][0]
     terms = coded["term"][0] if image_terms is not None else None
     comparisons = [("cell_line", "same cell line", (None, True), "different cell line", (None, False))]
     if terms is not None:
         comparisons += [
-            ("term_same_cell_line", "same term, same cell line", (True, True),
-             "different term, same cell line", (False, True)),
-            ("term_different_cell_line", "same term, different cell line", (True, False),
-             "different term, different cell line", (False, False))]
+            (
+                "term_same_cell_line",
+                "same term, same cell line",
+                (True, True),
+                "different term, same cell line",
+                (False, True),
+            ),
+            (
+                "term_different_cell_line",
+                "same term, different cell line",
+                (True, False),
+                "different term, different cell line",
+                (False, False),
+            ),
+        ]
     rng = np.random.default_rng(seed)
     rows = []
     for comparison, same, same_rule, other, other_rule in comparisons:
@@ -257,9 +302,29 @@ def cell_line_scores(features: np.ndarray, image_ids, image_cell_lines: Mapping 
             pairs, n = _sample_pairs(rng, n_pairs, terms, lines, *rule)
             means.append(mean_image_distance(x, groups, pairs).mean() if n else np.nan)
             available.append(n)
-        rows.append(dict(comparison=comparison, same=same, other=other, same_D=means[0], other_D=means[1],
-                         score=_score(*means), same_available=available[0], other_available=available[1]))
+        rows.append(
+            dict(
+                comparison=comparison,
+                same=same,
+                other=other,
+                same_D=means[0],
+                other_D=means[1],
+                score=_score(*means),
+                same_available=available[0],
+                other_available=available[1],
+            )
+        )
     if terms is not None:
-        rows.append(dict(comparison="difference", same="", other="", same_D=np.nan, other_D=np.nan,
-                         score=rows[2]["score"] - rows[1]["score"], same_available=None, other_available=None))
+        rows.append(
+            dict(
+                comparison="difference",
+                same="",
+                other="",
+                same_D=np.nan,
+                other_D=np.nan,
+                score=rows[2]["score"] - rows[1]["score"],
+                same_available=None,
+                other_available=None,
+            )
+        )
     return pd.DataFrame(rows).astype({"same_available": "Int64", "other_available": "Int64"})

@@ -28,14 +28,15 @@ def measure_objects(labels: np.ndarray) -> pd.DataFrame:
         raise ValueError(f"labels must be a 2D label image, got shape {labels.shape}")
     if not (np.issubdtype(labels.dtype, np.integer) or labels.dtype == bool):
         raise ValueError(f"labels must have an integer dtype, got {labels.dtype}")
-    props = measure.regionprops_table(labels.astype(np.int64, copy=False),
-                                      properties=("label", "centroid", "area"))
-    return pd.DataFrame({
-        "label": np.asarray(props["label"], dtype=np.int64),
-        "centroid_y": np.asarray(props["centroid-0"], dtype=np.float64),
-        "centroid_x": np.asarray(props["centroid-1"], dtype=np.float64),
-        "area": np.asarray(props["area"], dtype=np.int64),
-    })
+    props = measure.regionprops_table(labels.astype(np.int64, copy=False), properties=("label", "centroid", "area"))
+    return pd.DataFrame(
+        {
+            "label": np.asarray(props["label"], dtype=np.int64),
+            "centroid_y": np.asarray(props["centroid-0"], dtype=np.float64),
+            "centroid_x": np.asarray(props["centroid-1"], dtype=np.float64),
+            "area": np.asarray(props["area"], dtype=np.int64),
+        }
+    )
 
 
 def _round_half_up(values: np.ndarray) -> np.ndarray:
@@ -43,9 +44,15 @@ def _round_half_up(values: np.ndarray) -> np.ndarray:
     return np.floor(values + 0.5).astype(np.int64)
 
 
-def crop_cells(field: np.ndarray, labels: np.ndarray, *, crop_size: int, model_size: int = 64,
-               area_fraction: tuple[float, float] = (0.05, 0.95), border: str = "drop",
-               ) -> tuple[np.ndarray, pd.DataFrame]:
+def crop_cells(
+    field: np.ndarray,
+    labels: np.ndarray,
+    *,
+    crop_size: int,
+    model_size: int = 64,
+    area_fraction: tuple[float, float] = (0.05, 0.95),
+    border: str = "drop",
+) -> tuple[np.ndarray, pd.DataFrame]:
     """Cut one ``crop_size`` square per object around its centre of mass and resize it to ``model_size``.
 
     Returns ``(crops, objects)``: ``objects`` is ``measure_objects(labels)`` plus
@@ -102,16 +109,17 @@ def crop_cells(field: np.ndarray, labels: np.ndarray, *, crop_size: int, model_s
     pad = crop_size if (border == "pad" and leaves[kept].any()) else 0
     if pad:
         background = labels == 0
-        fill = (np.median(field[:, background], axis=1) if background.any()
-                else np.zeros(field.shape[0], field.dtype)).astype(field.dtype)
+        fill = (
+            np.median(field[:, background], axis=1) if background.any() else np.zeros(field.shape[0], field.dtype)
+        ).astype(field.dtype)
         padded = np.empty((field.shape[0], field.shape[1] + 2 * pad, field.shape[2] + 2 * pad), field.dtype)
         padded[:] = fill[:, None, None]
-        padded[:, pad:pad + field.shape[1], pad:pad + field.shape[2]] = field
+        padded[:, pad : pad + field.shape[1], pad : pad + field.shape[2]] = field
     else:
         padded = field
     raw = np.empty((int(kept.sum()), n_channels, crop_size, crop_size), dtype=np.float32)
     for i, (y, x) in enumerate(zip(y0[kept] + pad, x0[kept] + pad)):
-        raw[i] = padded[:, y:y + crop_size, x:x + crop_size]
+        raw[i] = padded[:, y : y + crop_size, x : x + crop_size]
 
     if crop_size == model_size:
         return raw, objects
@@ -120,6 +128,7 @@ def crop_cells(field: np.ndarray, labels: np.ndarray, *, crop_size: int, model_s
         return np.empty(out_shape, dtype=np.float32), objects
     # One call for the whole batch: the batch and channel axes have scale 1, so
     # they get no interpolation and no anti-aliasing blur.
-    crops = transform.resize(raw, out_shape, order=1, mode="reflect", preserve_range=True,
-                             anti_aliasing=model_size < crop_size)
+    crops = transform.resize(
+        raw, out_shape, order=1, mode="reflect", preserve_range=True, anti_aliasing=model_size < crop_size
+    )
     return crops.astype(np.float32, copy=False), objects

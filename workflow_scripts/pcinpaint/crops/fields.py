@@ -9,9 +9,9 @@ numbers the stored cells, attaches simulated ground truth where there is some, a
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -63,13 +63,22 @@ def segment_and_crop(field: np.ndarray, cfg: DatasetConfig, mask: np.ndarray | N
         if mask is not None:
             mask = mask[::factor, ::factor]
     labels = segment_field(
-        field[cfg.segmentation_channel], seg["method"], smoothing_sigma=seg["smoothing_sigma"],
-        min_area=seg["min_area"], clear_border=seg["clear_border"],
-        watershed_min_distance=seg["watershed_min_distance"], mask=mask, min_contrast=seg["min_contrast"],
+        field[cfg.segmentation_channel],
+        seg["method"],
+        smoothing_sigma=seg["smoothing_sigma"],
+        min_area=seg["min_area"],
+        clear_border=seg["clear_border"],
+        watershed_min_distance=seg["watershed_min_distance"],
+        mask=mask,
+        min_contrast=seg["min_contrast"],
     )
     crops, objects = crop_cells(
-        field, labels, crop_size=cfg.crops["crop_size"], model_size=cfg.crops["model_size"],
-        area_fraction=tuple(cfg.crops["area_fraction"]), border=cfg.crops["border"],
+        field,
+        labels,
+        crop_size=cfg.crops["crop_size"],
+        model_size=cfg.crops["model_size"],
+        area_fraction=tuple(cfg.crops["area_fraction"]),
+        border=cfg.crops["border"],
     )
     crops = preprocess_crops(crops, cfg.structural, cfg.preprocess["clip_structural_below"])
     objects = objects.rename(columns={"label": "object_id"})  # 'label' is the sheet's localization label
@@ -86,8 +95,9 @@ class ChunkResult:
     objects: pd.DataFrame  # every detected object, sheet metadata columns included
 
 
-def process_chunk(sheet: pd.DataFrame, cfg: DatasetConfig, truth_masks: dict[str, str] | None = None,
-                  progress: bool = True) -> ChunkResult:
+def process_chunk(
+    sheet: pd.DataFrame, cfg: DatasetConfig, truth_masks: dict[str, str] | None = None, progress: bool = True
+) -> ChunkResult:
     """Segment and crop every field of a (chunk of a) sample sheet."""
     size = cfg.crops["model_size"]
     crops_out = [np.zeros((0, len(cfg.channels), size, size), np.uint8)]
@@ -96,8 +106,9 @@ def process_chunk(sheet: pd.DataFrame, cfg: DatasetConfig, truth_masks: dict[str
         field = read_field(sheet, index, cfg.channels)
         mask = read_mask(sheet, index) if cfg.segmentation["method"] == "provided" else None
         if mask is not None and mask.shape != field.shape[1:]:
-            raise InputError(f"{row_name(sheet, index)}: mask shape {mask.shape} differs from the channels' "
-                             f"{field.shape[1:]}")
+            raise InputError(
+                f"{row_name(sheet, index)}: mask shape {mask.shape} differs from the channels' {field.shape[1:]}"
+            )
         _, crops, objects = segment_and_crop(field, cfg, mask)
         row = sheet.loc[index]
         for col in SHEET_META:
@@ -133,12 +144,21 @@ class GatherResult:
     dropped_images: pd.DataFrame
 
 
-def gather(crop_paths: Sequence[str | Path], object_paths: Sequence[str | Path], cfg: DatasetConfig,
-           sheet: pd.DataFrame, store_path: str | Path, truth_cells: pd.DataFrame | None = None) -> GatherResult:
+def gather(
+    crop_paths: Sequence[str | Path],
+    object_paths: Sequence[str | Path],
+    cfg: DatasetConfig,
+    sheet: pd.DataFrame,
+    store_path: str | Path,
+    truth_cells: pd.DataFrame | None = None,
+) -> GatherResult:
     """Combine chunk outputs into the crop store and the cell table; apply ``min_cells``."""
     objects_per_chunk = [read_table(p) for p in object_paths]
-    objects = pd.concat([o for o in objects_per_chunk if len(o)], ignore_index=True) if any(
-        len(o) for o in objects_per_chunk) else _empty_objects()
+    objects = (
+        pd.concat([o for o in objects_per_chunk if len(o)], ignore_index=True)
+        if any(len(o) for o in objects_per_chunk)
+        else _empty_objects()
+    )
     objects["kept"] = objects["kept"].astype(bool)
     objects["padded"] = objects["padded"].astype(bool)
     objects["drop_reason"] = objects["drop_reason"].fillna("").astype(str)
@@ -155,7 +175,7 @@ def gather(crop_paths: Sequence[str | Path], object_paths: Sequence[str | Path],
     offset = 0
     for chunk_objects in objects_per_chunk:
         n = len(chunk_objects)
-        part = objects.iloc[offset:offset + n]
+        part = objects.iloc[offset : offset + n]
         offset += n
         cropped = part[part["drop_reason"].isin(["", BELOW_MIN_CELLS])]  # rows that own a crop
         selections.append(cropped["kept"].to_numpy())
@@ -170,8 +190,14 @@ def gather(crop_paths: Sequence[str | Path], object_paths: Sequence[str | Path],
                 raise ValueError(f"{path}: {len(crops)} crops but its object table has {len(sel)} cropped cells")
             yield crops[sel]
 
-    write_crop_store(store_path, batches(), len(cells), len(cfg.channels), cfg.crops["model_size"],
-                     attrs={"channels": list(cfg.channels), "roles": list(cfg.roles), "dataset": cfg.name})
+    write_crop_store(
+        store_path,
+        batches(),
+        len(cells),
+        len(cfg.channels),
+        cfg.crops["model_size"],
+        attrs={"channels": list(cfg.channels), "roles": list(cfg.roles), "dataset": cfg.name},
+    )
 
     if truth_cells is not None and "truth_label" in cells.columns:
         truth = truth_cells[["field_id", "truth_label", *TRUTH_COLUMNS]]
@@ -182,24 +208,40 @@ def gather(crop_paths: Sequence[str | Path], object_paths: Sequence[str | Path],
     cells = cells[columns + extra].reset_index(drop=True)
 
     fields = field_qc(objects, sheet)
-    dropped = pd.DataFrame({"image_id": small.index, "n_cells": small.to_numpy(),
-                            "reason": f"fewer than min_cells={cfg.min_cells} cells"})
+    dropped = pd.DataFrame(
+        {"image_id": small.index, "n_cells": small.to_numpy(), "reason": f"fewer than min_cells={cfg.min_cells} cells"}
+    )
     dropped = dropped.merge(sheet.drop_duplicates("image_id")[["image_id", "protein"]], on="image_id", how="left")
     return GatherResult(cells, objects, fields, dropped)
 
 
 def _empty_objects() -> pd.DataFrame:
-    return pd.DataFrame({c: pd.Series(dtype=t) for c, t in [
-        ("object_id", "int64"), ("centroid_y", "float64"), ("centroid_x", "float64"), ("area", "int64"),
-        ("kept", "bool"), ("padded", "bool"), ("drop_reason", "str"), ("image_id", "str"), ("field_id", "str"), ("protein", "str")]})
+    return pd.DataFrame(
+        {
+            c: pd.Series(dtype=t)
+            for c, t in [
+                ("object_id", "int64"),
+                ("centroid_y", "float64"),
+                ("centroid_x", "float64"),
+                ("area", "int64"),
+                ("kept", "bool"),
+                ("padded", "bool"),
+                ("drop_reason", "str"),
+                ("image_id", "str"),
+                ("field_id", "str"),
+                ("protein", "str"),
+            ]
+        }
+    )
 
 
 def field_qc(objects: pd.DataFrame, sheet: pd.DataFrame) -> pd.DataFrame:
     """Per field: detected objects, stored cells and the count of every drop reason."""
     base = sheet[["field_id", "image_id", "protein"]].copy()
     stored_padded = objects.assign(stored_padded=objects["padded"] & objects["kept"])
-    counts = stored_padded.groupby("field_id").agg(n_detected=("object_id", "size"), n_stored=("kept", "sum"),
-                                                   n_padded=("stored_padded", "sum"))
+    counts = stored_padded.groupby("field_id").agg(
+        n_detected=("object_id", "size"), n_stored=("kept", "sum"), n_padded=("stored_padded", "sum")
+    )
     reasons = pd.crosstab(objects["field_id"], objects["drop_reason"]) if len(objects) else pd.DataFrame()
     table = base.merge(counts, left_on="field_id", right_index=True, how="left")
     for reason in DROP_REASONS:
@@ -231,10 +273,14 @@ def detection_qc(objects: pd.DataFrame, truth_cells: pd.DataFrame) -> pd.DataFra
     n_det = det.groupby("field_id").size()
     tp = hits.groupby("field_id").size()
     fields = sorted(set(truth_cells["field_id"]))
-    table = pd.DataFrame({"field_id": fields,
-                          "n_true": n_true.reindex(fields, fill_value=0).to_numpy(),
-                          "n_detected": n_det.reindex(fields, fill_value=0).to_numpy(),
-                          "true_positives": tp.reindex(fields, fill_value=0).to_numpy()})
+    table = pd.DataFrame(
+        {
+            "field_id": fields,
+            "n_true": n_true.reindex(fields, fill_value=0).to_numpy(),
+            "n_detected": n_det.reindex(fields, fill_value=0).to_numpy(),
+            "true_positives": tp.reindex(fields, fill_value=0).to_numpy(),
+        }
+    )
     summary = [dict(field_id="all", n_true=len(truth), n_detected=len(det), true_positives=len(hits))]
     if "touching" in truth.columns:
         touching = truth[truth["touching"].astype(bool)]

@@ -38,8 +38,10 @@ def _read_cell(row, channels: Sequence[str], cell_id: str) -> tuple[np.ndarray, 
             raise InputError(f"cell {cell_id}: channel '{ch}' file missing: {path}")
         plane = read_image(path, where=f"cell {cell_id}")
         if planes and plane.shape != planes[0].shape:
-            raise InputError(f"{path}: crop is {plane.shape[0]}x{plane.shape[1]} but channel '{channels[0]}' of "
-                             f"cell {cell_id} is {planes[0].shape[0]}x{planes[0].shape[1]}")
+            raise InputError(
+                f"{path}: crop is {plane.shape[0]}x{plane.shape[1]} but channel '{channels[0]}' of "
+                f"cell {cell_id} is {planes[0].shape[0]}x{planes[0].shape[1]}"
+            )
         if not np.isfinite(plane).all():
             raise InputError(f"{path}: crop holds NaN or infinite values")
         planes.append(plane)
@@ -47,11 +49,20 @@ def _read_cell(row, channels: Sequence[str], cell_id: str) -> tuple[np.ndarray, 
     return np.stack(planes), paths
 
 
-def store_crop_folders(cells_listing: pd.DataFrame, store_path: str | Path, channels: Sequence[str],
-                structural: Sequence[int], model_size: int = 64, normalise: str = "per_crop",
-                clip_structural_below: float = 0.0, *, roles: Sequence[str] | None = None,
-                dataset: str = "", percentiles: tuple[float, float] = (0.1, 99.9),
-                batch_size: int = 512) -> pd.DataFrame:
+def store_crop_folders(
+    cells_listing: pd.DataFrame,
+    store_path: str | Path,
+    channels: Sequence[str],
+    structural: Sequence[int],
+    model_size: int = 64,
+    normalise: str = "per_crop",
+    clip_structural_below: float = 0.0,
+    *,
+    roles: Sequence[str] | None = None,
+    dataset: str = "",
+    percentiles: tuple[float, float] = (0.1, 99.9),
+    batch_size: int = 512,
+) -> pd.DataFrame:
     """Write the crop store of a ``scan_crops`` listing and return its cell table.
 
     Every crop's channel files must be 2-D and of one size, the same for the whole set (the
@@ -66,8 +77,9 @@ def store_crop_folders(cells_listing: pd.DataFrame, store_path: str | Path, chan
         raise ConfigError(f"crops.normalise: unknown mode '{normalise}'; choose one of {list(NORMALISE)}")
     missing = [ch for ch in channels if ch not in cells_listing.columns]
     if missing:
-        raise InputError(f"crop listing: no path column for channel(s) {missing}; "
-                         f"columns are {list(cells_listing.columns)}")
+        raise InputError(
+            f"crop listing: no path column for channel(s) {missing}; columns are {list(cells_listing.columns)}"
+        )
     if cells_listing.empty:
         raise InputError("crop listing: no cells")
     if roles is None:
@@ -83,27 +95,40 @@ def store_crop_folders(cells_listing: pd.DataFrame, store_path: str | Path, chan
     def batches() -> Iterator[np.ndarray]:
         reference = None
         for start in range(0, len(listing), batch_size):
-            part = listing.iloc[start:start + batch_size]
+            part = listing.iloc[start : start + batch_size]
             raw = []
             for _, row in part.iterrows():
                 crop, paths = _read_cell(row, channels, row["cell_id"])
                 if reference is None:
                     reference = (crop.shape[1:], row["cell_id"])
                     if crop.shape[1] != crop.shape[2]:
-                        log.warning("crops are %dx%d, not square: resizing to %d x %d changes their aspect",
-                                    crop.shape[1], crop.shape[2], model_size, model_size)
+                        log.warning(
+                            "crops are %dx%d, not square: resizing to %d x %d changes their aspect",
+                            crop.shape[1],
+                            crop.shape[2],
+                            model_size,
+                            model_size,
+                        )
                 elif crop.shape[1:] != reference[0]:
                     (h, w), first = reference
-                    raise InputError(f"{paths[0]}: crop size {crop.shape[1]}x{crop.shape[2]} differs from the set's "
-                                     f"{h}x{w} (cell {first})")
+                    raise InputError(
+                        f"{paths[0]}: crop size {crop.shape[1]}x{crop.shape[2]} differs from the set's "
+                        f"{h}x{w} (cell {first})"
+                    )
                 raw.append(crop)
             crops = resize_crops(np.stack(raw), model_size)
             crops = normalise_crops(crops, normalise, percentiles)
             crops = preprocess_crops(crops, structural, clip_structural_below)
             yield to_uint8(crops)
 
-    write_crop_store(store_path, batches(), len(listing), len(channels), model_size,
-                     attrs={"channels": channels, "roles": roles, "dataset": dataset})
+    write_crop_store(
+        store_path,
+        batches(),
+        len(listing),
+        len(channels),
+        model_size,
+        attrs={"channels": channels, "roles": roles, "dataset": dataset},
+    )
     cells = pd.DataFrame({c: listing[c] for c in ("cell_id", "image_id", "field_id", "protein")})
     for col in META:
         if col in listing.columns and not listing[col].isna().all():
@@ -116,14 +141,28 @@ def store_crop_folders(cells_listing: pd.DataFrame, store_path: str | Path, chan
     return cells
 
 
-def store_labelled_hdf5(paths: Sequence[str | Path], store_path: str | Path, classes: Sequence[str],
-                merge: dict | None = None, channels: Sequence[str] = ("gfp", "rfp"),
-                roles: Sequence[str] = ("protein", "structural"), *, data_key: str = DEFAULT_DATA_KEY,
-                label_key: str = DEFAULT_LABEL_KEY, size: int = 64, channel_order: str = "channels_first",
-                class_key: str | None = AUTO, protein_key: str | None = None, model_size: int = 64,
-                normalise: str = "per_crop", percentiles: tuple[float, float] = (0.1, 99.9),
-                clip_structural_below: float = 0.0, dataset: str = "", batch_size: int = 2048,
-                store_order: Sequence[str] | None = None) -> pd.DataFrame:
+def store_labelled_hdf5(
+    paths: Sequence[str | Path],
+    store_path: str | Path,
+    classes: Sequence[str],
+    merge: dict | None = None,
+    channels: Sequence[str] = ("gfp", "rfp"),
+    roles: Sequence[str] = ("protein", "structural"),
+    *,
+    data_key: str = DEFAULT_DATA_KEY,
+    label_key: str = DEFAULT_LABEL_KEY,
+    size: int = 64,
+    channel_order: str = "channels_first",
+    class_key: str | None = AUTO,
+    protein_key: str | None = None,
+    model_size: int = 64,
+    normalise: str = "per_crop",
+    percentiles: tuple[float, float] = (0.1, 99.9),
+    clip_structural_below: float = 0.0,
+    dataset: str = "",
+    batch_size: int = 2048,
+    store_order: Sequence[str] | None = None,
+) -> pd.DataFrame:
     """Crop store and cell table of one or more labelled HDF5 files (in the order given).
 
     ``channels``/``roles`` name the file's channels in the order they are stored. ``label``
@@ -154,21 +193,30 @@ def store_labelled_hdf5(paths: Sequence[str | Path], store_path: str | Path, cla
     try:
         for p in paths:
             handles.append(open_hdf5(p))
-        files = [LabelledFile(h, Path(p), classes, data_key, label_key, len(channels), size, channel_order,
-                           class_key, protein_key) for h, p in zip(handles, paths)]
+        files = [
+            LabelledFile(
+                h, Path(p), classes, data_key, label_key, len(channels), size, channel_order, class_key, protein_key
+            )
+            for h, p in zip(handles, paths)
+        ]
         selections = []
         for stem, data in zip(stems, files):
             label = pd.Series([mapping[c] for c in data.labels], dtype=object)
             keep = label.notna().to_numpy()
             rows = np.flatnonzero(keep)
-            table = pd.DataFrame({
-                "cell_id": [f"{stem}:{i}" for i in rows],
-                "image_id": [f"{stem}:{lab}" for lab in label[keep]],
-                "field_id": stem,
-                "protein": (np.asarray(data.proteins, dtype=object)[rows] if data.proteins is not None
-                            else label[keep].to_numpy()),
-                "label": label[keep].to_numpy(),
-            })
+            table = pd.DataFrame(
+                {
+                    "cell_id": [f"{stem}:{i}" for i in rows],
+                    "image_id": [f"{stem}:{lab}" for lab in label[keep]],
+                    "field_id": stem,
+                    "protein": (
+                        np.asarray(data.proteins, dtype=object)[rows]
+                        if data.proteins is not None
+                        else label[keep].to_numpy()
+                    ),
+                    "label": label[keep].to_numpy(),
+                }
+            )
             tables.append(table)
             selections.append(keep)
             if (~keep).any():
@@ -180,21 +228,27 @@ def store_labelled_hdf5(paths: Sequence[str | Path], store_path: str | Path, cla
         def batches() -> Iterator[np.ndarray]:
             for data, keep in zip(files, selections):
                 for start in range(0, len(data), batch_size):
-                    sel = keep[start:start + batch_size]
+                    sel = keep[start : start + batch_size]
                     if not sel.any():
                         continue
                     crops = data.crops(start, start + batch_size)[sel]
                     if not np.isfinite(crops).all():
-                        raise InputError(f"{data.path}: crops in rows {start}..{start + len(sel) - 1} "
-                                         "hold NaN or infinite values")
+                        raise InputError(
+                            f"{data.path}: crops in rows {start}..{start + len(sel) - 1} hold NaN or infinite values"
+                        )
                     crops = resize_crops(crops, model_size)
                     crops = normalise_crops(crops, normalise, percentiles)
                     crops = preprocess_crops(crops, structural, clip_structural_below)
                     yield to_uint8(crops[:, order])
 
-        write_crop_store(store_path, batches(), n_cells, len(channels), model_size,
-                         attrs={"channels": [channels[i] for i in order], "roles": [roles[i] for i in order],
-                                "dataset": dataset})
+        write_crop_store(
+            store_path,
+            batches(),
+            n_cells,
+            len(channels),
+            model_size,
+            attrs={"channels": [channels[i] for i in order], "roles": [roles[i] for i in order], "dataset": dataset},
+        )
     finally:
         for h in handles:
             h.close()

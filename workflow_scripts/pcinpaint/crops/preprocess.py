@@ -64,8 +64,9 @@ def preprocess_crops(crops: np.ndarray, structural: Sequence[int], clip_below: f
     return x.astype(np.float32)
 
 
-def normalise_crops(crops: np.ndarray, mode: str = "per_crop",
-                    percentiles: tuple[float, float] = (0.1, 99.9)) -> np.ndarray:
+def normalise_crops(
+    crops: np.ndarray, mode: str = "per_crop", percentiles: tuple[float, float] = (0.1, 99.9)
+) -> np.ndarray:
     """Scale crops (N, C, H, W) per crop and channel as ``mode`` says (module docstring)."""
     if mode not in NORMALISE:
         raise ConfigError(f"crops.normalise: unknown mode '{mode}'; choose one of {list(NORMALISE)}")
@@ -89,6 +90,12 @@ def resize_crops(crops: np.ndarray, model_size: int) -> np.ndarray:
     n, c, h, w = crops.shape
     if (h, w) == (model_size, model_size) or n == 0:
         return crops.astype(np.float32, copy=False)
-    out = transform.resize(crops, (n, c, model_size, model_size), order=1, mode="reflect", preserve_range=True,
-                           anti_aliasing=model_size < max(h, w))
+    out = transform.resize(
+        crops,
+        (n, c, model_size, model_size),
+        order=1,
+        mode="reflect",
+        preserve_range=True,
+        anti_aliasing=model_size < max(h, w),
+    )
     return out.astype(np.float32, copy=False)

@@ -32,8 +32,9 @@ METHODS = ("nuclei_otsu", "cells_watershed", "provided")
 _DISTANCE_SMOOTHING_SIGMA = 1.0
 
 
-def _check_args(channel: np.ndarray, method: str, smoothing_sigma: float, min_area: int,
-                watershed_min_distance: int) -> None:
+def _check_args(
+    channel: np.ndarray, method: str, smoothing_sigma: float, min_area: int, watershed_min_distance: int
+) -> None:
     if method not in METHODS:
         raise ValueError(f"unknown segmentation method {method!r}; expected one of {METHODS}")
     if np.ndim(channel) != 2:
@@ -101,8 +102,7 @@ def _split_touching(fg: np.ndarray, min_distance: int) -> np.ndarray:
         dist = filters.gaussian(dist, sigma=_DISTANCE_SMOOTHING_SIGMA, preserve_range=True)
         dist[~fg] = 0
     components = measure.label(fg)
-    peaks = feature.peak_local_max(dist, min_distance=min_distance, labels=components,
-                                   exclude_border=False)
+    peaks = feature.peak_local_max(dist, min_distance=min_distance, labels=components, exclude_border=False)
     markers = np.zeros(fg.shape, dtype=np.int32)
     markers[tuple(peaks.T)] = np.arange(1, len(peaks) + 1, dtype=np.int32)
     # A component without any peak (flat plateau) still gets one marker so it is
@@ -114,9 +114,17 @@ def _split_touching(fg: np.ndarray, min_distance: int) -> np.ndarray:
     return segmentation.watershed(-dist, markers, mask=fg)
 
 
-def segment_field(channel: np.ndarray, method: str, *, smoothing_sigma: float = 2.0, min_area: int = 400,
-                  clear_border: bool = False, watershed_min_distance: int = 5,
-                  mask: np.ndarray | None = None, min_contrast: float = 5.0) -> np.ndarray:
+def segment_field(
+    channel: np.ndarray,
+    method: str,
+    *,
+    smoothing_sigma: float = 2.0,
+    min_area: int = 400,
+    clear_border: bool = False,
+    watershed_min_distance: int = 5,
+    mask: np.ndarray | None = None,
+    min_contrast: float = 5.0,
+) -> np.ndarray:
     """Return an int32 label image (0 = background, objects 1..n, sequential) of the same shape as `channel`.
 
     ``min_area`` (px) removes debris and fragments; ``clear_border`` removes

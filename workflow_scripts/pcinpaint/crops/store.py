@@ -9,8 +9,8 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import numpy as np
 
@@ -30,8 +30,14 @@ def to_uint8(crops: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(np.asarray(crops, np.float32) * 255.0), 0, 255).astype(np.uint8)
 
 
-def write_crop_store(path: str | Path, batches: Iterable[np.ndarray], n_cells: int, n_channels: int,
-                     size: int = 64, attrs: dict | None = None) -> Path:
+def write_crop_store(
+    path: str | Path,
+    batches: Iterable[np.ndarray],
+    n_cells: int,
+    n_channels: int,
+    size: int = 64,
+    attrs: dict | None = None,
+) -> Path:
     """Write uint8 crop batches (n, C, size, size), in order, to a sharded zarr array.
 
     Written to a temporary folder beside the target and renamed at the end, so a failed or
@@ -45,9 +51,13 @@ def write_crop_store(path: str | Path, batches: Iterable[np.ndarray], n_cells: i
     try:
         shard = min(SHARD_CELLS, max(CHUNK_CELLS, -(-n_cells // CHUNK_CELLS) * CHUNK_CELLS))
         arr = zarr.create_array(
-            store=str(tmp), shape=(n_cells, n_channels, size, size), dtype="uint8",
-            chunks=(CHUNK_CELLS, n_channels, size, size), shards=(shard, n_channels, size, size),
-            fill_value=0, overwrite=True,
+            store=str(tmp),
+            shape=(n_cells, n_channels, size, size),
+            dtype="uint8",
+            chunks=(CHUNK_CELLS, n_channels, size, size),
+            shards=(shard, n_channels, size, size),
+            fill_value=0,
+            overwrite=True,
         )
         arr.attrs.update(attrs or {})
         buffer, start = [], 0
@@ -61,7 +71,7 @@ def write_crop_store(path: str | Path, batches: Iterable[np.ndarray], n_cells: i
             # write whole shards only (partial shard writes are read-modify-write)
             n_full = len(block) if final else (len(block) // shard) * shard
             if n_full:
-                arr[start:start + n_full] = block[:n_full]
+                arr[start : start + n_full] = block[:n_full]
                 start += n_full
             buffer = [block[n_full:]] if n_full < len(block) else []
             buffered = len(block) - n_full
@@ -69,7 +79,9 @@ def write_crop_store(path: str | Path, batches: Iterable[np.ndarray], n_cells: i
         for batch in batches:
             batch = np.asarray(batch)
             if batch.dtype != np.uint8 or batch.shape[1:] != (n_channels, size, size):
-                raise ValueError(f"crop batch must be uint8 (n, {n_channels}, {size}, {size}), got {batch.dtype} {batch.shape}")
+                raise ValueError(
+                    f"crop batch must be uint8 (n, {n_channels}, {size}, {size}), got {batch.dtype} {batch.shape}"
+                )
             buffer.append(batch)
             buffered += len(batch)
             if buffered >= shard:
@@ -106,7 +118,10 @@ class CropStore:
         except Exception as exc:
             raise InputError(f"{self.path}: not a readable crop store: {' '.join(str(exc).split())[:200]}") from None
         if self.array.dtype != np.uint8 or self.array.ndim != 4:
-            raise InputError(f"{self.path}: expected a uint8 (cells, channels, H, W) array, got {self.array.dtype} {self.array.shape}")
+            raise InputError(
+                f"{self.path}: expected a uint8 (cells, channels, H, W) array, "
+                f"got {self.array.dtype} {self.array.shape}"
+            )
         nbytes = int(np.prod(self.array.shape))
         self.memory = self.array[:] if memory_limit is not None and nbytes <= memory_limit else None
 

@@ -79,8 +79,14 @@ def cluster_agreement(clusters: pd.DataFrame, terms: pd.Series) -> tuple[float, 
     return float(adjusted_rand_score(joined["term"], joined["cluster"])), len(joined)
 
 
-def enrichment_agreement(clusters: pd.DataFrame, top: pd.DataFrame, terms: pd.Series, term_names: dict,
-                         min_size: int = 3, alpha: float = 0.05) -> pd.DataFrame:
+def enrichment_agreement(
+    clusters: pd.DataFrame,
+    top: pd.DataFrame,
+    terms: pd.Series,
+    term_names: dict,
+    min_size: int = 3,
+    alpha: float = 0.05,
+) -> pd.DataFrame:
     """Per large cluster: its majority true compartment, its top GO term and whether they agree
     at FDR < alpha. ``term_names`` maps a compartment class to its GO term name."""
     truth = single_term(terms)
@@ -94,8 +100,16 @@ def enrichment_agreement(clusters: pd.DataFrame, top: pd.DataFrame, terms: pd.Se
         name = hit["name"].iloc[0] if len(hit) else None
         fdr = float(hit["fdr"].iloc[0]) if len(hit) else np.nan
         expected = term_names.get(majority) if majority else None
-        rows.append(dict(cluster=cluster, size=len(members), majority=majority, top_term=name, fdr=fdr,
-                         agrees=bool(name is not None and name == expected and fdr < alpha)))
+        rows.append(
+            dict(
+                cluster=cluster,
+                size=len(members),
+                majority=majority,
+                top_term=name,
+                fdr=fdr,
+                agrees=bool(name is not None and name == expected and fdr < alpha),
+            )
+        )
     return pd.DataFrame(rows, columns=["cluster", "size", "majority", "top_term", "fdr", "agrees"])
 
 
@@ -107,7 +121,8 @@ def mixing_correlation(scores: pd.DataFrame, cells: pd.DataFrame, a: str, b: str
     from scipy.stats import spearmanr
 
     mixed = scores[scores["group"] == f"{a}+{b}"].merge(
-        cells[["cell_id", "true_class", "mixing_fraction"]], on="cell_id", how="left")
+        cells[["cell_id", "true_class", "mixing_fraction"]], on="cell_id", how="left"
+    )
     mixed = mixed[mixed["true_class"] == "+".join(sorted((a, b)))]
     if len(mixed) < 3:
         return np.nan, len(mixed)

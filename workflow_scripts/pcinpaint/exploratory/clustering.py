@@ -21,7 +21,7 @@ tree of 12,000 proteins is 11,999 levels deep), so it is never needed here
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -35,8 +35,17 @@ LEVELS = ("protein", "image")
 METHODS = ("ward", "average", "complete", "single")
 #: methods whose merge criterion is only defined for Euclidean distances
 EUCLIDEAN_ONLY = ("ward",)
-METRICS = ("euclidean", "sqeuclidean", "cityblock", "chebyshev", "cosine", "correlation", "canberra",
-           "braycurtis", "minkowski")
+METRICS = (
+    "euclidean",
+    "sqeuclidean",
+    "cityblock",
+    "chebyshev",
+    "cosine",
+    "correlation",
+    "canberra",
+    "braycurtis",
+    "minkowski",
+)
 
 _BLOCK_BYTES = 64 * 2**20  # float64 distance block (rows x n) for the blockwise Euclidean distances
 
@@ -46,8 +55,9 @@ _BLOCK_BYTES = 64 * 2**20  # float64 distance block (rows x n) for the blockwise
 # --------------------------------------------------------------------------------------------
 
 
-def protein_profiles(meta: pd.DataFrame, features: np.ndarray, level: str = "protein",
-                     min_cells: int = 1) -> tuple[pd.DataFrame, np.ndarray]:
+def protein_profiles(
+    meta: pd.DataFrame, features: np.ndarray, level: str = "protein", min_cells: int = 1
+) -> tuple[pd.DataFrame, np.ndarray]:
     """Mean features per protein (or per image), z-scored per feature over the profiles.
 
     ``meta`` holds the cell-table columns without the ``Metadata_`` prefix, one row per row of
@@ -87,7 +97,9 @@ def protein_profiles(meta: pd.DataFrame, features: np.ndarray, level: str = "pro
     keep = profiles["n_cells"].to_numpy() >= min_cells
     profiles, means = profiles[keep], means[keep]
     if len(profiles) < 2:
-        raise ValueError(f"{len(profiles)} {level} profile(s) with at least {min_cells} cells; clustering needs 2 or more")
+        raise ValueError(
+            f"{len(profiles)} {level} profile(s) with at least {min_cells} cells; clustering needs 2 or more"
+        )
     kept = np.flatnonzero(means.std(axis=0) > 1e-12)
     matrix = zscore(means[:, kept])
     profiles.attrs["features"] = kept.tolist()
@@ -120,7 +132,7 @@ def euclidean_condensed(matrix: np.ndarray, block_bytes: int = _BLOCK_BYTES) -> 
         np.sqrt(block, out=block)
         for i in range(start, stop):
             m = n - i - 1
-            out[pos:pos + m] = block[i - start, i - start + 1:]
+            out[pos : pos + m] = block[i - start, i - start + 1 :]
             pos += m
     return out
 
@@ -140,8 +152,9 @@ def cluster(matrix: np.ndarray, method: str = "ward", metric: str = "euclidean")
     if metric not in METRICS:
         raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
     if method in EUCLIDEAN_ONLY and metric != "euclidean":
-        raise ValueError(f"method '{method}' needs metric 'euclidean' (its merge cost is a Euclidean sum of "
-                         f"squares), got '{metric}'")
+        raise ValueError(
+            f"method '{method}' needs metric 'euclidean' (its merge cost is a Euclidean sum of squares), got '{metric}'"
+        )
     x = np.asarray(matrix)
     if x.ndim != 2:
         raise ValueError(f"matrix must be 2-D (profiles x features), got shape {x.shape}")

@@ -38,10 +38,34 @@ BACKGROUNDS = ("clustered", "annotated")
 ALTERNATIVES = ("greater", "two-sided", "less")
 GO_ID = re.compile(r"^GO:\d{7}$")
 
-ENRICH_COLUMNS = ["go_id", "name", "namespace", "study_count", "study_n", "pop_count", "pop_n",
-                  "ratio_in_study", "p_uncorrected", "fdr", "enrichment", "significant"]
-CLUSTER_COLUMNS = ["cluster", "cluster_size", "go_id", "name", "namespace", "count", "ratio",
-                   "study_n", "pop_count", "pop_n", "fdr", "p_uncorrected"]
+ENRICH_COLUMNS = [
+    "go_id",
+    "name",
+    "namespace",
+    "study_count",
+    "study_n",
+    "pop_count",
+    "pop_n",
+    "ratio_in_study",
+    "p_uncorrected",
+    "fdr",
+    "enrichment",
+    "significant",
+]
+CLUSTER_COLUMNS = [
+    "cluster",
+    "cluster_size",
+    "go_id",
+    "name",
+    "namespace",
+    "count",
+    "ratio",
+    "study_n",
+    "pop_count",
+    "pop_n",
+    "fdr",
+    "p_uncorrected",
+]
 
 
 @contextlib.contextmanager
@@ -116,9 +140,11 @@ def _detect(rows, gaf_header: bool, path: Path) -> str:
     body = sample if len(first) > 1 and GO_ID.match(first[1]) else sample[1:]  # header row allowed
     if widths == {2} and body and all(GO_ID.match(r[1]) for _, r in body):
         return "plain"
-    raise InputError(f"{path}: cannot tell the association layout: expected a GAF file, SGD "
-                     f"go_slim_mapping.tab (7 columns) or 'protein<TAB>go_id'; first row has "
-                     f"{len(rows[0][1])} column(s)")
+    raise InputError(
+        f"{path}: cannot tell the association layout: expected a GAF file, SGD "
+        f"go_slim_mapping.tab (7 columns) or 'protein<TAB>go_id'; first row has "
+        f"{len(rows[0][1])} column(s)"
+    )
 
 
 def _gaf(rows, key: str, path: Path):
@@ -167,8 +193,9 @@ def _plain(rows, path: Path):
         yield r[0], r[1], None
 
 
-def read_associations(path, layout: str = "auto", namespace: str | None = None, key: str = "auto",
-                      godag=None) -> dict[str, set[str]]:
+def read_associations(
+    path, layout: str = "auto", namespace: str | None = None, key: str = "auto", godag=None
+) -> dict[str, set[str]]:
     """Protein -> set of GO ids, from a GAF 2.x file, SGD's ``go_slim_mapping.tab`` or a plain
     ``protein<TAB>go_id`` table (the simulator's).
 
@@ -199,10 +226,12 @@ def read_associations(path, layout: str = "auto", namespace: str | None = None, 
     if layout == "auto":
         layout = _detect(rows, gaf_header, path)
     if layout == "plain" and namespace is not None and godag is None:
-        raise ValueError(f"{path}: a two-column association table has no aspect column; "
-                         f"pass godag to filter it by namespace")
-    triples = list(_gaf(rows, key, path) if layout == "gaf" else
-                   _sgd(rows, key, path) if layout == "sgd" else _plain(rows, path))
+        raise ValueError(
+            f"{path}: a two-column association table has no aspect column; pass godag to filter it by namespace"
+        )
+    triples = list(
+        _gaf(rows, key, path) if layout == "gaf" else _sgd(rows, key, path) if layout == "sgd" else _plain(rows, path)
+    )
 
     assoc: dict[str, set[str]] = {}
     unknown: set[str] = set()
@@ -222,8 +251,10 @@ def read_associations(path, layout: str = "auto", namespace: str | None = None, 
         log.info("%s: %d GO id(s) not in the ontology dropped (e.g. %s)", path, len(unknown), sorted(unknown)[0])
     if not assoc:
         why = " (none of its GO ids is in the ontology)" if unknown else ""
-        raise InputError(f"{path}: no protein has a GO annotation{' in namespace ' + namespace if namespace else ''}"
-                         f" (layout {layout}){why}")
+        raise InputError(
+            f"{path}: no protein has a GO annotation{' in namespace ' + namespace if namespace else ''}"
+            f" (layout {layout}){why}"
+        )
     log.info("%s: %d proteins, %d GO ids (layout %s)", path, len(assoc), len(set().union(*assoc.values())), layout)
     return assoc
 
@@ -245,8 +276,18 @@ class _Background:
     counts, because goatools adds the ancestors into the sets it is given in place.
     """
 
-    def __init__(self, population, associations: dict, godag, alpha: float, method: str,
-                 propagate: bool, alternative: str, keep_depleted: bool, namespace: str | None):
+    def __init__(
+        self,
+        population,
+        associations: dict,
+        godag,
+        alpha: float,
+        method: str,
+        propagate: bool,
+        alternative: str,
+        keep_depleted: bool,
+        namespace: str | None,
+    ):
         from goatools.go_enrichment import GOEnrichmentStudy
 
         self.godag, self.alpha, self.method = godag, alpha, method
@@ -277,9 +318,15 @@ class _Background:
             raise ValueError("no population protein has a GO annotation (names do not match the association file?)")
         with _quiet():
             self.study = GOEnrichmentStudy(
-                self.population, self.assoc, godag, propagate_counts=propagate, alpha=alpha,
-                methods=[method], log=None,
-                alternative=alternative)
+                self.population,
+                self.assoc,
+                godag,
+                propagate_counts=propagate,
+                alpha=alpha,
+                methods=[method],
+                log=None,
+                alternative=alternative,
+            )
         self.keep_depleted = keep_depleted
 
     def run(self, study) -> pd.DataFrame:
@@ -290,15 +337,21 @@ class _Background:
             records = self.study.run_study(study, log=None)
         rows = []
         for r in records:
-            rows.append({
-                "go_id": r.GO, "name": r.name, "namespace": r.NS,
-                "study_count": r.study_count, "study_n": r.study_n,
-                "pop_count": r.pop_count, "pop_n": r.pop_n,
-                "ratio_in_study": f"{r.study_count}/{r.study_n}",
-                "p_uncorrected": float(r.p_uncorrected),
-                "fdr": float(getattr(r, f"p_{self.method}")),
-                "enrichment": r.enrichment,
-            })
+            rows.append(
+                {
+                    "go_id": r.GO,
+                    "name": r.name,
+                    "namespace": r.NS,
+                    "study_count": r.study_count,
+                    "study_n": r.study_n,
+                    "pop_count": r.pop_count,
+                    "pop_n": r.pop_n,
+                    "ratio_in_study": f"{r.study_count}/{r.study_n}",
+                    "p_uncorrected": float(r.p_uncorrected),
+                    "fdr": float(getattr(r, f"p_{self.method}")),
+                    "enrichment": r.enrichment,
+                }
+            )
         table = pd.DataFrame(rows, columns=ENRICH_COLUMNS[:-1])
         table["significant"] = table["fdr"] < self.alpha
         if not self.keep_depleted:
@@ -310,9 +363,18 @@ def _norm(protein) -> str:
     return str(protein).strip().upper()
 
 
-def enrich(study, population, associations: dict, godag, alpha: float = 0.05, method: str = "fdr_bh",
-           propagate: bool = True, keep_depleted: bool = False, alternative: str = "greater",
-           namespace: str | None = None) -> pd.DataFrame:
+def enrich(
+    study,
+    population,
+    associations: dict,
+    godag,
+    alpha: float = 0.05,
+    method: str = "fdr_bh",
+    propagate: bool = True,
+    keep_depleted: bool = False,
+    alternative: str = "greater",
+    namespace: str | None = None,
+) -> pd.DataFrame:
     """GO terms over-represented in ``study`` against ``population``, one row per tested term.
 
     Columns: go_id, name, namespace, study_count, study_n (study proteins in the population),
@@ -329,14 +391,22 @@ def enrich(study, population, associations: dict, godag, alpha: float = 0.05, me
     ``namespace`` ("CC", "BP", "MF") restricts the tested terms. The caller's
     ``associations`` are not modified.
     """
-    background = _Background(population, associations, godag, alpha, method, propagate, alternative,
-                             keep_depleted, namespace)
+    background = _Background(
+        population, associations, godag, alpha, method, propagate, alternative, keep_depleted, namespace
+    )
     return background.run(study)
 
 
-def cluster_enrichment(memberships: pd.DataFrame, associations: dict, godag, alpha: float = 0.05,
-                       min_cluster_size: int = 2, background: str = "clustered",
-                       namespace: str | None = None, method: str = "fdr_bh") -> pd.DataFrame:
+def cluster_enrichment(
+    memberships: pd.DataFrame,
+    associations: dict,
+    godag,
+    alpha: float = 0.05,
+    min_cluster_size: int = 2,
+    background: str = "clustered",
+    namespace: str | None = None,
+    method: str = "fdr_bh",
+) -> pd.DataFrame:
     """Table 3: for every cluster, the GO terms enriched in it (fdr < alpha).
 
     ``memberships`` has one row per (protein, cluster); a protein may sit in several
@@ -370,8 +440,12 @@ def cluster_enrichment(memberships: pd.DataFrame, associations: dict, godag, alp
     for cluster, group in members.groupby("cluster", sort=False):
         proteins = set(group["protein"])
         if len(proteins) < min_cluster_size:
-            log.info("cluster %s: %d protein(s), below min_cluster_size=%d; not tested",
-                     cluster, len(proteins), min_cluster_size)
+            log.info(
+                "cluster %s: %d protein(s), below min_cluster_size=%d; not tested",
+                cluster,
+                len(proteins),
+                min_cluster_size,
+            )
             continue
         table = bg.run(proteins)
         if table.empty:
@@ -380,13 +454,24 @@ def cluster_enrichment(memberships: pd.DataFrame, associations: dict, godag, alp
         table = table[(table["fdr"] < alpha) & (pd.Series(depth, index=table.index) > 0)]
         if table.empty:
             continue
-        parts.append(pd.DataFrame({
-            "cluster": cluster, "cluster_size": len(proteins), "go_id": table["go_id"],
-            "name": table["name"], "namespace": table["namespace"], "count": table["study_count"],
-            "ratio": [f"{k}/{len(proteins)}" for k in table["study_count"]],
-            "study_n": table["study_n"], "pop_count": table["pop_count"], "pop_n": table["pop_n"],
-            "fdr": table["fdr"], "p_uncorrected": table["p_uncorrected"],
-        }))
+        parts.append(
+            pd.DataFrame(
+                {
+                    "cluster": cluster,
+                    "cluster_size": len(proteins),
+                    "go_id": table["go_id"],
+                    "name": table["name"],
+                    "namespace": table["namespace"],
+                    "count": table["study_count"],
+                    "ratio": [f"{k}/{len(proteins)}" for k in table["study_count"]],
+                    "study_n": table["study_n"],
+                    "pop_count": table["pop_count"],
+                    "pop_n": table["pop_n"],
+                    "fdr": table["fdr"],
+                    "p_uncorrected": table["p_uncorrected"],
+                }
+            )
+        )
     if not parts:
         return pd.DataFrame(columns=CLUSTER_COLUMNS)
     return pd.concat(parts, ignore_index=True)[CLUSTER_COLUMNS]
@@ -399,5 +484,6 @@ def top_terms(table: pd.DataFrame) -> pd.DataFrame:
         return table.copy()
     order = {c: i for i, c in enumerate(pd.unique(table["cluster"]))}
     ranked = table.assign(_order=table["cluster"].map(order)).sort_values(
-        ["_order", "fdr", "p_uncorrected", "go_id"], kind="stable")
+        ["_order", "fdr", "p_uncorrected", "go_id"], kind="stable"
+    )
     return ranked.groupby("_order", sort=True).head(1).drop(columns="_order").reset_index(drop=True)

@@ -20,7 +20,7 @@ mean (Fig 6) names the phenotypes and their proportions without knowing them bef
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
@@ -86,8 +86,9 @@ def _check_features(features, n_rows: int | None = None) -> np.ndarray:
     return x
 
 
-def pair_scores(features: np.ndarray, meta: pd.DataFrame, image_terms: pd.Series, a: str, b: str,
-                key: str = "image_id") -> pd.DataFrame:
+def pair_scores(
+    features: np.ndarray, meta: pd.DataFrame, image_terms: pd.Series, a: str, b: str, key: str = "image_id"
+) -> pd.DataFrame:
     """Per-cell score of the compartment pair (A, B) for the cells of A-only, B-only and A+B images.
 
     ``features`` (cells x features) and ``meta`` (the cell table, same row order; needs
@@ -124,8 +125,10 @@ def pair_scores(features: np.ndarray, meta: pd.DataFrame, image_terms: pd.Series
     in_b = (group == b).to_numpy()
     for name, mask in ((a, in_a), (b, in_b)):
         if not mask.any():
-            raise ValueError(f"no cells in images annotated '{name}' alone: cannot define its mean "
-                             f"(check the term spelling and the {key} -> terms mapping)")
+            raise ValueError(
+                f"no cells in images annotated '{name}' alone: cannot define its mean "
+                f"(check the term spelling and the {key} -> terms mapping)"
+            )
     z = zscore(x).astype(np.float64)
     mean_a, mean_b = z[in_a].mean(axis=0), z[in_b].mean(axis=0)
     rows = np.flatnonzero(group.notna().to_numpy())
@@ -163,13 +166,21 @@ def image_summary(scores: pd.DataFrame, groups: str | Iterable[str] = "pair") ->
     data = scores[keep]
     by = ["pair", "image_id"]
     extra = [c for c in ("protein", "cell_line", "antibody") if c in data.columns]
-    out = data.groupby(by, sort=False).agg(
-        group=("group", "first"), **{c: (c, "first") for c in extra},
-        mean_score=("score", "mean"), sd_score=("score", "std"), n_cells=("score", "size"),
-    ).reset_index()
+    out = (
+        data.groupby(by, sort=False)
+        .agg(
+            group=("group", "first"),
+            **{c: (c, "first") for c in extra},
+            mean_score=("score", "mean"),
+            sd_score=("score", "std"),
+            n_cells=("score", "size"),
+        )
+        .reset_index()
+    )
     out["n_cells"] = out["n_cells"].astype(np.int64)
-    return out.sort_values(["sd_score", "image_id"], ascending=[False, True], na_position="last",
-                           kind="stable").reset_index(drop=True)
+    return out.sort_values(
+        ["sd_score", "image_id"], ascending=[False, True], na_position="last", kind="stable"
+    ).reset_index(drop=True)
 
 
 def top_variable(summary: pd.DataFrame, n: int = 10, min_cells: int = 2) -> pd.DataFrame:
@@ -239,8 +250,16 @@ def representative_cells(linkage: np.ndarray, features: np.ndarray, n_branches: 
         centre = x[members].mean(axis=0)
         nearest = members[np.argmin(np.linalg.norm(x[members] - centre, axis=1))]
         span = position[members]
-        rows.append(dict(branch=k, cell=int(nearest), n_cells=len(members), fraction=len(members) / len(x),
-                         leaf_start=int(span.min()), leaf_stop=int(span.max()) + 1))
+        rows.append(
+            dict(
+                branch=k,
+                cell=int(nearest),
+                n_cells=len(members),
+                fraction=len(members) / len(x),
+                leaf_start=int(span.min()),
+                leaf_stop=int(span.max()) + 1,
+            )
+        )
     return pd.DataFrame(rows)
 
 

@@ -25,7 +25,7 @@ and MeanFrac). Shape and radial features are computed over that cell only.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from scipy import ndimage
@@ -36,13 +36,18 @@ from skimage.morphology import h_maxima
 from skimage.segmentation import watershed
 from tqdm import tqdm
 
-HARALICK_PROPS = ("contrast", "dissimilarity", "homogeneity", "ASM", "energy", "correlation",
-                  "entropy", "variance")
+HARALICK_PROPS = ("contrast", "dissimilarity", "homogeneity", "ASM", "energy", "correlation", "entropy", "variance")
 DISTANCES = (1, 2, 4, 8, 16)
 ANGLES = (0.0, np.pi / 4, np.pi / 2, 3 * np.pi / 4)
 INTENSITY_NAMES = ("intensity_sum", "intensity_mean", "intensity_std")
-GEOMETRY_NAMES = ("cell_area", "cell_perimeter", "cell_eccentricity", "cell_solidity",
-                  "cell_major_axis_length", "cell_minor_axis_length")
+GEOMETRY_NAMES = (
+    "cell_area",
+    "cell_perimeter",
+    "cell_eccentricity",
+    "cell_solidity",
+    "cell_major_axis_length",
+    "cell_minor_axis_length",
+)
 CELL_INTENSITY_NAMES = ("cell_protein_mean", "cell_protein_std", "cell_protein_integrated")
 
 
@@ -72,8 +77,9 @@ def haralick(image_uint8: np.ndarray, levels: int = 32, distances: Sequence[int]
     image = np.asarray(image_uint8)
     if image.ndim != 2:
         raise ValueError(f"haralick needs a 2-D image, got shape {image.shape}")
-    glcm = graycomatrix(quantise(image, levels), list(distances), list(ANGLES), levels=levels,
-                        symmetric=True, normed=True)
+    glcm = graycomatrix(
+        quantise(image, levels), list(distances), list(ANGLES), levels=levels, symmetric=True, normed=True
+    )
     values = np.stack([graycoprops(glcm, prop).mean(axis=1) for prop in HARALICK_PROPS], axis=1)
     return values.ravel()  # (distance, prop) -> distance-major
 
@@ -161,8 +167,17 @@ def _geometry(mask: np.ndarray) -> np.ndarray:
     if not mask.any():
         return np.zeros(len(GEOMETRY_NAMES))
     region = regionprops(mask.astype(np.uint8))[0]
-    return np.array([region.area, region.perimeter, region.eccentricity, region.solidity,
-                     region.axis_major_length, region.axis_minor_length], dtype=np.float64)
+    return np.array(
+        [
+            region.area,
+            region.perimeter,
+            region.eccentricity,
+            region.solidity,
+            region.axis_major_length,
+            region.axis_minor_length,
+        ],
+        dtype=np.float64,
+    )
 
 
 def _cell_intensity(mask: np.ndarray, protein: np.ndarray, radial_bins: int) -> np.ndarray:
@@ -182,8 +197,8 @@ def _cell_intensity(mask: np.ndarray, protein: np.ndarray, radial_bins: int) -> 
     ring_share = np.bincount(ring, minlength=radial_bins) / len(values)
     frac = ring_intensity / total if total > 0 else np.zeros(radial_bins)
     mean_frac = np.divide(frac, ring_share, out=np.zeros(radial_bins), where=ring_share > 0)
-    out[3:3 + radial_bins] = frac
-    out[3 + radial_bins:] = mean_frac
+    out[3 : 3 + radial_bins] = frac
+    out[3 + radial_bins :] = mean_frac
     return out
 
 
@@ -203,8 +218,13 @@ def shape_features(mask: np.ndarray, protein: np.ndarray, radial_bins: int = 4) 
 # --------------------------------------------------------------------------------------------
 
 
-def classic_feature_names(structural: Sequence[int], protein: Sequence[int], distances: Sequence[int] = DISTANCES,
-                          cell_shape: bool = False, radial_bins: int = 4) -> list[str]:
+def classic_feature_names(
+    structural: Sequence[int],
+    protein: Sequence[int],
+    distances: Sequence[int] = DISTANCES,
+    cell_shape: bool = False,
+    radial_bins: int = 4,
+) -> list[str]:
     """Column names of ``classic_features`` for this channel layout."""
     names = []
     for p in protein:
@@ -213,17 +233,25 @@ def classic_feature_names(structural: Sequence[int], protein: Sequence[int], dis
         names += [prefix + name for name in block]
     if cell_shape:
         names += list(GEOMETRY_NAMES)
-        cell = shape_names(radial_bins)[len(GEOMETRY_NAMES):]
+        cell = shape_names(radial_bins)[len(GEOMETRY_NAMES) :]
         for p in protein:
             prefix = f"ch{p}_" if len(protein) > 1 else ""
             names += [prefix + name for name in cell]
     return names
 
 
-def classic_features(store, structural: Sequence[int], protein: Sequence[int], levels: int = 32,
-                     distances: Sequence[int] = DISTANCES, cell_shape: bool = False, shape_channel: int | None = None,
-                     radial_bins: int = 4, batch_size: int = 1024, progress: bool = False
-                     ) -> tuple[np.ndarray, list[str]]:
+def classic_features(
+    store,
+    structural: Sequence[int],
+    protein: Sequence[int],
+    levels: int = 32,
+    distances: Sequence[int] = DISTANCES,
+    cell_shape: bool = False,
+    shape_channel: int | None = None,
+    radial_bins: int = 4,
+    batch_size: int = 1024,
+    progress: bool = False,
+) -> tuple[np.ndarray, list[str]]:
     """All classic features of every cell of a CropStore (or a uint8 array (n, C, H, W)), in store
     order: a float32 matrix (n, F) and its column names.
 
@@ -257,14 +285,30 @@ def classic_features(store, structural: Sequence[int], protein: Sequence[int], l
                 raise ValueError(f"classic features need uint8 crops, got {raw.dtype}")
             scaled = raw.astype(np.float64) / 255.0
             for i in range(len(raw)):
-                out[at + i] = _cell_row(raw[i], scaled[i], structural, protein, levels, distances,
-                                        shape_channel if cell_shape else None, radial_bins)
+                out[at + i] = _cell_row(
+                    raw[i],
+                    scaled[i],
+                    structural,
+                    protein,
+                    levels,
+                    distances,
+                    shape_channel if cell_shape else None,
+                    radial_bins,
+                )
             bar.update(len(raw))
     return out, names
 
 
-def _cell_row(raw: np.ndarray, scaled: np.ndarray, structural: list[int], protein: list[int], levels: int,
-              distances: Sequence[int], shape_channel: int | None, radial_bins: int) -> np.ndarray:
+def _cell_row(
+    raw: np.ndarray,
+    scaled: np.ndarray,
+    structural: list[int],
+    protein: list[int],
+    levels: int,
+    distances: Sequence[int],
+    shape_channel: int | None,
+    radial_bins: int,
+) -> np.ndarray:
     """One crop's feature vector, in ``classic_feature_names`` order."""
     parts = []
     for p in protein:

@@ -25,8 +25,14 @@ from pcinpaint.model.network import ENCODER_LAYERS, SourceEncoder
 
 
 @torch.no_grad()
-def encoder_features(encoder: SourceEncoder, store: CropStore, device: torch.device | str = "cpu",
-                     batch_size: int = 256, precision: str = "auto", progress: bool = False) -> dict[str, np.ndarray]:
+def encoder_features(
+    encoder: SourceEncoder,
+    store: CropStore,
+    device: torch.device | str = "cpu",
+    batch_size: int = 256,
+    precision: str = "auto",
+    progress: bool = False,
+) -> dict[str, np.ndarray]:
     """Per layer, the spatial maximum of the ReLU output for every cell of the store (store order)."""
     device = torch.device(device)
     amp = autocast_dtype(device, precision)
@@ -38,7 +44,7 @@ def encoder_features(encoder: SourceEncoder, store: CropStore, device: torch.dev
         with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
             _, pooled = encoder(x, features=True)
         for name, value in pooled.items():
-            out[name][at:at + len(raw)] = value.float().cpu().numpy()
+            out[name][at : at + len(raw)] = value.float().cpu().numpy()
     return out
 
 
@@ -58,8 +64,9 @@ def raw_features(store: CropStore, factor: int = 4, batch_size: int = 2048) -> n
     return np.concatenate(parts) if parts else np.zeros((0, n_feat), np.float32)
 
 
-def write_layer_tables(cells: pd.DataFrame, layers: dict[str, np.ndarray], paths: dict[str, str | Path],
-                       prefix: str) -> None:
+def write_layer_tables(
+    cells: pd.DataFrame, layers: dict[str, np.ndarray], paths: dict[str, str | Path], prefix: str
+) -> None:
     """One parquet per layer: ``paths`` maps layer name (conv1..) to its output file."""
     for name in ENCODER_LAYERS:
         if name in paths:

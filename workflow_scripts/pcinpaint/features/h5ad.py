@@ -19,13 +19,15 @@ def write_h5ad(table: pd.DataFrame, path: str | Path) -> None:
     try:
         import anndata
     except ImportError:
-        raise ImportError("h5ad export needs anndata (pip install anndata==0.12.19, or run with --use-conda: "
-                          "envs/anndata.yaml)") from None
+        raise ImportError(
+            "h5ad export needs anndata (pip install anndata==0.12.19, or run with --use-conda: envs/anndata.yaml)"
+        ) from None
 
     meta, x = split_table(table)
     meta.index = meta["cell_id"].astype(str) if "cell_id" in meta.columns else meta.index.astype(str)
     feats = [c for c in table.columns if not c.startswith(METADATA_PREFIX)]
-    adata = anndata.AnnData(X=x, obs=meta.astype({c: str for c in meta.columns if meta[c].dtype == object}),
-                            var=pd.DataFrame(index=feats))
+    adata = anndata.AnnData(
+        X=x, obs=meta.astype({c: str for c in meta.columns if meta[c].dtype == object}), var=pd.DataFrame(index=feats)
+    )
     with atomic_path(path) as tmp:
         adata.write_h5ad(tmp)

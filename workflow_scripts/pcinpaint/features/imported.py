@@ -71,8 +71,9 @@ def numeric_features(table: pd.DataFrame, exclude, where: str) -> tuple[np.ndarr
     return np.stack(values, axis=1), names
 
 
-def import_features(path: str | Path, cells: pd.DataFrame, key=None, level: str = "cell",
-                    drop_unmatched: bool = False) -> pd.DataFrame:
+def import_features(
+    path: str | Path, cells: pd.DataFrame, key=None, level: str = "cell", drop_unmatched: bool = False
+) -> pd.DataFrame:
     """The user's table as a feature table: per cell in store order, or per protein."""
     path = Path(path)
     table = read_table(path)
@@ -84,11 +85,15 @@ def import_features(path: str | Path, cells: pd.DataFrame, key=None, level: str 
     if absent:
         raise InputError(f"{path}: key column(s) {absent} not in the cell table (it has {list(cells.columns)})")
     if level == "protein" and list(keys.values()) != ["protein"]:
-        raise InputError(f"{path}: a per-protein table joins on the cell table's protein column, not {list(keys.values())}")
+        raise InputError(
+            f"{path}: a per-protein table joins on the cell table's protein column, not {list(keys.values())}"
+        )
     file_key = _keys_as_text(table, list(keys))
     if file_key.duplicated().any():
-        raise InputError(f"{path}: {int(file_key.duplicated().sum())} row(s) repeat the key of another row "
-                         f"(key {list(keys)}); each {level} needs exactly one row")
+        raise InputError(
+            f"{path}: {int(file_key.duplicated().sum())} row(s) repeat the key of another row "
+            f"(key {list(keys)}); each {level} needs exactly one row"
+        )
     cells = cells.sort_values("store_index").reset_index(drop=True)
     if level == "protein":
         rows = pd.DataFrame({"protein": pd.unique(cells["protein"])})
@@ -97,16 +102,20 @@ def import_features(path: str | Path, cells: pd.DataFrame, key=None, level: str 
     cell_key = _keys_as_text(rows, list(keys.values()))
     unmatched = ~file_key.isin(set(cell_key))
     if unmatched.any():
-        message = (f"{path}: {int(unmatched.sum())} of {len(table)} rows match no {level} of the screen "
-                   f"on key {list(keys)} (e.g. {file_key[unmatched].iloc[0]!r})")
+        message = (
+            f"{path}: {int(unmatched.sum())} of {len(table)} rows match no {level} of the screen "
+            f"on key {list(keys)} (e.g. {file_key[unmatched].iloc[0]!r})"
+        )
         if not drop_unmatched:
             raise InputError(message + "; set drop_unmatched: true to drop them")
         log.warning("%s; dropped (drop_unmatched)", message)
         table, file_key = table[~unmatched], file_key[~unmatched]
     missing = ~cell_key.isin(set(file_key))
     if missing.any():
-        raise InputError(f"{path}: {int(missing.sum())} of {len(rows)} {level}s of the screen have no row "
-                         f"(key {list(keys)}, e.g. {cell_key[missing].iloc[0]!r})")
+        raise InputError(
+            f"{path}: {int(missing.sum())} of {len(rows)} {level}s of the screen have no row "
+            f"(key {list(keys)}, e.g. {cell_key[missing].iloc[0]!r})"
+        )
     features, names = numeric_features(table, set(keys), str(path))
     order = pd.Series(np.arange(len(file_key)), index=file_key.to_numpy())[cell_key.to_numpy()].to_numpy()
     log.info("%s: %d %ss x %d features", path, len(rows), level, len(names))

@@ -27,9 +27,21 @@ from pcinpaint.config import is_published
 from pcinpaint.features.table import METADATA_PREFIX
 from pcinpaint.model.network import ENCODER_LAYERS
 
-VGG16_LAYERS = ("block1_conv1", "block1_conv2", "block2_conv1", "block2_conv2", "block3_conv1", "block3_conv2",
-                "block3_conv3", "block4_conv1", "block4_conv2", "block4_conv3", "block5_conv1", "block5_conv2",
-                "block5_conv3")
+VGG16_LAYERS = (
+    "block1_conv1",
+    "block1_conv2",
+    "block2_conv1",
+    "block2_conv2",
+    "block3_conv1",
+    "block3_conv2",
+    "block3_conv3",
+    "block4_conv1",
+    "block4_conv2",
+    "block4_conv3",
+    "block5_conv1",
+    "block5_conv2",
+    "block5_conv3",
+)
 VGG16_STRATEGIES = ("rgb", "concat", "protein")
 NOT_RUN = "not run"
 
@@ -63,8 +75,11 @@ def feature_sets(ds: dict) -> list[FeatureSet]:
     base = ds.get("baselines", {})
     run = set(base.get("run", ()))
     sets = _layered("pci", ENCODER_LAYERS) + _layered("random", ENCODER_LAYERS) + [FeatureSet("raw", "raw")]
-    sets.append(FeatureSet("classic", "classic") if "classic" in run
-                else FeatureSet("classic", "classic", reason="classic is not in baselines.run"))
+    sets.append(
+        FeatureSet("classic", "classic")
+        if "classic" in run
+        else FeatureSet("classic", "classic", reason="classic is not in baselines.run")
+    )
     if "autoencoder" in run and is_published(ds.get("model", {}).get("model_from")):
         sets.append(FeatureSet("ae", "ae", reason="the paper's published weights include no autoencoder"))
     elif "autoencoder" in run:
@@ -80,8 +95,13 @@ def feature_sets(ds: dict) -> list[FeatureSet]:
         else:
             sets += [FeatureSet(vgg16_name(strategy, layer), family, layer) for layer in VGG16_LAYERS]
     for name, entry in base.get("imported", {}).items():
-        reason = ("imported is not in baselines.run" if "imported" not in run
-                  else "" if entry.get("path") else f"no table given (baselines.imported.{name}.path is null)")
+        reason = (
+            "imported is not in baselines.run"
+            if "imported" not in run
+            else ""
+            if entry.get("path")
+            else f"no table given (baselines.imported.{name}.path is null)"
+        )
         sets.append(FeatureSet(f"imported_{name}", f"imported_{name}", level=entry.get("level", "cell"), reason=reason))
     return sets
 
@@ -102,8 +122,11 @@ def manifest(sets: list[FeatureSet], folder) -> pd.DataFrame:
         if s.runs:
             path = Path(folder) / f"{s.name}.parquet"
             meta = pq.read_metadata(path)
-            row |= {"n_rows": meta.num_rows, "path": str(path),
-                    "n_features": sum(not n.startswith(METADATA_PREFIX) for n in meta.schema.names)}
+            row |= {
+                "n_rows": meta.num_rows,
+                "path": str(path),
+                "n_features": sum(not n.startswith(METADATA_PREFIX) for n in meta.schema.names),
+            }
         rows.append(row)
     columns = ["name", "family", "layer", "level", "status", "n_rows", "n_features", "path", "reason"]
     return pd.DataFrame(rows, columns=columns)

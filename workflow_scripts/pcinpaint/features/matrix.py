@@ -53,7 +53,9 @@ def zscore(features: np.ndarray) -> np.ndarray:
     return out
 
 
-def group_means(keys: np.ndarray, features: np.ndarray, chunk_rows: int = 65536) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def group_means(
+    keys: np.ndarray, features: np.ndarray, chunk_rows: int = 65536
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(sorted unique keys, row counts, float64 means) of ``features`` grouped by ``keys``.
 
     Sums are accumulated in float64 over row chunks with a sparse indicator product, so a
@@ -73,8 +75,9 @@ def group_means(keys: np.ndarray, features: np.ndarray, chunk_rows: int = 65536)
     return names, counts, sums / np.maximum(counts, 1)[:, None]
 
 
-def squared_distances(a: np.ndarray, b: np.ndarray, a_sq: np.ndarray | None, b_sq: np.ndarray | None,
-                      clip: bool = True) -> np.ndarray:
+def squared_distances(
+    a: np.ndarray, b: np.ndarray, a_sq: np.ndarray | None, b_sq: np.ndarray | None, clip: bool = True
+) -> np.ndarray:
     """|a_i|^2 + |b_j|^2 - 2 a_i.b_j for every row pair, from one matrix product.
 
     ``a`` is (..., n, d) and ``b`` (..., m, d) (a leading batch axis allowed); ``a_sq`` and

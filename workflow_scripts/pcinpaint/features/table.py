@@ -7,7 +7,7 @@ exporters can read tables without the model's dependencies.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -15,8 +15,9 @@ import pandas as pd
 METADATA_PREFIX = "Metadata_"
 
 
-def feature_table(cells: pd.DataFrame, features: np.ndarray, prefix: str,
-                  names: Sequence[str] | None = None) -> pd.DataFrame:
+def feature_table(
+    cells: pd.DataFrame, features: np.ndarray, prefix: str, names: Sequence[str] | None = None
+) -> pd.DataFrame:
     """Metadata_ copies of the cell table, then float32 feature columns: ``<prefix>_<i>``, or
     ``<prefix>_<name>`` for named features (just ``<name>`` with an empty prefix)."""
     if len(cells) != len(features):
@@ -43,5 +44,5 @@ def with_metadata(rows: pd.DataFrame, features: np.ndarray, columns: Sequence[st
 def split_table(table: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
     """(metadata without prefix, feature matrix) of a feature table."""
     meta_cols = [c for c in table.columns if c.startswith(METADATA_PREFIX)]
-    meta = table[meta_cols].rename(columns=lambda c: c[len(METADATA_PREFIX):])
+    meta = table[meta_cols].rename(columns=lambda c: c[len(METADATA_PREFIX) :])
     return meta, table.drop(columns=meta_cols).to_numpy(np.float32)

@@ -27,8 +27,8 @@ in plain torch with torchvision's module layout: a weights file holds the keys
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -128,14 +128,15 @@ def _features_state(path: Path, obj) -> dict[str, Tensor]:
             break
     if not isinstance(obj, Mapping) or not any(isinstance(v, Tensor) for v in obj.values()):
         kind = type(obj).__name__ if not isinstance(obj, Mapping) else "mapping without tensors"
-        raise InputError(f"{path}: not a VGG16 state dict (got {kind}); save "
-                         "torchvision.models.vgg16(weights=...).state_dict()")
+        raise InputError(
+            f"{path}: not a VGG16 state dict (got {kind}); save torchvision.models.vgg16(weights=...).state_dict()"
+        )
     keys = [k for k in obj if isinstance(k, str)]
     if keys and all(k.startswith("module.") for k in keys):  # saved from DataParallel
-        obj = {k[len("module."):]: v for k, v in obj.items()}
+        obj = {k[len("module.") :]: v for k, v in obj.items()}
         keys = list(obj)
     if any(k.startswith("features.") for k in keys):  # a whole torchvision VGG16; classifier.* ignored
-        return {k[len("features."):]: v for k, v in obj.items() if k.startswith("features.")}
+        return {k[len("features.") :]: v for k, v in obj.items() if k.startswith("features.")}
     return {k: v for k, v in obj.items() if isinstance(k, str)}  # the features Sequential on its own
 
 
@@ -152,8 +153,9 @@ def load_vgg16(path: str | Path) -> VGG16Features:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        raise InputError(f"{path}: cannot read as a torch state dict (torch.load with weights_only=True): "
-                         f"{_one_line(exc)}") from None
+        raise InputError(
+            f"{path}: cannot read as a torch state dict (torch.load with weights_only=True): {_one_line(exc)}"
+        ) from None
     state = _features_state(path, obj)
     model = VGG16Features()
     expected = model.features.state_dict()
@@ -162,10 +164,15 @@ def load_vgg16(path: str | Path) -> VGG16Features:
         raise InputError(f"{path}: missing {len(missing)} of {len(expected)} VGG16 conv tensors: {_listed(missing)}")
     unexpected = [f"features.{k}" for k in state if k not in expected]
     if unexpected:
-        raise InputError(f"{path}: unexpected keys for torchvision's vgg16 features (not plain VGG16, "
-                         f"e.g. vgg16_bn?): {_listed(unexpected)}")
-    wrong = [f"features.{k} {_shape(state[k])} (expected {tuple(v.shape)})" for k, v in expected.items()
-             if not isinstance(state[k], Tensor) or state[k].shape != v.shape]
+        raise InputError(
+            f"{path}: unexpected keys for torchvision's vgg16 features (not plain VGG16, "
+            f"e.g. vgg16_bn?): {_listed(unexpected)}"
+        )
+    wrong = [
+        f"features.{k} {_shape(state[k])} (expected {tuple(v.shape)})"
+        for k, v in expected.items()
+        if not isinstance(state[k], Tensor) or state[k].shape != v.shape
+    ]
     if wrong:
         raise InputError(f"{path}: wrong tensor shape for {_listed(wrong, 2)}")
     model.features.load_state_dict({k: state[k].float() for k in expected})
@@ -177,8 +184,9 @@ def load_vgg16(path: str | Path) -> VGG16Features:
 # --------------------------------------------------------------------------------------------
 
 
-def rgb_mapping(roles: Sequence[str], channel_names: Sequence[str],
-                rgb: Mapping[str, str | None] | None = None) -> tuple[int | None, int | None, int | None]:
+def rgb_mapping(
+    roles: Sequence[str], channel_names: Sequence[str], rgb: Mapping[str, str | None] | None = None
+) -> tuple[int | None, int | None, int | None]:
     """Which crop channel feeds red, green and blue (None: that colour stays 0).
 
     Default: the first protein channel is green; structural channels fill red, then blue, in
@@ -223,7 +231,7 @@ def _rgb_input(crops: Tensor, rgb: Sequence[int | None]) -> Tensor:
 
 
 def _grey_input(crops: Tensor, channel: int) -> Tensor:
-    return _normalise(crops[:, channel:channel + 1].expand(-1, 3, -1, -1))
+    return _normalise(crops[:, channel : channel + 1].expand(-1, 3, -1, -1))
 
 
 def _check_indices(n_channels: int, rgb: Sequence[int | None] | None, protein: int | None) -> None:
@@ -272,10 +280,18 @@ def _resolve_channels(store, strategies, rgb, protein):
 
 
 @torch.no_grad()
-def vgg16_features(model: VGG16Features, store, strategies: Sequence[str] = STRATEGIES,
-                   rgb: Sequence[int | None] | None = None, protein: int | None = None,
-                   device: torch.device | str = "cpu", batch_size: int = 128, precision: str = "auto",
-                   progress: bool = False, layers: Sequence[str] = CONV_LAYERS) -> dict[tuple[str, str], np.ndarray]:
+def vgg16_features(
+    model: VGG16Features,
+    store,
+    strategies: Sequence[str] = STRATEGIES,
+    rgb: Sequence[int | None] | None = None,
+    protein: int | None = None,
+    device: torch.device | str = "cpu",
+    batch_size: int = 128,
+    precision: str = "auto",
+    progress: bool = False,
+    layers: Sequence[str] = CONV_LAYERS,
+) -> dict[tuple[str, str], np.ndarray]:
     """Per (strategy, layer), a float32 (cells, size) matrix for every cell of the store, in store order.
 
     ``store``: a ``CropStore`` or a uint8 array (n, C, H, W). ``rgb`` (channel per colour) and
@@ -327,12 +343,12 @@ def vgg16_features(model: VGG16Features, store, strategies: Sequence[str] = STRA
         for name in layers:
             size = LAYER_SIZES[name]
             if "rgb" in strategies:
-                out[("rgb", name)][at:at + m] = pooled["rgb"][name]
+                out[("rgb", name)][at : at + m] = pooled["rgb"][name]
             if "protein" in strategies:
-                out[("protein", name)][at:at + m] = pooled[protein][name]
+                out[("protein", name)][at : at + m] = pooled[protein][name]
             if "concat" in strategies:
                 for c in range(n_channels):
-                    out[("concat", name)][at:at + m, c * size:(c + 1) * size] = pooled[c][name]
+                    out[("concat", name)][at : at + m, c * size : (c + 1) * size] = pooled[c][name]
     return out
 
 

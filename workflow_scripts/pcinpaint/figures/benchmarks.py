@@ -32,8 +32,13 @@ def fig2a(per_class: pd.DataFrame, best: pd.DataFrame, not_run: list[str], k: in
     ax.set_xticks(np.arange(len(labels)) + 0.4 - width / 2, labels, rotation=45, ha="right", fontsize=7)
     ax.set_ylabel(f"{k}-NN accuracy (recall)")
     ax.set_ylim(0, 1)
-    ax.legend(fontsize=6, title="feature set (balanced accuracy)", title_fontsize=6, loc="upper left",
-              bbox_to_anchor=(1.01, 1))
+    ax.legend(
+        fontsize=6,
+        title="feature set (balanced accuracy)",
+        title_fontsize=6,
+        loc="upper left",
+        bbox_to_anchor=(1.01, 1),
+    )
     ax.set_title(title, fontsize=9)
     _not_run_note(ax, not_run)
     return fig
@@ -55,8 +60,14 @@ def suppfig2(supptable1: pd.DataFrame, k: int = 11, title: str = ""):
     ax.set_title(title, fontsize=9)
     if len(missing) == len(VGG16_STRATEGIES):
         reason = supptable1.loc[supptable1["family"] == "vgg16_protein", "status"]
-        ax.text(0.5, 0.5, "VGG16 not run (no baselines.vgg16_weights)" if len(reason) else "VGG16 not configured",
-                transform=ax.transAxes, ha="center", va="center")
+        ax.text(
+            0.5,
+            0.5,
+            "VGG16 not run (no baselines.vgg16_weights)" if len(reason) else "VGG16 not configured",
+            transform=ax.transAxes,
+            ha="center",
+            va="center",
+        )
     else:
         ax.legend(fontsize=7, title="input strategy", title_fontsize=7)
     ax.grid(alpha=0.3)

@@ -8,8 +8,8 @@ recursive ``dendrogram``, so trees of any depth draw (12,000 proteins in about a
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -22,8 +22,9 @@ from pcinpaint.exploratory.clustering import dendrogram_coords
 from pcinpaint.figures.common import composite, plt, save_figure
 
 #: blue for negative, black at zero, yellow for positive (the paper's Fig 4 colours)
-HEATMAP_CMAP = LinearSegmentedColormap.from_list("blue_black_yellow", ["#3d8bff", "#10204a", "#000000", "#4a4200",
-                                                                       "#ffe600"])
+HEATMAP_CMAP = LinearSegmentedColormap.from_list(
+    "blue_black_yellow", ["#3d8bff", "#10204a", "#000000", "#4a4200", "#ffe600"]
+)
 CLIP_SD = 3.0
 #: above this many rows the heat map is drawn as one nearest-neighbour image without row labels
 LARGE = 2000
@@ -58,8 +59,9 @@ def feature_order(matrix: np.ndarray) -> np.ndarray:
     return leaves_list(linkage(squareform((dist + dist.T) / 2, checks=False), method="average"))
 
 
-def draw_dendrogram(ax, linkage: np.ndarray, order: np.ndarray, orientation: str = "left", lw: float = 0.4,
-                    min_leaves: int = 1) -> None:
+def draw_dendrogram(
+    ax, linkage: np.ndarray, order: np.ndarray, orientation: str = "left", lw: float = 0.4, min_leaves: int = 1
+) -> None:
     """The tree as one LineCollection; leaf i of ``order`` at position i (rows top to bottom).
 
     ``orientation="left"``: root on the left, leaves touching a heat map on the right. Merges
@@ -98,15 +100,24 @@ def _term_codes(labels: Sequence, order: np.ndarray) -> tuple[np.ndarray, list[s
     codes = np.array([len(names) if m else code_of.get(str(t), other) for t, m in zip(terms, missing)], np.float64)
     tab20 = plt.get_cmap("tab20").colors
     palette = [c for i, c in enumerate(tab20[0::2] + tab20[1::2]) if i not in (7, 17)]  # greys mean "other"
-    colours = list(palette[:len(common)]) + ([(0.45, 0.45, 0.45)] if "other" in names else [])
+    colours = list(palette[: len(common)]) + ([(0.45, 0.45, 0.45)] if "other" in names else [])
     codes[missing.to_numpy()] = np.nan  # unlabelled rows stay white
     return codes, names, ListedColormap(colours or [(1, 1, 1)])
 
 
-def heatmap_figure(matrix: np.ndarray, linkage: np.ndarray, order: Sequence[int], clusters: Sequence[int],
-                   labels: Sequence | None = None, path_png: str | Path | None = None,
-                   path_pdf: str | Path | None = None, title: str = "", columns: str | Sequence[int] = "cluster",
-                   row_names: Sequence[str] | None = None, dpi: int = 150):
+def heatmap_figure(
+    matrix: np.ndarray,
+    linkage: np.ndarray,
+    order: Sequence[int],
+    clusters: Sequence[int],
+    labels: Sequence | None = None,
+    path_png: str | Path | None = None,
+    path_pdf: str | Path | None = None,
+    title: str = "",
+    columns: str | Sequence[int] = "cluster",
+    row_names: Sequence[str] | None = None,
+    dpi: int = 150,
+):
     """Clustered heat map of z-scored profiles with the row dendrogram, cluster and label strips.
 
     ``matrix``, ``clusters``, ``labels`` and ``row_names`` are in profile order (the rows of
@@ -121,8 +132,10 @@ def heatmap_figure(matrix: np.ndarray, linkage: np.ndarray, order: Sequence[int]
     clusters = np.asarray(clusters)
     n, d = x.shape
     if len(order) != n or len(clusters) != n or len(linkage) != n - 1:
-        raise ValueError(f"{n} rows but {len(order)} leaf positions, {len(clusters)} cluster ids and a "
-                         f"linkage of {len(linkage) + 1} leaves")
+        raise ValueError(
+            f"{n} rows but {len(order)} leaf positions, {len(clusters)} cluster ids and a "
+            f"linkage of {len(linkage) + 1} leaves"
+        )
     if labels is not None and len(labels) != n:
         raise ValueError(f"{n} rows but {len(labels)} labels")
     if isinstance(columns, str):
@@ -143,8 +156,9 @@ def heatmap_figure(matrix: np.ndarray, linkage: np.ndarray, order: Sequence[int]
     tree_ax = fig.add_subplot(grid[0, 0])
     heat_ax = fig.add_subplot(grid[0, 1])
     extent = (-0.5, len(cols) - 0.5, n - 0.5, -0.5)
-    mesh = heat_ax.imshow(image, aspect="auto", cmap=HEATMAP_CMAP, vmin=-CLIP_SD, vmax=CLIP_SD,
-                          interpolation=interpolation, extent=extent)
+    mesh = heat_ax.imshow(
+        image, aspect="auto", cmap=HEATMAP_CMAP, vmin=-CLIP_SD, vmax=CLIP_SD, interpolation=interpolation, extent=extent
+    )
     draw_dendrogram(tree_ax, linkage, order, lw=0.3 if large else 0.6, min_leaves=max(1, n // 800))
     heat_ax.set_xticks([])
     heat_ax.set_xlabel(f"{len(cols)} features", fontsize=7)
@@ -156,8 +170,15 @@ def heatmap_figure(matrix: np.ndarray, linkage: np.ndarray, order: Sequence[int]
 
     k = int(clusters.max()) if n else 0
     strip_ax = fig.add_subplot(grid[0, 2], sharey=heat_ax)
-    strip_ax.imshow(clusters[order][:, None].astype(np.float64), aspect="auto", cmap=_cluster_colours(k),
-                    vmin=0.5, vmax=k + 0.5, interpolation=interpolation, extent=(-0.5, 0.5, n - 0.5, -0.5))
+    strip_ax.imshow(
+        clusters[order][:, None].astype(np.float64),
+        aspect="auto",
+        cmap=_cluster_colours(k),
+        vmin=0.5,
+        vmax=k + 0.5,
+        interpolation=interpolation,
+        extent=(-0.5, 0.5, n - 0.5, -0.5),
+    )
     strip_ax.set_xticks([0], ["cluster"], rotation=90, fontsize=6)
     strip_ax.tick_params(axis="y", left=False, labelleft=False)
     ordered = clusters[order]
@@ -169,8 +190,15 @@ def heatmap_figure(matrix: np.ndarray, linkage: np.ndarray, order: Sequence[int]
     if labels is not None:
         codes, names, cmap = _term_codes(labels, order)
         label_ax = fig.add_subplot(grid[0, 3], sharey=heat_ax)
-        label_ax.imshow(codes[:, None], aspect="auto", cmap=cmap, vmin=-0.5, vmax=max(len(names), 1) - 0.5,
-                        interpolation=interpolation, extent=(-0.5, 0.5, n - 0.5, -0.5))
+        label_ax.imshow(
+            codes[:, None],
+            aspect="auto",
+            cmap=cmap,
+            vmin=-0.5,
+            vmax=max(len(names), 1) - 0.5,
+            interpolation=interpolation,
+            extent=(-0.5, 0.5, n - 0.5, -0.5),
+        )
         label_ax.set_xticks([0], ["label"], rotation=90, fontsize=6)
         label_ax.tick_params(axis="y", left=False, labelleft=False)
         legend_handles = [Patch(color=cmap(i), label=name) for i, name in enumerate(names)]
@@ -180,8 +208,15 @@ def heatmap_figure(matrix: np.ndarray, linkage: np.ndarray, order: Sequence[int]
     cbar.set_label("z-score (clipped at \u00b13)", fontsize=6)
     cbar.ax.tick_params(labelsize=6)
     if legend_handles:
-        side_ax.legend(handles=legend_handles, fontsize=5, frameon=False, loc="upper left",
-                       bbox_to_anchor=(0.1, 0.74), title="label", title_fontsize=6)
+        side_ax.legend(
+            handles=legend_handles,
+            fontsize=5,
+            frameon=False,
+            loc="upper left",
+            bbox_to_anchor=(0.1, 0.74),
+            title="label",
+            title_fontsize=6,
+        )
     fig.suptitle(title or f"{n} profiles x {len(cols)} features, {k} clusters", fontsize=9)
     if path_png is None:
         return fig
@@ -189,7 +224,9 @@ def heatmap_figure(matrix: np.ndarray, linkage: np.ndarray, order: Sequence[int]
     return Path(path_png)
 
 
-def _pick_cells(cells: pd.DataFrame, proteins: Sequence[str], n: int, rng: np.random.Generator) -> list[tuple[str, int]]:
+def _pick_cells(
+    cells: pd.DataFrame, proteins: Sequence[str], n: int, rng: np.random.Generator
+) -> list[tuple[str, int]]:
     """Up to ``n`` (protein, store index) examples: distinct proteins first, then more cells of them."""
     by_protein = cells.groupby("protein")["store_index"].apply(lambda s: list(s))
     pool = [p for p in proteins if p in by_protein.index]
@@ -209,10 +246,19 @@ def _pick_cells(cells: pd.DataFrame, proteins: Sequence[str], n: int, rng: np.ra
     return picks
 
 
-def cluster_examples_figure(store: str | Path | CropStore, cells_meta: pd.DataFrame, clusters_table: pd.DataFrame,
-                            path_png: str | Path | None = None, n_examples: int = 6, seed: int = 0,
-                            path_pdf: str | Path | None = None, clusters: Sequence[int] | None = None,
-                            roles: Sequence[str] | None = None, protein_only: bool = False, title: str = ""):
+def cluster_examples_figure(
+    store: str | Path | CropStore,
+    cells_meta: pd.DataFrame,
+    clusters_table: pd.DataFrame,
+    path_png: str | Path | None = None,
+    n_examples: int = 6,
+    seed: int = 0,
+    path_pdf: str | Path | None = None,
+    clusters: Sequence[int] | None = None,
+    roles: Sequence[str] | None = None,
+    protein_only: bool = False,
+    title: str = "",
+):
     """Supp Fig 4/5-style panel: per cluster, a row of example crops of cells of its proteins.
 
     ``cells_meta`` is the cell table (or a feature table's metadata): ``protein`` and
@@ -228,28 +274,48 @@ def cluster_examples_figure(store: str | Path | CropStore, cells_meta: pd.DataFr
     roles = list(roles)
     if len(roles) != store.shape[1]:
         raise ValueError(f"{len(roles)} channel roles for a store of {store.shape[1]} channels")
-    cells = cells_meta[["protein"]].astype(str).assign(
-        store_index=cells_meta["store_index"].to_numpy(np.int64) if "store_index" in cells_meta.columns
-        else np.arange(len(cells_meta)))
+    cells = (
+        cells_meta[["protein"]]
+        .astype(str)
+        .assign(
+            store_index=cells_meta["store_index"].to_numpy(np.int64)
+            if "store_index" in cells_meta.columns
+            else np.arange(len(cells_meta))
+        )
+    )
     table = clusters_table.assign(protein=clusters_table["protein"].astype(str))
     sizes = table.groupby("cluster").size()
     chosen = list(sizes.index) if clusters is None else [c for c in clusters if c in sizes.index]
     if not chosen:
         raise ValueError("no cluster to show: the clusters asked for are not in the clusters table")
     rng = np.random.default_rng(seed)
-    rows = [(c, _pick_cells(cells, sorted(table.loc[table["cluster"] == c, "protein"].unique()), n_examples, rng))
-            for c in chosen]
+    rows = [
+        (c, _pick_cells(cells, sorted(table.loc[table["cluster"] == c, "protein"].unique()), n_examples, rng))
+        for c in chosen
+    ]
     indices = sorted({i for _, picks in rows for _, i in picks})
     crops = dict(zip(indices, read_crops(store, indices))) if indices else {}
-    fig, axes = plt.subplots(len(rows), n_examples + 1, figsize=(1.15 * (n_examples + 1), 1.2 * len(rows)),
-                             squeeze=False, gridspec_kw={"width_ratios": [1.4] + [1] * n_examples})
+    fig, axes = plt.subplots(
+        len(rows),
+        n_examples + 1,
+        figsize=(1.15 * (n_examples + 1), 1.2 * len(rows)),
+        squeeze=False,
+        gridspec_kw={"width_ratios": [1.4] + [1] * n_examples},
+    )
     hidden = [i for i, r in enumerate(roles) if r != "protein"] if protein_only else []
     for ax in axes.flat:
         ax.axis("off")
     for r, (c, picks) in enumerate(rows):
         n_proteins = int(sizes[c])
-        axes[r, 0].text(0.95, 0.5, f"cluster {c}\n{n_proteins} protein{'s' if n_proteins != 1 else ''}",
-                        ha="right", va="center", fontsize=7, transform=axes[r, 0].transAxes)
+        axes[r, 0].text(
+            0.95,
+            0.5,
+            f"cluster {c}\n{n_proteins} protein{'s' if n_proteins != 1 else ''}",
+            ha="right",
+            va="center",
+            fontsize=7,
+            transform=axes[r, 0].transAxes,
+        )
         if not picks:
             axes[r, 1].text(0.0, 0.5, "no cells in the crop store", fontsize=6, va="center")
         for j, (protein, idx) in enumerate(picks, start=1):

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import matplotlib
 
@@ -14,8 +14,11 @@ import numpy as np  # noqa: E402
 from pcinpaint.io import atomic_path
 
 #: RGB colour of each structural channel, in order (the paper: nucleus blue, microtubules red)
-STRUCTURAL_COLOURS = {1: [(1.0, 0.0, 0.2)], 2: [(0.0, 0.35, 1.0), (1.0, 0.0, 0.2)],
-                      3: [(0.0, 0.35, 1.0), (1.0, 0.0, 0.2), (1.0, 1.0, 0.0)]}
+STRUCTURAL_COLOURS = {
+    1: [(1.0, 0.0, 0.2)],
+    2: [(0.0, 0.35, 1.0), (1.0, 0.0, 0.2)],
+    3: [(0.0, 0.35, 1.0), (1.0, 0.0, 0.2), (1.0, 1.0, 0.0)],
+}
 PROTEIN_COLOUR = (0.1, 1.0, 0.1)
 
 

@@ -8,7 +8,7 @@ prediction follows the row, not the column.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -43,10 +43,12 @@ def fig1c(model, source: np.ndarray, target: np.ndarray, roles: Sequence[str], t
     structural = [i for i, r in enumerate(roles) if r == "structural"]
     protein = [i for i, r in enumerate(roles) if r == "protein"]
     predicted = predict(model, source[None], target[None], structural)[0]
-    panels = [("source cell (all channels)", composite(source, roles)),
-              ("target cell: structural markers", composite(_markers_only(target, protein), roles)),
-              ("predicted target protein", composite(_with_protein(target, predicted, protein), roles)),
-              ("actual target protein", composite(target, roles))]
+    panels = [
+        ("source cell (all channels)", composite(source, roles)),
+        ("target cell: structural markers", composite(_markers_only(target, protein), roles)),
+        ("predicted target protein", composite(_with_protein(target, predicted, protein), roles)),
+        ("actual target protein", composite(target, roles)),
+    ]
     fig, axes = plt.subplots(1, 4, figsize=(10, 2.9))
     for ax, (name, img) in zip(axes, panels):
         ax.imshow(img)
@@ -56,8 +58,13 @@ def fig1c(model, source: np.ndarray, target: np.ndarray, roles: Sequence[str], t
     return fig
 
 
-def suppfig1(model, sources: list[tuple[str, np.ndarray]], targets: list[tuple[str, np.ndarray]],
-             roles: Sequence[str], title: str):
+def suppfig1(
+    model,
+    sources: list[tuple[str, np.ndarray]],
+    targets: list[tuple[str, np.ndarray]],
+    roles: Sequence[str],
+    title: str,
+):
     """Rows: source cells (labelled); columns: target cells from other images. Top row: actual targets."""
     structural = [i for i, r in enumerate(roles) if r == "structural"]
     protein = [i for i, r in enumerate(roles) if r == "protein"]
@@ -72,7 +79,9 @@ def suppfig1(model, sources: list[tuple[str, np.ndarray]], targets: list[tuple[s
     for i, (label, source) in enumerate(sources, start=1):
         axes[i, 0].imshow(composite(source, roles))
         axes[i, 0].set_title(f"source: {label}", fontsize=7)
-        predicted = predict(model, np.repeat(source[None], len(targets), 0), np.stack([t for _, t in targets]), structural)
+        predicted = predict(
+            model, np.repeat(source[None], len(targets), 0), np.stack([t for _, t in targets]), structural
+        )
         for j, (_, target) in enumerate(targets, start=1):
             axes[i, j].imshow(composite(_with_protein(target, predicted[j - 1], protein), roles))
     fig.suptitle(title, fontsize=9)
@@ -95,8 +104,9 @@ def pick_pair(cells: pd.DataFrame, label_column: str, rng: np.random.Generator, 
     return int(source["store_index"]), int(target["store_index"])
 
 
-def pick_sources_and_targets(cells: pd.DataFrame, label_column: str, classes: Sequence[str],
-                             rng: np.random.Generator, n_targets: int = 4):
+def pick_sources_and_targets(
+    cells: pd.DataFrame, label_column: str, classes: Sequence[str], rng: np.random.Generator, n_targets: int = 4
+):
     """One source per class (single labels); targets from images no source comes from.
 
     Targets are of distinct labels where possible. On a screen too small to leave images

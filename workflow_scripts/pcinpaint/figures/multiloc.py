@@ -6,8 +6,8 @@ Both write a PNG and a PDF atomically and return the two paths.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -36,8 +36,9 @@ def _violin(ax, values: list[np.ndarray], positions: Sequence[float], colours: S
     """Violins with the paper's marks: a black box for the IQR, a white dot at the median."""
     present = [(v, p, c) for v, p, c in zip(values, positions, colours) if len(v) > 1]
     if present:
-        parts = ax.violinplot([v for v, _, _ in present], positions=[p for _, p, _ in present],
-                              widths=0.8, showextrema=False)
+        parts = ax.violinplot(
+            [v for v, _, _ in present], positions=[p for _, p, _ in present], widths=0.8, showextrema=False
+        )
         for body, (_, _, colour) in zip(parts["bodies"], present):
             body.set_facecolor(colour)
             body.set_edgecolor("0.3")
@@ -51,8 +52,15 @@ def _violin(ax, values: list[np.ndarray], positions: Sequence[float], colours: S
         ax.scatter([p], [med], s=10, color="white", zorder=3)
 
 
-def fig5(scores: pd.DataFrame, chosen_images: Sequence[str] | None, path_png: str | Path,
-         path_pdf: str | Path, title: str = "", max_images: int = 4, seed: int = 0) -> tuple[Path, Path]:
+def fig5(
+    scores: pd.DataFrame,
+    chosen_images: Sequence[str] | None,
+    path_png: str | Path,
+    path_pdf: str | Path,
+    title: str = "",
+    max_images: int = 4,
+    seed: int = 0,
+) -> tuple[Path, Path]:
     """Violin plots of the score of A-only, B-only and A+B cells, then the single cells of a
     few A+B images as jittered black dots beside them (the paper's Fig 5).
 
@@ -120,9 +128,17 @@ def _rgb(crop: np.ndarray, colours: np.ndarray) -> np.ndarray:
     return np.clip(np.tensordot(image, colours, axes=([0], [0])), 0, 1)
 
 
-def fig6(linkage: np.ndarray, crops: np.ndarray, representatives: pd.DataFrame, roles: Sequence[str],
-         path_png: str | Path, path_pdf: str | Path, title: str = "", truth=None,
-         colours: Sequence | None = None) -> tuple[Path, Path]:
+def fig6(
+    linkage: np.ndarray,
+    crops: np.ndarray,
+    representatives: pd.DataFrame,
+    roles: Sequence[str],
+    path_png: str | Path,
+    path_pdf: str | Path,
+    title: str = "",
+    truth=None,
+    colours: Sequence | None = None,
+) -> tuple[Path, Path]:
     """Dendrogram of one protein's single cells, the crop of each branch's representative cell
     under its branch, and (optionally) a colour bar of known sub-populations under the leaves.
 
@@ -157,8 +173,9 @@ def fig6(linkage: np.ndarray, crops: np.ndarray, representatives: pd.DataFrame, 
     tree_ax = fig.add_subplot(grid[0, :])
     cut = (linkage[-k, 2] + linkage[-k + 1, 2]) / 2 if 1 < k < n else 0
     with plt.rc_context({"lines.linewidth": 0.6}):
-        dend = hierarchy.dendrogram(linkage, ax=tree_ax, no_labels=True, color_threshold=cut,
-                                    above_threshold_color="0.5")
+        dend = hierarchy.dendrogram(
+            linkage, ax=tree_ax, no_labels=True, color_threshold=cut, above_threshold_color="0.5"
+        )
     tree_ax.set_ylabel("Ward distance", fontsize=7)
     tree_ax.tick_params(labelsize=6)
     tree_ax.spines[["top", "right", "bottom"]].set_visible(False)
@@ -171,14 +188,20 @@ def fig6(linkage: np.ndarray, crops: np.ndarray, representatives: pd.DataFrame, 
         classes = sorted(set(ordered))
         cmap = plt.get_cmap("Set2" if len(classes) <= 8 else "tab20")
         codes = np.array([classes.index(v) for v in ordered])
-        bar_ax.imshow(codes[None, :], aspect="auto", cmap=cmap, vmin=0, vmax=cmap.N - 1,
-                      extent=(xlim[0], xlim[1], 0, 1), interpolation="nearest")
+        bar_ax.imshow(
+            codes[None, :],
+            aspect="auto",
+            cmap=cmap,
+            vmin=0,
+            vmax=cmap.N - 1,
+            extent=(xlim[0], xlim[1], 0, 1),
+            interpolation="nearest",
+        )
         bar_ax.set_xlim(*xlim)
         bar_ax.set_xticks([])
         bar_ax.set_yticks([0.5], ["truth"], fontsize=6)
         handles = [plt.Rectangle((0, 0), 1, 1, color=cmap(i)) for i in range(len(classes))]
-        bar_ax.legend(handles, classes, fontsize=6, loc="center left", bbox_to_anchor=(1.01, 0.5),
-                      frameon=False)
+        bar_ax.legend(handles, classes, fontsize=6, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
     for j, (_, row) in enumerate(representatives.reset_index(drop=True).iterrows()):
         ax = fig.add_subplot(grid[-1, j])
         ax.imshow(_rgb(crops[int(row["cell"])], rgb))
@@ -190,8 +213,15 @@ def fig6(linkage: np.ndarray, crops: np.ndarray, representatives: pd.DataFrame, 
             centre = 5 + 10 * (row["leaf_start"] + row["leaf_stop"] - 1) / 2
             if j % 2 == 0:  # alternate shading marks where one branch ends and the next begins
                 tree_ax.axvspan(10 * row["leaf_start"], 10 * row["leaf_stop"], color="0.93", zorder=0, lw=0)
-            link = ConnectionPatch(xyA=(centre, 0), coordsA=tree_ax.transData, xyB=(0.5, 1.0),
-                                   coordsB=ax.transAxes, color="0.4", lw=0.6, ls="--")
+            link = ConnectionPatch(
+                xyA=(centre, 0),
+                coordsA=tree_ax.transData,
+                xyB=(0.5, 1.0),
+                coordsB=ax.transAxes,
+                color="0.4",
+                lw=0.6,
+                ls="--",
+            )
             fig.add_artist(link)
     save_figure(fig, path_png, path_pdf)
     return Path(path_png), Path(path_pdf)

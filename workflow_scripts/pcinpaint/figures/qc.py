@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -11,8 +11,7 @@ from skimage.segmentation import find_boundaries
 from pcinpaint.figures.common import composite, plt
 
 
-def crop_montage(crops: np.ndarray, cells: pd.DataFrame, roles: Sequence[str], title: str,
-                 columns: int = 8):
+def crop_montage(crops: np.ndarray, cells: pd.DataFrame, roles: Sequence[str], title: str, columns: int = 8):
     """Crops (n, C, H, W) in [0, 1] in a grid, coloured by channel role, labelled by protein."""
     n = len(crops)
     rows = max(1, int(np.ceil(n / columns)))

@@ -77,8 +77,12 @@ def detect_layout(table: pd.DataFrame) -> str | None:
 
 def _as_text(table: pd.DataFrame) -> pd.DataFrame:
     """Every column as text, missing values as "" (parquet tables keep their types)."""
-    return pd.DataFrame({c: [("" if pd.isna(v) else str(v)) for v in table[c]] for c in table.columns},
-                        index=table.index, columns=table.columns, dtype=str)
+    return pd.DataFrame(
+        {c: [("" if pd.isna(v) else str(v)) for v in table[c]] for c in table.columns},
+        index=table.index,
+        columns=table.columns,
+        dtype=str,
+    )
 
 
 def _split(values: pd.Series, sep: str) -> pd.Series:
@@ -89,8 +93,7 @@ def _split(values: pd.Series, sep: str) -> pd.Series:
 
 def _long(proteins: pd.Series, terms: pd.Series) -> pd.DataFrame:
     """Long table from aligned protein and term series; blank proteins and terms dropped."""
-    frame = pd.DataFrame({"protein": proteins.astype(str).str.strip().reindex(terms.index),
-                          "term": terms.astype(str)})
+    frame = pd.DataFrame({"protein": proteins.astype(str).str.strip().reindex(terms.index), "term": terms.astype(str)})
     frame = frame[(frame["protein"] != "") & (frame["term"] != "")]
     return frame.drop_duplicates().reset_index(drop=True)
 
@@ -128,8 +131,9 @@ def _hpa(table: pd.DataFrame, key: str, reliability, path: Path) -> pd.DataFrame
     cols = [_find(table, r) for r in reliability]
     present = [c for c in cols if c is not None]
     if not present:
-        raise InputError(f"{path}: none of the reliability columns {list(reliability)} is present; "
-                         f"columns are {list(table.columns)}")
+        raise InputError(
+            f"{path}: none of the reliability columns {list(reliability)} is present; columns are {list(table.columns)}"
+        )
     absent = [r for r, c in zip(reliability, cols) if c is None]
     if absent:
         log.warning("%s: reliability column(s) %s absent, using %s", path, absent, present)
@@ -143,15 +147,18 @@ def _checked_layout(table: pd.DataFrame, layout: str, path: Path) -> str:
     if layout == "auto":
         found = detect_layout(table)
         if found is None:
-            raise InputError(f"{path}: cannot tell the annotation layout from the columns {list(table.columns)}; "
-                             f"expected Huh 2003 (yORF), HPA (Gene name + reliability columns), "
-                             f"the simulator's truth_proteins, or protein + term(s)")
+            raise InputError(
+                f"{path}: cannot tell the annotation layout from the columns {list(table.columns)}; "
+                f"expected Huh 2003 (yORF), HPA (Gene name + reliability columns), "
+                f"the simulator's truth_proteins, or protein + term(s)"
+            )
         return found
     return layout
 
 
-def read_annotations(path, layout: str = "auto", key: str | None = None,
-                     reliability=("Validated", "Supported", "Approved")) -> pd.DataFrame:
+def read_annotations(
+    path, layout: str = "auto", key: str | None = None, reliability=("Validated", "Supported", "Approved")
+) -> pd.DataFrame:
     """A protein annotation file as a long table (``protein``, ``term``), one row per pair.
 
     ``layout`` is "huh2003", "hpa", "simulated", "long" or "auto" (see ``detect_layout``).
@@ -185,14 +192,17 @@ def read_annotations(path, layout: str = "auto", key: str | None = None,
         if termcol is None:
             others = [c for c in table.columns if c != keycol]
             if len(others) != 1:
-                raise InputError(f"{path}: a long annotation table needs a 'term' or 'terms' column; "
-                                 f"columns are {list(table.columns)}")
+                raise InputError(
+                    f"{path}: a long annotation table needs a 'term' or 'terms' column; "
+                    f"columns are {list(table.columns)}"
+                )
             termcol = others[0]
         out = _long(table[keycol], _split(table[termcol], ";"))
     if out.empty:
         raise InputError(f"{path}: no protein has any localization term (layout {layout})")
-    log.info("%s: %d proteins, %d distinct terms (layout %s)", path, out["protein"].nunique(),
-             out["term"].nunique(), layout)
+    log.info(
+        "%s: %d proteins, %d distinct terms (layout %s)", path, out["protein"].nunique(), out["term"].nunique(), layout
+    )
     return out
 
 
@@ -311,9 +321,16 @@ def _class_of(label, mapping: dict, mode: str):
     return "+".join(sorted(parts))
 
 
-def cell_labels(cells: pd.DataFrame, *, column: str | None = None, annotations: pd.DataFrame | None = None,
-                mode: str = "combined", label_from: str = "annotation", merge: dict | None = None,
-                aliases: dict[str, str] | None = None) -> pd.Series:
+def cell_labels(
+    cells: pd.DataFrame,
+    *,
+    column: str | None = None,
+    annotations: pd.DataFrame | None = None,
+    mode: str = "combined",
+    label_from: str = "annotation",
+    merge: dict | None = None,
+    aliases: dict[str, str] | None = None,
+) -> pd.Series:
     """One label per cell, aligned with ``cells``; None where a cell is unlabelled.
 
     ``label_from="column"``: the cell table's ``column`` (default "label"), split on '+',
@@ -345,8 +362,9 @@ def cell_labels(cells: pd.DataFrame, *, column: str | None = None, annotations: 
     return pd.Series(values, index=cells.index, dtype=object, name="label")
 
 
-def unmatched_report(cells: pd.DataFrame, annotations: pd.DataFrame,
-                     aliases: dict[str, str] | None = None) -> tuple[int, int]:
+def unmatched_report(
+    cells: pd.DataFrame, annotations: pd.DataFrame, aliases: dict[str, str] | None = None
+) -> tuple[int, int]:
     """(proteins of the screen with no annotation, proteins of the screen), for logging."""
     screen = set(_norm(cells["protein"].dropna(), aliases))
     screen.discard("")

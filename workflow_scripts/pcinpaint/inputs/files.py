@@ -72,7 +72,9 @@ def channel_of(stem: str, tokens: dict[str, str]) -> tuple[str, str] | None:
     return None
 
 
-def files_by_key(paths, tokens: dict[str, str], what: str, match=channel_of) -> tuple[dict[str, dict[str, Path]], list[str]]:
+def files_by_key(
+    paths, tokens: dict[str, str], what: str, match=channel_of
+) -> tuple[dict[str, dict[str, Path]], list[str]]:
     """Channel files grouped by the key they share (a field, or a cell of a crop set):
     ``{key: {channel: path}}``, and the names that carry no channel token. ``match`` maps a file
     stem to (channel, key) or None; a second file for one key and channel is an error."""

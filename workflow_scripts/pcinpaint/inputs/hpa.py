@@ -34,8 +34,8 @@ import time
 import urllib.error
 import urllib.request
 import xml.etree.ElementTree as ET
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -150,8 +150,7 @@ def resolve_proteins(proteins: Sequence[str], location_table: str | Path | None)
             rows.append((ensg, ensg_name.get(ensg, ensg) if table is not None else ensg))
             continue
         if table is None:
-            raise InputError(f"gene name '{item}' needs a location table to find its Ensembl id "
-                             f"(or give the ENSG id)")
+            raise InputError(f"gene name '{item}' needs a location table to find its Ensembl id (or give the ENSG id)")
         ids = by_name.get(item.upper())
         if ids is None:
             raise InputError(f"{location_table}: unknown gene name '{item}' (not in the 'Gene name' column)")
@@ -224,9 +223,17 @@ class _Client:
         return None, self.retries + 1, f"{error} (gave up after {self.retries + 1} attempts)"
 
 
-def list_images(proteins: Sequence[str], base_url: str, cache_dir: str | Path, *,
-                location_table: str | Path | None = None, retries: int = 4, backoff_s: float = 1.0,
-                rate_limit_s: float = 0.5, timeout_s: float = 30.0) -> tuple[pd.DataFrame, pd.DataFrame]:
+def list_images(
+    proteins: Sequence[str],
+    base_url: str,
+    cache_dir: str | Path,
+    *,
+    location_table: str | Path | None = None,
+    retries: int = 4,
+    backoff_s: float = 1.0,
+    rate_limit_s: float = 0.5,
+    timeout_s: float = 30.0,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(listing, failures): every protein's composites, and the proteins whose XML failed.
 
     Entry XMLs are kept in ``cache_dir`` as ``<ENSG>.xml`` (only once they parse), so a rerun
@@ -244,7 +251,7 @@ def list_images(proteins: Sequence[str], base_url: str, cache_dir: str | Path, *
             except InputError as exc:
                 log.warning("%s; fetching it again", exc)
         if listing is None:
-            data, attempts, error = client.get(url, check=lambda b: parse_entry_xml(b, ensg, url))
+            data, attempts, error = client.get(url, check=lambda b, ensg=ensg, url=url: parse_entry_xml(b, ensg, url))
             if data is None:
                 log.warning("%s (%s): %s", url, protein, error)
                 failures.append((ensg, protein, url, attempts, error))
@@ -286,8 +293,16 @@ def _relative_path(row) -> str:
     return f"{_safe(row['ensg'])}/{_safe(row['antibody'])}/{_safe(str(row['url']).rsplit('/', 1)[-1])}"
 
 
-def download_images(listing: pd.DataFrame, dest_dir: str | Path, *, retries: int = 4, backoff_s: float = 1.0,
-                    rate_limit_s: float = 0.5, timeout_s: float = 30.0, progress: bool = False) -> pd.DataFrame:
+def download_images(
+    listing: pd.DataFrame,
+    dest_dir: str | Path,
+    *,
+    retries: int = 4,
+    backoff_s: float = 1.0,
+    rate_limit_s: float = 0.5,
+    timeout_s: float = 30.0,
+    progress: bool = False,
+) -> pd.DataFrame:
     """Fetch every composite of ``listing`` into ``dest_dir``; the manifest, one row per URL.
 
     A file already there that decodes as an RGB JPEG is ``cached`` and not fetched again;
@@ -317,8 +332,11 @@ def download_images(listing: pd.DataFrame, dest_dir: str | Path, *, retries: int
                 status, size = "fetched", len(data)
         out.append({**row, "path": rel, "status": status, "bytes": size, "attempts": attempts, "error": error})
         if progress:
-            print(f"[{i + 1}/{len(rows)}] {status:7s} {row['url']}" + (f": {error}" if error else ""),
-                  file=sys.stderr, flush=True)
+            print(
+                f"[{i + 1}/{len(rows)}] {status:7s} {row['url']}" + (f": {error}" if error else ""),
+                file=sys.stderr,
+                flush=True,
+            )
     manifest = pd.DataFrame(out, columns=MANIFEST_COLUMNS).astype({"bytes": int, "attempts": int})
     counts = manifest["status"].value_counts().to_dict()
     log.info("%s: %d composites (%s)", dest_dir, len(manifest), ", ".join(f"{v} {k}" for k, v in counts.items()))
@@ -343,12 +361,16 @@ def split_composite(jpg_path: str | Path) -> dict[str, np.ndarray]:
         raise InputError(f"{path}: {exc}") from None
     if image.dtype != np.uint8:
         raise InputError(f"{path}: expected an 8-bit composite, got {image.dtype}")
-    return {"red": np.ascontiguousarray(image[..., 0]), "green": np.ascontiguousarray(image[..., 1]),
-            "blue": np.ascontiguousarray(image[..., 2])}
+    return {
+        "red": np.ascontiguousarray(image[..., 0]),
+        "green": np.ascontiguousarray(image[..., 1]),
+        "blue": np.ascontiguousarray(image[..., 2]),
+    }
 
 
-def write_fields(manifest: pd.DataFrame, images_dir: str | Path, fields_dir: str | Path,
-                 channel_colours: dict[str, str]) -> pd.DataFrame:
+def write_fields(
+    manifest: pd.DataFrame, images_dir: str | Path, fields_dir: str | Path, channel_colours: dict[str, str]
+) -> pd.DataFrame:
     """Split each downloaded composite into ``<field_id>_<channel>.tif``; the sample sheet.
 
     ``image_id`` is ``protein/antibody/cell line`` (the paper's grouping of fields into
@@ -370,9 +392,16 @@ def write_fields(manifest: pd.DataFrame, images_dir: str | Path, fields_dir: str
             for ch, colour in channel_colours.items():
                 with atomic_path(tiffs[ch]) as tmp:
                     tifffile.imwrite(tmp, planes[colour])
-        rows.append({"image_id": f"{row['protein']}/{row['antibody']}/{row['cell_line']}", "field_id": field_id,
-                     "protein": row["protein"], "cell_line": row["cell_line"], "antibody": row["antibody"],
-                     **{ch: str(p) for ch, p in tiffs.items()}})
+        rows.append(
+            {
+                "image_id": f"{row['protein']}/{row['antibody']}/{row['cell_line']}",
+                "field_id": field_id,
+                "protein": row["protein"],
+                "cell_line": row["cell_line"],
+                "antibody": row["antibody"],
+                **{ch: str(p) for ch, p in tiffs.items()},
+            }
+        )
     return pd.DataFrame(rows, columns=["image_id", "field_id", "protein", "cell_line", "antibody", *channel_colours])
 
 
@@ -381,8 +410,9 @@ def write_fields(manifest: pd.DataFrame, images_dir: str | Path, fields_dir: str
 # --------------------------------------------------------------------------------------------
 
 
-def location_columns(location_table: str | Path,
-                     reliability: Sequence[str] = ("Validated", "Supported", "Approved")) -> pd.DataFrame:
+def location_columns(
+    location_table: str | Path, reliability: Sequence[str] = ("Validated", "Supported", "Approved")
+) -> pd.DataFrame:
     """Per gene: ``ensg, protein, label`` and the single-cell variation columns.
 
     ``label`` is the gene's locations at the given reliability levels, read exactly as
@@ -394,8 +424,10 @@ def location_columns(location_table: str | Path,
     classes = labels.protein_classes(labels.read_annotations(path, layout="hpa", key="Gene", reliability=reliability))
     out = _gene_table(path, table)
     out["label"] = [classes.get(e) for e in out["ensg"]]
-    for name, col in (("sc_variation_intensity", "Single-cell variation intensity"),
-                      ("sc_variation_spatial", "Single-cell variation spatial")):
+    for name, col in (
+        ("sc_variation_intensity", "Single-cell variation intensity"),
+        ("sc_variation_spatial", "Single-cell variation spatial"),
+    ):
         values = _text_column(table, col)
         out[name] = None if values is None else [v or None for v in values]
     return out[out["ensg"] != ""].drop_duplicates("ensg").reset_index(drop=True)

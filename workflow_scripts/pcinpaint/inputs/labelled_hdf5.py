@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -59,11 +59,23 @@ def _text(values) -> list[str]:
 class LabelledFile:
     """An open labelled file, checked: data rows, one-hot labels, class names."""
 
-    def __init__(self, handle, path: Path, classes: Sequence[str], data_key: str, label_key: str,
-                 channels: int, size: int, channel_order: str, class_key: str | None, protein_key: str | None):
+    def __init__(
+        self,
+        handle,
+        path: Path,
+        classes: Sequence[str],
+        data_key: str,
+        label_key: str,
+        channels: int,
+        size: int,
+        channel_order: str,
+        class_key: str | None,
+        protein_key: str | None,
+    ):
         if channel_order not in CHANNEL_ORDERS:
-            raise ConfigError(f"labelled_hdf5.channel_order: unknown order '{channel_order}'; "
-                              f"choose one of {list(CHANNEL_ORDERS)}")
+            raise ConfigError(
+                f"labelled_hdf5.channel_order: unknown order '{channel_order}'; choose one of {list(CHANNEL_ORDERS)}"
+            )
         self.path, self.channels, self.size, self.channel_order = path, int(channels), int(size), channel_order
         for key in (data_key, label_key):
             if key not in handle or not hasattr(handle[key], "shape"):
@@ -73,22 +85,27 @@ class LabelledFile:
         width = int(np.prod(self.data.shape[1:])) if self.data.ndim >= 2 else 0
         want = self.channels * self.size * self.size
         if width != want:
-            raise InputError(f"{path}: '{data_key}' rows hold {width} values; expected channels x size x size = "
-                             f"{self.channels} x {self.size} x {self.size} = {want}")
+            raise InputError(
+                f"{path}: '{data_key}' rows hold {width} values; expected channels x size x size = "
+                f"{self.channels} x {self.size} x {self.size} = {want}"
+            )
         labels = np.asarray(handle[label_key][()])
         if labels.ndim != 2:
             raise InputError(f"{path}: '{label_key}' has shape {labels.shape}; expected (cells, classes) one-hot rows")
         if labels.shape[1] != len(classes):
-            raise InputError(f"{path}: '{label_key}' has {labels.shape[1]} label columns but the config lists "
-                             f"{len(classes)} classes")
+            raise InputError(
+                f"{path}: '{label_key}' has {labels.shape[1]} label columns but the config lists {len(classes)} classes"
+            )
         if labels.shape[0] != n:
             raise InputError(f"{path}: '{label_key}' has {labels.shape[0]} rows but '{data_key}' has {n} cells")
         binary = (labels == 0) | (labels == 1)
         one_hot = binary.all(axis=1) & (labels.sum(axis=1) == 1)
         if not one_hot.all():
             bad = int(np.flatnonzero(~one_hot)[0])
-            raise InputError(f"{path}: '{label_key}' row {bad} is not one-hot ({labels[bad].tolist()}); "
-                             f"{int((~one_hot).sum())} of {n} rows are not")
+            raise InputError(
+                f"{path}: '{label_key}' row {bad} is not one-hot ({labels[bad].tolist()}); "
+                f"{int((~one_hot).sum())} of {n} rows are not"
+            )
         self._check_class_names(handle, classes, label_key, class_key)
         self.labels = [str(classes[i]) for i in labels.argmax(axis=1)]
         self.proteins = None
@@ -97,8 +114,9 @@ class LabelledFile:
                 raise InputError(f"{path}: no protein dataset '{protein_key}'; the file holds {sorted(handle.keys())}")
             self.proteins = _text(handle[protein_key][()])
             if len(self.proteins) != n:
-                raise InputError(f"{path}: '{protein_key}' has {len(self.proteins)} entries but '{data_key}' "
-                                 f"has {n} cells")
+                raise InputError(
+                    f"{path}: '{protein_key}' has {len(self.proteins)} entries but '{data_key}' has {n} cells"
+                )
 
     def _check_class_names(self, handle, classes, label_key: str, class_key: str | None) -> None:
         if class_key is None or class_key == "":
@@ -113,8 +131,10 @@ class LabelledFile:
         else:
             raise InputError(f"{self.path}: no class names '{class_key}' (dataset or attribute)")
         if [_norm_class(n) for n in names] != [_norm_class(c) for c in classes]:
-            raise InputError(f"{self.path}: the file's classes {names} differ from the config's {list(classes)} "
-                             "(names and order must agree)")
+            raise InputError(
+                f"{self.path}: the file's classes {names} differ from the config's {list(classes)} "
+                "(names and order must agree)"
+            )
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -137,10 +157,16 @@ def open_hdf5(path: str | Path):
         raise InputError(f"{path}: not a readable HDF5 file: {' '.join(str(exc).split())[:200]}") from None
 
 
-def read_labelled(path: str | Path, classes: Sequence[str], data_key: str = DEFAULT_DATA_KEY,
-                  label_key: str = DEFAULT_LABEL_KEY, channels: int = 2, size: int = 64,
-                  channel_order: str = "channels_first", class_key: str | None = AUTO
-                  ) -> tuple[np.ndarray, list[str]]:
+def read_labelled(
+    path: str | Path,
+    classes: Sequence[str],
+    data_key: str = DEFAULT_DATA_KEY,
+    label_key: str = DEFAULT_LABEL_KEY,
+    channels: int = 2,
+    size: int = 64,
+    channel_order: str = "channels_first",
+    class_key: str | None = AUTO,
+) -> tuple[np.ndarray, list[str]]:
     """All crops of a file as float32 (n, channels, size, size), values as stored, and each
     cell's class name (from the config's ``classes``, in the label columns' order).
 

@@ -3,24 +3,11 @@
 The paper's reference code trains from folders like ``<ORF>/<ORF>_<field>_rfp_<cell>_gfp.tif``
 (yeast) and ``<GENE>_<antibody>_<well>/<antibody>_<well>_<field>_<cell>_green.tif`` (human):
 cells were segmented and cropped elsewhere, and pairs are drawn within a folder. ``scan_crops``
-lists such a tree (one row per cell, one path column per channel) and ``build_store`` turns it
-into the workflow's crop store and cell table, so training and features run as for screens
-segmented here. Positions and areas of the cells are unknown (NaN).
-
-Normalisation (``normalise``) happens after resizing and before ``crops.preprocess_crops``:
-
-* ``"per_crop"`` (default): each channel of each crop min-max scaled to [0, 1], as the
-  reference loaders do (``skimage.exposure.rescale_intensity`` per cell and channel). Right
-  for the yeast toy crops, whose float values have an arbitrary, cell-to-cell varying range.
-* ``"none"``: values passed on as read. Since ``preprocess_crops`` itself min-max scales every
-  crop, this stores the same crops as ``"per_crop"``; it exists so a config can say that the
-  files are already scaled (the human toy crops are in [0, 1]).
-* ``"percentile"``: each channel of each crop clipped to its ``percentiles`` (default 0.1 and
-  99.9, DeepLoc's stretch of the Chong et al. crops) before scaling, so a few hot pixels do not
-  squeeze the rest of the cell into the bottom grey levels.
-
-A scaling over the whole set (one range per channel) would not survive: ``preprocess_crops``
-rescales each crop, so only per-crop choices change what is stored.
+lists such a tree (one row per cell, one path column per channel) and
+``crops.importing.store_crop_folders`` turns it into the workflow's crop store and cell table,
+so training and features run as for screens segmented here, after resizing and the per-crop
+normalisation ``normalise`` selects (``crops.preprocess``). Positions and areas of the cells
+are unknown (NaN).
 """
 
 from __future__ import annotations
@@ -100,9 +87,15 @@ def _field_key(cell_key: str, field_regex: re.Pattern | None, where: Path) -> st
     return _group_value(match, "field")
 
 
-def scan_crops(root: str | Path, channel_tokens: dict[str, str], group: str = "folder",
-               protein_pattern: str | None = None, antibody_pattern: str | None = None,
-               field_pattern: str | None = None, pattern: str = "*.tif*") -> pd.DataFrame:
+def scan_crops(
+    root: str | Path,
+    channel_tokens: dict[str, str],
+    group: str = "folder",
+    protein_pattern: str | None = None,
+    antibody_pattern: str | None = None,
+    field_pattern: str | None = None,
+    pattern: str = "*.tif*",
+) -> pd.DataFrame:
     """One row per cell of a tree of per-cell, per-channel crop files.
 
     A file belongs to channel ``c`` when its name (without suffix) ends with
@@ -124,8 +117,9 @@ def scan_crops(root: str | Path, channel_tokens: dict[str, str], group: str = "f
     if not root.is_dir():
         raise InputError(f"{root}: crop folder not found")
     field_regex = _compile(field_pattern, "field_pattern") if field_pattern else None
-    folders = sorted((p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")),
-                     key=lambda p: natural_key(p.name))
+    folders = sorted(
+        (p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")), key=lambda p: natural_key(p.name)
+    )
     if not folders:
         raise InputError(f"{root}: no per-protein folders of crops inside")
     channels = list(channel_tokens)
@@ -143,20 +137,31 @@ def scan_crops(root: str | Path, channel_tokens: dict[str, str], group: str = "f
             have = cells[key]
             missing = [ch for ch in channels if ch not in have]
             if missing:
-                raise InputError(f"{folder}: cell '{key}' has no '{missing[0]}' file "
-                                 f"({key}{channel_tokens[missing[0]]}); it has {sorted(p.name for p in have.values())}")
+                raise InputError(
+                    f"{folder}: cell '{key}' has no '{missing[0]}' file "
+                    f"({key}{channel_tokens[missing[0]]}); it has {sorted(p.name for p in have.values())}"
+                )
             field = _field_key(key, field_regex, folder / have[channels[0]].name)
             field_id = f"{folder.name}/{field}" if field else folder.name
-            rows.append({
-                "cell_id": f"{folder.name}/{key}",
-                "image_id": field_id if group == "folder_field" else folder.name,
-                "field_id": field_id, "protein": protein, "antibody": antibody,
-                "folder": str(folder.resolve()),
-                **{ch: str(have[ch].resolve()) for ch in channels},
-            })
+            rows.append(
+                {
+                    "cell_id": f"{folder.name}/{key}",
+                    "image_id": field_id if group == "folder_field" else folder.name,
+                    "field_id": field_id,
+                    "protein": protein,
+                    "antibody": antibody,
+                    "folder": str(folder.resolve()),
+                    **{ch: str(have[ch].resolve()) for ch in channels},
+                }
+            )
     listing = pd.DataFrame(rows)
     if listing["antibody"].isna().all():
         listing = listing.drop(columns="antibody")
-    log.info("%s: %d cells, %d images, %d proteins", root, len(listing), listing["image_id"].nunique(),
-             listing["protein"].nunique())
+    log.info(
+        "%s: %d cells, %d images, %d proteins",
+        root,
+        len(listing),
+        listing["image_id"].nunique(),
+        listing["protein"].nunique(),
+    )
     return listing

@@ -7,8 +7,8 @@ file and row. The segmentation stage reads fields through ``read_field``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -23,10 +23,9 @@ SHEET_REQUIRED = ("image_id", "field_id", "protein")
 SHEET_OPTIONAL = ("cell_line", "antibody", "label", "mask", "sc_variation_intensity", "sc_variation_spatial")
 
 
-
-
-def read_samplesheet(path: str | Path, channels: Sequence[str], need_mask: bool = False,
-                     schema: dict | None = None) -> pd.DataFrame:
+def read_samplesheet(
+    path: str | Path, channels: Sequence[str], need_mask: bool = False, schema: dict | None = None
+) -> pd.DataFrame:
     """Load and check a sample sheet; channel (and mask) paths become absolute.
 
     Relative paths resolve against the sheet's folder, so a sheet and its images can move
@@ -97,7 +96,7 @@ def read_mask(sheet: pd.DataFrame, index) -> np.ndarray:
     where = row_name(sheet, index)
     mask = read_image(sheet.loc[index, "mask"], where)
     if np.any(mask != np.round(mask)) or mask.min() < 0:
-        raise InputError(f"{where}: mask {sheet.loc[index, 'mask']} is not a label image (non-integer or negative values)")
+        raise InputError(
+            f"{where}: mask {sheet.loc[index, 'mask']} is not a label image (non-integer or negative values)"
+        )
     return mask.astype(np.int32)
-
-

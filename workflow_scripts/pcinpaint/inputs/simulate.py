@@ -79,11 +79,23 @@ CLASSES = {preset: tuple(terms) for preset, terms in CLASS_TERMS.items()}
 
 #: common two-compartment combinations (first pairs are the paper's Fig 5 analyses)
 MULTI_PAIRS = {
-    "human": [("cytosol", "nucleoplasm"), ("nucleoli", "nucleoplasm"), ("cytosol", "nucleoplasm"),
-              ("nucleoli", "nucleoplasm"), ("cytosol", "plasma_membrane"), ("golgi", "vesicles"),
-              ("mitochondria", "cytosol"), ("nuclear_speckles", "nucleoplasm")],
-    "yeast": [("cytoplasm", "nucleus"), ("nucleus", "nucleolus"), ("cytoplasm", "nucleus"),
-              ("er", "cell_periphery"), ("cytoplasm", "punctate")],
+    "human": [
+        ("cytosol", "nucleoplasm"),
+        ("nucleoli", "nucleoplasm"),
+        ("cytosol", "nucleoplasm"),
+        ("nucleoli", "nucleoplasm"),
+        ("cytosol", "plasma_membrane"),
+        ("golgi", "vesicles"),
+        ("mitochondria", "cytosol"),
+        ("nuclear_speckles", "nucleoplasm"),
+    ],
+    "yeast": [
+        ("cytoplasm", "nucleus"),
+        ("nucleus", "nucleolus"),
+        ("cytoplasm", "nucleus"),
+        ("er", "cell_periphery"),
+        ("cytoplasm", "punctate"),
+    ],
 }
 #: sub-population pairs of spatially variable proteins (human: the paper's Fig 6 proteins)
 VARIABLE_PAIRS = {
@@ -132,8 +144,9 @@ class ProteinSpec:
     mixing: float  # multi: mean fraction of the first class; variable: share of sub-population 1
 
 
-def design_proteins(preset: str, n: int, multi_fraction: float, variable_fraction: float,
-                    rng: np.random.Generator) -> list[ProteinSpec]:
+def design_proteins(
+    preset: str, n: int, multi_fraction: float, variable_fraction: float, rng: np.random.Generator
+) -> list[ProteinSpec]:
     """Balanced classes for single-localized proteins, then multi-localized and variable ones."""
     n_multi = int(round(n * multi_fraction))
     n_var = int(round(n * variable_fraction))
@@ -327,7 +340,7 @@ def _shape_field(grid, centres, radii, elong, angle, harm_amp, harm_phase, k_nea
         for m in range(harm_amp.shape[1]):
             outline += harm_amp[idx, m] * np.cos((m + 2) * phi + harm_phase[idx, m])
         depth = rho / outline
-        better = (depth < best)
+        better = depth < best
         best = np.where(better, depth, best)
         label = np.where(better, idx + 1, label)
     label[best >= 1.0] = 0
@@ -435,13 +448,20 @@ def _yeast_structures(geo: CellGeometry, morph: Morphology):
     cy, cx = ndi.center_of_mass(geo.cell)
     ny, nx = ndi.center_of_mass(geo.nucleus) if geo.nucleus.any() else (cy, cx)
     away = np.array([cy - ny, cx - nx])
-    away = away / (np.linalg.norm(away) + 1e-6) if np.linalg.norm(away) > 0.5 else np.array([np.sin(a := rng.uniform(0, 6.3)), np.cos(a)])
+    away = (
+        away / (np.linalg.norm(away) + 1e-6)
+        if np.linalg.norm(away) > 0.5
+        else np.array([np.sin(a := rng.uniform(0, 6.3)), np.cos(a)])
+    )
     r_vac = geo.radius * rng.uniform(0.3, 0.42)
     vc = np.array([ny, nx]) + away * (geo.nuc_radius + r_vac + 1.0)
     yy, xx = np.ogrid[: geo.cell.shape[0], : geo.cell.shape[1]]
     vacuole = ((yy - vc[0]) ** 2 + (xx - vc[1]) ** 2 < r_vac**2) & (geo.d_cell > 2) & ~ndi.binary_dilation(geo.nucleus)
-    geo.extras.update(vacuole=vacuole, d_vac_in=ndi.distance_transform_edt(vacuole).astype(np.float32),
-                      d_vac_out=ndi.distance_transform_edt(~vacuole).astype(np.float32))
+    geo.extras.update(
+        vacuole=vacuole,
+        d_vac_in=ndi.distance_transform_edt(vacuole).astype(np.float32),
+        d_vac_out=ndi.distance_transform_edt(~vacuole).astype(np.float32),
+    )
     texture = np.clip(1 + 0.12 * _smooth_noise(geo.cell.shape, 1.5, rng), 0.5, None)
     rfp = geo.cell * texture * (1 - 0.75 * vacuole) * (1 - 0.15 * geo.nucleus)
     return [rfp.astype(np.float32)]
@@ -540,8 +560,15 @@ def _cell_protein(spec: ProteinSpec, rng) -> tuple[str, float, int]:
     return spec.classes[0], 1.0, 0
 
 
-def render_field(preset: str, morph: Morphology, spec: ProteinSpec, n_cells: int, size: int,
-                 image_level: float, rng: np.random.Generator) -> SimulatedField:
+def render_field(
+    preset: str,
+    morph: Morphology,
+    spec: ProteinSpec,
+    n_cells: int,
+    size: int,
+    image_level: float,
+    rng: np.random.Generator,
+) -> SimulatedField:
     """One field of view: layout, per-cell structures and protein, optics and camera."""
     layout = layout_field(preset, morph, n_cells, size, rng)
     n_struct = 2 if preset == "human" else 1
@@ -571,10 +598,19 @@ def render_field(preset: str, morph: Morphology, spec: ProteinSpec, n_cells: int
         for c, layer in enumerate(layers):
             planes[c][sl] += np.where(cell, layer, 0)
         cy, cx = ndi.center_of_mass(nucleus if nucleus.any() else cell)
-        rows.append(dict(truth_label=lab, centroid_y=cy + sl[0].start, centroid_x=cx + sl[1].start,
-                         area=int(cell.sum()), true_class=true_class, mixing_fraction=mix,
-                         subpopulation=sub, touching=bool(layout.touching[lab - 1]),
-                         at_border=at_border))
+        rows.append(
+            dict(
+                truth_label=lab,
+                centroid_y=cy + sl[0].start,
+                centroid_x=cx + sl[1].start,
+                area=int(cell.sum()),
+                true_class=true_class,
+                mixing_fraction=mix,
+                subpopulation=sub,
+                touching=bool(layout.touching[lab - 1]),
+                at_border=at_border,
+            )
+        )
     return SimulatedField(_optics_and_camera(planes, preset, rng), layout.cells, pd.DataFrame(rows))
 
 
@@ -620,14 +656,29 @@ def write_screen(sim: dict, outdir: str | Path, seed: int, channels: list[str] |
         for i in range(sim["images_per_protein"]):
             cell_line = lines[(p_idx + i) % len(lines)]
             antibody = f"HPA{10000 + 7 * p_idx + i // len(lines):06d}" if preset == "human" else f"{spec.name}-GFP"
-            image_id = f"{spec.name}_{antibody}_{cell_line.replace(' ', '')}" if preset == "human" else f"{spec.name}_w{i + 1}"
+            image_id = (
+                f"{spec.name}_{antibody}_{cell_line.replace(' ', '')}" if preset == "human" else f"{spec.name}_w{i + 1}"
+            )
             level = rng.lognormal(0, 0.3)
             for f in range(sim["fields_per_image"]):
                 field_id = f"{image_id}_f{f + 1}"
-                fld = render_field(preset, CELL_LINES[preset][cell_line], spec, sim["cells_per_field"],
-                                   sim["field_size"], level, np.random.default_rng(rng.integers(2**63)))
-                row = dict(image_id=image_id, field_id=field_id, protein=spec.name, cell_line=cell_line,
-                           antibody=antibody, label="+".join(sorted(spec.classes)))
+                fld = render_field(
+                    preset,
+                    CELL_LINES[preset][cell_line],
+                    spec,
+                    sim["cells_per_field"],
+                    sim["field_size"],
+                    level,
+                    np.random.default_rng(rng.integers(2**63)),
+                )
+                row = dict(
+                    image_id=image_id,
+                    field_id=field_id,
+                    protein=spec.name,
+                    cell_line=cell_line,
+                    antibody=antibody,
+                    label="+".join(sorted(spec.classes)),
+                )
                 for c, name in enumerate(channels):
                     rel = f"fields/{field_id}_{name}.tif"
                     tifffile.imwrite(outdir / rel, fld.channels[c], compression="zlib")
@@ -639,8 +690,16 @@ def write_screen(sim: dict, outdir: str | Path, seed: int, channels: list[str] |
                 t = fld.truth.assign(field_id=field_id, image_id=image_id, protein=spec.name, cell_line=cell_line)
                 truth_cells.append(t)
     proteins = pd.DataFrame(
-        [dict(protein=s.name, kind=s.kind, classes="+".join(s.classes), label="+".join(sorted(s.classes)),
-              mixing=s.mixing) for s in specs]
+        [
+            dict(
+                protein=s.name,
+                kind=s.kind,
+                classes="+".join(s.classes),
+                label="+".join(sorted(s.classes)),
+                mixing=s.mixing,
+            )
+            for s in specs
+        ]
     )
     paths = {
         "samplesheet": outdir / "samplesheet.tsv",

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import pandas as pd
 import tifffile
@@ -34,16 +34,19 @@ LAYOUTS = ("single", "interleaved")
 def _folders(root: Path) -> list[Path]:
     if not root.is_dir():
         raise InputError(f"{root}: screen folder not found")
-    folders = sorted((p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")),
-                     key=lambda p: natural_key(p.name))
+    folders = sorted(
+        (p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")), key=lambda p: natural_key(p.name)
+    )
     if not folders:
         raise InputError(f"{root}: empty screen: no per-ORF (or per-well) folders inside")
     return folders
 
 
 def _files(folder: Path, pattern: str) -> list[Path]:
-    files = sorted((p for p in folder.glob(pattern) if p.is_file() and not p.name.startswith(".")),
-                   key=lambda p: (natural_key(file_stem(p)), p.name))
+    files = sorted(
+        (p for p in folder.glob(pattern) if p.is_file() and not p.name.startswith(".")),
+        key=lambda p: (natural_key(file_stem(p)), p.name),
+    )
     if not files:
         raise InputError(f"{folder}: empty folder: no files matching '{pattern}'")
     return files
@@ -67,13 +70,19 @@ def _check_args(channels: Sequence[str], layout: str, tokens: dict | None) -> li
     if layout == "single":
         missing = [ch for ch in channels if not (tokens or {}).get(ch)]
         if missing:
-            raise ConfigError(f"yeast_screen.tokens: layout 'single' needs a file-name token for channel(s) {missing}, "
-                              f"got {tokens}")
+            raise ConfigError(
+                f"yeast_screen.tokens: layout 'single' needs a file-name token for channel(s) {missing}, got {tokens}"
+            )
     return channels
 
 
-def scan_screen(root: str | Path, channels: Sequence[str], layout: str = "single",
-                tokens: dict[str, str] | None = None, pattern: str = "*.tif*") -> pd.DataFrame:
+def scan_screen(
+    root: str | Path,
+    channels: Sequence[str],
+    layout: str = "single",
+    tokens: dict[str, str] | None = None,
+    pattern: str = "*.tif*",
+) -> pd.DataFrame:
     """One row per field: ``image_id``, ``field_id``, ``protein``, ``folder``, ``layout``, and per
     channel the file (``<channel>``) and its 0-based page (``<channel>_page``).
 
@@ -101,8 +110,13 @@ def scan_screen(root: str | Path, channels: Sequence[str], layout: str = "single
 
 
 def _base(folder: Path, field_id: str, layout: str) -> dict:
-    return {"image_id": folder.name, "field_id": field_id, "protein": folder.name,
-            "folder": str(folder.resolve()), "layout": layout}
+    return {
+        "image_id": folder.name,
+        "field_id": field_id,
+        "protein": folder.name,
+        "folder": str(folder.resolve()),
+        "layout": layout,
+    }
 
 
 def _interleaved_rows(folder: Path, files: list[Path], channels: list[str]) -> list[dict]:
@@ -115,8 +129,10 @@ def _interleaved_rows(folder: Path, files: list[Path], channels: list[str]) -> l
             bad = next(s for s in shapes if len(s) != 2)
             raise InputError(f"{path}: a page has shape {bad}; interleaved stacks need 2-D single-channel pages")
         if n == 0 or n % n_channels:
-            raise InputError(f"{path}: odd page count: {n} pages is not a multiple of the {n_channels} "
-                             f"interleaved channels {channels}")
+            raise InputError(
+                f"{path}: odd page count: {n} pages is not a multiple of the {n_channels} "
+                f"interleaved channels {channels}"
+            )
         if len(set(shapes)) > 1:
             raise InputError(f"{path}: pages differ in shape {sorted(set(shapes))}; every field's planes must match")
         for k in range(n // n_channels):
@@ -147,8 +163,10 @@ def _single_rows(folder: Path, files: list[Path], channels: list[str], tokens: d
             if path.suffix.lower() in TIFF_SUFFIXES:
                 shapes = _tiff_pages(path)
                 if len(shapes) != 1 or len(shapes[0]) != 2:
-                    raise InputError(f"{path}: holds {len(shapes)} page(s) of shape {shapes[0] if shapes else ()}; "
-                                     "layout 'single' needs one 2-D plane per file (stacks: layout 'interleaved')")
+                    raise InputError(
+                        f"{path}: holds {len(shapes)} page(s) of shape {shapes[0] if shapes else ()}; "
+                        "layout 'single' needs one 2-D plane per file (stacks: layout 'interleaved')"
+                    )
             row[ch] = str(path.resolve())
             row[f"{ch}_page"] = 0
         rows.append(row)
@@ -186,8 +204,9 @@ def write_samplesheet(listing: pd.DataFrame, fields_dir: str | Path) -> pd.DataF
     return sheet[meta + channels].reset_index(drop=True)
 
 
-def orf_labels(huh2003_csv: str | Path, merge: dict | None = None, key: str | None = None,
-               mode: str = "combined") -> pd.Series:
+def orf_labels(
+    huh2003_csv: str | Path, merge: dict | None = None, key: str | None = None, mode: str = "combined"
+) -> pd.Series:
     """protein -> localization label from Huh et al. 2003 (terms joined by '+', lower-case).
 
     ``key`` picks the name column ("yORF", the default, or "gene name" for screens whose

@@ -41,7 +41,10 @@ class DeviceCrops:
     def __init__(self, crops_uint8: np.ndarray, device: torch.device, gpu_fraction: float = 0.3):
         self.device = device
         data = torch.from_numpy(np.ascontiguousarray(crops_uint8))
-        on_gpu = device.type == "cuda" and data.numel() < gpu_fraction * torch.cuda.get_device_properties(device).total_memory
+        on_gpu = (
+            device.type == "cuda"
+            and data.numel() < gpu_fraction * torch.cuda.get_device_properties(device).total_memory
+        )
         self.data = data.to(device) if on_gpu else data
         self.on_device = on_gpu or device.type == "cpu"
 

@@ -93,8 +93,10 @@ class TargetMarkerEncoder(nn.Module):
         super().__init__()
         f = [scaled(c, width) for c in TARGET_FILTERS]
         self.net = nn.Sequential(
-            ConvReluBN(n_structural, f[0]), nn.MaxPool2d(2),
-            ConvReluBN(f[0], f[1]), nn.MaxPool2d(2),
+            ConvReluBN(n_structural, f[0]),
+            nn.MaxPool2d(2),
+            ConvReluBN(f[0], f[1]),
+            nn.MaxPool2d(2),
             ConvReluBN(f[1], f[2]),
         )
         self.out_channels = f[2]
@@ -114,9 +116,13 @@ class Decoder(nn.Module):
             return [nn.Conv2d(a, b, 3, padding=1), nn.ReLU()]
 
         self.net = nn.Sequential(
-            *conv(cin, f[0]), *conv(f[0], f[1]), *conv(f[1], f[2]),
-            nn.Upsample(scale_factor=2, mode="nearest"), *conv(f[2], f[3]),
-            nn.Upsample(scale_factor=2, mode="nearest"), *conv(f[3], f[4]),
+            *conv(cin, f[0]),
+            *conv(f[0], f[1]),
+            *conv(f[1], f[2]),
+            nn.Upsample(scale_factor=2, mode="nearest"),
+            *conv(f[2], f[3]),
+            nn.Upsample(scale_factor=2, mode="nearest"),
+            *conv(f[3], f[4]),
             nn.Conv2d(f[4], n_protein, 1),
         )
 

@@ -35,8 +35,8 @@ from __future__ import annotations
 import copy
 import json
 import re
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -50,8 +50,7 @@ TARGET_LAYERS = ("rfpconv1_1", "rfpconv2_1", "rfpconv3_1")
 DECODER_LAYERS = ("conv6_1", "conv7_1", "conv8_1", "conv9_1", "conv10_1", "y_gfp")
 CONV_LAYERS = SOURCE_LAYERS + TARGET_LAYERS + DECODER_LAYERS
 #: the convolution each batch norm follows, in the order the reference code creates them
-BN_CREATION_ORDER = ("conv1_1", "conv2_1", "rfpconv1_1", "rfpconv2_1", "conv3_1", "conv4_1", "conv5_1",
-                     "rfpconv3_1")
+BN_CREATION_ORDER = ("conv1_1", "conv2_1", "rfpconv1_1", "rfpconv2_1", "conv3_1", "conv4_1", "conv5_1", "rfpconv3_1")
 BN_WEIGHTS = ("gamma", "beta", "moving_mean", "moving_variance")
 KERAS_BN_EPS = 1e-3  # keras.layers.BatchNormalization default
 TORCH_BN_EPS = 1e-5  # nn.BatchNorm2d default, what load_model rebuilds
@@ -116,7 +115,8 @@ def _read(path: Path) -> tuple[dict[str, dict[str, np.ndarray]], dict | None]:
                         raise InputError(f"{path}: layer '{name}' lists weight '{wname}' that is not in the file")
                     found[_short(wname)] = np.asarray(group[wname])
             else:  # no weight_names attribute: every dataset under the layer's group
-                def collect(key, obj):
+
+                def collect(key, obj, found=found):
                     if isinstance(obj, h5py.Dataset):
                         found.setdefault(_short(key), np.asarray(obj))  # returns None: keep visiting
 
@@ -170,8 +170,10 @@ def _batch_norms(path: Path, weights: dict, config: dict | None) -> dict[str, tu
                 owners[source] = (name, eps)
     if not owners:  # weights-only file: creation order, from the number Keras gave each name
         if len(bns) != len(BN_CREATION_ORDER):
-            raise InputError(f"{path}: {len(bns)} batch-norm layers, the published network has "
-                             f"{len(BN_CREATION_ORDER)}: {_listed(bns)}")
+            raise InputError(
+                f"{path}: {len(bns)} batch-norm layers, the published network has "
+                f"{len(BN_CREATION_ORDER)}: {_listed(bns)}"
+            )
         ordered = sorted(bns, key=_bn_number)
         owners = {conv: (bn, KERAS_BN_EPS) for conv, bn in zip(BN_CREATION_ORDER, ordered)}
     extra = [c for c in owners if c not in BN_CREATION_ORDER]
@@ -201,8 +203,10 @@ def _check_conv_config(path: Path, config: dict | None) -> None:
         if cfg.get("data_format", "channels_last") != "channels_last":
             problems.append(f"data_format '{cfg['data_format']}'")
         if problems:
-            raise InputError(f"{path}: layer '{name}' has {', '.join(problems)}; the published network "
-                             f"has stride-1 'same' convolutions with {want_act} activation there")
+            raise InputError(
+                f"{path}: layer '{name}' has {', '.join(problems)}; the published network "
+                f"has stride-1 'same' convolutions with {want_act} activation there"
+            )
 
 
 def read_keras_h5(path: str | Path) -> dict[str, dict[str, np.ndarray]]:
@@ -221,8 +225,10 @@ def read_keras_h5(path: str | Path) -> dict[str, dict[str, np.ndarray]]:
 def _require_layers(path: Path, weights: dict) -> None:
     missing = [n for n in CONV_LAYERS if n not in weights]
     if missing:
-        raise InputError(f"{path}: missing {len(missing)} of {len(CONV_LAYERS)} published layers: {_listed(missing)}"
-                         + ("" if weights else " (no layer weights in the file)"))
+        raise InputError(
+            f"{path}: missing {len(missing)} of {len(CONV_LAYERS)} published layers: {_listed(missing)}"
+            + ("" if weights else " (no layer weights in the file)")
+        )
     no_bias = [n for n in CONV_LAYERS if not {"kernel", "bias"} <= set(weights[n])]
     if no_bias:
         raise InputError(f"{path}: layer(s) without kernel and bias: {_listed(no_bias)}")
@@ -249,16 +255,22 @@ def _source_order(roles: Sequence[str] | None, n_structural: int, n_protein: int
     if roles is None:
         return list(range(n_protein + n_structural))
     roles = list(roles)
-    if roles.count("protein") != n_protein or roles.count("structural") != n_structural or \
-            len(roles) != n_protein + n_structural:
-        raise InputError(f"{path}: roles {roles} do not give {n_structural} structural and {n_protein} protein channels")
+    if (
+        roles.count("protein") != n_protein
+        or roles.count("structural") != n_structural
+        or len(roles) != n_protein + n_structural
+    ):
+        raise InputError(
+            f"{path}: roles {roles} do not give {n_structural} structural and {n_protein} protein channels"
+        )
     protein = iter(range(n_protein))
     structural = iter(range(n_protein, n_protein + n_structural))
     return [next(protein) if r == "protein" else next(structural) for r in roles]
 
 
-def convert(path: str | Path, structural_channels: int, protein_channels: int,
-            roles: Sequence[str] | None = None) -> tuple[nn.Module, ModelSpec]:
+def convert(
+    path: str | Path, structural_channels: int, protein_channels: int, roles: Sequence[str] | None = None
+) -> tuple[nn.Module, ModelSpec]:
     """Our ``PairedCellInpainting`` with the file's weights, in eval mode, and its spec.
 
     The width is conv1_1's filter count over the paper's 96; every other layer must then have
@@ -274,8 +286,12 @@ def convert(path: str | Path, structural_channels: int, protein_channels: int,
     bns = _batch_norms(path, weights, config)
     n_filters = weights["conv1_1"]["kernel"].shape[-1]
     width = n_filters / SOURCE_FILTERS[0]
-    spec = ModelSpec(n_channels=structural_channels + protein_channels, n_structural=structural_channels,
-                     n_protein=protein_channels, width=width)
+    spec = ModelSpec(
+        n_channels=structural_channels + protein_channels,
+        n_structural=structural_channels,
+        n_protein=protein_channels,
+        width=width,
+    )
     model = PairedCellInpainting(spec)
     order = _source_order(roles, structural_channels, protein_channels, path)
 
@@ -302,8 +318,9 @@ def convert(path: str | Path, structural_channels: int, protein_channels: int,
             bn_w = weights[bn_name]
             bad = [k for k in BN_WEIGHTS if bn_w[k].shape != (module.bn.num_features,)]
             if bad:
-                wrong.append(f"{bn_name} (after {name}) {bad[0]} {bn_w[bad[0]].shape} "
-                             f"(expected {(module.bn.num_features,)})")
+                wrong.append(
+                    f"{bn_name} (after {name}) {bad[0]} {bn_w[bad[0]].shape} (expected {(module.bn.num_features,)})"
+                )
                 continue
             with torch.no_grad():
                 module.bn.weight.copy_(torch.from_numpy(bn_w["gamma"]).float())
@@ -312,9 +329,11 @@ def convert(path: str | Path, structural_channels: int, protein_channels: int,
                 module.bn.running_var.copy_(torch.from_numpy(bn_w["moving_variance"]).float())
             module.bn.eps = eps
     if wrong:
-        raise InputError(f"{path}: shapes disagree with the published network at width {width:g} "
-                         f"({structural_channels} structural, {protein_channels} protein channels): "
-                         f"{_listed(wrong, 2)}")
+        raise InputError(
+            f"{path}: shapes disagree with the published network at width {width:g} "
+            f"({structural_channels} structural, {protein_channels} protein channels): "
+            f"{_listed(wrong, 2)}"
+        )
     return model.eval(), spec
 
 
@@ -330,8 +349,9 @@ def for_default_eps(model: PairedCellInpainting) -> PairedCellInpainting:
     return out
 
 
-def save_published(path_h5: str | Path, out_path: str | Path, dataset_name: str, channels: Sequence[str],
-                   roles: Sequence[str]) -> tuple[nn.Module, ModelSpec]:
+def save_published(
+    path_h5: str | Path, out_path: str | Path, dataset_name: str, channels: Sequence[str], roles: Sequence[str]
+) -> tuple[nn.Module, ModelSpec]:
     """Convert the published weights for a dataset's channel layout and save them with
     ``train.save_model``, so ``load_model`` and feature extraction use them like a trained model.
 
@@ -347,8 +367,16 @@ def save_published(path_h5: str | Path, out_path: str | Path, dataset_name: str,
     model, spec = convert(path_h5, list(roles).count("structural"), list(roles).count("protein"), roles)
     eps = {m.eps for m in model.modules() if isinstance(m, nn.BatchNorm2d)}
     keras_eps = eps.pop() if len(eps) == 1 else KERAS_BN_EPS
-    save_model(for_default_eps(model), out_path,
-               {"dataset": dataset_name, "channels": list(channels), "roles": list(roles),
-                "published": path_h5.name, "keras_bn_eps": keras_eps,
-                "running_var_offset": keras_eps - TORCH_BN_EPS})
+    save_model(
+        for_default_eps(model),
+        out_path,
+        {
+            "dataset": dataset_name,
+            "channels": list(channels),
+            "roles": list(roles),
+            "published": path_h5.name,
+            "keras_bn_eps": keras_eps,
+            "running_var_offset": keras_eps - TORCH_BN_EPS,
+        },
+    )
     return model, spec

@@ -15,9 +15,9 @@ import hashlib
 import json
 import logging
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -47,16 +47,24 @@ class TrainConfig:
         return asdict(self)
 
 
-def fingerprint(spec: ModelSpec, cfg: TrainConfig, crops_uint8: np.ndarray, image_ids: Sequence[str],
-                objective: str = "pci") -> str:
+def fingerprint(
+    spec: ModelSpec, cfg: TrainConfig, crops_uint8: np.ndarray, image_ids: Sequence[str], objective: str = "pci"
+) -> str:
     """What a checkpoint must match to be resumed: the same crops, images, model and optimiser
     settings (anything else starts over); more epochs or another device continue from it."""
     data = hashlib.blake2b(digest_size=16)
     data.update(np.ascontiguousarray(crops_uint8).data)
     data.update("\n".join(map(str, image_ids)).encode())
-    payload = json.dumps({"objective": objective, "spec": spec.to_dict(), "train": {k: v for k, v in cfg.to_dict().items()
-                                                            if k not in ("device", "epochs")},
-                          "data": data.hexdigest()}, sort_keys=True, default=list)
+    payload = json.dumps(
+        {
+            "objective": objective,
+            "spec": spec.to_dict(),
+            "train": {k: v for k, v in cfg.to_dict().items() if k not in ("device", "epochs")},
+            "data": data.hexdigest(),
+        },
+        sort_keys=True,
+        default=list,
+    )
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
@@ -80,10 +88,20 @@ def training_step(model, data: DeviceCrops, objective: str, sources, targets, fl
     return model(src, tgt.index_select(1, structural_idx)), tgt.index_select(1, protein_idx)
 
 
-def train(crops_uint8: np.ndarray, image_ids: Sequence[str], spec: ModelSpec, structural: Sequence[int],
-          protein: Sequence[int], cfg: TrainConfig, checkpoint: str | Path,
-          progress: bool = True, stop_after: int | None = None, name: str = "crop store",
-          on_epoch: Callable[[dict], None] | None = None, objective: str = "pci") -> tuple[torch.nn.Module, pd.DataFrame]:
+def train(
+    crops_uint8: np.ndarray,
+    image_ids: Sequence[str],
+    spec: ModelSpec,
+    structural: Sequence[int],
+    protein: Sequence[int],
+    cfg: TrainConfig,
+    checkpoint: str | Path,
+    progress: bool = True,
+    stop_after: int | None = None,
+    name: str = "crop store",
+    on_epoch: Callable[[dict], None] | None = None,
+    objective: str = "pci",
+) -> tuple[torch.nn.Module, pd.DataFrame]:
     """Train on all cells of a crop store (uint8, in store order) grouped by ``image_ids``.
 
     ``objective``: ``pci`` (paired cell inpainting) or ``autoencoder`` (the baseline).
@@ -101,8 +119,10 @@ def train(crops_uint8: np.ndarray, image_ids: Sequence[str], spec: ModelSpec, st
     except ValueError as exc:
         raise TrainingError(f"{name}: {exc}") from None
     if objective == "pci" and sampler.n_images_with_pairs < 2:
-        raise TrainingError(f"{name}: only {sampler.n_images_with_pairs} image(s) with two or more cells; "
-                            "paired cell inpainting needs at least 2")
+        raise TrainingError(
+            f"{name}: only {sampler.n_images_with_pairs} image(s) with two or more cells; "
+            "paired cell inpainting needs at least 2"
+        )
     model = build_model(spec, cfg.seed, objective).to(device).to(memory_format=torch.channels_last)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=tuple(cfg.betas))
     key = fingerprint(spec, cfg, crops_uint8, image_ids, objective)
@@ -121,8 +141,16 @@ def train(crops_uint8: np.ndarray, image_ids: Sequence[str], spec: ModelSpec, st
     data = DeviceCrops(crops_uint8, device)
     structural_idx = torch.tensor(list(structural), device=device)
     protein_idx = torch.tensor(list(protein), device=device)
-    log.info("training %s on %s (autocast %s): %d cells in %d images, epochs %d..%d",
-             objective, device, amp, len(sampler), sampler.n_images_with_pairs, start + 1, cfg.epochs)
+    log.info(
+        "training %s on %s (autocast %s): %d cells in %d images, epochs %d..%d",
+        objective,
+        device,
+        amp,
+        len(sampler),
+        sampler.n_images_with_pairs,
+        start + 1,
+        cfg.epochs,
+    )
     done_here = 0
     for epoch in range(start, cfg.epochs):
         if stop_after is not None and done_here >= stop_after:
@@ -132,16 +160,20 @@ def train(crops_uint8: np.ndarray, image_ids: Sequence[str], spec: ModelSpec, st
         t0 = time.perf_counter()
         total, count = torch.zeros((), device=device), 0
         batches = range(0, len(sources), cfg.batch_size)
-        for b, at in enumerate(tqdm(batches, desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not progress,
-                                    mininterval=10)):
+        for b, at in enumerate(
+            tqdm(batches, desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not progress, mininterval=10)
+        ):
             sl = slice(at, at + cfg.batch_size)
             with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
-                predicted, actual = training_step(model, data, objective, sources[sl], targets[sl], flips[sl],
-                                                  structural_idx, protein_idx)
+                predicted, actual = training_step(
+                    model, data, objective, sources[sl], targets[sl], flips[sl], structural_idx, protein_idx
+                )
             loss = torch.nn.functional.mse_loss(predicted.float(), actual)
             if not torch.isfinite(loss):
-                raise TrainingError(f"loss is {loss.item()} at epoch {epoch + 1}, batch {b + 1}; "
-                                    f"last good checkpoint kept: {checkpoint if checkpoint.exists() else 'none yet'}")
+                raise TrainingError(
+                    f"loss is {loss.item()} at epoch {epoch + 1}, batch {b + 1}; "
+                    f"last good checkpoint kept: {checkpoint if checkpoint.exists() else 'none yet'}"
+                )
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -150,11 +182,25 @@ def train(crops_uint8: np.ndarray, image_ids: Sequence[str], spec: ModelSpec, st
         if device.type == "cuda":
             torch.cuda.synchronize()
         seconds = time.perf_counter() - t0
-        row = dict(epoch=epoch + 1, loss=float(total) / max(count, 1), seconds=round(seconds, 3),
-                   pairs_per_s=round(count / seconds, 1))
+        row = dict(
+            epoch=epoch + 1,
+            loss=float(total) / max(count, 1),
+            seconds=round(seconds, 3),
+            pairs_per_s=round(count / seconds, 1),
+        )
         history.append(row)
-        save_atomic(dict(model=model.state_dict(), optimizer=optimizer.state_dict(), epoch=epoch,
-                         history=history, fingerprint=key, spec=spec.to_dict(), train=cfg.to_dict()), checkpoint)
+        save_atomic(
+            dict(
+                model=model.state_dict(),
+                optimizer=optimizer.state_dict(),
+                epoch=epoch,
+                history=history,
+                fingerprint=key,
+                spec=spec.to_dict(),
+                train=cfg.to_dict(),
+            ),
+            checkpoint,
+        )
         log.info("epoch %d: loss %.5f, %.1f s, %.0f pairs/s", row["epoch"], row["loss"], seconds, row["pairs_per_s"])
         if on_epoch:
             on_epoch(row)
@@ -179,5 +225,7 @@ def load_model(path: str | Path, device: torch.device | str = "cpu") -> tuple[to
 def check_layout(model_roles: Sequence[str], dataset_roles: Sequence[str], model_name: str, dataset: str) -> None:
     """A model extracts features only from crops with the channel roles, in order, it was trained on."""
     if list(model_roles) != list(dataset_roles):
-        raise TrainingError(f"{model_name}: model was trained on channels with roles {list(model_roles)}, "
-                            f"dataset '{dataset}' has {list(dataset_roles)}")
+        raise TrainingError(
+            f"{model_name}: model was trained on channels with roles {list(model_roles)}, "
+            f"dataset '{dataset}' has {list(dataset_roles)}"
+        )
