@@ -22,7 +22,7 @@ from pcinpaint.features.manifest import (  # noqa: E402
     vgg16_name,
 )
 from pcinpaint.io import read_table  # noqa: E402
-from pcinpaint.model.network import ENCODER_LAYERS  # noqa: E402
+from pcinpaint.model.spec import ENCODER_LAYERS  # noqa: E402
 
 try:
     validate_config(config, where=" + ".join(map(str, workflow.configfiles)) or "config")

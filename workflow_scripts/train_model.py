@@ -5,7 +5,7 @@ import torch
 from pcinpaint.config import DatasetConfig
 from pcinpaint.crops.store import open_crop_store
 from pcinpaint.io import read_table, write_table
-from pcinpaint.model.network import ModelSpec
+from pcinpaint.model.spec import ModelSpec
 from pcinpaint.model.train import TrainConfig, save_model, train
 from pcinpaint.runlog import rule_log
 

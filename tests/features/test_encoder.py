@@ -9,7 +9,7 @@ from pcinpaint.crops.store import open_crop_store, write_crop_store
 from pcinpaint.features.encoder import encoder_features, random_encoder, raw_features, write_layer_tables
 from pcinpaint.features.table import feature_table, split_table
 from pcinpaint.io import read_table
-from pcinpaint.model.network import ENCODER_LAYERS, ModelSpec
+from pcinpaint.model.spec import ENCODER_LAYERS, ModelSpec
 from pcinpaint.model.train import build_model
 
 

@@ -3,7 +3,8 @@
 import pytest
 import torch
 
-from pcinpaint.model.network import ENCODER_LAYERS, ModelSpec, PairedCellInpainting, count_parameters
+from pcinpaint.model.network import PairedCellInpainting, count_parameters
+from pcinpaint.model.spec import ENCODER_LAYERS, ModelSpec
 
 
 def test_width_one_model_matches_the_paper():

@@ -9,8 +9,9 @@ from keras_files import BN_ORDER, DEC, HUMAN_ROLES, KERAS_FROM_OURS, SRC, TGT, p
 from pcinpaint.crops.store import open_crop_store, write_crop_store
 from pcinpaint.errors import InputError
 from pcinpaint.features.encoder import encoder_features
-from pcinpaint.model.network import ENCODER_LAYERS, count_parameters
+from pcinpaint.model.network import count_parameters
 from pcinpaint.model.published import convert, read_keras_h5, save_published
+from pcinpaint.model.spec import ENCODER_LAYERS
 from pcinpaint.model.train import load_model
 
 # --------------------------------------------------------------------------------------------

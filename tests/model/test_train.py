@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from pcinpaint.errors import TrainingError
-from pcinpaint.model.network import ModelSpec
+from pcinpaint.model.spec import ModelSpec
 from pcinpaint.model.train import TrainConfig, check_layout, load_model, save_model, train
 
 

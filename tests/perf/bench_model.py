@@ -18,7 +18,8 @@ import numpy as np
 import torch
 
 from pcinpaint.model.devices import DeviceCrops, autocast_dtype
-from pcinpaint.model.network import ModelSpec, PairedCellInpainting, count_parameters
+from pcinpaint.model.network import PairedCellInpainting, count_parameters
+from pcinpaint.model.spec import ModelSpec
 
 
 def train_rate(spec, device, precision, steps, batch=64):

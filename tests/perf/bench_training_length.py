@@ -33,7 +33,7 @@ from pcinpaint.crops.store import open_crop_store
 from pcinpaint.features.encoder import encoder_features, random_encoder
 from pcinpaint.features.table import split_table
 from pcinpaint.io import read_table
-from pcinpaint.model.network import ModelSpec
+from pcinpaint.model.spec import ModelSpec
 from pcinpaint.model.train import TrainConfig, train
 
 

@@ -21,7 +21,8 @@ from pcinpaint.crops.store import CropStore
 from pcinpaint.features.table import feature_table
 from pcinpaint.io import write_table
 from pcinpaint.model.devices import autocast_dtype
-from pcinpaint.model.network import ENCODER_LAYERS, SourceEncoder
+from pcinpaint.model.network import SourceEncoder
+from pcinpaint.model.spec import ENCODER_LAYERS
 
 
 @torch.no_grad()

@@ -25,7 +25,7 @@ import pandas as pd
 
 from pcinpaint.config import is_published
 from pcinpaint.features.table import METADATA_PREFIX
-from pcinpaint.model.network import ENCODER_LAYERS
+from pcinpaint.model.spec import ENCODER_LAYERS
 
 VGG16_LAYERS = (
     "block1_conv1",

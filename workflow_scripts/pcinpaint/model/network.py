@@ -17,33 +17,10 @@ the paper's control for what the pairing itself contributes.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-
 import torch
 from torch import nn
 
-SOURCE_FILTERS = (96, 256, 384, 384, 256)
-TARGET_FILTERS = (16, 32, 32)
-DECODER_FILTERS = (256, 384, 384, 256, 96)
-#: the source cell encoder's layers, whose activations are the single-cell features
-ENCODER_LAYERS = tuple(f"conv{i}" for i in range(1, 6))
-
-
-def scaled(filters: int, width: float) -> int:
-    return max(1, int(round(filters * width)))
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """What a saved model needs to be rebuilt: channel layout and width."""
-
-    n_channels: int  # all channels of a source cell
-    n_structural: int  # structural markers (the target encoder's input)
-    n_protein: int  # protein channels (the decoder's output)
-    width: float = 1.0
-
-    def to_dict(self) -> dict:
-        return asdict(self)
+from pcinpaint.model.spec import DECODER_FILTERS, ENCODER_LAYERS, SOURCE_FILTERS, TARGET_FILTERS, ModelSpec, scaled
 
 
 class ConvReluBN(nn.Module):

@@ -43,7 +43,8 @@ import torch
 from torch import nn
 
 from pcinpaint.errors import InputError
-from pcinpaint.model.network import SOURCE_FILTERS, ConvReluBN, ModelSpec, PairedCellInpainting
+from pcinpaint.model.network import ConvReluBN, PairedCellInpainting
+from pcinpaint.model.spec import SOURCE_FILTERS, ModelSpec
 
 SOURCE_LAYERS = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
 TARGET_LAYERS = ("rfpconv1_1", "rfpconv2_1", "rfpconv3_1")

@@ -27,8 +27,9 @@ from tqdm import tqdm
 from pcinpaint.errors import TrainingError
 from pcinpaint.io import atomic_path
 from pcinpaint.model.devices import DeviceCrops, autocast_dtype, select_device
-from pcinpaint.model.network import NETWORKS, ModelSpec
+from pcinpaint.model.network import NETWORKS
 from pcinpaint.model.pairs import CellSampler, PairSampler
+from pcinpaint.model.spec import ModelSpec
 
 log = logging.getLogger(__name__)
 
