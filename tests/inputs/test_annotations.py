@@ -6,8 +6,7 @@ import pytest
 from conftest import require_shared
 
 from pcinpaint.errors import InputError
-from pcinpaint.inputs import annotations as labels
-from pcinpaint.inputs import simulate
+from pcinpaint.inputs import annotations, simulate
 from pcinpaint.io import read_table, write_table
 
 HUH = ("annotations", "yeastgfp_huh2003.csv")
@@ -25,9 +24,9 @@ def _is_unlabelled(value) -> bool:
 
 def test_huh2003_by_gene_name():
     path = require_shared(*HUH)
-    terms = labels.read_annotations(path, key="gene name")
-    combined = labels.protein_classes(terms)
-    single = labels.protein_classes(terms, mode="single")
+    terms = annotations.read_annotations(path, key="gene name")
+    combined = annotations.protein_classes(terms)
+    single = annotations.protein_classes(terms, mode="single")
     assert combined["AAC1"] == "mitochondrion" and combined["AAC3"] == "mitochondrion"
     assert combined["AAH1"] == "cytoplasm+nucleus" and combined["AAR2"] == "cytoplasm+nucleus"
     assert single["AAC1"] == "mitochondrion"
@@ -39,30 +38,30 @@ def test_huh2003_by_orf_and_aliases():
     path = require_shared(*HUH)
     raw = read_table(path)
     orf = raw.loc[raw["gene name"] == "AAC1", "yORF"].iloc[0]
-    assert labels.detect_layout(raw) == "huh2003"
-    terms = labels.read_annotations(path)  # yORF is the default key
-    classes = labels.protein_classes(terms)
+    assert annotations.detect_layout(raw) == "huh2003"
+    terms = annotations.read_annotations(path)  # yORF is the default key
+    classes = annotations.protein_classes(terms)
     assert classes[orf] == "mitochondrion"
     assert "AAC1" not in classes.index
-    alias = labels.aliases(path)
+    alias = annotations.aliases(path)
     assert alias["AAC1"] == orf and alias[orf.upper()] == orf
     cells = pd.DataFrame({"protein": ["AAC1", " aac3", orf.lower(), "AAH1", "AAP1", None]}, index=[5, 6, 7, 8, 9, 10])
-    got = labels.cell_labels(cells, annotations=terms, aliases=alias)
+    got = annotations.cell_labels(cells, annotations=terms, aliases=alias)
     assert list(got.index) == [5, 6, 7, 8, 9, 10]
     assert got.iloc[:4].tolist() == ["mitochondrion"] * 3 + ["cytoplasm+nucleus"]
     assert _is_unlabelled(got.iloc[4]) and _is_unlabelled(got.iloc[5])
-    assert labels.unmatched_report(cells, terms, aliases=alias) == (1, 4)
-    assert labels.unmatched_report(cells, terms) == (4, 5)  # gene names do not match ORF keys
+    assert annotations.unmatched_report(cells, terms, aliases=alias) == (1, 4)
+    assert annotations.unmatched_report(cells, terms) == (4, 5)  # gene names do not match ORF keys
 
 
 def test_huh2003_terms_are_compartments_only():
     path = require_shared(*HUH)
-    terms = labels.read_annotations(path)
+    terms = annotations.read_annotations(path)
     found = set(terms["term"])
     assert "ambiguous" not in found and "abundance" not in found
     assert len(found) == 22 and "spindle pole" in found and "er" in found
     assert (terms["term"] == terms["term"].str.strip().str.lower()).all()
-    merged = labels.merge_terms(terms, {"Spindle Pole": "spindle"})
+    merged = annotations.merge_terms(terms, {"Spindle Pole": "spindle"})
     assert "spindle pole" not in set(merged["term"]) and "spindle" in set(merged["term"])
     assert not merged.duplicated().any()
     assert (merged["term"] == "spindle").sum() == (terms["term"] == "spindle pole").sum()
@@ -70,9 +69,9 @@ def test_huh2003_terms_are_compartments_only():
 
 def test_huh2003_pairwise_terms():
     path = require_shared(*HUH)
-    terms = labels.read_annotations(path)
-    single = labels.protein_classes(terms, mode="single")
-    pairwise = labels.terms_for_pairwise(terms, min_proteins_per_term=30)
+    terms = annotations.read_annotations(path)
+    single = annotations.protein_classes(terms, mode="single")
+    pairwise = annotations.terms_for_pairwise(terms, min_proteins_per_term=30)
     counts = single.value_counts()
     assert set(pairwise.unique()) == set(counts.index[counts >= 30])
     assert pairwise.value_counts().min() >= 30
@@ -89,31 +88,31 @@ def test_huh2003_pairwise_terms():
 
 def test_hpa_reliability():
     path = require_shared(*HPA)
-    assert labels.detect_layout(read_table(path)) == "hpa"
-    terms = labels.read_annotations(path)
-    classes = labels.protein_classes(terms)
+    assert annotations.detect_layout(read_table(path)) == "hpa"
+    terms = annotations.read_annotations(path)
+    classes = annotations.protein_classes(terms)
     assert classes["TSPAN6"] == "cytosol"
     assert "SCYL3" not in classes.index
     cells = pd.DataFrame({"protein": ["TSPAN6", "SCYL3"]})
-    got = labels.cell_labels(cells, annotations=terms)
+    got = annotations.cell_labels(cells, annotations=terms)
     assert got.iloc[0] == "cytosol" and _is_unlabelled(got.iloc[1])
-    every = labels.read_annotations(path, reliability=("Validated", "Supported", "Approved", "Uncertain"))
-    assert labels.protein_classes(every)["SCYL3"] == "microtubules+nuclear bodies"
+    every = annotations.read_annotations(path, reliability=("Validated", "Supported", "Approved", "Uncertain"))
+    assert annotations.protein_classes(every)["SCYL3"] == "microtubules+nuclear bodies"
 
 
 def test_hpa_by_ensembl_id():
     path = require_shared(*HPA)
-    terms = labels.read_annotations(path, key="Gene")
-    assert labels.protein_classes(terms)["ENSG00000000003"] == "cytosol"
-    alias = labels.aliases(path)
+    terms = annotations.read_annotations(path, key="Gene")
+    assert annotations.protein_classes(terms)["ENSG00000000003"] == "cytosol"
+    alias = annotations.aliases(path)
     assert alias["ENSG00000000003"] == "TSPAN6"
 
 
 def test_hpa_pairwise_terms():
     path = require_shared(*HPA)
-    terms = labels.read_annotations(path)
-    pairwise = labels.terms_for_pairwise(terms, min_proteins_per_term=30)
-    single = labels.protein_classes(terms, mode="single")
+    terms = annotations.read_annotations(path)
+    pairwise = annotations.terms_for_pairwise(terms, min_proteins_per_term=30)
+    single = annotations.protein_classes(terms, mode="single")
     counts = single.value_counts()
     assert set(pairwise.unique()) == set(counts.index[counts >= 30])
     assert {"nucleoplasm", "cytosol", "mitochondria"} <= set(pairwise.unique())
@@ -138,23 +137,23 @@ def test_simulated_truth(tmp_path):
     )
     paths = simulate.write_screen(sim, tmp_path, seed=1)
     truth = read_table(paths["truth_proteins"])
-    assert labels.detect_layout(truth) == "simulated"
-    terms = labels.read_annotations(paths["truth_proteins"])
-    classes = labels.protein_classes(terms)
+    assert annotations.detect_layout(truth) == "simulated"
+    terms = annotations.read_annotations(paths["truth_proteins"])
+    classes = annotations.protein_classes(terms)
     expected = dict(zip(truth["protein"], truth["label"]))
     assert classes.to_dict() == expected
     assert any("+" in v for v in expected.values())  # multi-localized proteins are there
-    single = labels.protein_classes(terms, mode="single")
+    single = annotations.protein_classes(terms, mode="single")
     assert set(single.index) == set(truth.loc[truth["kind"] == "single", "protein"])
     # the per-cell truth column gives the same classes for single and multi proteins
     cells = read_table(paths["truth_cells"])
-    from_column = labels.cell_labels(cells, column="true_class", label_from="column")
+    from_column = annotations.cell_labels(cells, column="true_class", label_from="column")
     assert (from_column == cells["true_class"]).all()
-    from_annotation = labels.cell_labels(cells, annotations=terms)
+    from_annotation = annotations.cell_labels(cells, annotations=terms)
     fixed = cells["protein"].map(dict(zip(truth["protein"], truth["kind"]))) != "variable"
     assert (from_annotation[fixed] == cells.loc[fixed, "true_class"]).all()
     # the GO annotation the simulator writes is a two-column long table
-    go = labels.read_annotations(paths["annotations"])
+    go = annotations.read_annotations(paths["annotations"])
     assert set(go["protein"]) == set(truth["protein"]) and go["term"].str.startswith("go:").all()
 
 
@@ -163,12 +162,12 @@ def test_long_tables(tmp_path):
     write_table(
         pd.DataFrame({"protein": ["A", "A", "B", " C ", "D"], "term": ["Nucleus", "cytosol", "ER", "er", " "]}), rows
     )
-    terms = labels.read_annotations(rows, layout="long")
-    assert labels.protein_classes(terms).to_dict() == {"A": "cytosol+nucleus", "B": "er", "C": "er"}
+    terms = annotations.read_annotations(rows, layout="long")
+    assert annotations.protein_classes(terms).to_dict() == {"A": "cytosol+nucleus", "B": "er", "C": "er"}
     listed = tmp_path / "listed.csv"
     write_table(pd.DataFrame({"protein": ["A", "B"], "terms": ["Nucleus; cytosol;", ""], "note": ["x", "y"]}), listed)
-    terms = labels.read_annotations(listed)
-    assert labels.protein_classes(terms).to_dict() == {"A": "cytosol+nucleus"}
+    terms = annotations.read_annotations(listed)
+    assert annotations.protein_classes(terms).to_dict() == {"A": "cytosol+nucleus"}
 
 
 # --------------------------------------------------------------------------------------------
@@ -188,7 +187,7 @@ def _cells():
 
 def test_cell_labels_from_column():
     cells = _cells()
-    combined = labels.cell_labels(cells, column="label", label_from="column")
+    combined = annotations.cell_labels(cells, column="label", label_from="column")
     assert list(combined.index) == [10, 11, 12, 13, 14, 15]
     assert combined[[10, 11, 12, 15]].tolist() == [
         "cytosol+nucleoplasm",
@@ -197,10 +196,10 @@ def test_cell_labels_from_column():
         "spindle+spindle pole",
     ]
     assert _is_unlabelled(combined[13]) and _is_unlabelled(combined[14])
-    single = labels.cell_labels(cells, column="label", label_from="column", mode="single")
+    single = annotations.cell_labels(cells, column="label", label_from="column", mode="single")
     assert single[12] == "mitochondria"
     assert all(_is_unlabelled(single[i]) for i in (10, 11, 13, 14, 15))
-    merged = labels.cell_labels(cells, label_from="column", mode="single", merge={"spindle pole": "spindle"})
+    merged = annotations.cell_labels(cells, label_from="column", mode="single", merge={"spindle pole": "spindle"})
     assert merged[15] == "spindle"  # both terms merge into one class
 
 
@@ -212,15 +211,15 @@ def test_cell_labels_from_annotations_and_protein():
             "term": ["cytosol", "nucleoplasm", "mitochondria", "golgi", "golgi"],
         }
     )
-    combined = labels.cell_labels(cells, annotations=terms)
+    combined = annotations.cell_labels(cells, annotations=terms)
     assert combined[[10, 11, 12, 14]].tolist() == ["cytosol+nucleoplasm"] * 2 + ["mitochondria", "golgi"]
     assert _is_unlabelled(combined[13]) and _is_unlabelled(combined[15])
-    single = labels.cell_labels(cells, annotations=terms, mode="single")
+    single = annotations.cell_labels(cells, annotations=terms, mode="single")
     assert _is_unlabelled(single[10]) and single[12] == "mitochondria" and single[14] == "golgi"
-    merged = labels.cell_labels(cells, annotations=terms, merge={"Nucleoplasm": "cytosol"}, mode="single")
+    merged = annotations.cell_labels(cells, annotations=terms, merge={"Nucleoplasm": "cytosol"}, mode="single")
     assert merged[10] == "cytosol"
-    assert labels.unmatched_report(cells, terms) == (2, 5)
-    proteins = labels.cell_labels(cells, label_from="protein")
+    assert annotations.unmatched_report(cells, terms) == (2, 5)
+    proteins = annotations.cell_labels(cells, label_from="protein")
     assert proteins.tolist() == ["P1", "P1", "P2", "P3", "P4", "P5"] and list(proteins.index) == list(cells.index)
 
 
@@ -228,17 +227,17 @@ def test_terms_for_pairwise_threshold():
     rows = [(f"a{i}", "alpha") for i in range(4)] + [(f"b{i}", "beta") for i in range(3)]
     rows += [("m1", "alpha"), ("m1", "beta"), ("g1", "gamma")]
     terms = pd.DataFrame(rows, columns=["protein", "term"])
-    kept = labels.terms_for_pairwise(terms, min_proteins_per_term=3)
+    kept = annotations.terms_for_pairwise(terms, min_proteins_per_term=3)
     assert set(kept.unique()) == {"alpha", "beta"}
     assert "m1" not in kept.index and "g1" not in kept.index and len(kept) == 7
-    assert set(labels.terms_for_pairwise(terms, min_proteins_per_term=4).unique()) == {"alpha"}
+    assert set(annotations.terms_for_pairwise(terms, min_proteins_per_term=4).unique()) == {"alpha"}
 
 
 def test_bad_modes():
     with pytest.raises(ValueError):
-        labels.protein_classes(pd.DataFrame({"protein": ["a"], "term": ["x"]}), mode="multi")
+        annotations.protein_classes(pd.DataFrame({"protein": ["a"], "term": ["x"]}), mode="multi")
     with pytest.raises(ValueError):
-        labels.cell_labels(_cells(), label_from="somewhere")
+        annotations.cell_labels(_cells(), label_from="somewhere")
 
 
 # --------------------------------------------------------------------------------------------
@@ -249,7 +248,7 @@ def test_bad_modes():
 def test_missing_file(tmp_path):
     path = tmp_path / "nowhere.tsv"
     with pytest.raises(InputError) as err:
-        labels.read_annotations(path)
+        annotations.read_annotations(path)
     message = str(err.value)
     assert str(path) in message and "\n" not in message and "not found" in message
 
@@ -258,16 +257,16 @@ def test_undetectable_layout(tmp_path):
     path = tmp_path / "odd.tsv"
     write_table(pd.DataFrame({"name": ["A"], "where": ["nucleus"], "score": ["1"]}), path)
     with pytest.raises(InputError) as err:
-        labels.read_annotations(path)
+        annotations.read_annotations(path)
     message = str(err.value)
     assert str(path) in message and "\n" not in message and "layout" in message
     with pytest.raises(InputError) as err:
-        labels.aliases(path)
+        annotations.aliases(path)
     assert str(path) in str(err.value)
 
 
 def test_missing_key_column():
     path = require_shared(*HUH)
     with pytest.raises(InputError) as err:
-        labels.read_annotations(path, key="Gene symbol")
+        annotations.read_annotations(path, key="Gene symbol")
     assert str(path) in str(err.value) and "\n" not in str(err.value)

@@ -8,7 +8,7 @@ Run by hand from the repository root:
 It prints measured figures and never asserts timings.
 
 Part A (pinned to one CPU core, BLAS/OpenMP threads = 1): a simulated 2048x2048 field per
-preset at the demo config's cell density, timed through ``cropstore.segment_and_crop`` with the
+preset at the demo config's cell density, timed through ``crops.fields.segment_and_crop`` with the
 demo's own segmentation and crop settings (``config.yaml``), and split into segmentation alone
 (``segment.segment_field``) vs the rest (measure, crop, resize, preprocess). ``--quick`` runs
 the human preset only, once.

@@ -6,7 +6,7 @@ The paper scores every feature set by leave-one-out kNN on 30,889 labelled yeast
 (Supplementary Table 1: five values of k), so the query runs once per feature set and
 layer. This times, on random float32 features (384 dimensions, 10 classes with shifted
 means), z-scoring, the neighbour query at k = 50 and the votes for all five k
-(``pcinpaint.evaluate.loo_knn_multi``). Side by side in the same run, the previous
+(``pcinpaint.benchmarks.knn.loo_knn_multi``). Side by side in the same run, the previous
 implementation (scikit-learn brute-force query, then a Python loop per cell for exact
 tie-breaking and voting; one query per k) runs on a subset of cells, and both are checked
 to give identical neighbours and predictions there. Prints figures; asserts nothing.

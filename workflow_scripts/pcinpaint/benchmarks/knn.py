@@ -1,4 +1,4 @@
-"""Evaluation core: leave-one-out kNN on z-scored features, balanced accuracy.
+"""Leave-one-out kNN on z-scored features, scored by balanced accuracy (the paper's benchmark).
 
 The paper's benchmark (Methods, "Baseline Feature Extraction and Benchmarking") z-scores
 each feature set, predicts every cell from its k nearest other cells (Euclidean) and

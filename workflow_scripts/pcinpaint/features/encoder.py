@@ -1,4 +1,4 @@
-"""Single-cell feature sets in the feature-table contract.
+"""Per-layer features of every cell from an encoder (trained, random or autoencoder), and raw pixels.
 
 Feature table: one row per cell in store order, the cell table's columns copied first with a
 ``Metadata_`` prefix, feature columns after them. Sets built here: the paired cell inpainting

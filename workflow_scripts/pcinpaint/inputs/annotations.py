@@ -47,7 +47,7 @@ ALIAS_KEYS = {"huh2003": ("yORF", "gene name"), "hpa": ("Gene", "Gene name")}
 # --------------------------------------------------------------------------------------------
 
 
-def _find(table: pd.DataFrame, name: str) -> str | None:
+def find_column(table: pd.DataFrame, name: str) -> str | None:
     """The table's column called ``name``, ignoring case and surrounding spaces."""
     want = name.strip().lower()
     for col in table.columns:
@@ -63,7 +63,7 @@ def detect_layout(table: pd.DataFrame) -> str | None:
     column; simulated: ``protein``, ``kind`` and ``classes``; long: ``protein`` with ``term``
     or ``terms``, or any two-column table.
     """
-    has = lambda name: _find(table, name) is not None  # noqa: E731
+    has = lambda name: find_column(table, name) is not None  # noqa: E731
     if has("yORF"):
         return "huh2003"
     if (has("Gene name") or has("Gene")) and any(has(r) for r in HPA_RELIABILITY):
@@ -100,7 +100,7 @@ def _long(proteins: pd.Series, terms: pd.Series) -> pd.DataFrame:
 
 def _key_column(table: pd.DataFrame, layout: str, key: str | None, path: Path) -> str:
     name = key or DEFAULT_KEYS[layout]
-    col = _find(table, name)
+    col = find_column(table, name)
     if col is None:
         raise InputError(f"{path}: no key column '{name}' for layout {layout}; columns are {list(table.columns)}")
     return col
@@ -128,7 +128,7 @@ def _hpa(table: pd.DataFrame, key: str, reliability, path: Path) -> pd.DataFrame
     """HPA: the ';'-separated locations of the chosen reliability columns, united."""
     if isinstance(reliability, str):
         reliability = (reliability,)
-    cols = [_find(table, r) for r in reliability]
+    cols = [find_column(table, r) for r in reliability]
     present = [c for c in cols if c is not None]
     if not present:
         raise InputError(
@@ -180,15 +180,15 @@ def read_annotations(
     elif layout == "hpa":
         out = _hpa(table, _key_column(table, layout, key, path), reliability, path)
     elif layout == "simulated":
-        col = _find(table, "classes")
+        col = find_column(table, "classes")
         if col is None:
             raise InputError(f"{path}: no 'classes' column for the simulated layout")
         out = _long(table[_key_column(table, layout, key, path)], _split(table[col], "+"))
     else:
-        keycol = _find(table, key) if key else (_find(table, "protein") or table.columns[0])
+        keycol = find_column(table, key) if key else (find_column(table, "protein") or table.columns[0])
         if keycol is None:
             raise InputError(f"{path}: no key column '{key}'; columns are {list(table.columns)}")
-        termcol = _find(table, "term") or _find(table, "terms")
+        termcol = find_column(table, "term") or find_column(table, "terms")
         if termcol is None:
             others = [c for c in table.columns if c != keycol]
             if len(others) != 1:
@@ -220,13 +220,13 @@ def aliases(path, layout: str = "auto", key: str | None = None) -> dict[str, str
     table = _as_text(read_table(path))
     layout = _checked_layout(table, layout, path)
     if layout == "long" and not key:
-        keycol = _find(table, "protein") or table.columns[0]
+        keycol = find_column(table, "protein") or table.columns[0]
     else:
         keycol = _key_column(table, layout, key, path)
     canonical = table[keycol].astype(str).str.strip()
     pairs = []
     for name in ALIAS_KEYS.get(layout, ()) + (keycol,):
-        col = _find(table, name)
+        col = find_column(table, name)
         if col is not None:
             alias = table[col].astype(str).str.strip()
             pairs.append(pd.DataFrame({"alias": alias.str.upper(), "canonical": canonical}))

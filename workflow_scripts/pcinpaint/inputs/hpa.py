@@ -42,7 +42,7 @@ import pandas as pd
 import tifffile
 
 from pcinpaint.errors import InputError, PermanentDownloadError, TransientDownloadError
-from pcinpaint.inputs import annotations as labels
+from pcinpaint.inputs import annotations
 from pcinpaint.io import atomic_path, read_table
 
 log = logging.getLogger(__name__)
@@ -112,7 +112,7 @@ def parse_entry_xml(xml_bytes: bytes, ensg: str, where: str) -> pd.DataFrame:
 
 def _text_column(table: pd.DataFrame, name: str) -> pd.Series | None:
     """The column called ``name`` (any case) as stripped text, missing as ""; None if absent."""
-    col = labels._find(table, name)
+    col = annotations.find_column(table, name)
     if col is None:
         return None
     return pd.Series([("" if pd.isna(v) else str(v).strip()) for v in table[col]], index=table.index, dtype=object)
@@ -416,12 +416,14 @@ def location_columns(
     """Per gene: ``ensg, protein, label`` and the single-cell variation columns.
 
     ``label`` is the gene's locations at the given reliability levels, read exactly as
-    ``labels.read_annotations`` reads the HPA layout (lower-case, sorted, joined by '+');
+    ``annotations.read_annotations`` reads the HPA layout (lower-case, sorted, joined by '+');
     genes without such a location, and empty variation cells, are missing values.
     """
     path = Path(location_table)
     table = read_table(path)
-    classes = labels.protein_classes(labels.read_annotations(path, layout="hpa", key="Gene", reliability=reliability))
+    classes = annotations.protein_classes(
+        annotations.read_annotations(path, layout="hpa", key="Gene", reliability=reliability)
+    )
     out = _gene_table(path, table)
     out["label"] = [classes.get(e) for e in out["ensg"]]
     for name, col in (

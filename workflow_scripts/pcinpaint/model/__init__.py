@@ -1,2 +1,2 @@
-"""Model (rules/train.smk): the paired cell inpainting network, training pairs, the training
+"""Model (rules/model.smk): the paired cell inpainting network, training pairs, the training
 loop, devices and precision, and the paper's published weights."""
