@@ -1,4 +1,4 @@
-"""Tests for pcinpaint.crops: object measurement, crop extraction, preprocessing."""
+"""Tests for pcinpaint.crops.cropping and crops.preprocess: object measurement, crop extraction, preprocessing."""
 
 import numpy as np
 import pandas as pd

@@ -1,4 +1,4 @@
-"""Tests for pcinpaint.segment on synthetic disks and on the real human / yeast fields."""
+"""Tests for pcinpaint.crops.segment on synthetic disks and on the real human / yeast fields."""
 
 from pathlib import Path
 

@@ -5,7 +5,7 @@ Run from the repository root:  python tests/perf/bench_clustering.py [--quick] [
 The paper clusters 11,995 Human Protein Atlas proteins (mean Conv3 features of each protein's
 cells) and draws them as one clustered heat map (Fig 4). This times, on random float32 cell
 features (256 dimensions; 12,000 proteins of 1-20 cells each, 30 weakly shifted group means),
-each step of ``pcinpaint.clustering``: protein profiles (means + z-score), Ward linkage,
+each step of ``pcinpaint.exploratory.clustering``: protein profiles (means + z-score), Ward linkage,
 the cut at 20 clusters, leaf order, the membership table, the iterative dendrogram
 coordinates and the heat map PNG; with each step's peak resident memory above its start
 (sampled every 5 ms from /proc) and the process's maximum. For comparison: scipy's

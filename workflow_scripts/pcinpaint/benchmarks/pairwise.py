@@ -8,7 +8,7 @@ sampled image pairs are measured, in vectorised batches.
 
 Definitions, as implemented
 ---------------------------
-Features are z-scored over all cells passed in (``pcinpaint.evaluate.zscore``; zero-variance
+Features are z-scored over all cells passed in (``features.matrix.zscore``; zero-variance
 features, e.g. dead ReLU channels, are dropped). Cells are grouped into images by
 ``image_id``; each image has one term (the caller excludes images whose protein has no usable
 term). For images a and b,

@@ -16,7 +16,7 @@ products (about four times faster than ``pdist``). Leaf order and dendrogram coo
 computed iteratively from the linkage: ``scipy.cluster.hierarchy.dendrogram`` recurses once
 per tree level, which exceeds Python's recursion limit on deep trees (a chained single-linkage
 tree of 12,000 proteins is 11,999 levels deep), so it is never needed here
-(``tests/benchmarks/bench_clustering.py``).
+(``tests/perf/bench_clustering.py``).
 """
 
 from __future__ import annotations
@@ -61,13 +61,13 @@ def protein_profiles(
     """Mean features per protein (or per image), z-scored per feature over the profiles.
 
     ``meta`` holds the cell-table columns without the ``Metadata_`` prefix, one row per row of
-    ``features`` (``featuretable.split_table``). ``level="protein"`` pools every image, antibody
+    ``features`` (``features.table.split_table``). ``level="protein"`` pools every image, antibody
     and cell line of a protein, as the paper does; ``level="image"`` keeps one profile per
     image (with its protein). An imported per-protein table (one row per protein) passes
     through unchanged before z-scoring. ``n_cells`` counts the rows averaged, or sums a
     ``n_cells`` column of ``meta`` where there is one. Profiles from fewer than ``min_cells``
     cells are left out (before z-scoring). Feature columns with zero variance over the profiles
-    are dropped by ``evaluate.zscore``; the kept column indices are in
+    are dropped by ``features.matrix.zscore``; the kept column indices are in
     ``profiles.attrs["features"]``. Rows are sorted by protein (or image) id.
     """
     if level not in LEVELS:

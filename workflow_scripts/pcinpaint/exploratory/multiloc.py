@@ -93,7 +93,7 @@ def pair_scores(
 
     ``features`` (cells x features) and ``meta`` (the cell table, same row order; needs
     ``image_id`` and ``protein``) cover the whole screen: features are z-scored over all of its
-    cells (``evaluate.zscore``, zero-variance features dropped) so the scaling does not depend
+    cells (``features.matrix.zscore``, zero-variance features dropped) so the scaling does not depend
     on the pair. ``image_terms`` maps ``key`` (image_id, or protein for protein-level
     annotations) to its terms (a set or a '+'-joined string).
 
@@ -203,7 +203,7 @@ def top_variable(summary: pd.DataFrame, n: int = 10, min_cells: int = 2) -> pd.D
 def single_cell_tree(features: np.ndarray, method: str = "ward", metric: str = "euclidean") -> np.ndarray:
     """Agglomerative clustering of one protein's cells: a scipy linkage matrix.
 
-    Pass the protein's rows of screen-wide z-scored features (``evaluate.zscore`` over all
+    Pass the protein's rows of screen-wide z-scored features (``features.matrix.zscore`` over all
     cells): z-scoring within one protein would give features that barely vary in it as much
     weight as the ones that separate its phenotypes. Ward (Euclidean) merges the branches that
     add least within-branch variance, so compact phenotypes form clean clades.

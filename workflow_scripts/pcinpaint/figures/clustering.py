@@ -2,7 +2,7 @@
 
 The heat map follows the paper: proteins as rows in dendrogram order, features as columns,
 positive values yellow and negative blue (through black), clipped at 3 SD. The row dendrogram
-is drawn from ``clustering.dendrogram_coords`` as one LineCollection, never with scipy's
+is drawn from ``exploratory.clustering.dendrogram_coords`` as one LineCollection, never with scipy's
 recursive ``dendrogram``, so trees of any depth draw (12,000 proteins in about a second).
 """
 

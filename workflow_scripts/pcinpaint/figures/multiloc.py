@@ -64,7 +64,7 @@ def fig5(
     """Violin plots of the score of A-only, B-only and A+B cells, then the single cells of a
     few A+B images as jittered black dots beside them (the paper's Fig 5).
 
-    ``scores`` is one pair's ``multiloc.pair_scores`` table; ``chosen_images`` are image_ids
+    ``scores`` is one pair's ``exploratory.multiloc.pair_scores`` table; ``chosen_images`` are image_ids
     of its A+B group (None: the ``max_images`` images with the largest score SD).
     """
     if scores.empty:
@@ -143,7 +143,7 @@ def fig6(
     under its branch, and (optionally) a colour bar of known sub-populations under the leaves.
 
     ``crops`` are the protein's cells (n, C, H, W) in the order the tree was built on, uint8
-    as stored (or floats in [0, 1]); ``representatives`` is ``multiloc.representative_cells``;
+    as stored (or floats in [0, 1]); ``representatives`` is ``exploratory.multiloc.representative_cells``;
     ``roles`` names each channel "protein" or "structural" (composite: protein green,
     structural blue then magenta), or ``colours`` gives an RGB triple per channel.
     """

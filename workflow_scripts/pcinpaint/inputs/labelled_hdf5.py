@@ -182,7 +182,7 @@ def read_labelled(
 
 
 def class_map(classes: Sequence[str], merge: dict | None) -> dict[str, str | None]:
-    """{class: label after ``merge``} (lower-case, as ``labels.merge_terms``); None drops the class."""
+    """{class: label after ``merge``} (lower-case, as ``annotations.merge_terms``); None drops the class."""
     lower = [str(c).strip().lower() for c in classes]
     unknown = [k for k in (merge or {}) if str(k).strip().lower() not in lower]
     if unknown:

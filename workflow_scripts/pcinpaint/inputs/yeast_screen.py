@@ -210,7 +210,7 @@ def orf_labels(
     """protein -> localization label from Huh et al. 2003 (terms joined by '+', lower-case).
 
     ``key`` picks the name column ("yORF", the default, or "gene name" for screens whose
-    folders carry gene names); ``merge`` is a class-merge map as in ``labels.merge_terms``;
+    folders carry gene names); ``merge`` is a class-merge map as in ``annotations.merge_terms``;
     ``mode="single"`` keeps only single-compartment proteins.
     """
     terms = read_annotations(huh2003_csv, layout="huh2003", key=key)

@@ -26,7 +26,7 @@ def autocast_dtype(device: torch.device, precision: str):
 
     ``auto``: bf16 on GPUs that support it; fp32 on CPU, where bf16 autocast measured slower
     than channels-last fp32 for this network even on CPUs with AVX512-BF16 (see
-    tests/benchmarks/bench_model.py). ``bf16`` forces it on either device.
+    tests/perf/bench_model.py). ``bf16`` forces it on either device.
     """
     if precision == "fp32":
         return None

@@ -1,7 +1,7 @@
 """The paper's published Keras weights (``model_weights.h5``) in our PyTorch network.
 
 The reference code (``pair_model.py``) saves a Keras 2 functional model with ``model.save``.
-Its layers map one to one onto ``model.PairedCellInpainting``:
+Its layers map one to one onto ``model.network.PairedCellInpainting``:
 
 =================  ==========================================================
 Keras layer        our module
