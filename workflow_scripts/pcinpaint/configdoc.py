@@ -73,10 +73,9 @@ def _cell(text: str) -> str:
 def _default(node: dict) -> str:
     if "default" not in node:
         return ""
-    value = node["default"]
-    if value == {} and node.get("type", "object") == "object" and "$ref" in node:
-        return ""
-    return f"`{json.dumps(value)}`"
+    if node["default"] == {} and "$ref" in node:
+        return ""  # a block whose keys carry their own defaults (in its section)
+    return f"`{json.dumps(node['default'])}`"
 
 
 def _section(path: str, node: dict, defs: dict, out: list[str]) -> None:

@@ -28,6 +28,29 @@ log = logging.getLogger(__name__)
 META = ("cell_line", "antibody", "label")
 
 
+def _stored(
+    crops: np.ndarray,
+    model_size: int,
+    normalise: str,
+    percentiles: tuple[float, float],
+    structural: Sequence[int],
+    clip_structural_below: float,
+) -> np.ndarray:
+    """Crops as read (N, C, H, W) -> the stored uint8 crops: resized, normalised as the source
+    needs, then preprocessed as every crop of the workflow."""
+    crops = resize_crops(crops, model_size)
+    crops = normalise_crops(crops, normalise, percentiles)
+    return to_uint8(preprocess_crops(crops, structural, clip_structural_below))
+
+
+def _without_positions(cells: pd.DataFrame) -> pd.DataFrame:
+    """The crop-store columns of a cell table whose cells came cropped: positions and areas are
+    unknown (NaN), store order is the table's order."""
+    return cells.assign(
+        centroid_y=np.nan, centroid_x=np.nan, area=np.nan, store_index=np.arange(len(cells), dtype=np.int64)
+    )
+
+
 def _read_cell(row, channels: Sequence[str], cell_id: str) -> tuple[np.ndarray, list[str]]:
     planes, paths = [], []
     for ch in channels:
@@ -116,10 +139,7 @@ def store_crop_folders(
                         f"{h}x{w} (cell {first})"
                     )
                 raw.append(crop)
-            crops = resize_crops(np.stack(raw), model_size)
-            crops = normalise_crops(crops, normalise, percentiles)
-            crops = preprocess_crops(crops, structural, clip_structural_below)
-            yield to_uint8(crops)
+            yield _stored(np.stack(raw), model_size, normalise, percentiles, structural, clip_structural_below)
 
     write_crop_store(
         store_path,
@@ -133,10 +153,7 @@ def store_crop_folders(
     for col in META:
         if col in listing.columns and not listing[col].isna().all():
             cells[col] = listing[col]
-    cells["centroid_y"] = np.nan
-    cells["centroid_x"] = np.nan
-    cells["area"] = np.nan
-    cells["store_index"] = np.arange(len(cells), dtype=np.int64)
+    cells = _without_positions(cells)
     log.info("%s: stored %d crops (%s, %s normalisation)", store_path, len(cells), "x".join(channels), normalise)
     return cells
 
@@ -236,10 +253,8 @@ def store_labelled_hdf5(
                         raise InputError(
                             f"{data.path}: crops in rows {start}..{start + len(sel) - 1} hold NaN or infinite values"
                         )
-                    crops = resize_crops(crops, model_size)
-                    crops = normalise_crops(crops, normalise, percentiles)
-                    crops = preprocess_crops(crops, structural, clip_structural_below)
-                    yield to_uint8(crops[:, order])
+                    stored = _stored(crops, model_size, normalise, percentiles, structural, clip_structural_below)
+                    yield stored[:, order]
 
         write_crop_store(
             store_path,
@@ -253,10 +268,7 @@ def store_labelled_hdf5(
         for h in handles:
             h.close()
     cells = pd.concat(tables, ignore_index=True)
-    cells["centroid_y"] = np.nan
-    cells["centroid_x"] = np.nan
-    cells["area"] = np.nan
-    cells["store_index"] = np.arange(len(cells), dtype=np.int64)
+    cells = _without_positions(cells)
     cols = ["cell_id", "image_id", "field_id", "protein", "label", "centroid_y", "centroid_x", "area", "store_index"]
     log.info("%s: stored %d labelled cells in %d classes", store_path, len(cells), cells["label"].nunique())
     return cells[cols]
