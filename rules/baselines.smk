@@ -83,6 +83,8 @@ rule import_features:
         "results/{dataset}/logs/import_features/{name}.log",
     wildcard_constraints:
         name="[A-Za-z0-9][A-Za-z0-9_]*",
+    benchmark:
+        "results/{dataset}/benchmarks/import_features/{name}.tsv",
     conda:
         "../envs/imaging.yaml"
     params:
@@ -102,6 +104,8 @@ rule feature_sets:
         table="results/{dataset}/features/feature_sets.tsv",
     log:
         "results/{dataset}/logs/feature_sets.log",
+    benchmark:
+        "results/{dataset}/benchmarks/feature_sets.tsv",
     conda:
         "../envs/imaging.yaml"
     params:

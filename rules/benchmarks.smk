@@ -123,6 +123,8 @@ rule umap_cells:
         pdf="results/{dataset}/figures/suppfig3.pdf",
     log:
         "results/{dataset}/logs/umap_cells.log",
+    benchmark:
+        "results/{dataset}/benchmarks/umap_cells.tsv",
     conda:
         "../envs/analysis.yaml"
     params:
@@ -146,6 +148,8 @@ rule umap_proteins:
         pdf="results/figures/fig3.pdf",
     log:
         "results/logs/umap_proteins.log",
+    benchmark:
+        "results/benchmarks/umap_proteins.tsv",
     conda:
         "../envs/analysis.yaml"
     params:

@@ -82,6 +82,8 @@ rule qc_montage:
         ),
     log:
         "results/{dataset}/logs/qc_montage.log",
+    benchmark:
+        "results/{dataset}/benchmarks/qc_montage.tsv",
     conda:
         "../envs/imaging.yaml"
     params:

@@ -53,6 +53,8 @@ rule subset_clustering:
         "results/{dataset}/logs/{subset}.log",
     wildcard_constraints:
         subset="suppfig4|suppfig5",
+    benchmark:
+        "results/{dataset}/benchmarks/{subset}.tsv",
     conda:
         "../envs/analysis.yaml"
     params:
@@ -77,6 +79,8 @@ rule go_enrichment:
         top="results/{dataset}/tables/table3_top_terms.tsv",
     log:
         "results/{dataset}/logs/go_enrichment.log",
+    benchmark:
+        "results/{dataset}/benchmarks/go_enrichment.tsv",
     conda:
         "../envs/analysis.yaml"
     params:
@@ -105,6 +109,8 @@ rule multiloc_scores:
         ),
     log:
         "results/{dataset}/logs/multiloc_scores.log",
+    benchmark:
+        "results/{dataset}/benchmarks/multiloc_scores.tsv",
     conda:
         "../envs/analysis.yaml"
     params:
@@ -131,6 +137,8 @@ rule single_cell_dendrograms:
         ),
     log:
         "results/{dataset}/logs/single_cell_dendrograms.log",
+    benchmark:
+        "results/{dataset}/benchmarks/single_cell_dendrograms.tsv",
     conda:
         "../envs/analysis.yaml"
     params:

@@ -56,6 +56,8 @@ rule extract_raw:
         table="results/{dataset}/features/raw.parquet",
     log:
         "results/{dataset}/logs/extract_raw.log",
+    benchmark:
+        "results/{dataset}/benchmarks/extract_raw.tsv",
     conda:
         "../envs/torch.yaml"
     params:
@@ -71,6 +73,8 @@ rule export_h5ad:
         h5ad="results/{dataset}/features/{features}.h5ad",
     log:
         "results/{dataset}/logs/export_h5ad/{features}.log",
+    benchmark:
+        "results/{dataset}/benchmarks/export_h5ad/{features}.tsv",
     conda:
         "../envs/anndata.yaml"
     script:

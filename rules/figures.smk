@@ -18,6 +18,8 @@ rule inpainting_figure:
         "results/{dataset}/logs/{figure}.log",
     wildcard_constraints:
         figure="fig1c|suppfig1",
+    benchmark:
+        "results/{dataset}/benchmarks/{figure}.tsv",
     conda:
         "../envs/torch.yaml"
     params:
