@@ -14,6 +14,9 @@ rule extract_classic:
         "results/{dataset}/benchmarks/extract_classic.tsv"
     conda:
         "../envs/imaging.yaml"
+    threads: sized_threads("extract_classic")
+    resources:
+        **sized("extract_classic"),
     params:
         dataset=lambda wc: dataset_config("segmentation")(wc)
         | {"baselines": {"classic": canonical(baseline(wc.dataset)["classic"])}},
@@ -34,9 +37,9 @@ rule extract_autoencoder:
         "results/{dataset}/benchmarks/extract_autoencoder.tsv"
     conda:
         "../envs/torch.yaml"
-    threads: 8
+    threads: sized_threads("extract_autoencoder")
     resources:
-        **NETWORK_RESOURCES,
+        **sized("extract_autoencoder", gpu=1),
     params:
         dataset=dataset_config("model", "features"),
         prefix="ae",
@@ -61,9 +64,9 @@ rule extract_vgg16:
         "results/{dataset}/benchmarks/extract_vgg16.tsv"
     conda:
         "../envs/torch.yaml"
-    threads: 8
+    threads: sized_threads("extract_vgg16")
     resources:
-        **NETWORK_RESOURCES,
+        **sized("extract_vgg16", gpu=1),
     params:
         dataset=dataset_config("features"),
         device=lambda wc: config["datasets"][wc.dataset]["model"]["device"],
@@ -81,12 +84,14 @@ rule import_features:
         table="results/{dataset}/features/imported_{name}.parquet",
     log:
         "results/{dataset}/logs/import_features/{name}.log",
+    benchmark:
+        "results/{dataset}/benchmarks/import_features/{name}.tsv"
     wildcard_constraints:
         name="[A-Za-z0-9][A-Za-z0-9_]*",
-    benchmark:
-        "results/{dataset}/benchmarks/import_features/{name}.tsv",
     conda:
         "../envs/imaging.yaml"
+    resources:
+        **sized("import_features"),
     params:
         entry=lambda wc: canonical(baseline(wc.dataset)["imported"][wc.name]),
     script:
@@ -105,7 +110,8 @@ rule feature_sets:
     log:
         "results/{dataset}/logs/feature_sets.log",
     benchmark:
-        "results/{dataset}/benchmarks/feature_sets.tsv",
+        "results/{dataset}/benchmarks/feature_sets.tsv"
+    localrule: True
     conda:
         "../envs/imaging.yaml"
     params:

@@ -18,6 +18,9 @@ rule knn_benchmark:
         "results/{dataset}/benchmarks/knn_benchmark.tsv"
     conda:
         "../envs/analysis.yaml"
+    threads: sized_threads("knn_benchmark")
+    resources:
+        **sized("knn_benchmark"),
     params:
         bench=lambda wc: canonical(benchmark(wc.dataset)),
     script:
@@ -40,6 +43,7 @@ rule knn_figure:
         "results/{dataset}/logs/{figure}.log",
     wildcard_constraints:
         figure="fig2a|suppfig2",
+    localrule: True
     conda:
         "../envs/analysis.yaml"
     script:
@@ -65,7 +69,9 @@ rule classifier_benchmark:
         "results/{dataset}/benchmarks/classifier_benchmark.tsv"
     conda:
         "../envs/analysis.yaml"
-    threads: 2
+    threads: sized_threads("classifier_benchmark")
+    resources:
+        **sized("classifier_benchmark"),
     params:
         bench=lambda wc: canonical(benchmark(wc.dataset)),
         seed=lambda wc: dataset_seed(config, wc.dataset, "classifiers"),
@@ -100,6 +106,8 @@ rule pairwise_benchmark:
         "results/{dataset}/benchmarks/pairwise_benchmark.tsv"
     conda:
         "../envs/analysis.yaml"
+    resources:
+        **sized("pairwise_benchmark"),
     params:
         bench=lambda wc: canonical(benchmark(wc.dataset)),
         seed=lambda wc: dataset_seed(config, wc.dataset, "pairwise"),
@@ -124,9 +132,11 @@ rule umap_cells:
     log:
         "results/{dataset}/logs/umap_cells.log",
     benchmark:
-        "results/{dataset}/benchmarks/umap_cells.tsv",
+        "results/{dataset}/benchmarks/umap_cells.tsv"
     conda:
         "../envs/analysis.yaml"
+    resources:
+        **sized("umap_cells"),
     params:
         bench=lambda wc: canonical(benchmark(wc.dataset)),
         seed=lambda wc: dataset_seed(config, wc.dataset, "umap_cells"),
@@ -149,7 +159,8 @@ rule umap_proteins:
     log:
         "results/logs/umap_proteins.log",
     benchmark:
-        "results/benchmarks/umap_proteins.tsv",
+        "results/benchmarks/umap_proteins.tsv"
+    localrule: True
     conda:
         "../envs/analysis.yaml"
     params:

@@ -23,6 +23,7 @@ from pcinpaint.features.manifest import (  # noqa: E402
 )
 from pcinpaint.io import read_table  # noqa: E402
 from pcinpaint.model.spec import ENCODER_LAYERS  # noqa: E402
+from pcinpaint.resources import COSTS, job_size, plan  # noqa: E402
 
 try:
     validate_config(config, where=" + ".join(map(str, workflow.configfiles)) or "config")
@@ -48,10 +49,47 @@ scattergather:
     fields=config["scatter_chunks"],
 
 
-#: the resources of every network step (training and extraction), one definition for all:
-#: one GPU where the run has one (`--resources gpu=1` locally), and memory for the crop
-#: store and the network; training adds its own runtime
-NETWORK_RESOURCES = {"gpu": 1, "mem_mb": 16000}
+def data_size(name, wildcards, input):
+    """The sizes a job's inputs give (cells, channels, feature values...; see pcinpaint.resources)."""
+    ds = config["datasets"].get(getattr(wildcards, "dataset", None))
+    if ds is None:
+        return job_size(input)
+    epochs = ds["model"]["epochs"]
+    if name == "train_autoencoder":
+        epochs = ds["baselines"]["autoencoder"]["epochs"] or epochs
+    return job_size(
+        input,
+        channels=len(ds["channels"]),
+        epochs=epochs,
+        width=model_width(wildcards),
+        chunks=config["scatter_chunks"],
+    )
+
+
+def sized(name, **fixed):
+    """A rule's resources from its data: mem_mb and runtime (minutes) from measured per-unit
+    costs, both growing with the attempt so a job killed for memory or time asks for more.
+    Before the inputs exist they are <TBD>, computed when the job is about to run."""
+
+    def mem_mb(wildcards, input, attempt):
+        return plan(name, data_size(name, wildcards, input), attempt).mem_mb
+
+    def runtime(wildcards, input, attempt):
+        return plan(name, data_size(name, wildcards, input), attempt).runtime
+
+    return {"mem_mb": mem_mb, "runtime": runtime, **fixed}
+
+
+def sized_threads(name):
+    """A rule's CPUs from its data (the most it uses before its inputs exist)."""
+
+    def threads(wildcards, input):
+        try:
+            return plan(name, data_size(name, wildcards, input)).threads
+        except FileNotFoundError:
+            return COSTS[name].max_threads
+
+    return threads
 
 
 wildcard_constraints:

@@ -15,7 +15,7 @@ rule segment:
     conda:
         "../envs/imaging.yaml"
     resources:
-        mem_mb=4000,
+        **sized("segment"),
     params:
         dataset=dataset_config(*CROP_KEYS),
     script:
@@ -43,7 +43,7 @@ rule gather_crops:
     conda:
         "../envs/imaging.yaml"
     resources:
-        mem_mb=8000,
+        **sized("gather_crops"),
     params:
         dataset=dataset_config(*CROP_KEYS),
     script:
@@ -63,6 +63,7 @@ rule qc_detection:
         ),
     log:
         "results/{dataset}/logs/qc_detection.log",
+    localrule: True
     conda:
         "../envs/imaging.yaml"
     script:
@@ -83,9 +84,11 @@ rule qc_montage:
     log:
         "results/{dataset}/logs/qc_montage.log",
     benchmark:
-        "results/{dataset}/benchmarks/qc_montage.tsv",
+        "results/{dataset}/benchmarks/qc_montage.tsv"
     conda:
         "../envs/imaging.yaml"
+    resources:
+        **sized("qc_montage"),
     params:
         dataset=dataset_config(),
         seed=lambda wc: dataset_seed(config, wc.dataset, "montage"),
@@ -130,7 +133,7 @@ rule import_crops:
     conda:
         "../envs/imaging.yaml"
     resources:
-        mem_mb=8000,
+        **sized("import_crops"),
     params:
         dataset=dataset_config("precropped", "labelled_hdf5", "crops", "preprocess", "min_cells"),
     script:

@@ -22,7 +22,7 @@ rule protein_clustering:
     conda:
         "../envs/analysis.yaml"
     resources:
-        mem_mb=8000,
+        **sized("protein_clustering"),
     params:
         ds=lambda wc: canonical({k: config["datasets"][wc.dataset][k] for k in ("exploratory", "benchmarks")}),
         labelled=lambda wc: wc.dataset in LABELLED,
@@ -51,12 +51,14 @@ rule subset_clustering:
         ),
     log:
         "results/{dataset}/logs/{subset}.log",
+    benchmark:
+        "results/{dataset}/benchmarks/{subset}.tsv"
     wildcard_constraints:
         subset="suppfig4|suppfig5",
-    benchmark:
-        "results/{dataset}/benchmarks/{subset}.tsv",
     conda:
         "../envs/analysis.yaml"
+    resources:
+        **sized("subset_clustering"),
     params:
         ds=lambda wc: canonical({k: config["datasets"][wc.dataset][k] for k in ("exploratory", "benchmarks")}),
         labelled=lambda wc: wc.dataset in LABELLED,
@@ -80,7 +82,8 @@ rule go_enrichment:
     log:
         "results/{dataset}/logs/go_enrichment.log",
     benchmark:
-        "results/{dataset}/benchmarks/go_enrichment.tsv",
+        "results/{dataset}/benchmarks/go_enrichment.tsv"
+    localrule: True
     conda:
         "../envs/analysis.yaml"
     params:
@@ -110,9 +113,11 @@ rule multiloc_scores:
     log:
         "results/{dataset}/logs/multiloc_scores.log",
     benchmark:
-        "results/{dataset}/benchmarks/multiloc_scores.tsv",
+        "results/{dataset}/benchmarks/multiloc_scores.tsv"
     conda:
         "../envs/analysis.yaml"
+    resources:
+        **sized("multiloc_scores"),
     params:
         ds=lambda wc: canonical({k: config["datasets"][wc.dataset][k] for k in ("exploratory", "benchmarks")}),
         labelled=lambda wc: wc.dataset in LABELLED,
@@ -138,9 +143,11 @@ rule single_cell_dendrograms:
     log:
         "results/{dataset}/logs/single_cell_dendrograms.log",
     benchmark:
-        "results/{dataset}/benchmarks/single_cell_dendrograms.tsv",
+        "results/{dataset}/benchmarks/single_cell_dendrograms.tsv"
     conda:
         "../envs/analysis.yaml"
+    resources:
+        **sized("single_cell_dendrograms"),
     params:
         ds=lambda wc: canonical({k: config["datasets"][wc.dataset][k] for k in ("exploratory", "benchmarks")}),
         roles=lambda wc: [c["role"] for c in config["datasets"][wc.dataset]["channels"]],
@@ -162,6 +169,7 @@ rule exploratory_truth:
         "results/{dataset}/logs/exploratory_truth.log",
     wildcard_constraints:
         dataset=one_of(SIMULATED),
+    localrule: True
     conda:
         "../envs/analysis.yaml"
     params:

@@ -14,9 +14,9 @@ rule extract_pci:
         "results/{dataset}/benchmarks/extract_pci.tsv"
     conda:
         "../envs/torch.yaml"
-    threads: 8
+    threads: sized_threads("extract_pci")
     resources:
-        **NETWORK_RESOURCES,
+        **sized("extract_pci", gpu=1),
     params:
         dataset=dataset_config("model", "features"),
         prefix="pci",
@@ -36,9 +36,9 @@ rule extract_random:
         "results/{dataset}/benchmarks/extract_random.tsv"
     conda:
         "../envs/torch.yaml"
-    threads: 8
+    threads: sized_threads("extract_random")
     resources:
-        **NETWORK_RESOURCES,
+        **sized("extract_random", gpu=1),
     params:
         dataset=dataset_config("model", "features"),
         # the untrained start of the model this dataset's PCI features come from
@@ -57,9 +57,11 @@ rule extract_raw:
     log:
         "results/{dataset}/logs/extract_raw.log",
     benchmark:
-        "results/{dataset}/benchmarks/extract_raw.tsv",
+        "results/{dataset}/benchmarks/extract_raw.tsv"
     conda:
         "../envs/torch.yaml"
+    resources:
+        **sized("extract_raw"),
     params:
         dataset=dataset_config("features"),
     script:
@@ -74,9 +76,11 @@ rule export_h5ad:
     log:
         "results/{dataset}/logs/export_h5ad/{features}.log",
     benchmark:
-        "results/{dataset}/benchmarks/export_h5ad/{features}.tsv",
+        "results/{dataset}/benchmarks/export_h5ad/{features}.tsv"
     conda:
         "../envs/anndata.yaml"
+    resources:
+        **sized("export_h5ad"),
     script:
         "../workflow_scripts/export_h5ad.py"
 

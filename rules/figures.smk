@@ -16,12 +16,14 @@ rule inpainting_figure:
         pdf="results/{dataset}/figures/{figure}.pdf",
     log:
         "results/{dataset}/logs/{figure}.log",
+    benchmark:
+        "results/{dataset}/benchmarks/{figure}.tsv"
     wildcard_constraints:
         figure="fig1c|suppfig1",
-    benchmark:
-        "results/{dataset}/benchmarks/{figure}.tsv",
     conda:
         "../envs/torch.yaml"
+    resources:
+        **sized("inpainting_figure"),
     params:
         dataset=dataset_config("figures"),
         seed=lambda wc: dataset_seed(config, wc.dataset, wc.figure),

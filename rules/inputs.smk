@@ -17,6 +17,8 @@ rule simulate_screen:
         "results/{dataset}/benchmarks/simulate_screen.tsv"
     conda:
         "../envs/imaging.yaml"
+    resources:
+        **sized("simulate_screen"),
     params:
         dataset=dataset_config("simulate"),
         seed=lambda wc: dataset_seed(config, wc.dataset, "simulate"),
@@ -31,6 +33,7 @@ rule samplesheet:
         sheet="results/{dataset}/samplesheet.tsv",
     log:
         "results/{dataset}/logs/samplesheet.log",
+    localrule: True
     conda:
         "../envs/imaging.yaml"
     params:
@@ -46,6 +49,7 @@ rule download_hpa:
         failures="results/{dataset}/hpa/failed_entries.tsv",
     log:
         "results/{dataset}/logs/download_hpa.log",
+    localrule: True
     conda:
         "../envs/imaging.yaml"
     resources:
@@ -65,6 +69,7 @@ rule hpa_samplesheet:
         fields=directory("results/{dataset}/hpa/fields"),
     log:
         "results/{dataset}/logs/hpa_samplesheet.log",
+    localrule: True
     conda:
         "../envs/imaging.yaml"
     params:
@@ -80,6 +85,7 @@ rule yeast_screen_samplesheet:
         fields=directory("results/{dataset}/yeast_screen/fields"),
     log:
         "results/{dataset}/logs/yeast_screen_samplesheet.log",
+    localrule: True
     conda:
         "../envs/imaging.yaml"
     params:

@@ -16,10 +16,9 @@ rule train_pci:
         dataset=one_of(TRAINED),
     conda:
         "../envs/torch.yaml"
-    threads: 8
+    threads: sized_threads("train_pci")
     resources:
-        **NETWORK_RESOURCES,
-        runtime=24 * 60,
+        **sized("train_pci", gpu=1),
     params:
         dataset=dataset_config("model"),
         objective="pci",
@@ -46,10 +45,9 @@ rule train_autoencoder:
         dataset=one_of(TRAINED),
     conda:
         "../envs/torch.yaml"
-    threads: 8
+    threads: sized_threads("train_autoencoder")
     resources:
-        **NETWORK_RESOURCES,
-        runtime=24 * 60,
+        **sized("train_autoencoder", gpu=1),
     params:
         dataset=dataset_config("model"),
         objective="autoencoder",
@@ -74,6 +72,7 @@ rule loss_curve:
         ),
     log:
         "results/{dataset}/logs/loss_curve_{network}.log",
+    localrule: True
     conda:
         "../envs/imaging.yaml"
     script:

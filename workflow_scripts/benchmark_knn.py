@@ -1,5 +1,7 @@
 """Rule knn_benchmark: leave-one-out kNN of every feature set (supptable1, table1, per class)."""
 
+from threadpoolctl import threadpool_limits
+
 from pcinpaint.benchmarks.comparisons import dataset_labels, knn_tables, read_manifest, table1
 from pcinpaint.io import read_table, write_table
 from pcinpaint.runlog import rule_log
@@ -9,7 +11,9 @@ with rule_log(snakemake.log[0]) as log:
     cells = read_table(inp.cells).sort_values("store_index").reset_index(drop=True)
     labels = dataset_labels(cells, bench)
     log.info("%d of %d cells labelled, %d classes", labels.notna().sum(), len(cells), labels.nunique())
-    supptable1, per_class = knn_tables(read_manifest(inp.manifest), labels, bench["ks"])
+    # the neighbour search is BLAS products: as many threads as the job was given, no more
+    with threadpool_limits(snakemake.threads):
+        supptable1, per_class = knn_tables(read_manifest(inp.manifest), labels, bench["ks"])
     write_table(supptable1, out.supptable1)
     write_table(table1(supptable1, 11 if 11 in bench["ks"] else bench["ks"][0]), out.table1)
     write_table(per_class, out.per_class)

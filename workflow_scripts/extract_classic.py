@@ -23,6 +23,7 @@ with rule_log(snakemake.log[0]) as log:
         shape_channel=shape_channel,
         radial_bins=classic["radial_bins"],
         progress=True,
+        n_jobs=snakemake.threads,
     )
     write_table(feature_table(read_table(inp.cells), x, "classic", names), snakemake.output.table)
     log.info("%d cells x %d classic features (cell shape: %s)", len(x), len(names), cfg.cell_shape)

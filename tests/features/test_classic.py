@@ -265,8 +265,11 @@ def test_classic_features_matrix(cell_shape):
     assert values.dtype == np.float32
     assert len(set(names)) == len(names)
     assert np.isfinite(values).all()
-    for batch_size in (1, 2, 64):
-        again, names_again = classic_features(crops, [0, 1], [2], cell_shape=cell_shape, batch_size=batch_size)
+    # batches and worker processes change nothing, bit for bit, in store order
+    for batch_size, n_jobs in ((1, 1), (2, 1), (64, 1), (2, 2)):
+        again, names_again = classic_features(
+            crops, [0, 1], [2], cell_shape=cell_shape, batch_size=batch_size, n_jobs=n_jobs
+        )
         assert names_again == names
         assert np.array_equal(again, values)
     # columns are the per-crop functions' values

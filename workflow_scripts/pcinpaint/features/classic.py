@@ -28,6 +28,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+from joblib import Parallel, delayed
 from scipy import ndimage
 from skimage.feature import graycomatrix, graycoprops, peak_local_max
 from skimage.filters import threshold_otsu
@@ -251,6 +252,7 @@ def classic_features(
     radial_bins: int = 4,
     batch_size: int = 1024,
     progress: bool = False,
+    n_jobs: int = 1,
 ) -> tuple[np.ndarray, list[str]]:
     """All classic features of every cell of a CropStore (or a uint8 array (n, C, H, W)), in store
     order: a float32 matrix (n, F) and its column names.
@@ -258,7 +260,8 @@ def classic_features(
     Per protein channel (names prefixed ``ch<index>_`` only when there are several): intensity,
     correlation with each structural channel, Haralick. Then, with ``cell_shape``, the geometry of
     the centre cell segmented from ``shape_channel`` (default the first structural channel) and
-    each protein channel's intensity and radial distribution inside it.
+    each protein channel's intensity and radial distribution inside it. ``n_jobs`` worker
+    processes share the batches (the rows do not depend on it).
     """
     structural, protein = [int(c) for c in structural], [int(c) for c in protein]
     n_channels = store.shape[1]
@@ -278,25 +281,30 @@ def classic_features(
     read = store.__getitem__ if isinstance(store, np.ndarray) else store.raw
     n = len(store)
     out = np.empty((n, len(names)), np.float32)
-    with tqdm(total=n, desc="classic features", disable=not progress, mininterval=10) as bar:
+    settings = (structural, protein, levels, tuple(distances), shape_channel if cell_shape else None, radial_bins)
+
+    def batches():
         for at in range(0, n, batch_size):
             raw = np.asarray(read(slice(at, at + batch_size)))
             if raw.dtype != np.uint8:
                 raise ValueError(f"classic features need uint8 crops, got {raw.dtype}")
-            scaled = raw.astype(np.float64) / 255.0
-            for i in range(len(raw)):
-                out[at + i] = _cell_row(
-                    raw[i],
-                    scaled[i],
-                    structural,
-                    protein,
-                    levels,
-                    distances,
-                    shape_channel if cell_shape else None,
-                    radial_bins,
-                )
-            bar.update(len(raw))
+            yield raw
+
+    # batches go to n_jobs worker processes in order; the parent reads ahead only a few batches
+    rows = Parallel(n_jobs=n_jobs, return_as="generator")(delayed(_batch_rows)(raw, *settings) for raw in batches())
+    with tqdm(total=n, desc="classic features", disable=not progress, mininterval=10) as bar:
+        at = 0
+        for block in rows:
+            out[at : at + len(block)] = block
+            at += len(block)
+            bar.update(len(block))
     return out, names
+
+
+def _batch_rows(raw: np.ndarray, *settings) -> np.ndarray:
+    """The feature rows of one batch of uint8 crops."""
+    scaled = raw.astype(np.float64) / 255.0
+    return np.stack([_cell_row(raw[i], scaled[i], *settings) for i in range(len(raw))])
 
 
 def _cell_row(

@@ -1,0 +1,339 @@
+"""What each rule asks a cluster for (memory, run time, CPUs), sized from the data it reads.
+
+A rule's cost is a base plus a rate per unit of its data, with rates measured on the workflow
+itself (``tests/perf/bench_resources.py``, ``bench_model.py``, ``bench_knn.py``,
+``bench_crops.py``; docs/cluster.md lists them). The unit depends on the rule:
+
+- ``cells``: thousands of crops, scaled by channels / 3 (a crop's bytes);
+- ``pairs``: thousands of training pairs (cells x epochs), scaled by channels and by the
+  network's width (a pair costs ``a + b * width^2`` core-seconds, fitted at widths 0.25 and 1);
+- ``encoded``: thousands of cells through the encoder once, scaled the same way;
+- ``values``: millions of feature values read (the rows x columns of the job's feature tables);
+- ``knn``: the leave-one-out kNN's work, cells^2 x features summed over feature sets (x 1e12);
+- ``fields``: fields of view of one segmentation chunk, scaled by their pixels / 2048^2;
+- ``input_mb``: MB of the job's input files (imports of tables and labelled HDF5 files).
+
+Times are core-seconds; a job's threads divide them (rules that parallelise), and the run time
+asked is ``SAFETY`` times the estimate, at least ``MIN_RUNTIME`` minutes and at most
+``MAX_RUNTIME`` (training resumes from its last epoch, so a job stopped at its limit continues
+when resubmitted). Memory has ``HEADROOM`` on top. Both grow with Snakemake's ``attempt``, so a
+job killed for memory or time is resubmitted asking for more.
+
+The sizes are read cheaply from the job's inputs (the crop store's ``zarr.json``, parquet
+footers, the sample sheet, file sizes), so planning a million-cell screen reads no data. Before
+an input exists, memory and run time are left to be decided (Snakemake shows ``<TBD>``) and the
+CPUs are the rule's most; all are computed again when the job is about to run.
+"""
+
+import csv
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+#: estimates are multiplied by this for the run time asked (other CPUs, shared file systems)
+SAFETY = 3.0
+#: memory asked on top of the estimate
+HEADROOM = 1.25
+MIN_RUNTIME = 15
+MAX_RUNTIME = 3 * 24 * 60
+#: a job whose work is spread over threads takes one per this many core-seconds (up to its most)
+TARGET_SECONDS_PER_THREAD = 60
+FIELD_PIXELS = 2048 * 2048
+
+
+@dataclass(frozen=True)
+class Cost:
+    """One rule's measured cost: a base, plus rates per unit of ``unit`` (see the module doc)."""
+
+    unit: str
+    mem_mb: float
+    mem_mb_per_unit: float
+    seconds: float
+    seconds_per_unit: float
+    max_threads: int = 1
+    #: the work is spread over threads (False: one core does it, whatever the threads)
+    parallel: bool = False
+    #: memory follows this unit instead (``largest``: the biggest single table, for rules that
+    #: hold one feature set at a time)
+    mem_unit: str | None = None
+
+
+@dataclass(frozen=True)
+class Request:
+    """What one job asks for."""
+
+    mem_mb: int
+    runtime: int  # minutes
+    threads: int
+
+
+#: per-rule costs; rules not listed are light (local rules or small tables) and take the defaults
+COSTS: dict[str, Cost] = {
+    "simulate_screen": Cost("fixed", 1500, 0, 120, 0),
+    "segment": Cost("fields", 1200, 60, 5, 2.5),
+    "gather_crops": Cost("cells", 1000, 40, 5, 2.0),
+    "import_crops": Cost("input_mb", 1000, 3.0, 10, 0.5),
+    "qc_montage": Cost("cells", 1000, 13, 5, 0.1),
+    "train_pci": Cost("pairs", 2500, 0, 60, 0, max_threads=8, parallel=True),
+    "train_autoencoder": Cost("pairs", 2500, 0, 60, 0, max_threads=8, parallel=True),
+    "extract_pci": Cost("encoded", 2500, 60, 30, 0, max_threads=8, parallel=True),
+    "extract_random": Cost("encoded", 2500, 60, 30, 0, max_threads=8, parallel=True),
+    "extract_autoencoder": Cost("encoded", 2500, 60, 30, 0, max_threads=8, parallel=True),
+    "extract_vgg16": Cost("cells", 3000, 120, 30, 40.0, max_threads=8, parallel=True),
+    "extract_raw": Cost("cells", 1000, 200, 5, 0.5),
+    "extract_classic": Cost("cells", 1000, 20, 5, 5.0, max_threads=8, parallel=True),
+    "import_features": Cost("input_mb", 1000, 4.0, 5, 0.2),
+    "export_h5ad": Cost("values", 1000, 12, 5, 0.02),
+    "knn_benchmark": Cost("knn", 1500, 12, 10, 38.0, max_threads=8, parallel=True, mem_unit="largest"),
+    "classifier_benchmark": Cost("values", 1500, 16, 30, 2.0, max_threads=8, parallel=True, mem_unit="largest"),
+    "pairwise_benchmark": Cost("values", 1000, 12, 10, 0.05, mem_unit="largest"),
+    "umap_cells": Cost("values", 1500, 16, 30, 1.0),
+    "protein_clustering": Cost("values", 1000, 12, 10, 0.05),
+    "subset_clustering": Cost("values", 1000, 12, 10, 0.05),
+    "multiloc_scores": Cost("values", 1000, 12, 10, 0.05),
+    "single_cell_dendrograms": Cost("values", 1000, 16, 10, 0.05),
+    "inpainting_figure": Cost("cells", 2500, 13, 30, 0.1),
+}
+
+#: core-seconds per training pair (a + b * width^2), from bench_model.py's pairs/s at width 1
+#: and 0.25 on 2 cores; per cell through the encoder for extraction the same way
+PAIR_SECONDS = (0.0028, 0.219)
+ENCODE_SECONDS = (0.00195, 0.0189)
+#: bytes the network holds beside its inputs, per unit of width^2 (weights, Adam state, batches)
+NETWORK_MB = 600
+
+
+@dataclass(frozen=True)
+class JobSize:
+    """The sizes a job's inputs give; zero where an input does not say."""
+
+    cells: int = 0
+    channels: int = 3
+    epochs: int = 0
+    width: float = 1.0
+    values: int = 0
+    largest: int = 0
+    knn_work: float = 0.0
+    fields: float = 0.0
+    field_pixels: int = FIELD_PIXELS
+    input_mb: float = 0.0
+
+
+def plan(rule: str, size: JobSize, attempt: int = 1) -> Request:
+    """The memory (MB), run time (minutes) and threads of one job of ``rule``."""
+    cost = COSTS.get(rule)
+    if cost is None:
+        return Request(mem_mb=1000 * attempt, runtime=MIN_RUNTIME * attempt, threads=1)
+    units, mem_units = _units(cost.unit, size)
+    if cost.mem_unit:
+        mem_units = _units(cost.mem_unit, size)[1]
+    mem = cost.mem_mb + cost.mem_mb_per_unit * mem_units
+    work = cost.seconds_per_unit * units
+    if cost.unit in ("pairs", "encoded"):
+        a, b = PAIR_SECONDS if cost.unit == "pairs" else ENCODE_SECONDS
+        work = (a + b * size.width**2) * size.channels / 3 * units * 1000
+        # the whole store in memory, and the network beside it
+        mem += size.cells * size.channels * 64 * 64 / 2**20 + NETWORK_MB * size.width**2
+    threads = 1
+    if cost.parallel:
+        threads = max(1, min(cost.max_threads, math.ceil(work / TARGET_SECONDS_PER_THREAD)))
+    seconds = cost.seconds + work / threads
+    runtime = min(MAX_RUNTIME, max(MIN_RUNTIME, math.ceil(SAFETY * seconds / 60)))
+    return Request(
+        mem_mb=int(math.ceil(HEADROOM * mem / 100) * 100) * attempt,
+        runtime=min(MAX_RUNTIME, runtime * attempt),
+        threads=threads,
+    )
+
+
+def _units(unit: str, size: JobSize) -> tuple[float, float]:
+    """(units of work, units of memory) of a job, in the rule's unit."""
+    crops = size.cells / 1000 * size.channels / 3
+    if unit == "cells":
+        return crops, crops
+    if unit == "pairs":
+        return size.cells / 1000 * max(size.epochs, 1), 0.0
+    if unit == "encoded":
+        return size.cells / 1000, crops
+    if unit == "values":
+        return size.values / 1e6, size.values / 1e6
+    if unit == "largest":
+        return size.largest / 1e6, size.largest / 1e6
+    if unit == "knn":
+        return size.knn_work / 1e12, 0.0
+    if unit == "fields":
+        scaled = size.fields * size.field_pixels / FIELD_PIXELS
+        return scaled, scaled
+    if unit == "input_mb":
+        return size.input_mb, size.input_mb
+    return 0.0, 0.0
+
+
+# --- reading sizes from a job's inputs, cheaply ----------------------------------------------
+
+
+def _need(path) -> Path:
+    """The path, or FileNotFoundError naming it (Snakemake then shows the size as <TBD>)."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(2, "not there yet", str(path))
+    return path
+
+
+def store_shape(path) -> tuple[int, ...]:
+    """A crop store's shape from its zarr metadata (no array read)."""
+    return tuple(json.loads((_need(path) / "zarr.json").read_text())["shape"])
+
+
+def table_shape(path) -> tuple[int, int]:
+    """(rows, columns) of a parquet table from its footer."""
+    import pyarrow.parquet as pq
+
+    meta = pq.read_metadata(_need(path))
+    return meta.num_rows, meta.num_columns
+
+
+def manifest_sizes(path) -> list[tuple[int, int]]:
+    """(rows, features) of every feature set a manifest lists as usable."""
+    with open(_need(path), newline="") as handle:
+        rows = list(csv.DictReader(handle, delimiter="\t"))
+    return [
+        (int(float(r["n_rows"])), int(float(r["n_features"])))
+        for r in rows
+        if r.get("n_rows") not in (None, "") and r.get("n_features") not in (None, "")
+    ]
+
+
+def sheet_fields(path) -> tuple[int, str | None]:
+    """(fields, first image file) of a sample sheet: the fields a segmentation splits."""
+    with open(_need(path), newline="") as handle:
+        reader = csv.DictReader(handle, delimiter="\t")
+        fields, first = set(), None
+        for row in reader:
+            fields.add(row.get("field_id") or row.get("image_id"))
+            if first is None:
+                first = next((v for k, v in row.items() if k not in _SHEET_META and v and "." in v), None)
+    return len(fields), first
+
+
+_SHEET_META = {"image_id", "field_id", "protein", "cell_line", "antibody", "label", "source_sheet", "source_row"}
+
+
+def image_pixels(path: str | None) -> int:
+    """Pixels of one field (a TIFF header read), or a 2048 x 2048 field when unreadable."""
+    if path is None:
+        return FIELD_PIXELS
+    try:
+        import tifffile
+
+        with tifffile.TiffFile(path) as tif:
+            shape = tif.pages[0].shape
+        return int(shape[-2] * shape[-1]) if len(shape) >= 2 else FIELD_PIXELS
+    except Exception:  # a missing or odd file is reported by the segmentation itself
+        return FIELD_PIXELS
+
+
+def input_mb(paths) -> float:
+    """MB of the given files and folders (a folder: its files, not recursing past one level)."""
+    total = 0
+    for path in map(Path, paths):
+        if path.is_dir():
+            total += sum(p.stat().st_size for p in path.iterdir() if p.is_file())
+        elif path.exists():
+            total += path.stat().st_size
+    return total / 2**20
+
+
+def job_size(files, channels: int = 3, epochs: int = 0, width: float = 1.0, chunks: int = 1) -> JobSize:
+    """The sizes a job's input files give, from their headers only.
+
+    A crop store gives the cells and channels; parquet tables the feature values (rows x
+    columns) and cells; a feature-set manifest the values and the kNN work of every set it lists;
+    a sample sheet the fields of one of ``chunks`` segmentation chunks and their pixels; any
+    other file its size in MB.
+    """
+    cells, values, largest, knn_work, fields, pixels, other = 0, 0, 0, 0.0, 0.0, FIELD_PIXELS, []
+    for path in map(Path, files):
+        if path.name.endswith(".zarr"):
+            shape = store_shape(path)
+            cells, channels = max(cells, shape[0]), shape[1]
+        elif path.suffix == ".parquet":
+            rows, cols = table_shape(path)
+            cells, values, largest = max(cells, rows), values + rows * cols, max(largest, rows * cols)
+        elif path.name == "feature_sets.tsv":
+            for rows, cols in manifest_sizes(path):
+                cells, values, largest = max(cells, rows), values + rows * cols, max(largest, rows * cols)
+                knn_work += float(rows) ** 2 * cols
+        elif path.name == "samplesheet.tsv":
+            n_fields, first = sheet_fields(path)
+            fields, pixels = n_fields / max(chunks, 1), image_pixels(first)
+        else:
+            other.append(path)
+    return JobSize(
+        cells=cells,
+        channels=channels,
+        epochs=epochs,
+        width=width,
+        values=values,
+        largest=largest,
+        knn_work=knn_work,
+        fields=fields,
+        field_pixels=pixels,
+        input_mb=input_mb(other),
+    )
+
+
+#: a typical labelled dataset for the docs table: features per cell of each feature set (five
+#: PCI layers at width 1, the same for the random encoder and the autoencoder, raw 3-channel
+#: pixels, classic features) and the segmentation's cells per field and chunks
+PCI_LAYER_FEATURES = (96, 256, 384, 384, 256)
+TYPICAL_SETS = PCI_LAYER_FEATURES * 3 + (3 * 64 * 64, 50)
+CELLS_PER_FIELD, CHUNKS = 500, 16
+
+
+def typical_size(rule: str, cells: int, channels: int = 3, width: float = 1.0, epochs: int = 30) -> JobSize:
+    """The size one job of ``rule`` sees in a typical labelled dataset of ``cells`` cells."""
+    tables = {
+        "export_h5ad": (max(PCI_LAYER_FEATURES),),
+        "umap_cells": (max(PCI_LAYER_FEATURES),),
+        "classifier_benchmark": TYPICAL_SETS,
+        "pairwise_benchmark": TYPICAL_SETS,
+        "knn_benchmark": TYPICAL_SETS,
+    }.get(rule, PCI_LAYER_FEATURES)
+    store_mb = cells * channels * 64 * 64 / 2**20
+    return JobSize(
+        cells=cells,
+        channels=channels,
+        epochs=epochs,
+        width=width,
+        values=cells * sum(tables),
+        largest=cells * max(tables),
+        knn_work=float(cells) ** 2 * sum(tables),
+        fields=cells / CELLS_PER_FIELD / CHUNKS,
+        input_mb=store_mb if rule == "import_crops" else cells * 500 * 10 / 2**20,
+    )
+
+
+def docs_table(cells=(10_000, 100_000, 1_000_000)) -> str:
+    """A markdown table of what each sized rule asks at these cell counts (3 channels, the
+    paper's network: width 1, 30 epochs)."""
+    head = "| rule | unit | " + " | ".join(f"{n:,} cells" for n in cells) + " |"
+    lines = [head, "|" + "---|" * (2 + len(cells))]
+    for rule, cost in COSTS.items():
+        asks = [plan(rule, typical_size(rule, n)) for n in cells]
+        row = [f"{_gb(r.mem_mb)}, {_hours(r.runtime)}, {r.threads} CPU" for r in asks]
+        lines.append(f"| `{rule}` | {cost.unit} | " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
+def _gb(mb: int) -> str:
+    return f"{mb / 1000:.1f} GB"
+
+
+def _hours(minutes: int) -> str:
+    return f"{minutes} min" if minutes < 120 else f"{minutes / 60:.0f} h"
+
+
+if __name__ == "__main__":
+    print(docs_table())
