@@ -5,11 +5,13 @@ itself (``tests/perf/bench_resources.py``, ``bench_model.py``, ``bench_knn.py``,
 ``bench_crops.py``; docs/cluster.md lists them). The unit depends on the rule:
 
 - ``cells``: thousands of crops, scaled by channels / 3 (a crop's bytes);
+- ``rows``: thousands of cells, whatever their channels;
 - ``pairs``: thousands of training pairs (cells x epochs), scaled by channels and by the
   network's width (a pair costs ``a + b * width^2`` core-seconds, fitted at widths 0.25 and 1);
 - ``encoded``: thousands of cells through the encoder once, scaled the same way;
 - ``values``: millions of feature values read (the rows x columns of the job's feature tables);
-- ``knn``: the leave-one-out kNN's work, cells^2 x features summed over feature sets (x 1e12);
+- ``knn``: the leave-one-out kNN's work, cells^2 x (features + ``KNN_PAIR_OVERHEAD``) summed
+  over feature sets (x 1e12);
 - ``fields``: fields of view of one segmentation chunk, scaled by their pixels / 2048^2;
 - ``input_mb``: MB of the job's input files (imports of tables and labelled HDF5 files).
 
@@ -36,7 +38,7 @@ SAFETY = 3.0
 #: memory asked on top of the estimate
 HEADROOM = 1.25
 MIN_RUNTIME = 15
-MAX_RUNTIME = 3 * 24 * 60
+MAX_RUNTIME = 24 * 60
 #: a job whose work is spread over threads takes one per this many core-seconds (up to its most)
 TARGET_SECONDS_PER_THREAD = 60
 FIELD_PIXELS = 2048 * 2048
@@ -44,7 +46,11 @@ FIELD_PIXELS = 2048 * 2048
 
 @dataclass(frozen=True)
 class Cost:
-    """One rule's measured cost: a base, plus rates per unit of ``unit`` (see the module doc)."""
+    """One rule's measured cost: a base, plus rates per unit of ``unit`` (see the module doc).
+
+    Time is ``seconds + seconds_per_unit * units ** exponent`` core-seconds (``exponent`` above 1
+    for work that grows faster than the data).
+    """
 
     unit: str
     mem_mb: float
@@ -57,6 +63,7 @@ class Cost:
     #: memory follows this unit instead (``largest``: the biggest single table, for rules that
     #: hold one feature set at a time)
     mem_unit: str | None = None
+    exponent: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -68,40 +75,56 @@ class Request:
     threads: int
 
 
-#: per-rule costs; rules not listed are light (local rules or small tables) and take the defaults
+#: Per-rule costs. Memory: the larger of Snakemake's sampled max_rss and the exact peak of the
+#: rule's process, fitted through 2,500 and 10,028 three-channel cells (bench_resources.py, 2
+#: cores, width 0.25); rates per feature value are that run's per-cell rates over its features
+#: per cell. Time: CPU seconds of the same runs, except where a dedicated benchmark measured the
+#: work at a larger size (training and extraction: bench_model.py at widths 1 and 0.25;
+#: segmentation: bench_crops.py per 2048^2 field; classic features: bench_baselines.py's yeast
+#: layout, the slower one; VGG16: bench_baselines.py, all three strategies; kNN: see KNN_*).
+#: GPU rules add the CUDA context's host memory to their base. Rules not listed are light
+#: (local rules, protein-level tables) and take 1 GB, 15 minutes and one CPU.
 COSTS: dict[str, Cost] = {
-    "simulate_screen": Cost("fixed", 1500, 0, 120, 0),
-    "segment": Cost("fields", 1200, 60, 5, 2.5),
-    "gather_crops": Cost("cells", 1000, 40, 5, 2.0),
-    "import_crops": Cost("input_mb", 1000, 3.0, 10, 0.5),
-    "qc_montage": Cost("cells", 1000, 13, 5, 0.1),
-    "train_pci": Cost("pairs", 2500, 0, 60, 0, max_threads=8, parallel=True),
-    "train_autoencoder": Cost("pairs", 2500, 0, 60, 0, max_threads=8, parallel=True),
-    "extract_pci": Cost("encoded", 2500, 60, 30, 0, max_threads=8, parallel=True),
-    "extract_random": Cost("encoded", 2500, 60, 30, 0, max_threads=8, parallel=True),
-    "extract_autoencoder": Cost("encoded", 2500, 60, 30, 0, max_threads=8, parallel=True),
-    "extract_vgg16": Cost("cells", 3000, 120, 30, 40.0, max_threads=8, parallel=True),
-    "extract_raw": Cost("cells", 1000, 200, 5, 0.5),
-    "extract_classic": Cost("cells", 1000, 20, 5, 5.0, max_threads=8, parallel=True),
-    "import_features": Cost("input_mb", 1000, 4.0, 5, 0.2),
-    "export_h5ad": Cost("values", 1000, 12, 5, 0.02),
-    "knn_benchmark": Cost("knn", 1500, 12, 10, 38.0, max_threads=8, parallel=True, mem_unit="largest"),
-    "classifier_benchmark": Cost("values", 1500, 16, 30, 2.0, max_threads=8, parallel=True, mem_unit="largest"),
-    "pairwise_benchmark": Cost("values", 1000, 12, 10, 0.05, mem_unit="largest"),
-    "umap_cells": Cost("values", 1500, 16, 30, 1.0),
-    "protein_clustering": Cost("values", 1000, 12, 10, 0.05),
-    "subset_clustering": Cost("values", 1000, 12, 10, 0.05),
-    "multiloc_scores": Cost("values", 1000, 12, 10, 0.05),
-    "single_cell_dendrograms": Cost("values", 1000, 16, 10, 0.05),
-    "inpainting_figure": Cost("cells", 2500, 13, 30, 0.1),
+    "simulate_screen": Cost("fixed", 1000, 0, 300, 0),
+    "segment": Cost("fields", 600, 30, 5, 2.5),
+    "gather_crops": Cost("cells", 500, 21, 5, 0.2),
+    "import_crops": Cost("input_mb", 500, 2.0, 10, 0.5),
+    "qc_montage": Cost("fixed", 500, 0, 10, 0),
+    "train_pci": Cost("pairs", 3000, 0, 60, 0, max_threads=8, parallel=True),
+    "train_autoencoder": Cost("pairs", 3000, 0, 60, 0, max_threads=8, parallel=True),
+    "extract_pci": Cost("encoded", 3000, 14, 30, 0, max_threads=8, parallel=True),
+    "extract_random": Cost("encoded", 3000, 14, 30, 0, max_threads=8, parallel=True),
+    "extract_autoencoder": Cost("encoded", 3000, 14, 30, 0, max_threads=8, parallel=True),
+    "extract_vgg16": Cost("cells", 3000, 90, 30, 80.0, max_threads=8, parallel=True),
+    "extract_raw": Cost("cells", 500, 27, 5, 0.3),
+    "extract_classic": Cost("cells", 500, 26, 5, 5.0, max_threads=8, parallel=True),
+    "import_features": Cost("input_mb", 500, 4.0, 5, 0.2),
+    "export_h5ad": Cost("values", 500, 12, 5, 0.02),
+    "knn_benchmark": Cost("knn", 400, 4.0, 5, 3.5, max_threads=8, parallel=True, mem_unit="largest"),
+    "classifier_benchmark": Cost(
+        "values", 700, 6.1, 30, 0.174, max_threads=8, parallel=True, mem_unit="largest", exponent=1.79
+    ),
+    "pairwise_benchmark": Cost("values", 300, 1.8, 5, 0.045, mem_unit="largest"),
+    "umap_cells": Cost("rows", 500, 26, 10, 3.1),
+    "protein_clustering": Cost("values", 300, 15, 10, 0.05),
+    "multiloc_scores": Cost("values", 300, 15, 10, 0.05),
+    "subset_clustering": Cost("values", 300, 65, 10, 0.05),
+    "single_cell_dendrograms": Cost("values", 300, 70, 10, 0.05),
+    "inpainting_figure": Cost("fixed", 1500, 0, 60, 0),
 }
 
 #: core-seconds per training pair (a + b * width^2), from bench_model.py's pairs/s at width 1
-#: and 0.25 on 2 cores; per cell through the encoder for extraction the same way
+#: and 0.25 on 2 cores (9.0 and 121; bench_resources.py's epoch: 14.7 ms per pair at 0.25);
+#: per cell through the encoder for extraction the same way (96 and 644 cells/s; 2.8 ms)
 PAIR_SECONDS = (0.0028, 0.219)
 ENCODE_SECONDS = (0.00195, 0.0189)
-#: bytes the network holds beside its inputs, per unit of width^2 (weights, Adam state, batches)
+#: MB the network holds beside its inputs at width 1, scaled by width^2 (weights, Adam, batches)
 NETWORK_MB = 600
+#: the kNN's work per pair of cells is its features plus this many features' worth of neighbour
+#: bookkeeping: fitted through bench_knn_sklearn.py (100,000 x 256: 98 core-s) and the workflow's
+#: 17 feature sets at 10,028 cells (13,365 features in all: 14.7 core-s), at knn_benchmark's
+#: rate of 3.5 core-s per 1e12 (cell pairs x features)
+KNN_PAIR_OVERHEAD = 2560
 
 
 @dataclass(frozen=True)
@@ -129,12 +152,15 @@ def plan(rule: str, size: JobSize, attempt: int = 1) -> Request:
     if cost.mem_unit:
         mem_units = _units(cost.mem_unit, size)[1]
     mem = cost.mem_mb + cost.mem_mb_per_unit * mem_units
-    work = cost.seconds_per_unit * units
+    work = cost.seconds_per_unit * units**cost.exponent
     if cost.unit in ("pairs", "encoded"):
         a, b = PAIR_SECONDS if cost.unit == "pairs" else ENCODE_SECONDS
         work = (a + b * size.width**2) * size.channels / 3 * units * 1000
-        # the whole store in memory, and the network beside it
+        # the whole store in memory, the network beside it, and (extraction) feature tables as
+        # wide as the network (the per-cell rate beside the store was measured at width 0.25)
         mem += size.cells * size.channels * 64 * 64 / 2**20 + NETWORK_MB * size.width**2
+        if cost.unit == "encoded":
+            mem += cost.mem_mb_per_unit * mem_units * (size.width / 0.25 - 1)
     threads = 1
     if cost.parallel:
         threads = max(1, min(cost.max_threads, math.ceil(work / TARGET_SECONDS_PER_THREAD)))
@@ -152,6 +178,8 @@ def _units(unit: str, size: JobSize) -> tuple[float, float]:
     crops = size.cells / 1000 * size.channels / 3
     if unit == "cells":
         return crops, crops
+    if unit == "rows":
+        return size.cells / 1000, size.cells / 1000
     if unit == "pairs":
         return size.cells / 1000 * max(size.epochs, 1), 0.0
     if unit == "encoded":
@@ -264,7 +292,7 @@ def job_size(files, channels: int = 3, epochs: int = 0, width: float = 1.0, chun
         elif path.name == "feature_sets.tsv":
             for rows, cols in manifest_sizes(path):
                 cells, values, largest = max(cells, rows), values + rows * cols, max(largest, rows * cols)
-                knn_work += float(rows) ** 2 * cols
+                knn_work += float(rows) ** 2 * (cols + KNN_PAIR_OVERHEAD)
         elif path.name == "samplesheet.tsv":
             n_fields, first = sheet_fields(path)
             fields, pixels = n_fields / max(chunks, 1), image_pixels(first)
@@ -309,7 +337,7 @@ def typical_size(rule: str, cells: int, channels: int = 3, width: float = 1.0, e
         width=width,
         values=cells * sum(tables),
         largest=cells * max(tables),
-        knn_work=float(cells) ** 2 * sum(tables),
+        knn_work=float(cells) ** 2 * sum(d + KNN_PAIR_OVERHEAD for d in tables),
         fields=cells / CELLS_PER_FIELD / CHUNKS,
         input_mb=store_mb if rule == "import_crops" else cells * 500 * 10 / 2**20,
     )
