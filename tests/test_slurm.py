@@ -44,6 +44,28 @@ def _option(argv: list[str], name: str) -> str | None:
     return None
 
 
+def site_env(site: Path, **extra) -> dict:
+    """The environment of a user on this site: its SLURM commands first on PATH, no conda."""
+    site.mkdir()
+    path = os.pathsep.join([str(SITE_BIN), str(Path(sys.executable).parent), "/usr/bin", "/bin"])
+    assert shutil.which("conda", path=path) is None, "conda on the test PATH: this run must not have it"
+    return {
+        **os.environ,
+        "PATH": path,
+        "SLURM_STANDIN_DIR": str(site),
+        "SLURM_STANDIN_ACCOUNTS": "lab_a,lab_b",
+        "SLURM_STANDIN_PARTITIONS": "cpu_std,gpu_a100",
+        "SLURM_STANDIN_GPU_PARTITIONS": "gpu_a100",
+        **extra,
+    }
+
+
+def run_on_site(profile: Path, config: Path, target: str, cwd: Path, env: dict) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--profile", str(profile)]
+    cmd += [f"--configfile={config}", "--slurm-init-seconds-before-status-checks", "1", target]
+    return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
+
+
 @pytest.fixture(scope="module")
 def slurm_run(tmp_path_factory):
     """The test config (one epoch of training) built to `features` with the shipped profile, its
@@ -61,32 +83,8 @@ def slurm_run(tmp_path_factory):
         ds.setdefault("model", {})["epochs"] = 1
     (work / "config.yaml").write_text(yaml.safe_dump(config))
     site = work / "site"
-    site.mkdir()
-    path = os.pathsep.join([str(SITE_BIN), str(Path(sys.executable).parent), "/usr/bin", "/bin"])
-    assert shutil.which("conda", path=path) is None, "conda on the test PATH: this run must not have it"
-    env = {
-        **os.environ,
-        "PATH": path,
-        "SLURM_STANDIN_DIR": str(site),
-        "SLURM_STANDIN_ACCOUNTS": "lab_a,lab_b",
-        "SLURM_STANDIN_PARTITIONS": "cpu_std,gpu_a100",
-        "SLURM_STANDIN_GPU_PARTITIONS": "gpu_a100",
-        "SLURM_STANDIN_OOM_ONCE": OOM_RULE,
-    }
-    cmd = [
-        sys.executable,
-        "-m",
-        "snakemake",
-        "-s",
-        str(REPO / "Snakefile"),
-        "--profile",
-        str(profile),
-        f"--configfile={work / 'config.yaml'}",
-        "--slurm-init-seconds-before-status-checks",
-        "1",
-        "features",
-    ]
-    proc = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True, timeout=900)
+    env = site_env(site, SLURM_STANDIN_OOM_ONCE=OOM_RULE)
+    proc = run_on_site(profile, work / "config.yaml", "features", cwd=work, env=env)
     submissions = []
     log = site / "sbatch.jsonl"
     for line in log.read_text().splitlines() if log.exists() else []:
@@ -116,7 +114,7 @@ def test_gpu_rules_go_to_the_gpu_partition_and_cpu_rules_do_not(slurm_run):
     for sub in slurm_run["submissions"]:
         argv, line = sub["argv"], " ".join(sub["argv"])
         assert _option(argv, "-A") == "lab_a", line
-        assert int(_option(argv, "--mem")) >= 1000, line
+        assert int(_option(argv, "--mem")) >= 500, line
         assert int(_option(argv, "-t")) >= 15, line
         if sub["rule"] in GPU_RULES:
             assert _option(argv, "-p") == "gpu_a100", line
@@ -155,3 +153,16 @@ def test_the_profile_sends_every_gpu_rule_to_the_gpu_partition():
     # the workstation's one-GPU limit is scoped to local runs
     default = yaml.safe_load((REPO / "profiles" / "default" / "config.yaml").read_text())
     assert default["resources"]["gpu"] == 1 and default["set-resource-scopes"]["gpu"] == "local"
+
+
+def test_an_unedited_profile_stops_at_the_first_submission_naming_the_placeholder(tmp_path):
+    proc = run_on_site(
+        PROFILE.parent,
+        TEST_CONFIG,
+        "results/sim_human/simulated/samplesheet.tsv",
+        cwd=tmp_path,
+        env=site_env(tmp_path / "site"),
+    )
+    assert proc.returncode != 0
+    assert "The given account EDIT_account appears to be invalid" in proc.stdout + proc.stderr
+    assert not (tmp_path / "site" / "sbatch.jsonl").exists()
