@@ -13,7 +13,8 @@ itself (``tests/perf/bench_resources.py``, ``bench_model.py``, ``bench_knn.py``,
 - ``knn``: the leave-one-out kNN's work, cells^2 x (features + ``KNN_PAIR_OVERHEAD``) summed
   over feature sets (x 1e12);
 - ``fields``: fields of view of one segmentation chunk, scaled by their pixels / 2048^2;
-- ``input_mb``: MB of the job's input files (imports of tables and labelled HDF5 files).
+- ``input_mb``: MB of the job's input files (imports of tables and labelled HDF5 files);
+- ``fixed``: nothing grows (the simulator, figures drawn from a few cells): the base only.
 
 Times are core-seconds; a job's threads divide them (rules that parallelise), and the run time
 asked is ``SAFETY`` times the estimate, at least ``MIN_RUNTIME`` minutes and at most
