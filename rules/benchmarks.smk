@@ -23,6 +23,7 @@ rule knn_benchmark:
         **sized("knn_benchmark"),
     params:
         bench=lambda wc: canonical(benchmark(wc.dataset)),
+        sample_seed=benchmark_sample_seed,
     script:
         "../workflow_scripts/benchmark_knn.py"
 
@@ -75,6 +76,7 @@ rule classifier_benchmark:
     params:
         bench=lambda wc: canonical(benchmark(wc.dataset)),
         seed=lambda wc: dataset_seed(config, wc.dataset, "classifiers"),
+        sample_seed=benchmark_sample_seed,
     script:
         "../workflow_scripts/benchmark_classifiers.py"
 
@@ -140,6 +142,7 @@ rule umap_cells:
     params:
         bench=lambda wc: canonical(benchmark(wc.dataset)),
         seed=lambda wc: dataset_seed(config, wc.dataset, "umap_cells"),
+        sample_seed=benchmark_sample_seed,
     script:
         "../workflow_scripts/umap_cells.py"
 

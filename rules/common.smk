@@ -23,7 +23,7 @@ from pcinpaint.features.manifest import (  # noqa: E402
 )
 from pcinpaint.io import read_table  # noqa: E402
 from pcinpaint.model.spec import ENCODER_LAYERS  # noqa: E402
-from pcinpaint.resources import COSTS, job_size, plan  # noqa: E402
+from pcinpaint.resources import CAPPED, COSTS, job_size, plan  # noqa: E402
 
 try:
     validate_config(config, where=" + ".join(map(str, workflow.configfiles)) or "config")
@@ -63,6 +63,7 @@ def data_size(name, wildcards, input):
         epochs=epochs,
         width=model_width(wildcards),
         chunks=config["scatter_chunks"],
+        max_cells=ds["benchmarks"]["max_cells"] if name in CAPPED else None,
     )
 
 
@@ -222,6 +223,12 @@ def vgg16_weights(wildcards):
 def benchmark(dataset):
     """A dataset's `benchmarks` config block."""
     return config["datasets"][dataset]["benchmarks"]
+
+
+def benchmark_sample_seed(wildcards):
+    """One seed per dataset for the cells its benchmarks use (`max_cells`): the kNN, the
+    classifiers and the single-cell UMAP draw the same subsample."""
+    return dataset_seed(config, wildcards.dataset, "benchmark_cells")
 
 
 def is_labelled(dataset):

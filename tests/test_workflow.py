@@ -308,9 +308,12 @@ def test_benchmark_targets_tables_and_figures(demo_run, tmp_path):
         ran = supptable1[supptable1["status"] == "ran"]
         accuracy = ran[["k1", "k5", "k11", "k25", "k50"]].astype(float).to_numpy()
         assert ((accuracy >= 0) & (accuracy <= 1)).all()
+        # below benchmarks.max_cells every labelled cell takes part, and the tables say so
+        assert set(ran["cells"]) == {f"all {int(ran['n_cells'].iloc[0]):,}"}
         assert list(read_table(tables / "table1.tsv")["layer"]) == [f"conv{i}" for i in range(1, 6)]
         supptable2 = read_table(tables / "supptable2.tsv")
         assert {"logreg", "forest"} <= set(supptable2["model"]) and "grouped by image" in set(supptable2["folds"])
+        assert set(supptable2["cells"].dropna()) == set(ran["cells"])
         scores = read_table(tables / "fig2b.tsv")
         assert "overall" in set(scores["term"])
         for png in ("fig2a.png", "suppfig2.png", "fig2b.png", "suppfig3.png"):

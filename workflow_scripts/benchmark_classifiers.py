@@ -1,6 +1,7 @@
 """Rule classifier_benchmark: supptable2, cross-validated classifiers on each family's best layer."""
 
 from pcinpaint.benchmarks.comparisons import classifier_table, dataset_labels, read_manifest
+from pcinpaint.benchmarks.sample import benchmark_cells, sample_note
 from pcinpaint.io import read_table, write_table
 from pcinpaint.runlog import rule_log
 
@@ -8,14 +9,17 @@ with rule_log(snakemake.log[0]):
     inp, params = snakemake.input, snakemake.params
     bench = params.bench
     cells = read_table(inp.cells).sort_values("store_index").reset_index(drop=True)
+    labels = dataset_labels(cells, bench)
+    used = benchmark_cells(labels, bench["max_cells"], params.sample_seed)
     table = classifier_table(
         read_manifest(inp.manifest),
         read_table(inp.supptable1),
-        dataset_labels(cells, bench),
+        labels.where(used),
         cells,
         bench["n_estimators"],
         bench["folds"],
         params.seed,
         n_jobs=snakemake.threads,
+        note=sample_note(used, labels),
     )
     write_table(table, snakemake.output.table)

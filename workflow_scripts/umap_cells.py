@@ -1,6 +1,7 @@
 """Rule umap_cells: suppfig3, a UMAP of single cells (best PCI layer) coloured by label."""
 
 from pcinpaint.benchmarks.comparisons import best_layers, dataset_labels, read_manifest, umap_embedding
+from pcinpaint.benchmarks.sample import benchmark_cells, sample_note
 from pcinpaint.features.table import split_table
 from pcinpaint.figures import benchmarks as figures
 from pcinpaint.figures.common import save_figure
@@ -14,8 +15,11 @@ with rule_log(snakemake.log[0]) as log:
     best = best_layers(read_table(inp.supptable1))
     name = best.loc[best["family"] == "pci", "feature_set"].iloc[0]
     _, x = split_table(read_table(read_manifest(inp.manifest).set_index("name").loc[name, "path"]))
+    labels = dataset_labels(cells, bench)
+    used = benchmark_cells(labels, bench["max_cells"], params.sample_seed, labelled_only=False)
+    note = sample_note(used, labels, labelled_only=False)
     u = bench["umap_cells"]
-    xy = umap_embedding(x, u["n_neighbors"], u["min_dist"], params.seed)
-    log.info("UMAP of %d cells from %s", len(xy), name)
-    title = f"{snakemake.wildcards.dataset}: single cells, {name} (UMAP, {u['n_neighbors']} neighbours)"
-    save_figure(figures.suppfig3(xy, dataset_labels(cells, bench), title), out.png, out.pdf)
+    xy = umap_embedding(x[used], u["n_neighbors"], u["min_dist"], params.seed)
+    log.info("UMAP of %s cells from %s", note, name)
+    title = f"{snakemake.wildcards.dataset}: {note} single cells, {name} (UMAP, {u['n_neighbors']} neighbours)"
+    save_figure(figures.suppfig3(xy, labels[used].reset_index(drop=True), title), out.png, out.pdf)

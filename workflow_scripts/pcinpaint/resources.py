@@ -274,14 +274,18 @@ def input_mb(paths) -> float:
     return total / 2**20
 
 
-def job_size(files, channels: int = 3, epochs: int = 0, width: float = 1.0, chunks: int = 1) -> JobSize:
+def job_size(
+    files, channels: int = 3, epochs: int = 0, width: float = 1.0, chunks: int = 1, max_cells: int | None = None
+) -> JobSize:
     """The sizes a job's input files give, from their headers only.
 
     A crop store gives the cells and channels; parquet tables the feature values (rows x
     columns) and cells; a feature-set manifest the values and the kNN work of every set it lists;
     a sample sheet the fields of one of ``chunks`` segmentation chunks and their pixels; any
-    other file its size in MB.
+    other file its size in MB. ``max_cells`` caps the rows of tables and feature sets (the
+    benchmarks' ``max_cells`` subsample).
     """
+    cap = max_cells or float("inf")
     cells, values, largest, knn_work, fields, pixels, other = 0, 0, 0, 0.0, 0.0, FIELD_PIXELS, []
     for path in map(Path, files):
         if path.name.endswith(".zarr"):
@@ -289,9 +293,11 @@ def job_size(files, channels: int = 3, epochs: int = 0, width: float = 1.0, chun
             cells, channels = max(cells, shape[0]), shape[1]
         elif path.suffix == ".parquet":
             rows, cols = table_shape(path)
+            rows = int(min(rows, cap))
             cells, values, largest = max(cells, rows), values + rows * cols, max(largest, rows * cols)
         elif path.name == "feature_sets.tsv":
             for rows, cols in manifest_sizes(path):
+                rows = int(min(rows, cap))
                 cells, values, largest = max(cells, rows), values + rows * cols, max(largest, rows * cols)
                 knn_work += float(rows) ** 2 * (cols + KNN_PAIR_OVERHEAD)
         elif path.name == "samplesheet.tsv":
@@ -319,6 +325,8 @@ def job_size(files, channels: int = 3, epochs: int = 0, width: float = 1.0, chun
 PCI_LAYER_FEATURES = (96, 256, 384, 384, 256)
 TYPICAL_SETS = PCI_LAYER_FEATURES * 3 + (3 * 64 * 64, 50)
 CELLS_PER_FIELD, CHUNKS = 500, 16
+#: rules that work on at most ``benchmarks.max_cells`` cells (its default)
+CAPPED, MAX_CELLS = ("knn_benchmark", "classifier_benchmark", "umap_cells"), 100_000
 
 
 def typical_size(rule: str, cells: int, channels: int = 3, width: float = 1.0, epochs: int = 30) -> JobSize:
@@ -331,6 +339,8 @@ def typical_size(rule: str, cells: int, channels: int = 3, width: float = 1.0, e
         "knn_benchmark": TYPICAL_SETS,
     }.get(rule, PCI_LAYER_FEATURES)
     store_mb = cells * channels * 64 * 64 / 2**20
+    if rule in CAPPED:
+        cells = min(cells, MAX_CELLS)
     return JobSize(
         cells=cells,
         channels=channels,
@@ -346,7 +356,7 @@ def typical_size(rule: str, cells: int, channels: int = 3, width: float = 1.0, e
 
 def docs_table(cells=(10_000, 100_000, 1_000_000)) -> str:
     """A markdown table of what each sized rule asks at these cell counts (3 channels, the
-    paper's network: width 1, 30 epochs)."""
+    paper's network: width 1, 30 epochs; benchmarks capped at the default ``max_cells``)."""
     head = "| rule | unit | " + " | ".join(f"{n:,} cells" for n in cells) + " |"
     lines = [head, "|" + "---|" * (2 + len(cells))]
     for rule, cost in COSTS.items():

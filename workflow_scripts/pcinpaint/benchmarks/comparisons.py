@@ -77,8 +77,12 @@ def cell_sets(manifest: pd.DataFrame) -> pd.DataFrame:
     return manifest[manifest["level"].fillna("cell") == "cell"].reset_index(drop=True)
 
 
-def knn_tables(manifest: pd.DataFrame, labels: pd.Series, ks) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """``supptable1`` (one row per feature set, a column per k) and the per-class accuracies."""
+def knn_tables(manifest: pd.DataFrame, labels: pd.Series, ks, note: str = "") -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``supptable1`` (one row per feature set, a column per k) and the per-class accuracies.
+
+    Cells without a label take no part; ``note`` (which cells, e.g. "100,000 of 638,640" under
+    ``benchmarks.max_cells``) goes into the table's ``cells`` column beside ``n_cells``.
+    """
     from pcinpaint.benchmarks.knn import knn_report
 
     ks = sorted(int(k) for k in ks)
@@ -99,11 +103,15 @@ def knn_tables(manifest: pd.DataFrame, labels: pd.Series, ks) -> tuple[pd.DataFr
             usable = [k for k in ks if k < keep.sum()]
             overall, classes = knn_report(x[keep], y, usable)
             out |= {f"k{int(r.k)}": round(float(r.balanced_accuracy), 4) for r in overall.itertuples()}
+            out |= {"n_cells": int(keep.sum()), "cells": note}
             per_class.append(classes.assign(feature_set=row["name"]))
             log.info("%s: k=11 %s", row["name"], out.get("k11"))
         wide.append(out)
     table = pd.DataFrame(
-        wide, columns=["feature_set", "family", "layer", "n_features", "status"] + [f"k{k}" for k in ks] + ["reason"]
+        wide,
+        columns=["feature_set", "family", "layer", "n_features", "status"]
+        + [f"k{k}" for k in ks]
+        + ["n_cells", "cells", "reason"],
     )
     classes = pd.concat(per_class, ignore_index=True) if per_class else pd.DataFrame()
     return table, classes
@@ -132,9 +140,11 @@ def classifier_table(
     seed: int,
     k: int = 11,
     n_jobs: int = 1,
+    note: str = "",
 ) -> pd.DataFrame:
     """``supptable2``: CV balanced accuracy of both classifiers on each family's best layer,
-    with stratified folds (the paper) and folds grouped by image (no protein in both)."""
+    with stratified folds (the paper) and folds grouped by image (no protein in both). Cells
+    without a label take no part; ``note`` says which cells (its ``cells`` column)."""
     from pcinpaint.benchmarks.classify import cross_validate
 
     keep = labels.notna().to_numpy()
@@ -168,6 +178,7 @@ def classifier_table(
                         "balanced_accuracy": round(r["balanced_accuracy"], 4),
                         "sd": round(r["sd"], 4),
                         "n_cells": r["n_cells"],
+                        "cells": note,
                         "n_classes": r["n_classes"],
                         "note": f"{r['n_dropped']} cells of classes with fewer than {folds} "
                         f"{'images' if g is not None else 'cells'} left out"
@@ -177,7 +188,7 @@ def classifier_table(
                 )
     not_run = supptable1.loc[supptable1["status"] != "ran", "feature_set"]
     rows += [{"feature_set": name, "model": "", "folds": "", "balanced_accuracy": NOT_RUN} for name in not_run]
-    columns = ["feature_set", "model", "folds", "balanced_accuracy", "sd", "n_cells", "n_classes", "note"]
+    columns = ["feature_set", "model", "folds", "balanced_accuracy", "sd", "n_cells", "cells", "n_classes", "note"]
     return pd.DataFrame(rows, columns=columns)
 
 
