@@ -25,7 +25,7 @@ with rule_log(snakemake.log[0]) as log:
         truth = read_table(inp.truth)
         proteins = list(truth.loc[truth["kind"] == "variable", "protein"])
     x = zscore(x)  # screen-wide scaling: within one protein, flat features would weigh as much as telling ones
-    store = open_crop_store(inp.store)
+    store = open_crop_store(inp.store, memory_limit=None)  # a few crops per protein: read only those
     folder = Path(out.figures)
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(params.seed)

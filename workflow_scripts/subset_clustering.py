@@ -45,7 +45,7 @@ with rule_log(snakemake.log[0]) as log:
         row_names=list(profiles.index),
     )
     cluster_examples_figure(
-        open_crop_store(inp.store),
+        open_crop_store(inp.store, memory_limit=None),  # a few example crops: read only those
         meta,
         table,
         out.examples,

@@ -101,11 +101,11 @@ COSTS: dict[str, Cost] = {
     "extract_classic": Cost("cells", 500, 26, 5, 5.0, max_threads=8, parallel=True),
     "import_features": Cost("input_mb", 500, 4.0, 5, 0.2),
     "export_h5ad": Cost("values", 500, 12, 5, 0.02),
-    "knn_benchmark": Cost("knn", 400, 4.0, 5, 3.5, max_threads=8, parallel=True, mem_unit="largest"),
+    "knn_benchmark": Cost("knn", 400, 48, 5, 14.9, max_threads=8, parallel=True, mem_unit="rows"),
     "classifier_benchmark": Cost(
-        "values", 700, 6.1, 30, 0.174, max_threads=8, parallel=True, mem_unit="largest", exponent=1.79
+        "values", 700, 75, 30, 6.0, max_threads=8, parallel=True, mem_unit="rows", exponent=1.79
     ),
-    "pairwise_benchmark": Cost("values", 300, 1.8, 5, 0.045, mem_unit="largest"),
+    "pairwise_benchmark": Cost("values", 300, 22, 5, 0.32, mem_unit="rows"),
     "umap_cells": Cost("rows", 500, 26, 10, 3.1),
     "protein_clustering": Cost("values", 300, 15, 10, 0.05),
     "multiloc_scores": Cost("values", 300, 15, 10, 0.05),
@@ -123,9 +123,9 @@ ENCODE_SECONDS = (0.00195, 0.0189)
 NETWORK_MB = 600
 #: the kNN's work per pair of cells is its features plus this many features' worth of neighbour
 #: bookkeeping: fitted through bench_knn_sklearn.py (100,000 x 256: 98 core-s) and the workflow's
-#: 17 feature sets at 10,028 cells (13,365 features in all: 14.7 core-s), at knn_benchmark's
-#: rate of 3.5 core-s per 1e12 (cell pairs x features)
-KNN_PAIR_OVERHEAD = 2560
+#: 17 feature sets at 2,500 and 10,028 cells (1,845 features in all: 2.5 and 14.7 core-s), at
+#: knn_benchmark's rate of 14.9 core-s per 1e12 (cell pairs x features)
+KNN_PAIR_OVERHEAD = 400
 
 
 @dataclass(frozen=True)
@@ -321,9 +321,10 @@ def job_size(
 
 #: a typical labelled dataset for the docs table: features per cell of each feature set (five
 #: PCI layers at width 1, the same for the random encoder and the autoencoder, raw 3-channel
-#: pixels, classic features) and the segmentation's cells per field and chunks
+#: pixels downsampled to 16 x 16, classic features) and the segmentation's cells per field and
+#: chunks
 PCI_LAYER_FEATURES = (96, 256, 384, 384, 256)
-TYPICAL_SETS = PCI_LAYER_FEATURES * 3 + (3 * 64 * 64, 50)
+TYPICAL_SETS = PCI_LAYER_FEATURES * 3 + (3 * 16 * 16, 50)
 CELLS_PER_FIELD, CHUNKS = 500, 16
 #: rules that work on at most ``benchmarks.max_cells`` cells (its default)
 CAPPED, MAX_CELLS = ("knn_benchmark", "classifier_benchmark", "umap_cells"), 100_000
