@@ -5,7 +5,7 @@ import torch
 
 from pcinpaint.config import DatasetConfig
 from pcinpaint.crops.store import open_crop_store
-from pcinpaint.features.encoder import encoder_features, write_layer_tables
+from pcinpaint.features.encoder import extract_layer_tables
 from pcinpaint.io import read_table
 from pcinpaint.model.devices import select_device
 from pcinpaint.model.train import check_layout, load_model
@@ -18,9 +18,17 @@ with rule_log(snakemake.log[0]) as log:
     device = select_device(cfg.model["device"])
     model, state = load_model(inp.model, device)
     check_layout(state["config"]["roles"], cfg.roles, inp.model, cfg.name)
-    store = open_crop_store(inp.store)
-    layers = encoder_features(
-        model.source, store, device, cfg.features["batch_size"], cfg.model["precision"], progress=True
+    # batches are read in store order: no need to hold the store in memory
+    store = open_crop_store(inp.store, memory_limit=None)
+    sizes = extract_layer_tables(
+        model.source,
+        store,
+        read_table(inp.cells),
+        dict(out.items()),
+        snakemake.params.prefix,
+        device,
+        cfg.features["batch_size"],
+        cfg.model["precision"],
+        progress=True,
     )
-    write_layer_tables(read_table(inp.cells), layers, dict(out.items()), snakemake.params.prefix)
-    log.info("%d cells, layers %s", len(store), {k: v.shape[1] for k, v in layers.items()})
+    log.info("%d cells, layers %s", len(store), sizes)

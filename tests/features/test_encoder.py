@@ -2,13 +2,14 @@
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 import torch
 
 from pcinpaint.crops.store import open_crop_store, write_crop_store
-from pcinpaint.features.encoder import encoder_features, random_encoder, raw_features, write_layer_tables
-from pcinpaint.features.table import feature_table, split_table
-from pcinpaint.io import read_table
+from pcinpaint.features.encoder import encoder_features, extract_layer_tables, random_encoder, raw_features
+from pcinpaint.features.table import feature_table, feature_table_writer, split_table
+from pcinpaint.io import read_table, write_table
 from pcinpaint.model.spec import ENCODER_LAYERS, ModelSpec
 from pcinpaint.model.train import build_model
 
@@ -62,10 +63,29 @@ def test_encoder_features_match_a_direct_forward_pass(tmp_path):
         _, direct = encoder.eval()(torch.from_numpy(crops[:3].astype(np.float32) / 255), features=True)
     for name in ENCODER_LAYERS:
         np.testing.assert_allclose(layers[name][:3], direct[name].numpy(), rtol=1e-4, atol=1e-5)
+    # the rules stream each layer to its table batch by batch: the same tables, row groups apart
     paths = {name: tmp_path / f"pci_{name}.parquet" for name in ENCODER_LAYERS}
-    write_layer_tables(cells, layers, paths, "pci")
+    sizes = extract_layer_tables(encoder, store, cells, paths, "pci", "cpu", 16, "fp32")
+    assert sizes == encoder.layer_sizes
+    assert pq.ParquetFile(paths["conv3"]).metadata.num_row_groups == 3
+    for name in ENCODER_LAYERS:
+        in_memory = tmp_path / f"memory_{name}.parquet"
+        write_table(feature_table(cells, layers[name], f"pci_{name}"), in_memory)
+        pd.testing.assert_frame_equal(read_table(paths[name]), read_table(in_memory))
     table = read_table(paths["conv3"])
     assert table.columns[0] == "Metadata_cell_id" and table.shape == (40, 4 + encoder.layer_sizes["conv3"])
+
+
+def test_a_streamed_table_short_of_cells_is_never_stored(tmp_path):
+    _, cells, _ = _store(tmp_path)
+    path = tmp_path / "raw.parquet"
+    with pytest.raises(ValueError, match="39 feature rows for 40 cells"):
+        with feature_table_writer(cells, path, "raw", 2) as table:
+            table.write(np.zeros((39, 2), np.float32))
+    with pytest.raises(ValueError, match="41 feature rows for 40 cells"):
+        with feature_table_writer(cells, path, "raw", 2) as table:
+            table.write(np.zeros((41, 2), np.float32))
+    assert list(tmp_path.glob("*raw.parquet*")) == []
 
 
 def test_random_control_is_the_trained_models_starting_point():

@@ -9,6 +9,8 @@ pixels (``raw``).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import numpy as np
@@ -18,35 +20,66 @@ from skimage.transform import downscale_local_mean
 from tqdm import tqdm
 
 from pcinpaint.crops.store import CropStore
-from pcinpaint.features.table import feature_table
-from pcinpaint.io import write_table
+from pcinpaint.features.table import feature_table_writer
 from pcinpaint.model.devices import autocast_dtype
 from pcinpaint.model.network import SourceEncoder
-from pcinpaint.model.spec import ENCODER_LAYERS
 
 
 @torch.no_grad()
-def encoder_features(
+def encoder_batches(
     encoder: SourceEncoder,
     store: CropStore,
     device: torch.device | str = "cpu",
     batch_size: int = 256,
     precision: str = "auto",
     progress: bool = False,
-) -> dict[str, np.ndarray]:
-    """Per layer, the spatial maximum of the ReLU output for every cell of the store (store order)."""
+) -> Iterator[dict[str, np.ndarray]]:
+    """Per layer, the spatial maximum of the ReLU output, one batch of cells at a time (store order)."""
     device = torch.device(device)
     amp = autocast_dtype(device, precision)
     encoder = encoder.to(device).to(memory_format=torch.channels_last).eval()
-    out = {name: np.empty((len(store), size), np.float32) for name, size in encoder.layer_sizes.items()}
     for at in tqdm(range(0, len(store), batch_size), desc="extracting", disable=not progress, mininterval=10):
         raw = torch.from_numpy(store.raw(slice(at, at + batch_size))).to(device, non_blocking=True)
         x = raw.float().div_(255.0).contiguous(memory_format=torch.channels_last)
         with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
             _, pooled = encoder(x, features=True)
-        for name, value in pooled.items():
-            out[name][at : at + len(raw)] = value.float().cpu().numpy()
+        yield {name: value.float().cpu().numpy() for name, value in pooled.items()}
+
+
+def encoder_features(encoder: SourceEncoder, store: CropStore, *args, **kwargs) -> dict[str, np.ndarray]:
+    """Every cell's per-layer features in memory (see ``encoder_batches``; the rules stream them
+    to their tables with ``extract_layer_tables`` instead)."""
+    out = {name: np.empty((len(store), size), np.float32) for name, size in encoder.layer_sizes.items()}
+    at = 0
+    for batch in encoder_batches(encoder, store, *args, **kwargs):
+        n = len(next(iter(batch.values())))
+        for name, value in batch.items():
+            out[name][at : at + n] = value
+        at += n
     return out
+
+
+def extract_layer_tables(
+    encoder: SourceEncoder,
+    store: CropStore,
+    cells: pd.DataFrame,
+    paths: dict[str, str | Path],
+    prefix: str,
+    *args,
+    **kwargs,
+) -> dict[str, int]:
+    """One parquet per layer (``paths``: layer name -> file), written batch by batch as the
+    encoder runs, so memory does not grow with the cells. Returns each layer's feature count."""
+    sizes = {name: size for name, size in encoder.layer_sizes.items() if name in paths}
+    with ExitStack() as stack:
+        writers = {
+            name: stack.enter_context(feature_table_writer(cells, paths[name], f"{prefix}_{name}", size))
+            for name, size in sizes.items()
+        }
+        for batch in encoder_batches(encoder, store, *args, **kwargs):
+            for name, writer in writers.items():
+                writer.write(batch[name])
+    return sizes
 
 
 def random_encoder(n_channels: int, width: float, seed: int) -> SourceEncoder:
@@ -55,20 +88,19 @@ def random_encoder(n_channels: int, width: float, seed: int) -> SourceEncoder:
     return SourceEncoder(n_channels, width)
 
 
-def raw_features(store: CropStore, factor: int = 4, batch_size: int = 2048) -> np.ndarray:
-    """Raw pixels of all channels, each ``factor`` x ``factor`` block averaged (64 -> 16 by default)."""
-    parts = []
+def raw_batches(store: CropStore, factor: int = 4, batch_size: int = 2048) -> Iterator[np.ndarray]:
+    """Raw pixels of all channels, each ``factor`` x ``factor`` block averaged (64 -> 16 by
+    default), one batch of cells at a time."""
     for at in range(0, len(store), batch_size):
         crops = store.raw(slice(at, at + batch_size)).astype(np.float32) / 255.0
-        parts.append(downscale_local_mean(crops, (1, 1, factor, factor)).reshape(len(crops), -1))
-    n_feat = store.shape[1] * (store.shape[2] // factor) * (store.shape[3] // factor)
-    return np.concatenate(parts) if parts else np.zeros((0, n_feat), np.float32)
+        yield downscale_local_mean(crops, (1, 1, factor, factor)).reshape(len(crops), -1)
 
 
-def write_layer_tables(
-    cells: pd.DataFrame, layers: dict[str, np.ndarray], paths: dict[str, str | Path], prefix: str
-) -> None:
-    """One parquet per layer: ``paths`` maps layer name (conv1..) to its output file."""
-    for name in ENCODER_LAYERS:
-        if name in paths:
-            write_table(feature_table(cells, layers[name], f"{prefix}_{name}"), paths[name])
+def raw_feature_count(store: CropStore, factor: int = 4) -> int:
+    return store.shape[1] * (store.shape[2] // factor) * (store.shape[3] // factor)
+
+
+def raw_features(store: CropStore, factor: int = 4, batch_size: int = 2048) -> np.ndarray:
+    """Every cell's downsampled raw pixels in memory (see ``raw_batches``)."""
+    parts = list(raw_batches(store, factor, batch_size))
+    return np.concatenate(parts) if parts else np.zeros((0, raw_feature_count(store, factor)), np.float32)

@@ -7,10 +7,15 @@ exporters can read tables without the model's dependencies.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from pcinpaint.io import atomic_path
 
 METADATA_PREFIX = "Metadata_"
 
@@ -46,3 +51,50 @@ def split_table(table: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
     meta_cols = [c for c in table.columns if c.startswith(METADATA_PREFIX)]
     meta = table[meta_cols].rename(columns=lambda c: c[len(METADATA_PREFIX) :])
     return meta, table.drop(columns=meta_cols).to_numpy(np.float32)
+
+
+class FeatureTableWriter:
+    """Appends the next cells' feature rows (store order) to a table being written."""
+
+    def __init__(self, writer, cells: pd.DataFrame, columns: list[str], schema):
+        self._writer, self._cells, self._columns, self._schema = writer, cells, columns, schema
+        self.written = 0
+
+    def write(self, features: np.ndarray) -> None:
+        import pyarrow as pa
+
+        rows = self._cells.iloc[self.written : self.written + len(features)]
+        if len(rows) != len(features):
+            raise ValueError(f"{self.written + len(features)} feature rows for {len(self._cells)} cells")
+        batch = with_metadata(rows, features, self._columns)
+        self._writer.write_table(pa.Table.from_pandas(batch, schema=self._schema, preserve_index=False))
+        self.written += len(features)
+
+
+@contextmanager
+def feature_table_writer(
+    cells: pd.DataFrame, path: str | Path, prefix: str, n_features: int, names: Sequence[str] | None = None
+) -> Iterator[FeatureTableWriter]:
+    """A feature table written batch by batch as parquet row groups, so memory does not grow
+    with the cells: the same table ``feature_table`` gives, read back identically. The file
+    appears only once every cell has its row."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    cells = cells.sort_values("store_index").reset_index(drop=True)
+    columns = feature_names(n_features, prefix, names)
+    meta = pa.Schema.from_pandas(cells.add_prefix(METADATA_PREFIX), preserve_index=False)
+    pandas_meta = json.loads(meta.metadata[b"pandas"])
+    pandas_meta["columns"] += [
+        {"name": c, "field_name": c, "pandas_type": "float32", "numpy_type": "float32", "metadata": None}
+        for c in columns
+    ]
+    schema = pa.schema(
+        list(meta) + [pa.field(c, pa.float32()) for c in columns], metadata={b"pandas": json.dumps(pandas_meta)}
+    )
+    with atomic_path(path) as tmp:
+        with pq.ParquetWriter(tmp, schema) as writer:
+            table = FeatureTableWriter(writer, cells, columns, schema)
+            yield table
+        if table.written != len(cells):
+            raise ValueError(f"{path}: {table.written} feature rows for {len(cells)} cells")
