@@ -3,9 +3,9 @@ and centre-cell shape and radial distribution for whole-cell segmentations)."""
 
 from pcinpaint.config import DatasetConfig
 from pcinpaint.crops.store import open_crop_store
-from pcinpaint.features.classic import classic_features
-from pcinpaint.features.table import feature_table
-from pcinpaint.io import read_table, write_table
+from pcinpaint.features.classic import classic_feature_batches
+from pcinpaint.features.table import stream_feature_tables
+from pcinpaint.io import read_table
 from pcinpaint.runlog import rule_log
 
 with rule_log(snakemake.log[0]) as log:
@@ -14,8 +14,9 @@ with rule_log(snakemake.log[0]) as log:
     classic = cfg.baselines["classic"]
     seg = cfg.segmentation_channel
     shape_channel = seg if cfg.roles[seg] == "structural" else cfg.structural[0]
-    x, names = classic_features(
-        open_crop_store(inp.store),
+    store = open_crop_store(inp.store, memory_limit=None)  # read in store order, batch by batch
+    names, rows = classic_feature_batches(
+        store,
         cfg.structural,
         cfg.protein,
         classic["grey_levels"],
@@ -25,5 +26,6 @@ with rule_log(snakemake.log[0]) as log:
         progress=True,
         n_jobs=snakemake.threads,
     )
-    write_table(feature_table(read_table(inp.cells), x, "classic", names), snakemake.output.table)
-    log.info("%d cells x %d classic features (cell shape: %s)", len(x), len(names), cfg.cell_shape)
+    table = (snakemake.output.table, "classic", len(names), names)
+    stream_feature_tables(read_table(inp.cells), ({"classic": x} for x in rows), {"classic": table})
+    log.info("%d cells x %d classic features (cell shape: %s)", len(store), len(names), cfg.cell_shape)

@@ -2,7 +2,7 @@
 
 from pcinpaint.crops.store import open_crop_store
 from pcinpaint.features.encoder import raw_batches, raw_feature_count
-from pcinpaint.features.table import feature_table_writer
+from pcinpaint.features.table import stream_feature_tables
 from pcinpaint.io import read_table
 from pcinpaint.runlog import rule_log
 
@@ -11,7 +11,8 @@ with rule_log(snakemake.log[0]):
     store = open_crop_store(inp.store, memory_limit=None)
     factor = snakemake.params.dataset["features"]["raw_downsample"]
     # written batch by batch: memory does not grow with the cells
-    n_features = raw_feature_count(store, factor)
-    with feature_table_writer(read_table(inp.cells), snakemake.output.table, "raw", n_features) as table:
-        for x in raw_batches(store, factor):
-            table.write(x)
+    stream_feature_tables(
+        read_table(inp.cells),
+        ({"raw": x} for x in raw_batches(store, factor)),
+        {"raw": (snakemake.output.table, "raw", raw_feature_count(store, factor))},
+    )

@@ -4,9 +4,9 @@ import torch
 
 from pcinpaint.config import DatasetConfig
 from pcinpaint.crops.store import open_crop_store
-from pcinpaint.features.table import feature_table
-from pcinpaint.features.vgg16 import load_vgg16, rgb_mapping, vgg16_features
-from pcinpaint.io import read_table, write_table
+from pcinpaint.features.table import stream_feature_tables
+from pcinpaint.features.vgg16 import load_vgg16, rgb_mapping, table_sizes, vgg16_batches
+from pcinpaint.io import read_table
 from pcinpaint.model.devices import select_device
 from pcinpaint.runlog import rule_log
 
@@ -20,9 +20,10 @@ with rule_log(snakemake.log[0]) as log:
         inp.weights,
         [cfg.channels[i] if i is not None else None for i in rgb],
     )
-    features = vgg16_features(
+    store = open_crop_store(inp.store, memory_limit=None)  # read in store order, batch by batch
+    batches = vgg16_batches(
         load_vgg16(inp.weights),
-        open_crop_store(inp.store),
+        store,
         rgb=rgb,
         protein=cfg.protein[0],
         device=select_device(params.device),
@@ -30,7 +31,11 @@ with rule_log(snakemake.log[0]) as log:
         precision=params.precision,
         progress=True,
     )
+    # every table written as its rows come: memory does not grow with the cells
+    tables = {
+        (strategy, layer): (out[f"{strategy}_{layer}"], f"vgg16_{strategy}_{layer}", size)
+        for (strategy, layer), size in table_sizes(store.shape[1]).items()
+    }
     cells = read_table(inp.cells)
-    for (strategy, layer), x in features.items():
-        write_table(feature_table(cells, x, f"vgg16_{strategy}_{layer}"), out[f"{strategy}_{layer}"])
-    log.info("%d cells, %d tables", len(cells), len(features))
+    stream_feature_tables(cells, batches, tables)
+    log.info("%d cells, %d tables", len(cells), len(tables))

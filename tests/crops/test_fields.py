@@ -7,6 +7,7 @@ import tifffile
 from skimage.draw import disk
 
 from pcinpaint.config import DatasetConfig, validate_config
+from pcinpaint.crops import fields as fields_module
 from pcinpaint.crops.fields import BELOW_MIN_CELLS, chunk_rows, detection_qc, gather, process_chunk, save_chunk
 from pcinpaint.crops.store import read_crops
 from pcinpaint.inputs.samplesheet import read_samplesheet
@@ -107,6 +108,20 @@ def test_gather_filters_and_records_every_object(tmp_path, method):
         true = np.array(FIELDS[cell["field_id"]][1])
         assert np.hypot(*(true - [cell["centroid_y"], cell["centroid_x"]]).T).min() < 1.0
     assert crops[:, 0].max() == 1.0 and crops[:, 0].min() == 0.0  # per-crop rescaling
+
+
+def test_gather_copies_crops_a_few_at_a_time_in_the_same_order(tmp_path, monkeypatch):
+    sheet, cfg = _dataset(tmp_path, FIELDS)
+    paths = []
+    for i in range(2):
+        paths.append((tmp_path / f"chunk{i}.npy", tmp_path / f"chunk{i}.parquet"))
+        save_chunk(process_chunk(chunk_rows(sheet, 2, i), cfg, progress=False), *paths[-1])
+    crop_paths, object_paths = zip(*paths)
+    whole = gather(crop_paths, object_paths, cfg, sheet, tmp_path / "whole.zarr")
+    monkeypatch.setattr(fields_module, "GATHER_BATCH", 2)
+    stepped = gather(crop_paths, object_paths, cfg, sheet, tmp_path / "stepped.zarr")
+    pd.testing.assert_frame_equal(whole.cells, stepped.cells)
+    assert np.array_equal(read_crops(tmp_path / "whole.zarr"), read_crops(tmp_path / "stepped.zarr"))
 
 
 def test_provided_mask_of_wrong_shape_errors(tmp_path):

@@ -136,6 +136,10 @@ def save_chunk(result: ChunkResult, crops_path: str | Path, objects_path: str | 
     write_table(result.objects, objects_path)
 
 
+#: crops copied from the chunk files into the store per step
+GATHER_BATCH = 4096
+
+
 @dataclass
 class GatherResult:
     cells: pd.DataFrame
@@ -184,11 +188,14 @@ def gather(
     cells = cells.assign(store_index=np.arange(len(cells)))
 
     def batches():
+        # each chunk file is mapped, not loaded: the store is filled a few thousand crops at a time
         for path, sel in zip(crop_paths, selections):
-            crops = np.load(path)
+            crops = np.load(path, mmap_mode="r")
             if len(crops) != len(sel):
                 raise ValueError(f"{path}: {len(crops)} crops but its object table has {len(sel)} cropped cells")
-            yield crops[sel]
+            rows = np.flatnonzero(sel)
+            for at in range(0, len(rows), GATHER_BATCH):
+                yield np.asarray(crops[rows[at : at + GATHER_BATCH]])
 
     write_crop_store(
         store_path,

@@ -25,7 +25,7 @@ and MeanFrac). Shape and radial features are computed over that cell only.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 from joblib import Parallel, delayed
@@ -241,7 +241,7 @@ def classic_feature_names(
     return names
 
 
-def classic_features(
+def classic_feature_batches(
     store,
     structural: Sequence[int],
     protein: Sequence[int],
@@ -253,9 +253,9 @@ def classic_features(
     batch_size: int = 1024,
     progress: bool = False,
     n_jobs: int = 1,
-) -> tuple[np.ndarray, list[str]]:
-    """All classic features of every cell of a CropStore (or a uint8 array (n, C, H, W)), in store
-    order: a float32 matrix (n, F) and its column names.
+) -> tuple[list[str], Iterator[np.ndarray]]:
+    """The classic features' column names, and their rows for every cell of a CropStore (or a
+    uint8 array (n, C, H, W)) one batch at a time, in store order (float32).
 
     Per protein channel (names prefixed ``ch<index>_`` only when there are several): intensity,
     correlation with each structural channel, Haralick. Then, with ``cell_shape``, the geometry of
@@ -280,7 +280,6 @@ def classic_features(
     names = classic_feature_names(structural, protein, distances, cell_shape, radial_bins)
     read = store.__getitem__ if isinstance(store, np.ndarray) else store.raw
     n = len(store)
-    out = np.empty((n, len(names)), np.float32)
     settings = (structural, protein, levels, tuple(distances), shape_channel if cell_shape else None, radial_bins)
 
     def batches():
@@ -291,14 +290,24 @@ def classic_features(
             yield raw
 
     # batches go to n_jobs worker processes in order; the parent reads ahead only a few batches
-    rows = Parallel(n_jobs=n_jobs, return_as="generator")(delayed(_batch_rows)(raw, *settings) for raw in batches())
-    with tqdm(total=n, desc="classic features", disable=not progress, mininterval=10) as bar:
-        at = 0
-        for block in rows:
-            out[at : at + len(block)] = block
-            at += len(block)
-            bar.update(len(block))
-    return out, names
+    def rows():
+        blocks = Parallel(n_jobs=n_jobs, return_as="generator")(
+            delayed(_batch_rows)(raw, *settings) for raw in batches()
+        )
+        with tqdm(total=n, desc="classic features", disable=not progress, mininterval=10) as bar:
+            for block in blocks:
+                bar.update(len(block))
+                yield block.astype(np.float32)
+
+    return names, rows()
+
+
+def classic_features(store, structural: Sequence[int], protein: Sequence[int], *args, **kwargs):
+    """Every cell's classic features in memory, a float32 matrix (n, F), and their names (see
+    ``classic_feature_batches``; the rule streams them to its table instead)."""
+    names, rows = classic_feature_batches(store, structural, protein, *args, **kwargs)
+    blocks = list(rows)
+    return (np.concatenate(blocks) if blocks else np.zeros((0, len(names)), np.float32)), names
 
 
 def _batch_rows(raw: np.ndarray, *settings) -> np.ndarray:

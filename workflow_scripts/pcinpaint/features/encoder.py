@@ -10,7 +10,6 @@ pixels (``raw``).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import ExitStack
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +19,7 @@ from skimage.transform import downscale_local_mean
 from tqdm import tqdm
 
 from pcinpaint.crops.store import CropStore
-from pcinpaint.features.table import feature_table_writer
+from pcinpaint.features.table import stream_feature_tables
 from pcinpaint.model.devices import autocast_dtype
 from pcinpaint.model.network import SourceEncoder
 
@@ -71,14 +70,8 @@ def extract_layer_tables(
     """One parquet per layer (``paths``: layer name -> file), written batch by batch as the
     encoder runs, so memory does not grow with the cells. Returns each layer's feature count."""
     sizes = {name: size for name, size in encoder.layer_sizes.items() if name in paths}
-    with ExitStack() as stack:
-        writers = {
-            name: stack.enter_context(feature_table_writer(cells, paths[name], f"{prefix}_{name}", size))
-            for name, size in sizes.items()
-        }
-        for batch in encoder_batches(encoder, store, *args, **kwargs):
-            for name, writer in writers.items():
-                writer.write(batch[name])
+    tables = {name: (paths[name], f"{prefix}_{name}", size) for name, size in sizes.items()}
+    stream_feature_tables(cells, encoder_batches(encoder, store, *args, **kwargs), tables)
     return sizes
 
 

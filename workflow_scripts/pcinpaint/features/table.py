@@ -8,8 +8,8 @@ exporters can read tables without the model's dependencies.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -98,3 +98,19 @@ def feature_table_writer(
             yield table
         if table.written != len(cells):
             raise ValueError(f"{path}: {table.written} feature rows for {len(cells)} cells")
+
+
+def stream_feature_tables(
+    cells: pd.DataFrame,
+    batches: Iterable[Mapping[Hashable, np.ndarray]],
+    tables: Mapping[Hashable, tuple],
+) -> None:
+    """Several feature tables from one pass over the cells: ``batches`` yields, per batch of
+    cells in store order, ``{key: features}``; ``tables`` maps each key to ``(path, prefix,
+    n_features)`` or ``(path, prefix, n_features, names)``. Every table is written as its rows
+    come, and all appear together once the pass is complete."""
+    with ExitStack() as stack:
+        writers = {key: stack.enter_context(feature_table_writer(cells, *spec)) for key, spec in tables.items()}
+        for batch in batches:
+            for key, writer in writers.items():
+                writer.write(batch[key])

@@ -27,7 +27,7 @@ in plain torch with torchvision's module layout: a weights file holds the keys
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -280,7 +280,7 @@ def _resolve_channels(store, strategies, rgb, protein):
 
 
 @torch.no_grad()
-def vgg16_features(
+def vgg16_batches(
     model: VGG16Features,
     store,
     strategies: Sequence[str] = STRATEGIES,
@@ -291,14 +291,61 @@ def vgg16_features(
     precision: str = "auto",
     progress: bool = False,
     layers: Sequence[str] = CONV_LAYERS,
-) -> dict[tuple[str, str], np.ndarray]:
-    """Per (strategy, layer), a float32 (cells, size) matrix for every cell of the store, in store order.
+) -> Iterator[dict[tuple[str, str], np.ndarray]]:
+    """Per (strategy, layer), a float32 (cells, size) matrix, one batch of cells at a time in
+    store order.
 
     ``store``: a ``CropStore`` or a uint8 array (n, C, H, W). ``rgb`` (channel per colour) and
     ``protein`` (channel index) default to the store's channel roles (``rgb_mapping``). Concat's
     size is ``LAYER_SIZES[layer] * C``. A channel shared by ``concat`` and ``protein`` goes
     through the network once.
     """
+    strategies, layers, n, n_channels, rgb, protein = _checked(store, strategies, layers, rgb, protein)
+    raw_of = store.raw if hasattr(store, "raw") else store.__getitem__
+
+    # the distinct network inputs: "rgb" and one greyscale view per channel needed
+    grey = list(range(n_channels)) if "concat" in strategies else []
+    if "protein" in strategies and protein not in grey:
+        grey.append(protein)
+    views = (["rgb"] if "rgb" in strategies else []) + grey
+
+    device = torch.device(device)
+    amp = autocast_dtype(device, precision)
+    model = model.to(device).to(memory_format=torch.channels_last).eval()
+    for at in tqdm(range(0, n, batch_size), desc="vgg16", disable=not progress, mininterval=10):
+        raw = torch.from_numpy(np.ascontiguousarray(raw_of(slice(at, at + batch_size)))).to(device, non_blocking=True)
+        crops = raw.float().div_(255.0)
+        pooled = {}
+        for view in views:
+            x = _rgb_input(crops, rgb) if view == "rgb" else _grey_input(crops, view)
+            x = x.contiguous(memory_format=torch.channels_last)
+            with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
+                result = model(x, layers)
+            pooled[view] = {name: v.float().cpu().numpy() for name, v in result.items()}
+        batch = {}
+        for name in layers:
+            if "rgb" in strategies:
+                batch[("rgb", name)] = pooled["rgb"][name]
+            if "protein" in strategies:
+                batch[("protein", name)] = pooled[protein][name]
+            if "concat" in strategies:
+                batch[("concat", name)] = np.concatenate([pooled[c][name] for c in range(n_channels)], axis=1)
+        yield batch
+
+
+def table_sizes(
+    n_channels: int, strategies: Sequence[str] = STRATEGIES, layers: Sequence[str] = CONV_LAYERS
+) -> dict[tuple[str, str], int]:
+    """Features per cell of each (strategy, layer) table."""
+    return {
+        (s, name): LAYER_SIZES[name] * (n_channels if s == "concat" else 1)
+        for s in strategies
+        for name in CONV_LAYERS
+        if name in layers
+    }
+
+
+def _checked(store, strategies, layers, rgb, protein):
     strategies = tuple(strategies)
     bad = [s for s in strategies if s not in STRATEGIES]
     if bad:
@@ -313,42 +360,21 @@ def vgg16_features(
     n, n_channels = shape[0], shape[1]
     rgb, protein = _resolve_channels(store, strategies, rgb, protein)
     _check_indices(n_channels, rgb if "rgb" in strategies else None, protein if "protein" in strategies else None)
-    raw_of = store.raw if hasattr(store, "raw") else store.__getitem__
+    return strategies, layers, n, n_channels, rgb, protein
 
-    # the distinct network inputs: "rgb" and one greyscale view per channel needed
-    grey = list(range(n_channels)) if "concat" in strategies else []
-    if "protein" in strategies and protein not in grey:
-        grey.append(protein)
-    views = (["rgb"] if "rgb" in strategies else []) + grey
 
-    device = torch.device(device)
-    amp = autocast_dtype(device, precision)
-    model = model.to(device).to(memory_format=torch.channels_last).eval()
-    out = {}
-    for s in strategies:
-        for name in layers:
-            width = LAYER_SIZES[name] * (n_channels if s == "concat" else 1)
-            out[(s, name)] = np.empty((n, width), np.float32)
-    for at in tqdm(range(0, n, batch_size), desc="vgg16", disable=not progress, mininterval=10):
-        raw = torch.from_numpy(np.ascontiguousarray(raw_of(slice(at, at + batch_size)))).to(device, non_blocking=True)
-        crops = raw.float().div_(255.0)
-        m = len(raw)
-        pooled = {}
-        for view in views:
-            x = _rgb_input(crops, rgb) if view == "rgb" else _grey_input(crops, view)
-            x = x.contiguous(memory_format=torch.channels_last)
-            with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
-                result = model(x, layers)
-            pooled[view] = {name: v.float().cpu().numpy() for name, v in result.items()}
-        for name in layers:
-            size = LAYER_SIZES[name]
-            if "rgb" in strategies:
-                out[("rgb", name)][at : at + m] = pooled["rgb"][name]
-            if "protein" in strategies:
-                out[("protein", name)][at : at + m] = pooled[protein][name]
-            if "concat" in strategies:
-                for c in range(n_channels):
-                    out[("concat", name)][at : at + m, c * size : (c + 1) * size] = pooled[c][name]
+def vgg16_features(model: VGG16Features, store, strategies: Sequence[str] = STRATEGIES, **kwargs):
+    """Every cell's (strategy, layer) matrices in memory (see ``vgg16_batches``; the rule
+    streams them to its tables instead)."""
+    layers = kwargs.get("layers", CONV_LAYERS)
+    sizes = table_sizes(tuple(store.shape)[1], tuple(strategies), layers)
+    out = {key: np.empty((len(store), size), np.float32) for key, size in sizes.items()}
+    at = 0
+    for batch in vgg16_batches(model, store, strategies, **kwargs):
+        m = len(next(iter(batch.values())))
+        for key, value in batch.items():
+            out[key][at : at + m] = value
+        at += m
     return out
 
 
