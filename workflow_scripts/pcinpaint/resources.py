@@ -83,6 +83,8 @@ class Request:
 #: work at a larger size (training and extraction: bench_model.py at widths 1 and 0.25;
 #: segmentation: bench_crops.py per 2048^2 field; classic features: bench_baselines.py's yeast
 #: layout, the slower one; VGG16: bench_baselines.py, all three strategies; kNN: see KNN_*).
+#: Extractions stream the store and their tables: their memory grows only with the cell table
+#: (bench_extraction_memory.py: 32 MB more at 100,000 cells than at 25,000).
 #: GPU rules add the CUDA context's host memory to their base. Rules not listed are light
 #: (local rules, protein-level tables) and take 1 GB, 15 minutes and one CPU.
 COSTS: dict[str, Cost] = {
@@ -93,12 +95,12 @@ COSTS: dict[str, Cost] = {
     "qc_montage": Cost("fixed", 500, 0, 10, 0),
     "train_pci": Cost("pairs", 3000, 0, 60, 0, max_threads=8, parallel=True),
     "train_autoencoder": Cost("pairs", 3000, 0, 60, 0, max_threads=8, parallel=True),
-    "extract_pci": Cost("encoded", 3000, 14, 30, 0, max_threads=8, parallel=True),
-    "extract_random": Cost("encoded", 3000, 14, 30, 0, max_threads=8, parallel=True),
-    "extract_autoencoder": Cost("encoded", 3000, 14, 30, 0, max_threads=8, parallel=True),
-    "extract_vgg16": Cost("cells", 3000, 90, 30, 80.0, max_threads=8, parallel=True),
-    "extract_raw": Cost("cells", 500, 27, 5, 0.3),
-    "extract_classic": Cost("cells", 500, 26, 5, 5.0, max_threads=8, parallel=True),
+    "extract_pci": Cost("encoded", 3000, 1, 30, 0, max_threads=8, parallel=True),
+    "extract_random": Cost("encoded", 3000, 1, 30, 0, max_threads=8, parallel=True),
+    "extract_autoencoder": Cost("encoded", 3000, 1, 30, 0, max_threads=8, parallel=True),
+    "extract_vgg16": Cost("cells", 3000, 1, 30, 80.0, max_threads=8, parallel=True, mem_unit="rows"),
+    "extract_raw": Cost("cells", 500, 1, 5, 0.3, mem_unit="rows"),
+    "extract_classic": Cost("cells", 500, 1, 5, 5.0, max_threads=8, parallel=True, mem_unit="rows"),
     "import_features": Cost("input_mb", 500, 4.0, 5, 0.2),
     "export_h5ad": Cost("values", 500, 12, 5, 0.02),
     "knn_benchmark": Cost("knn", 400, 48, 5, 14.9, max_threads=8, parallel=True, mem_unit="rows"),
@@ -157,11 +159,10 @@ def plan(rule: str, size: JobSize, attempt: int = 1) -> Request:
     if cost.unit in ("pairs", "encoded"):
         a, b = PAIR_SECONDS if cost.unit == "pairs" else ENCODE_SECONDS
         work = (a + b * size.width**2) * size.channels / 3 * units * 1000
-        # the whole store in memory, the network beside it, and (extraction) feature tables as
-        # wide as the network (the per-cell rate beside the store was measured at width 0.25)
-        mem += size.cells * size.channels * 64 * 64 / 2**20 + NETWORK_MB * size.width**2
-        if cost.unit == "encoded":
-            mem += cost.mem_mb_per_unit * mem_units * (size.width / 0.25 - 1)
+        # the network, and for training the whole store in memory (extraction streams it)
+        mem += NETWORK_MB * size.width**2
+        if cost.unit == "pairs":
+            mem += size.cells * size.channels * 64 * 64 / 2**20
     threads = 1
     if cost.parallel:
         threads = max(1, min(cost.max_threads, math.ceil(work / TARGET_SECONDS_PER_THREAD)))
@@ -184,7 +185,7 @@ def _units(unit: str, size: JobSize) -> tuple[float, float]:
     if unit == "pairs":
         return size.cells / 1000 * max(size.epochs, 1), 0.0
     if unit == "encoded":
-        return size.cells / 1000, crops
+        return size.cells / 1000, size.cells / 1000
     if unit == "values":
         return size.values / 1e6, size.values / 1e6
     if unit == "largest":
