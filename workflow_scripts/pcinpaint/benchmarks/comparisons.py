@@ -170,7 +170,7 @@ def classifier_table(
                         n_jobs=n_jobs,
                     )
                 except ValueError as exc:  # too few classes with enough cells (or images) for the folds
-                    rows.append(row | {"balanced_accuracy": "", "note": str(exc)})
+                    rows.append(row | {"balanced_accuracy": "", "cells": note, "note": str(exc)})
                     continue
                 rows.append(
                     row
