@@ -57,8 +57,11 @@ def data_size(name, wildcards, input):
     epochs = ds["model"]["epochs"]
     if name == "train_autoencoder":
         epochs = ds["baselines"]["autoencoder"]["epochs"] or epochs
+    # a gather's cells are those of all its chunks together
+    gather = name == "gather_crops"
     return job_size(
-        input,
+        input.objects if gather else input,
+        summed=gather,
         channels=len(ds["channels"]),
         epochs=epochs,
         width=model_width(wildcards),

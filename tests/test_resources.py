@@ -34,7 +34,7 @@ def test_sizes_come_from_the_inputs_headers(tmp_path):
     size = job_size([store, table, manifest])
     assert (size.cells, size.channels) == (37, 2)
     assert size.values == 37 * 5 + 37 * 10 + 37 * 1000
-    assert size.largest == 37 * 1000
+    assert size.input_mb > 0
     assert size.knn_work == 37**2 * (10 + KNN_PAIR_OVERHEAD) + 37**2 * (1000 + KNN_PAIR_OVERHEAD)
 
     field = tmp_path / "f1.tif"
@@ -49,12 +49,22 @@ def test_sizes_come_from_the_inputs_headers(tmp_path):
     other = tmp_path / "cells.h5"
     other.write_bytes(b"x" * 2**20)
     assert job_size([other]).input_mb == pytest.approx(1.0)
+    # a gather's cells are all its chunks' rows; the benchmarks' cap bounds the work, not the rows read
+    assert job_size([table, table], summed=True).cells == 74
+    capped = job_size([manifest], max_cells=10)
+    assert capped.cells == 37 and capped.knn_work == 10**2 * (10 + KNN_PAIR_OVERHEAD) + 10**2 * (
+        1000 + KNN_PAIR_OVERHEAD
+    )
 
 
 def test_a_missing_input_is_named_so_snakemake_decides_later(tmp_path):
     with pytest.raises(FileNotFoundError) as err:
         job_size([tmp_path / "crops.zarr"])
     assert err.value.filename == str(tmp_path / "crops.zarr")
+    (tmp_path / "half.zarr").mkdir()  # a store folder without its metadata yet: still the input named
+    with pytest.raises(FileNotFoundError) as err:
+        job_size([str(tmp_path / "half.zarr")])
+    assert err.value.filename == str(tmp_path / "half.zarr")
 
 
 @pytest.mark.parametrize("rule", sorted(COSTS))
@@ -79,6 +89,13 @@ def test_training_asks_for_its_store_and_its_epochs():
     assert more_epochs.runtime > plan("train_pci", base).runtime > narrower.runtime
     # the whole store is held: 100,000 three-channel crops are 1.2 GB, a fourth channel 0.4 GB more
     assert four_channels.mem_mb - plan("train_pci", base).mem_mb >= 400
+
+
+def test_process_workers_add_their_memory():
+    one = plan("extract_classic", JobSize(cells=1_000, channels=3))
+    many = plan("extract_classic", JobSize(cells=1_000_000, channels=3))
+    assert one.threads == 1 and many.threads == 8
+    assert many.mem_mb - one.mem_mb >= 1.25 * 150 * 7
 
 
 def test_rules_without_a_measured_cost_take_the_defaults():

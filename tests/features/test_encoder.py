@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from pcinpaint.crops.store import open_crop_store, write_crop_store
+from pcinpaint.features import table as table_module
 from pcinpaint.features.encoder import encoder_features, extract_layer_tables, random_encoder, raw_features
 from pcinpaint.features.table import feature_table, feature_table_writer, split_table
 from pcinpaint.io import read_table, write_table
@@ -54,7 +55,7 @@ def test_raw_features_are_block_means(tmp_path):
     assert np.isclose(x[5].reshape(3, 16, 16)[1, 1, 2], expected, atol=1e-6)
 
 
-def test_encoder_features_match_a_direct_forward_pass(tmp_path):
+def test_encoder_features_match_a_direct_forward_pass(tmp_path, monkeypatch):
     store, cells, crops = _store(tmp_path)
     encoder = random_encoder(3, 0.25, seed=4)
     layers = encoder_features(encoder, store, "cpu", batch_size=16, precision="fp32")
@@ -65,9 +66,11 @@ def test_encoder_features_match_a_direct_forward_pass(tmp_path):
         np.testing.assert_allclose(layers[name][:3], direct[name].numpy(), rtol=1e-4, atol=1e-5)
     # the rules stream each layer to its table batch by batch: the same tables, row groups apart
     paths = {name: tmp_path / f"pci_{name}.parquet" for name in ENCODER_LAYERS}
+    monkeypatch.setattr(table_module, "ROW_GROUP_BYTES", 4 * 20 * encoder.layer_sizes["conv3"])
     sizes = extract_layer_tables(encoder, store, cells, paths, "pci", "cpu", 16, "fp32")
     assert sizes == encoder.layer_sizes
-    assert pq.ParquetFile(paths["conv3"]).metadata.num_row_groups == 3
+    # batches of 16 buffered into row groups of at least 20 rows: 32 + 8
+    assert pq.ParquetFile(paths["conv3"]).metadata.num_row_groups == 2
     for name in ENCODER_LAYERS:
         in_memory = tmp_path / f"memory_{name}.parquet"
         write_table(feature_table(cells, layers[name], f"pci_{name}"), in_memory)

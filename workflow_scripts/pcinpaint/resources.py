@@ -61,9 +61,11 @@ class Cost:
     max_threads: int = 1
     #: the work is spread over threads (False: one core does it, whatever the threads)
     parallel: bool = False
-    #: memory follows this unit instead (``largest``: the biggest single table, for rules that
-    #: hold one feature set at a time)
+    #: memory follows this unit instead (e.g. ``rows`` for rules whose memory is the cell rows
+    #: they read, whatever the work)
     mem_unit: str | None = None
+    #: MB each extra thread adds (rules that parallelise with worker processes)
+    worker_mb: float = 0
     exponent: float = 1.0
 
 
@@ -100,20 +102,22 @@ COSTS: dict[str, Cost] = {
     "extract_autoencoder": Cost("encoded", 3000, 1, 30, 0, max_threads=8, parallel=True),
     "extract_vgg16": Cost("cells", 3000, 1, 30, 80.0, max_threads=8, parallel=True, mem_unit="rows"),
     "extract_raw": Cost("cells", 500, 1, 5, 0.3, mem_unit="rows"),
-    "extract_classic": Cost("cells", 500, 1, 5, 5.0, max_threads=8, parallel=True, mem_unit="rows"),
+    "extract_classic": Cost("cells", 500, 1, 5, 5.0, max_threads=8, parallel=True, mem_unit="rows", worker_mb=150),
     "import_features": Cost("input_mb", 500, 4.0, 5, 0.2),
     "export_h5ad": Cost("values", 500, 12, 5, 0.02),
     "knn_benchmark": Cost("knn", 400, 48, 5, 14.9, max_threads=8, parallel=True, mem_unit="rows"),
     "classifier_benchmark": Cost(
-        "values", 700, 75, 30, 6.0, max_threads=8, parallel=True, mem_unit="rows", exponent=1.79
+        "values", 700, 75, 30, 6.0, max_threads=8, parallel=True, mem_unit="rows", exponent=1.79, worker_mb=150
     ),
     "pairwise_benchmark": Cost("values", 300, 22, 5, 0.32, mem_unit="rows"),
     "umap_cells": Cost("rows", 500, 26, 10, 3.1),
     "protein_clustering": Cost("values", 300, 15, 10, 0.05),
     "multiloc_scores": Cost("values", 300, 15, 10, 0.05),
-    "subset_clustering": Cost("values", 300, 65, 10, 0.05),
-    "single_cell_dendrograms": Cost("values", 300, 70, 10, 0.05),
+    "subset_clustering": Cost("values", 300, 32, 10, 0.05),
+    "single_cell_dendrograms": Cost("values", 300, 32, 10, 0.05),
     "inpainting_figure": Cost("fixed", 1500, 0, 60, 0),
+    "qc_overlays": Cost("fixed", 1000, 0, 60, 0),
+    "convert_published_weights": Cost("fixed", 2000, 0, 60, 0),
 }
 
 #: core-seconds per training pair (a + b * width^2), from bench_model.py's pairs/s at width 1
@@ -136,10 +140,10 @@ class JobSize:
 
     cells: int = 0
     channels: int = 3
+    crop_pixels: int = 64 * 64
     epochs: int = 0
     width: float = 1.0
     values: int = 0
-    largest: int = 0
     knn_work: float = 0.0
     fields: float = 0.0
     field_pixels: int = FIELD_PIXELS
@@ -162,10 +166,11 @@ def plan(rule: str, size: JobSize, attempt: int = 1) -> Request:
         # the network, and for training the whole store in memory (extraction streams it)
         mem += NETWORK_MB * size.width**2
         if cost.unit == "pairs":
-            mem += size.cells * size.channels * 64 * 64 / 2**20
+            mem += size.cells * size.channels * size.crop_pixels / 2**20
     threads = 1
     if cost.parallel:
         threads = max(1, min(cost.max_threads, math.ceil(work / TARGET_SECONDS_PER_THREAD)))
+    mem += cost.worker_mb * (threads - 1)
     seconds = cost.seconds + work / threads
     runtime = min(MAX_RUNTIME, max(MIN_RUNTIME, math.ceil(SAFETY * seconds / 60)))
     return Request(
@@ -177,7 +182,7 @@ def plan(rule: str, size: JobSize, attempt: int = 1) -> Request:
 
 def _units(unit: str, size: JobSize) -> tuple[float, float]:
     """(units of work, units of memory) of a job, in the rule's unit."""
-    crops = size.cells / 1000 * size.channels / 3
+    crops = size.cells / 1000 * size.channels / 3 * size.crop_pixels / (64 * 64)
     if unit == "cells":
         return crops, crops
     if unit == "rows":
@@ -188,8 +193,6 @@ def _units(unit: str, size: JobSize) -> tuple[float, float]:
         return size.cells / 1000, size.cells / 1000
     if unit == "values":
         return size.values / 1e6, size.values / 1e6
-    if unit == "largest":
-        return size.largest / 1e6, size.largest / 1e6
     if unit == "knn":
         return size.knn_work / 1e12, 0.0
     if unit == "fields":
@@ -204,16 +207,18 @@ def _units(unit: str, size: JobSize) -> tuple[float, float]:
 
 
 def _need(path) -> Path:
-    """The path, or FileNotFoundError naming it (Snakemake then shows the size as <TBD>)."""
-    path = Path(path)
-    if not path.exists():
+    """The path, or FileNotFoundError naming it as given (Snakemake then shows the size as <TBD>)."""
+    if not Path(path).exists():
         raise FileNotFoundError(2, "not there yet", str(path))
-    return path
+    return Path(path)
 
 
 def store_shape(path) -> tuple[int, ...]:
-    """A crop store's shape from its zarr metadata (no array read)."""
-    return tuple(json.loads((_need(path) / "zarr.json").read_text())["shape"])
+    """A crop store's shape from its zarr metadata (no array read; <TBD> until it is written)."""
+    meta = Path(path) / "zarr.json"
+    if not meta.exists():
+        raise FileNotFoundError(2, "not there yet", str(path))
+    return tuple(json.loads(meta.read_text())["shape"])
 
 
 def table_shape(path) -> tuple[int, int]:
@@ -276,47 +281,53 @@ def input_mb(paths) -> float:
 
 
 def job_size(
-    files, channels: int = 3, epochs: int = 0, width: float = 1.0, chunks: int = 1, max_cells: int | None = None
+    files,
+    channels: int = 3,
+    epochs: int = 0,
+    width: float = 1.0,
+    chunks: int = 1,
+    max_cells: int | None = None,
+    summed: bool = False,
 ) -> JobSize:
     """The sizes a job's input files give, from their headers only.
 
-    A crop store gives the cells and channels; parquet tables the feature values (rows x
-    columns) and cells; a feature-set manifest the values and the kNN work of every set it lists;
-    a sample sheet the fields of one of ``chunks`` segmentation chunks and their pixels; any
-    other file its size in MB. ``max_cells`` caps the rows of tables and feature sets (the
-    benchmarks' ``max_cells`` subsample).
+    A crop store gives the cells, channels and crop pixels; parquet tables the feature values
+    (rows x columns) and cells (the largest table's rows, or with ``summed`` all tables' rows:
+    the chunks a gather combines); a feature-set manifest the values and the kNN work of every
+    set it lists; a sample sheet the fields of one of ``chunks`` segmentation chunks and their
+    pixels; every existing input its size in MB. ``max_cells`` caps the rows behind the work
+    (the benchmarks' subsample), not the cells, since the whole tables are still read.
     """
     cap = max_cells or float("inf")
-    cells, values, largest, knn_work, fields, pixels, other = 0, 0, 0, 0.0, 0.0, FIELD_PIXELS, []
+    cells, values, knn_work, fields, pixels, crop_pixels = 0, 0, 0.0, 0.0, FIELD_PIXELS, 64 * 64
     for path in map(Path, files):
         if path.name.endswith(".zarr"):
             shape = store_shape(path)
-            cells, channels = max(cells, shape[0]), shape[1]
+            cells, channels, crop_pixels = max(cells, shape[0]), shape[1], shape[2] * shape[3]
         elif path.suffix == ".parquet":
             rows, cols = table_shape(path)
-            rows = int(min(rows, cap))
-            cells, values, largest = max(cells, rows), values + rows * cols, max(largest, rows * cols)
+            cells = cells + rows if summed else max(cells, rows)
+            values += int(min(rows, cap)) * cols
         elif path.name == "feature_sets.tsv":
             for rows, cols in manifest_sizes(path):
+                cells = max(cells, rows)
                 rows = int(min(rows, cap))
-                cells, values, largest = max(cells, rows), values + rows * cols, max(largest, rows * cols)
+                values += rows * cols
                 knn_work += float(rows) ** 2 * (cols + KNN_PAIR_OVERHEAD)
         elif path.name == "samplesheet.tsv":
             n_fields, first = sheet_fields(path)
             fields, pixels = n_fields / max(chunks, 1), image_pixels(first)
-        else:
-            other.append(path)
     return JobSize(
         cells=cells,
         channels=channels,
+        crop_pixels=crop_pixels,
         epochs=epochs,
         width=width,
         values=values,
-        largest=largest,
         knn_work=knn_work,
         fields=fields,
         field_pixels=pixels,
-        input_mb=input_mb(other),
+        input_mb=input_mb(files),
     )
 
 
@@ -341,16 +352,14 @@ def typical_size(rule: str, cells: int, channels: int = 3, width: float = 1.0, e
         "knn_benchmark": TYPICAL_SETS,
     }.get(rule, PCI_LAYER_FEATURES)
     store_mb = cells * channels * 64 * 64 / 2**20
-    if rule in CAPPED:
-        cells = min(cells, MAX_CELLS)
+    used = min(cells, MAX_CELLS) if rule in CAPPED else cells  # the work's cells; the tables are read whole
     return JobSize(
         cells=cells,
         channels=channels,
         epochs=epochs,
         width=width,
-        values=cells * sum(tables),
-        largest=cells * max(tables),
-        knn_work=float(cells) ** 2 * sum(d + KNN_PAIR_OVERHEAD for d in tables),
+        values=used * sum(tables),
+        knn_work=float(used) ** 2 * sum(d + KNN_PAIR_OVERHEAD for d in tables),
         fields=cells / CELLS_PER_FIELD / CHUNKS,
         input_mb=store_mb if rule == "import_crops" else cells * 500 * 10 / 2**20,
     )

@@ -2,9 +2,10 @@
 
 The leave-one-out kNN is quadratic in the cells and the classifiers and the single-cell UMAP
 grow faster than linearly, so a screen of a million cells is benchmarked on ``max_cells`` of
-them, drawn once per dataset with one seed so that the kNN, the classifiers and the UMAP see the
-same cells. Each class keeps its share of the cells (scikit-learn's stratified ``resample``);
-unlabelled cells, where they take part (the UMAP), are a class of their own.
+them, drawn with one seed per dataset so that the kNN and the classifiers see the same cells
+(the UMAP, which also shows unlabelled cells, draws from all cells with the same seed). Each class
+keeps its share of the cells (scikit-learn's stratified ``resample``; a class rarer than one in
+``max_cells`` may get none); unlabelled cells, where they take part, are a class of their own.
 """
 
 from __future__ import annotations

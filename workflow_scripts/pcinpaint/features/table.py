@@ -53,22 +53,40 @@ def split_table(table: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
     return meta, table.drop(columns=meta_cols).to_numpy(np.float32)
 
 
+#: a row group holds about this many bytes of features: few groups keep the parquet footer, and
+#: the writer's own bookkeeping, small however many cells (one group per small batch would not)
+ROW_GROUP_BYTES = 64 * 2**20
+
+
 class FeatureTableWriter:
-    """Appends the next cells' feature rows (store order) to a table being written."""
+    """Appends the next cells' feature rows (store order) to a table being written, buffering
+    batches into row groups of about ``ROW_GROUP_BYTES``."""
 
     def __init__(self, writer, cells: pd.DataFrame, columns: list[str], schema):
         self._writer, self._cells, self._columns, self._schema = writer, cells, columns, schema
-        self.written = 0
+        self._pending: list[np.ndarray] = []
+        self._group_rows = max(1, ROW_GROUP_BYTES // (4 * max(len(columns), 1)))
+        self.written = 0  # rows handed to write, flushed or pending
 
     def write(self, features: np.ndarray) -> None:
+        if self.written + len(features) > len(self._cells):
+            raise ValueError(f"{self.written + len(features)} feature rows for {len(self._cells)} cells")
+        self._pending.append(np.asarray(features, np.float32))
+        self.written += len(features)
+        if sum(len(p) for p in self._pending) >= self._group_rows:
+            self.flush()
+
+    def flush(self) -> None:
         import pyarrow as pa
 
-        rows = self._cells.iloc[self.written : self.written + len(features)]
-        if len(rows) != len(features):
-            raise ValueError(f"{self.written + len(features)} feature rows for {len(self._cells)} cells")
+        if not self._pending:
+            return
+        features = np.concatenate(self._pending)
+        self._pending = []
+        end = self.written
+        rows = self._cells.iloc[end - len(features) : end]
         batch = with_metadata(rows, features, self._columns)
         self._writer.write_table(pa.Table.from_pandas(batch, schema=self._schema, preserve_index=False))
-        self.written += len(features)
 
 
 @contextmanager
@@ -96,6 +114,7 @@ def feature_table_writer(
         with pq.ParquetWriter(tmp, schema) as writer:
             table = FeatureTableWriter(writer, cells, columns, schema)
             yield table
+            table.flush()
         if table.written != len(cells):
             raise ValueError(f"{path}: {table.written} feature rows for {len(cells)} cells")
 
