@@ -97,6 +97,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cells", type=int, nargs="+", default=[25_000, 100_000])
     parser.add_argument("--quick", action="store_true", help="2,000 and 8,000 cells")
+    parser.add_argument("--modes", nargs="+", default=["streamed", "in_memory"], choices=["streamed", "in_memory"])
     parser.add_argument("--case", nargs=2, metavar=("FOLDER", "MODE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.case:
@@ -111,7 +112,7 @@ def main() -> None:
             folder = Path(tmp) / str(n)
             folder.mkdir()
             make_store(folder, n)
-            for mode in ("streamed", "in_memory"):
+            for mode in args.modes:
                 (folder / mode).mkdir()
                 proc = subprocess.run(
                     [sys.executable, __file__, "--case", str(folder), mode], capture_output=True, text=True, check=True

@@ -112,7 +112,7 @@ def knn_tables(manifest: pd.DataFrame, labels: pd.Series, ks, note: str = "") ->
         columns=["feature_set", "family", "layer", "n_features", "status"]
         + [f"k{k}" for k in ks]
         + ["n_cells", "cells", "reason"],
-    )
+    ).astype({"n_cells": "Int64"})  # blank, not NaN, for sets that did not run
     classes = pd.concat(per_class, ignore_index=True) if per_class else pd.DataFrame()
     return table, classes
 

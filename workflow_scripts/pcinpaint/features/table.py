@@ -53,9 +53,11 @@ def split_table(table: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
     return meta, table.drop(columns=meta_cols).to_numpy(np.float32)
 
 
-#: a row group holds about this many bytes of features: few groups keep the parquet footer, and
-#: the writer's own bookkeeping, small however many cells (one group per small batch would not)
-ROW_GROUP_BYTES = 64 * 2**20
+#: a row group holds about this many bytes of features, and at most GROUP_ROWS rows: groups
+#: few enough that the parquet footer stays small (one group per small batch would not), and
+#: small enough that the rows waiting for their group stay a bounded few MB per table
+ROW_GROUP_BYTES = 8 * 2**20
+GROUP_ROWS = 2_048
 
 
 class FeatureTableWriter:
@@ -65,7 +67,7 @@ class FeatureTableWriter:
     def __init__(self, writer, cells: pd.DataFrame, columns: list[str], schema):
         self._writer, self._cells, self._columns, self._schema = writer, cells, columns, schema
         self._pending: list[np.ndarray] = []
-        self._group_rows = max(1, ROW_GROUP_BYTES // (4 * max(len(columns), 1)))
+        self._group_rows = max(1, min(GROUP_ROWS, ROW_GROUP_BYTES // (4 * max(len(columns), 1))))
         self.written = 0  # rows handed to write, flushed or pending
 
     def write(self, features: np.ndarray) -> None:
@@ -111,7 +113,9 @@ def feature_table_writer(
         list(meta) + [pa.field(c, pa.float32()) for c in columns], metadata={b"pandas": json.dumps(pandas_meta)}
     )
     with atomic_path(path) as tmp:
-        with pq.ParquetWriter(tmp, schema) as writer:
+        # statistics for the metadata columns only: min/max of every feature column would weigh
+        # on the footer of wide tables and serve no reader
+        with pq.ParquetWriter(tmp, schema, write_statistics=[f.name for f in meta]) as writer:
             table = FeatureTableWriter(writer, cells, columns, schema)
             yield table
             table.flush()
