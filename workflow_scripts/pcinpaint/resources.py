@@ -86,7 +86,7 @@ class Request:
 #: segmentation: bench_crops.py per 2048^2 field; classic features: bench_baselines.py's yeast
 #: layout, the slower one; VGG16: bench_baselines.py, all three strategies; kNN: see KNN_*).
 #: Extractions stream the store and their tables: their memory grows only with the cell table
-#: (bench_extraction_memory.py: 32 MB more at 100,000 cells than at 25,000).
+#: (bench_extraction_memory.py: 38 MB more at 100,000 cells than at 25,000).
 #: GPU rules add the CUDA context's host memory to their base. Rules not listed are light
 #: (local rules, protein-level tables) and take 1 GB, 15 minutes and one CPU.
 COSTS: dict[str, Cost] = {
