@@ -19,7 +19,7 @@ from skimage.transform import downscale_local_mean
 from tqdm import tqdm
 
 from pcinpaint.crops.store import CropStore
-from pcinpaint.features.table import stream_feature_tables
+from pcinpaint.features.table import collect_batches, stream_feature_tables
 from pcinpaint.model.devices import autocast_dtype
 from pcinpaint.model.network import SourceEncoder
 
@@ -48,14 +48,7 @@ def encoder_batches(
 def encoder_features(encoder: SourceEncoder, store: CropStore, *args, **kwargs) -> dict[str, np.ndarray]:
     """Every cell's per-layer features in memory (see ``encoder_batches``; the rules stream them
     to their tables with ``extract_layer_tables`` instead)."""
-    out = {name: np.empty((len(store), size), np.float32) for name, size in encoder.layer_sizes.items()}
-    at = 0
-    for batch in encoder_batches(encoder, store, *args, **kwargs):
-        n = len(next(iter(batch.values())))
-        for name, value in batch.items():
-            out[name][at : at + n] = value
-        at += n
-    return out
+    return collect_batches(encoder_batches(encoder, store, *args, **kwargs), encoder.layer_sizes, len(store))
 
 
 def extract_layer_tables(

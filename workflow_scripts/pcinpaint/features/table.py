@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -67,6 +68,7 @@ class FeatureTableWriter:
     def __init__(self, writer, cells: pd.DataFrame, columns: list[str], schema):
         self._writer, self._cells, self._columns, self._schema = writer, cells, columns, schema
         self._pending: list[np.ndarray] = []
+        self._pending_rows = 0
         self._group_rows = max(1, min(GROUP_ROWS, ROW_GROUP_BYTES // (4 * max(len(columns), 1))))
         self.written = 0  # rows handed to write, flushed or pending
 
@@ -74,8 +76,9 @@ class FeatureTableWriter:
         if self.written + len(features) > len(self._cells):
             raise ValueError(f"{self.written + len(features)} feature rows for {len(self._cells)} cells")
         self._pending.append(np.asarray(features, np.float32))
+        self._pending_rows += len(features)
         self.written += len(features)
-        if sum(len(p) for p in self._pending) >= self._group_rows:
+        if self._pending_rows >= self._group_rows:
             self.flush()
 
     def flush(self) -> None:
@@ -84,16 +87,38 @@ class FeatureTableWriter:
         if not self._pending:
             return
         features = np.concatenate(self._pending)
-        self._pending = []
+        self._pending, self._pending_rows = [], 0
         end = self.written
         rows = self._cells.iloc[end - len(features) : end]
         batch = with_metadata(rows, features, self._columns)
         self._writer.write_table(pa.Table.from_pandas(batch, schema=self._schema, preserve_index=False))
 
 
+@dataclass(frozen=True)
+class CellRows:
+    """The cell table in store order and its Metadata_ columns' arrow schema: worked out once
+    for all the tables one pass writes (the schema is inferred from every row)."""
+
+    cells: pd.DataFrame
+    meta: object  # pyarrow.Schema
+
+    @staticmethod
+    def of(cells: pd.DataFrame | CellRows) -> CellRows:
+        import pyarrow as pa
+
+        if isinstance(cells, CellRows):
+            return cells
+        cells = cells.sort_values("store_index").reset_index(drop=True)
+        return CellRows(cells, pa.Schema.from_pandas(cells.add_prefix(METADATA_PREFIX), preserve_index=False))
+
+
 @contextmanager
 def feature_table_writer(
-    cells: pd.DataFrame, path: str | Path, prefix: str, n_features: int, names: Sequence[str] | None = None
+    cells: pd.DataFrame | CellRows,
+    path: str | Path,
+    prefix: str,
+    n_features: int,
+    names: Sequence[str] | None = None,
 ) -> Iterator[FeatureTableWriter]:
     """A feature table written batch by batch as parquet row groups, so memory does not grow
     with the cells: the same table ``feature_table`` gives, read back identically. The file
@@ -101,9 +126,9 @@ def feature_table_writer(
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    cells = cells.sort_values("store_index").reset_index(drop=True)
+    rows = CellRows.of(cells)
+    cells, meta = rows.cells, rows.meta
     columns = feature_names(n_features, prefix, names)
-    meta = pa.Schema.from_pandas(cells.add_prefix(METADATA_PREFIX), preserve_index=False)
     pandas_meta = json.loads(meta.metadata[b"pandas"])
     pandas_meta["columns"] += [
         {"name": c, "field_name": c, "pandas_type": "float32", "numpy_type": "float32", "metadata": None}
@@ -132,8 +157,24 @@ def stream_feature_tables(
     cells in store order, ``{key: features}``; ``tables`` maps each key to ``(path, prefix,
     n_features)`` or ``(path, prefix, n_features, names)``. Every table is written as its rows
     come, and all appear together once the pass is complete."""
+    rows = CellRows.of(cells)
     with ExitStack() as stack:
-        writers = {key: stack.enter_context(feature_table_writer(cells, *spec)) for key, spec in tables.items()}
+        writers = {key: stack.enter_context(feature_table_writer(rows, *spec)) for key, spec in tables.items()}
         for batch in batches:
             for key, writer in writers.items():
                 writer.write(batch[key])
+
+
+def collect_batches(
+    batches: Iterable[Mapping[Hashable, np.ndarray]], sizes: Mapping[Hashable, int], n: int
+) -> dict[Hashable, np.ndarray]:
+    """Batches of ``{key: features}`` (store order) gathered into one float32 (n, size) matrix
+    per key: the in-memory counterpart of ``stream_feature_tables``."""
+    out = {key: np.empty((n, size), np.float32) for key, size in sizes.items()}
+    at = 0
+    for batch in batches:
+        m = len(next(iter(batch.values())))
+        for key, value in batch.items():
+            out[key][at : at + m] = value
+        at += m
+    return out

@@ -37,6 +37,7 @@ from tqdm import tqdm
 
 from pcinpaint.errors import InputError
 from pcinpaint.features.manifest import VGG16_LAYERS, VGG16_STRATEGIES, vgg16_name
+from pcinpaint.features.table import collect_batches
 from pcinpaint.model.devices import autocast_dtype
 
 #: torchvision's VGG16 configuration "D": filters per convolution, "M" for a 2x2 max pooling
@@ -368,14 +369,7 @@ def vgg16_features(model: VGG16Features, store, strategies: Sequence[str] = STRA
     streams them to its tables instead)."""
     layers = kwargs.get("layers", CONV_LAYERS)
     sizes = table_sizes(tuple(store.shape)[1], tuple(strategies), layers)
-    out = {key: np.empty((len(store), size), np.float32) for key, size in sizes.items()}
-    at = 0
-    for batch in vgg16_batches(model, store, strategies, **kwargs):
-        m = len(next(iter(batch.values())))
-        for key, value in batch.items():
-            out[key][at : at + m] = value
-        at += m
-    return out
+    return collect_batches(vgg16_batches(model, store, strategies, **kwargs), sizes, len(store))
 
 
 def feature_set_name(strategy: str, layer: str) -> str:
