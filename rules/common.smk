@@ -67,6 +67,7 @@ def data_size(name, wildcards, input):
         width=model_width(wildcards),
         chunks=config["scatter_chunks"],
         max_cells=ds["benchmarks"]["max_cells"] if name in CAPPED else None,
+        memory_gb=ds["model"]["memory_gb"],
     )
 
 

@@ -89,6 +89,14 @@ def test_training_asks_for_its_store_and_its_epochs():
     assert more_epochs.runtime > plan("train_pci", base).runtime > narrower.runtime
     # the whole store is held: 100,000 three-channel crops are 1.2 GB, a fourth channel 0.4 GB more
     assert four_channels.mem_mb - plan("train_pci", base).mem_mb >= 400
+    # a store over the crops budget is streamed: memory stops at the budget, time still grows
+    budget = dict(crops_budget_mb=8 * 1024)
+    million = plan("train_pci", JobSize(cells=1_000_000, channels=3, epochs=10, width=1.0, **budget))
+    ten_million = plan("train_pci", JobSize(cells=10_000_000, channels=3, epochs=1, width=1.0, **budget))
+    assert million.mem_mb == ten_million.mem_mb < 8 * 1024 * 1.25 + 5000
+    assert plan("train_pci", JobSize(cells=100_000, channels=3, epochs=10, width=1.0, **budget)) == plan(
+        "train_pci", base
+    )
 
 
 def test_process_workers_add_their_memory():

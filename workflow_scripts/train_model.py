@@ -13,7 +13,7 @@ with rule_log(snakemake.log[0]) as log:
     inp, out, params = snakemake.input, snakemake.output, snakemake.params
     torch.set_num_threads(snakemake.threads)
     cfg = DatasetConfig.from_dict(snakemake.wildcards.dataset, params.dataset)
-    store = open_crop_store(inp.store)
+    store = open_crop_store(inp.store, memory_limit=None)  # held or streamed by train(), per memory_gb
     cells = read_table(inp.cells).sort_values("store_index")
     m = cfg.model
     spec = ModelSpec(len(cfg.channels), len(cfg.structural), len(cfg.protein), m["width"])
@@ -25,9 +25,10 @@ with rule_log(snakemake.log[0]) as log:
         precision=m["precision"],
         device=m["device"],
         seed=params.seed,
+        memory_gb=m["memory_gb"],
     )
     model, history = train(
-        store.raw(),
+        store,
         cells["image_id"].to_numpy(),
         spec,
         cfg.structural,

@@ -168,3 +168,51 @@ def test_a_pci_checkpoint_is_not_resumed_as_an_autoencoder(tmp_path):
         crops, images, SPEC, [0], [1], _cfg(epochs=1), tmp_path / "x.pt", progress=False, objective="autoencoder"
     )
     assert list(history["epoch"]) == [1]  # started over: the checkpoint belongs to another objective
+
+
+def _store_on_disk(tmp_path, crops):
+    from pcinpaint.crops.store import open_crop_store, write_crop_store
+
+    write_crop_store(tmp_path / "crops.zarr", [crops], len(crops), crops.shape[1])
+    return open_crop_store(tmp_path / "crops.zarr", memory_limit=None)
+
+
+def test_a_store_that_fits_trains_exactly_as_the_array(tmp_path):
+    crops, images = tiny_store()
+    store = _store_on_disk(tmp_path, crops)
+    held, _ = train(crops, images, SPEC, [0], [1], _cfg(epochs=2), tmp_path / "a.pt", progress=False)
+    read, _ = train(store, images, SPEC, [0], [1], _cfg(epochs=2), tmp_path / "b.pt", progress=False)
+    for a, b in zip(held.state_dict().values(), read.state_dict().values()):
+        assert torch.equal(a, b)
+
+
+def test_a_store_over_the_budget_streams_learns_and_resumes_bitwise(tmp_path, caplog):
+    """160 images of 2 cells, windows of ~40 cells: the floor of 64 images per window gives 2."""
+    crops, images = tiny_store(n_images=160, per_image=2)
+    store = _store_on_disk(tmp_path, crops)
+    budget = 2 * 40 * crops[0].nbytes / 2**30
+    cfg = _cfg(epochs=4, memory_gb=budget, batch_size=16)
+    with caplog.at_level("INFO", logger="pcinpaint.model.windows"):
+        _, history = train(store, images, SPEC, [0], [1], cfg, tmp_path / "s.pt", progress=False)
+    assert "streaming windows of ~40 cells" in caplog.text
+    assert history["loss"].iloc[-1] < 0.8 * history["loss"].iloc[0]
+    assert (history["pairs_per_s"] > 0).all()
+
+    cfg = _cfg(epochs=2, memory_gb=budget, batch_size=16)
+    full, _ = train(store, images, SPEC, [0], [1], cfg, tmp_path / "f.pt", progress=False)
+    train(store, images, SPEC, [0], [1], cfg, tmp_path / "r.pt", progress=False, stop_after=1)  # "killed"
+    resumed, history = train(store, images, SPEC, [0], [1], cfg, tmp_path / "r.pt", progress=False)
+    assert list(history["epoch"]) == [1, 2]
+    for a, b in zip(full.state_dict().values(), resumed.state_dict().values()):
+        assert torch.equal(a, b)
+
+
+def test_held_and_streamed_crops_share_one_fingerprint(tmp_path):
+    from pcinpaint.model.windows import TrainingCrops
+
+    crops, _ = tiny_store()
+    store = _store_on_disk(tmp_path, crops)
+    held = TrainingCrops(store, torch.device("cpu"), 1e9)
+    streamed = TrainingCrops(store, torch.device("cpu"), 10 * crops[0].nbytes)
+    assert not held.streamed and streamed.streamed and streamed.window_cells == 5
+    assert held.digest() == streamed.digest() == TrainingCrops(crops, torch.device("cpu"), 1).digest()

@@ -148,6 +148,8 @@ class JobSize:
     fields: float = 0.0
     field_pixels: int = FIELD_PIXELS
     input_mb: float = 0.0
+    #: training's RAM budget for crops (``model.memory_gb``): a larger store is streamed
+    crops_budget_mb: float = math.inf
 
 
 def plan(rule: str, size: JobSize, attempt: int = 1) -> Request:
@@ -163,10 +165,10 @@ def plan(rule: str, size: JobSize, attempt: int = 1) -> Request:
     if cost.unit in ("pairs", "encoded"):
         a, b = PAIR_SECONDS if cost.unit == "pairs" else ENCODE_SECONDS
         work = (a + b * size.width**2) * size.channels / 3 * units * 1000
-        # the network, and for training the whole store in memory (extraction streams it)
+        # the network, and for training the store in memory up to its budget (extraction streams)
         mem += NETWORK_MB * size.width**2
         if cost.unit == "pairs":
-            mem += size.cells * size.channels * size.crop_pixels / 2**20
+            mem += min(size.cells * size.channels * size.crop_pixels / 2**20, size.crops_budget_mb)
     threads = 1
     if cost.parallel:
         threads = max(1, min(cost.max_threads, math.ceil(work / TARGET_SECONDS_PER_THREAD)))
@@ -288,6 +290,7 @@ def job_size(
     chunks: int = 1,
     max_cells: int | None = None,
     summed: bool = False,
+    memory_gb: float | None = None,
 ) -> JobSize:
     """The sizes a job's input files give, from their headers only.
 
@@ -297,6 +300,7 @@ def job_size(
     set it lists; a sample sheet the fields of one of ``chunks`` segmentation chunks and their
     pixels; every existing input its size in MB. ``max_cells`` caps the rows behind the work
     (the benchmarks' subsample), not the cells, since the whole tables are still read.
+    ``memory_gb``: training's budget for crops (a store over it is streamed).
     """
     cap = max_cells or float("inf")
     cells, values, knn_work, fields, pixels, crop_pixels = 0, 0, 0.0, 0.0, FIELD_PIXELS, 64 * 64
@@ -328,6 +332,7 @@ def job_size(
         fields=fields,
         field_pixels=pixels,
         input_mb=input_mb(files),
+        crops_budget_mb=math.inf if memory_gb is None else memory_gb * 1024,
     )
 
 
@@ -340,6 +345,8 @@ TYPICAL_SETS = PCI_LAYER_FEATURES * 3 + (3 * 16 * 16, 50)
 CELLS_PER_FIELD, CHUNKS = 500, 16
 #: rules that work on at most ``benchmarks.max_cells`` cells (its default)
 CAPPED, MAX_CELLS = ("knn_benchmark", "classifier_benchmark", "umap_cells"), 100_000
+#: model.memory_gb's default: training holds a store up to this size and streams larger ones
+MEMORY_GB = 8
 
 
 def typical_size(rule: str, cells: int, channels: int = 3, width: float = 1.0, epochs: int = 30) -> JobSize:
@@ -362,6 +369,7 @@ def typical_size(rule: str, cells: int, channels: int = 3, width: float = 1.0, e
         knn_work=float(used) ** 2 * sum(d + KNN_PAIR_OVERHEAD for d in tables),
         fields=cells / CELLS_PER_FIELD / CHUNKS,
         input_mb=store_mb if rule == "import_crops" else cells * 500 * 10 / 2**20,
+        crops_budget_mb=MEMORY_GB * 1024,
     )
 
 

@@ -23,6 +23,8 @@ SHARD_CELLS = 1024
 CHUNK_CELLS = 16
 #: stores up to this size are held in memory by CropStore (uint8: 12 KiB per 3-channel cell)
 DEFAULT_MEMORY_LIMIT = 4 * 2**30
+#: sorted reads go run by run when the runs average at least this many cells
+RUN_READ_RATIO = 8
 
 
 def to_uint8(crops: np.ndarray) -> np.ndarray:
@@ -148,10 +150,22 @@ class CropStore:
             raise IndexError(f"{self.path}: crop index out of range 0..{len(self) - 1}")
         if self.memory is not None:
             return self.memory[idx]
+        if len(idx) == 0:
+            return np.empty((0,) + self.shape[1:], np.uint8)
+        if np.all(idx[1:] > idx[:-1]):
+            return self._read_sorted(idx)
+        unique, inverse = np.unique(idx, return_inverse=True)
+        return self._read_sorted(unique)[inverse]
+
+    def _read_sorted(self, idx: np.ndarray) -> np.ndarray:
+        """Crops of increasing indices: contiguous runs (whole images of a training window) as
+        slices, which zarr reads ~20x faster than the same cells as a coordinate selection."""
+        starts = np.flatnonzero(np.diff(idx, prepend=-2) != 1)
+        if len(starts) * RUN_READ_RATIO > len(idx):  # mostly isolated cells
+            return self.array.get_orthogonal_selection((idx,))
         out = np.empty((len(idx),) + self.shape[1:], np.uint8)
-        if len(idx):
-            unique, inverse = np.unique(idx, return_inverse=True)
-            out[:] = self.array.get_orthogonal_selection((unique,))[inverse]
+        for a, b in zip(starts, np.append(starts[1:], len(idx))):
+            out[a:b] = self.array[idx[a] : idx[a] + (b - a)]
         return out
 
 

@@ -24,12 +24,14 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
+from pcinpaint.crops.store import CropStore
 from pcinpaint.errors import TrainingError
 from pcinpaint.io import atomic_path
 from pcinpaint.model.devices import DeviceCrops, autocast_dtype, select_device
 from pcinpaint.model.network import NETWORKS
 from pcinpaint.model.pairs import CellSampler, PairSampler
 from pcinpaint.model.spec import ModelSpec
+from pcinpaint.model.windows import TrainingCrops
 
 log = logging.getLogger(__name__)
 
@@ -43,25 +45,29 @@ class TrainConfig:
     precision: str = "auto"  # auto | bf16 | fp32
     device: str = "auto"  # auto | cpu | cuda
     seed: int = 0
+    memory_gb: float = 8.0  # RAM for crops: a larger store is streamed in windows (see windows.py)
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
+#: settings a checkpoint may be resumed under with other values (more epochs continue it)
+RESUMABLE_ACROSS = ("device", "epochs", "memory_gb")
+
+
 def fingerprint(
-    spec: ModelSpec, cfg: TrainConfig, crops_uint8: np.ndarray, image_ids: Sequence[str], objective: str = "pci"
+    spec: ModelSpec, cfg: TrainConfig, crops_digest: str, image_ids: Sequence[str], objective: str = "pci"
 ) -> str:
-    """What a checkpoint must match to be resumed: the same crops, images, model and optimiser
-    settings (anything else starts over); more epochs or another device continue from it."""
-    data = hashlib.blake2b(digest_size=16)
-    data.update(np.ascontiguousarray(crops_uint8).data)
-    data.update("\n".join(map(str, image_ids)).encode())
+    """What a checkpoint must match to be resumed: the same crops (``crops_digest``), images,
+    model and optimiser settings (anything else starts over); more epochs, another device or
+    another memory budget continue from it (another budget draws other windows from then on)."""
+    images = hashlib.blake2b("\n".join(map(str, image_ids)).encode(), digest_size=16)
     payload = json.dumps(
         {
             "objective": objective,
             "spec": spec.to_dict(),
-            "train": {k: v for k, v in cfg.to_dict().items() if k not in ("device", "epochs")},
-            "data": data.hexdigest(),
+            "train": {k: v for k, v in cfg.to_dict().items() if k not in RESUMABLE_ACROSS},
+            "data": crops_digest + images.hexdigest(),
         },
         sort_keys=True,
         default=list,
@@ -90,7 +96,7 @@ def training_step(model, data: DeviceCrops, objective: str, sources, targets, fl
 
 
 def train(
-    crops_uint8: np.ndarray,
+    crops: np.ndarray | CropStore,
     image_ids: Sequence[str],
     spec: ModelSpec,
     structural: Sequence[int],
@@ -103,7 +109,10 @@ def train(
     on_epoch: Callable[[dict], None] | None = None,
     objective: str = "pci",
 ) -> tuple[torch.nn.Module, pd.DataFrame]:
-    """Train on all cells of a crop store (uint8, in store order) grouped by ``image_ids``.
+    """Train on all cells of a crop store grouped by ``image_ids`` (one per cell, store order).
+
+    ``crops``: the uint8 crops, or a ``CropStore``, read whole when it fits ``cfg.memory_gb``
+    and streamed in windows of whole images otherwise.
 
     ``objective``: ``pci`` (paired cell inpainting) or ``autoencoder`` (the baseline).
 
@@ -126,7 +135,8 @@ def train(
         )
     model = build_model(spec, cfg.seed, objective).to(device).to(memory_format=torch.channels_last)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=tuple(cfg.betas))
-    key = fingerprint(spec, cfg, crops_uint8, image_ids, objective)
+    data = TrainingCrops(crops, device, cfg.memory_gb * 2**30)
+    key = fingerprint(spec, cfg, data.digest(), image_ids, objective)
     history: list[dict] = []
     start = 0
     if checkpoint.exists():
@@ -139,14 +149,14 @@ def train(
             log.info("resuming from %s after epoch %d", checkpoint, start)
         else:
             log.info("checkpoint %s belongs to other crops or settings (or more epochs); starting over", checkpoint)
-    data = DeviceCrops(crops_uint8, device)
     structural_idx = torch.tensor(list(structural), device=device)
     protein_idx = torch.tensor(list(protein), device=device)
     log.info(
-        "training %s on %s (autocast %s): %d cells in %d images, epochs %d..%d",
+        "training %s on %s (autocast %s, crops %s): %d cells in %d images, epochs %d..%d",
         objective,
         device,
         amp,
+        f"streamed in windows of ~{data.window_cells} cells" if data.streamed else "in memory",
         len(sampler),
         sampler.n_images_with_pairs,
         start + 1,
@@ -157,29 +167,33 @@ def train(
         if stop_after is not None and done_here >= stop_after:
             break
         model.train()
-        sources, targets, flips = sampler.epoch(epoch)
+        sources, targets, flips, windows = sampler.epoch(epoch, data.window_cells)
         t0 = time.perf_counter()
-        total, count = torch.zeros((), device=device), 0
-        batches = range(0, len(sources), cfg.batch_size)
-        for b, at in enumerate(
-            tqdm(batches, desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not progress, mininterval=10)
-        ):
-            sl = slice(at, at + cfg.batch_size)
-            with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
-                predicted, actual = training_step(
-                    model, data, objective, sources[sl], targets[sl], flips[sl], structural_idx, protein_idx
-                )
-            loss = torch.nn.functional.mse_loss(predicted.float(), actual)
-            if not torch.isfinite(loss):
-                raise TrainingError(
-                    f"loss is {loss.item()} at epoch {epoch + 1}, batch {b + 1}; "
-                    f"last good checkpoint kept: {checkpoint if checkpoint.exists() else 'none yet'}"
-                )
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            total += loss.detach() * len(actual)
-            count += len(actual)
+        total, count, b = torch.zeros((), device=device), 0, 0
+        bar = tqdm(total=len(sources), desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not progress, mininterval=10)
+        for crops_here, src, tgt, offset in data.windows(sources, targets, windows):
+            for at in range(0, len(src), cfg.batch_size):
+                sl = slice(at, at + cfg.batch_size)
+                flip = flips[offset + at : offset + at + len(src[sl])]
+                with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
+                    predicted, actual = training_step(
+                        model, crops_here, objective, src[sl], tgt[sl], flip, structural_idx, protein_idx
+                    )
+                loss = torch.nn.functional.mse_loss(predicted.float(), actual)
+                b += 1
+                if not torch.isfinite(loss):
+                    raise TrainingError(
+                        f"loss is {loss.item()} at epoch {epoch + 1}, batch {b}; "
+                        f"last good checkpoint kept: {checkpoint if checkpoint.exists() else 'none yet'}"
+                    )
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                total += loss.detach() * len(actual)
+                count += len(actual)
+                bar.update(len(actual))
+            del crops_here, src, tgt  # lets the next window's read replace this one
+        bar.close()
         if device.type == "cuda":
             torch.cuda.synchronize()
         seconds = time.perf_counter() - t0
