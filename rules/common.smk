@@ -23,7 +23,7 @@ from pcinpaint.features.manifest import (  # noqa: E402
 )
 from pcinpaint.io import read_table  # noqa: E402
 from pcinpaint.model.spec import ENCODER_LAYERS  # noqa: E402
-from pcinpaint.resources import CAPPED, COSTS, job_size, plan  # noqa: E402
+from pcinpaint.resources import CAPPED, COSTS, job_size, n_chunks, plan, sheet_fields  # noqa: E402
 
 try:
     validate_config(config, where=" + ".join(map(str, workflow.configfiles)) or "config")
@@ -45,8 +45,22 @@ def one_of(names):
     return "|".join(re.escape(n) for n in names) or "(?!x)x"
 
 
-scattergather:
-    fields=config["scatter_chunks"],
+def segment_chunks(wildcards):
+    """A dataset's segmentation chunks, ``<i>-of-<n>``: n = its fields / ``fields_per_chunk``
+    (rounded up), so a bigger screen means more jobs, not bigger ones. Known once the
+    dataset's sample sheet exists (the ``samplesheet`` checkpoint)."""
+    sheet = checkpoints.samplesheet.get(dataset=wildcards.dataset).output.sheet
+    n = n_chunks(sheet_fields(sheet)[0], config["fields_per_chunk"])
+    return [f"{i}-of-{n}" for i in range(1, n + 1)]
+
+
+def chunk_files(suffix):
+    """The segment outputs of every chunk of a dataset, for the gather."""
+
+    def inner(wildcards):
+        return [f"results/{wildcards.dataset}/chunks/{c}.{suffix}" for c in segment_chunks(wildcards)]
+
+    return inner
 
 
 def data_size(name, wildcards, input):
@@ -65,7 +79,7 @@ def data_size(name, wildcards, input):
         channels=len(ds["channels"]),
         epochs=epochs,
         width=model_width(wildcards),
-        chunks=config["scatter_chunks"],
+        fields_per_chunk=config["fields_per_chunk"],
         max_cells=ds["benchmarks"]["max_cells"] if name in CAPPED else None,
         memory_gb=ds["model"]["memory_gb"],
     )

@@ -1,4 +1,4 @@
-# Segmentation (scattered over chunks of fields), the crop store, and its quality control.
+# Segmentation (chunks of `fields_per_chunk` fields), the crop store, and its quality control.
 
 
 rule segment:
@@ -6,12 +6,14 @@ rule segment:
         sheet="results/{dataset}/samplesheet.tsv",
         truth_fields=truth_input("truth_fields.tsv"),
     output:
-        crops=temp("results/{dataset}/chunks/{scatteritem}.npy"),
-        objects=temp("results/{dataset}/chunks/{scatteritem}.parquet"),
+        crops=temp("results/{dataset}/chunks/{chunk}.npy"),
+        objects=temp("results/{dataset}/chunks/{chunk}.parquet"),
     log:
-        "results/{dataset}/logs/segment/{scatteritem}.log",
+        "results/{dataset}/logs/segment/{chunk}.log",
     benchmark:
-        "results/{dataset}/benchmarks/segment/{scatteritem}.tsv"
+        "results/{dataset}/benchmarks/segment/{chunk}.tsv"
+    wildcard_constraints:
+        chunk=r"\d+-of-\d+",
     conda:
         "../envs/imaging.yaml"
     resources:
@@ -25,8 +27,8 @@ rule segment:
 rule gather_crops:
     input:
         sheet="results/{dataset}/samplesheet.tsv",
-        crops=gather.fields("results/{{dataset}}/chunks/{scatteritem}.npy"),
-        objects=gather.fields("results/{{dataset}}/chunks/{scatteritem}.parquet"),
+        crops=chunk_files("npy"),
+        objects=chunk_files("parquet"),
         truth_cells=truth_input("truth_cells.parquet"),
     output:
         store=directory("results/{dataset}/crops.zarr"),

@@ -26,7 +26,8 @@ rule simulate_screen:
         "../workflow_scripts/simulate_screen.py"
 
 
-rule samplesheet:
+# a checkpoint: the number of segmentation chunks follows from the sheet's fields
+checkpoint samplesheet:
     input:
         sheet=raw_samplesheet,
     output:

@@ -34,7 +34,7 @@ def test_shipped_configs_validate(path):
 def test_defaults_are_filled():
     config = validate_config(copy.deepcopy(MINIMAL))
     ds = config["datasets"]["screen"]
-    assert config["seed"] == 0 and config["scatter_chunks"] == 4
+    assert config["seed"] == 0 and config["fields_per_chunk"] == 100
     assert ds["crops"] == {"crop_size": 64, "model_size": 64, "area_fraction": [0.05, 0.95], "border": "drop"}
     assert ds["preprocess"] == {"clip_structural_below": 0.0}
     assert ds["min_cells"] == 5

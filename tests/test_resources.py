@@ -16,6 +16,7 @@ from pcinpaint.resources import (
     JobSize,
     docs_table,
     job_size,
+    n_chunks,
     plan,
     typical_size,
 )
@@ -43,8 +44,13 @@ def test_sizes_come_from_the_inputs_headers(tmp_path):
     pd.DataFrame({"image_id": ["i1", "i1", "i2"], "field_id": ["f1", "f2", "f3"], "dapi": [str(field)] * 3}).to_csv(
         sheet, sep="\t", index=False
     )
-    size = job_size([sheet], chunks=2)
+    size = job_size([sheet], fields_per_chunk=2)  # 3 fields in 2 chunks
     assert size.fields == 1.5 and size.field_pixels == 300 * 500
+    assert job_size([sheet], fields_per_chunk=1).fields == 1.0
+    assert job_size([sheet]).fields == 3.0  # one chunk
+    # a bigger screen means more segmentation jobs of the same size
+    assert [n_chunks(n, 100) for n in (0, 1, 100, 101, 1_000_000)] == [1, 1, 1, 2, 10_000]
+    assert plan("segment", JobSize(fields=100)) == plan("segment", JobSize(fields=1_000_000 / n_chunks(1_000_000, 100)))
 
     other = tmp_path / "cells.h5"
     other.write_bytes(b"x" * 2**20)

@@ -460,7 +460,7 @@ def test_users_sample_sheet_and_a_corrupt_tiff(demo_run, tmp_path):
         tmp_path,
         f"--configfile={config}",
         "--config",
-        "scatter_chunks=1",
+        "fields_per_chunk=1000",
     )
     plan = snakemake("all", "-n", "--directory", tmp_path, f"--configfile={config}").stdout
     assert "results/screen/" in plan and "sim_" not in plan  # the user's config replaces the demo's
@@ -480,7 +480,7 @@ def test_users_sample_sheet_and_a_corrupt_tiff(demo_run, tmp_path):
         tmp_path / "bad",
         f"--configfile={config}",
         "--config",
-        "scatter_chunks=1",
+        "fields_per_chunk=1000",
         check=False,
     )
     assert proc.returncode != 0

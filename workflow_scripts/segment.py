@@ -8,7 +8,7 @@ from pcinpaint.runlog import rule_log
 with rule_log(snakemake.log[0]) as log:
     cfg = DatasetConfig.from_dict(snakemake.wildcards.dataset, snakemake.params.dataset)
     sheet = read_samplesheet(snakemake.input.sheet, cfg.channels)
-    item, n_chunks = map(int, snakemake.wildcards.scatteritem.split("-of-"))
+    item, n_chunks = map(int, snakemake.wildcards.chunk.split("-of-"))
     rows = chunk_rows(sheet, n_chunks, item - 1)
     truth = snakemake.input.truth_fields
     truth_masks = truth_mask_paths(truth) if truth else None

@@ -80,7 +80,7 @@ def test_hpa_source_downloads_splits_and_crops(tmp_path):
         ).to_csv(table, sep="\t", index=False)
         config = {
             "seed": 1,
-            "scatter_chunks": 2,
+            "fields_per_chunk": 1,
             "datasets": {
                 "atlas": {
                     "source": "hpa",
@@ -209,7 +209,7 @@ def test_yeast_screen_folder_through_segmentation(tmp_path):
     (tmp_path / "screen" / "AAC1" / "plate1_A01.tif").symlink_to(stack)
     config = {
         "seed": 1,
-        "scatter_chunks": 1,
+        "fields_per_chunk": 100,
         "datasets": {
             "screen": {
                 "source": "yeast_screen",

@@ -117,7 +117,7 @@ def size_config(target: int, demo: dict) -> tuple[dict, int]:
     sim["n_proteins"] = max(2, round(fields / (sim["images_per_protein"] * sim["fields_per_image"])))
     ds["model"]["epochs"] = 1
     ds.setdefault("baselines", {}).setdefault("autoencoder", {})["epochs"] = 1
-    config = {"seed": demo["seed"], "scatter_chunks": demo["scatter_chunks"], "datasets": {DATASET: ds}}
+    config = {"seed": demo["seed"], "fields_per_chunk": demo["fields_per_chunk"], "datasets": {DATASET: ds}}
     return config, sim["n_proteins"] * sim["images_per_protein"] * sim["fields_per_image"]
 
 

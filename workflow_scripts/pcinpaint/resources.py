@@ -242,6 +242,11 @@ def manifest_sizes(path) -> list[tuple[int, int]]:
     ]
 
 
+def n_chunks(n_fields: int, fields_per_chunk: int) -> int:
+    """Segmentation chunks of a sheet: one per ``fields_per_chunk`` fields, at least one."""
+    return max(1, -(-int(n_fields) // int(fields_per_chunk)))
+
+
 def sheet_fields(path) -> tuple[int, str | None]:
     """(fields, first image file) of a sample sheet: the fields a segmentation splits."""
     with open(_need(path), newline="") as handle:
@@ -287,7 +292,7 @@ def job_size(
     channels: int = 3,
     epochs: int = 0,
     width: float = 1.0,
-    chunks: int = 1,
+    fields_per_chunk: int | None = None,
     max_cells: int | None = None,
     summed: bool = False,
     memory_gb: float | None = None,
@@ -298,7 +303,7 @@ def job_size(
     (rows x columns) and cells (the largest table's rows, or with ``summed`` all tables' rows:
     the chunks a gather combines); a feature-set manifest the values and the kNN work of every
     set it lists; a sample sheet the fields of one of ``chunks`` segmentation chunks and their
-    pixels; every existing input its size in MB. ``max_cells`` caps the rows behind the work
+    pixels (``fields_per_chunk``: see ``n_chunks``); every existing input its size in MB. ``max_cells`` caps the rows behind the work
     (the benchmarks' subsample), not the cells, since the whole tables are still read.
     ``memory_gb``: training's budget for crops (a store over it is streamed).
     """
@@ -320,7 +325,8 @@ def job_size(
                 knn_work += float(rows) ** 2 * (cols + KNN_PAIR_OVERHEAD)
         elif path.name == "samplesheet.tsv":
             n_fields, first = sheet_fields(path)
-            fields, pixels = n_fields / max(chunks, 1), image_pixels(first)
+            chunks = n_chunks(n_fields, fields_per_chunk or max(n_fields, 1))
+            fields, pixels = n_fields / chunks, image_pixels(first)
     return JobSize(
         cells=cells,
         channels=channels,
@@ -342,7 +348,8 @@ def job_size(
 #: chunks
 PCI_LAYER_FEATURES = (96, 256, 384, 384, 256)
 TYPICAL_SETS = PCI_LAYER_FEATURES * 3 + (3 * 16 * 16, 50)
-CELLS_PER_FIELD, CHUNKS = 500, 16
+#: a typical field's cells, and the default fields_per_chunk
+CELLS_PER_FIELD, FIELDS_PER_CHUNK = 500, 100
 #: rules that work on at most ``benchmarks.max_cells`` cells (its default)
 CAPPED, MAX_CELLS = ("knn_benchmark", "classifier_benchmark", "umap_cells"), 100_000
 #: model.memory_gb's default: training holds a store up to this size and streams larger ones
@@ -367,7 +374,7 @@ def typical_size(rule: str, cells: int, channels: int = 3, width: float = 1.0, e
         width=width,
         values=used * sum(tables),
         knn_work=float(used) ** 2 * sum(d + KNN_PAIR_OVERHEAD for d in tables),
-        fields=cells / CELLS_PER_FIELD / CHUNKS,
+        fields=(cells / CELLS_PER_FIELD) / n_chunks(math.ceil(cells / CELLS_PER_FIELD), FIELDS_PER_CHUNK),
         input_mb=store_mb if rule == "import_crops" else cells * 500 * 10 / 2**20,
         crops_budget_mb=MEMORY_GB * 1024,
     )

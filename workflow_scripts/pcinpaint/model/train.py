@@ -166,40 +166,23 @@ def train(
     for epoch in range(start, cfg.epochs):
         if stop_after is not None and done_here >= stop_after:
             break
-        model.train()
-        sources, targets, flips, windows = sampler.epoch(epoch, data.window_cells)
-        t0 = time.perf_counter()
-        total, count, b = torch.zeros((), device=device), 0, 0
-        bar = tqdm(total=len(sources), desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not progress, mininterval=10)
-        for crops_here, src, tgt, offset in data.windows(sources, targets, windows):
-            for at in range(0, len(src), cfg.batch_size):
-                sl = slice(at, at + cfg.batch_size)
-                flip = flips[offset + at : offset + at + len(src[sl])]
-                with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
-                    predicted, actual = training_step(
-                        model, crops_here, objective, src[sl], tgt[sl], flip, structural_idx, protein_idx
-                    )
-                loss = torch.nn.functional.mse_loss(predicted.float(), actual)
-                b += 1
-                if not torch.isfinite(loss):
-                    raise TrainingError(
-                        f"loss is {loss.item()} at epoch {epoch + 1}, batch {b}; "
-                        f"last good checkpoint kept: {checkpoint if checkpoint.exists() else 'none yet'}"
-                    )
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                total += loss.detach() * len(actual)
-                count += len(actual)
-                bar.update(len(actual))
-            del crops_here, src, tgt  # lets the next window's read replace this one
-        bar.close()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        seconds = time.perf_counter() - t0
+        loss, count, seconds = train_epoch(
+            model,
+            optimizer,
+            data,
+            sampler,
+            epoch,
+            objective,
+            structural_idx,
+            protein_idx,
+            cfg.batch_size,
+            amp,
+            checkpoint,
+            desc=f"epoch {epoch + 1}/{cfg.epochs}" if progress else None,
+        )
         row = dict(
             epoch=epoch + 1,
-            loss=float(total) / max(count, 1),
+            loss=loss,
             seconds=round(seconds, 3),
             pairs_per_s=round(count / seconds, 1),
         )
@@ -221,6 +204,60 @@ def train(
             on_epoch(row)
         done_here += 1
     return model, pd.DataFrame(history, columns=["epoch", "loss", "seconds", "pairs_per_s"])
+
+
+def train_epoch(
+    model,
+    optimizer,
+    data: TrainingCrops,
+    sampler,
+    epoch: int,
+    objective: str,
+    structural_idx,
+    protein_idx,
+    batch_size: int,
+    amp,
+    checkpoint: Path,
+    desc: str | None = None,
+    max_batches: int | None = None,
+) -> tuple[float, int, float]:
+    """One epoch (or its first ``max_batches`` batches: the million-cell benchmark), window by
+    window: (mean loss, pairs, seconds). ``desc`` shows a progress bar."""
+    model.train()
+    device = data.device
+    sources, targets, flips, windows = sampler.epoch(epoch, data.window_cells)
+    if max_batches is not None:
+        sources, targets = sources[: max_batches * batch_size], targets[: max_batches * batch_size]
+        windows = [(lo, min(hi, len(sources))) for lo, hi in windows if lo < len(sources)]
+    t0 = time.perf_counter()
+    total, count, b = torch.zeros((), device=device), 0, 0
+    bar = tqdm(total=len(sources), desc=desc, disable=desc is None, mininterval=10)
+    for crops_here, src, tgt, offset in data.windows(sources, targets, windows):
+        for at in range(0, len(src), batch_size):
+            sl = slice(at, at + batch_size)
+            flip = flips[offset + at : offset + at + len(src[sl])]
+            with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
+                predicted, actual = training_step(
+                    model, crops_here, objective, src[sl], tgt[sl], flip, structural_idx, protein_idx
+                )
+            loss = torch.nn.functional.mse_loss(predicted.float(), actual)
+            b += 1
+            if not torch.isfinite(loss):
+                raise TrainingError(
+                    f"loss is {loss.item()} at epoch {epoch + 1}, batch {b}; "
+                    f"last good checkpoint kept: {checkpoint if checkpoint.exists() else 'none yet'}"
+                )
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total += loss.detach() * len(actual)
+            count += len(actual)
+            bar.update(len(actual))
+        del crops_here, src, tgt  # lets the next window's read replace this one
+    bar.close()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return float(total) / max(count, 1), count, time.perf_counter() - t0
 
 
 def save_model(model: torch.nn.Module, path: str | Path, config: dict) -> None:
