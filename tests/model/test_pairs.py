@@ -96,7 +96,7 @@ def test_streamed_windows_keep_the_pairing_rule_and_whole_images(objective):
 
 def test_streamed_batches_mix_nearly_as_many_images_as_in_memory():
     """Batch norm sees batches of many images: windows of ~400 images keep a batch of 64 within
-    10% of the in-memory draw's distinct images (docs/training.md states this tolerance)."""
+    10% of the in-memory draw's distinct images (docs/performance.md states this tolerance)."""
     images = _screen()
     sampler = PairSampler(images, seed=1)
     held = np.mean([_images_per_batch(images, *sampler.epoch(e)[::3]) for e in range(3)])

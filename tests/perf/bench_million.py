@@ -35,7 +35,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -131,9 +130,7 @@ def run_stage(folder: Path, stage: str, args) -> str:
         used = benchmark_cells(labels, args.max_cells, 0)
         with threadpool_limits(os.cpu_count()):
             table, _ = knn_tables(manifest(folder, len(cells)), labels.where(used), [11], sample_note(used, labels))
-        return f"{table['cells'].iloc[0]} cells; k11 " + ", ".join(
-            f"{r.layer} {r.k11:.3f}" for r in table.itertuples()
-        )
+        return f"{table['cells'].iloc[0]} cells; k11 " + ", ".join(f"{r.layer} {r.k11:.3f}" for r in table.itertuples())
     if stage == "pairwise":
         from pcinpaint.benchmarks.comparisons import pairwise_tables
 

@@ -302,9 +302,10 @@ def job_size(
     A crop store gives the cells, channels and crop pixels; parquet tables the feature values
     (rows x columns) and cells (the largest table's rows, or with ``summed`` all tables' rows:
     the chunks a gather combines); a feature-set manifest the values and the kNN work of every
-    set it lists; a sample sheet the fields of one of ``chunks`` segmentation chunks and their
-    pixels (``fields_per_chunk``: see ``n_chunks``); every existing input its size in MB. ``max_cells`` caps the rows behind the work
-    (the benchmarks' subsample), not the cells, since the whole tables are still read.
+    set it lists; a sample sheet the fields of one segmentation chunk (of ``fields_per_chunk``
+    fields at most; see ``n_chunks``) and their pixels; every existing input its size in MB.
+    ``max_cells`` caps the rows behind the work (the benchmarks' subsample), not the cells,
+    since the whole tables are still read.
     ``memory_gb``: training's budget for crops (a store over it is streamed).
     """
     cap = max_cells or float("inf")

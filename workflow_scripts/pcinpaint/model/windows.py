@@ -75,7 +75,7 @@ class TrainingCrops:
         if not self.streamed:
             if not hasattr(self, "_held"):
                 self._held = DeviceCrops(self.whole, self.device)
-            (lo, hi), = bounds
+            ((lo, hi),) = bounds
             yield self._held, sources[lo:hi], targets[lo:hi], lo
             return
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="window") as reader:
