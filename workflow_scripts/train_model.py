@@ -14,7 +14,7 @@ with rule_log(snakemake.log[0]) as log:
     torch.set_num_threads(snakemake.threads)
     cfg = DatasetConfig.from_dict(snakemake.wildcards.dataset, params.dataset)
     store = open_crop_store(inp.store, memory_limit=None)  # held or streamed by train(), per memory_gb
-    cells = read_table(inp.cells).sort_values("store_index")
+    cells = read_table(inp.cells, columns=["image_id", "store_index"]).sort_values("store_index")
     m = cfg.model
     spec = ModelSpec(len(cfg.channels), len(cfg.structural), len(cfg.protein), m["width"])
     tcfg = TrainConfig(

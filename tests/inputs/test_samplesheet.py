@@ -88,3 +88,15 @@ def test_missing_corrupt_and_mismatched_images_name_file_and_row(tmp_path):
             read_field(sheet, index, ["rfp", "gfp"])
         assert "\n" not in str(err.value) and "sheet.csv" in str(err.value)
     assert corrupt.read_bytes() == before  # raw inputs are never modified
+
+
+@pytest.mark.parametrize("suffix", [".parquet", ".tsv", ".csv"])
+def test_tables_read_only_the_columns_asked_for(tmp_path, suffix):
+    from pcinpaint.io import read_table, write_table
+
+    table = pd.DataFrame({"image_id": ["a", "b"], "store_index": [0, 1], "protein": ["P", "Q"]})
+    path = tmp_path / f"cells{suffix}"
+    write_table(table, path) if suffix != ".csv" else table.to_csv(path, index=False)
+    read = read_table(path, columns=["image_id", "store_index"])
+    assert list(read.columns) == ["image_id", "store_index"] and list(read["image_id"]) == ["a", "b"]
+    assert list(read_table(path).columns) == ["image_id", "store_index", "protein"]

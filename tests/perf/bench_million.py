@@ -84,7 +84,10 @@ def run_stage(folder: Path, stage: str, args) -> str:
     from pcinpaint.io import read_table
 
     torch.set_num_threads(os.cpu_count() or 1)
-    cells = read_table(folder / "cells.parquet").sort_values("store_index").reset_index(drop=True)
+    if stage == "train":  # the rule reads only the columns it needs
+        cells = read_table(folder / "cells.parquet", columns=["image_id", "store_index"]).sort_values("store_index")
+    else:
+        cells = read_table(folder / "cells.parquet").sort_values("store_index").reset_index(drop=True)
     if stage == "train":
         from pcinpaint.model.devices import select_device
         from pcinpaint.model.pairs import PairSampler

@@ -51,17 +51,19 @@ def write_table(df: pd.DataFrame, path: str | Path) -> Path:
     return path
 
 
-def read_table(path: str | Path) -> pd.DataFrame:
-    """Read a parquet, CSV or TSV table (separator from the suffix, else sniffed)."""
+def read_table(path: str | Path, columns: list[str] | None = None) -> pd.DataFrame:
+    """Read a parquet, CSV or TSV table (separator from the suffix, else sniffed); only
+    ``columns`` when given (a million-cell table's other columns cost hundreds of MB)."""
     path = Path(path)
     try:
         if path.suffix == ".parquet":
-            return pd.read_parquet(path)
+            return pd.read_parquet(path, columns=columns)
+        text = dict(dtype=str, keep_default_na=False, usecols=columns)
         if path.suffix == ".csv":
-            return pd.read_csv(path, dtype=str, keep_default_na=False)
+            return pd.read_csv(path, **text)
         if path.suffix in (".tsv", ".tab", ".txt"):
-            return pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
-        return pd.read_csv(path, sep=None, engine="python", dtype=str, keep_default_na=False)
+            return pd.read_csv(path, sep="\t", **text)
+        return pd.read_csv(path, sep=None, engine="python", **text)
     except FileNotFoundError:
         raise InputError(f"{path}: file not found") from None
     except Exception as exc:  # parser errors carry multi-line messages
