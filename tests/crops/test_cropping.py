@@ -6,6 +6,7 @@ import pytest
 
 from pcinpaint.crops.cropping import BORDER_MODES, crop_cells, measure_objects
 from pcinpaint.crops.preprocess import preprocess_crops
+from pcinpaint.errors import ConfigError
 
 OBJECT_COLUMNS = ["label", "centroid_y", "centroid_x", "area", "kept", "drop_reason", "padded"]
 
@@ -215,6 +216,47 @@ def test_preprocess_clips_only_structural_channels():
         assert np.all(out[:, c][:, small] == 0)
         np.testing.assert_allclose(out[:, c][:, ~small], ramp[~small][None].repeat(2, 0), atol=1e-6)
     np.testing.assert_allclose(out[:, 1], ramp[None].repeat(2, 0), atol=1e-6)  # protein channel untouched
+
+
+def test_reference_markers_follow_the_papers_human_code():
+    """Structural channels by the fixed window, no per-crop min-max: the worked example
+    x = [0, 0.03, 0.5, 1] -> [0, 0, 0.4737, 1]; the protein channel min-maxed per crop."""
+    x = np.array([0, 0.03, 0.5, 1.0])
+    crops = np.zeros((2, 3, 2, 2), np.float32)
+    crops[:, 0] = (x * 255).reshape(2, 2)  # an 8-bit nucleus channel at full range
+    crops[:, 1] = (x * 0.4 * 255).reshape(2, 2)  # a dim microtubule channel stays dim
+    crops[:, 2] = np.array([[10, 20], [30, 50]])  # the protein: min-max per crop
+    out = preprocess_crops(crops, structural=[0, 1], clip_below=0.05, markers="reference")
+    np.testing.assert_allclose(out[0, 0].ravel(), [0, 0, 0.4737, 1], atol=1e-4)
+    np.testing.assert_allclose(out[0, 1].ravel(), (np.clip(x * 0.4, 0.05, 1) - 0.05) / 0.95, atol=1e-5)
+    np.testing.assert_allclose(out[0, 2].ravel(), [0, 0.25, 0.5, 1], atol=1e-6)
+    # per crop (the default) stretches the dim channel to 1 instead
+    assert preprocess_crops(crops, structural=[0, 1], clip_below=0.05)[0, 1].max() == 1.0
+    sixteen = preprocess_crops(crops * 257, [0, 1], 0.05, "reference", reference_max=65535)
+    np.testing.assert_allclose(sixteen, out, atol=1e-5)
+    with pytest.raises(ConfigError, match="preprocess.markers: unknown 'percentile'"):
+        preprocess_crops(crops, [0], markers="percentile")
+
+
+def test_reference_markers_are_the_default_for_published_human_weights():
+    from pcinpaint.config import marker_scaling
+
+    human = [{"name": n, "role": r} for n, r in (("dapi", "structural"), ("tub", "structural"), ("gfp", "protein"))]
+    yeast = [{"name": "rfp", "role": "structural"}, {"name": "gfp", "role": "protein"}]
+
+    def ds(channels, model_from, source="samplesheet", markers="auto"):
+        return {
+            "channels": channels,
+            "source": source,
+            "model": {"model_from": model_from},
+            "preprocess": {"markers": markers},
+        }
+
+    assert marker_scaling(ds(human, "published_human")) == "reference"
+    assert marker_scaling(ds(human, None)) == "per_crop"  # trained here: the project's default
+    assert marker_scaling(ds(yeast, "published_yeast")) == "per_crop"
+    assert marker_scaling(ds(human, "published_human", source="crops")) == "per_crop"
+    assert marker_scaling(ds(human, None, markers="reference")) == "reference"
 
 
 def test_preprocess_empty_batch_and_errors():

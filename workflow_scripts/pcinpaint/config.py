@@ -76,7 +76,22 @@ def validate_config(config: dict, where: str = "config") -> dict:
     validate_instance(config, load_schema(), where)
     for name, ds in config["datasets"].items():
         _check_dataset(name, ds, where, config["datasets"], config.get("published_weights", {}))
+        ds["preprocess"]["markers"] = marker_scaling(ds)
     return config
+
+
+def marker_scaling(ds: dict) -> str:
+    """``preprocess.markers`` with ``auto`` resolved: ``reference`` (the paper's human code) for
+    a dataset whose features come from published weights and that has the human layout (two
+    structural channels), since those weights were trained on crops scaled that way; else
+    ``per_crop``. Crops that arrive cropped are always scaled per crop (their values are not
+    the field's intensities)."""
+    markers = ds.get("preprocess", {}).get("markers", "auto")
+    if markers != "auto":
+        return markers
+    human = sum(c["role"] == "structural" for c in ds["channels"]) == 2
+    cut_from_fields = ds.get("source") not in PRECROPPED_SOURCES
+    return "reference" if is_published(ds["model"]["model_from"]) and human and cut_from_fields else "per_crop"
 
 
 #: the config block each input source reads, and the sources whose cells arrive already cropped

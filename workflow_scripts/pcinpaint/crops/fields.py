@@ -80,7 +80,10 @@ def segment_and_crop(field: np.ndarray, cfg: DatasetConfig, mask: np.ndarray | N
         area_fraction=tuple(cfg.crops["area_fraction"]),
         border=cfg.crops["border"],
     )
-    crops = preprocess_crops(crops, cfg.structural, cfg.preprocess["clip_structural_below"])
+    pre = cfg.preprocess
+    crops = preprocess_crops(
+        crops, cfg.structural, pre["clip_structural_below"], pre.get("markers", "per_crop"), pre.get("reference_max", 255)
+    )
     objects = objects.rename(columns={"label": "object_id"})  # 'label' is the sheet's localization label
     if factor > 1:  # report positions and areas in the user's full-resolution pixels
         objects["centroid_y"] *= factor

@@ -1,7 +1,8 @@
 """The paper's crop preprocessing, and the normalisation of crops that arrive cropped.
 
 ``preprocess_crops`` is applied to every crop the workflow stores: per-crop, per-channel
-min-max rescaling and the clipping of faint structural-marker signal. Crops made elsewhere
+min-max rescaling and the clipping of faint structural-marker signal (``markers="per_crop"``),
+or the paper's human code (``markers="reference"``; see ``preprocess_crops``). Crops made elsewhere
 (crop folders, labelled HDF5 sets) are first resized to the model's size and normalised per
 crop as their source needs (``normalise_crops``):
 
@@ -29,9 +30,16 @@ from skimage import transform
 from pcinpaint.errors import ConfigError
 
 NORMALISE = ("none", "per_crop", "percentile")
+MARKERS = ("per_crop", "reference")
 
 
-def preprocess_crops(crops: np.ndarray, structural: Sequence[int], clip_below: float = 0.0) -> np.ndarray:
+def preprocess_crops(
+    crops: np.ndarray,
+    structural: Sequence[int],
+    clip_below: float = 0.0,
+    markers: str = "per_crop",
+    reference_max: float = 255.0,
+) -> np.ndarray:
     """Min-max rescale each crop's channels to [0, 1], then zero structural values below ``clip_below``.
 
     Per-crop rescaling removes brightness differences between cells and fields
@@ -40,7 +48,15 @@ def preprocess_crops(crops: np.ndarray, structural: Sequence[int], clip_below: f
     paper's human preset: nuclei and microtubules below 0.05) removes faint
     background and neighbouring-cell signal from the marker the model is
     conditioned on.  Returns a new float32 array.
+
+    ``markers="reference"`` is what the paper's human code does, and what its published human
+    weights expect: only the protein channels are min-maxed per crop; a structural channel is
+    read as ``x = intensity / reference_max`` and mapped by the fixed window
+    ``(clip(x, clip_below, 1) - clip_below) / (1 - clip_below)``, so a dim nucleus stays dim
+    (with 0.05: x = [0, 0.03, 0.5, 1] -> [0, 0, 0.4737, 1]).
     """
+    if markers not in MARKERS:
+        raise ConfigError(f"preprocess.markers: unknown '{markers}'; choose one of {list(MARKERS)}")
     crops = np.asarray(crops)
     if crops.ndim != 4:
         raise ValueError(f"crops must be (N, C, H, W), got shape {crops.shape}")
@@ -57,7 +73,10 @@ def preprocess_crops(crops: np.ndarray, structural: Sequence[int], clip_below: f
     x -= lo
     x /= np.where(varies, span, 1.0)
     x *= varies  # constant channels -> 0
-    if idx.size:
+    if idx.size and markers == "reference":
+        window = np.clip(crops[:, idx].astype(np.float64) / reference_max, clip_below, 1.0)
+        x[:, idx] = (window - clip_below) / (1.0 - clip_below) if clip_below < 1 else 0.0
+    elif idx.size:
         sub = x[:, idx]
         sub[sub < clip_below] = 0.0
         x[:, idx] = sub
