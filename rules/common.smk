@@ -14,6 +14,7 @@ from pcinpaint.config import (  # noqa: E402  (the library sits beside the rule 
     validate_config,
 )
 from pcinpaint.errors import ConfigError, InputError  # noqa: E402
+from pcinpaint.inputs.hpa import atlas_estimate, protein_list  # noqa: E402
 from pcinpaint.features.manifest import (  # noqa: E402
     VGG16_LAYERS,
     VGG16_STRATEGIES,
@@ -191,6 +192,24 @@ def published_user(wildcards):
     if not users:
         raise ValueError(f"no dataset uses published_weights.{wildcards.published} as model.model_from")
     return canonical({"name": users[0], "channels": config["datasets"][users[0]]["channels"]})
+
+
+def atlas_costs():
+    """Before a run, one line per atlas dataset on what its download costs (proteins: all is
+    the whole atlas); a protein list that does not resolve stops here, naming the problem."""
+    for name, ds in config["datasets"].items():
+        if ds["source"] != "hpa" or not workflow.is_main_process:
+            continue
+        hpa = ds["hpa"]
+        try:
+            n = len(protein_list(hpa["proteins"], hpa.get("location_table")))
+        except InputError as exc:
+            sys.exit(f"error: datasets.{name}.{exc}")
+        manifest = f"results/{name}/hpa/manifest.tsv"
+        print(f"atlas download of dataset '{name}': {atlas_estimate(n, hpa['rate_limit_s'], manifest)}", file=sys.stderr)
+
+
+atlas_costs()
 
 
 def hpa_downloads(wildcards):

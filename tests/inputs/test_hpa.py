@@ -253,6 +253,31 @@ def test_gene_names_resolve_through_a_table(tmp_path):
         hpa.resolve_proteins(["ABC"], None)
 
 
+def test_all_proteins_are_the_location_tables_genes_without_the_network(monkeypatch):
+    """The whole atlas (the paper's v18: 12,003 genes) is listed from the table alone."""
+    path = require_shared(*HPA_TABLE)
+
+    def offline(*args, **kwargs):
+        raise AssertionError("no network access while resolving proteins")
+
+    monkeypatch.setattr(hpa.urllib.request, "urlopen", offline)
+    got = hpa.resolve_proteins("all", path)
+    assert len(got) == 12_003 and got["ensg"].is_unique and got["ensg"].str.startswith("ENSG").all()
+    assert got.iloc[0].to_dict() == dict(ensg="ENSG00000000003", protein="TSPAN6")
+    with pytest.raises(InputError, match="'all' takes every gene of hpa.location_table, which is not set"):
+        hpa.resolve_proteins("all", None)
+
+
+def test_a_protein_list_file(tmp_path):
+    table = tmp_path / "locations.tsv"
+    write_table(pd.DataFrame({"Gene": ["ENSG1", "ENSG2"], "Gene name": ["ABC", "XYZ"]}), table)
+    listed = tmp_path / "mine.txt"
+    listed.write_text("gene\nxyz  # a comment\n\nENSG1\tmore columns\n")
+    assert list(hpa.resolve_proteins(str(listed), table)["protein"]) == ["XYZ", "ABC"]
+    with pytest.raises(InputError, match="protein list file not found: .*nope.txt"):
+        hpa.resolve_proteins(str(tmp_path / "nope.txt"), table)
+
+
 def test_real_location_table_names_and_columns(atlas, site, tmp_path):
     path = require_shared(*HPA_TABLE)
     listing, failures = hpa.list_images(["tspan6", "SCYL3"], atlas.base, tmp_path / "xml", location_table=path, **FAST)
@@ -267,3 +292,12 @@ def test_real_location_table_names_and_columns(atlas, site, tmp_path):
     assert pd.isna(cols.loc["ICA1", "sc_variation_spatial"])
     every = hpa.location_columns(path, reliability=("Validated", "Supported", "Approved", "Uncertain"))
     assert every.set_index("protein").loc["SCYL3", "label"] == "microtubules+nuclear bodies"
+
+
+def test_the_atlas_estimate_uses_measured_sizes_once_there_are_downloads(tmp_path):
+    line = hpa.atlas_estimate(12_068, 0.5)
+    assert line.startswith("12,068 proteins: ~95,102 requests (~83,034 composites")  # the paper's v18 download
+    assert ">= 13.2 h at rate_limit_s 0.5" in line and "1.00 MB per JPEG, assumed" in line
+    manifest = tmp_path / "manifest.tsv"
+    write_table(pd.DataFrame({"url": ["a", "b"], "bytes": [2_000_000, 4_000_000]}), manifest)
+    assert "3.00 MB per JPEG, measured over 2 files" in hpa.atlas_estimate(10, 1.0, manifest)

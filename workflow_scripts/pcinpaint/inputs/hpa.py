@@ -127,12 +127,37 @@ def _gene_table(path: Path, table: pd.DataFrame | None = None) -> pd.DataFrame:
     return pd.DataFrame({"ensg": ensg, "protein": name})
 
 
-def resolve_proteins(proteins: Sequence[str], location_table: str | Path | None) -> pd.DataFrame:
-    """``ensg, protein`` for a list of Ensembl ids and/or gene names (case-insensitive), in order.
+def protein_list(proteins: Sequence[str] | str, location_table: str | Path | None) -> list[str]:
+    """The proteins ``hpa.proteins`` names: a list as given; ``all``, every gene of the
+    location table (the whole atlas: 12,003 genes in v18); any other text, a file with one
+    Ensembl id or gene name per line (first column; ``#`` comments and a header ``gene`` ignored)."""
+    if not isinstance(proteins, str):
+        return list(proteins)
+    if proteins == "all":
+        if location_table is None:
+            raise InputError("hpa.proteins: 'all' takes every gene of hpa.location_table, which is not set")
+        return list(_gene_table(Path(location_table))["ensg"])
+    path = Path(proteins)
+    if not path.is_file():
+        raise InputError(f"hpa.proteins: protein list file not found: {path}")
+    items = []
+    for line in path.read_text().splitlines():
+        item = line.split("#", 1)[0].replace(",", "\t").split("\t")[0].strip()
+        if item and not (not items and item.lower() in ("gene", "protein", "ensg", "gene name")):
+            items.append(item)
+    if not items:
+        raise InputError(f"{path}: the protein list is empty")
+    return items
+
+
+def resolve_proteins(proteins: Sequence[str] | str, location_table: str | Path | None) -> pd.DataFrame:
+    """``ensg, protein`` for a list of Ensembl ids and/or gene names (case-insensitive), in order
+    (or ``all`` / a list file: see ``protein_list``).
 
     Ensembl ids pass through (their version suffix dropped); gene names need the location
     table. An unknown or ambiguous name is a one-line error naming the table and the name.
     """
+    proteins = protein_list(proteins, location_table)
     table = _gene_table(Path(location_table)) if location_table is not None else None
     if table is not None:
         ensg_name, by_name = {}, {}
@@ -158,6 +183,35 @@ def resolve_proteins(proteins: Sequence[str], location_table: str | Path | None)
             raise InputError(f"{location_table}: gene name '{item}' is ambiguous ({', '.join(ids)}); give the ENSG id")
         rows.append((ids[0], ensg_name[ids[0]]))
     return pd.DataFrame(rows, columns=["ensg", "protein"], dtype=object).drop_duplicates("ensg").reset_index(drop=True)
+
+
+#: the paper's v18 download: 41,517 images of (usually) 2 fields for 12,068 proteins
+COMPOSITES_PER_PROTEIN = 41_517 * 2 / 12_068
+#: assumed until a download measures them (the manifest's ``bytes``): one composite JPEG, and its
+#: three channels as deflated 8-bit TIFFs (2048 x 2048 fields)
+ASSUMED_JPEG_MB, ASSUMED_TIFF_MB = 1.0, 8.0
+
+
+def atlas_estimate(n_proteins: int, rate_limit_s: float, manifest: str | Path | None = None) -> str:
+    """One line on what downloading ``n_proteins`` costs: requests, hours at the rate limit
+    (a floor: transfer time comes on top), and disk. Composite sizes are measured from an
+    existing manifest when there is one, else assumed (``ASSUMED_JPEG_MB``)."""
+    composites = n_proteins * COMPOSITES_PER_PROTEIN
+    jpeg_mb, measured = ASSUMED_JPEG_MB, "assumed"
+    if manifest is not None and Path(manifest).exists():
+        done = read_table(manifest)
+        sizes = pd.to_numeric(done.get("bytes", pd.Series(dtype=float)), errors="coerce").dropna()
+        if len(sizes):
+            jpeg_mb, measured = float(sizes.mean()) / 1e6, f"measured over {len(sizes):,} files"
+    requests = n_proteins + composites
+    hours = requests * rate_limit_s / 3600
+    gb = composites * (jpeg_mb + ASSUMED_TIFF_MB) / 1000
+    return (
+        f"{n_proteins:,} proteins: ~{requests:,.0f} requests (~{composites:,.0f} composites, "
+        f"{COMPOSITES_PER_PROTEIN:.1f} per protein as in v18), >= {hours:,.1f} h at rate_limit_s "
+        f"{rate_limit_s:g}, ~{gb:,.0f} GB ({jpeg_mb:.2f} MB per JPEG, {measured}; "
+        f"{ASSUMED_TIFF_MB:g} MB of channel TIFFs per field)"
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -391,7 +445,8 @@ def write_fields(
             planes = split_composite(source)
             for ch, colour in channel_colours.items():
                 with atomic_path(tiffs[ch]) as tmp:
-                    tifffile.imwrite(tmp, planes[colour])
+                    # deflate: the whole atlas's ~83,000 fields are ~1 TB as plain TIFFs
+                    tifffile.imwrite(tmp, planes[colour], compression="zlib", compressionargs={"level": 1})
         rows.append(
             {
                 "image_id": f"{row['protein']}/{row['antibody']}/{row['cell_line']}",
