@@ -70,20 +70,22 @@ def jpeg(planes: dict) -> bytes:
     return iio.imwrite("<bytes>", rgb, extension=".jpg", quality=98)
 
 
-def entry_xml(ensg, name, antibodies, extra="") -> bytes:
-    """An entry in the v18 layout; ``antibodies``: {id: [(cell line, [image urls])]}."""
+def entry_xml(ensg, name, antibodies, extra="", reliability="approved") -> bytes:
+    """An entry in the v18 layout; ``antibodies``: {id: [(cell line, [image urls])]}, or
+    (cell line, [image urls], [locations]) for the image's own locations (default Cytosol)."""
     parts = []
     for ab, lines in antibodies.items():
         data = "".join(
-            f'<data><cellLine cellosaurusID="CVCL_X" organ="Skin">{cell}</cellLine>'
-            f'<location GOId="GO:0005829">Cytosol</location><assayImage>'
-            + "".join(f"<image><channel>x</channel><imageUrl>{u}</imageUrl></image>" for u in urls)
+            f'<data><cellLine cellosaurusID="CVCL_X" organ="Skin">{line[0]}</cellLine>'
+            + "".join(f'<location GOId="GO:1">{loc}</location>' for loc in (line[2] if len(line) > 2 else ["Cytosol"]))
+            + "<assayImage>"
+            + "".join(f"<image><channel>x</channel><imageUrl>{u}</imageUrl></image>" for u in line[1])
             + "</assayImage></data>"
-            for cell, urls in lines
+            for line in lines
         )
         parts.append(
             f'<antibody id="{ab}"><cellExpression source="HPA" technology="ICC/IF">'
-            f'<subAssay type="human"><verification type="reliability">approved</verification>'
+            f'<subAssay type="human"><verification type="reliability">{reliability}</verification>'
             f"{data}</subAssay>{extra}</cellExpression></antibody>"
         )
     return (

@@ -42,7 +42,8 @@ def atlas():
 
 @pytest.fixture
 def site(atlas):
-    """Two proteins: TSPAN6 (four composites in three images, one composite flaky) and SCYL3
+    """Two proteins: TSPAN6 (four composites in three images, one composite flaky; its images
+    annotated cytosol, nucleoli + nucleoplasm and not at all, the gene cytosol) and SCYL3
     (one good composite and every failure), plus a malformed entry; other entries are 404."""
     good = {k: jpeg(planted(k)) for k in range(5)}
 
@@ -66,7 +67,11 @@ def site(atlas):
         entry_xml(
             TSPAN6,
             "TSPAN6",
-            {"HPA004109": [("A-431", [t1, *noise, t2, t1]), ("U-2 OS", [t3])], "CAB000001": [("A-431", [t4])]},
+            {
+                # one antibody annotated differently in two cell lines; another without annotation
+                "HPA004109": [("A-431", [t1, *noise, t2, t1]), ("U-2 OS", [t3], ["Nucleoli", "Nucleoplasm"])],
+                "CAB000001": [("A-431", [t4], [])],
+            },
             extra=mouse,
         ),
     )
@@ -124,7 +129,15 @@ def test_parse_entry_xml_without_name_and_malformed():
     xml = entry_xml(TSPAN6, "", {"HPA1": [("HeLa", ["http://x/a_blue_red_green.jpg"])]})
     got = hpa.parse_entry_xml(xml, TSPAN6, "entry.xml")
     assert got.to_dict("records") == [
-        dict(ensg=TSPAN6, protein=TSPAN6, antibody="HPA1", cell_line="HeLa", url="http://x/a_blue_red_green.jpg")
+        dict(
+            ensg=TSPAN6,
+            protein=TSPAN6,
+            antibody="HPA1",
+            cell_line="HeLa",
+            url="http://x/a_blue_red_green.jpg",
+            locations="cytosol",
+            reliability="approved",
+        )
     ]
     with pytest.raises(InputError, match=r"^somewhere/ENSG1\.xml: malformed XML") as err:
         hpa.parse_entry_xml(b"<entry><name>X</entry>", "ENSG1", "somewhere/ENSG1.xml")
@@ -202,7 +215,16 @@ def test_split_and_sample_sheet(atlas, site, tmp_path):
         assert abs(int(split["blue"][24, 40]) - int(planes["blue"][24, 40])) < 20 and split["blue"][2, 2] < 20
 
     sheet = hpa.write_fields(manifest, tmp_path / "img", tmp_path / "fields", COLOURS)
-    assert list(sheet.columns) == ["image_id", "field_id", "protein", "cell_line", "antibody", *COLOURS]
+    assert list(sheet.columns) == [
+        "image_id",
+        "field_id",
+        "protein",
+        "cell_line",
+        "antibody",
+        *COLOURS,
+        "image_locations",
+        "image_reliability",
+    ]
     assert len(sheet) == 5 and sheet["field_id"].is_unique
     assert sheet["image_id"].value_counts().to_dict() == {
         "TSPAN6/HPA004109/A-431": 2,
@@ -218,6 +240,24 @@ def test_split_and_sample_sheet(atlas, site, tmp_path):
     # the sheet is a valid input for the rest of the workflow
     write_table(sheet, tmp_path / "sheet.tsv")
     assert len(read_samplesheet(tmp_path / "sheet.tsv", list(COLOURS))) == 5
+
+
+def test_labels_come_from_each_image_and_the_gene_only_where_it_has_none(atlas, site, tmp_path):
+    listing, _ = hpa.list_images([TSPAN6, SCYL3], atlas.base, tmp_path / "xml", **FAST)
+    manifest = hpa.download_images(listing[listing["url"] != site["s_stall"]], tmp_path / "img", **FAST)
+    sheet = hpa.write_fields(manifest, tmp_path / "img", tmp_path / "fields", COLOURS)
+    genes = pd.DataFrame({"protein": ["TSPAN6", "SCYL3"], "label": ["cytosol", None]})  # as the v18 table
+    labelled = hpa.image_labels(sheet, genes).drop_duplicates("image_id").set_index("image_id")
+    assert labelled[["label", "label_source"]].to_dict("index") == {
+        "TSPAN6/HPA004109/A-431": {"label": "cytosol", "label_source": "image"},
+        "TSPAN6/HPA004109/U-2 OS": {"label": "nucleoli+nucleoplasm", "label_source": "image"},
+        "TSPAN6/CAB000001/A-431": {"label": "cytosol", "label_source": "gene"},  # no own annotation
+        "SCYL3/HPA005948/U-2 OS": {"label": "cytosol", "label_source": "image"},
+    }
+    # an antibody below the reliability asked for keeps only the gene's label
+    uncertain = hpa.image_labels(sheet.assign(image_reliability="uncertain"), genes)
+    assert set(uncertain["label_source"]) == {"gene", ""}
+    assert pd.isna(uncertain.set_index("protein").loc["SCYL3", "label"])
 
 
 def test_split_rejects_non_rgb(tmp_path):

@@ -58,10 +58,11 @@ def test_hpa_source_downloads_splits_and_crops(tmp_path):
         bodies = simulated_composites(4)
         urls = [atlas.add(f"/images/{i}/1_A{i}_1_blue_red_green.jpg", body) for i, body in enumerate(bodies)]
         gone = atlas.base + "/images/9/9_Z9_1_blue_red_green.jpg"  # listed but 404: recorded, not fatal
-        atlas.add(
-            f"/{ensg[0]}.xml", entry_xml(ensg[0], "TSPAN6", {"HPA004109": [("A-431", urls[:2]), ("U-2 OS", [urls[2]])]})
-        )
-        atlas.add(f"/{ensg[1]}.xml", entry_xml(ensg[1], "SCYL3", {"HPA005948": [("U-2 OS", [urls[3], gone])]}))
+        # one antibody annotated differently in two cell lines (the gene: cytosol); SCYL3's image
+        # carries no annotation of its own, so it takes the gene's (nucleoli)
+        tspan6 = {"HPA004109": [("A-431", urls[:2], ["Cytosol"]), ("U-2 OS", [urls[2]], ["Nucleoli", "Cytosol"])]}
+        atlas.add(f"/{ensg[0]}.xml", entry_xml(ensg[0], "TSPAN6", tspan6))
+        atlas.add(f"/{ensg[1]}.xml", entry_xml(ensg[1], "SCYL3", {"HPA005948": [("U-2 OS", [urls[3], gone], [])]}))
         table = tmp_path / "locations.tsv"
         pd.DataFrame(
             {
@@ -125,8 +126,15 @@ def test_hpa_source_downloads_splits_and_crops(tmp_path):
     cells = read_table(res / "cells.parquet")
     assert set(cells["image_id"]) <= {"TSPAN6/HPA004109/A-431", "TSPAN6/HPA004109/U-2 OS", "SCYL3/HPA005948/U-2 OS"}
     assert cells["image_id"].nunique() >= 2 and len(cells) >= 10
+    images = cells.drop_duplicates("image_id").set_index("image_id")
+    expected = {
+        "TSPAN6/HPA004109/A-431": ("cytosol", "image"),
+        "TSPAN6/HPA004109/U-2 OS": ("cytosol+nucleoli", "image"),
+        "SCYL3/HPA005948/U-2 OS": ("nucleoli", "gene"),
+    }
+    for image, row in images.iterrows():
+        assert (row["label"], row["label_source"]) == expected[image], image
     by_protein = cells.drop_duplicates("protein").set_index("protein")
-    assert by_protein.loc["TSPAN6", "label"] == "cytosol" and by_protein.loc["SCYL3", "label"] == "nucleoli"
     assert by_protein.loc["TSPAN6", "sc_variation_intensity"] == "Cytosol"
     assert pd.isna(by_protein.loc["SCYL3", "sc_variation_intensity"])
     assert served >= 6  # 2 entries + 5 images (the 404 once, retried never)

@@ -82,7 +82,11 @@ def segment_and_crop(field: np.ndarray, cfg: DatasetConfig, mask: np.ndarray | N
     )
     pre = cfg.preprocess
     crops = preprocess_crops(
-        crops, cfg.structural, pre["clip_structural_below"], pre.get("markers", "per_crop"), pre.get("reference_max", 255)
+        crops,
+        cfg.structural,
+        pre["clip_structural_below"],
+        pre.get("markers", "per_crop"),
+        pre.get("reference_max", 255),
     )
     objects = objects.rename(columns={"label": "object_id"})  # 'label' is the sheet's localization label
     if factor > 1:  # report positions and areas in the user's full-resolution pixels

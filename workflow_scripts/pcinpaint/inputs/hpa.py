@@ -49,9 +49,24 @@ log = logging.getLogger(__name__)
 
 COMPOSITE_SUFFIX = "_blue_red_green.jpg"
 COLOURS = ("blue", "red", "green")
-LISTING_COLUMNS = ["ensg", "protein", "antibody", "cell_line", "url"]
+#: ``locations``: the image's own annotation (the ``<location>`` elements of its ``<data>``,
+#: lower-case, sorted, joined by '+'); ``reliability``: its antibody's human-assay reliability
+LISTING_COLUMNS = ["ensg", "protein", "antibody", "cell_line", "url", "locations", "reliability"]
 FAILURE_COLUMNS = ["ensg", "protein", "url", "attempts", "error"]
-MANIFEST_COLUMNS = ["url", "ensg", "protein", "antibody", "cell_line", "path", "status", "bytes", "attempts", "error"]
+MANIFEST_COLUMNS = [
+    "url",
+    "ensg",
+    "protein",
+    "antibody",
+    "cell_line",
+    "locations",
+    "reliability",
+    "path",
+    "status",
+    "bytes",
+    "attempts",
+    "error",
+]
 USER_AGENT = "pcinpaint-hpa/0.1 (research workflow; polite, rate-limited)"
 _ENSG = re.compile(r"^ENSG\d+(\.\d+)?$", re.IGNORECASE)
 
@@ -79,7 +94,10 @@ def parse_entry_xml(xml_bytes: bytes, ensg: str, where: str) -> pd.DataFrame:
 
     Searches anywhere under each ``<subAssay type="human">``, so small changes in nesting
     between atlas versions do not lose images; the antibody is the enclosing ``<antibody
-    id=...>``, the cell line the ``<cellLine>`` of the enclosing ``<data>``.
+    id=...>``, the cell line the ``<cellLine>`` of the enclosing ``<data>`` and the image's
+    locations that ``<data>``'s ``<location>`` elements (the annotation of this antibody in
+    this cell line, which can differ from the gene's), the reliability the subAssay's
+    ``<verification type="reliability">``.
     """
     try:
         root = ET.fromstring(xml_bytes)
@@ -99,14 +117,25 @@ def parse_entry_xml(xml_bytes: bytes, ensg: str, where: str) -> pd.DataFrame:
         if _local(assay.tag) != "subAssay" or assay.get("type", "").lower() != "human":
             continue
         antibody = enclosing(assay, "antibody")
+        reliability = next(
+            (
+                _text(v).lower()
+                for v in assay.iter()
+                if _local(v.tag) == "verification" and v.get("type") == "reliability"
+            ),
+            "",
+        )
         for el in assay.iter():
             url = _text(el) if _local(el.tag) == "imageUrl" else ""
             if not url.endswith(COMPOSITE_SUFFIX) or url in seen:
                 continue
             seen.add(url)
             data = enclosing(el, "data")
-            cell = next((c for c in data.iter() if _local(c.tag) == "cellLine"), None) if data is not None else None
-            rows.append((ensg, name or ensg, antibody.get("id", "") if antibody is not None else "", _text(cell), url))
+            inside = list(data.iter()) if data is not None else []
+            cell = next((c for c in inside if _local(c.tag) == "cellLine"), None)
+            locations = "+".join(sorted({_text(c).lower() for c in inside if _local(c.tag) == "location" and _text(c)}))
+            ab = antibody.get("id", "") if antibody is not None else ""
+            rows.append((ensg, name or ensg, ab, _text(cell), url, locations, reliability))
     return pd.DataFrame(rows, columns=LISTING_COLUMNS, dtype=object)
 
 
@@ -367,7 +396,7 @@ def download_images(
         raise ValueError(f"the image listing needs a 'url' column; columns are {list(listing.columns)}")
     dest_dir = Path(dest_dir)
     client = _Client(retries, backoff_s, rate_limit_s, timeout_s)
-    rows = listing.reindex(columns=LISTING_COLUMNS).fillna("").astype(str).drop_duplicates("url")
+    rows = listing.reindex(columns=LISTING_COLUMNS, fill_value="").fillna("").astype(str).drop_duplicates("url")
     out = []
     for i, row in enumerate(rows.to_dict("records")):
         rel = _relative_path(row)
@@ -455,9 +484,38 @@ def write_fields(
                 "cell_line": row["cell_line"],
                 "antibody": row["antibody"],
                 **{ch: str(p) for ch, p in tiffs.items()},
+                "image_locations": row.get("locations") or "",
+                "image_reliability": row.get("reliability") or "",
             }
         )
-    return pd.DataFrame(rows, columns=["image_id", "field_id", "protein", "cell_line", "antibody", *channel_colours])
+    columns = ["image_id", "field_id", "protein", "cell_line", "antibody", *channel_colours]
+    return pd.DataFrame(rows, columns=[*columns, "image_locations", "image_reliability"])
+
+
+def image_labels(
+    sheet: pd.DataFrame, genes: pd.DataFrame | None, reliability: Sequence[str] = ("Validated", "Supported", "Approved")
+) -> pd.DataFrame:
+    """The sheet with ``label`` per field from its image's own locations (``label_source``
+    ``image``) when its antibody's reliability is among ``reliability``, else from the gene's
+    row of the location table ``genes`` (``gene``), else none (``""``).
+
+    The atlas annotates each antibody in each cell line: the paper's Fig 5 averages "cells in
+    images annotated to localize to each compartment alone", which the gene's summary cannot
+    say (it merges every antibody and cell line).
+    """
+    wanted = {r.lower() for r in reliability}
+    sheet = sheet.copy()
+    own = sheet["image_locations"].fillna("").astype(str)
+    trusted = (own != "") & sheet["image_reliability"].fillna("").astype(str).str.lower().isin(wanted)
+    gene = (
+        sheet["protein"].map(genes.drop_duplicates("protein").set_index("protein")["label"])
+        if genes is not None
+        else pd.Series(None, index=sheet.index, dtype=object)
+    )
+    has_gene = gene.notna().to_numpy()
+    sheet["label"] = np.where(trusted, own, np.where(has_gene, gene.astype(object), None))
+    sheet["label_source"] = np.select([trusted, has_gene], ["image", "gene"], "")
+    return sheet
 
 
 # --------------------------------------------------------------------------------------------

@@ -19,8 +19,17 @@ from pcinpaint.inputs.files import read_image
 from pcinpaint.io import read_table
 
 SHEET_REQUIRED = ("image_id", "field_id", "protein")
-#: optional per-field metadata; the single-cell variation columns come from the HPA location table
-SHEET_OPTIONAL = ("cell_line", "antibody", "label", "mask", "sc_variation_intensity", "sc_variation_spatial")
+#: optional per-field metadata; the single-cell variation columns come from the HPA location table,
+#: ``label_source`` says whether an atlas image's label is its own (``image``) or its gene's
+SHEET_OPTIONAL = (
+    "cell_line",
+    "antibody",
+    "label",
+    "label_source",
+    "mask",
+    "sc_variation_intensity",
+    "sc_variation_spatial",
+)
 
 
 def read_samplesheet(
