@@ -1,6 +1,7 @@
 # The paper's quantitative comparisons over every feature set of a labelled dataset:
 # kNN (table1, supptable1, fig2a, suppfig2), classifiers (supptable2), pairwise distances
-# (fig2b, table2) and UMAPs (suppfig3, fig3).
+# (fig2b, table2) and UMAPs (suppfig3, fig3). Datasets labelled per image (the atlas) get the
+# pairwise distances only, as in the paper.
 
 
 rule knn_benchmark:
@@ -83,8 +84,8 @@ rule classifier_benchmark:
 
 rule pairwise_benchmark:
     input:
+        unpack(ranking_input),
         manifest="results/{dataset}/features/feature_sets.tsv",
-        supptable1="results/{dataset}/tables/supptable1.tsv",
         cells="results/{dataset}/cells.parquet",
         annotations=annotation_input,
     output:
@@ -149,9 +150,9 @@ rule umap_cells:
 
 rule umap_proteins:
     input:
-        manifests=expand("results/{dataset}/features/feature_sets.tsv", dataset=LABELLED),
-        supptable1=expand("results/{dataset}/tables/supptable1.tsv", dataset=LABELLED),
-        cells=expand("results/{dataset}/cells.parquet", dataset=LABELLED),
+        manifests=expand("results/{dataset}/features/feature_sets.tsv", dataset=CELL_LABELLED),
+        supptable1=expand("results/{dataset}/tables/supptable1.tsv", dataset=CELL_LABELLED),
+        cells=expand("results/{dataset}/cells.parquet", dataset=CELL_LABELLED),
     output:
         png=report(
             "results/figures/fig3.png",
@@ -167,8 +168,8 @@ rule umap_proteins:
     conda:
         "../envs/analysis.yaml"
     params:
-        datasets=LABELLED,
-        bench={d: canonical(benchmark(d)) for d in LABELLED},
+        datasets=CELL_LABELLED,
+        bench={d: canonical(benchmark(d)) for d in CELL_LABELLED},
         seed=dataset_seed(config, "all", "umap_proteins"),
     script:
         "../workflow_scripts/umap_proteins.py"
@@ -176,27 +177,27 @@ rule umap_proteins:
 
 rule table1:
     input:
-        expand("results/{dataset}/tables/table1.tsv", dataset=LABELLED),
+        expand("results/{dataset}/tables/table1.tsv", dataset=CELL_LABELLED),
 
 
 rule supptable1:
     input:
-        expand("results/{dataset}/tables/supptable1.tsv", dataset=LABELLED),
+        expand("results/{dataset}/tables/supptable1.tsv", dataset=CELL_LABELLED),
 
 
 rule fig2a:
     input:
-        expand("results/{dataset}/figures/fig2a.png", dataset=LABELLED),
+        expand("results/{dataset}/figures/fig2a.png", dataset=CELL_LABELLED),
 
 
 rule suppfig2:
     input:
-        expand("results/{dataset}/figures/suppfig2.png", dataset=LABELLED),
+        expand("results/{dataset}/figures/suppfig2.png", dataset=CELL_LABELLED),
 
 
 rule supptable2:
     input:
-        expand("results/{dataset}/tables/supptable2.tsv", dataset=LABELLED),
+        expand("results/{dataset}/tables/supptable2.tsv", dataset=CELL_LABELLED),
 
 
 rule fig2b:
@@ -211,12 +212,12 @@ rule table2:
 
 rule suppfig3:
     input:
-        expand("results/{dataset}/figures/suppfig3.png", dataset=LABELLED),
+        expand("results/{dataset}/figures/suppfig3.png", dataset=CELL_LABELLED),
 
 
 rule fig3:
     input:
-        ["results/figures/fig3.png"] if LABELLED else [],
+        ["results/figures/fig3.png"] if CELL_LABELLED else [],
 
 
 rule benchmarks:

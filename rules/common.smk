@@ -289,6 +289,15 @@ def is_labelled(dataset):
 
 
 LABELLED = [d for d in DATASETS if is_labelled(d)]
+#: labelled per cell: the kNN and classifier benchmarks (and what they rank) run; datasets
+#: labelled per image (the atlas) get the pairwise score only, as in the paper
+CELL_LABELLED = [d for d in LABELLED if config["datasets"][d]["benchmarks"]["label_level"] == "cell"]
+
+
+def ranking_input(wildcards):
+    """The kNN table that ranks a dataset's layers, where its labels are per cell."""
+    d = wildcards.dataset
+    return {"supptable1": f"results/{d}/tables/supptable1.tsv"} if d in CELL_LABELLED else {}
 
 
 def annotation_input(wildcards):
@@ -312,8 +321,7 @@ def analysed_inputs(wildcards):
         inputs["tables"] = [f"results/{d}/features/{named}.parquet"]
     else:
         inputs["tables"] = [f"results/{d}/features/pci_{layer}.parquet" for layer in LAYERS]
-        if d in LABELLED:
-            inputs["supptable1"] = f"results/{d}/tables/supptable1.tsv"
+        inputs |= ranking_input(wildcards)
     return inputs
 
 

@@ -1,6 +1,18 @@
-"""Rule pairwise_benchmark: pairwise-distance scores per term (fig2b) and the cell-line control (table2)."""
+"""Rule pairwise_benchmark: pairwise-distance scores per term (fig2b) and the cell-line control (table2).
 
-from pcinpaint.benchmarks.comparisons import image_terms, pairwise_sets, pairwise_tables, read_manifest
+On datasets labelled per cell the sets compared are PCI conv3 and conv4 and the kNN's best layer
+of every other family; on datasets labelled per image (the paper's human protocol) the layers
+come from ``benchmarks.image_level_layers``, ``best`` ones chosen by this score itself.
+"""
+
+from pcinpaint.benchmarks.comparisons import (
+    best_by_pairwise,
+    image_level_candidates,
+    image_terms,
+    pairwise_sets,
+    pairwise_tables,
+    read_manifest,
+)
 from pcinpaint.figures import benchmarks as figures
 from pcinpaint.figures.common import save_figure
 from pcinpaint.io import read_table, write_table
@@ -17,18 +29,20 @@ with rule_log(snakemake.log[0]) as log:
         terms.nunique(),
         bench["min_proteins_per_term"],
     )
-    supptable1 = read_table(inp.supptable1)
-    scores, table2 = pairwise_tables(
-        read_manifest(inp.manifest),
-        pairwise_sets(supptable1),
-        cells,
-        terms,
-        bench["pairwise_pairs"],
-        bench["cell_line_pairs"],
-        params.seed,
+    manifest = read_manifest(inp.manifest)
+    layers = bench["image_level_layers"]
+    sets = (
+        pairwise_sets(read_table(inp.supptable1)) if inp.get("supptable1") else image_level_candidates(manifest, layers)
     )
+    scores, table2 = pairwise_tables(
+        manifest, sets, cells, terms, bench["pairwise_pairs"], bench["cell_line_pairs"], params.seed
+    )
+    scores = scores.assign(chosen=True) if inp.get("supptable1") else best_by_pairwise(scores, manifest, layers)
+    chosen = set(scores.loc[scores["chosen"], "feature_set"])
     write_table(scores, out.scores)
-    write_table(table2, out.table2)
+    write_table(table2[table2["feature_set"].isin(chosen)], out.table2)
     save_figure(
-        figures.fig2b(scores, f"{snakemake.wildcards.dataset}: pairwise-distance score per term"), out.png, out.pdf
+        figures.fig2b(scores[scores["chosen"]], f"{snakemake.wildcards.dataset}: pairwise-distance score per term"),
+        out.png,
+        out.pdf,
     )

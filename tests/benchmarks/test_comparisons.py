@@ -81,3 +81,32 @@ def test_protein_means_average_each_proteins_cells():
     assert list(proteins["protein"]) == ["P0", "P1", "P2"]
     np.testing.assert_allclose(means[0], x[:4].mean(0))
     assert list(proteins["label"]) == ["nucleus", "cytoplasm", "nucleus+cytoplasm"]
+
+
+def test_image_level_layers_come_from_the_config_or_the_pairwise_score_itself(tmp_path):
+    """The paper's human protocol: no kNN ranks layers; conv3 and conv4, the configured VGG16
+    layer, and for `best` families the layer the pairwise score separates best."""
+    from pcinpaint.benchmarks.comparisons import best_by_pairwise, image_level_candidates, pairwise_tables
+
+    cells = _cells(n_proteins=12, images=2, per_image=6)
+    rng = np.random.default_rng(1)
+    y = cells["true_class"].to_numpy()
+    signal = np.stack([(y == c).astype(float) for c in ("nucleus", "cytoplasm")], 1)
+    sets = [FeatureSet(f"pci_{layer}", "pci", layer) for layer in ("conv1", "conv3", "conv4")]
+    sets += [FeatureSet(f"ae_{layer}", "ae", layer) for layer in ("conv1", "conv2")]
+    sets += [FeatureSet(f"vgg16_protein_{layer}", "vgg16_protein", layer) for layer in ("block1_conv1", "block4_conv1")]
+    sets += [FeatureSet("vgg16_rgb_block4_conv1", "vgg16_rgb", "block4_conv1"), FeatureSet("classic", "classic")]
+    for s in sets:
+        informative = s.name in ("ae_conv2", "pci_conv3")
+        x = (signal if informative else 0) + rng.normal(0, 0.3 if informative else 1, (len(y), 2))
+        write_table(feature_table(cells, x, s.name), tmp_path / f"{s.name}.parquet")
+    table = manifest(sets, tmp_path)
+    layers = {"ae": "best", "vgg16_protein": "block4_conv1"}
+    candidates = image_level_candidates(table, layers)
+    assert candidates == ["pci_conv3", "pci_conv4", "ae_conv1", "ae_conv2", "vgg16_protein_block4_conv1", "classic"]
+    terms = image_terms(cells, BENCH)
+    scores, _ = pairwise_tables(table, candidates, cells, terms, 200, 100, seed=0)
+    chosen = best_by_pairwise(scores, table, layers)
+    assert set(chosen.loc[chosen["chosen"], "feature_set"]) == set(candidates) - {"ae_conv1"}
+    overall = chosen[chosen["term"] == "overall"].set_index("feature_set")["score"]
+    assert overall["ae_conv2"] < overall["ae_conv1"] and overall["pci_conv3"] < -0.3

@@ -28,6 +28,8 @@ def test_analysed_set_is_the_best_pci_layer_or_the_named_one():
     assert analysed_set({}, supptable([0.5, 0.6, 0.9, 0.8, 0.7])) == "pci_conv3"  # classic is not a PCI layer
     assert analysed_set({"exploratory": {"feature_set": "imported_x"}}, supptable([0.9] * 5)) == "imported_x"
     assert analysed_set({}, None) == "pci_conv4"
+    # labels per image (the atlas): the paper's human layer, never a classification's choice
+    assert analysed_set({"benchmarks": {"label_level": "image"}}, None) == "pci_conv3"
 
 
 def test_protein_terms_join_the_compartments_of_a_proteins_cells():

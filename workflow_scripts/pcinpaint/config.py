@@ -77,6 +77,8 @@ def validate_config(config: dict, where: str = "config") -> dict:
     for name, ds in config["datasets"].items():
         _check_dataset(name, ds, where, config["datasets"], config.get("published_weights", {}))
         ds["preprocess"]["markers"] = marker_scaling(ds)
+        if ds["benchmarks"]["label_level"] == "auto":
+            ds["benchmarks"]["label_level"] = "image" if ds["source"] == "hpa" else "cell"
     return config
 
 

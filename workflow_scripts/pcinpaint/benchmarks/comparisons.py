@@ -195,11 +195,50 @@ def classifier_table(
 def pairwise_sets(supptable1: pd.DataFrame, k: int = 11) -> list[str]:
     """Sets compared by pairwise distances: PCI conv3 and conv4 (the paper's Fig 2B), and the
     best layer of every other family."""
-    names = [
-        n for n in ("pci_conv3", "pci_conv4") if n in set(supptable1.loc[supptable1["status"] == "ran", "feature_set"])
-    ]
+    names = [n for n in PAIRWISE_PCI if n in set(supptable1.loc[supptable1["status"] == "ran", "feature_set"])]
     others = best_layers(supptable1, k)
     return names + [n for n, f in zip(others["feature_set"], others["family"]) if f != "pci"]
+
+
+#: Fig 2B's PCI layers, compared on every dataset
+PAIRWISE_PCI = ("pci_conv3", "pci_conv4")
+
+
+def image_level_candidates(manifest: pd.DataFrame, layers: dict) -> list[str]:
+    """Sets the pairwise score compares on a dataset labelled per image (the paper's human
+    protocol, where no classification on image-level labels may choose a layer): PCI conv3 and
+    conv4; for each layered family named in ``layers`` its fixed layer, or every layer when the
+    value is ``best`` (``best_by_pairwise`` then keeps the best); every set without layers
+    (classic, raw, imported). Layered families not named are left out (the paper's human VGG16
+    baseline is the yeast-established ``protein`` strategy only)."""
+    ran = cell_sets(manifest)
+    ran = ran[ran["status"] == "ran"]
+    names = [n for n in PAIRWISE_PCI if n in set(ran["name"])]
+    for name, family, layer in zip(ran["name"], ran["family"], ran["layer"]):
+        if family == "pci":
+            continue
+        if family not in LAYERED:
+            names.append(name)
+        elif family in layers and layers[family] in ("best", layer):
+            names.append(name)
+    return names
+
+
+def best_by_pairwise(scores: pd.DataFrame, manifest: pd.DataFrame, layers: dict) -> pd.DataFrame:
+    """``scores`` with a ``chosen`` column: of each family whose layer is ``best``, only the set
+    with the lowest overall score (the most separated terms) is chosen; all others are."""
+    family = manifest.set_index("name")["family"]
+    overall = scores[scores["term"] == "overall"].set_index("feature_set")["score"].astype(float)
+    chosen = set(scores["feature_set"])
+    for fam, layer in layers.items():
+        if layer != "best":
+            continue
+        members = [n for n in overall.index if family.get(n) == fam]
+        if len(members) > 1:
+            best = overall[members].idxmin()
+            chosen -= set(members) - {best}
+            log.info("%s: layer chosen by the pairwise score: %s (%.3f)", fam, best, overall[best])
+    return scores.assign(chosen=scores["feature_set"].isin(chosen))
 
 
 def pairwise_tables(

@@ -19,14 +19,19 @@ from pcinpaint.io import read_table
 
 #: the layer analysed when the benchmarks cannot rank layers (no labels): the paper's best yeast layer
 DEFAULT_LAYER = "pci_conv4"
+#: the layer of the paper's human analyses (Figs 4-6), where labels are per image
+IMAGE_LEVEL_LAYER = "pci_conv3"
 
 
 def analysed_set(ds: dict, supptable1: pd.DataFrame | None) -> str:
-    """The feature set named in ``exploratory.feature_set``, or the PCI layer ranked best by
-    k=11 kNN in ``supptable1`` (conv4 where the dataset has no labels)."""
+    """The feature set named in ``exploratory.feature_set``; on datasets labelled per image
+    conv3, as the paper's human analyses; else the PCI layer ranked best by k=11 kNN in
+    ``supptable1`` (conv4 where the dataset has no labels)."""
     named = ds.get("exploratory", {}).get("feature_set")
     if named:
         return named
+    if ds.get("benchmarks", {}).get("label_level") == "image":
+        return IMAGE_LEVEL_LAYER
     if supptable1 is None or "k11" not in supptable1.columns:
         return DEFAULT_LAYER
     pci = supptable1[(supptable1["family"] == "pci") & (supptable1["status"] == "ran")]
