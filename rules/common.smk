@@ -14,6 +14,7 @@ from pcinpaint.config import (  # noqa: E402  (the library sits beside the rule 
     validate_config,
 )
 from pcinpaint.errors import ConfigError, InputError  # noqa: E402
+from pcinpaint.exploratory.go_files import is_url, local_path  # noqa: E402
 from pcinpaint.inputs.hpa import atlas_estimate, protein_list  # noqa: E402
 from pcinpaint.features.manifest import (  # noqa: E402
     VGG16_LAYERS,
@@ -331,9 +332,22 @@ def go_inputs(wildcards):
     sim = f"results/{wildcards.dataset}/simulated"
     simulated = wildcards.dataset in SIMULATED
     return {
-        "ontology": go["ontology"] or (f"{sim}/compartments.obo" if simulated else []),
-        "associations": go["annotations"] or (f"{sim}/annotations.tsv" if simulated else []),
+        "ontology": local_path(go["ontology"]) if go["ontology"] else (f"{sim}/compartments.obo" if simulated else []),
+        "associations": local_path(go["annotations"])
+        if go["annotations"]
+        else (f"{sim}/annotations.tsv" if simulated else []),
     }
+
+
+def go_urls():
+    """file name under results/go/ -> the URL it is downloaded from (GO files given as URLs)."""
+    urls = {}
+    for d in DATASETS:
+        go = exploratory(d)["go"]
+        for value in (go["ontology"], go["annotations"]):
+            if is_url(value):
+                urls[local_path(value).rsplit("/", 1)[-1]] = value
+    return urls
 
 
 def has_go(dataset):

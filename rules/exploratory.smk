@@ -67,6 +67,24 @@ rule subset_clustering:
         "../workflow_scripts/subset_clustering.py"
 
 
+rule download_go:
+    output:
+        path="results/go/{filename}",
+    log:
+        "results/logs/download_go/{filename}.log",
+    wildcard_constraints:
+        filename="|".join(re.escape(f) for f in go_urls()) or "(?!x)x",
+    localrule: True
+    conda:
+        "../envs/analysis.yaml"
+    resources:
+        network=1,
+    params:
+        url=lambda wc: go_urls()[wc.filename],
+    script:
+        "../workflow_scripts/download_go.py"
+
+
 rule go_enrichment:
     input:
         unpack(go_inputs),

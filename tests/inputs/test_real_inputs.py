@@ -31,6 +31,12 @@ def test_shipped_real_data_configs_plan_a_whole_run(config, tmp_path):
     assert "train_pci" in plan and "pairwise_benchmark" in plan
     if config.stem == "hpa":  # labels per image: the paper's human protocol, no classification scored
         assert "knn_benchmark" not in plan and "classifier_benchmark" not in plan
+        # every human item of the paper: fig1c/suppfig1, fig2b/table2, fig4, table3 (GO files
+        # fetched), fig5/suppdata2, fig6, suppfig4
+        for job in ("inpainting_figure", "protein_clustering", "download_go", "go_enrichment", "multiloc_scores"):
+            assert f"rule {job}:" in plan, job
+        for item in ("fig2b.png", "table2.tsv", "fig4.png", "table3.tsv", "suppdata2.tsv", "fig6", "suppfig4.png"):
+            assert item in plan, item
     else:
         assert "knn_benchmark" in plan
 

@@ -248,7 +248,7 @@ def atlas_estimate(n_proteins: int, rate_limit_s: float, manifest: str | Path | 
 # --------------------------------------------------------------------------------------------
 
 
-class _Client:
+class PoliteClient:
     """Spaces request starts by ``rate_limit_s`` and retries with exponential backoff."""
 
     def __init__(self, retries: int, backoff_s: float, rate_limit_s: float, timeout_s: float):
@@ -323,7 +323,7 @@ def list_images(
     reads them from disk instead of asking the atlas again.
     """
     cache_dir = Path(cache_dir)
-    client = _Client(retries, backoff_s, rate_limit_s, timeout_s)
+    client = PoliteClient(retries, backoff_s, rate_limit_s, timeout_s)
     parts, failures = [], []
     for ensg, protein in resolve_proteins(proteins, location_table).itertuples(index=False):
         cached, url = cache_dir / f"{ensg}.xml", f"{base_url.rstrip('/')}/{ensg}.xml"
@@ -395,7 +395,7 @@ def download_images(
     if "url" not in listing.columns:
         raise ValueError(f"the image listing needs a 'url' column; columns are {list(listing.columns)}")
     dest_dir = Path(dest_dir)
-    client = _Client(retries, backoff_s, rate_limit_s, timeout_s)
+    client = PoliteClient(retries, backoff_s, rate_limit_s, timeout_s)
     rows = listing.reindex(columns=LISTING_COLUMNS, fill_value="").fillna("").astype(str).drop_duplicates("url")
     out = []
     for i, row in enumerate(rows.to_dict("records")):
