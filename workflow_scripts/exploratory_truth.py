@@ -16,6 +16,7 @@ with rule_log(snakemake.log[0]) as log:
     ari, n = cluster_agreement(clusters, terms)
     rows = [dict(check="protein clusters vs true compartments (ARI)", value=ari, goal=">= 0.5", n=n)]
     top = read_table(inp.top)
+    top = top[~top["cluster"].astype(str).str.contains(".", regex=False)]  # clusters, not sub-clusters
     if len(top):
         top["cluster"] = top["cluster"].astype(int)
         top["fdr"] = top["fdr"].astype(float)

@@ -1,4 +1,5 @@
-"""Rule go_enrichment: GO terms enriched in each protein cluster (table3), offline with goatools."""
+"""Rule go_enrichment: GO terms enriched in each protein cluster and sub-cluster (table3), offline
+with goatools."""
 
 from pcinpaint.exploratory import enrichment
 from pcinpaint.io import read_table, write_table
@@ -10,13 +11,14 @@ with rule_log(snakemake.log[0]) as log:
     associations = enrichment.read_associations(inp.associations, go["layout"], go["namespace"], godag=godag)
     clusters = read_table(inp.clusters)
     table = enrichment.cluster_enrichment(
-        clusters[["protein", "cluster"]],
+        enrichment.two_levels(clusters),
         associations,
         godag,
         alpha=go["alpha"],
         min_cluster_size=go["min_cluster_size"],
         namespace=go["namespace"],
     )
+    table.insert(1, "level", enrichment.cluster_level(table["cluster"]))
     write_table(table, out.table)
     write_table(enrichment.top_terms(table), out.top)
     log.info(

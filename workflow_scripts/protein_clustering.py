@@ -16,8 +16,12 @@ with rule_log(snakemake.log[0]) as log:
     linkage = clustering.cluster(matrix, ex["linkage"], ex["metric"])
     n = None if ex["height"] else min(ex["n_clusters"] or default_n_clusters(terms), len(profiles))
     clusters = clustering.cut(linkage, n_clusters=n, height=ex["height"])
+    sub = None
+    if ex["n_subclusters"]:
+        finer = clustering.cut(linkage, n_clusters=min(ex["n_subclusters"], len(profiles)))
+        sub = clustering.subclusters(clusters, finer)
     order = clustering.leaf_order(linkage)
-    table = clustering.memberships(profiles, clusters, order)
+    table = clustering.memberships(profiles, clusters, order, sub)
     table["terms"] = table["protein"].map(terms)
     table["feature_set"] = name
     write_table(table, out.clusters)
@@ -27,6 +31,7 @@ with rule_log(snakemake.log[0]) as log:
         linkage,
         order,
         clusters,
+        subclusters=sub,
         labels=list(proteins.map(terms)),
         path_png=out.png,
         path_pdf=out.pdf,

@@ -7,7 +7,15 @@ from scipy.cluster.hierarchy import dendrogram, linkage
 from sklearn.metrics import adjusted_rand_score
 
 from pcinpaint.crops.store import write_crop_store
-from pcinpaint.exploratory.clustering import cluster, cut, dendrogram_coords, leaf_order, memberships, protein_profiles
+from pcinpaint.exploratory.clustering import (
+    cluster,
+    cut,
+    dendrogram_coords,
+    leaf_order,
+    memberships,
+    protein_profiles,
+    subclusters,
+)
 from pcinpaint.features.matrix import zscore
 from pcinpaint.figures.clustering import cluster_examples_figure, heatmap_figure
 
@@ -138,6 +146,32 @@ def test_heatmap_with_labels_names_and_pdf(tmp_path):
     assert len(fig.axes) >= 3
 
 
+def test_subclusters_split_clusters_in_two_levels_as_table3(tmp_path):
+    """Three planted groups, one of them two sub-groups: a cut in 3 and a finer cut in 4 name
+    the sub-group as sub-clusters of its cluster only; the heat map draws both levels."""
+    rng = np.random.default_rng(3)
+    centres = np.array([[0.0] * 6, [30.0] * 6, [-30.0] * 3 + [30.0] * 3])
+    sub_centres = np.array([[0, 0, 0, 4, 4, 4], [0, 0, 0, -4, -4, -4]], np.float32)
+    x = np.concatenate(
+        [centres[0] + rng.normal(size=(10, 6)), centres[1] + rng.normal(size=(10, 6))]
+        + [centres[2] + sub_centres[k] + 0.5 * rng.normal(size=(10, 6)) for k in (0, 1)]
+    )
+    z = cluster(x)
+    major, finer = cut(z, n_clusters=3), cut(z, n_clusters=4)
+    names = subclusters(major, finer)
+    split = major[20]
+    assert set(names[major != split]) == {""}  # whole clusters have no sub-clusters
+    assert set(names[20:30]) | set(names[30:]) == {f"{split}.1", f"{split}.2"}
+    assert len(set(names[20:30])) == 1 and set(names[20:30]) != set(names[30:])
+    profiles = pd.DataFrame({"n_cells": 1}, index=pd.Index([f"P{i}" for i in range(40)], name="protein"))
+    table = memberships(profiles, major, leaf_order(z), names)
+    assert set(table["subcluster"]) == {"", f"{split}.1", f"{split}.2"}
+    fig = heatmap_figure(x, z, leaf_order(z), major, subclusters=names, labels=["a"] * 40)
+    assert "sub-cluster" in [t.get_text() for ax in fig.axes for t in ax.get_xticklabels()]
+    with pytest.raises(ValueError, match="40 cluster ids but 3 finer ids"):
+        subclusters(major, finer[:3])
+
+
 def test_memberships_table():
     meta, x, _ = _planted(n_groups=2, proteins_per_group=4, d=4)
     for level in ("protein", "image"):
@@ -148,6 +182,7 @@ def test_memberships_table():
         key = profiles.index.name
         assert list(table.columns) == ([key] if level == "protein" else [key, "protein"]) + [
             "cluster",
+            "subcluster",
             "leaf_position",
             "n_cells",
         ]

@@ -403,3 +403,26 @@ def test_cluster_enrichment_background_choices(godag):
         en.cluster_enrichment(memberships.rename(columns={"protein": "gene"}), assoc, godag)
     empty = en.cluster_enrichment(memberships.iloc[:0], assoc, godag)
     assert empty.empty and list(empty.columns) == en.CLUSTER_COLUMNS
+
+
+def test_clusters_and_sub_clusters_are_enriched_independently(godag):
+    """Table 3's two levels: cluster 1 holds the A1 and A2 proteins, which its sub-clusters 1.1
+    and 1.2 separate; the cluster is enriched for their common parent, each sub-cluster for its
+    own term, and rows run 1, 1.1, 1.2, 2."""
+    memberships, assoc, _ = planted_clusters()
+    number = {"c1": 1, "c2": 1, "c3": 2, "c4": 3}
+    clusters = pd.DataFrame(
+        {
+            "protein": memberships["protein"],
+            "cluster": memberships["cluster"].map(number),
+            "subcluster": memberships["cluster"].map({"c1": "1.1", "c2": "1.2"}).fillna(""),
+        }
+    )
+    both = en.two_levels(clusters)
+    assert list(pd.unique(both["cluster"])) == ["1", "1.1", "1.2", "2", "3"]
+    table = en.cluster_enrichment(both, assoc, godag)
+    top = en.top_terms(table).set_index("cluster")
+    assert list(top.index) == ["1", "1.1", "1.2", "2"]
+    assert top.loc["1.1", "go_id"] == A1 and top.loc["1.2", "go_id"] == A2 and top.loc["2", "go_id"] == B
+    assert top.loc["1", "ratio"] == "27/30" and godag[top.loc["1", "go_id"]].depth < godag[A1].depth
+    assert list(en.cluster_level(top.index.to_series())) == ["cluster", "sub-cluster", "sub-cluster", "cluster"]

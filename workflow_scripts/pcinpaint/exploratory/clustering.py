@@ -209,6 +209,24 @@ def cut(linkage: np.ndarray, n_clusters: int | None = None, height: float | None
     return renumber[ids]
 
 
+def subclusters(clusters: Sequence[int], finer: Sequence[int]) -> np.ndarray:
+    """Sub-cluster names ``"<cluster>.<k>"`` (the paper's A1, A2 within A), from a finer cut of
+    the same tree: the parts of each cluster that the finer cut separates, numbered in leaf
+    order (ids from ``cut`` are in leaf order). A cluster the finer cut leaves whole has no
+    sub-clusters (empty name), as most of the paper's Table 3 clusters."""
+    clusters, finer = np.asarray(clusters), np.asarray(finer)
+    if len(clusters) != len(finer):
+        raise ValueError(f"{len(clusters)} cluster ids but {len(finer)} finer ids")
+    names = np.full(len(clusters), "", dtype=object)
+    for c in np.unique(clusters):
+        mine = clusters == c
+        parts = np.unique(finer[mine])  # sorted = leaf order
+        if len(parts) > 1:
+            rank = {p: i + 1 for i, p in enumerate(parts)}
+            names[mine] = [f"{int(c)}.{rank[p]}" for p in finer[mine]]
+    return names
+
+
 def dendrogram_coords(linkage: np.ndarray, order: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(icoord, dcoord), each (n-1, 4): the bracket of every merge, as scipy's ``dendrogram`` draws it.
 
@@ -234,11 +252,14 @@ def dendrogram_coords(linkage: np.ndarray, order: np.ndarray | None = None) -> t
     return icoord, dcoord
 
 
-def memberships(profiles: pd.DataFrame, clusters: Sequence[int], order: Sequence[int]) -> pd.DataFrame:
+def memberships(
+    profiles: pd.DataFrame, clusters: Sequence[int], order: Sequence[int], subcluster: Sequence[str] | None = None
+) -> pd.DataFrame:
     """Supplementary Data 1 (``clusters.tsv``): each profile's cluster and leaf position, in leaf order.
 
     Columns: the profile id (``protein``; for image-level profiles ``image_id`` then
-    ``protein``), ``cluster``, ``leaf_position`` (0 = top of the heat map), ``n_cells``.
+    ``protein``), ``cluster``, ``subcluster`` (``subclusters``' names, empty without a second
+    cut), ``leaf_position`` (0 = top of the heat map), ``n_cells``.
     """
     clusters = np.asarray(clusters)
     order = np.asarray(order, np.int64)
@@ -254,6 +275,7 @@ def memberships(profiles: pd.DataFrame, clusters: Sequence[int], order: Sequence
     if key != "protein" and "protein" in profiles.columns:
         table["protein"] = profiles["protein"].to_numpy()
     table["cluster"] = clusters.astype(np.int64)
+    table["subcluster"] = [""] * n if subcluster is None else list(subcluster)
     table["leaf_position"] = position
     table["n_cells"] = profiles["n_cells"].to_numpy() if "n_cells" in profiles.columns else 1
     return table.sort_values("leaf_position").reset_index(drop=True)

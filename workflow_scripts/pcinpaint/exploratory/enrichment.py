@@ -23,6 +23,7 @@ import logging
 import re
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from pcinpaint.errors import InputError
@@ -475,6 +476,25 @@ def cluster_enrichment(
     if not parts:
         return pd.DataFrame(columns=CLUSTER_COLUMNS)
     return pd.concat(parts, ignore_index=True)[CLUSTER_COLUMNS]
+
+
+def two_levels(clusters: pd.DataFrame) -> pd.DataFrame:
+    """(protein, cluster) memberships of clusters and sub-clusters together (``clusters.tsv``:
+    sub-clusters are named ``<cluster>.<k>``), for ``cluster_enrichment``, which tests each
+    independently as the paper's Table 3 does A, A1 and A2."""
+    major = clusters[["protein", "cluster"]].astype({"cluster": str})
+    if "subcluster" not in clusters.columns:
+        return major
+    sub = clusters[["protein", "subcluster"]].rename(columns={"subcluster": "cluster"})
+    sub = sub[sub["cluster"].fillna("").astype(str) != ""].astype({"cluster": str})
+    both = pd.concat([major, sub], ignore_index=True)
+    key = both["cluster"].str.split(".", expand=True).reindex(columns=[0, 1]).fillna("0").astype(int)
+    return both.iloc[np.lexsort((key[1], key[0]))].reset_index(drop=True)  # 1, 1.1, 1.2, 2, ...
+
+
+def cluster_level(names: pd.Series) -> pd.Series:
+    """``cluster`` or ``sub-cluster`` for each name of ``two_levels``."""
+    return names.astype(str).str.contains(".", regex=False).map({True: "sub-cluster", False: "cluster"})
 
 
 def top_terms(table: pd.DataFrame) -> pd.DataFrame:

@@ -112,13 +112,16 @@ def heatmap_figure(
     clusters: Sequence[int],
     labels: Sequence | None = None,
     path_png: str | Path | None = None,
+    subclusters: Sequence[str] | None = None,
     path_pdf: str | Path | None = None,
     title: str = "",
     columns: str | Sequence[int] = "cluster",
     row_names: Sequence[str] | None = None,
     dpi: int = 150,
 ):
-    """Clustered heat map of z-scored profiles with the row dendrogram, cluster and label strips.
+    """Clustered heat map of z-scored profiles with the row dendrogram, cluster and label strips
+    (and a sub-cluster strip beside the clusters when ``subclusters`` names any: Table 3's
+    second level).
 
     ``matrix``, ``clusters``, ``labels`` and ``row_names`` are in profile order (the rows of
     ``protein_profiles``); rows are drawn in ``order`` (``leaf_order``). ``columns`` is
@@ -148,7 +151,9 @@ def heatmap_figure(
     large = n > LARGE
     interpolation = "nearest" if large else "none"
 
-    strips = 1 + (labels is not None)
+    sub = None if subclusters is None else np.asarray(subclusters, dtype=object)
+    has_sub = sub is not None and any(str(s) for s in sub)
+    strips = 1 + has_sub + (labels is not None)
     widths = [1.4, 6.0] + [0.22] * strips + [0.9]
     height = 9.0 if large else float(np.clip(1.2 + 0.11 * n, 3.5, 10.0))
     fig = plt.figure(figsize=(sum(widths) + 1.2, height))
@@ -186,10 +191,29 @@ def heatmap_figure(
         rows = np.flatnonzero(ordered == c)
         if len(rows) >= 0.015 * n:
             strip_ax.text(0, rows.mean(), str(int(c)), fontsize=5, va="center", ha="center", rotation=90)
+    if has_sub:
+        ranked = {name: i + 1 for i, name in enumerate(dict.fromkeys(s for s in sub[order] if s))}
+        codes = np.array([ranked.get(s, 0) for s in sub[order]], np.float64)
+        sub_ax = fig.add_subplot(grid[0, 3], sharey=heat_ax)
+        sub_ax.imshow(
+            np.where(codes > 0, codes, np.nan)[:, None],
+            aspect="auto",
+            cmap=_cluster_colours(max(len(ranked), 1)),
+            vmin=0.5,
+            vmax=max(len(ranked), 1) + 0.5,
+            interpolation=interpolation,
+            extent=(-0.5, 0.5, n - 0.5, -0.5),
+        )
+        sub_ax.set_xticks([0], ["sub-cluster"], rotation=90, fontsize=6)
+        sub_ax.tick_params(axis="y", left=False, labelleft=False)
+        for name in ranked:
+            rows = np.flatnonzero(sub[order] == name)
+            if len(rows) >= 0.015 * n:
+                sub_ax.text(0, rows.mean(), name, fontsize=4, va="center", ha="center", rotation=90)
     legend_handles = []
     if labels is not None:
         codes, names, cmap = _term_codes(labels, order)
-        label_ax = fig.add_subplot(grid[0, 3], sharey=heat_ax)
+        label_ax = fig.add_subplot(grid[0, 2 + strips - 1], sharey=heat_ax)
         label_ax.imshow(
             codes[:, None],
             aspect="auto",
