@@ -1,6 +1,7 @@
 # Exploratory biology: protein clustering (fig4, suppfig4/5, Supp Data 1), GO enrichment of the
 # clusters (table3), multi-localization scores (fig5, Supp Data 2), single-cell dendrograms of
-# spatially variable proteins (fig6), and on simulated screens the checks against the truth.
+# spatially variable proteins (fig6), the proteins that localize like a query protein
+# (localize_like), and on simulated screens the checks against the truth.
 
 
 rule protein_clustering:
@@ -198,6 +199,44 @@ rule exploratory_truth:
         "../workflow_scripts/exploratory_truth.py"
 
 
+rule localize_like:
+    input:
+        unpack(analysed_inputs),
+        store="results/{dataset}/crops.zarr",
+    output:
+        table=report(
+            "results/{dataset}/tables/localize_like.tsv",
+            caption="../workflow_scripts/report/localize_like.rst",
+            category="Exploratory",
+            subcategory="{dataset}",
+        ),
+        png=report(
+            "results/{dataset}/figures/localize_like.png",
+            caption="../workflow_scripts/report/localize_like.rst",
+            category="Exploratory",
+            subcategory="{dataset}",
+        ),
+    log:
+        "results/{dataset}/logs/localize_like.log",
+    benchmark:
+        "results/{dataset}/benchmarks/localize_like.tsv"
+    conda:
+        "../envs/analysis.yaml"
+    resources:
+        **sized("protein_clustering"),
+    params:
+        ds=lambda wc: canonical({k: config["datasets"][wc.dataset][k] for k in ("exploratory", "benchmarks")}),
+        labelled=lambda wc: wc.dataset in LABELLED,
+        seed=lambda wc: dataset_seed(config, wc.dataset, "localize_like"),
+    script:
+        "../workflow_scripts/localize_like.py"
+
+
+rule localize_like_all:
+    input:
+        [f"results/{d}/tables/localize_like.tsv" for d in DATASETS if exploratory(d)["queries"]],
+
+
 rule fig4:
     input:
         expand("results/{dataset}/figures/fig4.png", dataset=DATASETS),
@@ -243,4 +282,5 @@ rule exploratory:
         rules.fig5.input,
         rules.suppdata2.input,
         rules.fig6.input,
+        rules.localize_like_all.input,
         expand("results/{dataset}/tables/exploratory_truth.tsv", dataset=SIMULATED),

@@ -358,8 +358,15 @@ def test_exploratory_targets_tables_and_figures(demo_run):
     assert set(clusters["protein"]) == set(cells["protein"]) and clusters["feature_set"].str.startswith("pci_").all()
     assert clusters["cluster"].astype(int).min() == 1
     table3 = read_table(yeast / "tables" / "table3.tsv")
-    assert {"cluster", "go_id", "name", "ratio", "fdr"} <= set(table3.columns)
+    assert {"cluster", "level", "go_id", "name", "ratio", "fdr"} <= set(table3.columns)
     assert (table3["fdr"].astype(float) < 0.05).all()
+    # two levels: sub-clusters "<cluster>.<k>" of the clusters a finer cut splits
+    subs = clusters.loc[clusters["subcluster"].fillna("") != "", ["cluster", "subcluster"]].astype(str)
+    assert len(subs) and (subs["subcluster"].str.split(".").str[0] == subs["cluster"]).all()
+    assert set(table3["level"]) <= {"cluster", "sub-cluster"}
+    like = read_table(yeast / "tables" / "localize_like.tsv")
+    assert set(like["query"]) == {"SIMY001"} and like["tree_rank"].notna().sum() == 3
+    assert (yeast / "figures" / "localize_like.png").stat().st_size > 5_000
     scores = read_table(yeast / "tables" / "multiloc_scores.tsv")
     assert {"cytoplasm", "nucleus"} <= set(scores["group"])
     truth = read_table(yeast / "tables" / "exploratory_truth.tsv")

@@ -20,6 +20,12 @@ with rule_log(snakemake.log[0]) as log:
     if ex["n_subclusters"]:
         finer = clustering.cut(linkage, n_clusters=min(ex["n_subclusters"], len(profiles)))
         sub = clustering.subclusters(clusters, finer)
+        if ex["n_subclusters"] <= clusters.max():
+            log.warning(
+                "exploratory.n_subclusters %d is not above the %d clusters: no sub-clusters",
+                ex["n_subclusters"],
+                clusters.max(),
+            )
     order = clustering.leaf_order(linkage)
     table = clustering.memberships(profiles, clusters, order, sub)
     table["terms"] = table["protein"].map(terms)
