@@ -6,7 +6,7 @@ from pathlib import Path
 import pandas as pd
 
 from pcinpaint.exploratory import multiloc
-from pcinpaint.exploratory.analysed import load_analysed
+from pcinpaint.exploratory.analysed import image_annotations, load_analysed
 from pcinpaint.figures.multiloc import fig5
 from pcinpaint.io import write_table
 from pcinpaint.runlog import rule_log
@@ -17,7 +17,7 @@ with rule_log(snakemake.log[0]) as log:
     name, meta, x, cells, terms = load_analysed(
         inp.tables, inp.cells, params.ds, params.labelled, inp.get("supptable1")
     )
-    images = meta.drop_duplicates("image_id").set_index("image_id")["protein"].astype(str).map(terms).dropna()
+    images = image_annotations(cells, meta, params.ds["benchmarks"], terms)
     folder = Path(out.figures)
     folder.mkdir(parents=True, exist_ok=True)
     scores = []

@@ -77,3 +77,24 @@ def test_mixing_correlation_follows_the_simulators_sign_convention():
         scores.assign(group="cytosol+nucleoplasm", score=-scores["score"]), cells, "cytosol", "nucleoplasm"
     )
     assert rho_flipped == pytest.approx(rho)
+
+
+def test_fig5_images_carry_their_own_labels_where_labels_are_per_image():
+    """The atlas fixture's case: one antibody annotated cytosol in A-431 and nucleoli+cytosol in
+    U-2 OS; per image, Fig 5 sees each image's own annotation, not the gene's union."""
+    from pcinpaint.exploratory.analysed import image_annotations
+
+    cells = pd.DataFrame(
+        {
+            "image_id": ["T/A-431", "T/A-431", "T/U-2 OS", "S/U-2 OS"],
+            "protein": ["TSPAN6", "TSPAN6", "TSPAN6", "SCYL3"],
+            "label": ["cytosol", "cytosol", "cytosol+nucleoli", "nucleoli"],
+        }
+    )
+    bench = {"label_from": "column", "label_column": "label", "label_level": "image"}
+    terms = protein_terms(cells, bench)
+    assert terms["TSPAN6"] == "cytosol+nucleoli"
+    per_image = image_annotations(cells, cells, bench, terms)
+    assert per_image.to_dict() == {"T/A-431": "cytosol", "T/U-2 OS": "cytosol+nucleoli", "S/U-2 OS": "nucleoli"}
+    per_protein = image_annotations(cells, cells, {**bench, "label_level": "cell"}, terms)
+    assert per_protein["T/A-431"] == "cytosol+nucleoli"  # cell-labelled data: the protein's terms

@@ -50,6 +50,21 @@ def protein_terms(cells: pd.DataFrame, bench: dict) -> pd.Series:
     return terms
 
 
+def image_annotations(cells: pd.DataFrame, meta: pd.DataFrame, bench: dict, terms: pd.Series) -> pd.Series:
+    """image_id -> its annotation terms, for Fig 5's "images annotated to localize to each
+    compartment alone": with labels per image (the atlas) each image's own label (an antibody
+    in a cell line can be annotated otherwise than its gene); else its protein's ``terms``."""
+    images = meta.drop_duplicates("image_id").set_index("image_id")["protein"].astype(str)
+    if bench.get("label_level") != "image":
+        return images.map(terms).dropna()
+    labels = dataset_labels(cells, {**bench, "label_mode": "combined"})
+    own = pd.DataFrame({"image_id": cells["image_id"].astype(str).to_numpy(), "label": labels.to_numpy()}).dropna()
+    per_image = own.groupby("image_id")["label"].agg(
+        lambda s: "+".join(sorted({t for v in s for t in str(v).split("+")}))
+    )
+    return per_image.reindex(images.index.astype(str)).dropna()
+
+
 def single_term(terms: pd.Series) -> pd.Series:
     """The proteins annotated to exactly one term, and that term."""
     return terms[~terms.str.contains("+", regex=False)]
