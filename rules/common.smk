@@ -207,7 +207,9 @@ def atlas_costs():
         except InputError as exc:
             sys.exit(f"error: datasets.{name}.{exc}")
         manifest = f"results/{name}/hpa/manifest.tsv"
-        print(f"atlas download of dataset '{name}': {atlas_estimate(n, hpa['rate_limit_s'], manifest)}", file=sys.stderr)
+        print(
+            f"atlas download of dataset '{name}': {atlas_estimate(n, hpa['rate_limit_s'], manifest)}", file=sys.stderr
+        )
 
 
 atlas_costs()
@@ -333,9 +335,9 @@ def go_inputs(wildcards):
     simulated = wildcards.dataset in SIMULATED
     return {
         "ontology": local_path(go["ontology"]) if go["ontology"] else (f"{sim}/compartments.obo" if simulated else []),
-        "associations": local_path(go["annotations"])
-        if go["annotations"]
-        else (f"{sim}/annotations.tsv" if simulated else []),
+        "associations": (
+            local_path(go["annotations"]) if go["annotations"] else (f"{sim}/annotations.tsv" if simulated else [])
+        ),
     }
 
 
