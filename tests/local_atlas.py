@@ -3,6 +3,7 @@ blue_red_green composites, and the failures a long download meets. Shared by the
 tests and the workflow test of ``source: hpa``; nothing here touches the internet."""
 
 import collections
+import contextlib
 import http.server
 import threading
 import time
@@ -51,6 +52,18 @@ class Atlas:
 
     def count(self, *paths):
         return sum(self.hits[p] for p in paths) if paths else sum(self.hits.values())
+
+
+@contextlib.contextmanager
+def running_atlas():
+    """An ``Atlas`` for the length of a ``with`` block (a pytest fixture's yield), then shut down."""
+    server = Atlas()
+    try:
+        yield server
+    finally:
+        server.release.set()
+        server.server.shutdown()
+        server.server.server_close()
 
 
 def planted(seed: int) -> dict:

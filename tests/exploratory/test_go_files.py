@@ -3,7 +3,7 @@
 import gzip
 
 import pytest
-from local_atlas import Atlas
+from local_atlas import running_atlas
 
 from pcinpaint.errors import InputError
 from pcinpaint.exploratory.enrichment import read_associations
@@ -12,10 +12,8 @@ from pcinpaint.exploratory.go_files import fetch, is_url, local_path
 
 @pytest.fixture
 def server():
-    atlas = Atlas()
-    yield atlas
-    atlas.server.shutdown()
-    atlas.server.server_close()
+    with running_atlas() as atlas:
+        yield atlas
 
 
 def test_urls_map_to_files_under_results_go():

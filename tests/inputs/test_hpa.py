@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 import tifffile
 from conftest import require_shared
-from local_atlas import Atlas, entry_xml, jpeg, planted
+from local_atlas import entry_xml, jpeg, planted, running_atlas
 
 from pcinpaint.errors import InputError
 from pcinpaint.inputs import hpa
@@ -33,11 +33,8 @@ FAST = dict(retries=2, backoff_s=0.01, rate_limit_s=0.01, timeout_s=0.5)
 
 @pytest.fixture
 def atlas():
-    server = Atlas()
-    yield server
-    server.release.set()
-    server.server.shutdown()
-    server.server.server_close()
+    with running_atlas() as server:
+        yield server
 
 
 @pytest.fixture
@@ -300,7 +297,9 @@ def test_all_proteins_are_the_location_tables_genes_without_the_network(monkeypa
     def offline(*args, **kwargs):
         raise AssertionError("no network access while resolving proteins")
 
-    monkeypatch.setattr(hpa.urllib.request, "urlopen", offline)
+    import urllib.request
+
+    monkeypatch.setattr(urllib.request, "urlopen", offline)
     got = hpa.resolve_proteins("all", path)
     assert len(got) == 12_003 and got["ensg"].is_unique and got["ensg"].str.startswith("ENSG").all()
     assert got.iloc[0].to_dict() == dict(ensg="ENSG00000000003", protein="TSPAN6")

@@ -13,7 +13,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from pcinpaint.errors import InputError
-from pcinpaint.inputs.hpa import PoliteClient
+from pcinpaint.inputs.http import PoliteClient
 from pcinpaint.io import atomic_path
 
 FOLDER = "results/go"

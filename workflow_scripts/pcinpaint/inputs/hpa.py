@@ -25,24 +25,21 @@ Only the standard library speaks HTTP, so the adapter adds no dependency.
 
 from __future__ import annotations
 
-import http.client
 import io
 import logging
 import re
 import sys
-import time
-import urllib.error
-import urllib.request
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import tifffile
 
-from pcinpaint.errors import InputError, PermanentDownloadError, TransientDownloadError
+from pcinpaint.errors import InputError
 from pcinpaint.inputs import annotations
+from pcinpaint.inputs.http import PoliteClient, one_line
 from pcinpaint.io import atomic_path, read_table
 
 log = logging.getLogger(__name__)
@@ -67,12 +64,7 @@ MANIFEST_COLUMNS = [
     "attempts",
     "error",
 ]
-USER_AGENT = "pcinpaint-hpa/0.1 (research workflow; polite, rate-limited)"
 _ENSG = re.compile(r"^ENSG\d+(\.\d+)?$", re.IGNORECASE)
-
-
-def _one_line(exc: BaseException, limit: int = 200) -> str:
-    return " ".join(str(exc).split())[:limit] or type(exc).__name__
 
 
 # --------------------------------------------------------------------------------------------
@@ -102,7 +94,7 @@ def parse_entry_xml(xml_bytes: bytes, ensg: str, where: str) -> pd.DataFrame:
     try:
         root = ET.fromstring(xml_bytes)
     except ET.ParseError as exc:
-        raise InputError(f"{where}: malformed XML: {_one_line(exc)}") from None
+        raise InputError(f"{where}: malformed XML: {one_line(exc)}") from None
     parent = {child: node for node in root.iter() for child in node}
     entries = [el for el in root.iter() if _local(el.tag) == "entry"] or [root]
     name = next((_text(c) for e in entries for c in e if _local(c.tag) == "name" and _text(c)), "")
@@ -243,69 +235,6 @@ def atlas_estimate(n_proteins: int, rate_limit_s: float, manifest: str | Path | 
     )
 
 
-# --------------------------------------------------------------------------------------------
-# HTTP: polite, retrying, checked
-# --------------------------------------------------------------------------------------------
-
-
-class PoliteClient:
-    """Spaces request starts by ``rate_limit_s`` and retries with exponential backoff."""
-
-    def __init__(self, retries: int, backoff_s: float, rate_limit_s: float, timeout_s: float):
-        self.retries, self.backoff_s = int(retries), float(backoff_s)
-        self.rate_limit_s, self.timeout_s = float(rate_limit_s), float(timeout_s)
-        self._next_start = 0.0
-
-    def _once(self, url: str) -> bytes:
-        wait = self._next_start - time.monotonic()
-        if wait > 0:
-            time.sleep(wait)
-        self._next_start = time.monotonic() + self.rate_limit_s
-        request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
-        try:
-            with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
-                declared = response.headers.get("Content-Length")
-                data = response.read()
-        except urllib.error.HTTPError as exc:
-            exc.close()
-            message = f"HTTP {exc.code} {exc.reason}"
-            if 400 <= exc.code < 500 and exc.code not in (408, 429):
-                raise PermanentDownloadError(message) from None
-            raise TransientDownloadError(message) from None
-        except http.client.IncompleteRead as exc:
-            got = len(exc.partial)
-            raise TransientDownloadError(f"incomplete body: got {got} of {got + (exc.expected or 0)} bytes") from None
-        except TimeoutError:
-            raise TransientDownloadError(f"timed out after {self.timeout_s:g} s") from None
-        except urllib.error.URLError as exc:
-            if isinstance(exc.reason, TimeoutError):
-                raise TransientDownloadError(f"timed out after {self.timeout_s:g} s") from None
-            raise TransientDownloadError(f"connection failed: {_one_line(exc.reason)}") from None
-        except (OSError, http.client.HTTPException) as exc:
-            raise TransientDownloadError(f"connection failed: {_one_line(exc)}") from None
-        if declared and declared.isdigit() and int(declared) != len(data):
-            raise TransientDownloadError(f"length mismatch: Content-Length {declared}, got {len(data)} bytes")
-        return data
-
-    def get(self, url: str, check: Callable[[bytes], object] | None = None) -> tuple[bytes | None, int, str]:
-        """(body or None, attempts made, error): ``check`` raising ValueError means retry."""
-        error = ""
-        for attempt in range(self.retries + 1):
-            if attempt:
-                time.sleep(self.backoff_s * 2 ** (attempt - 1))
-            try:
-                data = self._once(url)
-                if check is not None:
-                    check(data)
-                return data, attempt + 1, ""
-            except PermanentDownloadError as exc:
-                return None, attempt + 1, str(exc)
-            except (TransientDownloadError, ValueError) as exc:
-                error = _one_line(exc)
-                log.info("%s: attempt %d failed: %s", url, attempt + 1, error)
-        return None, self.retries + 1, f"{error} (gave up after {self.retries + 1} attempts)"
-
-
 def list_images(
     proteins: Sequence[str],
     base_url: str,
@@ -361,7 +290,7 @@ def _decode_rgb(data: bytes) -> np.ndarray:
     try:
         image = iio.imread(io.BytesIO(data), extension=".jpg")
     except Exception as exc:  # truncated or corrupt data raises assorted errors
-        raise ValueError(f"JPEG does not decode: {_one_line(exc)}") from None
+        raise ValueError(f"JPEG does not decode: {one_line(exc)}") from None
     if image.ndim != 3 or image.shape[-1] != 3:
         raise ValueError(f"not an RGB composite: image shape {image.shape}")
     return image
@@ -437,7 +366,7 @@ def split_composite(jpg_path: str | Path) -> dict[str, np.ndarray]:
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise InputError(f"{path}: cannot read composite: {_one_line(exc)}") from None
+        raise InputError(f"{path}: cannot read composite: {one_line(exc)}") from None
     try:
         image = _decode_rgb(data)
     except ValueError as exc:
