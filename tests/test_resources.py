@@ -48,6 +48,11 @@ def test_sizes_come_from_the_inputs_headers(tmp_path):
     assert size.fields == 1.5 and size.field_pixels == 300 * 500
     assert job_size([sheet], fields_per_chunk=1).fields == 1.0
     assert job_size([sheet]).fields == 3.0  # one chunk
+    # read once per version of the sheet: a rewritten sheet is read again
+    pd.DataFrame({"image_id": ["i1"] * 4, "field_id": ["f1", "f2", "f3", "f4"], "dapi": [str(field)] * 4}).to_csv(
+        sheet, sep="\t", index=False
+    )
+    assert job_size([sheet]).fields == 4.0
     # a bigger screen means more segmentation jobs of the same size
     assert [n_chunks(n, 100) for n in (0, 1, 100, 101, 1_000_000)] == [1, 1, 1, 2, 10_000]
     assert plan("segment", JobSize(fields=100)) == plan("segment", JobSize(fields=1_000_000 / n_chunks(1_000_000, 100)))

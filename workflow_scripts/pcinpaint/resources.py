@@ -29,6 +29,7 @@ CPUs are the rule's most; all are computed again when the job is about to run.
 """
 
 import csv
+import functools
 import json
 import math
 from dataclasses import dataclass
@@ -248,8 +249,17 @@ def n_chunks(n_fields: int, fields_per_chunk: int) -> int:
 
 
 def sheet_fields(path) -> tuple[int, str | None]:
-    """(fields, first image file) of a sample sheet: the fields a segmentation splits."""
-    with open(_need(path), newline="") as handle:
+    """(fields, first image file) of a sample sheet: the fields a segmentation splits.
+
+    Read once per version of the file: the gather's chunk list and every segmentation job's
+    sizing ask for it (hundreds of jobs on a whole screen)."""
+    stat = _need(path).stat()
+    return _sheet_fields(str(path), stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=32)
+def _sheet_fields(path: str, mtime_ns: int, size: int) -> tuple[int, str | None]:
+    with open(path, newline="") as handle:
         reader = csv.DictReader(handle, delimiter="\t")
         fields, first = set(), None
         for row in reader:
@@ -259,11 +269,24 @@ def sheet_fields(path) -> tuple[int, str | None]:
     return len(fields), first
 
 
-_SHEET_META = {"image_id", "field_id", "protein", "cell_line", "antibody", "label", "source_sheet", "source_row"}
+_SHEET_META = {
+    "image_id",
+    "field_id",
+    "protein",
+    "cell_line",
+    "antibody",
+    "label",
+    "label_source",
+    "image_locations",
+    "image_reliability",
+    "source_sheet",
+    "source_row",
+}
 
 
+@functools.lru_cache(maxsize=32)
 def image_pixels(path: str | None) -> int:
-    """Pixels of one field (a TIFF header read), or a 2048 x 2048 field when unreadable."""
+    """Pixels of one field (a TIFF header read, once per path), or a 2048 x 2048 field when unreadable."""
     if path is None:
         return FIELD_PIXELS
     try:

@@ -51,6 +51,7 @@ class TrainingCrops:
         else:
             array = crops.raw() if isinstance(crops, CropStore) else np.asarray(crops)
             self.store, self.whole, self.window_cells = None, array, None
+            self.held = DeviceCrops(array, device)  # on the GPU too when it fits there
 
     @property
     def streamed(self) -> bool:
@@ -73,10 +74,8 @@ class TrainingCrops:
         two windows (the current and the one being read) are in memory.
         """
         if not self.streamed:
-            if not hasattr(self, "_held"):
-                self._held = DeviceCrops(self.whole, self.device)
             ((lo, hi),) = bounds
-            yield self._held, sources[lo:hi], targets[lo:hi], lo
+            yield self.held, sources[lo:hi], targets[lo:hi], lo
             return
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="window") as reader:
             pending = reader.submit(self._read, sources, targets, bounds[0])
