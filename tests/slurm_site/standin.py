@@ -131,13 +131,22 @@ def sbatch(argv: list[str]) -> int:
     return 0
 
 
+def _first(marker: Path) -> bool:
+    """Whether this call created ``marker``: atomic, so of two jobs of the rule running at once
+    only one is killed."""
+    try:
+        os.close(os.open(marker, os.O_CREAT | os.O_EXCL))
+        return True
+    except FileExistsError:
+        return False
+
+
 def run_job(job_id: str) -> int:
     """The job itself: its script in its folder, with the variables SLURM sets."""
     record = _load(job_id)
     oom_rule = os.environ.get("SLURM_STANDIN_OOM_ONCE")
     marker = SITE / f"oom_{oom_rule}"
-    if oom_rule and record["comment"].startswith(f"rule_{oom_rule}") and not marker.exists():
-        marker.touch()
+    if oom_rule and record["comment"].startswith(f"rule_{oom_rule}") and _first(marker):
         _save(job_id, {**record, "state": "OUT_OF_MEMORY", "started": time.time(), "ended": time.time()})
         return 0
     env = {**os.environ, "SLURM_JOB_ID": job_id, "SLURM_JOBID": job_id, "SLURM_JOB_NAME": record["name"]}
