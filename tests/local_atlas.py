@@ -1,4 +1,4 @@
-"""A local stand-in for the Human Protein Atlas (127.0.0.1): entry XMLs in the v18 layout,
+"""A local stand-in for the Human Protein Atlas (127.0.0.1): entry XMLs in the v18 and later layouts,
 blue_red_green composites, and the failures a long download meets. Shared by the HPA adapter's
 tests and the workflow test of ``source: hpa``; nothing here touches the internet."""
 
@@ -83,13 +83,18 @@ def jpeg(planes: dict) -> bytes:
     return iio.imwrite("<bytes>", rgb, extension=".jpg", quality=98)
 
 
-def entry_xml(ensg, name, antibodies, extra="", reliability="approved") -> bytes:
-    """An entry in the v18 layout; ``antibodies``: {id: [(cell line, [image urls])]}, or
-    (cell line, [image urls], [locations]) for the image's own locations (default Cytosol)."""
+def entry_xml(ensg, name, antibodies, extra="", reliability="approved", layout="v18") -> bytes:
+    """An entry XML; ``antibodies``: {id: [(cell line, [image urls])]}, or (cell line, [image
+    urls], [locations]) for the image's own locations (default Cytosol). ``layout`` "v18" (the
+    paper's) or "current": a later release's, where ``<cellLine>`` has no attributes and the
+    reliability sits on the ``<cellExpression>`` rather than inside the human ``<subAssay>``."""
+    v18 = layout == "v18"
+    verification = f'<verification type="reliability">{reliability}</verification>'
+    cell_line = '<cellLine cellosaurusID="CVCL_X" organ="Skin">' if v18 else "<cellLine>"
     parts = []
     for ab, lines in antibodies.items():
         data = "".join(
-            f'<data><cellLine cellosaurusID="CVCL_X" organ="Skin">{line[0]}</cellLine>'
+            f"<data>{cell_line}{line[0]}</cellLine>"
             + "".join(f'<location GOId="GO:1">{loc}</location>' for loc in (line[2] if len(line) > 2 else ["Cytosol"]))
             + "<assayImage>"
             + "".join(f"<image><channel>x</channel><imageUrl>{u}</imageUrl></image>" for u in line[1])
@@ -98,10 +103,12 @@ def entry_xml(ensg, name, antibodies, extra="", reliability="approved") -> bytes
         )
         parts.append(
             f'<antibody id="{ab}"><cellExpression source="HPA" technology="ICC/IF">'
-            f'<subAssay type="human"><verification type="reliability">{reliability}</verification>'
-            f"{data}</subAssay>{extra}</cellExpression></antibody>"
+            + ("" if v18 else verification)
+            + f'<subAssay type="human">{verification if v18 else ""}{data}</subAssay>'
+            + f"{extra}</cellExpression></antibody>"
         )
+    version = 18 if v18 else 24
     return (
-        f'<?xml version="1.0" encoding="UTF-8"?><proteinAtlas schemaVersion="2.9"><entry version="18">'
+        f'<?xml version="1.0" encoding="UTF-8"?><proteinAtlas schemaVersion="2.9"><entry version="{version}">'
         f'<name>{name}</name><identifier id="{ensg}" db="Ensembl"/>{"".join(parts)}</entry></proteinAtlas>'
     ).encode()

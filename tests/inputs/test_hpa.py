@@ -141,6 +141,67 @@ def test_parse_entry_xml_without_name_and_malformed():
     assert "\n" not in str(err.value)
 
 
+def test_a_current_release_entry_reads_like_v18():
+    """Later releases: no attributes on <cellLine>, the reliability on <cellExpression>, the
+    top tier called "enhanced" (v18: "validated"); the listing and the labels come out the same."""
+    lines = {"HPA1": [("U-2 OS", ["http://x/a_blue_red_green.jpg"], ["Nucleoli", "Nucleoplasm"])]}
+    mouse = '<subAssay type="mouse"><verification type="reliability">uncertain</verification></subAssay>'
+    rows = {
+        layout: hpa.parse_entry_xml(entry_xml(TSPAN6, "TSPAN6", lines, mouse, level, layout), TSPAN6, "e.xml")
+        for layout, level in (("v18", "validated"), ("current", "enhanced"))
+    }
+    for got in rows.values():
+        assert got.drop(columns="reliability").to_dict("records") == [
+            dict(
+                ensg=TSPAN6,
+                protein="TSPAN6",
+                antibody="HPA1",
+                cell_line="U-2 OS",
+                url="http://x/a_blue_red_green.jpg",
+                locations="nucleoli+nucleoplasm",
+            )
+        ]
+    assert rows["current"]["reliability"].tolist() == ["enhanced"]
+    for got in rows.values():  # the default reliability, written for v18, trusts both names of the top tier
+        sheet = got.rename(columns={"locations": "image_locations", "reliability": "image_reliability"})
+        labelled = hpa.image_labels(sheet, None)
+        assert labelled[["label", "label_source"]].values.tolist() == [["nucleoli+nucleoplasm", "image"]]
+
+
+def test_a_current_release_location_table_keeps_its_enhanced_locations(tmp_path, caplog):
+    """From v19 the table's top tier is the column "Enhanced" (v18: "Validated") and it gains
+    main/additional location columns; the default reliability must not drop that tier."""
+    table = tmp_path / "subcellular_location.tsv"
+    write_table(
+        pd.DataFrame(
+            {
+                "Gene": ["ENSG1", "ENSG2", "ENSG3"],
+                "Gene name": ["ABC", "XYZ", "UVW"],
+                "Reliability": ["Enhanced", "Approved", "Uncertain"],
+                "Main location": ["Nucleoli", "Cytosol", "Vesicles"],
+                "Additional location": ["Nucleoplasm", "", ""],
+                "Extracellular location": ["", "", ""],
+                "Enhanced": ["Nucleoli;Nucleoplasm", "", ""],
+                "Supported": ["", "", ""],
+                "Approved": ["", "Cytosol", ""],
+                "Uncertain": ["", "", "Vesicles"],
+                "Single-cell variation intensity": ["", "", ""],
+                "Single-cell variation spatial": ["Nucleoplasm", "", ""],
+                "Cell cycle dependency": ["", "", ""],
+                "GO id": ["", "", ""],
+            }
+        ),
+        table,
+    )
+    with caplog.at_level("WARNING"):
+        cols = hpa.location_columns(table).set_index("protein")
+    assert "absent" not in caplog.text
+    assert cols["label"].dropna().to_dict() == {"ABC": "nucleoli+nucleoplasm", "XYZ": "cytosol"}
+    assert cols.loc["ABC", "sc_variation_spatial"] == "Nucleoplasm"
+    enhanced_only = hpa.location_columns(table, reliability=["Validated"]).set_index("protein")["label"]
+    assert enhanced_only.dropna().to_dict() == {"ABC": "nucleoli+nucleoplasm"}
+
+
 # --------------------------------------------------------------------------------------------
 # Downloading
 # --------------------------------------------------------------------------------------------

@@ -118,6 +118,8 @@ def test_hpa_source_downloads_splits_and_crops(tmp_path):
                         "clear_border": True,
                     },
                     "crops": {"crop_size": 80, "area_fraction": [0.0, 1.0], "border": "pad"},
+                    "model": {"width": 0.125, "epochs": 1, "batch_size": 8},
+                    "exploratory": {"feature_set": "pci_conv3", "multiloc": {"pairs": [["cytosol", "nucleoli"]]}},
                     "min_cells": 2,
                 }
             },
@@ -126,6 +128,7 @@ def test_hpa_source_downloads_splits_and_crops(tmp_path):
         path.write_text(yaml.safe_dump(config))
         snakemake("crops", "--directory", tmp_path, f"--configfile={path}")
         served = atlas.count()
+        snakemake("results/atlas/tables/suppdata2.tsv", "--directory", tmp_path, f"--configfile={path}")
     finally:
         atlas.server.shutdown()
         atlas.server.server_close()
@@ -148,6 +151,19 @@ def test_hpa_source_downloads_splits_and_crops(tmp_path):
     assert by_protein.loc["TSPAN6", "sc_variation_intensity"] == "Cytosol"
     assert pd.isna(by_protein.loc["SCYL3", "sc_variation_intensity"])
     assert served >= 6  # 2 entries + 5 images (the 404 once, retried never)
+    # Fig 5 / Supp Data 2 group images by their own labels: per gene, TSPAN6 is cytosol alone in
+    # every cell line and nothing would be scored as cytosol+nucleoli
+    scores = read_table(res / "tables/multiloc_scores.tsv")
+    groups = scores.drop_duplicates("image_id").set_index("image_id")["group"].to_dict()
+    assert groups == {
+        "TSPAN6/HPA004109/A-431": "cytosol",
+        "TSPAN6/HPA004109/U-2 OS": "cytosol+nucleoli",
+        "SCYL3/HPA005948/U-2 OS": "nucleoli",
+    }
+    suppdata2 = read_table(res / "tables/suppdata2.tsv")
+    assert suppdata2["image_id"].tolist() == ["TSPAN6/HPA004109/U-2 OS"]
+    assert suppdata2["cell_line"].tolist() == ["U-2 OS"] and int(suppdata2["n_cells"].iloc[0]) >= 2
+    assert np.isfinite(suppdata2["mean_score"].astype(float)).all()
 
 
 # --------------------------------------------------------------------------------------------

@@ -38,6 +38,8 @@ HUH_TRUE = {"t", "true", "1", "yes"}
 HUH_FALSE = {"f", "false", "0", "no", ""}
 #: HPA reliability columns (v18: Validated; from v19: Enhanced), most to least reliable
 HPA_RELIABILITY = ("Enhanced", "Validated", "Supported", "Approved", "Uncertain")
+#: one tier under its two names: v19 renamed v18's "Validated" to "Enhanced"
+HPA_SAME_TIER = {"validated": "enhanced", "enhanced": "validated"}
 DEFAULT_KEYS = {"huh2003": "yORF", "hpa": "Gene name", "simulated": "protein", "long": "protein"}
 ALIAS_KEYS = {"huh2003": ("yORF", "gene name"), "hpa": ("Gene", "Gene name")}
 
@@ -124,17 +126,26 @@ def _huh2003(table: pd.DataFrame, key: str, path: Path) -> pd.DataFrame:
     return _long(table[key], terms)
 
 
+def reliability_tiers(reliability) -> set[str]:
+    """The lower-case HPA reliability names that count for ``reliability``, with each tier's
+    other name: a config written for v18 ("Validated") keeps the top tier of a current atlas
+    ("Enhanced"), and the reverse, instead of silently dropping its most reliable locations."""
+    names = {str(r).strip().lower() for r in ([reliability] if isinstance(reliability, str) else reliability)}
+    return names | {HPA_SAME_TIER[n] for n in names if n in HPA_SAME_TIER}
+
+
 def _hpa(table: pd.DataFrame, key: str, reliability, path: Path) -> pd.DataFrame:
     """HPA: the ';'-separated locations of the chosen reliability columns, united."""
     if isinstance(reliability, str):
         reliability = (reliability,)
     cols = [find_column(table, r) for r in reliability]
-    present = [c for c in cols if c is not None]
+    renamed = [find_column(table, HPA_SAME_TIER.get(str(r).strip().lower(), "")) for r in reliability]
+    present = list(dict.fromkeys(c or other for c, other in zip(cols, renamed) if c or other))
     if not present:
         raise InputError(
             f"{path}: none of the reliability columns {list(reliability)} is present; columns are {list(table.columns)}"
         )
-    absent = [r for r, c in zip(reliability, cols) if c is None]
+    absent = [r for r, c, other in zip(reliability, cols, renamed) if c is None and other is None]
     if absent:
         log.warning("%s: reliability column(s) %s absent, using %s", path, absent, present)
     terms = pd.concat([_split(table[c], ";") for c in present])

@@ -89,7 +89,11 @@ def parse_entry_xml(xml_bytes: bytes, ensg: str, where: str) -> pd.DataFrame:
     id=...>``, the cell line the ``<cellLine>`` of the enclosing ``<data>`` and the image's
     locations that ``<data>``'s ``<location>`` elements (the annotation of this antibody in
     this cell line, which can differ from the gene's), the reliability the subAssay's
-    ``<verification type="reliability">``.
+    ``<verification type="reliability">`` (else its enclosing ``<cellExpression>``'s).
+
+    The layouts read: v18 (the paper's) and the later releases, whose ``<cellLine>`` lost its
+    ``organ``/``cellosaurusID`` attributes, whose reliability levels renamed "validated" to
+    "enhanced" (``annotations.reliability_tiers``) and whose elements may carry a namespace.
     """
     try:
         root = ET.fromstring(xml_bytes)
@@ -109,10 +113,12 @@ def parse_entry_xml(xml_bytes: bytes, ensg: str, where: str) -> pd.DataFrame:
         if _local(assay.tag) != "subAssay" or assay.get("type", "").lower() != "human":
             continue
         antibody = enclosing(assay, "antibody")
+        expression = enclosing(assay, "cellExpression")
         reliability = next(
             (
                 _text(v).lower()
-                for v in assay.iter()
+                for scope in (assay.iter(), expression if expression is not None else ())
+                for v in scope
                 if _local(v.tag) == "verification" and v.get("type") == "reliability"
             ),
             "",
@@ -432,7 +438,7 @@ def image_labels(
     images annotated to localize to each compartment alone", which the gene's summary cannot
     say (it merges every antibody and cell line).
     """
-    wanted = {r.lower() for r in reliability}
+    wanted = annotations.reliability_tiers(reliability)
     sheet = sheet.copy()
     own = sheet["image_locations"].fillna("").astype(str)
     trusted = (own != "") & sheet["image_reliability"].fillna("").astype(str).str.lower().isin(wanted)
