@@ -182,6 +182,9 @@ rule exploratory_truth:
         scores="results/{dataset}/tables/multiloc_scores.tsv",
         branches="results/{dataset}/tables/fig6_branches.tsv",
         cells="results/{dataset}/cells.parquet",
+        like=lambda wc: (
+            [f"results/{wc.dataset}/tables/localize_like.tsv"] if exploratory(wc.dataset)["queries"] else []
+        ),
     output:
         table="results/{dataset}/tables/exploratory_truth.tsv",
     log:

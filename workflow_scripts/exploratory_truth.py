@@ -2,7 +2,13 @@
 
 import pandas as pd
 
-from pcinpaint.exploratory.analysed import cluster_agreement, enrichment_agreement, mixing_correlation, protein_terms
+from pcinpaint.exploratory.analysed import (
+    cluster_agreement,
+    enrichment_agreement,
+    mixing_correlation,
+    neighbour_agreement,
+    protein_terms,
+)
 from pcinpaint.inputs.simulate import CLASS_TERMS
 from pcinpaint.io import read_table, write_table
 from pcinpaint.runlog import rule_log
@@ -56,6 +62,17 @@ with rule_log(snakemake.log[0]) as log:
                 goal="> 0",
                 n=len(branches),
                 detail="; ".join(f"{p}:{v:.2f}" for p, v in zip(branches["protein"], ari)),
+            )
+        )
+    for path in inp.get("like", []):
+        agree = neighbour_agreement(read_table(path), terms)
+        rows.append(
+            dict(
+                check="localize like X: tree-nearest proteins of the query's true class (share)",
+                value=agree["share"],
+                goal="> 0.5",
+                n=agree["n"],
+                detail=f"nearest one: {agree['nearest']:.2f} of {agree['queries']} queries",
             )
         )
     table = pd.DataFrame(rows, columns=["check", "value", "goal", "n", "detail"])

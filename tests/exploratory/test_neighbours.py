@@ -6,6 +6,7 @@ import pytest
 from scipy.cluster.hierarchy import cophenet
 from scipy.spatial.distance import squareform
 
+from pcinpaint.exploratory.analysed import neighbour_agreement
 from pcinpaint.exploratory.clustering import cluster
 from pcinpaint.exploratory.neighbours import nearest_proteins, tree_distances
 
@@ -34,3 +35,18 @@ def test_a_querys_neighbours_are_its_groups_proteins():
     assert table["tree_distance"].is_monotonic_increasing
     with pytest.raises(ValueError, match="query protein 'MKI67' is not among the 40 clustered proteins"):
         nearest_proteins(proteins, x, cluster(x), "MKI67", 9, terms)
+
+
+def test_neighbour_agreement_counts_the_querys_exact_class():
+    """The share of tree-ranked neighbours with the query's exact term set, and of nearest ones;
+    feature-only rows (no tree rank) do not count."""
+    terms = pd.Series({"Q1": "nucleoli", "Q2": "cytosol", "A": "nucleoli", "B": "cytosol+nucleoli", "C": "cytosol"})
+    like = pd.DataFrame(
+        {
+            "query": ["Q1", "Q1", "Q1", "Q2", "Q2"],
+            "protein": ["A", "B", "C", "C", "A"],
+            "tree_rank": pd.array([1, 2, None, 2, 1], dtype="Int64"),
+        }
+    )
+    got = neighbour_agreement(like, terms)
+    assert got == dict(share=0.5, n=4, nearest=0.5, queries=2)

@@ -150,6 +150,23 @@ def mixing_correlation(scores: pd.DataFrame, cells: pd.DataFrame, a: str, b: str
     return float(spearmanr(mixed["score"], share_b).statistic), len(mixed)
 
 
+def neighbour_agreement(like: pd.DataFrame, terms: pd.Series) -> dict:
+    """How often "localize like X" (``neighbours.nearest_proteins`` rows, any number of
+    queries) finds proteins of the query's own true class: over each query's tree-ranked
+    neighbours (``share``, and ``n`` of them), and for its single nearest one (``nearest``,
+    over ``queries``). Classes are exact term sets, so a mixed protein matches only its mix."""
+    ranked = like[pd.to_numeric(like["tree_rank"], errors="coerce").notna()].copy()
+    ranked["tree_rank"] = ranked["tree_rank"].astype(int)
+    ranked["same"] = ranked["protein"].map(terms).to_numpy() == ranked["query"].map(terms).to_numpy()
+    first = ranked[ranked["tree_rank"] == 1]
+    return dict(
+        share=float(ranked["same"].mean()) if len(ranked) else np.nan,
+        n=len(ranked),
+        nearest=float(first["same"].mean()) if len(first) else np.nan,
+        queries=len(first),
+    )
+
+
 def load_analysed(tables, cells_path, ds: dict, labelled: bool, supptable1=None):
     """(feature set name, cell metadata, features, cell table, protein terms) for the stage's
     rules, from the input files ``analysed_inputs`` lists."""
