@@ -11,6 +11,8 @@ from pcinpaint.config import (  # noqa: E402  (the library sits beside the rule 
     CONFIG_SCHEMA,
     PRECROPPED_SOURCES,
     dataset_seed,
+    missing_paths,
+    unknown_targets,
     validate_config,
 )
 from pcinpaint.errors import ConfigError, InputError  # noqa: E402
@@ -23,7 +25,7 @@ from pcinpaint.features.manifest import (  # noqa: E402
     feature_sets,
     vgg16_name,
 )
-from pcinpaint.io import read_table  # noqa: E402
+from pcinpaint.io import file_fingerprint, read_table  # noqa: E402
 from pcinpaint.model.spec import ENCODER_LAYERS  # noqa: E402
 from pcinpaint.resources import CAPPED, COSTS, job_size, n_chunks, plan, sheet_fields  # noqa: E402
 
@@ -32,8 +34,18 @@ try:
 except ConfigError as exc:
     sys.exit(f"error: {exc}")
 validate(config, schema=str(CONFIG_SCHEMA))
+# every configured input path exists (a mistyped path never serves old results)
+if missing_paths(config):
+    sys.exit("\n".join(f"error: {line}" for line in missing_paths(config)))
 
 DATASETS = list(config["datasets"])
+#: folders under results/ that are not datasets (cross-dataset figures, logs, GO downloads)
+SHARED_RESULTS = ("figures", "logs", "benchmarks", "go")
+# a target under results/<name>/ of no configured dataset: its name and the datasets there are,
+# instead of "no rule to produce"
+unknown = unknown_targets(sys.argv, [*DATASETS, *SHARED_RESULTS])
+if unknown:
+    sys.exit(f"error: {unknown[0][0]}: no dataset named '{unknown[0][1]}' in the config (have: {', '.join(DATASETS)})")
 SIMULATED = [d for d, ds in config["datasets"].items() if ds["source"] == "simulate"]
 #: datasets whose cells arrive cropped (no segmentation), and those segmented from fields
 PRECROPPED = [d for d, ds in config["datasets"].items() if ds["source"] in PRECROPPED_SOURCES]
@@ -143,7 +155,7 @@ def canonical(value):
     return value
 
 
-CROP_KEYS = ("segmentation", "crops", "preprocess", "min_cells")
+CROP_KEYS = ("segmentation", "crops", "preprocess", "min_cells", "nonfinite")
 
 
 def model_dataset(wildcards):
@@ -158,6 +170,14 @@ def raw_samplesheet(wildcards):
         return ds["samplesheet"]
     folder = {"simulate": "simulated"}.get(ds["source"], ds["source"])
     return f"results/{wildcards.dataset}/{folder}/samplesheet.tsv"
+
+
+def sheet_fingerprint(wildcards):
+    """The user's sample sheet, path and checksum (params of the rule that reads it): another
+    sheet, or an edited one, reruns the dataset whatever the files' times say."""
+    sheet = raw_samplesheet(wildcards)
+    ds = config["datasets"][wildcards.dataset]
+    return file_fingerprint(sheet) if ds["source"] == "samplesheet" else sheet
 
 
 def cropped_inputs(wildcards):
@@ -359,3 +379,4 @@ def has_go(dataset):
 
 def has_fig6(dataset):
     return dataset in SIMULATED or bool(exploratory(dataset)["variable_proteins"])
+

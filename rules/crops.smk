@@ -8,6 +8,7 @@ rule segment:
     output:
         crops=temp("results/{dataset}/chunks/{chunk}.npy"),
         objects=temp("results/{dataset}/chunks/{chunk}.parquet"),
+        fields=temp("results/{dataset}/chunks/{chunk}.fields.tsv"),
     log:
         "results/{dataset}/logs/segment/{chunk}.log",
     benchmark:
@@ -29,6 +30,7 @@ rule gather_crops:
         sheet="results/{dataset}/samplesheet.tsv",
         crops=chunk_files("npy"),
         objects=chunk_files("parquet"),
+        fields=chunk_files("fields.tsv"),
         truth_cells=truth_input("truth_cells.parquet"),
     output:
         store=directory("results/{dataset}/crops.zarr"),

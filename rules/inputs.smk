@@ -39,6 +39,7 @@ checkpoint samplesheet:
         "../envs/imaging.yaml"
     params:
         dataset=dataset_config("segmentation"),
+        sheet=sheet_fingerprint,
     script:
         "../workflow_scripts/samplesheet.py"
 
@@ -93,3 +94,4 @@ rule yeast_screen_samplesheet:
         dataset=dataset_config("yeast_screen"),
     script:
         "../workflow_scripts/yeast_screen_samplesheet.py"
+

@@ -11,7 +11,7 @@ with rule_log(snakemake.log[0]) as log:
     cfg = DatasetConfig.from_dict(snakemake.wildcards.dataset, snakemake.params.dataset)
     sheet = read_samplesheet(inp.sheet, cfg.channels)
     truth = read_table(inp.truth_cells) if inp.truth_cells else None
-    result = gather(inp.crops, inp.objects, cfg, sheet, out.store, truth)
+    result = gather(inp.crops, inp.objects, cfg, sheet, out.store, truth, inp.fields)
     write_table(result.cells, out.cells)
     write_table(result.objects, out.objects)
     write_table(result.fields, out.fields)

@@ -1,15 +1,16 @@
 """Rule go_enrichment: GO terms enriched in each protein cluster and sub-cluster (table3), offline
 with goatools."""
 
+from pcinpaint import notrun
 from pcinpaint.exploratory import enrichment
 from pcinpaint.io import read_table, write_table
 from pcinpaint.runlog import rule_log
 
-with rule_log(snakemake.log[0]) as log:
+with rule_log(snakemake.log[0], outputs=snakemake.output) as log:
     inp, out, go = snakemake.input, snakemake.output, snakemake.params.go
+    clusters = notrun.check(read_table(inp.clusters), "protein clustering")
     godag = enrichment.read_ontology(inp.ontology)
     associations = enrichment.read_associations(inp.associations, go["layout"], go["namespace"], godag=godag)
-    clusters = read_table(inp.clusters)
     table = enrichment.cluster_enrichment(
         enrichment.two_levels(clusters),
         associations,

@@ -6,7 +6,7 @@ from pcinpaint.figures.clustering import heatmap_figure
 from pcinpaint.io import write_table
 from pcinpaint.runlog import rule_log
 
-with rule_log(snakemake.log[0]) as log:
+with rule_log(snakemake.log[0], outputs=snakemake.output) as log:
     inp, out, params = snakemake.input, snakemake.output, snakemake.params
     ex = params.ds["exploratory"]
     name, meta, x, cells, terms = load_analysed(

@@ -13,7 +13,9 @@ with rule_log(snakemake.log[0]) as log:
     truth = snakemake.input.truth_fields
     truth_masks = truth_mask_paths(truth) if truth else None
     result = process_chunk(rows, cfg, truth_masks)
-    save_chunk(result, snakemake.output.crops, snakemake.output.objects)
+    save_chunk(result, snakemake.output.crops, snakemake.output.objects, snakemake.output.fields)
+    if result.fields["n_nonfinite"].any():
+        log.warning("%d non-finite pixels read as 0 (nonfinite: zero)", result.fields["n_nonfinite"].sum())
     log.info(
         "chunk %d of %d: %d fields, %d objects, %d crops",
         item,

@@ -16,7 +16,7 @@ from pcinpaint.runlog import rule_log
 
 MAX_CELLS = 400  # a dendrogram with more leaves is unreadable; cells are subsampled (seeded)
 
-with rule_log(snakemake.log[0]) as log:
+with rule_log(snakemake.log[0], outputs=snakemake.output) as log:
     inp, out, params = snakemake.input, snakemake.output, snakemake.params
     ex = params.ds["exploratory"]
     name, meta, x, cells, _ = load_analysed(inp.tables, inp.cells, params.ds, False, inp.get("supptable1"))

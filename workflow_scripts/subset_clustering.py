@@ -10,7 +10,7 @@ from pcinpaint.figures.clustering import cluster_examples_figure, heatmap_figure
 from pcinpaint.io import write_table
 from pcinpaint.runlog import rule_log
 
-with rule_log(snakemake.log[0]) as log:
+with rule_log(snakemake.log[0], outputs=snakemake.output) as log:
     inp, out, params, wc = snakemake.input, snakemake.output, snakemake.params, snakemake.wildcards
     ex = params.ds["exploratory"]
     chosen = ex[wc.subset]

@@ -1,5 +1,7 @@
 """From a sample sheet to the crop store: chunking, min_cells, empty fields, truth QC, provided masks."""
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -79,16 +81,18 @@ def test_chunks_hold_whole_images_and_cover_every_field(tmp_path):
 @pytest.mark.parametrize("method", ["nuclei_otsu", "provided"])
 def test_gather_filters_and_records_every_object(tmp_path, method):
     sheet, cfg = _dataset(tmp_path, FIELDS, method=method)
-    crops_paths, object_paths = [], []
+    crops_paths, object_paths, field_paths = [], [], []
     for i in range(2):
         result = process_chunk(chunk_rows(sheet, 2, i), cfg, progress=False)
         crops_paths.append(tmp_path / f"chunk{i}.npy")
         object_paths.append(tmp_path / f"chunk{i}.parquet")
-        save_chunk(result, crops_paths[-1], object_paths[-1])
-    out = gather(crops_paths, object_paths, cfg, sheet, tmp_path / "crops.zarr")
+        field_paths.append(tmp_path / f"chunk{i}.fields.tsv")
+        save_chunk(result, crops_paths[-1], object_paths[-1], field_paths[-1])
+    out = gather(crops_paths, object_paths, cfg, sheet, tmp_path / "crops.zarr", field_paths=field_paths)
 
     fields = out.fields.set_index("field_id")
     assert fields.loc["c1", "n_detected"] == 0 and fields.loc["c1", "n_stored"] == 0  # recorded, not lost
+    assert (fields["n_nonfinite"] == 0).all()
     assert fields.loc["d1", "n_leaves_field"] == 1 and fields.loc["d1", "n_stored"] == 4
     assert fields.loc["b1", f"n_{BELOW_MIN_CELLS}"] == 2 and fields.loc["b1", "n_stored"] == 0
     assert set(out.dropped_images["image_id"]) == {"P2_w1", "P3_w1"}
@@ -114,9 +118,9 @@ def test_gather_copies_crops_a_few_at_a_time_in_the_same_order(tmp_path, monkeyp
     sheet, cfg = _dataset(tmp_path, FIELDS)
     paths = []
     for i in range(2):
-        paths.append((tmp_path / f"chunk{i}.npy", tmp_path / f"chunk{i}.parquet"))
+        paths.append((tmp_path / f"chunk{i}.npy", tmp_path / f"chunk{i}.parquet", tmp_path / f"chunk{i}.tsv"))
         save_chunk(process_chunk(chunk_rows(sheet, 2, i), cfg, progress=False), *paths[-1])
-    crop_paths, object_paths = zip(*paths)
+    crop_paths, object_paths, _ = zip(*paths)
     whole = gather(crop_paths, object_paths, cfg, sheet, tmp_path / "whole.zarr")
     monkeypatch.setattr(fields_module, "GATHER_BATCH", 2)
     stepped = gather(crop_paths, object_paths, cfg, sheet, tmp_path / "stepped.zarr")
@@ -147,3 +151,40 @@ def test_detection_qc_counts_hits_duplicates_and_misses():
     assert table.loc["all", "precision"] == pytest.approx(2 / 4)
     assert table.loc["all", "recall"] == pytest.approx(2 / 3)
     assert table.loc["touching", "recall"] == pytest.approx(1 / 2)
+
+
+@pytest.mark.parametrize("channel", ["rfp", "gfp"])
+def test_nonfinite_pixels_stop_the_job_or_become_zero_and_are_counted(tmp_path, channel):
+    """NaN/Inf in a float TIFF: by default one line naming the sheet row, channel, file and
+    count; with nonfinite: zero the crops hold no NaN and the fields QC counts the pixels."""
+    sheet, cfg = _dataset(tmp_path, {"a1": ("P1_w1", [(30, 30), (90, 90), (30, 90)])}, min_cells=1)
+    path = sheet.loc[0, channel]
+    plane = tifffile.imread(path).astype(np.float32)
+    plane[40:45, 40:45] = np.nan
+    plane[0, 0] = np.inf
+    tifffile.imwrite(path, plane)
+    with pytest.raises(ValueError) as err:
+        process_chunk(sheet, cfg, progress=False)
+    message = str(err.value)
+    assert "\n" not in message and "sheet.tsv: row 2 (field_id=a1)" in message
+    assert f"channel '{channel}'" in message and "a1_" in message and "26 non-finite pixels" in message
+    cfg = dataclasses.replace(cfg, nonfinite="zero")
+    result = process_chunk(sheet, cfg, progress=False)
+    assert result.fields.to_dict("records") == [{"field_id": "a1", "n_nonfinite": 26}]
+    assert len(result.crops) == 3 and result.crops[:, 1].max() > 0  # segmented, the protein channel not zeroed
+    paths = [tmp_path / "c.npy", tmp_path / "c.parquet", tmp_path / "c.tsv"]
+    save_chunk(result, *paths)
+    out = gather(paths[:1], paths[1:2], cfg, sheet, tmp_path / "crops.zarr", field_paths=paths[2:])
+    assert out.fields.set_index("field_id").loc["a1", "n_nonfinite"] == 26
+
+
+def test_a_screen_without_a_kept_cell_stops_with_the_drop_reasons(tmp_path):
+    sheet, cfg = _dataset(tmp_path, {"b1": ("P2_w1", [(40, 40), (80, 80)]), "c1": ("P3_w1", [])}, min_cells=3)
+    paths = [tmp_path / "c.npy", tmp_path / "c.parquet", tmp_path / "c.tsv"]
+    save_chunk(process_chunk(sheet, cfg, progress=False), *paths)
+    with pytest.raises(ValueError) as err:
+        gather(paths[:1], paths[1:2], cfg, sheet, tmp_path / "crops.zarr", field_paths=paths[2:])
+    message = str(err.value)
+    assert message.startswith(f"{(tmp_path / 'sheet.tsv').resolve()}: no cell kept from 2 fields in 2 images")
+    assert "2 objects detected; dropped: image_below_min_cells 2 (min_cells=3)" in message
+    assert not (tmp_path / "crops.zarr").exists()

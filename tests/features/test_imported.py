@@ -105,3 +105,11 @@ def test_columns_with_missing_values_are_dropped_not_imputed(cells, tmp_path):
     table.to_csv(tmp_path / "gap.csv", index=False)
     out = import_features(tmp_path / "gap.csv", cells)
     assert "gap" not in out.columns and "ok" in out.columns
+    # NaN and Inf, written as numbers or as text, drop their column the same way
+    table = table.assign(
+        inf=[1.0, np.inf, 3, 4, 5, 6], nan=[1.0, 2, np.nan, 4, 5, 6], minus_inf=["-inf", "1", "2", "3", "4", "5"]
+    )
+    table.to_parquet(tmp_path / "bad.parquet")
+    out = import_features(tmp_path / "bad.parquet", cells)
+    assert [c for c in out.columns if not c.startswith("Metadata_")] == ["ok"]
+    assert np.isfinite(out["ok"]).all()

@@ -190,6 +190,65 @@ def _check_dataset(name: str, ds: dict, where: str, datasets: dict, published: d
             raise ConfigError(f"{prefix}.baselines.vgg16_rgb.{colour}: '{channel}' is not one of the channels {names}")
 
 
+def config_paths(config: dict) -> list[tuple[str, str]]:
+    """Every input path a validated config names, as (config key, path): sample sheets,
+    adapter roots and tables, annotation and GO files (not URLs), published and VGG16 weights,
+    imported feature tables. Checked when the workflow is parsed (``missing_paths``), so a
+    mistyped path stops the run before anything is built or served from old results."""
+    from pcinpaint.exploratory.go_files import is_url  # GO files may be URLs, fetched by a rule
+
+    found = [(f"published_weights.{k}", v) for k, v in config.get("published_weights", {}).items()]
+    for name, ds in config["datasets"].items():
+        at, source = f"datasets.{name}", ds["source"]
+        adapter = {  # the paths of the dataset's own input source (blocks of other sources are unused)
+            "samplesheet": [("samplesheet", ds.get("samplesheet"))],
+            "yeast_screen": [(f"yeast_screen.{k}", ds.get("yeast_screen", {}).get(k)) for k in ("root", "annotations")],
+            "crops": [("precropped.root", ds.get("precropped", {}).get("root"))],
+            "hpa": [("hpa.location_table", ds.get("hpa", {}).get("location_table"))],
+            "labelled_hdf5": [
+                (f"labelled_hdf5.paths[{i}]", p) for i, p in enumerate(ds.get("labelled_hdf5", {}).get("paths", []))
+            ],
+        }.get(source, [])
+        proteins = ds.get("hpa", {}).get("proteins")
+        if source == "hpa" and isinstance(proteins, str) and proteins != "all":
+            adapter.append(("hpa.proteins", proteins))
+        found += [(f"{at}.{key}", path) for key, path in adapter]
+        found.append((f"{at}.benchmarks.annotations.path", ds["benchmarks"].get("annotations", {}).get("path")))
+        go = ds["exploratory"].get("go", {})
+        found += [(f"{at}.exploratory.go.{k}", go.get(k)) for k in ("ontology", "annotations") if not is_url(go.get(k))]
+        found.append((f"{at}.baselines.vgg16_weights", ds["baselines"].get("vgg16_weights")))
+        for set_name, spec in ds["baselines"].get("imported", {}).items():
+            found.append((f"{at}.baselines.imported.{set_name}.path", (spec or {}).get("path")))
+    return [(key, str(path)) for key, path in found if path]
+
+
+def missing_paths(config: dict, base: str | Path = ".") -> list[str]:
+    """One line per configured input path that does not exist (relative to ``base``, the
+    working directory), naming its config key."""
+    return [f"{key}: {path} does not exist" for key, path in config_paths(config) if not (Path(base) / path).exists()]
+
+
+def unknown_targets(argv: list[str], known: list[str]) -> list[tuple[str, str]]:
+    """(target, name) for each command-line target under ``results/<name>/`` whose name is not
+    in ``known`` (the datasets and the shared result folders). The targets come from
+    Snakemake's own argument parser, read when the workflow is parsed (before Snakemake would
+    report only "no rule to produce"); any other caller's arguments give nothing."""
+    if not argv or Path(argv[0]).name not in ("snakemake", "__main__.py"):
+        return []
+    try:
+        from snakemake.cli import get_argument_parser
+
+        targets = get_argument_parser().parse_known_args(argv[1:])[0].targets or []
+    except (Exception, SystemExit):
+        return []
+    found = []
+    for target in targets:
+        parts = Path(str(target)).parts
+        if len(parts) > 2 and parts[0] == "results" and parts[1] not in known:
+            found.append((str(target), parts[1]))
+    return found
+
+
 def load_config(path: str | Path) -> dict:
     """Read and validate a YAML config file (the tests' and benchmarks' entry point)."""
     path = Path(path)
@@ -220,6 +279,7 @@ class DatasetConfig:
     baselines: dict
     min_cells: int
     raw: dict
+    nonfinite: str = "error"
 
     @classmethod
     def from_config(cls, config: dict, name: str) -> DatasetConfig:
@@ -245,6 +305,7 @@ class DatasetConfig:
             baselines=dict(ds.get("baselines", {})),
             min_cells=int(ds.get("min_cells", 1)),
             raw=ds,
+            nonfinite=ds.get("nonfinite", "error"),
         )
 
     @property

@@ -1,8 +1,11 @@
 """Every exception class of the library, in one place.
 
-``InputError``, ``ConfigError`` and ``TrainingError`` stop a rule with one line for the user
-(see ``runlog``); the download errors steer the atlas downloader's retries.
+``InputError``, ``ConfigError``, ``TrainingError`` and ``DiskFullError`` stop a rule with one
+line for the user (see ``runlog``); ``NotRun`` marks a stage that cannot run on this data
+(its outputs say so, see ``notrun``); the download errors steer the atlas downloader's retries.
 """
+
+import errno
 
 
 class InputError(ValueError):
@@ -15,6 +18,22 @@ class ConfigError(ValueError):
 
 class TrainingError(RuntimeError):
     """Training cannot go on (too few pairs, NaN loss); the message says where and what is kept."""
+
+
+class DiskFullError(OSError):
+    """No space left on the device while writing an output; nothing partial was kept."""
+
+    def __init__(self, path):
+        message = f"{path}: no space left on device; nothing partial was kept (free space and rerun)"
+        super().__init__(errno.ENOSPC, message)
+
+    def __str__(self):
+        return self.args[1]
+
+
+class NotRun(ValueError):
+    """A stage that cannot run on this data (one protein, identical profiles): its outputs are
+    written as "not run" with this reason, and the rest of the workflow goes on."""
 
 
 class TransientDownloadError(Exception):

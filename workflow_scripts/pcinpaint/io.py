@@ -8,34 +8,70 @@ read and written by suffix (.parquet, .tsv, .csv) with one-line errors naming th
 from __future__ import annotations
 
 import contextlib
+import errno
+import functools
+import hashlib
 import os
 import tempfile
 from pathlib import Path
 
 import pandas as pd
 
-from pcinpaint.errors import InputError
+from pcinpaint.errors import DiskFullError, InputError
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 
 
+def is_disk_full(exc: BaseException) -> bool:
+    """Whether ``exc``, its causes or (for an exception group) its members ran out of space:
+    writers wrap the ``OSError`` (zarr, parquet) or report it in words (torch)."""
+    seen = set()
+    stack = [exc]
+    while stack:
+        e = stack.pop()
+        if e is None or id(e) in seen:
+            continue
+        seen.add(id(e))
+        if isinstance(e, OSError) and e.errno == errno.ENOSPC:
+            return True
+        if "no space left on device" in str(e).lower():
+            return True
+        stack += [e.__cause__, e.__context__, *getattr(e, "exceptions", ())]
+    return False
+
+
+@contextlib.contextmanager
+def disk_full_names(path: str | Path):
+    """Turn running out of space inside the block into one ``DiskFullError`` naming ``path``."""
+    try:
+        yield
+    except DiskFullError:
+        raise
+    except Exception as exc:
+        if is_disk_full(exc):
+            raise DiskFullError(path) from None
+        raise
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | Path):
     """Yield a temporary file beside ``path`` (same suffix, so writers pick the same format);
-    it replaces ``path`` only when the block succeeds, so readers never see a half file."""
+    it replaces ``path`` only when the block succeeds, so readers never see a half file. A
+    full disk becomes one line naming ``path`` (``DiskFullError``), the temporary file removed."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp)
-    try:
-        yield tmp
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes files private; outputs get the usual mode
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    with disk_full_names(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
+        os.close(fd)
+        tmp = Path(tmp)
+        try:
+            yield tmp
+            os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes files private; outputs get the usual mode
+            os.replace(tmp, path)
+        finally:
+            if tmp.exists():
+                tmp.unlink()
 
 
 def write_table(df: pd.DataFrame, path: str | Path) -> Path:
@@ -68,3 +104,20 @@ def read_table(path: str | Path, columns: list[str] | None = None) -> pd.DataFra
         raise InputError(f"{path}: file not found") from None
     except Exception as exc:  # parser errors carry multi-line messages
         raise InputError(f"{path}: cannot parse table: {' '.join(str(exc).split())}") from None
+
+
+def file_fingerprint(path: str | Path) -> str:
+    """'<path> sha256:<digest>' of an input file the workflow does not track by itself (a
+    rule's params): editing the file, or pointing the config at another one, reruns what
+    depends on it even when its modification time says otherwise. Hashed once per version."""
+    stat = Path(path).stat()
+    return f"{path} sha256:{_digest(str(path), stat.st_mtime_ns, stat.st_size)}"
+
+
+@functools.lru_cache(maxsize=64)
+def _digest(path: str, mtime_ns: int, size: int) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:16]

@@ -3,25 +3,30 @@
 A rule script wraps its body in ``with rule_log(snakemake.log[0]):``. Progress bars and
 messages go to the log file. A problem with the user's input (``InputError``,
 ``ConfigError``) is written as its one line to both the log and the console, so the user
-sees what is wrong without opening a traceback; anything else keeps its full traceback
-in the log.
+sees what is wrong without opening a traceback, and so is a full disk; anything else keeps
+its full traceback in the log.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import sys
 import traceback
 from pathlib import Path
 
-from pcinpaint.errors import ConfigError, InputError, TrainingError
+from pcinpaint import notrun
+from pcinpaint.errors import ConfigError, DiskFullError, InputError, NotRun, TrainingError
 
-USER_ERRORS = (InputError, ConfigError, TrainingError)
+#: NotRun outside a rule that records it (no ``outputs``) is the user's data: one line too
+USER_ERRORS = (InputError, ConfigError, TrainingError, DiskFullError, NotRun)
 
 
 @contextlib.contextmanager
-def rule_log(path: str | Path):
+def rule_log(path: str | Path, outputs=None):
+    """The rule's log for the block; with ``outputs`` (the rule's output paths), a stage that
+    raises ``NotRun`` writes them as "not run" with the reason (``notrun``) and succeeds."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     console = sys.__stderr__
@@ -33,14 +38,26 @@ def rule_log(path: str | Path):
         root.setLevel(logging.INFO)
         try:
             with contextlib.redirect_stdout(fh), contextlib.redirect_stderr(fh):
-                yield logging.getLogger("pcinpaint")
+                if outputs is None:
+                    yield logging.getLogger("pcinpaint")
+                else:
+                    with notrun.outputs_not_run(list(outputs)):
+                        yield logging.getLogger("pcinpaint")
         except USER_ERRORS as exc:
-            message = f"error: {exc}"
-            fh.write(message + "\n")
-            print(message, file=console)
-            raise SystemExit(1) from None
-        except Exception:
+            _stop(fh, console, f"error: {exc}")
+        except Exception as exc:
+            if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:  # a writer outside atomic_path
+                where = exc.filename or "an output"
+                _stop(fh, console, f"error: {where}: no space left on device (free space and rerun)")
             fh.write(traceback.format_exc())
             raise
         finally:
             root.removeHandler(handler)
+
+
+def _stop(fh, console, message: str):
+    """The one line a user error ends a rule with, in the log and on the console."""
+    with contextlib.suppress(OSError):  # the log's own disk may be the full one
+        fh.write(message + "\n")
+    print(message, file=console)
+    raise SystemExit(1) from None

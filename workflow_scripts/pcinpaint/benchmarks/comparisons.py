@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from pcinpaint.errors import NotRun
 from pcinpaint.features.manifest import NOT_RUN
 from pcinpaint.features.table import split_table
 from pcinpaint.inputs.annotations import cell_labels, read_annotations, terms_for_pairwise
@@ -292,6 +293,8 @@ def umap_embedding(features: np.ndarray, n_neighbors: int, min_dist: float, seed
     from pcinpaint.features.matrix import zscore
 
     x = zscore(features)
+    if len(x) < 3 or x.shape[1] == 0:
+        raise NotRun(f"{len(x)} profile(s) with {x.shape[1]} varying feature(s); a map needs 3 or more that differ")
     n_neighbors = max(2, min(int(n_neighbors), len(x) - 1))
     # the spectral start needs more points than its eigenvectors (a handful of proteins has not)
     init = "spectral" if len(x) > 10 else "random"

@@ -25,7 +25,7 @@ from pcinpaint.crops.segment import segment_field
 from pcinpaint.crops.store import to_uint8, write_crop_store
 from pcinpaint.errors import InputError
 from pcinpaint.inputs.files import read_image
-from pcinpaint.inputs.samplesheet import SHEET_OPTIONAL, SHEET_REQUIRED, read_field, read_mask, row_name
+from pcinpaint.inputs.samplesheet import SHEET_OPTIONAL, SHEET_REQUIRED, read_field_counted, read_mask, row_name
 from pcinpaint.io import atomic_path, read_table, write_table
 
 #: drop reason given at gather time to cells of images below min_cells
@@ -100,6 +100,7 @@ def segment_and_crop(field: np.ndarray, cfg: DatasetConfig, mask: np.ndarray | N
 class ChunkResult:
     crops: np.ndarray  # uint8 (n_kept, C, S, S)
     objects: pd.DataFrame  # every detected object, sheet metadata columns included
+    fields: pd.DataFrame  # per field: field_id, n_nonfinite (pixels read as 0)
 
 
 def process_chunk(
@@ -108,9 +109,10 @@ def process_chunk(
     """Segment and crop every field of a (chunk of a) sample sheet."""
     size = cfg.crops["model_size"]
     crops_out = [np.zeros((0, len(cfg.channels), size, size), np.uint8)]
-    tables = []
+    tables, nonfinite = [], []
     for index in tqdm(sheet.index, desc=f"{cfg.name}: segmenting", disable=not progress, mininterval=5):
-        field = read_field(sheet, index, cfg.channels)
+        field, n_nonfinite = read_field_counted(sheet, index, cfg.channels, cfg.nonfinite)
+        nonfinite.append(n_nonfinite)
         mask = read_mask(sheet, index) if cfg.segmentation["method"] == "provided" else None
         if mask is not None and mask.shape != field.shape[1:]:
             raise InputError(
@@ -125,7 +127,8 @@ def process_chunk(
         tables.append(objects)
         crops_out.append(to_uint8(crops))
     objects = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
-    return ChunkResult(np.concatenate(crops_out), objects)
+    fields = pd.DataFrame({"field_id": sheet["field_id"].astype(str).to_numpy(), "n_nonfinite": nonfinite})
+    return ChunkResult(np.concatenate(crops_out), objects, fields.astype({"n_nonfinite": "int64"}))
 
 
 def match_truth(objects: pd.DataFrame, truth_labels: np.ndarray) -> np.ndarray:
@@ -137,10 +140,11 @@ def match_truth(objects: pd.DataFrame, truth_labels: np.ndarray) -> np.ndarray:
     return truth_labels[y, x].astype(np.int64)
 
 
-def save_chunk(result: ChunkResult, crops_path: str | Path, objects_path: str | Path) -> None:
+def save_chunk(result: ChunkResult, crops_path: str | Path, objects_path: str | Path, fields_path: str | Path) -> None:
     with atomic_path(crops_path) as tmp:
         np.save(tmp, result.crops)
     write_table(result.objects, objects_path)
+    write_table(result.fields, fields_path)
 
 
 #: crops copied from the chunk files into the store per step
@@ -162,8 +166,12 @@ def gather(
     sheet: pd.DataFrame,
     store_path: str | Path,
     truth_cells: pd.DataFrame | None = None,
+    field_paths: Sequence[str | Path] = (),
 ) -> GatherResult:
-    """Combine chunk outputs into the crop store and the cell table; apply ``min_cells``."""
+    """Combine chunk outputs into the crop store and the cell table; apply ``min_cells``.
+
+    A screen where no cell survives stops here (``InputError`` with the drop-reason counts)
+    rather than storing an empty crop store that every later stage would trip over."""
     objects_per_chunk = [read_table(p) for p in object_paths]
     objects = (
         pd.concat([o for o in objects_per_chunk if len(o)], ignore_index=True)
@@ -193,6 +201,10 @@ def gather(
         store_rows.append(cropped[cropped["kept"]])
     cells = pd.concat(store_rows, ignore_index=True) if store_rows else objects.iloc[:0]
     cells = cells.assign(store_index=np.arange(len(cells)))
+    per_field = [read_table(p) for p in field_paths]
+    nonfinite = pd.concat(per_field, ignore_index=True) if per_field else None
+    if cells.empty:
+        raise InputError(no_cells_message(objects, sheet, cfg.min_cells))
 
     def batches():
         # each chunk file is mapped, not loaded: the store is filled a few thousand crops at a time
@@ -221,7 +233,7 @@ def gather(
     extra = [c for c in (*TRUTH_COLUMNS, "truth_label") if c in cells.columns]
     cells = cells[columns + extra].reset_index(drop=True)
 
-    fields = field_qc(objects, sheet)
+    fields = field_qc(objects, sheet, nonfinite)
     dropped = pd.DataFrame(
         {"image_id": small.index, "n_cells": small.to_numpy(), "reason": f"fewer than min_cells={cfg.min_cells} cells"}
     )
@@ -249,8 +261,21 @@ def _empty_objects() -> pd.DataFrame:
     )
 
 
-def field_qc(objects: pd.DataFrame, sheet: pd.DataFrame) -> pd.DataFrame:
-    """Per field: detected objects, stored cells and the count of every drop reason."""
+def no_cells_message(objects: pd.DataFrame, sheet: pd.DataFrame, min_cells: int) -> str:
+    """One line for a screen where no cell was kept: what was detected and why it was dropped."""
+    reasons = objects.loc[objects["drop_reason"] != "", "drop_reason"].value_counts()
+    dropped = ", ".join(f"{r} {n:,}" for r, n in reasons.items()) or "none"
+    where = sheet["source_sheet"].iloc[0] if "source_sheet" in sheet.columns else sheet.attrs.get("path", "the sheet")
+    return (
+        f"{where}: no cell kept from {len(sheet):,} fields in {sheet['image_id'].nunique():,} images: "
+        f"{len(objects):,} objects detected; dropped: {dropped} (min_cells={min_cells}); "
+        "check the segmentation channel and settings (qc_overlays shows what was found)"
+    )
+
+
+def field_qc(objects: pd.DataFrame, sheet: pd.DataFrame, nonfinite: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Per field: detected objects, stored cells, the count of every drop reason and of the
+    non-finite pixels read as 0 (``nonfinite: zero``)."""
     base = sheet[["field_id", "image_id", "protein"]].copy()
     stored_padded = objects.assign(stored_padded=objects["padded"] & objects["kept"])
     counts = stored_padded.groupby("field_id").agg(
@@ -261,6 +286,9 @@ def field_qc(objects: pd.DataFrame, sheet: pd.DataFrame) -> pd.DataFrame:
     for reason in DROP_REASONS:
         col = reasons[reason] if reason in reasons.columns else pd.Series(dtype="int64")
         table = table.merge(col.rename(f"n_{reason}"), left_on="field_id", right_index=True, how="left")
+    if nonfinite is not None and len(nonfinite):
+        counts = nonfinite.astype({"field_id": str}).set_index("field_id")["n_nonfinite"].astype(int)
+        table["n_nonfinite"] = table["field_id"].astype(str).map(counts)
     num = [c for c in table.columns if c.startswith("n_")]
     table[num] = table[num].fillna(0).astype(int)
     return table

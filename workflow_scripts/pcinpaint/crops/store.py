@@ -14,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from pcinpaint.errors import InputError
+from pcinpaint.errors import DiskFullError, InputError
+from pcinpaint.io import disk_full_names, is_disk_full
 
 #: cells per shard file (one file per 1,024 cells keeps file counts small on cluster file
 #: systems); inside a shard, chunks of 16 cells: sequential reads decode few chunks, random
@@ -48,8 +49,9 @@ def write_crop_store(
     import zarr
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    with disk_full_names(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
     try:
         shard = min(SHARD_CELLS, max(CHUNK_CELLS, -(-n_cells // CHUNK_CELLS) * CHUNK_CELLS))
         arr = zarr.create_array(
@@ -94,6 +96,10 @@ def write_crop_store(
         if path.exists():
             shutil.rmtree(path)
         os.replace(tmp, path)
+    except Exception as exc:
+        if is_disk_full(exc):
+            raise DiskFullError(path) from None
+        raise
     finally:
         if tmp.exists():
             shutil.rmtree(tmp)

@@ -29,6 +29,7 @@ from scipy.cluster.hierarchy import fcluster, is_valid_linkage, leaves_list
 from scipy.cluster.hierarchy import linkage as _scipy_linkage
 from scipy.spatial.distance import pdist
 
+from pcinpaint.errors import NotRun
 from pcinpaint.features.matrix import group_means, squared_distances, zscore
 
 LEVELS = ("protein", "image")
@@ -97,14 +98,12 @@ def protein_profiles(
     keep = profiles["n_cells"].to_numpy() >= min_cells
     profiles, means = profiles[keep], means[keep]
     if len(profiles) < 2:
-        raise ValueError(
-            f"{len(profiles)} {level} profile(s) with at least {min_cells} cells; clustering needs 2 or more"
-        )
+        raise NotRun(f"{len(profiles)} {level} profile(s) with at least {min_cells} cells; clustering needs 2 or more")
     kept = np.flatnonzero(means.std(axis=0) > 1e-12)
     matrix = zscore(means[:, kept])
     profiles.attrs["features"] = kept.tolist()
     if matrix.shape[1] == 0:
-        raise ValueError("every feature is constant over the profiles; nothing to cluster")
+        raise NotRun(f"the {len(profiles)} {level} profiles are identical in every feature; nothing to cluster")
     return profiles, matrix
 
 

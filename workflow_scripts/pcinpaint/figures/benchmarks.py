@@ -6,6 +6,8 @@ that were not run are named on the figure rather than left out.
 
 from __future__ import annotations
 
+import textwrap
+
 import numpy as np
 import pandas as pd
 
@@ -118,9 +120,13 @@ def suppfig3(xy: np.ndarray, labels: pd.Series, title: str = ""):
 
 
 def fig3(panels: list[tuple[str, np.ndarray, pd.Series]]):
-    """Protein-level UMAPs, one panel per dataset, side by side."""
+    """Protein-level UMAPs, one panel per dataset, side by side (``xy`` None: a panel whose
+    title says why it was not run)."""
     fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4.8), squeeze=False)
     for ax, (title, xy, labels) in zip(axes[0], panels):
-        scatter_embedding(ax, xy, labels, size=12)
-        ax.set_title(title, fontsize=9)
+        if xy is None:
+            ax.axis("off")
+        else:
+            scatter_embedding(ax, xy, labels, size=12)
+        ax.set_title(textwrap.fill(title, 60), fontsize=9)
     return fig

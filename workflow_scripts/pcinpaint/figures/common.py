@@ -44,3 +44,15 @@ def save_figure(fig, *paths: str | Path, dpi: int = 120) -> None:
                 fig.savefig(tmp, dpi=dpi, bbox_inches="tight")
     finally:
         plt.close(fig)
+
+
+def not_run_figure(reason: str, title: str = ""):
+    """A small panel that says a figure was not run, and why (in place of the figure)."""
+    import textwrap
+
+    fig, ax = plt.subplots(figsize=(6, 2.5))
+    ax.axis("off")
+    if title:
+        ax.set_title(title, fontsize=9)
+    ax.text(0.5, 0.5, "not run:\n" + textwrap.fill(reason, 70), ha="center", va="center", fontsize=9, wrap=True)
+    return fig

@@ -55,9 +55,13 @@ def read_samplesheet(
         for col in required:
             if row[col] == "":
                 raise InputError(f"{path}: row {i + 2}: empty value in column '{col}'")
-    dup = sheet["field_id"][sheet["field_id"].duplicated()]
+    dup = sheet["field_id"][sheet["field_id"].duplicated(keep=False)]
     if len(dup):
-        raise InputError(f"{path}: field_id '{dup.iloc[0]}' appears more than once")
+        first = dup.iloc[0]
+        rows = [i + 2 for i in dup.index[dup == first]]
+        others = dup.nunique() - 1
+        more = f"; {others} more duplicated field_id(s)" if others else ""
+        raise InputError(f"{path}: field_id '{first}' appears more than once (rows {rows}){more}")
     for col in SHEET_OPTIONAL:
         if col in sheet.columns:
             sheet[col] = sheet[col].replace("", pd.NA)
@@ -77,6 +81,67 @@ def read_samplesheet(
     return sheet
 
 
+#: problems listed in one sheet check before the rest are only counted
+MAX_LISTED = 20
+
+
+def check_files(sheet: pd.DataFrame, channels: Sequence[str], threads: int = 8) -> None:
+    """Every channel (and mask) file of the whole sheet exists and has a readable 2-D image
+    header of the same shape across the row's channels; all problems reported together in
+    one ``InputError`` (the first ``MAX_LISTED``, then a count), before any job starts.
+    Headers only: pixel checks (non-finite values) stay in the segmentation jobs."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    columns = list(channels) + (["mask"] if "mask" in sheet.columns else [])
+    cells = [(i, col) for i in sheet.index for col in columns if isinstance(sheet.loc[i, col], str)]
+    with ThreadPoolExecutor(threads) as pool:
+        headers = dict(zip(cells, pool.map(lambda c: image_header(sheet.loc[c[0], c[1]]), cells)))
+    problems = []
+    for i in sheet.index:
+        where = f"row {sheet.loc[i, 'source_row']} (field_id={sheet.loc[i, 'field_id']})"
+        shapes = {}
+        for col in columns:
+            if (i, col) not in headers:
+                continue
+            shape, problem = headers[(i, col)]
+            if problem:
+                problems.append(f"{where}: {col}: {problem}")
+            elif col in channels:
+                shapes[col] = shape
+        if len(set(shapes.values())) > 1:
+            problems.append(f"{where}: channels have different shapes {shapes}")
+    if problems:
+        listed = problems[:MAX_LISTED]
+        more = f"\n  ... and {len(problems) - MAX_LISTED} more" if len(problems) > MAX_LISTED else ""
+        raise InputError(
+            f"{sheet['source_sheet'].iloc[0]}: {len(problems)} problem(s) with the sheet's image files:\n  "
+            + "\n  ".join(listed)
+            + more
+        )
+
+
+def image_header(path: str) -> tuple[tuple[int, ...] | None, str | None]:
+    """(2-D shape, None) from an image file's header, or (None, the problem)."""
+    p = Path(path)
+    if not p.exists():
+        return None, f"file not found: {p}"
+    if p.suffix.lower() not in (".tif", ".tiff"):
+        return None, None if p.stat().st_size else f"empty file: {p}"
+    import tifffile
+
+    try:
+        with tifffile.TiffFile(p) as tif:
+            series = tif.series[0]
+            shape, dtype = tuple(d for d in series.shape if d != 1), series.dtype
+    except Exception as exc:
+        return None, f"cannot read TIFF header of {p}: {' '.join(str(exc).split())[:120]}"
+    if len(shape) != 2:
+        return None, f"{p} has shape {series.shape}; expected one 2-D plane per file"
+    if dtype.kind not in "uif":
+        return None, f"{p} holds {dtype} pixels; expected integers or floats"
+    return shape, None
+
+
 def _resolve(base: Path, p: str) -> str:
     q = Path(p).expanduser()
     return str(q if q.is_absolute() else (base / q).resolve())
@@ -90,14 +155,42 @@ def row_name(sheet: pd.DataFrame, index) -> str:
     return f"{sheet.attrs.get('path', 'sample sheet')}: row {int(index) + 2} (field_id={row['field_id']})"
 
 
-def read_field(sheet: pd.DataFrame, index, channels: Sequence[str]) -> np.ndarray:
+#: what a field's NaN or infinite pixels do: stop the job naming them, or become 0 (counted in QC)
+NONFINITE = ("error", "zero")
+
+
+def read_field(sheet: pd.DataFrame, index, channels: Sequence[str], nonfinite: str = "error") -> np.ndarray:
     """All channels of one field as a (C, H, W) float32 array, in the config's channel order."""
+    return read_field_counted(sheet, index, channels, nonfinite)[0]
+
+
+def read_field_counted(
+    sheet: pd.DataFrame, index, channels: Sequence[str], nonfinite: str = "error"
+) -> tuple[np.ndarray, int]:
+    """``read_field`` and the number of non-finite pixels it found (float TIFFs can hold NaN or
+    Inf). They would reach segmentation as an undefined threshold and the crops as silent
+    zeros, so by default they stop the job with the file, row and channel; ``nonfinite="zero"``
+    reads them as 0 and the caller reports the count."""
+    if nonfinite not in NONFINITE:
+        raise ValueError(f"nonfinite must be one of {NONFINITE}, got {nonfinite!r}")
     where = row_name(sheet, index)
     planes = [read_image(sheet.loc[index, ch], where) for ch in channels]
     shapes = {ch: p.shape for ch, p in zip(channels, planes)}
     if len(set(shapes.values())) > 1:
         raise InputError(f"{where}: channels have different shapes {shapes}")
-    return np.stack(planes)
+    total = 0
+    for ch, plane in zip(channels, planes):
+        bad = ~np.isfinite(plane)
+        n = int(bad.sum())
+        if n and nonfinite == "error":
+            raise InputError(
+                f"{where}: channel '{ch}' ({sheet.loc[index, ch]}) has {n:,} non-finite pixels (NaN or Inf) "
+                f"of {plane.size:,}; fix the image, or set the dataset's nonfinite: zero to read them as 0"
+            )
+        if n:
+            plane[bad] = 0.0
+        total += n
+    return np.stack(planes), total
 
 
 def read_mask(sheet: pd.DataFrame, index) -> np.ndarray:

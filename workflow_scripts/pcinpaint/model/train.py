@@ -12,6 +12,7 @@ from (seed, epoch) alone, so a resumed run is bitwise identical to an uninterrup
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import logging
 import time
@@ -76,8 +77,13 @@ def fingerprint(
 
 
 def save_atomic(obj, path: Path) -> None:
-    with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
+    """A checkpoint or model, written atomically. Serialised in memory first, then written by
+    Python: torch's own file writer reports a full disk only as "unexpected pos", which
+    ``atomic_path`` could not name as a full disk."""
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        fh.write(buffer.getbuffer())
 
 
 def build_model(spec: ModelSpec, seed: int, objective: str = "pci") -> torch.nn.Module:
