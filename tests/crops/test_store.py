@@ -50,3 +50,52 @@ def test_crop_store_of_any_size(tmp_path, n):
     crops = np.random.default_rng(n).integers(0, 256, (n, 2, 64, 64), dtype=np.uint8)
     path = write_crop_store(tmp_path / "crops.zarr", [crops[: n // 2], crops[n // 2 :]], n, 2, 64)
     np.testing.assert_array_equal(read_crops(path), crops.astype(np.float32) / 255)
+
+
+KILLED_WRITER = """
+import sys, time
+from pathlib import Path
+import numpy as np
+sys.path.insert(0, sys.argv[1])
+from pcinpaint.crops.store import write_crop_store
+
+def batches():
+    for i in range(8):
+        yield np.full((1024, 2, 64, 64), i, np.uint8)
+        if i == 2:
+            Path(sys.argv[3]).touch()  # midway: three of eight shards written
+            time.sleep(60)
+
+write_crop_store(sys.argv[2], batches(), 8 * 1024, 2, 64)
+"""
+
+
+def test_a_writer_killed_midway_leaves_no_store_and_the_good_one_stays(tmp_path):
+    """gather_crops killed (SIGKILL: no cleanup runs) halfway through the store: the earlier
+    store is still whole, no half store exists, and the next write removes the leftovers."""
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    path, ready = tmp_path / "crops.zarr", tmp_path / "midway"
+    good = np.full((5, 2, 64, 64), 7, np.uint8)
+    write_crop_store(path, [good], 5, 2, 64)
+    lib = Path(__file__).resolve().parents[2] / "workflow_scripts"
+    proc = subprocess.Popen([sys.executable, "-c", KILLED_WRITER, str(lib), str(path), str(ready)])
+    try:
+        deadline = time.monotonic() + 60
+        while not ready.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert ready.exists(), "the writer did not reach the middle of the store"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+    finally:
+        proc.kill()
+    np.testing.assert_array_equal(read_crops(path), np.full((5, 2, 64, 64), 7 / 255, np.float32))
+    leftovers = [p for p in tmp_path.iterdir() if p.name.startswith(".crops.zarr.")]
+    assert len(leftovers) == 1  # the killed writer's temporary folder, never renamed
+    write_crop_store(path, [good[:2]], 2, 2, 64)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["crops.zarr", "midway"]
+    assert read_crops(path).shape == (2, 2, 64, 64)

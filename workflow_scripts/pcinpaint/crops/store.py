@@ -44,13 +44,16 @@ def write_crop_store(
     """Write uint8 crop batches (n, C, size, size), in order, to a sharded zarr array.
 
     Written to a temporary folder beside the target and renamed at the end, so a failed or
-    interrupted write never leaves a half store behind.
+    interrupted write never leaves a half store behind (nor replaces a good one); the
+    temporary folder of a writer that was killed is removed by the next write.
     """
     import zarr
 
     path = Path(path)
     with disk_full_names(path):
         path.parent.mkdir(parents=True, exist_ok=True)
+        for stale in path.parent.glob(f".{path.name}.*"):  # a writer killed midway (SIGKILL, OOM)
+            shutil.rmtree(stale, ignore_errors=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
     try:
         shard = min(SHARD_CELLS, max(CHUNK_CELLS, -(-n_cells // CHUNK_CELLS) * CHUNK_CELLS))
