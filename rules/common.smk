@@ -173,7 +173,7 @@ def raw_samplesheet(wildcards):
 
 
 def sheet_fingerprint(wildcards):
-    """The user's sample sheet, path and checksum (params of the rule that reads it): another
+    """The user's sample sheet, path and checksum (params of the samplesheet checkpoint); another
     sheet, or an edited one, reruns the dataset whatever the files' times say."""
     sheet = raw_samplesheet(wildcards)
     ds = config["datasets"][wildcards.dataset]
