@@ -379,4 +379,3 @@ def has_go(dataset):
 
 def has_fig6(dataset):
     return dataset in SIMULATED or bool(exploratory(dataset)["variable_proteins"])
-

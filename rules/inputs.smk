@@ -94,4 +94,3 @@ rule yeast_screen_samplesheet:
         dataset=dataset_config("yeast_screen"),
     script:
         "../workflow_scripts/yeast_screen_samplesheet.py"
-

@@ -1,12 +1,13 @@
 """Rule go_enrichment: GO terms enriched in each protein cluster and sub-cluster (table3), offline
 with goatools."""
 
-from pcinpaint import notrun
 from pcinpaint.exploratory import enrichment
+from pcinpaint.figures import notrun
+from pcinpaint.figures.notrun import outputs_not_run
 from pcinpaint.io import read_table, write_table
 from pcinpaint.runlog import rule_log
 
-with rule_log(snakemake.log[0], outputs=snakemake.output) as log:
+with rule_log(snakemake.log[0]) as log, outputs_not_run(snakemake.output):
     inp, out, go = snakemake.input, snakemake.output, snakemake.params.go
     clusters = notrun.check(read_table(inp.clusters), "protein clustering")
     godag = enrichment.read_ontology(inp.ontology)

@@ -3,10 +3,11 @@
 from pcinpaint.exploratory import clustering
 from pcinpaint.exploratory.analysed import default_n_clusters, load_analysed
 from pcinpaint.figures.clustering import heatmap_figure
+from pcinpaint.figures.notrun import outputs_not_run
 from pcinpaint.io import write_table
 from pcinpaint.runlog import rule_log
 
-with rule_log(snakemake.log[0], outputs=snakemake.output) as log:
+with rule_log(snakemake.log[0]) as log, outputs_not_run(snakemake.output):
     inp, out, params = snakemake.input, snakemake.output, snakemake.params
     ex = params.ds["exploratory"]
     name, meta, x, cells, terms = load_analysed(

@@ -11,12 +11,13 @@ from pcinpaint.exploratory import multiloc
 from pcinpaint.exploratory.analysed import load_analysed
 from pcinpaint.features.matrix import zscore
 from pcinpaint.figures.multiloc import fig6
+from pcinpaint.figures.notrun import outputs_not_run
 from pcinpaint.io import read_table, write_table
 from pcinpaint.runlog import rule_log
 
 MAX_CELLS = 400  # a dendrogram with more leaves is unreadable; cells are subsampled (seeded)
 
-with rule_log(snakemake.log[0], outputs=snakemake.output) as log:
+with rule_log(snakemake.log[0]) as log, outputs_not_run(snakemake.output):
     inp, out, params = snakemake.input, snakemake.output, snakemake.params
     ex = params.ds["exploratory"]
     name, meta, x, cells, _ = load_analysed(inp.tables, inp.cells, params.ds, False, inp.get("supptable1"))

@@ -7,10 +7,11 @@ from pcinpaint.crops.store import open_crop_store
 from pcinpaint.exploratory import clustering
 from pcinpaint.exploratory.analysed import load_analysed, subset_proteins
 from pcinpaint.figures.clustering import cluster_examples_figure, heatmap_figure
+from pcinpaint.figures.notrun import outputs_not_run
 from pcinpaint.io import write_table
 from pcinpaint.runlog import rule_log
 
-with rule_log(snakemake.log[0], outputs=snakemake.output) as log:
+with rule_log(snakemake.log[0]) as log, outputs_not_run(snakemake.output):
     inp, out, params, wc = snakemake.input, snakemake.output, snakemake.params, snakemake.wildcards
     ex = params.ds["exploratory"]
     chosen = ex[wc.subset]

@@ -190,13 +190,18 @@ def _check_dataset(name: str, ds: dict, where: str, datasets: dict, published: d
             raise ConfigError(f"{prefix}.baselines.vgg16_rgb.{colour}: '{channel}' is not one of the channels {names}")
 
 
+def is_url(value) -> bool:
+    """Whether a configured file is an http(s) URL (GO files: fetched by a rule), not a path."""
+    from urllib.parse import urlparse
+
+    return bool(value) and urlparse(str(value)).scheme in ("http", "https")
+
+
 def config_paths(config: dict) -> list[tuple[str, str]]:
     """Every input path a validated config names, as (config key, path): sample sheets,
     adapter roots and tables, annotation and GO files (not URLs), published and VGG16 weights,
     imported feature tables. Checked when the workflow is parsed (``missing_paths``), so a
     mistyped path stops the run before anything is built or served from old results."""
-    from pcinpaint.exploratory.go_files import is_url  # GO files may be URLs, fetched by a rule
-
     found = [(f"published_weights.{k}", v) for k, v in config.get("published_weights", {}).items()]
     for name, ds in config["datasets"].items():
         at, source = f"datasets.{name}", ds["source"]

@@ -16,17 +16,14 @@ import sys
 import traceback
 from pathlib import Path
 
-from pcinpaint import notrun
 from pcinpaint.errors import ConfigError, DiskFullError, InputError, NotRun, TrainingError
 
-#: NotRun outside a rule that records it (no ``outputs``) is the user's data: one line too
+#: NotRun outside a rule that records it (``figures.notrun``) is about the user's data: one line too
 USER_ERRORS = (InputError, ConfigError, TrainingError, DiskFullError, NotRun)
 
 
 @contextlib.contextmanager
-def rule_log(path: str | Path, outputs=None):
-    """The rule's log for the block; with ``outputs`` (the rule's output paths), a stage that
-    raises ``NotRun`` writes them as "not run" with the reason (``notrun``) and succeeds."""
+def rule_log(path: str | Path):
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     console = sys.__stderr__
@@ -38,11 +35,7 @@ def rule_log(path: str | Path, outputs=None):
         root.setLevel(logging.INFO)
         try:
             with contextlib.redirect_stdout(fh), contextlib.redirect_stderr(fh):
-                if outputs is None:
-                    yield logging.getLogger("pcinpaint")
-                else:
-                    with notrun.outputs_not_run(list(outputs)):
-                        yield logging.getLogger("pcinpaint")
+                yield logging.getLogger("pcinpaint")
         except USER_ERRORS as exc:
             _stop(fh, console, f"error: {exc}")
         except Exception as exc:

@@ -12,15 +12,12 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import urlparse
 
+from pcinpaint.config import is_url
 from pcinpaint.errors import InputError
 from pcinpaint.inputs.http import PoliteClient
 from pcinpaint.io import atomic_path
 
 FOLDER = "results/go"
-
-
-def is_url(value: str | None) -> bool:
-    return bool(value) and urlparse(str(value)).scheme in ("http", "https")
 
 
 def local_path(value: str) -> str:

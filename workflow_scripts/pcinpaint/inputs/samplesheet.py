@@ -110,6 +110,8 @@ def check_files(sheet: pd.DataFrame, channels: Sequence[str], threads: int = 8) 
                 shapes[col] = shape
         if len(set(shapes.values())) > 1:
             problems.append(f"{where}: channels have different shapes {shapes}")
+    if len(problems) == 1:
+        raise InputError(f"{sheet['source_sheet'].iloc[0]}: {problems[0]}")
     if problems:
         listed = problems[:MAX_LISTED]
         more = f"\n  ... and {len(problems) - MAX_LISTED} more" if len(problems) > MAX_LISTED else ""

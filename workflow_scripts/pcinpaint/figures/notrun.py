@@ -2,7 +2,8 @@
 
 A screen of one protein, or of proteins whose profiles are identical, cannot be clustered or
 embedded; the default target should still finish and say so. A rule script raises
-``errors.NotRun`` with the reason; ``outputs_not_run`` then writes every output as "not run":
+``errors.NotRun`` with the reason, inside ``with rule_log(...) as log, outputs_not_run(snakemake.output):``;
+``outputs_not_run`` then writes every output as "not run":
 tables as one row of one column ``not_run`` holding the reason, figures as a panel stating it,
 folders holding such a panel. Rules that read a not-run table pass the reason on (``check``),
 so table3 says that the clustering it needs was not run, and why.
@@ -17,6 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from pcinpaint.errors import NotRun
+from pcinpaint.figures.common import not_run_figure, save_figure
 from pcinpaint.io import write_table
 
 COLUMN = "not_run"
@@ -41,8 +43,6 @@ def check(table: pd.DataFrame, what: str) -> pd.DataFrame:
 
 def write_outputs(paths, why: str, title: str = "") -> None:
     """Every output path as "not run" with ``why`` (by suffix: table, figure; no suffix: folder)."""
-    from pcinpaint.figures.common import not_run_figure, save_figure
-
     for path in map(Path, paths):
         if path.suffix in TABLE_SUFFIXES:
             write_table(pd.DataFrame({COLUMN: [why]}), path)
