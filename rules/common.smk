@@ -35,23 +35,23 @@ except ConfigError as exc:
     sys.exit(f"error: {exc}")
 validate(config, schema=str(CONFIG_SCHEMA))
 # every configured input path exists (a mistyped path never serves old results)
-if missing_paths(config):
+if workflow.is_main_process and missing_paths(config):
     sys.exit("\n".join(f"error: {line}" for line in missing_paths(config)))
 
 DATASETS = list(config["datasets"])
-#: folders under results/ that are not datasets (cross-dataset figures, logs, GO downloads)
-SHARED_RESULTS = ("figures", "logs", "benchmarks", "go")
-# a target under results/<name>/ of no configured dataset: its name and the datasets there are,
-# instead of "no rule to produce"
-unknown = unknown_targets(sys.argv, [*DATASETS, *SHARED_RESULTS])
-if unknown:
-    sys.exit(f"error: {unknown[0][0]}: no dataset named '{unknown[0][1]}' in the config (have: {', '.join(DATASETS)})")
 SIMULATED = [d for d, ds in config["datasets"].items() if ds["source"] == "simulate"]
 #: datasets whose cells arrive cropped (no segmentation), and those segmented from fields
 PRECROPPED = [d for d, ds in config["datasets"].items() if ds["source"] in PRECROPPED_SOURCES]
 SEGMENTED = [d for d in DATASETS if d not in PRECROPPED]
 #: the paper's trained networks named in the config, usable as model_from
 PUBLISHED = list(config.get("published_weights", {}))
+#: folders under results/ that are not datasets (cross-dataset figures, logs, GO downloads)
+SHARED_RESULTS = ("figures", "logs", "benchmarks", "go")
+# a target under results/<name>/ of no configured dataset: its name and the datasets there are,
+# instead of "no rule to produce"
+unknown = unknown_targets(sys.argv, [*DATASETS, *PUBLISHED, *SHARED_RESULTS])
+if unknown:
+    sys.exit(f"error: {unknown[0][0]}: no dataset named '{unknown[0][1]}' in the config (have: {', '.join(DATASETS)})")
 
 
 def one_of(names):
@@ -140,7 +140,11 @@ def dataset_config(*keys):
 
     def inner(wildcards):
         ds = config["datasets"][wildcards.dataset]
-        return canonical({key: ds[key] for key in ("source", "channels", *keys) if key in ds})
+        # a key at its default that older results were made without is left out (no rerun)
+        quiet = {"nonfinite": "error"}
+        return canonical(
+            {key: ds[key] for key in ("source", "channels", *keys) if key in ds and quiet.get(key, ...) != ds[key]}
+        )
 
     return inner
 

@@ -6,7 +6,7 @@ import pytest
 import yaml
 from conftest import REPO, TEST_CONFIG
 
-from pcinpaint.config import DatasetConfig, load_config, load_schema, validate_config
+from pcinpaint.config import DatasetConfig, load_config, load_schema, missing_paths, unknown_targets, validate_config
 from pcinpaint.errors import ConfigError
 
 MINIMAL = {
@@ -185,3 +185,45 @@ def test_configuration_reference_renders_types_defaults_and_limits():
     assert "| `n` | integer | `3` | **required.** how many (>= 1) |" in page
     assert '| `mode` | one of `"a"`, `"b"` | `"a"` |  |' in page
     assert "## `block`" in page and "| `x` | number or null |  |  |" in page
+
+
+def test_missing_input_paths_name_their_keys_and_unused_blocks_are_not_checked(tmp_path):
+    (tmp_path / "sheet.tsv").write_text("x")
+    config = validate_config(
+        {
+            "published_weights": {"published_yeast": "gone.h5"},
+            "datasets": {
+                "screen": {
+                    "source": "samplesheet",
+                    "samplesheet": "sheet.tsv",
+                    "channels": [{"name": "rfp", "role": "structural"}, {"name": "gfp", "role": "protein"}],
+                    "segmentation": {"channel": "rfp", "method": "nuclei_otsu"},
+                    "yeast_screen": {"root": "not/used"},  # another source's block
+                    "baselines": {"run": ["classic"], "vgg16_weights": "not_used.pt"},
+                    "benchmarks": {"label_from": "annotation", "annotations": {"path": "huh.csv"}},
+                    "exploratory": {"go": {"ontology": "https://x/go.obo", "annotations": "genes.gaf"}},
+                },
+                "other": {
+                    "source": "samplesheet",
+                    "samplesheet": "nope.tsv",
+                    "channels": [{"name": "rfp", "role": "structural"}, {"name": "gfp", "role": "protein"}],
+                    "segmentation": {"channel": "rfp", "method": "nuclei_otsu"},
+                },
+            },
+        }
+    )
+    assert missing_paths(config, tmp_path) == [
+        "published_weights.published_yeast: gone.h5 does not exist",
+        "datasets.screen.benchmarks.annotations.path: huh.csv does not exist",
+        "datasets.screen.exploratory.go.annotations: genes.gaf does not exist",
+        "datasets.other.samplesheet: nope.tsv does not exist",
+    ]
+
+
+def test_unknown_dataset_targets_are_read_with_snakemakes_parser():
+    argv = ["/venv/bin/snakemake", "--cores", "2", "--configfile=c.yaml", "results/screeen/cells.parquet", "-n"]
+    known = ["screen", "published_yeast", "figures"]
+    assert unknown_targets(argv, known) == [("results/screeen/cells.parquet", "screeen")]
+    assert unknown_targets([*argv[:-2], "results/published_yeast/models/pci/model.pt"], known) == []
+    assert unknown_targets([*argv[:-2], "./results/figures/fig3.png", "all"], known) == []
+    assert unknown_targets(["pytest", "results/screeen/x"], known) == []  # not a snakemake command line

@@ -47,6 +47,11 @@ def test_writers_that_wrap_the_error_are_recognised(tmp_path, monkeypatch):
             assert is_disk_full(outer)
     assert is_disk_full(ExceptionGroup("writes", [ValueError("x"), OSError(errno.ENOSPC, "full")]))
     assert not is_disk_full(OSError(errno.EACCES, "denied"))
+    # a full quota, the usual case on a cluster, is named as such
+    assert is_disk_full(OSError(errno.EDQUOT, "Disk quota exceeded")) == errno.EDQUOT
+    with pytest.raises(DiskFullError, match=r"x\.tsv: disk quota exceeded; nothing partial was kept"):
+        with atomic_path(tmp_path / "x.tsv"):
+            raise OSError(errno.EDQUOT, "Disk quota exceeded")
     monkeypatch.setattr(pd.DataFrame, "to_parquet", lambda *a, **k: full())
     with pytest.raises(DiskFullError, match=r"cells\.parquet: no space left on device"):
         write_table(pd.DataFrame({"a": [1]}), tmp_path / "cells.parquet")

@@ -9,19 +9,21 @@ from pcinpaint.exploratory.analysed import (
     neighbour_agreement,
     protein_terms,
 )
+from pcinpaint.figures import notrun
+from pcinpaint.figures.notrun import outputs_not_run
 from pcinpaint.inputs.simulate import CLASS_TERMS
 from pcinpaint.io import read_table, write_table
 from pcinpaint.runlog import rule_log
 
-with rule_log(snakemake.log[0]) as log:
+with rule_log(snakemake.log[0]) as log, outputs_not_run(snakemake.output):
     inp, out, ds = snakemake.input, snakemake.output, snakemake.params.ds
     cells = read_table(inp.cells)
     terms = protein_terms(cells, ds["benchmarks"])
-    clusters = read_table(inp.clusters)
+    clusters = notrun.check(read_table(inp.clusters), "protein clustering")
     clusters["cluster"] = clusters["cluster"].astype(int)
     ari, n = cluster_agreement(clusters, terms)
     rows = [dict(check="protein clusters vs true compartments (ARI)", value=ari, goal=">= 0.5", n=n)]
-    top = read_table(inp.top)
+    top = notrun.check(read_table(inp.top), "table3")
     top = top[~top["cluster"].astype(str).str.contains(".", regex=False)]  # clusters, not sub-clusters
     if len(top):
         top["cluster"] = top["cluster"].astype(int)
@@ -52,7 +54,7 @@ with rule_log(snakemake.log[0]) as log:
         for a, b in ds["exploratory"]["multiloc"]["pairs"]:
             rho, m = mixing_correlation(scores[scores["pair"] == f"{a}+{b}"], cells, a, b)
             rows.append(dict(check=f"Spearman(score, share of {b}) on {a}+{b} cells", value=rho, goal=">= 0.6", n=m))
-    branches = read_table(inp.branches)
+    branches = notrun.check(read_table(inp.branches), "fig6")
     if len(branches):
         ari = branches["ari_two_branches"].astype(float)
         rows.append(
@@ -65,7 +67,7 @@ with rule_log(snakemake.log[0]) as log:
             )
         )
     for path in inp.get("like", []):
-        agree = neighbour_agreement(read_table(path), terms)
+        agree = neighbour_agreement(notrun.check(read_table(path), "localize_like"), terms)
         rows.append(
             dict(
                 check="localize like X: tree-nearest proteins of the query's true class (share)",

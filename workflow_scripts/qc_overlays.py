@@ -16,7 +16,7 @@ with rule_log(snakemake.log[0]):
     picks = np.sort(rng.choice(len(sheet), size=min(snakemake.params.n_fields, len(sheet)), replace=False))
     panels = []
     for index in sheet.index[picks]:
-        field = read_field(sheet, index, cfg.channels)
+        field = read_field(sheet, index, cfg.channels, cfg.nonfinite)
         mask = read_mask(sheet, index) if cfg.segmentation["method"] == "provided" else None
         labels, _, objects = segment_and_crop(field, cfg, mask)
         factor = int(cfg.segmentation["downsample"])

@@ -11,6 +11,6 @@ with rule_log(snakemake.log[0]) as log:
     channels = [c["name"] for c in ds["channels"]]
     need_mask = ds["segmentation"]["method"] == "provided"
     sheet = read_samplesheet(snakemake.input.sheet, channels, need_mask, load_schema(SAMPLESHEET_SCHEMA))
-    check_files(sheet, channels)  # every file's header, all problems at once, before any job starts
+    check_files(sheet, channels, need_mask)  # every file's header, all problems at once, before any job starts
     write_table(sheet, snakemake.output.sheet)
     log.info("%d fields in %d images", len(sheet), sheet["image_id"].nunique())

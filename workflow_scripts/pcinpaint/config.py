@@ -218,12 +218,16 @@ def config_paths(config: dict) -> list[tuple[str, str]]:
         if source == "hpa" and isinstance(proteins, str) and proteins != "all":
             adapter.append(("hpa.proteins", proteins))
         found += [(f"{at}.{key}", path) for key, path in adapter]
-        found.append((f"{at}.benchmarks.annotations.path", ds["benchmarks"].get("annotations", {}).get("path")))
+        if ds["benchmarks"].get("label_from") == "annotation":
+            found.append((f"{at}.benchmarks.annotations.path", ds["benchmarks"].get("annotations", {}).get("path")))
         go = ds["exploratory"].get("go", {})
         found += [(f"{at}.exploratory.go.{k}", go.get(k)) for k in ("ontology", "annotations") if not is_url(go.get(k))]
-        found.append((f"{at}.baselines.vgg16_weights", ds["baselines"].get("vgg16_weights")))
-        for set_name, spec in ds["baselines"].get("imported", {}).items():
-            found.append((f"{at}.baselines.imported.{set_name}.path", (spec or {}).get("path")))
+        run = ds["baselines"].get("run", ())
+        if "vgg16" in run:
+            found.append((f"{at}.baselines.vgg16_weights", ds["baselines"].get("vgg16_weights")))
+        if "imported" in run:
+            for set_name, spec in ds["baselines"].get("imported", {}).items():
+                found.append((f"{at}.baselines.imported.{set_name}.path", (spec or {}).get("path")))
     return [(key, str(path)) for key, path in found if path]
 
 

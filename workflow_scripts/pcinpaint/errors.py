@@ -20,12 +20,17 @@ class TrainingError(RuntimeError):
     """Training cannot go on (too few pairs, NaN loss); the message says where and what is kept."""
 
 
-class DiskFullError(OSError):
-    """No space left on the device while writing an output; nothing partial was kept."""
+#: out of space: the device is full, or (the usual case on clusters) the user's quota
+DISK_FULL = {errno.ENOSPC: "no space left on device", errno.EDQUOT: "disk quota exceeded"}
 
-    def __init__(self, path):
-        message = f"{path}: no space left on device; nothing partial was kept (free space and rerun)"
-        super().__init__(errno.ENOSPC, message)
+
+class DiskFullError(OSError):
+    """No space left (device or quota) while writing an output; nothing partial was kept."""
+
+    def __init__(self, path, code: int = errno.ENOSPC):
+        what = DISK_FULL.get(code, DISK_FULL[errno.ENOSPC])
+        message = f"{path}: {what}; nothing partial was kept (free space and rerun)"
+        super().__init__(code, message)
 
     def __str__(self):
         return self.args[1]

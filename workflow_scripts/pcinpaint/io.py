@@ -8,7 +8,6 @@ read and written by suffix (.parquet, .tsv, .csv) with one-line errors naming th
 from __future__ import annotations
 
 import contextlib
-import errno
 import functools
 import hashlib
 import os
@@ -17,15 +16,16 @@ from pathlib import Path
 
 import pandas as pd
 
-from pcinpaint.errors import DiskFullError, InputError
+from pcinpaint.errors import DISK_FULL, DiskFullError, InputError
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 
 
-def is_disk_full(exc: BaseException) -> bool:
-    """Whether ``exc``, its causes or (for an exception group) its members ran out of space:
-    writers wrap the ``OSError`` (zarr, parquet) or report it in words (torch)."""
+def is_disk_full(exc: BaseException) -> int | None:
+    """The errno (ENOSPC, EDQUOT) if ``exc``, its causes or (for an exception group) its
+    members ran out of space, else None: writers wrap the ``OSError`` (zarr, parquet) or
+    report it in words (torch)."""
     seen = set()
     stack = [exc]
     while stack:
@@ -33,12 +33,14 @@ def is_disk_full(exc: BaseException) -> bool:
         if e is None or id(e) in seen:
             continue
         seen.add(id(e))
-        if isinstance(e, OSError) and e.errno == errno.ENOSPC:
-            return True
-        if "no space left on device" in str(e).lower():
-            return True
+        if isinstance(e, OSError) and e.errno in DISK_FULL:
+            return e.errno
+        text = str(e).lower()
+        for code, words in DISK_FULL.items():
+            if words in text:
+                return code
         stack += [e.__cause__, e.__context__, *getattr(e, "exceptions", ())]
-    return False
+    return None
 
 
 @contextlib.contextmanager
@@ -49,8 +51,9 @@ def disk_full_names(path: str | Path):
     except DiskFullError:
         raise
     except Exception as exc:
-        if is_disk_full(exc):
-            raise DiskFullError(path) from None
+        code = is_disk_full(exc)
+        if code:
+            raise DiskFullError(path, code) from None
         raise
 
 

@@ -10,13 +10,12 @@ its full traceback in the log.
 from __future__ import annotations
 
 import contextlib
-import errno
 import logging
 import sys
 import traceback
 from pathlib import Path
 
-from pcinpaint.errors import ConfigError, DiskFullError, InputError, NotRun, TrainingError
+from pcinpaint.errors import DISK_FULL, ConfigError, DiskFullError, InputError, NotRun, TrainingError
 
 #: NotRun outside a rule that records it (``figures.notrun``) is about the user's data: one line too
 USER_ERRORS = (InputError, ConfigError, TrainingError, DiskFullError, NotRun)
@@ -27,25 +26,27 @@ def rule_log(path: str | Path):
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     console = sys.__stderr__
-    with open(path, "w", buffering=1) as fh:
-        handler = logging.StreamHandler(fh)
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-        root = logging.getLogger()
-        root.addHandler(handler)
-        root.setLevel(logging.INFO)
-        try:
-            with contextlib.redirect_stdout(fh), contextlib.redirect_stderr(fh):
-                yield logging.getLogger("pcinpaint")
-        except USER_ERRORS as exc:
-            _stop(fh, console, f"error: {exc}")
-        except Exception as exc:
-            if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:  # a writer outside atomic_path
-                where = exc.filename or "an output"
-                _stop(fh, console, f"error: {where}: no space left on device (free space and rerun)")
+    fh = open(path, "w", buffering=1)
+    handler = logging.StreamHandler(fh)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    try:
+        with contextlib.redirect_stdout(fh), contextlib.redirect_stderr(fh):
+            yield logging.getLogger("pcinpaint")
+    except USER_ERRORS as exc:
+        _stop(fh, console, f"error: {exc}")
+    except Exception as exc:
+        if isinstance(exc, OSError) and exc.errno in DISK_FULL:  # a writer outside atomic_path
+            _stop(fh, console, f"error: {exc.filename or 'an output'}: {DISK_FULL[exc.errno]} (free space and rerun)")
+        with contextlib.suppress(OSError):
             fh.write(traceback.format_exc())
-            raise
-        finally:
-            root.removeHandler(handler)
+        raise
+    finally:
+        root.removeHandler(handler)
+        with contextlib.suppress(OSError):  # on a full disk the log's last line cannot be flushed
+            fh.close()
 
 
 def _stop(fh, console, message: str):

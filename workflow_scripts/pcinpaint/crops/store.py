@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import tempfile
+import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -52,8 +54,7 @@ def write_crop_store(
     path = Path(path)
     with disk_full_names(path):
         path.parent.mkdir(parents=True, exist_ok=True)
-        for stale in path.parent.glob(f".{path.name}.*"):  # a writer killed midway (SIGKILL, OOM)
-            shutil.rmtree(stale, ignore_errors=True)
+        remove_dead_writers(path)
         tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
     try:
         shard = min(SHARD_CELLS, max(CHUNK_CELLS, -(-n_cells // CHUNK_CELLS) * CHUNK_CELLS))
@@ -66,6 +67,7 @@ def write_crop_store(
             fill_value=0,
             overwrite=True,
         )
+        (tmp / WRITER).write_text(f"{socket.gethostname()} {os.getpid()}")  # after zarr cleared the folder
         arr.attrs.update(attrs or {})
         buffer, start = [], 0
         buffered = 0
@@ -96,17 +98,51 @@ def write_crop_store(
         flush(final=True)
         if start != n_cells:
             raise ValueError(f"crop store {path}: wrote {start} crops, expected {n_cells}")
+        (tmp / WRITER).unlink(missing_ok=True)
         if path.exists():
             shutil.rmtree(path)
         os.replace(tmp, path)
     except Exception as exc:
-        if is_disk_full(exc):
-            raise DiskFullError(path) from None
+        code = is_disk_full(exc)
+        if code:
+            raise DiskFullError(path, code) from None
         raise
     finally:
         if tmp.exists():
             shutil.rmtree(tmp)
     return path
+
+
+#: the file in a store's temporary folder naming the process that writes it (host, pid)
+WRITER = ".writer"
+#: a temporary folder whose writer cannot be checked (another host) is left alone this long
+STALE_S = 24 * 3600
+
+
+def remove_dead_writers(path: Path) -> None:
+    """Remove the temporary folders of writers of ``path`` that were killed midway (SIGKILL,
+    out of memory): those whose process on this host is gone, or, from another host or
+    unmarked, untouched for a day. A live writer's folder (a cluster job still running after
+    its workflow was restarted) is never removed."""
+    host = socket.gethostname()
+    for stale in path.parent.glob(f".{path.name}.*"):
+        try:
+            owner, pid = (stale / WRITER).read_text().split()
+            dead = owner == host and not _alive(int(pid))
+        except (OSError, ValueError):
+            dead = False
+        if dead or time.time() - stale.stat().st_mtime > STALE_S:
+            shutil.rmtree(stale, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
 
 
 class CropStore:

@@ -85,25 +85,29 @@ def read_samplesheet(
 MAX_LISTED = 20
 
 
-def check_files(sheet: pd.DataFrame, channels: Sequence[str], threads: int = 8) -> None:
-    """Every channel (and mask) file of the whole sheet exists and has a readable 2-D image
-    header of the same shape across the row's channels; all problems reported together in
-    one ``InputError`` (the first ``MAX_LISTED``, then a count), before any job starts.
-    Headers only: pixel checks (non-finite values) stay in the segmentation jobs."""
+def check_files(sheet: pd.DataFrame, channels: Sequence[str], need_mask: bool = False, threads: int = 8) -> None:
+    """Every channel (and, when segmentation uses them, mask) file of the whole sheet exists
+    and has a readable 2-D image header of the same shape across the row's channels; all
+    problems reported together in one ``InputError`` (the first ``MAX_LISTED``, then a count),
+    before any job starts. Headers only: pixel checks (non-finite values) stay in the
+    segmentation jobs. Each distinct file is read once, on ``threads`` threads (network file
+    systems answer slowly, not busily)."""
     from concurrent.futures import ThreadPoolExecutor
 
-    columns = list(channels) + (["mask"] if "mask" in sheet.columns else [])
-    cells = [(i, col) for i in sheet.index for col in columns if isinstance(sheet.loc[i, col], str)]
+    columns = list(channels) + (["mask"] if need_mask else [])
+    paths = sheet[columns].to_numpy(dtype=object)
+    distinct = sorted({p for p in paths.ravel() if isinstance(p, str)})
     with ThreadPoolExecutor(threads) as pool:
-        headers = dict(zip(cells, pool.map(lambda c: image_header(sheet.loc[c[0], c[1]]), cells)))
+        headers = dict(zip(distinct, pool.map(image_header, distinct, chunksize=256)))
+    rows, fields = sheet["source_row"].to_numpy(), sheet["field_id"].to_numpy()
     problems = []
-    for i in sheet.index:
-        where = f"row {sheet.loc[i, 'source_row']} (field_id={sheet.loc[i, 'field_id']})"
+    for r, row in enumerate(paths):
+        where = f"row {rows[r]} (field_id={fields[r]})"
         shapes = {}
-        for col in columns:
-            if (i, col) not in headers:
+        for col, p in zip(columns, row):
+            if not isinstance(p, str):
                 continue
-            shape, problem = headers[(i, col)]
+            shape, problem = headers[p]
             if problem:
                 problems.append(f"{where}: {col}: {problem}")
             elif col in channels:
@@ -139,7 +143,7 @@ def image_header(path: str) -> tuple[tuple[int, ...] | None, str | None]:
         return None, f"cannot read TIFF header of {p}: {' '.join(str(exc).split())[:120]}"
     if len(shape) != 2:
         return None, f"{p} has shape {series.shape}; expected one 2-D plane per file"
-    if dtype.kind not in "uif":
+    if dtype.kind not in "buif":
         return None, f"{p} holds {dtype} pixels; expected integers or floats"
     return shape, None
 
