@@ -373,7 +373,8 @@ def test_exploratory_targets_tables_and_figures(demo_run):
     truth = read_table(yeast / "tables" / "exploratory_truth.tsv")
     assert truth["check"].str.contains("ARI").any() and len(truth) >= 3
     like_check = truth[truth["check"].str.startswith("localize like X")]
-    assert like_check["n"].astype(int).tolist() == [3] and 0 <= float(like_check["value"].iloc[0]) <= 1
+    assert len(like_check) == 1 and int(like_check["n"].iloc[0]) in (0, 1)  # one query; its class may be alone
+    assert int(like_check["n"].iloc[0]) == 0 or 0 <= float(like_check["value"].iloc[0]) <= 1
     for png in ("fig4.png", "suppfig5.png", "suppfig5_examples.png", "fig5/cytoplasm_vs_nucleus.png"):
         assert (yeast / "figures" / png).stat().st_size > 5_000, png
     assert (demo_run / "sim_human" / "figures" / "fig4.png").stat().st_size > 5_000

@@ -70,11 +70,12 @@ with rule_log(snakemake.log[0]) as log, outputs_not_run(snakemake.output):
         agree = neighbour_agreement(notrun.check(read_table(path), "localize_like"), terms)
         rows.append(
             dict(
-                check="localize like X: tree-nearest proteins of the query's true class (share)",
-                value=agree["share"],
+                check="localize like X: the query's class among its tree-nearest proteins (R-precision)",
+                value=agree["r_precision"],
                 goal="> 0.5",
-                n=agree["n"],
-                detail=f"nearest one: {agree['nearest']:.2f} of {agree['queries']} queries",
+                n=agree["queries"],
+                detail=f"nearest of its class: {agree['nearest']:.2f}; of {agree['n']} neighbours listed, "
+                f"{agree['shares_term']:.2f} share a compartment with the query",
             )
         )
     table = pd.DataFrame(rows, columns=["check", "value", "goal", "n", "detail"])

@@ -38,15 +38,18 @@ def test_a_querys_neighbours_are_its_groups_proteins():
 
 
 def test_neighbour_agreement_counts_the_querys_exact_class():
-    """The share of tree-ranked neighbours with the query's exact term set, and of nearest ones;
-    feature-only rows (no tree rank) do not count."""
-    terms = pd.Series({"Q1": "nucleoli", "Q2": "cytosol", "A": "nucleoli", "B": "cytosol+nucleoli", "C": "cytosol"})
+    """R-precision over the query's class (feature-only rows do not count), the nearest
+    neighbour's class, and shared compartments."""
+    terms = pd.Series(
+        {"Q1": "nucleoli", "Q2": "cytosol", "A": "nucleoli", "B": "cytosol+nucleoli", "C": "cytosol", "D": "nucleoli"}
+    )
     like = pd.DataFrame(
         {
-            "query": ["Q1", "Q1", "Q1", "Q2", "Q2"],
-            "protein": ["A", "B", "C", "C", "A"],
-            "tree_rank": pd.array([1, 2, None, 2, 1], dtype="Int64"),
+            "query": ["Q1", "Q1", "Q1", "Q1", "Q2", "Q2"],
+            "protein": ["A", "B", "D", "C", "C", "A"],
+            "tree_rank": pd.array([1, 2, 3, None, 2, 1], dtype="Int64"),
         }
     )
     got = neighbour_agreement(like, terms)
-    assert got == dict(share=0.5, n=4, nearest=0.5, queries=2)
+    # Q1's class has A and D besides it (R=2): A at rank 1, B at 2 -> 1/2; Q2's has C (R=1): A first -> 0
+    assert got == dict(r_precision=0.25, nearest=0.5, shares_term=0.8, queries=2, n=5)

@@ -152,18 +152,37 @@ def mixing_correlation(scores: pd.DataFrame, cells: pd.DataFrame, a: str, b: str
 
 def neighbour_agreement(like: pd.DataFrame, terms: pd.Series) -> dict:
     """How often "localize like X" (``neighbours.nearest_proteins`` rows, any number of
-    queries) finds proteins of the query's own true class: over each query's tree-ranked
-    neighbours (``share``, and ``n`` of them), and for its single nearest one (``nearest``,
-    over ``queries``). Classes are exact term sets, so a mixed protein matches only its mix."""
+    queries) finds proteins of the query's own true class, by tree rank:
+
+    - ``r_precision``: of the R other proteins of the query's exact class (R capped at the
+      neighbours listed), the share among its R nearest: 1.0 when they come first;
+    - ``nearest``: the share of queries whose nearest protein is of its exact class;
+    - ``shares_term``: the share of all listed neighbours with at least one of its compartments;
+
+    averaged over ``queries`` (those whose class has another protein), over ``n`` neighbours."""
     ranked = like[pd.to_numeric(like["tree_rank"], errors="coerce").notna()].copy()
     ranked["tree_rank"] = ranked["tree_rank"].astype(int)
-    ranked["same"] = ranked["protein"].map(terms).to_numpy() == ranked["query"].map(terms).to_numpy()
-    first = ranked[ranked["tree_rank"] == 1]
+    own = ranked["query"].map(terms)
+    theirs = ranked["protein"].map(terms)
+    ranked["same"] = (own.to_numpy() == theirs.to_numpy()) & own.notna().to_numpy()
+    ranked["overlap"] = [
+        bool(set(str(a).split("+")) & set(str(b).split("+"))) if isinstance(a, str) and isinstance(b, str) else False
+        for a, b in zip(own, theirs)
+    ]
+    class_size = terms.value_counts()
+    precisions, nearest = [], []
+    for query, rows in ranked.sort_values("tree_rank").groupby("query"):
+        r = min(int(class_size.get(terms.get(query), 1)) - 1, len(rows))
+        if r < 1:
+            continue
+        precisions.append(rows["same"].iloc[:r].mean())
+        nearest.append(bool(rows["same"].iloc[0]))
     return dict(
-        share=float(ranked["same"].mean()) if len(ranked) else np.nan,
+        r_precision=float(np.mean(precisions)) if precisions else np.nan,
+        nearest=float(np.mean(nearest)) if nearest else np.nan,
+        shares_term=float(ranked["overlap"].mean()) if len(ranked) else np.nan,
+        queries=len(precisions),
         n=len(ranked),
-        nearest=float(first["same"].mean()) if len(first) else np.nan,
-        queries=len(first),
     )
 
 
