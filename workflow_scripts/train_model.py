@@ -41,7 +41,13 @@ with rule_log(snakemake.log[0]) as log:
     save_model(
         model,
         out.model,
-        {"dataset": cfg.name, "channels": list(cfg.channels), "roles": list(cfg.roles), "train": tcfg.to_dict()},
+        {
+            "dataset": cfg.name,
+            "channels": list(cfg.channels),
+            "roles": list(cfg.roles),
+            "train": tcfg.to_dict(),
+            "precision": history["precision"].iloc[-1] if len(history) else None,  # auto: what the probe chose
+        },
     )
     write_table(history, out.history)
     log.info("saved %s", out.model)

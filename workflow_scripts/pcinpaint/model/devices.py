@@ -48,14 +48,23 @@ class DeviceCrops:
         self.data = data.to(device) if on_gpu else data
         self.on_device = on_gpu or device.type == "cpu"
 
-    def batch(self, indices: np.ndarray, hflip: np.ndarray | None = None, vflip: np.ndarray | None = None):
-        idx = torch.from_numpy(np.asarray(indices, np.int64))
+    def stage(self, indices: np.ndarray, flips: np.ndarray | None = None):
+        """An epoch's (or window's) cell indices and flips, copied once to where batches are
+        cut from them (indices beside the crops, flips on the device), so that assembling a
+        batch needs no transfer from the host and no wait for the GPU."""
+        idx = torch.from_numpy(np.ascontiguousarray(indices, np.int64)).to(self.data.device)
+        return idx, None if flips is None else torch.from_numpy(np.ascontiguousarray(flips)).to(self.device)
+
+    def batch(self, indices, hflip=None, vflip=None):
+        """Crops ``indices`` as floats in [0, 1], flipped where ``hflip`` / ``vflip``; arrays or
+        tensors staged by ``stage``."""
+        idx = indices if torch.is_tensor(indices) else torch.from_numpy(np.asarray(indices, np.int64))
         x = self.data[idx.to(self.data.device)]
         if not self.on_device:
             x = x.pin_memory().to(self.device, non_blocking=True)
         x = x.float().div_(255.0)
-        if hflip is not None:
-            x = torch.where(torch.from_numpy(hflip).to(self.device)[:, None, None, None], x.flip(-1), x)
-        if vflip is not None:
-            x = torch.where(torch.from_numpy(vflip).to(self.device)[:, None, None, None], x.flip(-2), x)
+        for flip, dim in ((hflip, -1), (vflip, -2)):
+            if flip is not None:
+                flip = (flip if torch.is_tensor(flip) else torch.from_numpy(flip)).to(self.device)
+                x = torch.where(flip[:, None, None, None], x.flip(dim), x)
         return x.contiguous(memory_format=torch.channels_last)

@@ -28,7 +28,8 @@ from tqdm import tqdm
 from pcinpaint.crops.store import CropStore
 from pcinpaint.errors import TrainingError
 from pcinpaint.io import atomic_path
-from pcinpaint.model.devices import DeviceCrops, autocast_dtype, select_device
+from pcinpaint.model.devices import DeviceCrops, select_device
+from pcinpaint.model.precision import amp_dtype, choose_precision, probe_seconds
 from pcinpaint.model.network import NETWORKS
 from pcinpaint.model.pairs import CellSampler, PairSampler
 from pcinpaint.model.spec import ModelSpec
@@ -52,6 +53,8 @@ class TrainConfig:
         return asdict(self)
 
 
+#: the per-epoch training table (``<network>_history.tsv``); ``precision`` is the one trained in
+HISTORY_COLUMNS = ["epoch", "loss", "seconds", "pairs_per_s", "precision"]
 #: settings a checkpoint may be resumed under with other values (more epochs continue it)
 RESUMABLE_ACROSS = ("device", "epochs", "memory_gb")
 
@@ -127,7 +130,6 @@ def train(
     """
     checkpoint = Path(checkpoint)
     device = select_device(cfg.device)
-    amp = autocast_dtype(device, cfg.precision)
     if objective not in NETWORKS:
         raise TrainingError(f"{name}: unknown training objective '{objective}' (have {sorted(NETWORKS)})")
     try:
@@ -144,7 +146,7 @@ def train(
     data = TrainingCrops(crops, device, cfg.memory_gb * 2**30)
     key = fingerprint(spec, cfg, data.digest(), image_ids, objective)
     history: list[dict] = []
-    start = 0
+    start, recorded = 0, None
     if checkpoint.exists():
         state = torch.load(checkpoint, map_location=device, weights_only=False)
         if state.get("fingerprint") == key and state["epoch"] < cfg.epochs:
@@ -152,11 +154,26 @@ def train(
             optimizer.load_state_dict(state["optimizer"])
             history = state["history"]
             start = state["epoch"] + 1
+            recorded = state.get("precision")
             log.info("resuming from %s after epoch %d", checkpoint, start)
         else:
             log.info("checkpoint %s belongs to other crops or settings (or more epochs); starting over", checkpoint)
     structural_idx = torch.tensor(list(structural), device=device)
     protein_idx = torch.tensor(list(protein), device=device)
+
+    def loss_of(net, crops):  # the probe's step: a batch paired with itself (same cost as a pair)
+        if objective == "autoencoder":
+            return torch.nn.functional.mse_loss(net(crops).float(), crops)
+        predicted = net(crops, crops.index_select(1, structural_idx))
+        return torch.nn.functional.mse_loss(predicted.float(), crops.index_select(1, protein_idx))
+
+    precision = choose_precision(
+        cfg.precision,
+        device,
+        recorded,
+        probe=lambda: probe_seconds(model, loss_of, spec.n_channels, cfg.batch_size),
+    )
+    amp = amp_dtype(precision)
     log.info(
         "training %s on %s (autocast %s, crops %s): %d cells in %d images, epochs %d..%d",
         objective,
@@ -191,6 +208,7 @@ def train(
             loss=loss,
             seconds=round(seconds, 3),
             pairs_per_s=round(count / seconds, 1),
+            precision=precision,
         )
         history.append(row)
         save_atomic(
@@ -202,6 +220,7 @@ def train(
                 fingerprint=key,
                 spec=spec.to_dict(),
                 train=cfg.to_dict(),
+                precision=precision,
             ),
             checkpoint,
         )
@@ -209,7 +228,7 @@ def train(
         if on_epoch:
             on_epoch(row)
         done_here += 1
-    return model, pd.DataFrame(history, columns=["epoch", "loss", "seconds", "pairs_per_s"])
+    return model, pd.DataFrame(history, columns=HISTORY_COLUMNS)
 
 
 def train_epoch(
@@ -236,30 +255,37 @@ def train_epoch(
         sources, targets = sources[: max_batches * batch_size], targets[: max_batches * batch_size]
         windows = [(lo, min(hi, len(sources))) for lo, hi in windows if lo < len(sources)]
     t0 = time.perf_counter()
+    # the loss is summed on the device and read once; on a GPU its finiteness is checked once per
+    # window too (a check per batch would wait for the GPU every step): a NaN stops the run
+    # before the epoch's checkpoint is written, so the last good one is kept either way
     total, count, b = torch.zeros((), device=device), 0, 0
+    finite = torch.ones((), dtype=torch.bool, device=device)
+    each_batch = device.type != "cuda"
+    kept = f"last good checkpoint kept: {checkpoint if checkpoint.exists() else 'none yet'}"
     bar = tqdm(total=len(sources), desc=desc, disable=desc is None, mininterval=10)
     for crops_here, src, tgt, offset in data.windows(sources, targets, windows):
+        src, flip = crops_here.stage(src, flips[offset : offset + len(src)])
+        tgt, _ = crops_here.stage(tgt)
         for at in range(0, len(src), batch_size):
             sl = slice(at, at + batch_size)
-            flip = flips[offset + at : offset + at + len(src[sl])]
             with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
                 predicted, actual = training_step(
-                    model, crops_here, objective, src[sl], tgt[sl], flip, structural_idx, protein_idx
+                    model, crops_here, objective, src[sl], tgt[sl], flip[sl], structural_idx, protein_idx
                 )
             loss = torch.nn.functional.mse_loss(predicted.float(), actual)
             b += 1
-            if not torch.isfinite(loss):
-                raise TrainingError(
-                    f"loss is {loss.item()} at epoch {epoch + 1}, batch {b}; "
-                    f"last good checkpoint kept: {checkpoint if checkpoint.exists() else 'none yet'}"
-                )
+            if each_batch and not torch.isfinite(loss):
+                raise TrainingError(f"loss is {loss.item()} at epoch {epoch + 1}, batch {b}; {kept}")
+            finite &= torch.isfinite(loss)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             total += loss.detach() * len(actual)
             count += len(actual)
             bar.update(len(actual))
-        del crops_here, src, tgt  # lets the next window's read replace this one
+        if not bool(finite):
+            raise TrainingError(f"loss is not finite in epoch {epoch + 1} (by batch {b}); {kept}")
+        del crops_here, src, tgt, flip  # lets the next window's read replace this one
     bar.close()
     if device.type == "cuda":
         torch.cuda.synchronize()
