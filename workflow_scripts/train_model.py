@@ -26,6 +26,7 @@ with rule_log(snakemake.log[0]) as log:
         device=m["device"],
         seed=params.seed,
         memory_gb=m["memory_gb"],
+        compile=m["compile"],
     )
     model, history = train(
         store,

@@ -96,6 +96,26 @@ def test_nan_loss_names_epoch_and_batch_and_keeps_the_checkpoint(tmp_path, monke
     assert torch.load(ckpt, weights_only=False)["epoch"] == 0  # epoch 1 survives
 
 
+def test_on_a_gpu_a_nan_loss_is_caught_once_per_window_and_the_checkpoint_kept(tmp_path, monkeypatch):
+    """The GPU's path, run on the CPU: the loss is not read back every batch, so a NaN stops the
+    run at the end of its window, still before that epoch's checkpoint."""
+    crops, images = tiny_store()
+    real = torch.nn.functional.mse_loss
+    calls = {"n": 0}
+
+    def poisoned(pred, target):
+        calls["n"] += 1
+        loss = real(pred, target)
+        return loss * float("nan") if calls["n"] == 6 else loss
+
+    monkeypatch.setattr(torch.nn.functional, "mse_loss", poisoned)
+    monkeypatch.setattr("pcinpaint.model.train.CHECK_EACH_BATCH", ())
+    ckpt = tmp_path / "g.pt"
+    with pytest.raises(TrainingError, match=r"loss is not finite in epoch 2 \(by batch 4\); last good checkpoint kept"):
+        train(crops, images, SPEC, [0], [1], _cfg(), ckpt, progress=False)
+    assert calls["n"] == 8 and torch.load(ckpt, weights_only=False)["epoch"] == 0
+
+
 def test_too_few_images_with_pairs(tmp_path):
     crops, _ = tiny_store(n_images=1, per_image=4)
     images = np.array(["a", "a", "b", "c"])

@@ -4,6 +4,7 @@ Run from the repository root, after the demo has built the dataset's crops and c
 (``snakemake --cores 2 results/sim_human/features/classic.parquet``):
 
     python tests/perf/bench_training_length.py --dataset sim_human --epochs 4 8 16 32
+    python tests/perf/bench_training_length.py --dataset sim_yeast --epochs 6 --precision fp32 bf16
 
 The demo trains for a few epochs on a few thousand cells so that it finishes on a laptop; the
 paper trained on hundreds of thousands. This trains the dataset's network once, continuing
@@ -55,6 +56,9 @@ def main(argv=None) -> None:
     p.add_argument("--width", type=float, help="network width (default: the config's)")
     p.add_argument("--autoencoder", action="store_true", help="also train the autoencoder to each length")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument(
+        "--precision", nargs="+", help="train once per precision, side by side (e.g. fp32 bf16); default the config's"
+    )
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
 
@@ -86,16 +90,17 @@ def main(argv=None) -> None:
     spec = ModelSpec(len(cfg.channels), len(cfg.structural), len(cfg.protein), width)
     crops = store.raw()
     objectives = ["pci"] + (["autoencoder"] if args.autoencoder else [])
+    runs = [(objective, precision) for objective in objectives for precision in args.precision or [m["precision"]]]
     with tempfile.TemporaryDirectory() as tmp:
-        for objective in objectives:
-            checkpoint = Path(tmp) / f"{objective}.pt"
+        for objective, precision in runs:
+            checkpoint = Path(tmp) / f"{objective}_{precision}.pt"
             for epochs in sorted(args.epochs):
                 tcfg = TrainConfig(
                     epochs=epochs,
                     batch_size=m["batch_size"],
                     lr=m["lr"],
                     betas=tuple(m["betas"]),
-                    precision=m["precision"],
+                    precision=precision,
                     device=m["device"],
                     seed=dataset_seed(config, args.dataset, f"train_{objective}"),
                 )
@@ -118,7 +123,8 @@ def main(argv=None) -> None:
                     acc, pair = scores(x, labels, image_ids, terms, seed)
                     print(
                         f"{objective}_{layer:9s} {epochs:3d} ep  kNN {acc:.3f}  pairwise {pair:+.3f}  "
-                        f"(loss {history['loss'].iloc[-1]:.5f}, {trained:.0f} s training)",
+                        f"(loss {history['loss'].iloc[-1]:.5f}, {trained:.0f} s training in "
+                        f"{history['precision'].iloc[-1]})",
                         flush=True,
                     )
 

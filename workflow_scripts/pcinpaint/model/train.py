@@ -29,9 +29,9 @@ from pcinpaint.crops.store import CropStore
 from pcinpaint.errors import TrainingError
 from pcinpaint.io import atomic_path
 from pcinpaint.model.devices import DeviceCrops, select_device
-from pcinpaint.model.precision import amp_dtype, choose_precision, probe_seconds
 from pcinpaint.model.network import NETWORKS
 from pcinpaint.model.pairs import CellSampler, PairSampler
+from pcinpaint.model.precision import amp_dtype, choose_precision, probe_seconds
 from pcinpaint.model.spec import ModelSpec
 from pcinpaint.model.windows import TrainingCrops
 
@@ -48,15 +48,18 @@ class TrainConfig:
     device: str = "auto"  # auto | cpu | cuda
     seed: int = 0
     memory_gb: float = 8.0  # RAM for crops: a larger store is streamed in windows (see windows.py)
+    compile: bool = False  # torch.compile the network for training (measure first: see bench_model.py)
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
+#: devices where a batch's loss is checked at once (free on a CPU); elsewhere once per window
+CHECK_EACH_BATCH = ("cpu",)
 #: the per-epoch training table (``<network>_history.tsv``); ``precision`` is the one trained in
 HISTORY_COLUMNS = ["epoch", "loss", "seconds", "pairs_per_s", "precision"]
 #: settings a checkpoint may be resumed under with other values (more epochs continue it)
-RESUMABLE_ACROSS = ("device", "epochs", "memory_gb")
+RESUMABLE_ACROSS = ("device", "epochs", "memory_gb", "compile")
 
 
 def fingerprint(
@@ -174,6 +177,9 @@ def train(
         probe=lambda: probe_seconds(model, loss_of, spec.n_channels, cfg.batch_size),
     )
     amp = amp_dtype(precision)
+    # the compiled module shares the network's parameters: the optimizer and the checkpoints
+    # keep using ``model``
+    stepped = torch.compile(model) if cfg.compile else model
     log.info(
         "training %s on %s (autocast %s, crops %s): %d cells in %d images, epochs %d..%d",
         objective,
@@ -190,7 +196,7 @@ def train(
         if stop_after is not None and done_here >= stop_after:
             break
         loss, count, seconds = train_epoch(
-            model,
+            stepped,
             optimizer,
             data,
             sampler,
@@ -260,7 +266,7 @@ def train_epoch(
     # before the epoch's checkpoint is written, so the last good one is kept either way
     total, count, b = torch.zeros((), device=device), 0, 0
     finite = torch.ones((), dtype=torch.bool, device=device)
-    each_batch = device.type != "cuda"
+    each_batch = device.type in CHECK_EACH_BATCH
     kept = f"last good checkpoint kept: {checkpoint if checkpoint.exists() else 'none yet'}"
     bar = tqdm(total=len(sources), desc=desc, disable=desc is None, mininterval=10)
     for crops_here, src, tgt, offset in data.windows(sources, targets, windows):
