@@ -35,3 +35,14 @@ def run_snakemake(*args, cwd=REPO, check=True, env=None):
     if check and proc.returncode != 0:
         raise AssertionError(f"{' '.join(cmd)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
     return proc
+
+
+#: segmentation of the real yeast fields (``yeast_fields/``): cells found on the cytosolic RFP
+YEAST_FIELD_SEGMENTATION = {
+    "channel": "rfp",
+    "method": "cells_watershed",
+    "smoothing_sigma": 1.0,
+    "min_area": 100,
+    "clear_border": True,
+    "watershed_min_distance": 7,
+}

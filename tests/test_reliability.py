@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import tifffile
 import yaml
-from conftest import require_shared, run_snakemake
+from conftest import YEAST_FIELD_SEGMENTATION, require_shared, run_snakemake
 
 from pcinpaint.crops.store import read_crops
 from pcinpaint.io import read_table
@@ -32,14 +32,7 @@ def write_screen(folder, proteins=("P1", "P1", "P2"), **dataset):
         "source": "samplesheet",
         "samplesheet": "sheet.tsv",
         "channels": [{"name": "rfp", "role": "structural"}, {"name": "gfp", "role": "protein"}],
-        "segmentation": {
-            "channel": "rfp",
-            "method": "cells_watershed",
-            "smoothing_sigma": 1.0,
-            "min_area": 100,
-            "clear_border": True,
-            "watershed_min_distance": 7,
-        },
+        "segmentation": dict(YEAST_FIELD_SEGMENTATION),
         "crops": {"crop_size": 64, "area_fraction": [0.02, 0.95], "border": "pad"},
         "min_cells": 1,
         "model": {"width": 0.125, "epochs": 1, "batch_size": 8},

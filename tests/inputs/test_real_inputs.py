@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from conftest import REPO, require_shared, run_snakemake
+from conftest import REPO, YEAST_FIELD_SEGMENTATION, require_shared, run_snakemake
 from keras_files import published_arrays, write_keras
 from local_atlas import Atlas, entry_xml, jpeg
 
@@ -254,14 +254,7 @@ def test_yeast_screen_folder_through_segmentation(tmp_path):
                     "annotations": str(huh),
                 },
                 "channels": [{"name": "rfp", "role": "structural"}, {"name": "gfp", "role": "protein"}],
-                "segmentation": {
-                    "channel": "rfp",
-                    "method": "cells_watershed",
-                    "smoothing_sigma": 1.0,
-                    "min_area": 100,
-                    "clear_border": True,
-                    "watershed_min_distance": 7,
-                },
+                "segmentation": dict(YEAST_FIELD_SEGMENTATION),
                 "crops": {"crop_size": 64, "area_fraction": [0.02, 0.95], "border": "pad"},
                 "min_cells": 1,
             }

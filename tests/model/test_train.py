@@ -79,17 +79,23 @@ def test_changed_config_does_not_resume(tmp_path):
     assert list(history["epoch"]) == [1, 2]  # started over: the checkpoint was for another lr
 
 
-def test_nan_loss_names_epoch_and_batch_and_keeps_the_checkpoint(tmp_path, monkeypatch):
-    crops, images = tiny_store()
+def poison_loss(monkeypatch, at_call: int) -> dict:
+    """The training loss made NaN at its ``at_call``-th computation; the calls are counted."""
     real = torch.nn.functional.mse_loss
     calls = {"n": 0}
 
     def poisoned(pred, target):
         calls["n"] += 1
         loss = real(pred, target)
-        return loss * float("nan") if calls["n"] == 6 else loss  # epoch 2 (4 batches/epoch), batch 2
+        return loss * float("nan") if calls["n"] == at_call else loss
 
     monkeypatch.setattr(torch.nn.functional, "mse_loss", poisoned)
+    return calls
+
+
+def test_nan_loss_names_epoch_and_batch_and_keeps_the_checkpoint(tmp_path, monkeypatch):
+    crops, images = tiny_store()
+    poison_loss(monkeypatch, 6)  # epoch 2 (4 batches/epoch), batch 2
     ckpt = tmp_path / "n.pt"
     with pytest.raises(TrainingError, match=r"loss is nan at epoch 2, batch 2; last good checkpoint kept: .*n\.pt"):
         train(crops, images, SPEC, [0], [1], _cfg(), ckpt, progress=False)
@@ -100,15 +106,7 @@ def test_on_a_gpu_a_nan_loss_is_caught_once_per_window_and_the_checkpoint_kept(t
     """The GPU's path, run on the CPU: the loss is not read back every batch, so a NaN stops the
     run at the end of its window, still before that epoch's checkpoint."""
     crops, images = tiny_store()
-    real = torch.nn.functional.mse_loss
-    calls = {"n": 0}
-
-    def poisoned(pred, target):
-        calls["n"] += 1
-        loss = real(pred, target)
-        return loss * float("nan") if calls["n"] == 6 else loss
-
-    monkeypatch.setattr(torch.nn.functional, "mse_loss", poisoned)
+    calls = poison_loss(monkeypatch, 6)
     monkeypatch.setattr("pcinpaint.model.train.CHECK_EACH_BATCH", ())
     ckpt = tmp_path / "g.pt"
     with pytest.raises(TrainingError, match=r"loss is not finite in epoch 2 \(by batch 4\); last good checkpoint kept"):
