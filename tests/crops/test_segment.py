@@ -88,6 +88,20 @@ def test_cells_watershed_splits_touching_disks():
     assert abs(a - b) < 0.1 * (a + b)
 
 
+def test_nuclei_watershed_finds_dim_nuclei_and_splits_touching_ones():
+    """A touching pair of bright nuclei and a nucleus 15x dimmer: Otsu on raw intensity keeps
+    the pair as one object and loses the dim one; on log intensity with the watershed, three."""
+    yy, xx = np.mgrid[:128, :128]
+    img = disks_image([((40, 30), 12), ((40, 53), 12)], level=3000.0).astype(np.float64)
+    img[(yy - 95) ** 2 + (xx - 90) ** 2 <= 12**2] = 200.0  # background 10, noise 5
+    plain = segment_field(img, "nuclei_otsu", smoothing_sigma=1.0, min_area=150)
+    found = segment_field(img, "nuclei_watershed", smoothing_sigma=1.0, min_area=150, watershed_min_distance=8)
+    assert plain.max() == 1
+    assert_sequential_int32(found, img.shape)
+    assert found.max() == 3
+    assert found[40, 30] != found[40, 53] and found[40, 30] and found[40, 53] and found[95, 90]
+
+
 def test_cells_watershed_keeps_isolated_disks_whole():
     img = disks_image([((30, 30), 12), ((90, 90), 15)])
     ws = segment_field(img, "cells_watershed", smoothing_sigma=1.0, min_area=100)
@@ -129,13 +143,57 @@ def test_provided_requires_mask():
         segment_field(np.zeros((40, 40)), "provided")
 
 
+# --- cellpose (a stand-in module: the weights cannot be downloaded here) --------------------
+
+
+def test_cellpose_runs_when_installed_and_is_named_when_not(monkeypatch):
+    import sys
+    import types
+
+    from pcinpaint.crops import segment
+    from pcinpaint.errors import ConfigError
+
+    known = np.zeros((64, 64), np.int32)
+    known[10:20, 10:20], known[40:50, 40:50], known[60:62, 0:2] = 5, 9, 3  # the last below min_area
+    calls = []
+
+    class CellposeModel:
+        def __init__(self, gpu, model_type):
+            if model_type == "cyto9":
+                raise FileNotFoundError("no model cyto9 in ~/.cellpose/models")
+            calls.append(("load", model_type))
+
+        def eval(self, x, diameter, channels):
+            calls.append(("eval", x.shape, diameter, channels))
+            return known, None, None
+
+    monkeypatch.setitem(
+        sys.modules, "cellpose", types.SimpleNamespace(models=types.SimpleNamespace(CellposeModel=CellposeModel))
+    )
+    segment._cellpose_model.cache_clear()
+    field = np.random.default_rng(0).random((64, 64))
+    for _ in range(2):  # the model is loaded once per job
+        labels = segment_field(field, "cellpose", min_area=10, cellpose_diameter=17.0)
+    assert_sequential_int32(labels, field.shape)
+    assert labels.max() == 2 and labels[15, 15] == 1 and labels[45, 45] == 2 and labels[61, 1] == 0
+    assert calls == [("load", "nuclei"), ("eval", (64, 64), 17.0, [0, 0]), ("eval", (64, 64), 17.0, [0, 0])]
+    with pytest.raises(ConfigError, match="cannot load Cellpose model 'cyto9': no model cyto9"):
+        segment_field(field, "cellpose", cellpose_model="cyto9")
+    monkeypatch.setitem(sys.modules, "cellpose", None)  # not installed
+    segment._cellpose_model.cache_clear()
+    with pytest.raises(ConfigError, match=r"needs the cellpose package: pip install 'cellpose>=3,<5'") as err:
+        segment_field(field, "cellpose")
+    assert "\n" not in str(err.value)
+    segment._cellpose_model.cache_clear()
+
+
 # --- argument errors --------------------------------------------------------------------
 
 
 def test_unknown_method_raises():
     with pytest.raises(ValueError, match="unknown segmentation method"):
         segment_field(np.zeros((20, 20)), "magic")
-    assert METHODS == ("nuclei_otsu", "cells_watershed", "provided")
+    assert METHODS == ("nuclei_otsu", "nuclei_watershed", "cells_watershed", "cellpose", "provided")
 
 
 def test_non_2d_channel_raises():
@@ -163,6 +221,12 @@ def test_real_human_nuclei_count():
     labels = segment_field(dna, "nuclei_otsu", smoothing_sigma=1.0, min_area=20)
     assert_sequential_int32(labels, dna.shape)
     assert 240 <= labels.max() <= 340
+    # the watershed method at this field's scale (nuclei ~10 px: small distances) counts as many
+    split = segment_field(
+        dna, "nuclei_watershed", smoothing_sigma=1.0, min_area=20, watershed_min_distance=4, distance_sigma=1.0
+    )
+    assert_sequential_int32(split, dna.shape)
+    assert 240 <= split.max() <= 340
 
 
 def test_real_yeast_cells_watershed_counts():

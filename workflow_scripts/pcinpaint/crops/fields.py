@@ -71,6 +71,9 @@ def segment_and_crop(field: np.ndarray, cfg: DatasetConfig, mask: np.ndarray | N
         watershed_min_distance=seg["watershed_min_distance"],
         mask=mask,
         min_contrast=seg["min_contrast"],
+        distance_sigma=seg.get("distance_sigma", 3.0),
+        cellpose_model=seg.get("cellpose_model", "nuclei"),
+        cellpose_diameter=seg.get("cellpose_diameter"),
     )
     crops, objects = crop_cells(
         field,

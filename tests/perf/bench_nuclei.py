@@ -1,0 +1,116 @@
+"""Benchmark: nuclei detection against hand-labelled nuclei (../shared/data/nuclei_gt/).
+
+Run from the repository root:  python tests/perf/bench_nuclei.py [--tune] [--jobs 2]
+
+97 fields of DNA-stained nuclei with every nucleus drawn by hand (Coelho et al. 2009: 48 U2OS
+``gnf_*``, 49 NIH3T3 ``ic100_*``). A detection counts when its centroid falls inside a
+hand-drawn nucleus not yet matched (``crops.fields.match_truth``, the rule the demo's QC uses);
+precision is over detections, recall over hand-drawn nuclei. Parameters are chosen on the
+even-numbered fields (``--tune`` searches the new method's grid there) and scored on the
+odd-numbered ones, per cell line and together, for every method side by side. Prints figures;
+asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import re
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import imageio.v3 as iio
+import numpy as np
+import pandas as pd
+from skimage import measure
+
+from pcinpaint.crops.fields import match_truth
+from pcinpaint.crops.segment import segment_field
+
+DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "nuclei_gt"
+
+#: every method at the settings compared; the new method's come from --tune on the even fields
+METHODS = {
+    "nuclei_otsu (the paper's: smoothing 1, min_area 15)": dict(method="nuclei_otsu", smoothing_sigma=1.0, min_area=15),
+    "nuclei_otsu (smoothing 2, min_area 300)": dict(method="nuclei_otsu", smoothing_sigma=2.0, min_area=300),
+    "cells_watershed (smoothing 2, min_area 300, min distance 10)": dict(
+        method="cells_watershed", smoothing_sigma=2.0, min_area=300, watershed_min_distance=10
+    ),
+    "nuclei_watershed (the defaults)": dict(method="nuclei_watershed"),
+}
+#: the new method's search grid (on the even-numbered fields only)
+GRID = dict(
+    smoothing_sigma=[1.0, 2.0],
+    min_area=[200, 400],
+    watershed_min_distance=[7, 10, 14],
+    distance_sigma=[2.0, 3.0],
+)
+
+
+def fields() -> pd.DataFrame:
+    rows = []
+    for image in sorted(DATA.glob("*_image.png")):
+        number = int(re.search(r"-(\d+)_image", image.name).group(1))
+        line = "U2OS (gnf)" if image.name.startswith("gnf") else "NIH3T3 (ic100)"
+        rows.append(
+            dict(image=image, labels=image.with_name(image.name.replace("_image", "_labels")), number=number, line=line)
+        )
+    return pd.DataFrame(rows)
+
+
+def score_field(args) -> tuple[int, int, int]:
+    """(true positives, detections, hand-drawn nuclei) of one field at one setting."""
+    image, labels, settings = args
+    truth = iio.imread(labels)
+    found = segment_field(iio.imread(image).astype(np.float32), clear_border=False, min_contrast=0.0, **settings)
+    props = pd.DataFrame(measure.regionprops_table(found, properties=("centroid",)))
+    objects = props.rename(columns={"centroid-0": "centroid_y", "centroid-1": "centroid_x"})
+    hits = match_truth(objects, truth)
+    return len(np.unique(hits[hits > 0])), len(objects), len(np.unique(truth[truth > 0]))
+
+
+def score(table: pd.DataFrame, settings: dict, pool) -> pd.Series:
+    """Precision, recall and F1 over the fields of ``table`` (pooled counts)."""
+    counts = np.array(list(pool.map(score_field, [(r.image, r.labels, settings) for r in table.itertuples()])))
+    tp, detected, true = counts.sum(axis=0)
+    precision, recall = tp / max(detected, 1), tp / max(true, 1)
+    f1 = 2 * precision * recall / max(precision + recall, 1e-12)
+    return pd.Series(dict(precision=precision, recall=recall, f1=f1, nuclei=int(true)))
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tune", action="store_true", help="search the new method's grid on the even fields")
+    parser.add_argument("--jobs", type=int, default=2)
+    args = parser.parse_args(argv)
+    table = fields()
+    even, odd = table[table["number"] % 2 == 0], table[table["number"] % 2 == 1]
+    print(f"{len(table)} fields, {len(even)} even (choosing) and {len(odd)} odd (scoring)")
+    methods = dict(METHODS)
+    with ProcessPoolExecutor(args.jobs) as pool:
+        if args.tune:
+            keys = list(GRID)
+            results = []
+            for values in itertools.product(*GRID.values()):
+                settings = dict(method="nuclei_watershed", **dict(zip(keys, values)))
+                got = score(even, settings, pool)
+                results.append((got["f1"], settings, got))
+                print(
+                    f"  even {dict(zip(keys, values))}: "
+                    f"P {got['precision']:.3f} R {got['recall']:.3f} F1 {got['f1']:.3f}",
+                    flush=True,
+                )
+            best = max(results, key=lambda r: r[0])
+            methods[f"nuclei_watershed (tuned on the even fields: {best[1]})"] = best[1]
+        print(f"\n{'method':70s} {'fields':>16s} {'precision':>9s} {'recall':>7s} {'F1':>6s}")
+        for name, settings in methods.items():
+            for line, part in [*odd.groupby("line"), ("both", odd)]:
+                got = score(part, settings, pool)
+                print(
+                    f"{name[:70]:70s} {line:>16s} {got['precision']:9.3f} {got['recall']:7.3f} {got['f1']:6.3f}",
+                    flush=True,
+                )
+
+
+if __name__ == "__main__":
+    main()
