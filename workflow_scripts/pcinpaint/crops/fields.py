@@ -21,6 +21,7 @@ from tqdm import tqdm
 from pcinpaint.config import DatasetConfig
 from pcinpaint.crops.cropping import crop_cells
 from pcinpaint.crops.preprocess import preprocess_crops
+from pcinpaint.crops.scale import median_diameter, scaled_crop_size
 from pcinpaint.crops.segment import segment_field
 from pcinpaint.crops.store import to_uint8, write_crop_store
 from pcinpaint.errors import InputError
@@ -51,11 +52,19 @@ def truth_mask_paths(truth_fields: str | Path) -> dict[str, str]:
     return {f: str(truth_fields.parent / m) for f, m in zip(table["field_id"], table["mask"])}
 
 
-def segment_and_crop(field: np.ndarray, cfg: DatasetConfig, mask: np.ndarray | None = None):
+def segment_and_crop(field: np.ndarray, cfg: DatasetConfig, mask: np.ndarray | None = None, crop_size=None):
     """One field (C, H, W) -> (labels, preprocessed float crops, objects table).
 
-    The objects table names each object's value in ``labels`` ``object_id``.
+    The objects table names each object's value in ``labels`` ``object_id``. ``crop_size``
+    (px at the segmentation's scale) overrides the config's (crops scaled to the cells).
     """
+    field, labels = segment(field, cfg, mask)
+    crops, objects = crop(field, labels, cfg, crop_size)
+    return labels, crops, objects
+
+
+def segment(field: np.ndarray, cfg: DatasetConfig, mask: np.ndarray | None = None):
+    """(field at the segmentation's scale, label image): ``downsample`` applied to both."""
     seg = cfg.segmentation
     factor = int(seg.get("downsample", 1))
     if factor > 1:
@@ -75,10 +84,15 @@ def segment_and_crop(field: np.ndarray, cfg: DatasetConfig, mask: np.ndarray | N
         cellpose_model=seg.get("cellpose_model", "nuclei"),
         cellpose_diameter=seg.get("cellpose_diameter"),
     )
+    return field, labels
+
+
+def crop(field: np.ndarray, labels: np.ndarray, cfg: DatasetConfig, crop_size=None):
+    """(preprocessed float crops, objects table) of a segmented field (``segment``'s scale)."""
     crops, objects = crop_cells(
         field,
         labels,
-        crop_size=cfg.crops["crop_size"],
+        crop_size=int(crop_size or cfg.crops["crop_size"]),
         model_size=cfg.crops["model_size"],
         area_fraction=tuple(cfg.crops["area_fraction"]),
         border=cfg.crops["border"],
@@ -92,46 +106,67 @@ def segment_and_crop(field: np.ndarray, cfg: DatasetConfig, mask: np.ndarray | N
         pre.get("reference_max", 255),
     )
     objects = objects.rename(columns={"label": "object_id"})  # 'label' is the sheet's localization label
+    factor = int(cfg.segmentation.get("downsample", 1))
     if factor > 1:  # report positions and areas in the user's full-resolution pixels
         objects["centroid_y"] *= factor
         objects["centroid_x"] *= factor
         objects["area"] *= factor * factor
-    return labels, crops, objects
+    return crops, objects
 
 
 @dataclass
 class ChunkResult:
     crops: np.ndarray  # uint8 (n_kept, C, S, S)
     objects: pd.DataFrame  # every detected object, sheet metadata columns included
-    fields: pd.DataFrame  # per field: field_id, n_nonfinite (pixels read as 0)
+    fields: pd.DataFrame  # per field: field_id, n_nonfinite (pixels read as 0), median_diameter, crop_size
 
 
 def process_chunk(
     sheet: pd.DataFrame, cfg: DatasetConfig, truth_masks: dict[str, str] | None = None, progress: bool = True
 ) -> ChunkResult:
-    """Segment and crop every field of a (chunk of a) sample sheet."""
+    """Segment and crop every field of a (chunk of a) sample sheet, image by image: with
+    ``crops.crop_diameters`` an image's fields are all segmented before any is cropped, so their
+    crop size follows the image's median object diameter."""
     size = cfg.crops["model_size"]
+    diameters = cfg.crops.get("crop_diameters")
     crops_out = [np.zeros((0, len(cfg.channels), size, size), np.uint8)]
-    tables, nonfinite = [], []
-    for index in tqdm(sheet.index, desc=f"{cfg.name}: segmenting", disable=not progress, mininterval=5):
-        field, n_nonfinite = read_field_counted(sheet, index, cfg.channels, cfg.nonfinite)
-        nonfinite.append(n_nonfinite)
-        mask = read_mask(sheet, index) if cfg.segmentation["method"] == "provided" else None
-        if mask is not None and mask.shape != field.shape[1:]:
-            raise InputError(
-                f"{row_name(sheet, index)}: mask shape {mask.shape} differs from the channels' {field.shape[1:]}"
-            )
-        _, crops, objects = segment_and_crop(field, cfg, mask)
-        row = sheet.loc[index]
-        for col in SHEET_META:
-            objects[col] = row[col] if col in sheet.columns else pd.NA
-        if truth_masks is not None:
-            objects["truth_label"] = match_truth(objects, read_image(truth_masks[row["field_id"]]))
-        tables.append(objects)
-        crops_out.append(to_uint8(crops))
+    tables, per_field = [], []
+    bar = tqdm(total=len(sheet), desc=f"{cfg.name}: segmenting", disable=not progress, mininterval=5)
+    # scaled crops need an image's fields segmented together; otherwise fields go in sheet order
+    groups = sheet.groupby("image_id", sort=False).groups.values() if diameters else [[i] for i in sheet.index]
+    for rows in groups:
+        segmented = []
+        for index in rows:
+            field, n_nonfinite = read_field_counted(sheet, index, cfg.channels, cfg.nonfinite)
+            mask = read_mask(sheet, index) if cfg.segmentation["method"] == "provided" else None
+            if mask is not None and mask.shape != field.shape[1:]:
+                raise InputError(
+                    f"{row_name(sheet, index)}: mask shape {mask.shape} differs from the channels' {field.shape[1:]}"
+                )
+            segmented.append((index, n_nonfinite, *segment(field, cfg, mask)))
+        diameter = (
+            median_diameter([f[cfg.segmentation_channel] for *_, f, _ in segmented], [lab for *_, lab in segmented])
+            if diameters
+            else float("nan")
+        )
+        crop_size = scaled_crop_size(diameter, diameters, cfg.crops["crop_size"]) if diameters else None
+        for index, n_nonfinite, field, labels in segmented:
+            crops, objects = crop(field, labels, cfg, crop_size)
+            row = sheet.loc[index]
+            for col in SHEET_META:
+                objects[col] = row[col] if col in sheet.columns else pd.NA
+            if truth_masks is not None:
+                objects["truth_label"] = match_truth(objects, read_image(truth_masks[row["field_id"]]))
+            tables.append(objects)
+            crops_out.append(to_uint8(crops))
+            per_field.append((str(row["field_id"]), n_nonfinite, diameter, crop_size or cfg.crops["crop_size"]))
+            bar.update(1)
+    bar.close()
     objects = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
-    fields = pd.DataFrame({"field_id": sheet["field_id"].astype(str).to_numpy(), "n_nonfinite": nonfinite})
-    return ChunkResult(np.concatenate(crops_out), objects, fields.astype({"n_nonfinite": "int64"}))
+    fields = pd.DataFrame(per_field, columns=["field_id", "n_nonfinite", "median_diameter", "crop_size"])
+    return ChunkResult(
+        np.concatenate(crops_out), objects, fields.astype({"n_nonfinite": "int64", "crop_size": "int64"})
+    )
 
 
 def match_truth(objects: pd.DataFrame, truth_labels: np.ndarray) -> np.ndarray:
@@ -290,8 +325,10 @@ def field_qc(objects: pd.DataFrame, sheet: pd.DataFrame, nonfinite: pd.DataFrame
         col = reasons[reason] if reason in reasons.columns else pd.Series(dtype="int64")
         table = table.merge(col.rename(f"n_{reason}"), left_on="field_id", right_index=True, how="left")
     if nonfinite is not None and len(nonfinite):
-        counts = nonfinite.astype({"field_id": str}).set_index("field_id")["n_nonfinite"].astype(int)
-        table["n_nonfinite"] = table["field_id"].astype(str).map(counts)
+        per_field = nonfinite.astype({"field_id": str}).set_index("field_id")
+        for col in ("n_nonfinite", "median_diameter", "crop_size"):  # per image: the scale its crops were cut at
+            if col in per_field.columns:
+                table[col] = table["field_id"].astype(str).map(pd.to_numeric(per_field[col]))
     num = [c for c in table.columns if c.startswith("n_")]
     table[num] = table[num].fillna(0).astype(int)
     return table

@@ -76,15 +76,14 @@ def _foreground(
     neighbours, or in a darker corner of an unevenly lit field, still clears the threshold.
     """
     img = channel.astype(np.float32, copy=False)
-    if log_scale:
-        img = np.log1p(img - float(img.min()))
     if smoothing_sigma > 0:
         img = filters.gaussian(img, sigma=smoothing_sigma, preserve_range=True)
     if float(img.min()) == float(img.max()):
         # Otsu is undefined on a constant image: there is nothing to segment.
         return np.zeros(img.shape, dtype=bool)
-    fg = img > filters.threshold_otsu(img)
-    if min_contrast > 0:
+    level = np.log1p(img - float(img.min())) if log_scale else img
+    fg = level > filters.threshold_otsu(level)
+    if min_contrast > 0:  # judged on intensities, whatever the threshold was found on
         background = img[~fg]
         spread = 1.4826 * float(np.median(np.abs(background - np.median(background))))
         if float(np.median(img[fg])) - float(np.median(background)) < min_contrast * max(spread, 1e-12):
