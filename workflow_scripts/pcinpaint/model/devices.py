@@ -22,11 +22,11 @@ def select_device(name: str = "auto") -> torch.device:
 
 
 def autocast_dtype(device: torch.device, precision: str):
-    """The autocast dtype, or None for plain fp32.
+    """The autocast dtype of feature extraction, or None for plain fp32.
 
-    ``auto``: bf16 on GPUs that support it; fp32 on CPU, where bf16 autocast measured slower
-    than channels-last fp32 for this network even on CPUs with AVX512-BF16 (see
-    tests/perf/bench_model.py). ``bf16`` forces it on either device.
+    ``auto``: bf16 on GPUs that support it; fp32 on CPU, so features do not depend on which CPU
+    extracted them (training's ``auto`` measures instead: ``model.precision``). ``bf16``
+    forces it on either device.
     """
     if precision == "fp32":
         return None
