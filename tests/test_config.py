@@ -35,7 +35,13 @@ def test_defaults_are_filled():
     config = validate_config(copy.deepcopy(MINIMAL))
     ds = config["datasets"]["screen"]
     assert config["seed"] == 0 and config["fields_per_chunk"] == 100
-    assert ds["crops"] == {"crop_size": 64, "model_size": 64, "area_fraction": [0.05, 0.95], "border": "drop"}
+    assert ds["crops"] == {
+        "crop_size": 64,
+        "crop_diameters": None,
+        "model_size": 64,
+        "area_fraction": [0.05, 0.95],
+        "border": "drop",
+    }
     assert ds["preprocess"] == {"clip_structural_below": 0.0, "markers": "per_crop", "reference_max": 255}
     assert ds["min_cells"] == 5
     assert ds["segmentation"]["min_area"] == 400 and ds["segmentation"]["downsample"] == 1
