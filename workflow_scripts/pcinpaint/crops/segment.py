@@ -191,14 +191,13 @@ def cellpose_labels(channel: np.ndarray, model: str, diameter: float | None) -> 
     trained model; ``diameter`` in pixels, None: Cellpose estimates it). A missing package or
     model stops with one line naming it."""
     from pcinpaint.errors import ConfigError
+    from pcinpaint.inputs.http import one_line
 
     net = _cellpose_model(model)
     try:
         masks = net.eval(np.asarray(channel, np.float32), diameter=diameter, channels=[0, 0])[0]
     except Exception as exc:
-        raise ConfigError(
-            f"segmentation.method cellpose: model '{model}' failed on a field: {_one_line(exc)}"
-        ) from None
+        raise ConfigError(f"segmentation.method cellpose: model '{model}' failed on a field: {one_line(exc)}") from None
     return np.asarray(masks).astype(np.int64)
 
 
@@ -206,6 +205,7 @@ def cellpose_labels(channel: np.ndarray, model: str, diameter: float | None) -> 
 def _cellpose_model(model: str):
     """The Cellpose network, loaded once per job (a chunk segments many fields)."""
     from pcinpaint.errors import ConfigError
+    from pcinpaint.inputs.http import one_line
 
     try:
         from cellpose import models
@@ -218,9 +218,5 @@ def _cellpose_model(model: str):
         return models.CellposeModel(gpu=True, model_type=model)
     except Exception as exc:
         raise ConfigError(
-            f"segmentation.cellpose_model: cannot load Cellpose model '{model}': {_one_line(exc)}"
+            f"segmentation.cellpose_model: cannot load Cellpose model '{model}': {one_line(exc)}"
         ) from None
-
-
-def _one_line(exc: Exception) -> str:
-    return " ".join(str(exc).split())[:200]

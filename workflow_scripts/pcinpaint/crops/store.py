@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from pcinpaint.errors import DiskFullError, InputError
-from pcinpaint.io import disk_full_names, is_disk_full
+from pcinpaint.errors import InputError
+from pcinpaint.io import disk_full_names
 
 #: cells per shard file (one file per 1,024 cells keeps file counts small on cluster file
 #: systems); inside a shard, chunks of 16 cells: sequential reads decode few chunks, random
@@ -56,60 +56,55 @@ def write_crop_store(
         path.parent.mkdir(parents=True, exist_ok=True)
         remove_dead_writers(path)
         tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-    try:
-        shard = min(SHARD_CELLS, max(CHUNK_CELLS, -(-n_cells // CHUNK_CELLS) * CHUNK_CELLS))
-        arr = zarr.create_array(
-            store=str(tmp),
-            shape=(n_cells, n_channels, size, size),
-            dtype="uint8",
-            chunks=(CHUNK_CELLS, n_channels, size, size),
-            shards=(shard, n_channels, size, size),
-            fill_value=0,
-            overwrite=True,
-        )
-        (tmp / WRITER).write_text(f"{socket.gethostname()} {os.getpid()}")  # after zarr cleared the folder
-        arr.attrs.update(attrs or {})
-        buffer, start = [], 0
-        buffered = 0
+        try:
+            shard = min(SHARD_CELLS, max(CHUNK_CELLS, -(-n_cells // CHUNK_CELLS) * CHUNK_CELLS))
+            arr = zarr.create_array(
+                store=str(tmp),
+                shape=(n_cells, n_channels, size, size),
+                dtype="uint8",
+                chunks=(CHUNK_CELLS, n_channels, size, size),
+                shards=(shard, n_channels, size, size),
+                fill_value=0,
+                overwrite=True,
+            )
+            (tmp / WRITER).write_text(f"{socket.gethostname()} {os.getpid()}")  # after zarr cleared the folder
+            arr.attrs.update(attrs or {})
+            buffer, start = [], 0
+            buffered = 0
 
-        def flush(final=False):
-            nonlocal buffer, start, buffered
-            if not buffer:
-                return
-            block = np.concatenate(buffer)
-            # write whole shards only (partial shard writes are read-modify-write)
-            n_full = len(block) if final else (len(block) // shard) * shard
-            if n_full:
-                arr[start : start + n_full] = block[:n_full]
-                start += n_full
-            buffer = [block[n_full:]] if n_full < len(block) else []
-            buffered = len(block) - n_full
+            def flush(final=False):
+                nonlocal buffer, start, buffered
+                if not buffer:
+                    return
+                block = np.concatenate(buffer)
+                # write whole shards only (partial shard writes are read-modify-write)
+                n_full = len(block) if final else (len(block) // shard) * shard
+                if n_full:
+                    arr[start : start + n_full] = block[:n_full]
+                    start += n_full
+                buffer = [block[n_full:]] if n_full < len(block) else []
+                buffered = len(block) - n_full
 
-        for batch in batches:
-            batch = np.asarray(batch)
-            if batch.dtype != np.uint8 or batch.shape[1:] != (n_channels, size, size):
-                raise ValueError(
-                    f"crop batch must be uint8 (n, {n_channels}, {size}, {size}), got {batch.dtype} {batch.shape}"
-                )
-            buffer.append(batch)
-            buffered += len(batch)
-            if buffered >= shard:
-                flush()
-        flush(final=True)
-        if start != n_cells:
-            raise ValueError(f"crop store {path}: wrote {start} crops, expected {n_cells}")
-        (tmp / WRITER).unlink(missing_ok=True)
-        if path.exists():
-            shutil.rmtree(path)
-        os.replace(tmp, path)
-    except Exception as exc:
-        code = is_disk_full(exc)
-        if code:
-            raise DiskFullError(path, code) from None
-        raise
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
+            for batch in batches:
+                batch = np.asarray(batch)
+                if batch.dtype != np.uint8 or batch.shape[1:] != (n_channels, size, size):
+                    raise ValueError(
+                        f"crop batch must be uint8 (n, {n_channels}, {size}, {size}), got {batch.dtype} {batch.shape}"
+                    )
+                buffer.append(batch)
+                buffered += len(batch)
+                if buffered >= shard:
+                    flush()
+            flush(final=True)
+            if start != n_cells:
+                raise ValueError(f"crop store {path}: wrote {start} crops, expected {n_cells}")
+            (tmp / WRITER).unlink(missing_ok=True)
+            if path.exists():
+                shutil.rmtree(path)
+            os.replace(tmp, path)
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp)
     return path
 
 

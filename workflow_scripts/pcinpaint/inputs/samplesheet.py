@@ -110,7 +110,7 @@ def check_files(sheet: pd.DataFrame, channels: Sequence[str], need_mask: bool = 
             shape, problem = headers[p]
             if problem:
                 problems.append(f"{where}: {col}: {problem}")
-            elif col in channels:
+            elif col in channels and shape is not None:  # None: a PNG/JPEG, its header not read
                 shapes[col] = shape
         if len(set(shapes.values())) > 1:
             problems.append(f"{where}: channels have different shapes {shapes}")

@@ -28,11 +28,9 @@ def autocast_dtype(device: torch.device, precision: str):
     extracted them (training's ``auto`` measures instead: ``model.precision``). ``bf16``
     forces it on either device.
     """
-    if precision == "fp32":
-        return None
-    if device.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else None
-    return torch.bfloat16 if precision == "bf16" else None
+    from pcinpaint.model.precision import amp_dtype, choose_precision
+
+    return amp_dtype(choose_precision(precision, device))  # no probe: auto on a CPU is fp32
 
 
 class DeviceCrops:
