@@ -177,6 +177,44 @@ def test_crop_cells_bad_arguments():
         crop_cells(field, labels, crop_size=0)
 
 
+# --- crop_cells: crops scaled to the cells (sub-pixel) ---------------------------------------
+
+
+def test_subpixel_crop_of_whole_pixel_size_and_centre_is_the_papers_slice():
+    field = pattern_field()
+    labels = square_labels((60, 70), {1: (20, 30, 5)})  # centre (22, 32)
+    paper, _ = crop_cells(field, labels, crop_size=9, model_size=9, area_fraction=(0.0, 1.0))
+    sampled, _ = crop_cells(field, labels, crop_size=9.0, model_size=9, area_fraction=(0.0, 1.0), subpixel=True)
+    np.testing.assert_allclose(sampled, paper, rtol=1e-6)
+
+
+def test_subpixel_crop_follows_a_fractional_centre_and_size():
+    """A linear ramp sampled at the exact centre: the crop's middle holds the centre's value and
+    its corners the window's edges, at 2.5 px per model pixel (no whole-pixel rounding)."""
+    ramp = np.broadcast_to(np.arange(100, dtype=np.float32)[None, :, None], (1, 100, 100)).copy()
+    labels = square_labels((100, 100), {1: (40, 40, 4)})  # centre (41.5, 41.5)
+    crops, objects = crop_cells(ramp, labels, crop_size=20.0, model_size=8, area_fraction=(0, 1), subpixel=True)
+    assert crops.shape == (1, 1, 8, 8) and objects["kept"].all()
+    rows = crops[0, 0, :, 0]
+    np.testing.assert_allclose(rows, 41.5 + (np.arange(8) - 3.5) * 2.5, atol=1e-4)  # blur keeps a ramp a ramp
+
+
+def test_subpixel_border_drop_and_pad():
+    field = pattern_field(n_channels=1, shape=(40, 40)) * 0 + 5.0
+    labels = square_labels((40, 40), {1: (1, 1, 3), 2: (18, 18, 4)})  # centres (2, 2) and (19.5, 19.5)
+    _, dropped = crop_cells(field, labels, crop_size=10.5, model_size=8, area_fraction=(0, 1), subpixel=True)
+    assert dropped["drop_reason"].tolist() == ["leaves_field", ""]
+    crops, padded = crop_cells(
+        field, labels, crop_size=10.5, model_size=8, area_fraction=(0, 1), border="pad", subpixel=True
+    )
+    assert padded["padded"].tolist() == [True, False]
+    np.testing.assert_allclose(crops, 5.0)  # filled with the background level, not 0
+    with pytest.raises(ValueError, match="positive number"):
+        crop_cells(field, labels, crop_size=-2.0, subpixel=True)
+    with pytest.raises(ValueError, match="positive integer"):
+        crop_cells(field, labels, crop_size=10.5)
+
+
 # --- preprocess_crops -----------------------------------------------------------------------------------
 
 

@@ -193,13 +193,14 @@ def test_a_screen_without_a_kept_cell_stops_with_the_drop_reasons(tmp_path):
 
 def test_scaled_crops_hold_the_same_cells_at_half_the_magnification():
     """A real field (nuclei, PH3, cell body) and its 0.5x copy, segmented with one setting: crops
-    cut at 4 median nucleus diameters match their counterparts far better than fixed 40 px crops,
-    which hold twice the field at half the magnification."""
+    cut at 4 typical nucleus diameters match their counterparts far better than fixed 40 px crops,
+    which hold twice the field at half the magnification (measured: median Pearson 0.91 against
+    0.31; crop sides 40.8 and 21.4 px)."""
     from scipy.spatial import cKDTree
     from skimage.transform import downscale_local_mean
 
     from pcinpaint.crops.fields import crop, segment
-    from pcinpaint.crops.scale import median_diameter, scaled_crop_size
+    from pcinpaint.crops.scale import cell_diameter, scaled_crop_size
 
     files = sorted((Path(__file__).resolve().parents[2].parent / "shared/data/human_fields").glob("*d[012].tif"))
     if len(files) != 3:
@@ -233,7 +234,7 @@ def test_scaled_crops_hold_the_same_cells_at_half_the_magnification():
     cfg = DatasetConfig.from_config(config, "d")
     (full_field, full_labels), (half_field, half_labels) = segment(field, cfg), segment(half, cfg)
     sizes = [
-        scaled_crop_size(median_diameter([f[0]], [lab]), 4.0, 64)
+        scaled_crop_size(cell_diameter([f[0]], [lab]), 4.0, 64)
         for f, lab in ((full_field, full_labels), (half_field, half_labels))
     ]
     median_r = {}
@@ -245,8 +246,8 @@ def test_scaled_crops_hold_the_same_cells_at_half_the_magnification():
         pairs = [(i, j) for i, (d, j) in enumerate(zip(dist, match)) if d < 3]
         assert len(pairs) > 150
         median_r[name] = np.median([np.corrcoef(full_crops[i].ravel(), half_crops[j].ravel())[0, 1] for i, j in pairs])
-    assert 1.6 < sizes[0] / sizes[1] < 2.2  # the crop follows the magnification
-    assert median_r["scaled"] >= 0.8 and median_r["fixed"] <= median_r["scaled"] - 0.3, median_r
+    assert 1.85 < sizes[0] / sizes[1] < 2.15  # the crop follows the magnification
+    assert median_r["scaled"] >= 0.9 and median_r["fixed"] <= median_r["scaled"] - 0.3, median_r
 
 
 def test_crop_diameters_set_each_images_crop_and_qc_reports_it(tmp_path):
@@ -257,10 +258,10 @@ def test_crop_diameters_set_each_images_crop_and_qc_reports_it(tmp_path):
     result = process_chunk(sheet, cfg, progress=False)
     qc = result.fields.set_index("field_id")
     assert qc.loc["a1", "crop_size"] == qc.loc["a2", "crop_size"]  # one scale per image
-    assert 15 < qc.loc["a1", "median_diameter"] < 21  # disks of radius 9
-    assert qc.loc["a1", "crop_size"] == round(3 * qc.loc["a1", "median_diameter"])
+    assert 15 < qc.loc["a1", "cell_diameter"] < 21  # disks of radius 9
+    assert qc.loc["a1", "crop_size"] == pytest.approx(3 * qc.loc["a1", "cell_diameter"])
     assert result.crops.shape == (4, 2, 64, 64)
     paths = [tmp_path / "c.npy", tmp_path / "c.parquet", tmp_path / "c.tsv"]
     save_chunk(result, *paths)
     out = gather(paths[:1], paths[1:2], cfg, sheet, tmp_path / "crops.zarr", field_paths=paths[2:])
-    assert {"median_diameter", "crop_size"} <= set(out.fields.columns)
+    assert {"cell_diameter", "crop_size"} <= set(out.fields.columns)

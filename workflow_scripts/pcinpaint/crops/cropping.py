@@ -48,10 +48,11 @@ def crop_cells(
     field: np.ndarray,
     labels: np.ndarray,
     *,
-    crop_size: int,
+    crop_size: float,
     model_size: int = 64,
     area_fraction: tuple[float, float] = (0.05, 0.95),
     border: str = "drop",
+    subpixel: bool = False,
 ) -> tuple[np.ndarray, pd.DataFrame]:
     """Cut one ``crop_size`` square per object around its centre of mass and resize it to ``model_size``.
 
@@ -68,6 +69,12 @@ def crop_cells(
     background level (per channel, the median of pixels outside every object):
     padding with 0 would sit below the camera offset and show as a dark frame
     after the per-crop rescaling.
+
+    The paper's crops (``subpixel=False``) are whole-pixel windows around the rounded centre, of
+    an integer ``crop_size``. Crops scaled to the cells (``subpixel=True``) are sampled on the
+    model's grid at the exact centre and a fractional ``crop_size``: a field and its copy at half
+    the magnification then give the same crop, where whole pixels would shift and size them by
+    up to half a pixel of the smaller image.
     """
     field = np.asarray(field)
     labels = np.asarray(labels)
@@ -75,8 +82,10 @@ def crop_cells(
         raise ValueError(f"field must be a (C, H, W) array, got shape {field.shape}")
     if labels.shape != field.shape[1:]:
         raise ValueError(f"labels shape {labels.shape} does not match field spatial shape {field.shape[1:]}")
-    if isinstance(crop_size, bool) or not isinstance(crop_size, (int, np.integer)) or crop_size < 1:
-        raise ValueError(f"crop_size must be a positive integer, got {crop_size!r}")
+    whole = isinstance(crop_size, (int, np.integer)) and not isinstance(crop_size, bool)
+    if not (whole or (subpixel and isinstance(crop_size, (float, np.floating)))) or crop_size < 1:
+        kind = "a positive number" if subpixel else "a positive integer"
+        raise ValueError(f"crop_size must be {kind}, got {crop_size!r}")
     if isinstance(model_size, bool) or not isinstance(model_size, (int, np.integer)) or model_size < 1:
         raise ValueError(f"model_size must be a positive integer, got {model_size!r}")
     if border not in BORDER_MODES:
@@ -84,15 +93,21 @@ def crop_cells(
     lo, hi = area_fraction
     if not 0 <= lo <= hi:
         raise ValueError(f"area_fraction must be (lo, hi) with 0 <= lo <= hi, got {area_fraction!r}")
-    crop_size, model_size = int(crop_size), int(model_size)
+    model_size = int(model_size)
     field = field.astype(np.float32, copy=False)
-    n_channels, height, width = field.shape
+    height, width = field.shape[1:]
 
     objects = measure_objects(labels)
     fraction = objects["area"].to_numpy() / float(crop_size * crop_size)
-    y0 = _round_half_up(objects["centroid_y"].to_numpy()) - crop_size // 2
-    x0 = _round_half_up(objects["centroid_x"].to_numpy()) - crop_size // 2
-    leaves = (y0 < 0) | (x0 < 0) | (y0 + crop_size > height) | (x0 + crop_size > width)
+    cy, cx = objects["centroid_y"].to_numpy(), objects["centroid_x"].to_numpy()
+    if subpixel:  # the window's edges, in pixel-centre coordinates
+        y0, x0 = cy - crop_size / 2 + 0.5, cx - crop_size / 2 + 0.5
+        leaves = (y0 < 0) | (x0 < 0) | (y0 + crop_size > height) | (x0 + crop_size > width)
+    else:
+        crop_size = int(crop_size)
+        y0 = _round_half_up(cy) - crop_size // 2
+        x0 = _round_half_up(cx) - crop_size // 2
+        leaves = (y0 < 0) | (x0 < 0) | (y0 + crop_size > height) | (x0 + crop_size > width)
 
     reason = np.full(len(objects), "", dtype=object)
     if border == "drop":
@@ -104,31 +119,65 @@ def crop_cells(
     objects["drop_reason"] = pd.Series(reason.tolist(), dtype=str, index=objects.index)
     objects["padded"] = (kept & leaves).astype(bool)  # kept with part of the window outside the field
 
-    # Pad once by a full crop on every side so any kept window (including ones
+    background = labels == 0
+    padding = border == "pad" and leaves[kept].any()
+    fill = (
+        np.median(field[:, background], axis=1) if padding and background.any() else np.zeros(field.shape[0])
+    ).astype(np.float32)
+    if subpixel:
+        return _sample_crops(field, cy[kept], cx[kept], float(crop_size), model_size, fill), objects
+    return _cut_and_resize(field, y0[kept], x0[kept], crop_size, model_size, fill if padding else None), objects
+
+
+def _cut_and_resize(
+    field: np.ndarray, y0: np.ndarray, x0: np.ndarray, crop_size: int, model_size: int, fill: np.ndarray | None
+) -> np.ndarray:
+    """The paper's crops: whole-pixel windows from (y0, x0), resized to ``model_size``; ``fill``
+    (per channel) outside the field, None when no window leaves it."""
+    n_channels = field.shape[0]
+    # Pad once by a full crop on every side so any window (including ones
     # hanging off the field in "pad" mode) is a plain slice of `padded`.
-    pad = crop_size if (border == "pad" and leaves[kept].any()) else 0
+    pad = crop_size if fill is not None else 0
     if pad:
-        background = labels == 0
-        fill = (
-            np.median(field[:, background], axis=1) if background.any() else np.zeros(field.shape[0], field.dtype)
-        ).astype(field.dtype)
-        padded = np.empty((field.shape[0], field.shape[1] + 2 * pad, field.shape[2] + 2 * pad), field.dtype)
+        padded = np.empty((n_channels, field.shape[1] + 2 * pad, field.shape[2] + 2 * pad), field.dtype)
         padded[:] = fill[:, None, None]
         padded[:, pad : pad + field.shape[1], pad : pad + field.shape[2]] = field
     else:
         padded = field
-    raw = np.empty((int(kept.sum()), n_channels, crop_size, crop_size), dtype=np.float32)
-    for i, (y, x) in enumerate(zip(y0[kept] + pad, x0[kept] + pad)):
+    raw = np.empty((len(y0), n_channels, crop_size, crop_size), dtype=np.float32)
+    for i, (y, x) in enumerate(zip(y0 + pad, x0 + pad)):
         raw[i] = padded[:, y : y + crop_size, x : x + crop_size]
 
     if crop_size == model_size:
-        return raw, objects
+        return raw
     out_shape = (raw.shape[0], n_channels, model_size, model_size)
     if raw.shape[0] == 0:
-        return np.empty(out_shape, dtype=np.float32), objects
+        return np.empty(out_shape, dtype=np.float32)
     # One call for the whole batch: the batch and channel axes have scale 1, so
     # they get no interpolation and no anti-aliasing blur.
     crops = transform.resize(
         raw, out_shape, order=1, mode="reflect", preserve_range=True, anti_aliasing=model_size < crop_size
     )
-    return crops.astype(np.float32, copy=False), objects
+    return crops.astype(np.float32, copy=False)
+
+
+def _sample_crops(
+    field: np.ndarray, cy: np.ndarray, cx: np.ndarray, crop_size: float, model_size: int, fill: np.ndarray
+) -> np.ndarray:
+    """Crops scaled to the cells: the field sampled (bilinear) on a ``model_size`` grid spanning
+    ``crop_size`` px around each exact centre, after the anti-aliasing blur ``transform.resize``
+    applies when shrinking (sigma (step - 1) / 2); ``fill`` (per channel) outside the field."""
+    from scipy import ndimage as ndi
+
+    step = crop_size / model_size
+    offsets = (np.arange(model_size) - (model_size - 1) / 2) * step
+    out = np.empty((len(cy), field.shape[0], model_size, model_size), np.float32)
+    if not len(cy):
+        return out
+    ys = (cy[:, None] + offsets[None, :])[:, :, None] + np.zeros(model_size)  # (n, S, S)
+    xs = (cx[:, None] + offsets[None, :])[:, None, :] + np.zeros((model_size, 1))
+    for c, channel in enumerate(field):
+        if step > 1:
+            channel = ndi.gaussian_filter(channel, (step - 1) / 2, mode="reflect")
+        out[:, c] = ndi.map_coordinates(channel, [ys, xs], order=1, mode="constant", cval=float(fill[c]))
+    return out

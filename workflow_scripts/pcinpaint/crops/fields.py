@@ -21,7 +21,7 @@ from tqdm import tqdm
 from pcinpaint.config import DatasetConfig
 from pcinpaint.crops.cropping import crop_cells
 from pcinpaint.crops.preprocess import preprocess_crops
-from pcinpaint.crops.scale import median_diameter, scaled_crop_size
+from pcinpaint.crops.scale import cell_diameter, scaled_crop_size
 from pcinpaint.crops.segment import segment_field
 from pcinpaint.crops.store import to_uint8, write_crop_store
 from pcinpaint.errors import InputError
@@ -56,7 +56,8 @@ def segment_and_crop(field: np.ndarray, cfg: DatasetConfig, mask: np.ndarray | N
     """One field (C, H, W) -> (labels, preprocessed float crops, objects table).
 
     The objects table names each object's value in ``labels`` ``object_id``. ``crop_size``
-    (px at the segmentation's scale) overrides the config's (crops scaled to the cells).
+    (px at the segmentation's scale, fractional) overrides the config's: crops scaled to the
+    cells, sampled at sub-pixel positions.
     """
     field, labels = segment(field, cfg, mask)
     crops, objects = crop(field, labels, cfg, crop_size)
@@ -92,10 +93,11 @@ def crop(field: np.ndarray, labels: np.ndarray, cfg: DatasetConfig, crop_size=No
     crops, objects = crop_cells(
         field,
         labels,
-        crop_size=int(crop_size or cfg.crops["crop_size"]),
+        crop_size=int(cfg.crops["crop_size"]) if crop_size is None else float(crop_size),
         model_size=cfg.crops["model_size"],
         area_fraction=tuple(cfg.crops["area_fraction"]),
         border=cfg.crops["border"],
+        subpixel=crop_size is not None,
     )
     pre = cfg.preprocess
     crops = preprocess_crops(
@@ -118,7 +120,7 @@ def crop(field: np.ndarray, labels: np.ndarray, cfg: DatasetConfig, crop_size=No
 class ChunkResult:
     crops: np.ndarray  # uint8 (n_kept, C, S, S)
     objects: pd.DataFrame  # every detected object, sheet metadata columns included
-    fields: pd.DataFrame  # per field: field_id, n_nonfinite (pixels read as 0), median_diameter, crop_size
+    fields: pd.DataFrame  # per field: field_id, n_nonfinite (pixels read as 0), cell_diameter, crop_size
 
 
 def process_chunk(
@@ -145,7 +147,7 @@ def process_chunk(
                 )
             segmented.append((index, n_nonfinite, *segment(field, cfg, mask)))
         diameter = (
-            median_diameter([f[cfg.segmentation_channel] for *_, f, _ in segmented], [lab for *_, lab in segmented])
+            cell_diameter([f[cfg.segmentation_channel] for *_, f, _ in segmented], [lab for *_, lab in segmented])
             if diameters
             else float("nan")
         )
@@ -163,9 +165,9 @@ def process_chunk(
             bar.update(1)
     bar.close()
     objects = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
-    fields = pd.DataFrame(per_field, columns=["field_id", "n_nonfinite", "median_diameter", "crop_size"])
+    fields = pd.DataFrame(per_field, columns=["field_id", "n_nonfinite", "cell_diameter", "crop_size"])
     return ChunkResult(
-        np.concatenate(crops_out), objects, fields.astype({"n_nonfinite": "int64", "crop_size": "int64"})
+        np.concatenate(crops_out), objects, fields.astype({"n_nonfinite": "int64", "crop_size": "float64"})
     )
 
 
@@ -326,7 +328,7 @@ def field_qc(objects: pd.DataFrame, sheet: pd.DataFrame, nonfinite: pd.DataFrame
         table = table.merge(col.rename(f"n_{reason}"), left_on="field_id", right_index=True, how="left")
     if nonfinite is not None and len(nonfinite):
         per_field = nonfinite.astype({"field_id": str}).set_index("field_id")
-        for col in ("n_nonfinite", "median_diameter", "crop_size"):  # per image: the scale its crops were cut at
+        for col in ("n_nonfinite", "cell_diameter", "crop_size"):  # per image: the scale its crops were cut at
             if col in per_field.columns:
                 table[col] = table["field_id"].astype(str).map(pd.to_numeric(per_field[col]))
     num = [c for c in table.columns if c.startswith("n_")]

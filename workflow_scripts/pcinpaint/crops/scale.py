@@ -7,9 +7,14 @@ holds one cell in most images and dozens in those. The size must come out in pro
 magnification, which a thresholded outline does not (its extent depends on blur and on where the
 threshold falls: on a field and its 0.5x copy, equivalent diameters came out 1.6x apart, not 2x).
 The characteristic scale of each object's blob does: the sigma at which the scale-normalised
-Laplacian of Gaussian peaks at the object's centre, r / sqrt(2) for a disk of radius r
-(Lindeberg 1998). It is evaluated at the centres only, as dot products with LoG kernels, on at
-most ``MAX_OBJECTS`` objects per image, so its cost does not grow with the field's size.
+Laplacian of Gaussian peaks at the object's innermost point, r / sqrt(2) for a disk of radius r
+(Lindeberg 1998). An image's diameter is the mode of its objects' (not the median: one setting
+merges more touching nuclei at one magnification than at another, and merged pairs pull a median
+up). It is evaluated at those points only, as dot products with LoG kernels, on at most
+``MAX_OBJECTS`` objects per image. On a real field and its 0.5x copy segmented with one setting,
+the diameters come out 1.91-1.96x apart over six sampling seeds (a median at the centroids of 64
+objects: 1.72-1.93x), and crops of 4 diameters correlate at a median Pearson 0.91 (fixed crops:
+0.31; tests/crops/test_fields.py).
 """
 
 from __future__ import annotations
@@ -18,8 +23,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
-#: objects per image whose scale is measured (a seeded sample; the median is what is used)
-MAX_OBJECTS = 64
+#: objects per image whose scale is measured (a seeded sample of at most this many)
+MAX_OBJECTS = 256
+#: width (octaves) of the kernel whose density's mode is the image's typical diameter
+BANDWIDTH = 0.15
 #: sigmas searched: a lattice of STEPS per octave (2^(k/STEPS) px), so a field and its copy at
 #: half the magnification are searched at exactly corresponding scales, within this range of
 #: multiples of the sigma the outline's equivalent diameter suggests
@@ -63,29 +70,52 @@ def blob_diameters(image: np.ndarray, centres: np.ndarray, guess: float) -> np.n
     return 2 * np.sqrt(2) * 2.0 ** ((lo + best + np.clip(shift, -0.5, 0.5)) / STEPS)
 
 
-def median_diameter(images: Sequence[np.ndarray], labels: Sequence[np.ndarray], seed: int = 0) -> float:
-    """The median blob diameter (px) of the objects of an image's fields (their segmentation
-    channel and label images), NaN when there are none."""
-    from skimage import measure
+def innermost_points(labels: np.ndarray) -> np.ndarray:
+    """(y, x) of each object's innermost pixel (the maximum of its distance to the background), in
+    label order: two touching nuclei segmented as one have their centroid in the dim neck between
+    them, where the blob scale is the pair's, but their innermost point in one of the two."""
+    from scipy import ndimage as ndi
 
-    centres, areas, source = [], [], []
+    labels = np.asarray(labels)
+    index = np.unique(labels[labels > 0])
+    if not len(index):
+        return np.zeros((0, 2))
+    inside = ndi.distance_transform_edt(labels > 0)
+    return np.asarray(ndi.maximum_position(inside, labels, index), np.float64).reshape(-1, 2)
+
+
+def typical_diameter(diameters: np.ndarray) -> float:
+    """The mode of the diameters' log-density (Gaussian kernel of BANDWIDTH octaves): the size of
+    the image's single objects, not pulled up by merged pairs or down by fragments the way a median
+    is when a setting merges more of them at one magnification than at another."""
+    x = np.log2(np.asarray(diameters, np.float64))
+    grid = np.arange(x.min() - BANDWIDTH, x.max() + BANDWIDTH, BANDWIDTH / 16)
+    density = np.exp(-0.5 * ((grid[:, None] - x[None, :]) / BANDWIDTH) ** 2).sum(axis=1)
+    return float(2.0 ** grid[np.argmax(density)])
+
+
+def cell_diameter(images: Sequence[np.ndarray], labels: Sequence[np.ndarray], seed: int = 0) -> float:
+    """The typical blob diameter (px) of the objects of an image's fields (their segmentation
+    channel and label images), NaN when there are none."""
+    points, areas, source = [], [], []
     for i, lab in enumerate(labels):
-        props = measure.regionprops_table(np.asarray(lab), properties=("centroid", "area"))
-        centres.append(np.column_stack([props["centroid-0"], props["centroid-1"]]))
-        areas.append(np.asarray(props["area"], np.float64))
-        source.append(np.full(len(areas[-1]), i))
+        lab = np.asarray(lab)
+        points.append(innermost_points(lab))
+        counts = np.bincount(lab.ravel())
+        areas.append(counts[1:][counts[1:] > 0].astype(np.float64))
+        source.append(np.full(len(points[-1]), i))
     if not sum(len(a) for a in areas):
         return float("nan")
-    centres, areas, source = np.concatenate(centres), np.concatenate(areas), np.concatenate(source)
+    points, areas, source = np.concatenate(points), np.concatenate(areas), np.concatenate(source)
     pick = np.random.default_rng(seed).permutation(len(areas))[:MAX_OBJECTS]
     guess = float(np.median(2 * np.sqrt(areas / np.pi)))
     diameters = np.concatenate(
-        [blob_diameters(images[i], centres[pick[source[pick] == i]], guess) for i in np.unique(source[pick])]
+        [blob_diameters(images[i], points[pick[source[pick] == i]], guess) for i in np.unique(source[pick])]
     )
-    return float(np.median(diameters))
+    return typical_diameter(diameters)
 
 
-def scaled_crop_size(diameter: float, diameters: float, fallback: int) -> int:
-    """``diameters`` x an image's median object ``diameter``, at least 8 px (``fallback`` for an
-    image without objects)."""
-    return max(8, int(round(diameters * diameter))) if np.isfinite(diameter) else int(fallback)
+def scaled_crop_size(diameter: float, diameters: float, fallback: int) -> float:
+    """``diameters`` x an image's typical object ``diameter`` (px, not rounded: scaled crops are
+    sampled at sub-pixel positions), at least 8 px (``fallback`` for an image without objects)."""
+    return max(8.0, float(diameters * diameter)) if np.isfinite(diameter) else float(fallback)
