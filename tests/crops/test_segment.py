@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pcinpaint.crops.segment import METHODS, segment_field
+from pcinpaint.crops.segment import METHODS, background_level, segment_field
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 
@@ -194,6 +194,42 @@ def test_unknown_method_raises():
     with pytest.raises(ValueError, match="unknown segmentation method"):
         segment_field(np.zeros((20, 20)), "magic")
     assert METHODS == ("nuclei_otsu", "nuclei_watershed", "cells_watershed", "cellpose", "provided")
+
+
+def uneven_field(shape=(150, 205)):
+    """Twelve nuclei (radius 8) on a background rising from 10 to 150 left to right, each 120 above
+    its local background; the sides are not whole multiples of the background's block size."""
+    yy, xx = np.mgrid[: shape[0], : shape[1]]
+    background = 10.0 + 140.0 * xx / shape[1]
+    img = background.copy()
+    centres = [(y, x) for y in (35, 75, 115) for x in (30, 80, 130, 175)]
+    for cy, cx in centres:
+        disk = (yy - cy) ** 2 + (xx - cx) ** 2 <= 64
+        img[disk] = background[disk] + 120.0
+    return img + np.random.default_rng(0).normal(0, 3, shape), background, centres
+
+
+def test_background_level_follows_uneven_light_under_the_nuclei():
+    img, background, _ = uneven_field()
+    floor = background_level(img, 40.0)
+    assert floor.shape == img.shape and floor.dtype == np.float32
+    assert np.median(np.abs(floor - background)) < 5  # the 120-high nuclei are not in it
+    # no dark band along the ragged edges, nor at the edge the light brightens towards, where a
+    # plain opening lags by up to radius x slope (40 x 0.68 = 27)
+    for edge in (floor - background)[:10], (floor - background)[-10:], (floor - background)[:, -10:]:
+        assert np.abs(edge).max() < 5
+
+
+def test_nuclei_watershed_subtracts_the_background_of_an_unevenly_lit_field():
+    img, _, centres = uneven_field()
+    settings = dict(smoothing_sigma=1.0, min_area=80, watershed_min_distance=6, min_contrast=0.0)
+    flat = segment_field(img, "nuclei_watershed", background_radius=0.0, **settings)
+    found = segment_field(img, "nuclei_watershed", background_radius=40.0, **settings)
+    assert flat.max() < len(centres)  # the bright side clears the threshold between its nuclei
+    assert found.max() == len(centres)
+    assert len({found[c] for c in centres} - {0}) == len(centres)
+    with pytest.raises(ValueError, match="background_radius"):
+        segment_field(img, "nuclei_watershed", background_radius=-1.0)
 
 
 def test_non_2d_channel_raises():

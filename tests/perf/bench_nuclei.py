@@ -36,14 +36,18 @@ METHODS = {
     "cells_watershed (smoothing 2, min_area 300, min distance 10)": dict(
         method="cells_watershed", smoothing_sigma=2.0, min_area=300, watershed_min_distance=10
     ),
-    "nuclei_watershed (the defaults)": dict(method="nuclei_watershed"),
+    "nuclei_watershed (its defaults, without background subtraction)": dict(
+        method="nuclei_watershed", background_radius=0.0
+    ),
+    "nuclei_watershed (its defaults)": dict(method="nuclei_watershed"),
 }
 #: the new method's search grid (on the even-numbered fields only)
 GRID = dict(
-    smoothing_sigma=[1.0, 2.0],
-    min_area=[200, 400],
-    watershed_min_distance=[7, 10, 14],
-    distance_sigma=[2.0, 3.0],
+    smoothing_sigma=[2.0],
+    min_area=[400],
+    watershed_min_distance=[14, 20, 28],
+    distance_sigma=[3.0, 5.0],
+    background_radius=[60.0, 100.0, 150.0],
 )
 
 

@@ -82,6 +82,7 @@ def segment(field: np.ndarray, cfg: DatasetConfig, mask: np.ndarray | None = Non
         mask=mask,
         min_contrast=seg["min_contrast"],
         distance_sigma=seg.get("distance_sigma", 3.0),
+        background_radius=seg.get("background_radius", 100.0),
         cellpose_model=seg.get("cellpose_model", "nuclei"),
         cellpose_diameter=seg.get("cellpose_diameter"),
     )

@@ -29,7 +29,7 @@ import warnings
 
 import numpy as np
 from scipy import ndimage as ndi
-from skimage import feature, filters, measure, morphology, segmentation
+from skimage import feature, filters, measure, morphology, segmentation, transform
 
 METHODS = ("nuclei_otsu", "nuclei_watershed", "cells_watershed", "cellpose", "provided")
 #: the Cellpose releases whose API ``cellpose`` calls (``CellposeModel(...).eval``)
@@ -43,7 +43,12 @@ _DISTANCE_SMOOTHING_SIGMA = 1.0
 
 
 def _check_args(
-    channel: np.ndarray, method: str, smoothing_sigma: float, min_area: int, watershed_min_distance: int
+    channel: np.ndarray,
+    method: str,
+    smoothing_sigma: float,
+    min_area: int,
+    watershed_min_distance: int,
+    background_radius: float,
 ) -> None:
     if method not in METHODS:
         raise ValueError(f"unknown segmentation method {method!r}; expected one of {METHODS}")
@@ -55,6 +60,43 @@ def _check_args(
         raise ValueError(f"min_area must be >= 0, got {min_area}")
     if watershed_min_distance < 1:
         raise ValueError(f"watershed_min_distance must be >= 1, got {watershed_min_distance}")
+    if background_radius < 0:
+        raise ValueError(f"background_radius must be >= 0, got {background_radius}")
+
+
+def background_level(image: np.ndarray, radius: float) -> np.ndarray:
+    """The slowly varying background under an image's objects: a grey opening by a disk of
+    ``radius`` px (larger than any object, so objects are removed and the floor between them is
+    kept), smoothed. Computed on blocks of about radius / 8 px (a disk of about 8 blocks), so its
+    cost stays a fraction of the segmentation's at any radius.
+
+    Near an edge an opening only sees one side, and where the light brightens towards the edge
+    it lags behind the floor by up to radius x slope: a band of false nuclei. The eroded image
+    (already free of objects) is therefore continued past the edges by point reflection, which
+    carries a gradient on, before the dilation, and so is the opened floor before smoothing."""
+    factor = max(1, int(radius // 8))
+    # edge-padded to whole blocks: downscale_local_mean pads with zeros, which the opening would
+    # spread along the right and bottom edges as a dark floor
+    height, width = image.shape
+    small = np.pad(image, ((0, -height % factor), (0, -width % factor)), mode="edge")
+    small = transform.downscale_local_mean(small, (factor, factor)) if factor > 1 else small
+    r = max(1, int(round(radius / factor)))
+    disk = morphology.disk(r)
+    eroded = ndi.grey_erosion(small, footprint=disk, mode="nearest")
+    opened = ndi.grey_dilation(_continued(eroded, r), footprint=disk)[r:-r, r:-r]
+    floor = filters.gaussian(_continued(opened, 2 * r), sigma=r / 2, preserve_range=True)[
+        2 * r : -2 * r, 2 * r : -2 * r
+    ]
+    if factor > 1:
+        floor = transform.resize(
+            floor, (small.shape[0] * factor, small.shape[1] * factor), order=1, mode="edge", preserve_range=True
+        )
+    return floor[:height, :width].astype(np.float32, copy=False)
+
+
+def _continued(image: np.ndarray, pad: int) -> np.ndarray:
+    """``image`` continued ``pad`` px past its edges by point reflection (a gradient carries on)."""
+    return np.pad(image, pad, mode="reflect", reflect_type="odd")
 
 
 def _foreground(
@@ -63,6 +105,7 @@ def _foreground(
     min_area: int,
     min_contrast: float = 0.0,
     log_scale: bool = False,
+    background_radius: float = 0.0,
 ) -> np.ndarray:
     """Smoothed Otsu foreground with holes filled and specks removed.
 
@@ -73,11 +116,15 @@ def _foreground(
     deviations (1.4826 MAD) of the background, else the field has no objects.
 
     ``log_scale`` thresholds log intensities, so a nucleus ten times dimmer than its
-    neighbours, or in a darker corner of an unevenly lit field, still clears the threshold.
+    neighbours still clears the threshold; ``background_radius`` (px, 0: off) first subtracts the
+    background (``background_level``), so the bright side of an unevenly lit field does not
+    clear it between nuclei and its dark side keeps its nuclei.
     """
     img = channel.astype(np.float32, copy=False)
     if smoothing_sigma > 0:
         img = filters.gaussian(img, sigma=smoothing_sigma, preserve_range=True)
+    if background_radius > 0:
+        img = np.maximum(img - background_level(img, background_radius), 0)
     if float(img.min()) == float(img.max()):
         # Otsu is undefined on a constant image: there is nothing to segment.
         return np.zeros(img.shape, dtype=bool)
@@ -146,6 +193,7 @@ def segment_field(
     mask: np.ndarray | None = None,
     min_contrast: float = 5.0,
     distance_sigma: float = 3.0,
+    background_radius: float = 100.0,
     cellpose_model: str = "nuclei",
     cellpose_diameter: float | None = None,
 ) -> np.ndarray:
@@ -155,9 +203,10 @@ def segment_field(
     cells cut by the field edge, whose crops would be incomplete.  ``mask`` is
     required for (and only used by) ``method="provided"``.  ``min_contrast``
     (Otsu methods; 0 disables) makes an empty field come out empty rather than
-    as thresholded noise.
+    as thresholded noise. ``background_radius`` (``nuclei_watershed``; px, above the largest
+    nucleus's radius; 0: off) evens out uneven illumination before thresholding.
     """
-    _check_args(channel, method, smoothing_sigma, min_area, watershed_min_distance)
+    _check_args(channel, method, smoothing_sigma, min_area, watershed_min_distance, background_radius)
     channel = np.asarray(channel)
 
     if method == "provided":
@@ -176,7 +225,7 @@ def segment_field(
     if method == "cellpose":
         return _finish(cellpose_labels(channel, cellpose_model, cellpose_diameter), min_area, clear_border)
     if method == "nuclei_watershed":
-        fg = _foreground(channel, smoothing_sigma, min_area, min_contrast, log_scale=True)
+        fg = _foreground(channel, smoothing_sigma, min_area, min_contrast, True, background_radius)
         return _finish(_split_touching(fg, watershed_min_distance, distance_sigma), min_area, clear_border)
     fg = _foreground(channel, smoothing_sigma, min_area, min_contrast)
     if method == "nuclei_otsu":
