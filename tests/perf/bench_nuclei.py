@@ -5,7 +5,8 @@ Run from the repository root:  python tests/perf/bench_nuclei.py [--tune] [--job
 97 fields of DNA-stained nuclei with every nucleus drawn by hand (Coelho et al. 2009: 48 U2OS
 ``gnf_*``, 49 NIH3T3 ``ic100_*``). A detection counts when its centroid falls inside a
 hand-drawn nucleus not yet matched (``crops.fields.match_truth``, the rule the demo's QC uses);
-precision is over detections, recall over hand-drawn nuclei. Parameters are chosen on the
+precision is over detections, recall over hand-drawn nuclei, with the seconds each field's
+segmentation takes (one process per job). Parameters are chosen on the
 even-numbered fields (``--tune`` searches the new method's grid there) and scored on the
 odd-numbered ones, per cell line and together, for every method side by side. ``--overlay``
 also draws the new method's nuclei on the real human field (../shared/data/human_fields/*d0.tif,
@@ -17,6 +18,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import re
+import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -68,24 +70,27 @@ def fields() -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def score_field(args) -> tuple[int, int, int]:
-    """(true positives, detections, hand-drawn nuclei) of one field at one setting."""
+def score_field(args) -> tuple[int, int, int, float]:
+    """(true positives, detections, hand-drawn nuclei, seconds segmenting) of one field at one setting."""
     image, labels, settings = args
     truth = iio.imread(labels)
-    found = segment_field(iio.imread(image).astype(np.float32), clear_border=False, min_contrast=0.0, **settings)
+    field = iio.imread(image).astype(np.float32)
+    start = time.perf_counter()
+    found = segment_field(field, clear_border=False, min_contrast=0.0, **settings)
+    seconds = time.perf_counter() - start
     props = pd.DataFrame(measure.regionprops_table(found, properties=("centroid",)))
     objects = props.rename(columns={"centroid-0": "centroid_y", "centroid-1": "centroid_x"})
     hits = match_truth(objects, truth)
-    return len(np.unique(hits[hits > 0])), len(objects), len(np.unique(truth[truth > 0]))
+    return len(np.unique(hits[hits > 0])), len(objects), len(np.unique(truth[truth > 0])), seconds
 
 
 def score(table: pd.DataFrame, settings: dict, pool) -> pd.Series:
     """Precision, recall and F1 over the fields of ``table`` (pooled counts)."""
     counts = np.array(list(pool.map(score_field, [(r.image, r.labels, settings) for r in table.itertuples()])))
-    tp, detected, true = counts.sum(axis=0)
+    tp, detected, true = counts[:, :3].sum(axis=0)
     precision, recall = tp / max(detected, 1), tp / max(true, 1)
     f1 = 2 * precision * recall / max(precision + recall, 1e-12)
-    return pd.Series(dict(precision=precision, recall=recall, f1=f1, nuclei=int(true)))
+    return pd.Series(dict(precision=precision, recall=recall, f1=f1, nuclei=int(true), seconds=counts[:, 3].mean()))
 
 
 def human_overlay(path: Path) -> None:
@@ -133,12 +138,13 @@ def main(argv=None) -> None:
             best = max(results, key=lambda r: r[0])
             print(f"tuned on the even fields: {best[1]}")
             methods["nuclei_watershed (tuned on the even fields)"] = best[1]
-        print(f"\n{'method':70s} {'fields':>16s} {'precision':>9s} {'recall':>7s} {'F1':>6s}")
+        print(f"\n{'method':70s} {'fields':>16s} {'precision':>9s} {'recall':>7s} {'F1':>6s} {'s/field':>7s}")
         for name, settings in methods.items():
             for line, part in [*odd.groupby("line"), ("both", odd)]:
                 got = score(part, settings, pool)
                 print(
-                    f"{name[:70]:70s} {line:>16s} {got['precision']:9.3f} {got['recall']:7.3f} {got['f1']:6.3f}",
+                    f"{name[:70]:70s} {line:>16s} {got['precision']:9.3f} {got['recall']:7.3f} {got['f1']:6.3f} "
+                    f"{got['seconds']:7.2f}",
                     flush=True,
                 )
 
