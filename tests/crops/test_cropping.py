@@ -199,6 +199,16 @@ def test_subpixel_crop_follows_a_fractional_centre_and_size():
     np.testing.assert_allclose(rows, 41.5 + (np.arange(8) - 3.5) * 2.5, atol=1e-4)  # blur keeps a ramp a ramp
 
 
+def test_subpixel_crop_enlarged_at_the_field_edge_holds_the_edge_pixels():
+    """The field's edge pixels reach half a pixel past their centres: a window ending there is
+    inside the field, and its samples there are the edge pixels, not the fill."""
+    field = np.full((1, 40, 40), 100.0, np.float32)
+    labels = square_labels((40, 40), {1: (9, 18, 3)})  # centre (10, 19): window from y = -0.4
+    crops, objects = crop_cells(field, labels, crop_size=20.8, model_size=64, area_fraction=(0, 1), subpixel=True)
+    assert objects["kept"].all()
+    np.testing.assert_allclose(crops, 100.0)
+
+
 def test_subpixel_border_drop_and_pad():
     field = pattern_field(n_channels=1, shape=(40, 40)) * 0 + 5.0
     labels = square_labels((40, 40), {1: (1, 1, 3), 2: (18, 18, 4)})  # centres (2, 2) and (19.5, 19.5)

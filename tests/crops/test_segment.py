@@ -232,6 +232,15 @@ def test_nuclei_watershed_subtracts_the_background_of_an_unevenly_lit_field():
         segment_field(img, "nuclei_watershed", background_radius=-1.0)
 
 
+@pytest.mark.parametrize("noise", ["gaussian", "poisson"])
+def test_nuclei_watershed_finds_nothing_in_an_empty_field(noise):
+    """The background subtraction must leave the background's spread for the contrast check: a
+    field of pure noise comes out empty at the defaults."""
+    rng = np.random.default_rng(1)
+    field = rng.normal(300, 20, (512, 512)) if noise == "gaussian" else rng.poisson(100, (512, 512))
+    assert segment_field(field.astype(np.float32), "nuclei_watershed").max() == 0
+
+
 def test_non_2d_channel_raises():
     with pytest.raises(ValueError, match="2D"):
         segment_field(np.zeros((2, 20, 20)), "nuclei_otsu")

@@ -176,8 +176,10 @@ def _sample_crops(
         return out
     ys = (cy[:, None] + offsets[None, :])[:, :, None] + np.zeros(model_size)  # (n, S, S)
     xs = (cx[:, None] + offsets[None, :])[:, None, :] + np.zeros((model_size, 1))
+    # the field's pixels reach half a pixel past their centres: only samples beyond that are fill
+    outside = (ys < -0.5) | (ys > field.shape[1] - 0.5) | (xs < -0.5) | (xs > field.shape[2] - 0.5)
     for c, channel in enumerate(field):
         if step > 1:
             channel = ndi.gaussian_filter(channel, (step - 1) / 2, mode="reflect")
-        out[:, c] = ndi.map_coordinates(channel, [ys, xs], order=1, mode="constant", cval=float(fill[c]))
+        out[:, c] = np.where(outside, fill[c], ndi.map_coordinates(channel, [ys, xs], order=1, mode="nearest"))
     return out

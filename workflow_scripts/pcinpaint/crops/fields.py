@@ -129,7 +129,7 @@ def process_chunk(
 ) -> ChunkResult:
     """Segment and crop every field of a (chunk of a) sample sheet, image by image: with
     ``crops.crop_diameters`` an image's fields are all segmented before any is cropped, so their
-    crop size follows the image's median object diameter."""
+    crop size follows the image's typical object diameter."""
     size = cfg.crops["model_size"]
     diameters = cfg.crops.get("crop_diameters")
     crops_out = [np.zeros((0, len(cfg.channels), size, size), np.uint8)]

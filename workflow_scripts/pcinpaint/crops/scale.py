@@ -12,9 +12,9 @@ Laplacian of Gaussian peaks at the object's innermost point, r / sqrt(2) for a d
 merges more touching nuclei at one magnification than at another, and merged pairs pull a median
 up). It is evaluated at those points only, as dot products with LoG kernels, on at most
 ``MAX_OBJECTS`` objects per image, on blocks for large objects. On a real field and its 0.5x copy
-segmented with one setting, the diameters come out 1.97-2.04x apart over six sampling seeds (the
-median at the centroids of 64 objects: 1.82-2.06x), and crops of 4 diameters correlate at a
-median Pearson 0.93 (fixed crops: 0.29; tests/crops/test_fields.py).
+segmented with one setting, the diameters come out 1.89-1.99x apart over six sampling seeds (the
+median at the centroids of 64 objects: 1.76-2.02x), and crops of 4 diameters correlate at a
+median Pearson 0.94 (fixed crops: 0.30; tests/crops/test_fields.py).
 """
 
 from __future__ import annotations

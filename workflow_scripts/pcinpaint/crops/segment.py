@@ -60,21 +60,21 @@ def _check_args(
         raise ValueError(f"min_area must be >= 0, got {min_area}")
     if watershed_min_distance < 1:
         raise ValueError(f"watershed_min_distance must be >= 1, got {watershed_min_distance}")
-    if background_radius < 0:
-        raise ValueError(f"background_radius must be >= 0, got {background_radius}")
+    if not 0 <= background_radius < np.inf:
+        raise ValueError(f"background_radius must be >= 0 and finite, got {background_radius}")
 
 
 def background_level(image: np.ndarray, radius: float) -> np.ndarray:
     """The slowly varying background under an image's objects: a grey opening by a disk of
     ``radius`` px (larger than any object, so objects are removed and the floor between them is
-    kept), smoothed. Computed on blocks of about radius / 8 px (a disk of about 8 blocks), so its
-    cost stays a fraction of the segmentation's at any radius.
+    kept), smoothed. Computed on blocks of ceil(radius / 8) px (a disk of at most 8 blocks), so
+    its cost stays a fraction of the segmentation's at any radius.
 
     Near an edge an opening only sees one side, and where the light brightens towards the edge
     it lags behind the floor by up to radius x slope: a band of false nuclei. The eroded image
     (already free of objects) is therefore continued past the edges by point reflection, which
     carries a gradient on, before the dilation, and so is the opened floor before smoothing."""
-    factor = max(1, int(radius // 8))
+    factor = max(1, int(np.ceil(radius / 8)))
     # edge-padded to whole blocks: downscale_local_mean pads with zeros, which the opening would
     # spread along the right and bottom edges as a dark floor
     height, width = image.shape
@@ -87,10 +87,14 @@ def background_level(image: np.ndarray, radius: float) -> np.ndarray:
     floor = filters.gaussian(_continued(opened, 2 * r), sigma=r / 2, preserve_range=True)[
         2 * r : -2 * r, 2 * r : -2 * r
     ]
-    if factor > 1:
+    if factor > 1:  # continued by one block, so the outer half-blocks are interpolated too, not held
         floor = transform.resize(
-            floor, (small.shape[0] * factor, small.shape[1] * factor), order=1, mode="edge", preserve_range=True
-        )
+            _continued(floor, 1),
+            ((small.shape[0] + 2) * factor, (small.shape[1] + 2) * factor),
+            order=1,
+            mode="edge",
+            preserve_range=True,
+        )[factor:, factor:]
     return floor[:height, :width].astype(np.float32, copy=False)
 
 
@@ -123,8 +127,8 @@ def _foreground(
     img = channel.astype(np.float32, copy=False)
     if smoothing_sigma > 0:
         img = filters.gaussian(img, sigma=smoothing_sigma, preserve_range=True)
-    if background_radius > 0:
-        img = np.maximum(img - background_level(img, background_radius), 0)
+    if background_radius > 0:  # not clipped at 0: the contrast check needs the background's spread
+        img = img - background_level(img, background_radius)
     if float(img.min()) == float(img.max()):
         # Otsu is undefined on a constant image: there is nothing to segment.
         return np.zeros(img.shape, dtype=bool)
