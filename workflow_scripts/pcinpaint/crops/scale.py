@@ -27,6 +27,7 @@ import numpy as np
 MAX_OBJECTS = 256
 #: width (octaves) of the kernel whose density's mode is the image's typical diameter
 BANDWIDTH = 0.15
+MIN_FOR_MODE = 16
 #: sigmas searched: a lattice of STEPS per octave (2^(k/STEPS) px), so a field and its copy at
 #: half the magnification are searched at exactly corresponding scales, within this range of
 #: multiples of the sigma the outline's equivalent diameter suggests
@@ -99,7 +100,10 @@ def innermost_points(labels: np.ndarray) -> np.ndarray:
 def typical_diameter(diameters: np.ndarray) -> float:
     """The mode of the diameters' log-density (Gaussian kernel of BANDWIDTH octaves): the size of
     the image's single objects, not pulled up by merged pairs or down by fragments the way a median
-    is when a setting merges more of them at one magnification than at another."""
+    is when a setting merges more of them at one magnification than at another. Under
+    ``MIN_FOR_MODE`` objects a density has no mode worth the name, and the median is used."""
+    if len(diameters) < MIN_FOR_MODE:
+        return float(np.median(diameters))
     x = np.log2(np.asarray(diameters, np.float64))
     grid = np.arange(x.min() - BANDWIDTH, x.max() + BANDWIDTH, BANDWIDTH / 16)
     density = np.exp(-0.5 * ((grid[:, None] - x[None, :]) / BANDWIDTH) ** 2).sum(axis=1)
