@@ -8,8 +8,8 @@ first turned into a label image.  These strategies cover the paper's data and re
 * ``nuclei_watershed`` -- nuclei as real fields show them: the uneven background
   subtracted (``background_level``), Otsu on log intensity so dim nuclei clear the threshold,
   then a smoothed distance-transform watershed that splits touching nuclei. On held-out
-  hand-labelled fields (tests/perf/bench_nuclei.py) F1 0.86 at its defaults and 0.90 with
-  settings chosen on the other half, against 0.65 for the paper's settings of nuclei_otsu.
+  hand-labelled fields (tests/perf/bench_nuclei.py) F1 0.885 at its defaults and 0.918 with
+  settings chosen on the other half, against 0.650 for the paper's settings of nuclei_otsu.
 * ``cells_watershed`` -- yeast: a cytosolic marker fills touching cells, which a
   distance-transform watershed splits apart.
 * ``cellpose``        -- Cellpose (Stringer et al. 2021), when the user has it installed
