@@ -102,12 +102,11 @@ def crop_cells(
     cy, cx = objects["centroid_y"].to_numpy(), objects["centroid_x"].to_numpy()
     if subpixel:  # the window's edges, in pixel-centre coordinates
         y0, x0 = cy - crop_size / 2 + 0.5, cx - crop_size / 2 + 0.5
-        leaves = (y0 < 0) | (x0 < 0) | (y0 + crop_size > height) | (x0 + crop_size > width)
     else:
         crop_size = int(crop_size)
         y0 = _round_half_up(cy) - crop_size // 2
         x0 = _round_half_up(cx) - crop_size // 2
-        leaves = (y0 < 0) | (x0 < 0) | (y0 + crop_size > height) | (x0 + crop_size > width)
+    leaves = (y0 < 0) | (x0 < 0) | (y0 + crop_size > height) | (x0 + crop_size > width)
 
     reason = np.full(len(objects), "", dtype=object)
     if border == "drop":

@@ -15,14 +15,13 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from skimage.transform import downscale_local_mean
 from tqdm import tqdm
 
 from pcinpaint.config import DatasetConfig
 from pcinpaint.crops.cropping import crop_cells
 from pcinpaint.crops.preprocess import preprocess_crops
 from pcinpaint.crops.scale import cell_diameter, scaled_crop_size
-from pcinpaint.crops.segment import segment_field
+from pcinpaint.crops.segment import block_mean, segment_field
 from pcinpaint.crops.store import to_uint8, write_crop_store
 from pcinpaint.errors import InputError
 from pcinpaint.inputs.files import read_image
@@ -36,6 +35,8 @@ DROP_REASONS = ("area_fraction_low", "area_fraction_high", "leaves_field", BELOW
 OPTIONAL_META = tuple(c for c in SHEET_OPTIONAL if c != "mask")
 SHEET_META = (*SHEET_REQUIRED, *OPTIONAL_META)
 TRUTH_COLUMNS = ("true_class", "mixing_fraction", "subpopulation", "touching")
+#: segmentation keys passed to ``segment_field`` only when the config block has them
+OPTIONAL_SEGMENTATION = ("distance_sigma", "background_radius", "cellpose_model", "cellpose_diameter")
 
 
 def chunk_rows(sheet: pd.DataFrame, n_chunks: int, chunk: int) -> pd.DataFrame:
@@ -69,7 +70,7 @@ def segment(field: np.ndarray, cfg: DatasetConfig, mask: np.ndarray | None = Non
     seg = cfg.segmentation
     factor = int(seg.get("downsample", 1))
     if factor > 1:
-        field = downscale_local_mean(field, (1, factor, factor)).astype(np.float32)
+        field = block_mean(field, factor).astype(np.float32)
         if mask is not None:
             mask = mask[::factor, ::factor]
     labels = segment_field(
@@ -81,10 +82,8 @@ def segment(field: np.ndarray, cfg: DatasetConfig, mask: np.ndarray | None = Non
         watershed_min_distance=seg["watershed_min_distance"],
         mask=mask,
         min_contrast=seg["min_contrast"],
-        distance_sigma=seg.get("distance_sigma", 3.0),
-        background_radius=seg.get("background_radius", 100.0),
-        cellpose_model=seg.get("cellpose_model", "nuclei"),
-        cellpose_diameter=seg.get("cellpose_diameter"),
+        # keys a block may lack (written before they existed): segment_field's defaults apply
+        **{key: seg[key] for key in OPTIONAL_SEGMENTATION if key in seg},
     )
     return field, labels
 
@@ -242,8 +241,7 @@ def gather(
         store_rows.append(cropped[cropped["kept"]])
     cells = pd.concat(store_rows, ignore_index=True) if store_rows else objects.iloc[:0]
     cells = cells.assign(store_index=np.arange(len(cells)))
-    per_field = [read_table(p) for p in field_paths]
-    nonfinite = pd.concat(per_field, ignore_index=True) if per_field else None
+    per_field = pd.concat([read_table(p) for p in field_paths], ignore_index=True) if field_paths else None
     if cells.empty:
         raise InputError(no_cells_message(objects, sheet, cfg.min_cells))
 
@@ -274,7 +272,7 @@ def gather(
     extra = [c for c in (*TRUTH_COLUMNS, "truth_label") if c in cells.columns]
     cells = cells[columns + extra].reset_index(drop=True)
 
-    fields = field_qc(objects, sheet, nonfinite)
+    fields = field_qc(objects, sheet, per_field)
     dropped = pd.DataFrame(
         {"image_id": small.index, "n_cells": small.to_numpy(), "reason": f"fewer than min_cells={cfg.min_cells} cells"}
     )
@@ -314,9 +312,10 @@ def no_cells_message(objects: pd.DataFrame, sheet: pd.DataFrame, min_cells: int)
     )
 
 
-def field_qc(objects: pd.DataFrame, sheet: pd.DataFrame, nonfinite: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Per field: detected objects, stored cells, the count of every drop reason and of the
-    non-finite pixels read as 0 (``nonfinite: zero``)."""
+def field_qc(objects: pd.DataFrame, sheet: pd.DataFrame, per_field: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Per field: detected objects, stored cells, the count of every drop reason and what the
+    segmentation jobs recorded per field (``ChunkResult.fields``: non-finite pixels read as 0,
+    the image's cell diameter and crop size)."""
     base = sheet[["field_id", "image_id", "protein"]].copy()
     stored_padded = objects.assign(stored_padded=objects["padded"] & objects["kept"])
     counts = stored_padded.groupby("field_id").agg(
@@ -327,11 +326,11 @@ def field_qc(objects: pd.DataFrame, sheet: pd.DataFrame, nonfinite: pd.DataFrame
     for reason in DROP_REASONS:
         col = reasons[reason] if reason in reasons.columns else pd.Series(dtype="int64")
         table = table.merge(col.rename(f"n_{reason}"), left_on="field_id", right_index=True, how="left")
-    if nonfinite is not None and len(nonfinite):
-        per_field = nonfinite.astype({"field_id": str}).set_index("field_id")
-        for col in ("n_nonfinite", "cell_diameter", "crop_size"):  # per image: the scale its crops were cut at
-            if col in per_field.columns:
-                table[col] = table["field_id"].astype(str).map(pd.to_numeric(per_field[col]))
+    if per_field is not None and len(per_field):
+        recorded = per_field.astype({"field_id": str}).set_index("field_id")
+        for col in ("n_nonfinite", "cell_diameter", "crop_size"):
+            if col in recorded.columns:
+                table[col] = table["field_id"].astype(str).map(pd.to_numeric(recorded[col]))
     num = [c for c in table.columns if c.startswith("n_")]
     table[num] = table[num].fillna(0).astype(int)
     return table

@@ -54,13 +54,10 @@ def blob_diameters(image: np.ndarray, centres: np.ndarray, guess: float) -> np.n
     searched around ``guess`` (an expected diameter, px)."""
     factor = max(1, int(guess // COARSEST))
     if factor > 1:  # large objects are measured on blocks: a 200 px nucleus's kernels would be 1,100 px wide
-        from skimage.transform import downscale_local_mean
+        from pcinpaint.crops.segment import block_mean
 
-        height, width = np.shape(image)
-        image = np.pad(np.asarray(image, np.float64), ((0, -height % factor), (0, -width % factor)), mode="edge")
-        image = downscale_local_mean(image, (factor, factor))
         centres = (np.asarray(centres, np.float64) + 0.5) / factor - 0.5
-        return factor * blob_diameters(image, centres, guess / factor)
+        return factor * blob_diameters(block_mean(np.asarray(image, np.float64), factor), centres, guess / factor)
     image = np.asarray(image, np.float64)
     centre = max(guess, 1.0) / (2 * np.sqrt(2))
     lo, hi = (int(np.floor(STEPS * np.log2(centre * m))) for m in SEARCH)
@@ -69,12 +66,13 @@ def blob_diameters(image: np.ndarray, centres: np.ndarray, guess: float) -> np.n
     padded = np.pad(image, pad, mode="reflect")
     ys = np.clip(np.rint(centres[:, 0]).astype(int), 0, image.shape[0] - 1) + pad
     xs = np.clip(np.rint(centres[:, 1]).astype(int), 0, image.shape[1] - 1) + pad
+    # each centre's window is cut once, at the largest kernel; smaller kernels read its middle
+    windows = np.stack([padded[y - pad : y + pad + 1, x - pad : x + pad + 1] for y, x in zip(ys, xs)])
     responses = np.empty((len(sigmas), len(centres)))
     for k, sigma in enumerate(sigmas):
         kernel = _log_kernel(sigma)
         r = kernel.shape[0] // 2
-        windows = np.stack([padded[y - r : y + r + 1, x - r : x + r + 1] for y, x in zip(ys, xs)])
-        responses[k] = np.einsum("nij,ij->n", windows, kernel)
+        responses[k] = np.einsum("nij,ij->n", windows[:, pad - r : pad + r + 1, pad - r : pad + r + 1], kernel)
     # the peak refined between lattice points: a parabola through the best and its neighbours
     best = np.clip(np.argmax(responses, axis=0), 1, len(sigmas) - 2)
     left, mid, right = (responses[best + d, np.arange(len(best))] for d in (-1, 0, 1))

@@ -75,11 +75,8 @@ def background_level(image: np.ndarray, radius: float) -> np.ndarray:
     (already free of objects) is therefore continued past the edges by point reflection, which
     carries a gradient on, before the dilation, and so is the opened floor before smoothing."""
     factor = max(1, int(np.ceil(radius / 8)))
-    # edge-padded to whole blocks: downscale_local_mean pads with zeros, which the opening would
-    # spread along the right and bottom edges as a dark floor
     height, width = image.shape
-    small = np.pad(image, ((0, -height % factor), (0, -width % factor)), mode="edge")
-    small = transform.downscale_local_mean(small, (factor, factor)) if factor > 1 else small
+    small = block_mean(image, factor)
     r = max(1, int(round(radius / factor)))
     disk = morphology.disk(r)
     eroded = ndi.grey_erosion(small, footprint=disk, mode="nearest")
@@ -96,6 +93,18 @@ def background_level(image: np.ndarray, radius: float) -> np.ndarray:
             preserve_range=True,
         )[factor:, factor:]
     return floor[:height, :width].astype(np.float32, copy=False)
+
+
+def block_mean(image: np.ndarray, factor: int) -> np.ndarray:
+    """The mean of ``factor`` x ``factor`` blocks over the last two axes. The image is first
+    edge-padded to whole blocks: ``downscale_local_mean`` alone pads with zeros, which darkens
+    the last row and column of blocks (a false edge for the threshold, a dark floor for
+    ``background_level``)."""
+    if factor <= 1:
+        return image
+    height, width = image.shape[-2:]
+    pad = [(0, 0)] * (image.ndim - 2) + [(0, -height % factor), (0, -width % factor)]
+    return transform.downscale_local_mean(np.pad(image, pad, mode="edge"), (1,) * (image.ndim - 2) + (factor, factor))
 
 
 def _continued(image: np.ndarray, pad: int) -> np.ndarray:
