@@ -1,14 +1,15 @@
 """Rule classifier_benchmark: supptable2, cross-validated classifiers on each family's best layer."""
 
-from pcinpaint.benchmarks.comparisons import classifier_table, dataset_labels, read_manifest
+from pcinpaint.benchmarks.comparisons import classifier_table, dataset_labels, label_columns, read_manifest
 from pcinpaint.benchmarks.sample import benchmark_cells, sample_note
+from pcinpaint.features.reading import read_cells
 from pcinpaint.io import read_table, write_table
 from pcinpaint.runlog import rule_log
 
 with rule_log(snakemake.log[0]):
     inp, params = snakemake.input, snakemake.params
     bench = params.bench
-    cells = read_table(inp.cells).sort_values("store_index").reset_index(drop=True)
+    cells = read_cells(inp.cells, [*label_columns(bench), "image_id"])
     labels = dataset_labels(cells, bench)
     used = benchmark_cells(labels, bench["max_cells"], params.sample_seed)
     table = classifier_table(

@@ -2,14 +2,15 @@
 
 from threadpoolctl import threadpool_limits
 
-from pcinpaint.benchmarks.comparisons import dataset_labels, knn_tables, read_manifest, table1
+from pcinpaint.benchmarks.comparisons import dataset_labels, knn_tables, label_columns, read_manifest, table1
 from pcinpaint.benchmarks.sample import benchmark_cells, sample_note
-from pcinpaint.io import read_table, write_table
+from pcinpaint.features.reading import read_cells
+from pcinpaint.io import write_table
 from pcinpaint.runlog import rule_log
 
 with rule_log(snakemake.log[0]) as log:
     inp, out, bench = snakemake.input, snakemake.output, snakemake.params.bench
-    cells = read_table(inp.cells).sort_values("store_index").reset_index(drop=True)
+    cells = read_cells(inp.cells, label_columns(bench))
     labels = dataset_labels(cells, bench)
     log.info("%d of %d cells labelled, %d classes", labels.notna().sum(), len(cells), labels.nunique())
     used = benchmark_cells(labels, bench["max_cells"], snakemake.params.sample_seed)
@@ -17,7 +18,9 @@ with rule_log(snakemake.log[0]) as log:
     log.info("kNN on %s labelled cells (benchmarks.max_cells: %s)", note, bench["max_cells"])
     # the neighbour search is BLAS products: as many threads as the job was given, no more
     with threadpool_limits(snakemake.threads):
-        supptable1, per_class = knn_tables(read_manifest(inp.manifest), labels.where(used), bench["ks"], note)
+        supptable1, per_class = knn_tables(
+            read_manifest(inp.manifest), labels.where(used), bench["ks"], note, cells["store_index"].to_numpy()
+        )
     write_table(supptable1, out.supptable1)
     write_table(table1(supptable1, 11 if 11 in bench["ks"] else bench["ks"][0]), out.table1)
     write_table(per_class, out.per_class)

@@ -9,10 +9,12 @@ from pcinpaint.benchmarks.comparisons import (
     best_by_pairwise,
     image_level_candidates,
     image_terms,
+    label_columns,
     pairwise_sets,
     pairwise_tables,
     read_manifest,
 )
+from pcinpaint.features.reading import read_cells
 from pcinpaint.figures import benchmarks as figures
 from pcinpaint.figures.common import save_figure
 from pcinpaint.io import read_table, write_table
@@ -21,7 +23,7 @@ from pcinpaint.runlog import rule_log
 with rule_log(snakemake.log[0]) as log:
     inp, out, params = snakemake.input, snakemake.output, snakemake.params
     bench = params.bench
-    cells = read_table(inp.cells).sort_values("store_index").reset_index(drop=True)
+    cells = read_cells(inp.cells, [*label_columns(bench), "image_id", "cell_line"])
     terms = image_terms(cells, bench)
     log.info(
         "%d images of %d terms with >= %d single-term proteins",

@@ -9,7 +9,7 @@ import pandas as pd
 from pcinpaint.crops.store import open_crop_store
 from pcinpaint.exploratory import multiloc
 from pcinpaint.exploratory.analysed import load_analysed
-from pcinpaint.features.matrix import zscore
+from pcinpaint.features.matrix import Moments
 from pcinpaint.figures.multiloc import fig6
 from pcinpaint.figures.notrun import outputs_not_run
 from pcinpaint.io import read_table, write_table
@@ -25,7 +25,9 @@ with rule_log(snakemake.log[0]) as log, outputs_not_run(snakemake.output):
     if proteins is None:  # simulated: the proteins built with two sub-populations
         truth = read_table(inp.truth)
         proteins = list(truth.loc[truth["kind"] == "variable", "protein"])
-    x = zscore(x)  # screen-wide scaling: within one protein, flat features would weigh as much as telling ones
+    # screen-wide scaling (one pass over the table): within one protein, flat features would
+    # weigh as much as telling ones; then only the chosen proteins' cells are read
+    stats = Moments.of(x)
     store = open_crop_store(inp.store, memory_limit=None)  # a few crops per protein: read only those
     folder = Path(out.figures)
     folder.mkdir(parents=True, exist_ok=True)
@@ -38,8 +40,9 @@ with rule_log(snakemake.log[0]) as log, outputs_not_run(snakemake.output):
             continue
         if len(mine) > MAX_CELLS:
             mine = np.sort(rng.choice(mine, MAX_CELLS, replace=False))
-        tree = multiloc.single_cell_tree(x[mine])
-        reps = multiloc.representative_cells(tree, x[mine], ex["n_branches"])
+        z = stats.transform(x.read(mine))
+        tree = multiloc.single_cell_tree(z)
+        reps = multiloc.representative_cells(tree, z, ex["n_branches"])
         sub = meta["subpopulation"].to_numpy()[mine] if "subpopulation" in meta.columns else None
         crops = store.raw(meta["store_index"].to_numpy()[mine])
         fig6(

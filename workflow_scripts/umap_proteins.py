@@ -1,9 +1,16 @@
 """Rule umap_proteins: fig3, protein-level UMAPs (mean of each protein's cells, best PCI layer)
 of every labelled dataset, side by side."""
 
-from pcinpaint.benchmarks.comparisons import best_layers, dataset_labels, protein_means, read_manifest, umap_embedding
+from pcinpaint.benchmarks.comparisons import (
+    best_layers,
+    dataset_labels,
+    label_columns,
+    protein_means,
+    read_manifest,
+    umap_embedding,
+)
 from pcinpaint.errors import NotRun
-from pcinpaint.features.table import split_table
+from pcinpaint.features.reading import FeatureFile, read_cells
 from pcinpaint.figures import benchmarks as figures
 from pcinpaint.figures.common import save_figure
 from pcinpaint.io import read_table
@@ -16,9 +23,10 @@ with rule_log(snakemake.log[0]) as log:
         bench = params.bench[dataset]
         best = best_layers(read_table(supptable1))
         name = best.loc[best["family"] == "pci", "feature_set"].iloc[0]
-        meta, x = split_table(read_table(read_manifest(manifest).set_index("name").loc[name, "path"]))
-        labels = dataset_labels(read_table(cells).sort_values("store_index").reset_index(drop=True), bench)
-        proteins, means = protein_means(meta, x, labels)
+        table = read_cells(cells, label_columns(bench))
+        # protein sums one row group at a time, each checked against the cell table's store order
+        x = FeatureFile(read_manifest(manifest).set_index("name").loc[name, "path"], table["store_index"].to_numpy())
+        proteins, means = protein_means(table, x, dataset_labels(table, bench))
         u = bench["umap_proteins"]
         try:
             xy = umap_embedding(means, u["n_neighbors"], u["min_dist"], params.seed)

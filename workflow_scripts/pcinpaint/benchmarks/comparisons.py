@@ -22,7 +22,7 @@ import pandas as pd
 
 from pcinpaint.errors import NotRun
 from pcinpaint.features.manifest import NOT_RUN
-from pcinpaint.features.table import split_table
+from pcinpaint.features.reading import FeatureFile, FeatureRows, read_cell_rows
 from pcinpaint.inputs.annotations import cell_labels, read_annotations, terms_for_pairwise
 from pcinpaint.io import read_table
 
@@ -55,6 +55,15 @@ def dataset_labels(cells: pd.DataFrame, bench: dict) -> pd.Series:
     )
 
 
+def label_columns(bench: dict) -> list[str]:
+    """The cell-table columns ``dataset_labels`` reads under this ``benchmarks`` config: a rule
+    reads these (and what else it uses), never the whole table."""
+    columns = ["protein"]
+    if bench["label_from"] == "column":
+        columns.append(bench.get("label_column") or "label")
+    return columns
+
+
 def image_terms(cells: pd.DataFrame, bench: dict) -> pd.Series:
     """image_id -> localization term for the pairwise-distance score: images whose cells all
     carry one single-term label, of terms with at least ``min_proteins_per_term`` proteins."""
@@ -78,10 +87,14 @@ def cell_sets(manifest: pd.DataFrame) -> pd.DataFrame:
     return manifest[manifest["level"].fillna("cell") == "cell"].reset_index(drop=True)
 
 
-def knn_tables(manifest: pd.DataFrame, labels: pd.Series, ks, note: str = "") -> tuple[pd.DataFrame, pd.DataFrame]:
+def knn_tables(
+    manifest: pd.DataFrame, labels: pd.Series, ks, note: str = "", store_index: np.ndarray | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """``supptable1`` (one row per feature set, a column per k) and the per-class accuracies.
 
-    Cells without a label take no part; ``note`` (which cells, e.g. "100,000 of 638,640" under
+    ``labels``: one per cell in store order. Cells without a label take no part, and only the
+    labelled cells' rows are read from each table (checked against ``store_index``, the cell
+    table's, when given); ``note`` (which cells, e.g. "100,000 of 638,640" under
     ``benchmarks.max_cells``) goes into the table's ``cells`` column beside ``n_cells``.
     """
     from pcinpaint.benchmarks.knn import knn_report
@@ -100,9 +113,9 @@ def knn_tables(manifest: pd.DataFrame, labels: pd.Series, ks, note: str = "") ->
             "reason": row["reason"],
         }
         if row["status"] == "ran":
-            _, x = split_table(read_table(row["path"]))
+            x = read_cell_rows(row["path"], keep, store_index)
             usable = [k for k in ks if k < keep.sum()]
-            overall, classes = knn_report(x[keep], y, usable)
+            overall, classes = knn_report(x, y, usable)
             out |= {f"k{int(r.k)}": round(float(r.balanced_accuracy), 4) for r in overall.itertuples()}
             out |= {"n_cells": int(keep.sum()), "cells": note}
             per_class.append(classes.assign(feature_set=row["name"]))
@@ -145,7 +158,9 @@ def classifier_table(
 ) -> pd.DataFrame:
     """``supptable2``: CV balanced accuracy of both classifiers on each family's best layer,
     with stratified folds (the paper) and folds grouped by image (no protein in both). Cells
-    without a label take no part; ``note`` says which cells (its ``cells`` column)."""
+    without a label take no part, and only their rows are read (checked against the store
+    indices of ``cells``, the cell table in store order); ``note`` says which cells (its
+    ``cells`` column)."""
     from pcinpaint.benchmarks.classify import cross_validate
 
     keep = labels.notna().to_numpy()
@@ -155,13 +170,13 @@ def classifier_table(
     best = best_layers(supptable1, k)
     paths = manifest.set_index("name")["path"]
     for name in best["feature_set"]:
-        _, x = split_table(read_table(paths[name]))
+        x = read_cell_rows(paths[name], keep, cells["store_index"].to_numpy())
         for model in ("logreg", "forest"):
             for split, g in (("stratified", None), ("grouped by image", groups)):
                 row = {"feature_set": name, "model": model, "folds": split}
                 try:
                     r = cross_validate(
-                        x[keep],
+                        x,
                         y,
                         model=model,
                         groups=g,
@@ -264,11 +279,12 @@ def pairwise_tables(
         log.warning("fewer than two localization terms qualify; no pairwise scores")
         sets = []
     for name in sets:
-        _, x = split_table(read_table(paths[name]))
-        scores.append(pairwise_scores(x[in_terms], ids, terms, n_pairs, seed).assign(feature_set=name))
+        # the cells of the drawn images only, z-scored over every cell in the terms
+        x = FeatureRows(FeatureFile(paths[name], cells["store_index"].to_numpy()), np.flatnonzero(in_terms))
+        scores.append(pairwise_scores(x, ids, terms, n_pairs, seed).assign(feature_set=name))
         if has_lines:
             lines.append(
-                cell_line_scores(x[in_terms], ids, image_lines[terms.index], terms, cell_line_pairs, seed).assign(
+                cell_line_scores(x, ids, image_lines[terms.index], terms, cell_line_pairs, seed).assign(
                     feature_set=name
                 )
             )

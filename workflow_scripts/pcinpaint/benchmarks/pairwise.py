@@ -8,8 +8,11 @@ sampled image pairs are measured, in vectorised batches.
 
 Definitions, as implemented
 ---------------------------
-Features are z-scored over all cells passed in (``features.matrix.zscore``; zero-variance
-features, e.g. dead ReLU channels, are dropped). Cells are grouped into images by
+Features are z-scored over all cells passed in (``features.matrix.Moments``; zero-variance
+features, e.g. dead ReLU channels, are dropped). Image pairs are drawn before any feature is
+read, and only the cells of the images drawn are held: passed a lazily read table
+(``features.reading.FeatureRows``), the score reads the statistics in one pass over its cells
+and then just those cells. Cells are grouped into images by
 ``image_id``; each image has one term (the caller excludes images whose protein has no usable
 term). For images a and b,
 
@@ -65,7 +68,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from pcinpaint.features.matrix import squared_distances, zscore
+from pcinpaint.features.matrix import Moments, squared_distances
 
 
 class ImageGroups(NamedTuple):
@@ -167,12 +170,12 @@ def _sample_pairs(
     return _draw(rng, codes, g1, g2), available
 
 
-def _prepare(features: np.ndarray, image_ids, standardise: bool, **labels) -> tuple:
-    """Features (z-scored), image groups, and per image the codes and names of each label."""
-    features = np.asarray(features)
+def _prepare(features, image_ids, **labels) -> tuple:
+    """Image groups, and per image the codes and names of each label."""
+    n = features.n_rows if hasattr(features, "n_rows") else len(features)
     image_ids = np.asarray(image_ids)
-    if len(features) != len(image_ids):
-        raise ValueError(f"{len(features)} feature rows but {len(image_ids)} image ids")
+    if n != len(image_ids):
+        raise ValueError(f"{n} feature rows but {len(image_ids)} image ids")
     ids, cell_codes = np.unique(image_ids, return_inverse=True)
     coded = {}
     for name, mapping in labels.items():
@@ -184,9 +187,30 @@ def _prepare(features: np.ndarray, image_ids, standardise: bool, **labels) -> tu
                 f"e.g. {ids[missing][:3].tolist()}; exclude them first"
             )
         coded[name] = pd.factorize(values, sort=True)
-    # zscore's column selection leaves Fortran order; the distance steps gather rows
-    x = np.ascontiguousarray(zscore(features) if standardise else np.asarray(features, np.float32))
-    return x, _groups(cell_codes.ravel()), coded
+    return _groups(cell_codes.ravel()), coded
+
+
+def _distances(features, groups: ImageGroups, standardise: bool, pair_sets: list[np.ndarray]) -> list[np.ndarray]:
+    """D of every pair of each set, holding only the cells of the images drawn.
+
+    ``features`` is an array or a lazily read table (``features.reading.FeatureRows``) of all
+    the cells given; z-scores use all of them (``features.matrix.Moments``), whichever are held.
+    Pairs are drawn before any feature is read, so the same seed measures the same pairs."""
+    order, starts, counts = groups
+    drawn = np.zeros(len(counts), bool)
+    for pairs in pair_sets:
+        drawn[np.asarray(pairs, np.int64).ravel()] = True
+    image_of_cell = np.empty(len(order), np.int64)
+    image_of_cell[order] = np.repeat(np.arange(len(counts)), counts)
+    held = np.flatnonzero(drawn[image_of_cell])
+    if hasattr(features, "read"):
+        rows = features.read(held)
+    else:
+        rows = np.asarray(features)[held]
+    # the distance steps gather rows: C order
+    x = np.ascontiguousarray(Moments.of(features).transform(rows) if standardise else np.asarray(rows, np.float32))
+    local = ImageGroups(np.searchsorted(held, order), starts, counts)  # exact for the images drawn
+    return [mean_image_distance(x, local, pairs) for pairs in pair_sets]
 
 
 def _score(same_d: float, other_d: float) -> float:
@@ -208,7 +232,7 @@ def pairwise_scores(
     """
     if n_pairs < 1:
         raise ValueError(f"n_pairs must be at least 1, got {n_pairs}")
-    x, groups, coded = _prepare(features, image_ids, standardise, term=image_terms)
+    groups, coded = _prepare(features, image_ids, term=image_terms)
     codes, names = coded["term"]
     n_terms = len(names)
     sizes = np.bincount(codes, minlength=n_terms)
@@ -219,7 +243,7 @@ def pairwise_scores(
     bucket = np.where(t == u, t, n_terms + t)  # same-term pairs of t, then other-term pairs of t
     rng = np.random.default_rng(seed)
     pairs = _draw(rng, codes, np.repeat(t, n_pairs), np.repeat(u, n_pairs))
-    d = mean_image_distance(x, groups, pairs)
+    (d,) = _distances(features, groups, standardise, [pairs])
     bucket = np.repeat(bucket, n_pairs)
     total = np.bincount(bucket, weights=d, minlength=2 * n_terms)
     count = np.bincount(bucket, minlength=2 * n_terms)
@@ -273,7 +297,7 @@ def cell_line_scores(
     labels = (
         dict(cell_line=image_cell_lines) if image_terms is None else dict(cell_line=image_cell_lines, term=image_terms)
     )
-    x, groups, coded = _prepare(features, image_ids, standardise, **labels)
+    groups, coded = _prepare(features, image_ids, **labels)
     lines = coded["cell_line"][0]
     terms = coded["term"][0] if image_terms is not None else None
     comparisons = [("cell_line", "same cell line", (None, True), "different cell line", (None, False))]
@@ -295,12 +319,14 @@ def cell_line_scores(
             ),
         ]
     rng = np.random.default_rng(seed)
+    drawn = [_sample_pairs(rng, n_pairs, terms, lines, *rule) for c in comparisons for rule in (c[2], c[4])]
+    distances = iter(_distances(features, groups, standardise, [pairs for pairs, _ in drawn]))
     rows = []
-    for comparison, same, same_rule, other, other_rule in comparisons:
+    for i, (comparison, same, _, other, _) in enumerate(comparisons):
         means, available = [], []
-        for rule in (same_rule, other_rule):
-            pairs, n = _sample_pairs(rng, n_pairs, terms, lines, *rule)
-            means.append(mean_image_distance(x, groups, pairs).mean() if n else np.nan)
+        for _pairs, n in drawn[2 * i : 2 * i + 2]:
+            d = next(distances)
+            means.append(d.mean() if n else np.nan)
             available.append(n)
         rows.append(
             dict(

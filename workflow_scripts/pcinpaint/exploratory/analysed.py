@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pcinpaint.benchmarks.comparisons import dataset_labels
-from pcinpaint.features.table import split_table
+from pcinpaint.benchmarks.comparisons import dataset_labels, label_columns
+from pcinpaint.features.reading import FeatureFile, read_cells
 from pcinpaint.io import read_table
 
 #: the layer analysed when the benchmarks cannot rank layers (no labels): the paper's best yeast layer
@@ -186,14 +186,21 @@ def neighbour_agreement(like: pd.DataFrame, terms: pd.Series) -> dict:
     )
 
 
+#: the analysed table's metadata columns the stage uses (the others are never read)
+META_COLUMNS = ("cell_id", "store_index", "image_id", "protein", "cell_line", "antibody", "n_cells", "subpopulation")
+
+
 def load_analysed(tables, cells_path, ds: dict, labelled: bool, supptable1=None):
-    """(feature set name, cell metadata, features, cell table, protein terms) for the stage's
-    rules, from the input files ``analysed_inputs`` lists."""
+    """(feature set name, its metadata, the table itself, cell table, protein terms) for the
+    stage's rules, from the input files ``analysed_inputs`` lists. The table is a
+    ``features.reading.FeatureFile``: the rules sum or read it one row group at a time, and read
+    only the metadata columns in ``META_COLUMNS`` and the cell-table columns of the labels."""
     name = analysed_set(ds, read_table(supptable1) if supptable1 else None)
     path = next((t for t in tables if Path(t).name == f"{name}.parquet"), None)
     if path is None:
         raise ValueError(f"feature set '{name}' is not among the inputs {list(tables)}")
-    meta, x = split_table(read_table(path))
-    cells = read_table(cells_path)
+    features = FeatureFile(path)
+    meta = features.metadata(META_COLUMNS)
+    cells = read_cells(cells_path, [*label_columns(ds["benchmarks"]), "image_id"])
     terms = protein_terms(cells, ds["benchmarks"]) if labelled else pd.Series(dtype=str, name="label")
-    return name, meta, x, cells, terms
+    return name, meta, features, cells, terms

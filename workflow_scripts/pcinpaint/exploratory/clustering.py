@@ -62,7 +62,8 @@ def protein_profiles(
     """Mean features per protein (or per image), z-scored per feature over the profiles.
 
     ``meta`` holds the cell-table columns without the ``Metadata_`` prefix, one row per row of
-    ``features`` (``features.table.split_table``). ``level="protein"`` pools every image, antibody
+    ``features``: an array, or a ``features.reading.FeatureFile`` summed one row group at a time
+    (sums in float64 either way). ``level="protein"`` pools every image, antibody
     and cell line of a protein, as the paper does; ``level="image"`` keeps one profile per
     image (with its protein). An imported per-protein table (one row per protein) passes
     through unchanged before z-scoring. ``n_cells`` counts the rows averaged, or sums a
@@ -76,13 +77,17 @@ def protein_profiles(
     key = "protein" if level == "protein" else "image_id"
     if key not in meta.columns:
         raise ValueError(f"{level}-level profiles need a '{key}' column; the table has {list(meta.columns)[:12]}")
-    x = np.asarray(features)
-    if x.ndim != 2 or len(x) != len(meta):
-        raise ValueError(f"features must be 2-D with one row per metadata row: {x.shape} vs {len(meta)} rows")
-    if not np.isfinite(x).all():
+    lazy = hasattr(features, "blocks")  # a table summed one row group at a time (features.reading)
+    x = features if lazy else np.asarray(features)
+    shape = (x.n_rows, x.n_features) if lazy else x.shape
+    if len(shape) != 2 or shape[0] != len(meta):
+        raise ValueError(f"features must be 2-D with one row per metadata row: {shape} vs {len(meta)} rows")
+    if not lazy and not np.isfinite(x).all():
         raise ValueError(f"features hold {int((~np.isfinite(x)).sum())} missing or infinite values")
     keys = meta[key].astype(str).to_numpy()
     names, counts, means = group_means(keys, x)
+    if lazy and not np.isfinite(means).all():  # a sum is finite when every value it adds is
+        raise ValueError(f"{x.path}: features hold missing or infinite values")
     if "n_cells" in meta.columns:
         counts = pd.Series(pd.to_numeric(meta["n_cells"]).to_numpy(), index=keys).groupby(level=0).sum()
         counts = counts.reindex(names).to_numpy()

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 from scipy.cluster import hierarchy
 
-from pcinpaint.features.matrix import zscore
+from pcinpaint.features.matrix import GroupSums, Moments, blocks_of
 
 #: cell-table columns carried into the score table when present
 CARRIED = ("cell_id", "store_index", "image_id", "protein", "cell_line", "antibody")
@@ -91,7 +91,8 @@ def pair_scores(
 ) -> pd.DataFrame:
     """Per-cell score of the compartment pair (A, B) for the cells of A-only, B-only and A+B images.
 
-    ``features`` (cells x features) and ``meta`` (the cell table, same row order; needs
+    ``features`` (cells x features: an array, or a table read block by block,
+    ``features.reading.FeatureFile``) and ``meta`` (the cell table, same row order; needs
     ``image_id`` and ``protein``) cover the whole screen: features are z-scored over all of its
     cells (``features.matrix.zscore``, zero-variance features dropped) so the scaling does not depend
     on the pair. ``image_terms`` maps ``key`` (image_id, or protein for protein-level
@@ -113,7 +114,10 @@ def pair_scores(
     for c in ("image_id", "protein", key):
         if c not in meta.columns:
             raise ValueError(f"cell table has no '{c}' column")
-    x = _check_features(features, len(meta))
+    lazy = hasattr(features, "blocks")  # a table read block by block (features.reading)
+    if lazy and features.n_rows != len(meta):
+        raise ValueError(f"{features.n_rows} feature rows but {len(meta)} cells in the cell table")
+    x = features if lazy else _check_features(features, len(meta))
     terms = pd.Series(image_terms).map(parse_terms)
     if terms.index.has_duplicates:
         raise ValueError(f"image_terms has duplicate {key} entries")
@@ -129,11 +133,23 @@ def pair_scores(
                 f"no cells in images annotated '{name}' alone: cannot define its mean "
                 f"(check the term spelling and the {key} -> terms mapping)"
             )
-    z = zscore(x).astype(np.float64)
-    mean_a, mean_b = z[in_a].mean(axis=0), z[in_b].mean(axis=0)
+    # z-scored over every cell (one pass for the statistics), then only the pair's cells: the
+    # two compartment means, then each scored cell's distances, one block at a time
+    stats = Moments.of(x)
+    if lazy and not np.isfinite(stats.total).all():
+        raise ValueError("features must be finite numbers (NaN or inf found)")
+    side = np.where(in_a, 0, np.where(in_b, 1, -1))
+    sums = GroupSums(2, len(stats.finish()[0]))
+    for positions, block in blocks_of(x, np.flatnonzero(side >= 0)):
+        sums.add(side[positions], stats.transform(block).astype(np.float64))
+    mean_a, mean_b = sums.means()
     rows = np.flatnonzero(group.notna().to_numpy())
-    dist_a = np.linalg.norm(z[rows] - mean_a, axis=1)
-    dist_b = np.linalg.norm(z[rows] - mean_b, axis=1)
+    dist_a, dist_b = np.empty(len(rows)), np.empty(len(rows))
+    for positions, block in blocks_of(x, rows):
+        z = stats.transform(block).astype(np.float64)
+        at = np.searchsorted(rows, positions)
+        dist_a[at] = np.linalg.norm(z - mean_a, axis=1)
+        dist_b[at] = np.linalg.norm(z - mean_b, axis=1)
     tiny = np.finfo(np.float64).tiny  # a cell exactly at a mean: a large finite score, not inf
     out = pd.DataFrame({"cell": rows})
     for c in CARRIED:
