@@ -114,6 +114,7 @@ rule pairwise_benchmark:
     params:
         bench=lambda wc: canonical(benchmark(wc.dataset)),
         seed=lambda wc: dataset_seed(config, wc.dataset, "pairwise"),
+        sample_seed=benchmark_sample_seed,
     script:
         "../workflow_scripts/benchmark_pairwise.py"
 

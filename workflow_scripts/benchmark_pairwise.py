@@ -14,6 +14,7 @@ from pcinpaint.benchmarks.comparisons import (
     pairwise_tables,
     read_manifest,
 )
+from pcinpaint.benchmarks.sample import benchmark_images
 from pcinpaint.features.reading import read_cells
 from pcinpaint.figures import benchmarks as figures
 from pcinpaint.figures.common import save_figure
@@ -31,6 +32,10 @@ with rule_log(snakemake.log[0]) as log:
         terms.nunique(),
         bench["min_proteins_per_term"],
     )
+    drawn = benchmark_images(terms, cells["image_id"].value_counts(), bench["max_cells"], params.sample_seed)
+    if len(drawn) < len(terms):
+        log.info("pairs drawn from %d of %d images, stratified by term (benchmarks.max_cells)", len(drawn), len(terms))
+    terms = drawn
     manifest = read_manifest(inp.manifest)
     layers = bench["image_level_layers"]
     sets = (

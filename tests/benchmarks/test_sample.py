@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 
 from pcinpaint.benchmarks.comparisons import knn_tables
-from pcinpaint.benchmarks.sample import benchmark_cells, sample_note
+from pcinpaint.benchmarks.sample import benchmark_cells, benchmark_images, sample_note
 
 
 def _labels(n=20_000, seed=0):
@@ -71,3 +71,16 @@ def test_the_knn_table_records_the_cells_it_used(tmp_path):
     wide, _ = knn_tables(manifest, labels.where(used), [1, 11], sample_note(used, labels))
     assert wide.loc[0, "n_cells"] == 120 and wide.loc[0, "cells"] == "120 of 300"
     assert wide.loc[0, "k11"] > 0.9
+
+
+def test_the_pairwise_images_are_capped_by_their_cells_and_keep_every_term():
+    terms = pd.Series({f"img{i:04d}": f"t{i % 4}" for i in range(2000)})
+    sizes = pd.Series(30, index=terms.index)
+    assert benchmark_images(terms, sizes, None, 0).equals(terms)
+    assert benchmark_images(terms, sizes, 60_000, 0).equals(terms)  # 60,000 cells: under the cap
+    drawn = benchmark_images(terms, sizes, 6_000, 0)
+    assert len(drawn) == 200 and sizes[drawn.index].sum() == 6_000
+    assert drawn.value_counts().to_dict() == {f"t{i}": 50 for i in range(4)}  # each term keeps its share
+    assert list(drawn.index) == sorted(drawn.index)  # in the order given
+    assert drawn.equals(benchmark_images(terms, sizes, 6_000, 0))
+    assert not drawn.index.equals(benchmark_images(terms, sizes, 6_000, 1).index)

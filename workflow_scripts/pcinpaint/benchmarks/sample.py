@@ -33,3 +33,21 @@ def sample_note(mask: np.ndarray, labels: pd.Series, labelled_only: bool = True)
     total = int(labels.notna().sum()) if labelled_only else len(labels)
     used = int(mask.sum())
     return f"all {total:,}" if used == total else f"{used:,} of {total:,}"
+
+
+def benchmark_images(terms: pd.Series, cells_per_image: pd.Series, max_cells: int | None, seed: int) -> pd.Series:
+    """The images the pairwise score draws its pairs from (``terms``: image_id -> term): all of
+    them, or, when their cells exceed ``max_cells``, a seeded subsample of images stratified by
+    term holding about ``max_cells`` cells. The score holds the cells of the images it draws, and
+    a thousand pairs per pair of terms touch nearly every image of a screen, so this is what
+    bounds its memory; pairs drawn uniformly from a uniform subsample of images measure the same
+    expectation."""
+    sizes = cells_per_image.reindex(terms.index).fillna(0)
+    total = int(sizes.sum())
+    if max_cells is None or total <= max_cells or terms.nunique() < 2:
+        return terms
+    n = min(len(terms), max(2 * terms.nunique(), round(len(terms) * max_cells / total)))
+    chosen = resample(
+        terms.index.to_numpy(), replace=False, n_samples=n, random_state=seed, stratify=terms.astype(str).to_numpy()
+    )
+    return terms[terms.index.isin(chosen)]
