@@ -1,8 +1,7 @@
-"""Rule export_h5ad: a feature table as AnnData."""
+"""Rule export_h5ad: a feature table as AnnData, its features copied a block of rows at a time."""
 
-from pcinpaint.features.h5ad import write_h5ad
-from pcinpaint.io import read_table
+from pcinpaint.features.h5ad import export_h5ad
 from pcinpaint.runlog import rule_log
 
 with rule_log(snakemake.log[0]):
-    write_h5ad(read_table(snakemake.input.table), snakemake.output.h5ad)
+    export_h5ad(snakemake.input.table, snakemake.output.h5ad)

@@ -265,3 +265,24 @@ def test_crop_diameters_set_each_images_crop_and_qc_reports_it(tmp_path):
     save_chunk(result, *paths)
     out = gather(paths[:1], paths[1:2], cfg, sheet, tmp_path / "crops.zarr", field_paths=paths[2:])
     assert {"cell_diameter", "crop_size"} <= set(out.fields.columns)
+
+
+def test_chunk_crops_are_read_by_rows_not_mapped(tmp_path):
+    from pcinpaint.crops.fields import NpyRows
+
+    crops = np.random.default_rng(5).integers(0, 256, (50, 2, 8, 8), dtype=np.uint8)
+    np.save(tmp_path / "chunk.npy", crops)
+    rows = np.array([0, 1, 2, 7, 20, 21, 49])  # runs and single rows, the last row included
+    with NpyRows(tmp_path / "chunk.npy") as read:
+        assert len(read) == 50 and read.dtype == np.uint8
+        np.testing.assert_array_equal(read.read(rows), crops[rows])
+        assert read.read(np.array([], np.int64)).shape == (0, 2, 8, 8)
+        with pytest.raises(IndexError, match="rows must increase"):
+            read.read(np.array([3, 2]))
+    np.save(tmp_path / "empty.npy", np.zeros((0, 2, 8, 8), np.uint8))
+    with NpyRows(tmp_path / "empty.npy") as read:
+        assert len(read) == 0
+    data = (tmp_path / "chunk.npy").read_bytes()
+    (tmp_path / "cut.npy").write_bytes(data[: len(data) - 100])  # a chunk file cut short
+    with NpyRows(tmp_path / "cut.npy") as read, pytest.raises(ValueError, match="truncated chunk file"):
+        read.read(rows)

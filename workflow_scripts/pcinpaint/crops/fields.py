@@ -187,8 +187,63 @@ def save_chunk(result: ChunkResult, crops_path: str | Path, objects_path: str | 
     write_table(result.fields, fields_path)
 
 
-#: crops copied from the chunk files into the store per step
-GATHER_BATCH = 4096
+#: crops copied from the chunk files into the store per step (one shard of the store)
+GATHER_BATCH = 1024
+
+
+class NpyRows:
+    """Rows of a C-ordered ``.npy`` file read with plain file reads.
+
+    A memory map of the chunk files would do, but every page it touches stays resident (and counts
+    in the job's memory) until the map is closed: a gather of a million crops would hold the crops
+    of a whole chunk. Reads into a buffer of the batch keep the job's memory at one batch.
+    """
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self._fh = open(self.path, "rb")
+        try:
+            version = np.lib.format.read_magic(self._fh)
+            if version == (1, 0):
+                shape, fortran, dtype = np.lib.format.read_array_header_1_0(self._fh)
+            elif version == (2, 0):
+                shape, fortran, dtype = np.lib.format.read_array_header_2_0(self._fh)
+            else:
+                raise ValueError(f"{self.path}: .npy format {version} is not one np.save writes for crops")
+            if fortran or dtype.hasobject:
+                raise ValueError(f"{self.path}: expected a C-ordered array of numbers")
+        except BaseException:
+            self._fh.close()
+            raise
+        self.shape, self.dtype, self.offset = tuple(shape), dtype, self._fh.tell()
+        self.row_bytes = int(np.prod(self.shape[1:], dtype=np.int64)) * dtype.itemsize
+
+    def __len__(self) -> int:
+        return self.shape[0] if self.shape else 0
+
+    def __enter__(self) -> NpyRows:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._fh.close()
+
+    def read(self, rows: np.ndarray) -> np.ndarray:
+        """Rows ``rows`` (increasing), read run by run of consecutive rows."""
+        rows = np.asarray(rows, np.int64)
+        out = np.empty((len(rows), *self.shape[1:]), self.dtype)
+        if not len(rows):
+            return out
+        if rows[0] < 0 or rows[-1] >= len(self) or np.any(rows[1:] <= rows[:-1]):
+            raise IndexError(f"{self.path}: rows must increase within 0..{len(self) - 1}")
+        view = memoryview(out.reshape(-1).view(np.uint8))
+        starts = np.flatnonzero(np.diff(rows, prepend=-2) != 1)
+        for a, b in zip(starts, np.append(starts[1:], len(rows))):
+            self._fh.seek(self.offset + int(rows[a]) * self.row_bytes)
+            want = (b - a) * self.row_bytes
+            got = self._fh.readinto(view[a * self.row_bytes : b * self.row_bytes])
+            if got != want:
+                raise ValueError(f"{self.path}: file ends before row {int(rows[b - 1])} (truncated chunk file)")
+        return out
 
 
 @dataclass
@@ -213,16 +268,17 @@ def gather(
     A screen where no cell survives stops here (``InputError`` with the drop-reason counts)
     rather than storing an empty crop store that every later stage would trip over."""
     objects_per_chunk = [read_table(p) for p in object_paths]
+    chunk_sizes = [len(o) for o in objects_per_chunk]
     objects = (
-        pd.concat([o for o in objects_per_chunk if len(o)], ignore_index=True)
-        if any(len(o) for o in objects_per_chunk)
-        else _empty_objects()
+        pd.concat([o for o in objects_per_chunk if len(o)], ignore_index=True) if any(chunk_sizes) else _empty_objects()
     )
+    del objects_per_chunk  # the object tables are held once, not twice
     objects["kept"] = objects["kept"].astype(bool)
     objects["padded"] = objects["padded"].astype(bool)
     objects["drop_reason"] = objects["drop_reason"].fillna("").astype(str)
-    kept = objects[objects["kept"]]
+    kept = objects.loc[objects["kept"], ["image_id"]]
     per_image = kept.groupby("image_id").size().reindex(sorted(sheet["image_id"].unique()), fill_value=0)
+    del kept
     small = per_image[per_image < cfg.min_cells]
     below = objects["kept"] & objects["image_id"].isin(small.index)
     objects.loc[below, "kept"] = False
@@ -232,28 +288,29 @@ def gather(
     # cells in the store, in chunk order; crops of each chunk are its kept-at-crop-time rows
     store_rows, selections = [], []
     offset = 0
-    for chunk_objects in objects_per_chunk:
-        n = len(chunk_objects)
+    for n in chunk_sizes:
         part = objects.iloc[offset : offset + n]
         offset += n
         cropped = part[part["drop_reason"].isin(["", BELOW_MIN_CELLS])]  # rows that own a crop
         selections.append(cropped["kept"].to_numpy())
         store_rows.append(cropped[cropped["kept"]])
     cells = pd.concat(store_rows, ignore_index=True) if store_rows else objects.iloc[:0]
+    del store_rows
     cells = cells.assign(store_index=np.arange(len(cells)))
     per_field = pd.concat([read_table(p) for p in field_paths], ignore_index=True) if field_paths else None
     if cells.empty:
         raise InputError(no_cells_message(objects, sheet, cfg.min_cells))
 
     def batches():
-        # each chunk file is mapped, not loaded: the store is filled a few thousand crops at a time
+        # each chunk file is read a batch of rows at a time: the store is filled a thousand crops
+        # at a time, and no chunk file is loaded or mapped whole
         for path, sel in zip(crop_paths, selections):
-            crops = np.load(path, mmap_mode="r")
-            if len(crops) != len(sel):
-                raise ValueError(f"{path}: {len(crops)} crops but its object table has {len(sel)} cropped cells")
-            rows = np.flatnonzero(sel)
-            for at in range(0, len(rows), GATHER_BATCH):
-                yield np.asarray(crops[rows[at : at + GATHER_BATCH]])
+            with NpyRows(path) as crops:
+                if len(crops) != len(sel):
+                    raise ValueError(f"{path}: {len(crops)} crops but its object table has {len(sel)} cropped cells")
+                rows = np.flatnonzero(sel)
+                for at in range(0, len(rows), GATHER_BATCH):
+                    yield crops.read(rows[at : at + GATHER_BATCH])
 
     write_crop_store(
         store_path,

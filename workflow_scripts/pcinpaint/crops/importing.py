@@ -177,7 +177,7 @@ def store_labelled_hdf5(
     percentiles: tuple[float, float] = (0.1, 99.9),
     clip_structural_below: float = 0.0,
     dataset: str = "",
-    batch_size: int = 2048,
+    batch_size: int = 1024,
     store_order: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """Crop store and cell table of one or more labelled HDF5 files (in the order given).

@@ -7,21 +7,41 @@ the keys and any ``Metadata_*`` columns. Joins are strict: rows that match no ce
 with no row) stop the run with the count, since a silently partial table would bias every
 comparison made with it; ``drop_unmatched`` accepts extra rows (e.g. objects a CellProfiler
 pipeline found that this segmentation did not), never missing ones.
+
+The user's table is read once, a batch of rows at a time (parquet record batches, text in
+chunks): the keys are kept (a short string per row), the candidate feature values go to an
+unnamed temporary file as float32, and the feature table is then written in store order from
+that file, so memory follows the batch, not the screen.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from pcinpaint.errors import InputError
-from pcinpaint.features.table import METADATA_PREFIX, feature_table, with_metadata
-from pcinpaint.io import read_table
+from pcinpaint.features.table import METADATA_PREFIX, feature_table, feature_table_writer, with_metadata
+from pcinpaint.io import disk_full_names, write_table
 
 log = logging.getLogger(__name__)
+
+#: values (rows x columns) per batch read from the user's table: tens of MB, whatever its shape
+BATCH_VALUES = 1_000_000
+#: feature rows per block written to the feature table
+WRITE_ROWS = 2_048
+#: candidate feature columns per pass over a parquet table (each costs a reader a few MB)
+PARQUET_COLUMNS = 32
+#: bytes a parquet column reader buffers
+PARQUET_BUFFER = 64 * 2**10
+#: text read as a missing value, not as text
+BLANK = ["", "nan", "NaN", "NA", "null", "None"]
 
 
 def key_columns(key, level: str) -> dict[str, str]:
@@ -37,47 +57,142 @@ def _keys_as_text(frame: pd.DataFrame, columns) -> pd.Series:
     return parts[0] if len(parts) == 1 else pd.Series(list(zip(*parts)), index=frame.index).map("\x1f".join)
 
 
-def numeric_features(table: pd.DataFrame, exclude, where: str) -> tuple[np.ndarray, list[str]]:
-    """The numeric columns (all values numbers; empty cells count as missing) as float32.
+def _column_values(raw: pd.Series) -> tuple[str, np.ndarray | None]:
+    """('text' | 'missing' | 'number', float32 values of a number column) of one column's rows.
 
-    Columns with text are not features (file names, labels) and columns with missing values
-    are dropped whole (imputing would invent measurements); both are logged.
+    Text cells are any that are not numbers nor blank (file names, labels); a column with a blank,
+    NaN or infinite value is missing values (imputing would invent measurements). Deciding per
+    batch and combining (text anywhere wins, then missing anywhere) gives the whole column's answer.
     """
-    names, values, text, missing = [], [], [], []
-    for col in table.columns:
-        if col in exclude or str(col).startswith(METADATA_PREFIX):
-            continue
-        raw = table[col]
-        if raw.dtype == object or pd.api.types.is_string_dtype(raw):
-            stripped = raw.astype(str).str.strip()
-            blank = stripped.isin(["", "nan", "NaN", "NA", "null", "None"])
-            number = pd.to_numeric(stripped.where(~blank), errors="coerce")
-            if (number.isna() & ~blank).any():
-                text.append(col)
-                continue
-        else:
-            number = pd.to_numeric(raw, errors="coerce")
-        if number.isna().any() or not np.isfinite(number.to_numpy(np.float64)).all():
-            missing.append(col)
-            continue
-        names.append(str(col))
-        values.append(number.to_numpy(np.float32))
-    if text:
-        log.info("%s: %d non-numeric column(s) are not features: %s", where, len(text), text[:10])
-    if missing:
-        log.warning("%s: %d column(s) with missing or infinite values dropped: %s", where, len(missing), missing[:10])
-    if not names:
-        raise InputError(f"{where}: no numeric feature columns with complete values")
-    return np.stack(values, axis=1), names
+    if raw.dtype == object or pd.api.types.is_string_dtype(raw):
+        stripped = raw.astype(str).str.strip()
+        blank = stripped.isin(BLANK)
+        number = pd.to_numeric(stripped.where(~blank), errors="coerce")
+        if (number.isna() & ~blank).any():
+            return "text", None
+    else:
+        number = pd.to_numeric(raw, errors="coerce")
+    if number.isna().any() or not np.isfinite(number.to_numpy(np.float64)).all():
+        return "missing", None
+    return "number", number.to_numpy(np.float32)
 
 
-def import_features(
-    path: str | Path, cells: pd.DataFrame, key=None, level: str = "cell", drop_unmatched: bool = False
-) -> pd.DataFrame:
-    """The user's table as a feature table: per cell in store order, or per protein."""
+def _text_options(path: Path) -> dict:
+    """``io.read_table``'s parser options for a text table (separator from the suffix, else sniffed)."""
+    options = dict(dtype=str, keep_default_na=False)
+    if path.suffix in (".tsv", ".tab", ".txt"):
+        options["sep"] = "\t"
+    elif path.suffix != ".csv":
+        options.update(sep=None, engine="python")
+    return options
+
+
+def _unparsable(path: Path, exc: Exception) -> InputError:
+    return InputError(f"{path}: cannot parse table: {' '.join(str(exc).split())}")
+
+
+class TableReader:
+    """A parquet, CSV or TSV table read in batches of rows: the frames ``io.read_table`` gives,
+    about ``BATCH_VALUES`` values at a time.
+
+    Parquet is columnar, so a pass may read a few columns (``columnar``): a reader decodes a page
+    and a dictionary per column it reads (up to a few MB each), which for a table of thousands of
+    columns would cost GBs however few the rows. Text is parsed whole rows at a time."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.columnar = self.path.suffix == ".parquet"
+        try:
+            if self.columnar:
+                import pyarrow.parquet as pq
+
+                # buffered reads: without them a column's whole chunk of a row group is loaded
+                self._file = pq.ParquetFile(self.path, pre_buffer=False, buffer_size=PARQUET_BUFFER)
+                self.columns = list(self._file.schema_arrow.empty_table().to_pandas().columns)
+            else:
+                self._options = _text_options(self.path)
+                self.columns = list(pd.read_csv(self.path, nrows=0, **self._options).columns)
+        except FileNotFoundError:
+            raise InputError(f"{self.path}: file not found") from None
+        except Exception as exc:  # parser errors carry multi-line messages
+            raise _unparsable(self.path, exc) from None
+
+    def batches(self, columns: list | None = None) -> Iterator[pd.DataFrame]:
+        """Frames of consecutive rows: of ``columns`` only where the format allows, else whole rows."""
+        try:
+            if self.columnar:
+                import pyarrow as pa
+
+                width = len(columns) if columns is not None else len(self.columns)
+                rows = max(1, BATCH_VALUES // max(width, 1))
+                for batch in self._file.iter_batches(batch_size=rows, columns=columns):
+                    yield pa.Table.from_batches([batch]).to_pandas()
+            else:
+                yield from pd.read_csv(
+                    self.path, chunksize=max(1, BATCH_VALUES // max(len(self.columns), 1)), **self._options
+                )
+        except Exception as exc:
+            raise _unparsable(self.path, exc) from None
+
+
+def _read_rows(fd: int, base: int, row_bytes: int, rows: np.ndarray, out: np.ndarray) -> None:
+    """Rows ``rows`` (increasing) of a row-major region of a file at ``base`` into ``out``, run by run."""
+    view = memoryview(out.reshape(-1).view(np.uint8))
+    starts = np.flatnonzero(np.diff(rows, prepend=-2) != 1)
+    for a, b in zip(starts, np.append(starts[1:], len(rows))):
+        done, end, offset = a * row_bytes, b * row_bytes, base + int(rows[a]) * row_bytes
+        while done < end:  # a read returns at most 2 GiB
+            got = os.preadv(fd, [view[done:end]], offset)
+            if got <= 0:
+                raise OSError("temporary feature file: ended early")
+            done, offset = done + got, offset + got
+
+
+class JoinedTable:
+    """A user's table joined to the screen: feature ``names``, ``rows`` (the cell table in store
+    order, or the screen's proteins) and their features, read block by block from the spill file.
+
+    The spill file holds the table's matched rows in file order, one row-major region of float32
+    per group of candidate columns."""
+
+    def __init__(self, rows: pd.DataFrame, names: list[str], order: np.ndarray, spill, regions: list):
+        self.rows, self.names = rows, names
+        self._order, self._spill, self._regions = order, spill, regions
+
+    def features(self, start: int = 0, stop: int | None = None) -> np.ndarray:
+        """float32 features of rows ``start:stop``: their spilled rows read in file order."""
+        wanted = self._order[start:stop]
+        perm = np.argsort(wanted, kind="stable")
+        at = wanted[perm]
+        out = np.empty((len(at), len(self.names)), np.float32)
+        for base, width, keep, columns in self._regions:
+            block = np.empty((len(at), width), np.float32)
+            _read_rows(self._spill.fileno(), base, 4 * width, at, block)
+            out[perm[:, None], columns] = block[:, keep]
+        return out
+
+    def blocks(self, rows: int = WRITE_ROWS) -> Iterator[np.ndarray]:
+        for start in range(0, len(self.rows), rows):
+            yield self.features(start, start + rows)
+
+
+@contextmanager
+def joined_table(
+    path: str | Path,
+    cells: pd.DataFrame,
+    key=None,
+    level: str = "cell",
+    drop_unmatched: bool = False,
+    spill_dir: str | Path | None = None,
+) -> Iterator[JoinedTable]:
+    """Read the user's table, check its join with the screen, and yield the joined table.
+
+    Text is read once; parquet once per ``PARQUET_COLUMNS`` candidate columns (the keys in the
+    first pass). The candidate values wait in an unnamed temporary file in ``spill_dir``
+    (removed however the run ends), as large as the float32 features."""
     path = Path(path)
-    table = read_table(path)
     keys = key_columns(key, level)
+    table = TableReader(path)
     absent = [c for c in keys if c not in table.columns]
     if absent:
         raise InputError(f"{path}: key column(s) {absent} not in the table (it has {list(table.columns)[:12]})")
@@ -88,37 +203,125 @@ def import_features(
         raise InputError(
             f"{path}: a per-protein table joins on the cell table's protein column, not {list(keys.values())}"
         )
-    file_key = _keys_as_text(table, list(keys))
-    if file_key.duplicated().any():
-        raise InputError(
-            f"{path}: {int(file_key.duplicated().sum())} row(s) repeat the key of another row "
-            f"(key {list(keys)}); each {level} needs exactly one row"
-        )
-    cells = cells.sort_values("store_index").reset_index(drop=True)
-    if level == "protein":
-        rows = pd.DataFrame({"protein": pd.unique(cells["protein"])})
-    else:
-        rows = cells
+    cells = in_store_order(cells)
+    rows = pd.DataFrame({"protein": pd.unique(cells["protein"])}) if level == "protein" else cells
     cell_key = _keys_as_text(rows, list(keys.values()))
-    unmatched = ~file_key.isin(set(cell_key))
-    if unmatched.any():
-        message = (
-            f"{path}: {int(unmatched.sum())} of {len(table)} rows match no {level} of the screen "
-            f"on key {list(keys)} (e.g. {file_key[unmatched].iloc[0]!r})"
-        )
-        if not drop_unmatched:
-            raise InputError(message + "; set drop_unmatched: true to drop them")
-        log.warning("%s; dropped (drop_unmatched)", message)
-        table, file_key = table[~unmatched], file_key[~unmatched]
-    missing = ~cell_key.isin(set(file_key))
-    if missing.any():
-        raise InputError(
-            f"{path}: {int(missing.sum())} of {len(rows)} {level}s of the screen have no row "
-            f"(key {list(keys)}, e.g. {cell_key[missing].iloc[0]!r})"
-        )
-    features, names = numeric_features(table, set(keys), str(path))
-    order = pd.Series(np.arange(len(file_key)), index=file_key.to_numpy())[cell_key.to_numpy()].to_numpy()
-    log.info("%s: %d %ss x %d features", path, len(rows), level, len(names))
-    if level == "protein":
-        return with_metadata(rows, features[order], names)
-    return feature_table(cells, features[order], "", names)
+    screen = pd.Index(cell_key.unique())
+    candidates = [c for c in table.columns if c not in keys and not str(c).startswith(METADATA_PREFIX)]
+    step = PARQUET_COLUMNS if table.columnar else max(len(candidates), 1)
+    groups = [candidates[i : i + step] for i in range(0, len(candidates), step)] or [[]]
+    kinds = np.zeros(len(candidates), np.int8)  # 0 number, 1 missing, 2 text (the strongest seen wins)
+    rank = {"number": 0, "missing": 1, "text": 2}
+
+    with tempfile.TemporaryFile(dir=spill_dir) as spill:
+        file_keys, matched_rows, matched_all, n_matched, first = [], [], np.zeros(0, bool), 0, 0
+        for g, group in enumerate(groups):
+            base = 4 * n_matched * first  # regions follow one another, n_matched rows each
+            written, at = 0, 0
+            read = (list(keys) + group) if g == 0 or not table.columnar else group
+            for frame in table.batches(read if table.columnar else None):
+                if g == 0:
+                    batch_key = _keys_as_text(frame, list(keys))
+                    file_keys.append(batch_key.reset_index(drop=True))
+                    matched_rows.append(screen.get_indexer(batch_key) >= 0)
+                    matched = matched_rows[-1]
+                else:
+                    matched = matched_all[at : at + len(frame)]
+                at += len(frame)
+                frame = frame[matched]
+                values = np.full((len(frame), len(group)), np.nan, np.float32)
+                for j, col in enumerate(group, start=first):
+                    if kinds[j] == 2:
+                        continue
+                    kind, numbers = _column_values(frame[col])
+                    kinds[j] = max(kinds[j], rank[kind])
+                    if numbers is not None:
+                        values[:, j - first] = numbers
+                os.pwrite(spill.fileno(), values.tobytes(), base + 4 * written * len(group))
+                written += len(frame)
+            if g == 0:
+                matched_all = np.concatenate(matched_rows) if matched_rows else matched_all
+                n_matched = int(matched_all.sum())
+            first += len(group)
+        file_key = pd.concat(file_keys, ignore_index=True) if file_keys else pd.Series([], dtype=object)
+        del file_keys, matched_rows
+
+        if file_key.duplicated().any():
+            raise InputError(
+                f"{path}: {int(file_key.duplicated().sum())} row(s) repeat the key of another row "
+                f"(key {list(keys)}); each {level} needs exactly one row"
+            )
+        unmatched = pd.Series(~matched_all, index=file_key.index)
+        if unmatched.any():
+            message = (
+                f"{path}: {int(unmatched.sum())} of {len(file_key)} rows match no {level} of the screen "
+                f"on key {list(keys)} (e.g. {file_key[unmatched].iloc[0]!r})"
+            )
+            if not drop_unmatched:
+                raise InputError(message + "; set drop_unmatched: true to drop them")
+            log.warning("%s; dropped (drop_unmatched)", message)
+            file_key = file_key[~unmatched]
+        position = pd.Index(file_key).get_indexer(cell_key)  # spilled row of each cell (keys are unique now)
+        missing = pd.Series(position < 0, index=cell_key.index)
+        if missing.any():
+            raise InputError(
+                f"{path}: {int(missing.sum())} of {len(rows)} {level}s of the screen have no row "
+                f"(key {list(keys)}, e.g. {cell_key[missing].iloc[0]!r})"
+            )
+        text = [c for c, k in zip(candidates, kinds) if k == 2]
+        gaps = [c for c, k in zip(candidates, kinds) if k == 1]
+        if text:
+            log.info("%s: %d non-numeric column(s) are not features: %s", path, len(text), text[:10])
+        if gaps:
+            log.warning("%s: %d column(s) with missing or infinite values dropped: %s", path, len(gaps), gaps[:10])
+        if not (kinds == 0).any():
+            raise InputError(f"{path}: no numeric feature columns with complete values")
+        names = [str(c) for c, k in zip(candidates, kinds) if k == 0]
+        regions, first, out_at = [], 0, 0
+        for group in groups:
+            keep = np.flatnonzero(kinds[first : first + len(group)] == 0)
+            if len(keep):
+                regions.append((4 * n_matched * first, len(group), keep, np.arange(out_at, out_at + len(keep))))
+            first, out_at = first + len(group), out_at + len(keep)
+        log.info("%s: %d %ss x %d features", path, len(rows), level, len(names))
+        yield JoinedTable(rows, names, position, spill, regions)
+
+
+def in_store_order(cells: pd.DataFrame) -> pd.DataFrame:
+    """The cell table sorted by ``store_index`` (itself when it already is: no copy of a large table)."""
+    if isinstance(cells.index, pd.RangeIndex) and cells.index.start == 0 and cells.index.step == 1:
+        if cells["store_index"].is_monotonic_increasing:
+            return cells
+    return cells.sort_values("store_index").reset_index(drop=True)
+
+
+def import_features(
+    path: str | Path, cells: pd.DataFrame, key=None, level: str = "cell", drop_unmatched: bool = False
+) -> pd.DataFrame:
+    """The user's table as a feature table in memory: per cell in store order, or per protein."""
+    with joined_table(path, cells, key, level, drop_unmatched) as joined:
+        features = joined.features()
+        if level == "protein":
+            return with_metadata(joined.rows, features, joined.names)
+        return feature_table(joined.rows, features, "", joined.names)
+
+
+def write_imported_features(
+    path: str | Path, cells: pd.DataFrame, out: str | Path, key=None, level: str = "cell", drop_unmatched: bool = False
+) -> int:
+    """``import_features`` written to ``out`` (atomically) block by block; returns its rows.
+
+    A per-cell table streams into parquet row groups; a per-protein one (a row per protein) is
+    written whole. The temporary values file sits beside ``out``."""
+    out = Path(out)
+    cells = in_store_order(cells)  # sorted once, for the join and the writer
+    with disk_full_names(out):
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with joined_table(path, cells, key, level, drop_unmatched, spill_dir=out.parent) as joined:
+            if level == "protein":
+                write_table(with_metadata(joined.rows, joined.features(), joined.names), out)
+            else:
+                with feature_table_writer(joined.rows, out, "", len(joined.names), joined.names) as writer:
+                    for block in joined.blocks():
+                        writer.write(block)
+            return len(joined.rows)
