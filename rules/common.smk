@@ -87,6 +87,10 @@ def data_size(name, wildcards, input):
         epochs = ds["baselines"]["autoencoder"]["epochs"] or epochs
     # a gather's cells are those of all its chunks together
     gather = name == "gather_crops"
+    # the benchmarks read their subsample's rows only; the classifiers a smaller one
+    bench = ds["benchmarks"]
+    caps = [bench["max_cells"]] + ([bench["classifier_max_cells"]] if name == "classifier_benchmark" else [])
+    caps = [c for c in caps if c is not None]
     return job_size(
         input.objects if gather else input,
         summed=gather,
@@ -94,7 +98,7 @@ def data_size(name, wildcards, input):
         epochs=epochs,
         width=model_width(wildcards),
         fields_per_chunk=config["fields_per_chunk"],
-        max_cells=ds["benchmarks"]["max_cells"] if name in CAPPED else None,
+        max_cells=min(caps) if name in CAPPED and caps else None,
         memory_gb=ds["model"]["memory_gb"],
     )
 

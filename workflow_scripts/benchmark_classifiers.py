@@ -1,7 +1,8 @@
 """Rule classifier_benchmark: supptable2, cross-validated classifiers on each family's best layer."""
 
+from pcinpaint.benchmarks.classify import classifier_cells
 from pcinpaint.benchmarks.comparisons import classifier_table, dataset_labels, label_columns, read_manifest
-from pcinpaint.benchmarks.sample import benchmark_cells, sample_note
+from pcinpaint.benchmarks.sample import sample_note
 from pcinpaint.features.reading import read_cells
 from pcinpaint.io import read_table, write_table
 from pcinpaint.runlog import rule_log
@@ -11,7 +12,8 @@ with rule_log(snakemake.log[0]):
     bench = params.bench
     cells = read_cells(inp.cells, [*label_columns(bench), "image_id"])
     labels = dataset_labels(cells, bench)
-    used = benchmark_cells(labels, bench["max_cells"], params.sample_seed)
+    # the kNN's subsample, down to benchmarks.classifier_max_cells
+    used = classifier_cells(labels, bench, params.sample_seed)
     table = classifier_table(
         read_manifest(inp.manifest),
         read_table(inp.supptable1),

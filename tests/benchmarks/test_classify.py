@@ -1,10 +1,19 @@
 """Cross-validated logistic regression and random forest: accuracy, folds, determinism."""
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from pcinpaint.benchmarks import classify
-from pcinpaint.benchmarks.classify import BalancedL1OneVsRest, cross_validate, drop_rare_classes, make_folds
+from pcinpaint.benchmarks.classify import (
+    BalancedL1OneVsRest,
+    classifier_cap,
+    classifier_cells,
+    cross_validate,
+    drop_rare_classes,
+    make_folds,
+)
+from pcinpaint.benchmarks.sample import benchmark_cells
 
 FAST = dict(n_estimators=25, max_iter=500)
 
@@ -107,3 +116,46 @@ def test_bad_arguments():
         cross_validate(x, labels, solver="lbfgs")
     with pytest.raises(ValueError):
         cross_validate(x, labels[:-1])
+
+
+def test_labels_that_read_as_numbers_score_as_names_would():
+    x, labels = blobs(9, n_per=30, n_classes=3, spread=1.5)
+    numeric = np.select([labels == "c0", labels == "c1"], ["1", "10"], "2")  # sorted as "c0" < "c1" < "c2"
+    for model in ("logreg", "forest"):  # the forest's balanced weights once failed on such labels
+        assert cross_validate(x, numeric, model=model, **FAST) == cross_validate(x, labels, model=model, **FAST)
+
+
+def test_the_classifier_cap_is_the_smaller_cap():
+    assert classifier_cap({"max_cells": 100_000, "classifier_max_cells": 30_000}) == 30_000
+    assert classifier_cap({"max_cells": 10_000, "classifier_max_cells": 30_000}) == 10_000
+    assert classifier_cap({"max_cells": 100_000, "classifier_max_cells": None}) == 100_000
+    assert classifier_cap({"max_cells": None, "classifier_max_cells": 30_000}) == 30_000
+    assert classifier_cap({"max_cells": None}) is None
+
+
+def _labels(n=20_000, seed=0):
+    rng = np.random.default_rng(seed)
+    return pd.Series(rng.choice(["a", "b", "c", "d", None], size=n, p=[0.5, 0.3, 0.1, 0.02, 0.08]))
+
+
+def test_classifier_cells_are_a_stratified_subset_of_the_knn_cells():
+    labels = _labels()
+    bench = {"max_cells": 5_000, "classifier_max_cells": 2_000}
+    knn = benchmark_cells(labels, 5_000, seed=3)
+    used = classifier_cells(labels, bench, seed=3)
+    assert used.sum() == 2_000 and not (used & ~knn).any()
+    for name, n in labels[knn].value_counts().items():
+        assert abs(labels[used].eq(name).sum() - 2_000 * n / 5_000) <= 1, name
+    assert np.array_equal(used, classifier_cells(labels, bench, seed=3))
+    assert not np.array_equal(used, classifier_cells(labels, bench, seed=4))
+
+
+def test_classifier_cells_are_the_knn_cells_where_their_cap_does_not_bind():
+    labels = _labels()
+    for bench in (
+        {"max_cells": 2_000, "classifier_max_cells": 30_000},
+        {"max_cells": 2_000, "classifier_max_cells": None},
+    ):
+        assert np.array_equal(classifier_cells(labels, bench, seed=5), benchmark_cells(labels, 2_000, seed=5))
+    every = {"max_cells": None, "classifier_max_cells": None}
+    assert np.array_equal(classifier_cells(labels, every, seed=5), labels.notna().to_numpy())

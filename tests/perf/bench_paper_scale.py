@@ -9,8 +9,9 @@ right shape (the figures that show example crops read a few; nothing is stored, 
 blank crops). Then runs each downstream rule's script as its rule calls it (the ``snakemake``
 object built from the same inputs, outputs and params), each in a fresh process, and prints
 seconds and peak resident memory per rule side by side. The benchmarks use
-``benchmarks.max_cells`` 20,000; the random forest gets ``--trees`` trees (its memory does not
-depend on them; its time is measured by bench_classifiers.py).
+``benchmarks.max_cells`` 20,000, and the classifiers ``classifier_max_cells`` 2,000 with forests of
+``--trees`` trees: what they hold beyond the cell table is their subsample's rows, and their time,
+which grows with the cells and trees and not with the screen, is measured by bench_classifiers.py.
 
     python tests/perf/bench_paper_scale.py                       # 200,000 and 2,000,000 cells
     python tests/perf/bench_paper_scale.py --sizes 20000 100000  # a quick look
@@ -73,6 +74,7 @@ def dataset_config(trees: int) -> tuple[dict, dict]:
         "label_column": "label",
         "label_mode": "combined",
         "max_cells": 20_000,
+        "classifier_max_cells": 2_000,
         "min_proteins_per_term": 2,
         "n_estimators": trees,
     }

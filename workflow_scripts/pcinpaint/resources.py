@@ -9,7 +9,8 @@ itself (``tests/perf/bench_resources.py``, ``bench_model.py``, ``bench_knn.py``,
 - ``pairs``: thousands of training pairs (cells x epochs), scaled by channels and by the
   network's width (a pair costs ``a + b * width^2`` core-seconds, fitted at widths 0.25 and 1);
 - ``encoded``: thousands of cells through the encoder once, scaled the same way;
-- ``values``: millions of feature values read (the rows x columns of the job's feature tables);
+- ``values``: millions of feature values read (the rows x columns of the job's feature tables,
+  rows capped at ``benchmarks.max_cells`` for the rules that read only their subsample);
 - ``knn``: the leave-one-out kNN's work, cells^2 x (features + ``KNN_PAIR_OVERHEAD``) summed
   over feature sets (x 1e12);
 - ``fields``: fields of view of one segmentation chunk, scaled by their pixels / 2048^2;
@@ -40,6 +41,8 @@ SAFETY = 3.0
 #: memory asked on top of the estimate
 HEADROOM = 1.25
 MIN_RUNTIME = 15
+#: the least memory a job asks for (Python with the stage's libraries, whatever its data)
+MIN_MEM_MB = 500
 MAX_RUNTIME = 24 * 60
 #: a job whose work is spread over threads takes one per this many core-seconds (up to its most)
 TARGET_SECONDS_PER_THREAD = 60
@@ -68,6 +71,9 @@ class Cost:
     #: MB each extra thread adds (rules that parallelise with worker processes)
     worker_mb: float = 0
     exponent: float = 1.0
+    #: MB per million feature values held at once: the largest table's rows that the job keeps
+    #: (its capped subsample) times its columns; rules that stream hold one row group
+    mem_mb_per_held: float = 0
 
 
 @dataclass(frozen=True)
@@ -93,8 +99,8 @@ class Request:
 COSTS: dict[str, Cost] = {
     "simulate_screen": Cost("fixed", 1000, 0, 300, 0),
     "segment": Cost("fields", 600, 30, 5, 2.5),
-    "gather_crops": Cost("cells", 500, 21, 5, 0.2),
-    "import_crops": Cost("input_mb", 500, 2.0, 10, 0.5),
+    "gather_crops": Cost("cells", 300, 1.0, 5, 0.2, mem_unit="rows"),
+    "import_crops": Cost("input_mb", 450, 0.2, 10, 0.5),
     "qc_montage": Cost("fixed", 500, 0, 10, 0),
     "train_pci": Cost("pairs", 3000, 0, 60, 0, max_threads=8, parallel=True),
     "train_autoencoder": Cost("pairs", 3000, 0, 60, 0, max_threads=8, parallel=True),
@@ -104,11 +110,13 @@ COSTS: dict[str, Cost] = {
     "extract_vgg16": Cost("cells", 3000, 1, 30, 80.0, max_threads=8, parallel=True, mem_unit="rows"),
     "extract_raw": Cost("cells", 500, 1, 5, 0.3, mem_unit="rows"),
     "extract_classic": Cost("cells", 500, 1, 5, 5.0, max_threads=8, parallel=True, mem_unit="rows", worker_mb=150),
-    "import_features": Cost("input_mb", 500, 4.0, 5, 0.2),
-    "export_h5ad": Cost("values", 500, 12, 5, 0.02),
+    "import_features": Cost("input_mb", 300, 0.25, 5, 0.2),
+    "export_h5ad": Cost("values", 350, 0.4, 5, 0.04, mem_unit="rows"),
     "knn_benchmark": Cost("knn", 400, 48, 5, 14.9, max_threads=8, parallel=True, mem_unit="rows"),
+    # bench_classifiers.py: 20 fits per 384-feature set (500 trees), 1,371 and 5,024 core-s at 10,000
+    # and 30,000 cells (cells^1.18), here per value of TYPICAL_SETS, whose best layers are 5.13 such sets
     "classifier_benchmark": Cost(
-        "values", 700, 75, 30, 6.0, max_threads=8, parallel=True, mem_unit="rows", exponent=1.79, worker_mb=150
+        "values", 700, 75, 30, 70.0, max_threads=8, parallel=True, mem_unit="rows", exponent=1.18, worker_mb=150
     ),
     "pairwise_benchmark": Cost("values", 300, 22, 5, 0.32, mem_unit="rows"),
     "umap_cells": Cost("rows", 500, 26, 10, 3.1),
@@ -149,6 +157,8 @@ class JobSize:
     fields: float = 0.0
     field_pixels: int = FIELD_PIXELS
     input_mb: float = 0.0
+    #: feature values held at once: the largest table's rows read (capped) x its columns
+    held: int = 0
     #: training's RAM budget for crops (``model.memory_gb``): a larger store is streamed
     crops_budget_mb: float = math.inf
 
@@ -173,11 +183,11 @@ def plan(rule: str, size: JobSize, attempt: int = 1) -> Request:
     threads = 1
     if cost.parallel:
         threads = max(1, min(cost.max_threads, math.ceil(work / TARGET_SECONDS_PER_THREAD)))
-    mem += cost.worker_mb * (threads - 1)
+    mem += cost.worker_mb * (threads - 1) + cost.mem_mb_per_held * size.held / 1e6
     seconds = cost.seconds + work / threads
     runtime = min(MAX_RUNTIME, max(MIN_RUNTIME, math.ceil(SAFETY * seconds / 60)))
     return Request(
-        mem_mb=int(math.ceil(HEADROOM * mem / 100) * 100) * attempt,
+        mem_mb=max(MIN_MEM_MB, int(math.ceil(HEADROOM * mem / 100) * 100)) * attempt,
         runtime=min(MAX_RUNTIME, runtime * attempt),
         threads=threads,
     )
@@ -327,12 +337,13 @@ def job_size(
     the chunks a gather combines); a feature-set manifest the values and the kNN work of every
     set it lists; a sample sheet the fields of one segmentation chunk (of ``fields_per_chunk``
     fields at most; see ``n_chunks``) and their pixels; every existing input its size in MB.
-    ``max_cells`` caps the rows behind the work (the benchmarks' subsample), not the cells,
-    since the whole tables are still read.
+    ``max_cells`` caps the rows behind the work and the rows held (the benchmarks' subsample,
+    the only rows they read), not the cells, whose cell-table columns are still read.
     ``memory_gb``: training's budget for crops (a store over it is streamed).
     """
     cap = max_cells or float("inf")
     cells, values, knn_work, fields, pixels, crop_pixels = 0, 0, 0.0, 0.0, FIELD_PIXELS, 64 * 64
+    held = 0
     for path in map(Path, files):
         if path.name.endswith(".zarr"):
             shape = store_shape(path)
@@ -341,11 +352,13 @@ def job_size(
             rows, cols = table_shape(path)
             cells = cells + rows if summed else max(cells, rows)
             values += int(min(rows, cap)) * cols
+            held = max(held, int(min(rows, cap)) * cols)
         elif path.name == "feature_sets.tsv":
             for rows, cols in manifest_sizes(path):
                 cells = max(cells, rows)
                 rows = int(min(rows, cap))
                 values += rows * cols
+                held = max(held, rows * cols)
                 knn_work += float(rows) ** 2 * (cols + KNN_PAIR_OVERHEAD)
         elif path.name == "samplesheet.tsv":
             n_fields, first = sheet_fields(path)
@@ -362,6 +375,7 @@ def job_size(
         fields=fields,
         field_pixels=pixels,
         input_mb=input_mb(files),
+        held=held,
         crops_budget_mb=math.inf if memory_gb is None else memory_gb * 1024,
     )
 
@@ -375,7 +389,9 @@ TYPICAL_SETS = PCI_LAYER_FEATURES * 3 + (3 * 16 * 16, 50)
 #: a typical field's cells, and the default fields_per_chunk
 CELLS_PER_FIELD, FIELDS_PER_CHUNK = 500, 100
 #: rules that work on at most ``benchmarks.max_cells`` cells (its default)
-CAPPED, MAX_CELLS = ("knn_benchmark", "classifier_benchmark", "umap_cells"), 100_000
+CAPPED, MAX_CELLS = ("knn_benchmark", "classifier_benchmark", "pairwise_benchmark", "umap_cells"), 100_000
+#: the classifiers' own cap (``benchmarks.classifier_max_cells``'s default)
+CLASSIFIER_MAX_CELLS = 30_000
 #: model.memory_gb's default: training holds a store up to this size and streams larger ones
 MEMORY_GB = 8
 
@@ -390,7 +406,8 @@ def typical_size(rule: str, cells: int, channels: int = 3, width: float = 1.0, e
         "knn_benchmark": TYPICAL_SETS,
     }.get(rule, PCI_LAYER_FEATURES)
     store_mb = cells * channels * 64 * 64 / 2**20
-    used = min(cells, MAX_CELLS) if rule in CAPPED else cells  # the work's cells; the tables are read whole
+    cap = CLASSIFIER_MAX_CELLS if rule == "classifier_benchmark" else MAX_CELLS
+    used = min(cells, cap) if rule in CAPPED else cells  # the rows read and worked on
     return JobSize(
         cells=cells,
         channels=channels,
@@ -398,13 +415,14 @@ def typical_size(rule: str, cells: int, channels: int = 3, width: float = 1.0, e
         width=width,
         values=used * sum(tables),
         knn_work=float(used) ** 2 * sum(d + KNN_PAIR_OVERHEAD for d in tables),
+        held=used * max(tables),
         fields=(cells / CELLS_PER_FIELD) / n_chunks(math.ceil(cells / CELLS_PER_FIELD), FIELDS_PER_CHUNK),
         input_mb=store_mb if rule == "import_crops" else cells * 500 * 10 / 2**20,
         crops_budget_mb=MEMORY_GB * 1024,
     )
 
 
-def docs_table(cells=(10_000, 100_000, 1_000_000)) -> str:
+def docs_table(cells=(100_000, 1_000_000, 2_000_000)) -> str:
     """A markdown table of what each sized rule asks at these cell counts (3 channels, the
     paper's network: width 1, 30 epochs; benchmarks capped at the default ``max_cells``)."""
     head = "| rule | unit | " + " | ".join(f"{n:,} cells" for n in cells) + " |"

@@ -25,6 +25,15 @@ Choices the paper leaves open, as implemented:
   in every test fold, so per-fold balanced accuracies would average over different sets of
   classes. Such classes are dropped before splitting; ``n_dropped`` counts their cells.
 - ``sd`` is the population standard deviation (ddof 0) of the per-fold scores.
+- Labels are fitted as integer codes of their sorted names: the same encoding scikit-learn
+  makes, so scores are unchanged, and labels that read as numbers ("1", "10") no longer fail
+  the forest's balanced class weights (scikit-learn 1.9 raises "not in class_weight").
+- Cells: the rule uses ``classifier_cells``: at most ``benchmarks.classifier_max_cells``
+  (default 30,000; the paper scored 30,889), drawn from the kNN's ``max_cells`` subsample with
+  the same seed, so they are among the kNN's cells and each class keeps its share. The 20 fits
+  per feature set (two models, two fold kinds, 5 folds; 500 trees) take about 5,000
+  core-seconds per 384 features at 30,000 cells and grow as cells^1.2
+  (``tests/perf/bench_classifiers.py``): 21,000 at 100,000.
 """
 
 from __future__ import annotations
@@ -33,6 +42,7 @@ import warnings
 from collections.abc import Sequence
 
 import numpy as np
+import pandas as pd
 from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.ensemble import RandomForestClassifier
@@ -41,6 +51,8 @@ from sklearn.metrics import balanced_accuracy_score
 from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
+
+from pcinpaint.benchmarks.sample import benchmark_cells
 
 MODELS = ("logreg", "forest")
 SOLVERS = ("liblinear", "saga")
@@ -148,6 +160,24 @@ def drop_rare_classes(labels: np.ndarray, folds: int, groups: np.ndarray | None 
     return members[codes] >= folds
 
 
+def classifier_cap(bench: dict) -> int | None:
+    """The most cells the classifiers use under a ``benchmarks`` block: the smaller of
+    ``max_cells`` and ``classifier_max_cells`` (None where both are null)."""
+    caps = [bench.get(key) for key in ("max_cells", "classifier_max_cells")]
+    caps = [int(c) for c in caps if c is not None]
+    return min(caps) if caps else None
+
+
+def classifier_cells(labels: pd.Series, bench: dict, seed: int) -> np.ndarray:
+    """Mask of the cells the classifiers use: ``benchmark_cells`` (labelled, stratified, seeded)
+    within the kNN's ``max_cells`` subsample, down to ``classifier_cap``.
+
+    Drawn in two steps with the same seed, so the classifiers' cells are a subset of the kNN's
+    and, where the cap does not bind, exactly them."""
+    knn = benchmark_cells(labels, bench.get("max_cells"), seed)
+    return benchmark_cells(labels.where(knn), classifier_cap(bench), seed)
+
+
 def make_folds(
     labels: np.ndarray, groups: np.ndarray | None = None, folds: int = 5, seed: int = 0
 ) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -190,7 +220,8 @@ def cross_validate(
     keep = drop_rare_classes(y, folds, g)
     x, y = x[keep], y[keep]
     g = None if g is None else g[keep]
-    n_classes = len(np.unique(y))
+    classes, y = np.unique(y, return_inverse=True)
+    n_classes = len(classes)
     if n_classes < 2:
         raise ValueError(f"fewer than 2 classes with at least {folds} members")
     template = make_model(
