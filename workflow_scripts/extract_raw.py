@@ -10,7 +10,7 @@ with rule_log(snakemake.log[0]):
     inp = snakemake.input
     store = open_crop_store(inp.store, memory_limit=None)
     factor = snakemake.params.dataset["features"]["raw_downsample"]
-    # written batch by batch: memory does not grow with the cells
+    # written batch by batch: every cell's features are never in memory at once
     stream_feature_tables(
         read_table(inp.cells),
         ({"raw": x} for x in raw_batches(store, factor)),

@@ -8,6 +8,7 @@ from pcinpaint.benchmarks.pairwise import cell_line_scores, pairwise_scores
 from pcinpaint.errors import InputError
 from pcinpaint.exploratory.clustering import protein_profiles
 from pcinpaint.exploratory.multiloc import pair_scores
+from pcinpaint.features import table as table_module
 from pcinpaint.features.matrix import Moments, group_means, zscore
 from pcinpaint.features.reading import FeatureFile, FeatureRows, read_cell_rows, read_cells
 from pcinpaint.features.table import feature_table_writer, split_table
@@ -17,7 +18,8 @@ N, D = 5_000, 6  # 2,048-row groups: three of them
 
 
 @pytest.fixture
-def table(tmp_path):
+def table(tmp_path, monkeypatch):
+    monkeypatch.setattr(table_module, "GROUP_ROWS", 2_048)
     rng = np.random.default_rng(3)
     images = np.repeat(np.arange(N // 25), 25)
     cells = pd.DataFrame(

@@ -3,16 +3,20 @@ peak memory per stage, beside the same stages at 100,000 cells.
 
 Run from the repository root:
     python tests/perf/bench_million.py [--cells 100000 1000000] [--memory-gb 1] [--batches 400]
+                                       [--min-windows 2] [--cells-per-image 250]
 
 For each size, writes a synthetic crop store with the store writer (2 channels, incompressible
-random crops, images of 250 cells, 1,000 proteins in 12 classes) in a temporary folder on the
-disk under --tmp, then runs each stage in a fresh process and reads that process's peak resident
-memory (its high-water mark, ``ru_maxrss``):
+random crops, images of ``--cells-per-image`` cells, 1,000 proteins in 12 classes) in a temporary
+folder on the disk under --tmp, then runs each stage in a fresh process and reads that process's
+peak resident memory (its high-water mark, ``ru_maxrss``):
 
 - ``train``: the training loop of ``model.train`` (``train_epoch``) at width 0.25 for
   ``--batches`` batches of 64 pairs, with ``model.memory_gb`` = ``--memory-gb``: a store over it
-  is streamed in windows of whole images with the next window read ahead; the first line of the
-  stage is the crops' fingerprint (a full pass over the store, done once per training);
+  is streamed in windows of whole images with the next window read ahead, and the batches then
+  reach into window ``--min-windows`` at least and are rounded up to the end of the window the
+  last one falls in, so that windows are read whole, one ahead of the other, as in a full epoch
+  (the note gives the windows and cells trained); the first line of the stage is the crops'
+  fingerprint (a full pass over the store, done once per training);
 - ``extract``: every cell through the trained source encoder, five layer tables streamed to
   parquet (the ``extract_pci`` rule's ``extract_layer_tables``);
 - ``knn``: leave-one-out kNN (k = 11) of the five layers on ``benchmarks.max_cells`` cells
@@ -44,9 +48,9 @@ STAGES = ("train", "extract", "knn", "pairwise", "clustering")
 WIDTH, CLASSES = 0.25, 12
 
 
-def write_screen(folder: Path, n: int) -> None:
+def write_screen(folder: Path, n: int, cells_per_image: int) -> None:
     """The store and cell table, with one class per protein (the benchmarks' labels)."""
-    make_store(folder, n)
+    make_store(folder, n, cells_per_image)
     cells = pd.read_parquet(folder / "cells.parquet")
     protein = cells["protein"].str[1:].astype(int)
     cells["label"] = "class" + (protein % CLASSES).astype(str)
@@ -93,7 +97,7 @@ def run_stage(folder: Path, stage: str, args) -> str:
         from pcinpaint.model.pairs import PairSampler
         from pcinpaint.model.spec import ModelSpec
         from pcinpaint.model.train import build_model, save_model, train_epoch
-        from pcinpaint.model.windows import TrainingCrops
+        from pcinpaint.model.windows import TrainingCrops, describe_windows
 
         device = select_device("auto")
         store = open_crop_store(folder / "crops.zarr", memory_limit=None)
@@ -106,12 +110,25 @@ def run_stage(folder: Path, stage: str, args) -> str:
         optimizer = torch.optim.Adam(model.parameters(), lr=1e-4, betas=(0.5, 0.999))
         sampler = PairSampler(cells["image_id"].to_numpy(), 0)
         idx = torch.tensor([0], device=device), torch.tensor([1], device=device)
+        batches = args.batches
+        if data.streamed:  # into window --min-windows: one window is read ahead while another trains
+            windows = sampler.epoch(0, data.window_cells)[3]
+            batches = max(batches, windows[min(args.min_windows, len(windows)) - 1][0] // 64 + 1)
+            del windows
         loss, pairs, seconds = train_epoch(
-            model, optimizer, data, sampler, 0, "pci", *idx, 64, None, folder / "ckpt.pt", max_batches=args.batches
+            model, optimizer, data, sampler, 0, "pci", *idx, 64, None, folder / "ckpt.pt", max_batches=batches
         )
         save_model(model, folder / "model.pt", {"roles": ["structural", "protein"]})
-        held = f"windows of {data.window_cells:,} cells" if data.streamed else "held in memory"
-        return f"{held}; fingerprint {digest_s:.0f} s; {pairs / seconds:.0f} pairs/s, loss {loss:.4f}"
+        if data.streamed:  # the same draw as the epoch's (seeded): which windows it read
+            windows = sampler.epoch(0, data.window_cells)[3]
+            read = sum(lo < pairs for lo, _ in windows)
+            held = f"streamed, {read} of {describe_windows(windows)} read whole (budget {data.window_cells:,})"
+        else:
+            held = "held in memory"
+        return (
+            f"{held}; {pairs:,} pairs trained; fingerprint {digest_s:.0f} s; "
+            f"{pairs / seconds:.0f} pairs/s, loss {loss:.4f}"
+        )
     if stage == "extract":
         from pcinpaint.features.encoder import extract_layer_tables
         from pcinpaint.model.spec import ENCODER_LAYERS
@@ -157,6 +174,7 @@ def measured(folder: Path, stage: str, args) -> tuple[float, float, str]:
     """(seconds, peak MB, note) of one stage in a fresh process."""
     cmd = [sys.executable, __file__, "--stage", str(folder), stage]
     cmd += ["--memory-gb", str(args.memory_gb), "--batches", str(args.batches), "--max-cells", str(args.max_cells)]
+    cmd += ["--min-windows", str(args.min_windows)]
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     out, err = proc.communicate()
@@ -172,7 +190,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cells", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--memory-gb", type=float, default=1.0, help="model.memory_gb for training")
-    parser.add_argument("--batches", type=int, default=400, help="training batches of 64 pairs")
+    parser.add_argument(
+        "--batches", type=int, default=400, help="training batches of 64 pairs (streamed: rounded up to whole windows)"
+    )
+    parser.add_argument(
+        "--min-windows", type=int, default=2, help="streamed training reads at least this many windows, whole"
+    )
+    parser.add_argument("--cells-per-image", type=int, default=CELLS_PER_IMAGE, help="cells of each synthetic image")
     parser.add_argument("--max-cells", type=int, default=100_000, help="benchmarks.max_cells")
     parser.add_argument("--stages", nargs="+", default=list(STAGES), choices=STAGES)
     parser.add_argument("--tmp", default=None, help="folder for the synthetic stores (needs ~9 GB at 1M cells)")
@@ -188,15 +212,16 @@ def main() -> None:
     machine = platform.processor() or platform.machine()
     print(f"machine: {machine}, {os.cpu_count()} cores; python {sys.version.split()[0]}")
     print(
-        f"width {WIDTH}, 2 channels, {CELLS_PER_IMAGE} cells per image, training memory_gb {args.memory_gb}, "
-        f"{args.batches} batches of 64; benchmarks.max_cells {args.max_cells:,}"
+        f"width {WIDTH}, 2 channels, {args.cells_per_image} cells per image, training memory_gb {args.memory_gb}, "
+        f"{args.batches} batches of 64 (streamed: at least {args.min_windows} windows, whole); "
+        f"benchmarks.max_cells {args.max_cells:,}"
     )
     print(f"{'cells':>10} {'stage':>10} {'seconds':>9} {'peak MB':>9}  note", flush=True)
     for n in args.cells:
         folder = Path(tempfile.mkdtemp(prefix=f"million_{n}_", dir=args.tmp))
         try:
             t0 = time.perf_counter()
-            write_screen(folder, n)
+            write_screen(folder, n, args.cells_per_image)
             store_gb = sum(f.stat().st_size for f in (folder / "crops.zarr").rglob("*") if f.is_file()) / 2**30
             print(f"{n:>10,} {'store':>10} {time.perf_counter() - t0:>9.1f} {'':>9}  {store_gb:.2f} GiB on disk")
             for stage in args.stages:

@@ -61,7 +61,9 @@ def extract_layer_tables(
     **kwargs,
 ) -> dict[str, int]:
     """One parquet per layer (``paths``: layer name -> file), written batch by batch as the
-    encoder runs, so memory does not grow with the cells. Returns each layer's feature count."""
+    encoder runs, so memory holds a row group per table rather than every cell's features (the
+    parquet writer still keeps each row group's metadata until the file closes). Returns each
+    layer's feature count."""
     sizes = {name: size for name, size in encoder.layer_sizes.items() if name in paths}
     tables = {name: (paths[name], f"{prefix}_{name}", size) for name, size in sizes.items()}
     stream_feature_tables(cells, encoder_batches(encoder, store, *args, **kwargs), tables)

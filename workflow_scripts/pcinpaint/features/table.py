@@ -54,11 +54,13 @@ def split_table(table: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
     return meta, table.drop(columns=meta_cols).to_numpy(np.float32)
 
 
-#: a row group holds about this many bytes of features, and at most GROUP_ROWS rows: groups
-#: few enough that the parquet footer stays small (one group per small batch would not), and
-#: small enough that the rows waiting for their group stay a bounded few MB per table
-ROW_GROUP_BYTES = 8 * 2**20
-GROUP_ROWS = 2_048
+#: a row group holds GROUP_ROWS rows, fewer only past ROW_GROUP_BYTES of features: the parquet
+#: writer keeps about 0.83 KB of metadata per column chunk until the file closes, which grows as
+#: cells x columns / rows per group whatever the width (2,048-row groups: +118 MB over a million
+#: cells of the five layer tables; 8,192: +28 MB, bench_extraction_memory.py), while the rows
+#: waiting for their group cost rows x columns x 4 bytes; the byte cap only bounds the very wide
+ROW_GROUP_BYTES = 64 * 2**20
+GROUP_ROWS = 8_192
 
 
 class FeatureTableWriter:

@@ -33,7 +33,7 @@ from pcinpaint.model.network import NETWORKS
 from pcinpaint.model.pairs import CellSampler, PairSampler
 from pcinpaint.model.precision import amp_dtype, choose_precision, probe_seconds
 from pcinpaint.model.spec import ModelSpec
-from pcinpaint.model.windows import TrainingCrops
+from pcinpaint.model.windows import TrainingCrops, describe_windows
 
 log = logging.getLogger(__name__)
 
@@ -185,7 +185,7 @@ def train(
         objective,
         device,
         amp,
-        f"streamed in windows of ~{data.window_cells} cells" if data.streamed else "in memory",
+        "streamed in windows of whole images" if data.streamed else "in memory",
         len(sampler),
         sampler.n_images_with_pairs,
         start + 1,
@@ -252,14 +252,23 @@ def train_epoch(
     desc: str | None = None,
     max_batches: int | None = None,
 ) -> tuple[float, int, float]:
-    """One epoch (or its first ``max_batches`` batches: the million-cell benchmark), window by
-    window: (mean loss, pairs, seconds). ``desc`` shows a progress bar."""
+    """One epoch, window by window: (mean loss, pairs, seconds). ``desc`` shows a progress bar.
+
+    ``max_batches`` shortens the epoch (the benchmarks): held crops stop after that many
+    batches; streamed ones at the end of the window that batch falls in, so that every window
+    is read whole, as contiguous runs of its images, the way a full epoch reads it (a part of a
+    window would be scattered cells, a slower read with other memory)."""
     model.train()
     device = data.device
     sources, targets, flips, windows = sampler.epoch(epoch, data.window_cells)
     if max_batches is not None:
-        sources, targets = sources[: max_batches * batch_size], targets[: max_batches * batch_size]
+        stop = max_batches * batch_size
+        if data.streamed:
+            stop = next((hi for _, hi in windows if hi >= stop), len(sources))
+        sources, targets = sources[:stop], targets[:stop]
         windows = [(lo, min(hi, len(sources))) for lo, hi in windows if lo < len(sources)]
+    if data.streamed:
+        log.info("epoch %d reads %s", epoch + 1, describe_windows(windows))
     t0 = time.perf_counter()
     # the loss is summed on the device and read once; on a GPU its finiteness is checked once per
     # window too (a check per batch would wait for the GPU every step): a NaN stops the run

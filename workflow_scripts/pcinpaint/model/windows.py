@@ -5,7 +5,9 @@ when it fits there), as before. A larger one is streamed: the epoch's draw comes
 whole images (``pairs.windowed_permutation``), each window's cells are read from the zarr
 store as contiguous runs, and the next window is read in a background thread while the
 network trains on the current one. Two windows are in memory at a time, so a window is half
-the budget and the job's memory does not grow with the screen.
+the budget and the job's memory does not grow with the screen; the floor of
+``pairs.MIN_WINDOW_IMAGES`` images per window may make the windows cut larger than that, so
+the log reports the windows of each epoch's draw (``describe_windows``), not the budget.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import torch
 
 from pcinpaint.crops.store import CropStore
 from pcinpaint.model.devices import DeviceCrops
+from pcinpaint.model.pairs import MIN_WINDOW_IMAGES
 
 log = logging.getLogger(__name__)
 
@@ -26,11 +29,29 @@ log = logging.getLogger(__name__)
 DIGEST_SLAB = 8192
 
 
+def gib(nbytes: float) -> str:
+    """Bytes as GiB with three significant digits (``model.memory_gb`` counts GiB): a budget of
+    0.01 must not read as 0.0."""
+    return f"{nbytes / 2**30:.3g}"
+
+
+def describe_windows(bounds) -> str:
+    """The windows an epoch reads, as cut (``[(start, stop), ...]`` of its sources): how many and
+    their smallest and largest in cells, e.g. "17 windows of 2,132-2,160 cells"."""
+    sizes = [hi - lo for lo, hi in bounds]
+    if not sizes:
+        return "no windows"
+    low, high = min(sizes), max(sizes)
+    span = f"{low:,}" if low == high else f"{low:,}-{high:,}"
+    return f"{len(sizes):,} window{'s' if len(sizes) != 1 else ''} of {span} cells"
+
+
 class TrainingCrops:
     """Crops for training from an in-memory uint8 array or a ``CropStore``.
 
     ``memory_bytes``: the RAM the crops may take. ``window_cells`` is None when everything is
-    held, else the cells of one streamed window.
+    held, else the cells a streamed window aims at (half the budget); the windows an epoch
+    actually cuts hold whole images and at least ``MIN_WINDOW_IMAGES`` of them.
     """
 
     def __init__(self, crops: np.ndarray | CropStore, device: torch.device, memory_bytes: float):
@@ -42,11 +63,13 @@ class TrainingCrops:
             self.store, self.whole = crops, None
             self.window_cells = max(1, int(memory_bytes // (2 * cell_bytes)))
             log.info(
-                "crop store %s (%.1f GB) exceeds the %.1f GB budget: streaming windows of ~%d cells",
+                "crop store %s (%s GiB) exceeds the %s GiB budget: streamed in windows of whole images, "
+                "about %s cells each by the budget (at least %d images each)",
                 crops.path,
-                nbytes / 1e9,
-                memory_bytes / 1e9,
-                self.window_cells,
+                gib(nbytes),
+                gib(memory_bytes),
+                f"{self.window_cells:,}",
+                MIN_WINDOW_IMAGES,
             )
         else:
             array = crops.raw() if isinstance(crops, CropStore) else np.asarray(crops)
