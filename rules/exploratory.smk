@@ -226,7 +226,7 @@ rule localize_like:
     conda:
         "../envs/analysis.yaml"
     resources:
-        **sized("protein_clustering"),
+        **sized("localize_like"),
     params:
         ds=lambda wc: canonical({k: config["datasets"][wc.dataset][k] for k in ("exploratory", "benchmarks")}),
         labelled=lambda wc: wc.dataset in LABELLED,

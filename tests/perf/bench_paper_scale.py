@@ -24,7 +24,6 @@ import importlib.util
 import json
 import os
 import platform
-import resource
 import runpy
 import shutil
 import subprocess
@@ -256,7 +255,9 @@ def run_job(spec_path: str) -> None:
     start = time.perf_counter()
     runpy.run_path(str(SCRIPTS / spec["script"]), init_globals={"snakemake": Job}, run_name="__main__")
     seconds = time.perf_counter() - start
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    # this process's own high-water mark: ru_maxrss would count the parent's memory at the fork
+    status = Path("/proc/self/status").read_text()
+    peak = int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:"))) / 1024
     print(json.dumps({"seconds": seconds, "peak_mb": peak}))
 
 

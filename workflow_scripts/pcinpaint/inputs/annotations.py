@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from pcinpaint.errors import InputError
@@ -359,18 +360,38 @@ def cell_labels(
         if column not in cells.columns:
             raise InputError(f"cell table: no label column '{column}'; columns are {list(cells.columns)}")
         mapping = _merge_map(merge)
-        values = [_class_of(v, mapping, mode) for v in cells[column]]
+        values = _per_value(cells[column], lambda v: _class_of(v, mapping, mode))
     elif label_from == "protein":
-        values = [None if pd.isna(p) or str(p).strip() == "" else str(p).strip() for p in cells["protein"]]
+        values = _per_value(cells["protein"], lambda p: None if pd.isna(p) or str(p).strip() == "" else str(p).strip())
     else:
         if annotations is None:
             raise ValueError("label_from='annotation' needs an annotation table")
         terms = merge_terms(annotations, merge) if merge else annotations
         keyed = terms.assign(protein=_norm(terms["protein"]))
         classes = protein_classes(keyed, mode=mode)
-        values = _norm(cells["protein"], aliases).map(classes).tolist()
-        values = [None if pd.isna(v) else v for v in values]
+        names, codes = _distinct(cells["protein"])
+        found = _norm(pd.Series(names, dtype=object), aliases).map(classes)
+        values = _spread([None if pd.isna(v) else v for v in found], codes)
     return pd.Series(values, index=cells.index, dtype=object, name="label")
+
+
+def _distinct(column: pd.Series) -> tuple[list, np.ndarray]:
+    """(the distinct values, missing ones as one None, and each row's index into them): a label
+    is worked out once per protein or label string, not once per cell of a million-cell table."""
+    codes, uniques = pd.factorize(column, use_na_sentinel=True)
+    return [*uniques.tolist(), None], np.where(codes < 0, len(uniques), codes)
+
+
+def _spread(per_value: list, codes: np.ndarray) -> np.ndarray:
+    """Per-row objects from per-distinct-value ones: one reference per row, shared strings."""
+    table = np.empty(len(per_value), dtype=object)
+    table[:] = per_value
+    return table[codes]
+
+
+def _per_value(column: pd.Series, label) -> np.ndarray:
+    names, codes = _distinct(column)
+    return _spread([label(v) for v in names], codes)
 
 
 def unmatched_report(
