@@ -100,7 +100,7 @@ COSTS: dict[str, Cost] = {
     "simulate_screen": Cost("fixed", 1000, 0, 300, 0),
     "segment": Cost("fields", 600, 30, 5, 2.5),
     "gather_crops": Cost("cells", 300, 1.0, 5, 0.2, mem_unit="rows"),
-    "import_crops": Cost("input_mb", 450, 0.2, 10, 0.5),
+    "import_crops": Cost("input_mb", 450, 0.2, 10, 0.3),
     "qc_montage": Cost("fixed", 500, 0, 10, 0),
     "train_pci": Cost("pairs", 3000, 0, 60, 0, max_threads=8, parallel=True),
     "train_autoencoder": Cost("pairs", 3000, 0, 60, 0, max_threads=8, parallel=True),
@@ -112,18 +112,32 @@ COSTS: dict[str, Cost] = {
     "extract_classic": Cost("cells", 500, 1, 5, 5.0, max_threads=8, parallel=True, mem_unit="rows", worker_mb=150),
     "import_features": Cost("input_mb", 300, 0.25, 5, 0.2),
     "export_h5ad": Cost("values", 350, 0.4, 5, 0.04, mem_unit="rows"),
-    "knn_benchmark": Cost("knn", 400, 48, 5, 14.9, max_threads=8, parallel=True, mem_unit="rows"),
+    # the benchmarks and exploratory rules: base + per 1,000 cells (the cell-table columns their
+    # labels and profiles use) from bench_paper_scale.py at 200,000 and 2,000,000 cells, + per
+    # million values held (their subsample's rows: the matrix and its z-scored copy, 12 MB)
+    "knn_benchmark": Cost("knn", 600, 0.15, 5, 14.9, max_threads=8, parallel=True, mem_unit="rows", mem_mb_per_held=12),
     # bench_classifiers.py: 20 fits per 384-feature set (500 trees), 1,371 and 5,024 core-s at 10,000
     # and 30,000 cells (cells^1.18), here per value of TYPICAL_SETS, whose best layers are 5.13 such sets
     "classifier_benchmark": Cost(
-        "values", 700, 75, 30, 70.0, max_threads=8, parallel=True, mem_unit="rows", exponent=1.18, worker_mb=150
+        "values",
+        450,
+        0.2,
+        30,
+        70.0,
+        max_threads=8,
+        parallel=True,
+        mem_unit="rows",
+        exponent=1.18,
+        worker_mb=250,  # a logistic-regression worker's float64 copy of the training folds
+        mem_mb_per_held=40,  # the forest of 500 trees (615 MB at 30,000 cells) and the scaled copy
     ),
-    "pairwise_benchmark": Cost("values", 300, 22, 5, 0.32, mem_unit="rows"),
-    "umap_cells": Cost("rows", 500, 26, 10, 3.1),
-    "protein_clustering": Cost("values", 300, 15, 10, 0.05),
-    "multiloc_scores": Cost("values", 300, 15, 10, 0.05),
-    "subset_clustering": Cost("values", 300, 32, 10, 0.05),
-    "single_cell_dendrograms": Cost("values", 300, 32, 10, 0.05),
+    "pairwise_benchmark": Cost("values", 700, 0.15, 5, 0.32, mem_unit="rows", mem_mb_per_held=12),
+    "umap_cells": Cost("values", 550, 0.03, 10, 1.2, mem_unit="rows", mem_mb_per_held=12),
+    "protein_clustering": Cost("values", 300, 0.28, 10, 0.05, mem_unit="rows"),
+    "multiloc_scores": Cost("values", 300, 0.25, 10, 0.05, mem_unit="rows"),
+    "subset_clustering": Cost("values", 300, 0.29, 10, 0.05, mem_unit="rows"),
+    "single_cell_dendrograms": Cost("values", 300, 0.2, 10, 0.05, mem_unit="rows"),
+    "localize_like": Cost("values", 300, 0.28, 10, 0.05, mem_unit="rows"),
     "inpainting_figure": Cost("fixed", 1500, 0, 60, 0),
     "qc_overlays": Cost("fixed", 1000, 0, 60, 0),
     "convert_published_weights": Cost("fixed", 2000, 0, 60, 0),
@@ -400,7 +414,7 @@ def typical_size(rule: str, cells: int, channels: int = 3, width: float = 1.0, e
     """The size one job of ``rule`` sees in a typical labelled dataset of ``cells`` cells."""
     tables = {
         "export_h5ad": (max(PCI_LAYER_FEATURES),),
-        "umap_cells": (max(PCI_LAYER_FEATURES),),
+        "umap_cells": TYPICAL_SETS,
         "classifier_benchmark": TYPICAL_SETS,
         "pairwise_benchmark": TYPICAL_SETS,
         "knn_benchmark": TYPICAL_SETS,
