@@ -14,7 +14,7 @@ from pcinpaint.features.reading import FeatureFile, FeatureRows, read_cell_rows,
 from pcinpaint.features.table import feature_table_writer, split_table
 from pcinpaint.io import read_table, write_table
 
-N, D = 5_000, 6  # 2,048-row groups: three of them
+N, D = 5_000, 6  # written 700 rows at a time into groups of 2,048 or more: three of them
 
 
 @pytest.fixture
@@ -123,3 +123,23 @@ def test_pairwise_reads_only_the_drawn_images_cells(table):
     assert held and max(held) < N / 2  # 5 pairs per term pair touch a fraction of the 200 images
     pd.testing.assert_frame_equal(scores, pairwise_scores(x, ids, terms, n_pairs=5, seed=1), rtol=1e-9)
     pd.testing.assert_frame_equal(table2, cell_line_scores(x, ids, lines, terms, n_pairs=5, seed=1), rtol=1e-9)
+
+
+def test_a_damaged_table_stops_with_one_line_naming_it(table, tmp_path):
+    path, cells, _ = table
+    data = bytearray(path.read_bytes())
+    truncated = tmp_path / "truncated.parquet"
+    truncated.write_bytes(data[: len(data) // 2])
+    with pytest.raises(InputError, match="truncated.parquet: cannot read feature table") as info:
+        FeatureFile(truncated)
+    assert "\n" not in str(info.value)
+    footer = FeatureFile(path)._file.metadata
+    start = footer.row_group(1).column(footer.num_columns - 1).data_page_offset  # a feature column
+    data[start : start + 64] = b"\xff" * 64  # the second row group's first page header
+    damaged = tmp_path / "damaged.parquet"
+    damaged.write_bytes(bytes(data))
+    file = FeatureFile(damaged)
+    assert np.array_equal(file.read(np.array([0, 1])), FeatureFile(path).read(np.array([0, 1])))  # group 0 is whole
+    lo, hi = file._starts[1:3]
+    with pytest.raises(InputError, match=rf"damaged.parquet: row group 1 \(rows {lo}-{hi - 1}\) cannot be read"):
+        file.read()

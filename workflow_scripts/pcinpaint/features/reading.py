@@ -104,7 +104,12 @@ class FeatureFile:
                 if a == b:
                     continue
                 positions = rows[a:b]
-            table = self._file.read_row_group(group, columns=columns)
+            try:
+                table = self._file.read_row_group(group, columns=columns)
+            except Exception as exc:  # a damaged file: one line naming it, not a pyarrow traceback
+                raise InputError(
+                    f"{self.path}: row group {group} (rows {lo}-{hi - 1}) cannot be read: {' '.join(str(exc).split())}"
+                ) from None
             if rows is not None and len(positions) < hi - lo:
                 table = table.take(positions - lo)
             x = np.empty((table.num_rows, len(self.features)), np.float32)
