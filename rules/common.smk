@@ -10,6 +10,7 @@ sys.path.insert(0, str(Path(workflow.basedir) / "workflow_scripts"))
 from pcinpaint.config import (  # noqa: E402  (the library sits beside the rule scripts)
     CONFIG_SCHEMA,
     PRECROPPED_SOURCES,
+    classifier_cap,
     dataset_seed,
     missing_paths,
     unknown_targets,
@@ -89,8 +90,7 @@ def data_size(name, wildcards, input):
     gather = name == "gather_crops"
     # the benchmarks read their subsample's rows only; the classifiers a smaller one
     bench = ds["benchmarks"]
-    caps = [bench["max_cells"]] + ([bench["classifier_max_cells"]] if name == "classifier_benchmark" else [])
-    caps = [c for c in caps if c is not None]
+    cap = classifier_cap(bench) if name == "classifier_benchmark" else bench["max_cells"]
     return job_size(
         input.objects if gather else input,
         summed=gather,
@@ -98,7 +98,7 @@ def data_size(name, wildcards, input):
         epochs=epochs,
         width=model_width(wildcards),
         fields_per_chunk=config["fields_per_chunk"],
-        max_cells=min(caps) if name in CAPPED and caps else None,
+        max_cells=cap if name in CAPPED else None,
         memory_gb=ds["model"]["memory_gb"],
     )
 

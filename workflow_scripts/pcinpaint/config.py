@@ -190,6 +190,15 @@ def _check_dataset(name: str, ds: dict, where: str, datasets: dict, published: d
             raise ConfigError(f"{prefix}.baselines.vgg16_rgb.{colour}: '{channel}' is not one of the channels {names}")
 
 
+def classifier_cap(bench: dict) -> int | None:
+    """The most cells the classifiers use under a ``benchmarks`` block: the smaller of
+    ``max_cells`` and ``classifier_max_cells`` (None where both are null). Here, not with the
+    classifiers, so that sizing a job at parse time needs no scikit-learn."""
+    caps = [bench.get(key) for key in ("max_cells", "classifier_max_cells")]
+    caps = [int(c) for c in caps if c is not None]
+    return min(caps) if caps else None
+
+
 def is_url(value) -> bool:
     """Whether a configured file is an http(s) URL (GO files: fetched by a rule), not a path."""
     from urllib.parse import urlparse

@@ -53,6 +53,7 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from pcinpaint.benchmarks.sample import benchmark_cells
+from pcinpaint.config import classifier_cap
 
 MODELS = ("logreg", "forest")
 SOLVERS = ("liblinear", "saga")
@@ -158,14 +159,6 @@ def drop_rare_classes(labels: np.ndarray, folds: int, groups: np.ndarray | None 
         pairs = np.unique(np.stack([codes, group_codes.ravel()]), axis=1)
         members = np.bincount(pairs[0], minlength=len(classes))
     return members[codes] >= folds
-
-
-def classifier_cap(bench: dict) -> int | None:
-    """The most cells the classifiers use under a ``benchmarks`` block: the smaller of
-    ``max_cells`` and ``classifier_max_cells`` (None where both are null)."""
-    caps = [bench.get(key) for key in ("max_cells", "classifier_max_cells")]
-    caps = [int(c) for c in caps if c is not None]
-    return min(caps) if caps else None
 
 
 def classifier_cells(labels: pd.Series, bench: dict, seed: int) -> np.ndarray:

@@ -115,8 +115,10 @@ class FeatureFile:
             x = np.empty((table.num_rows, len(self.features)), np.float32)
             for j, name in enumerate(self.features):
                 x[:, j] = table.column(name).to_numpy(zero_copy_only=False)
-            extra = table.select(columns[: len(wanted)]).to_pandas()
-            extra = extra.rename(columns=lambda c: c[len(METADATA_PREFIX) :])
+            extra = pd.DataFrame(index=pd.RangeIndex(len(positions)))
+            if wanted:
+                extra = table.select(columns[: len(wanted)]).to_pandas()
+                extra = extra.rename(columns=lambda c: c[len(METADATA_PREFIX) :])
             if check:
                 self._check(positions, extra["store_index"].to_numpy())
             yield positions, extra[[c for c in meta if c in extra.columns]], x
@@ -163,9 +165,6 @@ class FeatureRows:
         if self._moments is None:
             self._moments = Moments.of_blocks(self.file.blocks(self.rows), self.n_features)
         return self._moments
-
-    def __len__(self) -> int:
-        return self.n_rows
 
     def blocks(self, rows: np.ndarray | None = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         for positions, x in self.file.blocks(self.rows if rows is None else self.rows[rows]):
