@@ -72,6 +72,18 @@ def test_knn_tables_rank_informative_features_and_list_sets_not_run(tmp_path):
     best = best_layers(wide)
     assert list(best.loc[best["family"] == "pci", "feature_set"]) == ["pci_conv2"]
     assert set(per_class["label"]) == {"nucleus", "cytoplasm"}
+    assert set(wide.loc[wide["status"] == "ran", "note"]) == {""}
+
+    # one cell given a class of its own: not scored, named in the note, the rest unchanged
+    lonely = labels.copy()
+    lonely.iloc[int(np.flatnonzero(labels.notna())[0])] = "golgi"
+    wide_lonely, per_class_lonely = knn_tables(table, lonely, [1, 11])
+    ran = wide_lonely[wide_lonely["status"] == "ran"].set_index("feature_set")
+    assert set(ran["note"]) == {"1 class with fewer than 2 cells not scored (1 cells): golgi"}
+    assert (
+        ran.loc["pci_conv2", "k11"] == 1.0 and ran.loc["pci_conv2", "n_cells"] == scores.loc["pci_conv2", "n_cells"] - 1
+    )
+    assert "golgi" not in set(per_class_lonely["label"])
 
 
 def test_protein_means_average_each_proteins_cells():

@@ -1,10 +1,19 @@
 """Leave-one-out kNN against a brute-force reference; balanced accuracy; z-scoring."""
 
 import numpy as np
+import pandas as pd
 import pytest
 from sklearn.metrics import balanced_accuracy_score
 
-from pcinpaint.benchmarks.knn import knn_report, loo_knn_accuracy, loo_knn_multi, loo_knn_predict, loo_neighbours, vote
+from pcinpaint.benchmarks.knn import (
+    knn_report,
+    loo_knn_accuracy,
+    loo_knn_multi,
+    loo_knn_predict,
+    loo_neighbours,
+    scored_cells,
+    vote,
+)
 from pcinpaint.features.matrix import zscore
 
 
@@ -175,3 +184,23 @@ def test_zscore_is_float32_c_order_and_matches_float64():
     np.testing.assert_allclose(z.std(0, dtype=np.float64), 1, atol=1e-6)
     x64 = x.astype(np.float64)[:, [0, 1, 3, 4, 6]]
     np.testing.assert_allclose(z, (x64 - x64.mean(0)) / x64.std(0), rtol=1e-6, atol=1e-6)
+
+
+def test_a_class_of_one_cell_is_not_scored_and_is_named():
+    rng = np.random.default_rng(11)
+    sizes = [40, 40]
+    labels = np.repeat(np.array(["a", "b"]), sizes)
+    x = rng.normal(size=(80, 4)) + np.repeat([[0, 0, 0, 0], [6, 6, 6, 6]], sizes, axis=0)
+    lonely = np.vstack([x, rng.normal(size=(1, 4)) + 3])
+    lonely_labels = np.append(labels, "lonely")
+    keep, note = scored_cells(lonely_labels)
+    assert keep.sum() == 80 and not keep[-1]
+    assert note == "1 class with fewer than 2 cells not scored (1 cells): lonely"
+    overall, per_class = knn_report(lonely, lonely_labels, ks=(1, 11))
+    clean, clean_per_class = knn_report(x, labels, ks=(1, 11))
+    # the lonely cell would score 0 by construction and drag balanced accuracy to 2/3 of it
+    pd.testing.assert_frame_equal(overall, clean)
+    pd.testing.assert_frame_equal(per_class, clean_per_class)
+    assert set(overall["balanced_accuracy"]) == {1.0} and set(overall["n_classes"]) == {2}
+    assert "lonely" not in set(per_class["label"])
+    assert scored_cells(labels)[1] == ""

@@ -52,7 +52,7 @@ from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from pcinpaint.benchmarks.sample import benchmark_cells
+from pcinpaint.benchmarks.sample import benchmark_cells, drop_rare_classes
 from pcinpaint.config import classifier_cap
 
 MODELS = ("logreg", "forest")
@@ -147,18 +147,6 @@ def make_model(
             n_jobs=n_jobs,
         )
     raise ValueError(f"model must be one of {MODELS}, got {model!r}")
-
-
-def drop_rare_classes(labels: np.ndarray, folds: int, groups: np.ndarray | None = None) -> np.ndarray:
-    """Mask of cells whose class has at least ``folds`` members (distinct groups if given)."""
-    classes, codes = np.unique(labels, return_inverse=True)
-    if groups is None:
-        members = np.bincount(codes, minlength=len(classes))
-    else:
-        _, group_codes = np.unique(groups, return_inverse=True)
-        pairs = np.unique(np.stack([codes, group_codes.ravel()]), axis=1)
-        members = np.bincount(pairs[0], minlength=len(classes))
-    return members[codes] >= folds
 
 
 def classifier_cells(labels: pd.Series, bench: dict, seed: int) -> np.ndarray:

@@ -97,10 +97,14 @@ def knn_tables(
     table's, when given); ``note`` (which cells, e.g. "100,000 of 638,640" under
     ``benchmarks.max_cells``) goes into the table's ``cells`` column beside ``n_cells``.
     """
-    from pcinpaint.benchmarks.knn import knn_report
+    from pcinpaint.benchmarks.knn import knn_report, scored_cells
 
     ks = sorted(int(k) for k in ks)
-    keep = labels.notna().to_numpy()
+    keep = labels.notna().to_numpy().copy()
+    scored, skipped = scored_cells(labels[keep])
+    keep[keep] = scored
+    if skipped:
+        log.warning("kNN: %s", skipped)
     y = labels[keep].astype(str).to_numpy()
     wide, per_class = [], []
     for _, row in cell_sets(manifest).iterrows():
@@ -114,10 +118,9 @@ def knn_tables(
         }
         if row["status"] == "ran":
             x = read_cell_rows(row["path"], keep, store_index)
-            usable = [k for k in ks if k < keep.sum()]
-            overall, classes = knn_report(x, y, usable)
+            overall, classes = knn_report(x, y, ks)
             out |= {f"k{int(r.k)}": round(float(r.balanced_accuracy), 4) for r in overall.itertuples()}
-            out |= {"n_cells": int(keep.sum()), "cells": note}
+            out |= {"n_cells": int(keep.sum()), "cells": note, "note": skipped}
             per_class.append(classes.assign(feature_set=row["name"]))
             log.info("%s: k=11 %s", row["name"], out.get("k11"))
         wide.append(out)
@@ -125,7 +128,7 @@ def knn_tables(
         wide,
         columns=["feature_set", "family", "layer", "n_features", "status"]
         + [f"k{k}" for k in ks]
-        + ["n_cells", "cells", "reason"],
+        + ["n_cells", "cells", "reason", "note"],
     ).astype({"n_cells": "Int64"})  # blank, not NaN, for sets that did not run
     classes = pd.concat(per_class, ignore_index=True) if per_class else pd.DataFrame()
     return table, classes

@@ -30,9 +30,13 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import balanced_accuracy_score
 
+from pcinpaint.benchmarks.sample import drop_rare_classes, skipped_note
 from pcinpaint.features.matrix import row_chunks, squared_distances, zscore
 
 PAPER_KS = (1, 5, 11, 25, 50)
+#: a class is scored when it has at least this many cells: leave-one-out finds no class-mate
+#: for the only cell of a class, whose recall is then 0 whatever the features
+MIN_CLASS_CELLS = 2
 
 _EXACT_BYTES = 2 * 2**20  # float64 differences per chunk: small enough to stay in cache
 _BLOCK_ELEMENTS = 2**25  # float32 distance block: rows x cells (128 MiB)
@@ -269,6 +273,14 @@ def loo_knn_accuracy(features: np.ndarray, labels: Sequence, k: int = 11) -> flo
     return float(balanced_accuracy_score(np.asarray(labels).astype(str), loo_knn_predict(features, labels, k)))
 
 
+def scored_cells(labels: Sequence) -> tuple[np.ndarray, str]:
+    """Mask of the cells kNN scores (classes of at least ``MIN_CLASS_CELLS`` cells) and a note
+    naming the classes left out ("" when none)."""
+    truth = np.asarray(labels).astype(str)
+    keep = drop_rare_classes(truth, MIN_CLASS_CELLS)
+    return keep, skipped_note(truth, keep, f"{MIN_CLASS_CELLS} cells")
+
+
 def knn_report(
     features: np.ndarray, labels: Sequence, ks: Sequence[int] = PAPER_KS, standardise: bool = True
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -276,18 +288,23 @@ def knn_report(
 
     Overall: k, balanced_accuracy, n_cells, n_classes. Per class: k, label, n_cells,
     accuracy (the class's recall: the fraction of its cells predicted as it). Balanced
-    accuracy is the mean of the per-class accuracies.
+    accuracy is the mean of the per-class accuracies. Classes with fewer than
+    ``MIN_CLASS_CELLS`` cells take no part (as neighbours either; ``scored_cells`` names them),
+    and a k needs more cells than k: larger k are left out.
     """
-    truth = np.asarray(labels).astype(str)
+    keep, _ = scored_cells(labels)
+    truth = np.asarray(labels).astype(str)[keep]
     classes, codes = np.unique(truth, return_inverse=True)
     sizes = np.bincount(codes, minlength=len(classes))
+    ks = [k for k in ks if k < len(truth)]
     overall, per_class = [], []
-    for k, pred in loo_knn_multi(features, truth, ks, standardise).items():
+    x = np.asarray(features)[keep] if not keep.all() else features
+    for k, pred in loo_knn_multi(x, truth, ks, standardise).items():
         hits = np.bincount(codes, weights=pred == truth, minlength=len(classes))
         recall = hits / sizes
         overall.append(dict(k=k, balanced_accuracy=float(recall.mean()), n_cells=len(truth), n_classes=len(classes)))
         per_class.append(pd.DataFrame(dict(k=k, label=classes, n_cells=sizes, accuracy=recall)))
-    if not overall:  # no k given
+    if not overall:  # no k given, or too few cells for any
         return (
             pd.DataFrame(columns=["k", "balanced_accuracy", "n_cells", "n_classes"]),
             pd.DataFrame(columns=["k", "label", "n_cells", "accuracy"]),

@@ -51,3 +51,32 @@ def benchmark_images(terms: pd.Series, cells_per_image: pd.Series, max_cells: in
         terms.index.to_numpy(), replace=False, n_samples=n, random_state=seed, stratify=terms.astype(str).to_numpy()
     )
     return terms[terms.index.isin(chosen)]
+
+
+def drop_rare_classes(labels: np.ndarray, min_members: int, groups: np.ndarray | None = None) -> np.ndarray:
+    """Mask of cells whose class has at least ``min_members`` members (distinct groups if given).
+
+    A metric that scores each class needs members to score it with: leave-one-out kNN at least
+    2 cells (the only cell of a class has no class-mate to find, so its recall is 0 by
+    construction), cross-validation one cell (or group) per fold.
+    """
+    classes, codes = np.unique(labels, return_inverse=True)
+    if groups is None:
+        members = np.bincount(codes, minlength=len(classes))
+    else:
+        _, group_codes = np.unique(groups, return_inverse=True)
+        pairs = np.unique(np.stack([codes, group_codes.ravel()]), axis=1)
+        members = np.bincount(pairs[0], minlength=len(classes))
+    return members[codes] >= min_members
+
+
+def skipped_note(labels: np.ndarray, keep: np.ndarray, rule: str) -> str:
+    """The classes a metric left out, for a table's ``note``: "2 classes with fewer than 2 cells
+    not scored (3 cells): a, b", or "" when none was."""
+    labels = np.asarray(labels)
+    skipped = np.unique(labels[~keep])
+    if not len(skipped):
+        return ""
+    shown = ", ".join(map(str, skipped[:10])) + (f", ... ({len(skipped) - 10} more)" if len(skipped) > 10 else "")
+    plural = "class" if len(skipped) == 1 else "classes"
+    return f"{len(skipped)} {plural} with fewer than {rule} not scored ({int((~keep).sum()):,} cells): {shown}"
