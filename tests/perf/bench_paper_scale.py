@@ -110,8 +110,7 @@ def cell_table(n: int) -> pd.DataFrame:
 
 def write_dataset(root: Path, n: int, seed: int = 0) -> dict:
     """The cell table, feature tables, manifest and an empty crop store of ``n`` cells."""
-    import zarr
-
+    from pcinpaint.crops.store import write_crop_store
     from pcinpaint.features.manifest import FeatureSet, manifest
     from pcinpaint.features.table import stream_feature_tables
     from pcinpaint.io import write_table
@@ -139,7 +138,9 @@ def write_dataset(root: Path, n: int, seed: int = 0) -> dict:
     stream_feature_tables(cells, batches(), tables)
     sets = [FeatureSet(name, name.split("_")[0] if "_" in name else name, name.partition("_")[2]) for name in SETS]
     write_table(manifest(sets, folder), folder / "feature_sets.tsv")
-    zarr.create_array(str(root / "crops.zarr"), shape=(n, 2, 64, 64), chunks=(256, 2, 64, 64), dtype="uint8")
+    # blank crops (the figures read a few): written as a real store, since readers check every shard is there
+    blank = (np.zeros((min(4096, n - start), 2, 64, 64), np.uint8) for start in range(0, n, 4096))
+    write_crop_store(root / "crops.zarr", blank, n, 2)
     return {"cells": str(root / "cells.parquet"), "manifest": str(folder / "feature_sets.tsv")}
 
 
