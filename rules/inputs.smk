@@ -44,6 +44,8 @@ checkpoint samplesheet:
         "../workflow_scripts/samplesheet.py"
 
 
+# failures another run may fix (beyond hpa.max_failures) stop the job before it writes its outputs, so
+# a plain rerun runs it again; what was fetched stays in the downloads cache and is not asked for again
 rule download_hpa:
     output:
         listing="results/{dataset}/hpa/listing.tsv",

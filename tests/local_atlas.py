@@ -11,10 +11,22 @@ import time
 import imageio.v3 as iio
 import numpy as np
 
+#: what a gateway or a maintenance window serves, with status 200, in place of the file asked for;
+#: well-formed XML, so only its content tells it from an entry
+MAINTENANCE_PAGE = (
+    b'<!DOCTYPE html>\n<html xmlns="http://www.w3.org/1999/xhtml"><head><meta charset="utf-8"/><title>'
+    b"The Human Protein Atlas - Down for maintenance</title></head><body><p>Back soon.</p></body></html>"
+)
+
 
 class Atlas:
-    """Routes: path -> (kind, body); kinds ok, cut_declared (full Content-Length, half body),
-    stall (no answer), flaky (500 on the first request); unknown paths are 404."""
+    """Routes: path -> (kind, body, first); kinds ok, cut_declared (full Content-Length, half
+    body), stall (no answer), flaky (500 on the first request), html (``MAINTENANCE_PAGE`` with
+    status 200), drip (the body a byte every ``drip_s``), busy (429 with ``Retry-After:
+    retry_after``); with ``first`` n, a kind holds for the first n requests, then the body is
+    served; unknown paths are 404."""
+
+    drip_s, retry_after = 0.5, "1"
 
     def __init__(self):
         self.routes, self.hits, self.starts = {}, collections.Counter(), []
@@ -29,16 +41,36 @@ class Atlas:
                 with atlas.lock:
                     atlas.hits[self.path] += 1
                     atlas.starts.append(time.monotonic())
-                    first = atlas.hits[self.path] == 1
-                kind, body = atlas.routes.get(self.path, ("missing", b""))
-                if kind == "missing" or (kind == "flaky" and first):
+                    hit = atlas.hits[self.path]
+                kind, body, first = atlas.routes.get(self.path, ("missing", b"", None))
+                if kind == "flaky":
+                    kind, first = "error", 1
+                if first is not None and hit > first:
+                    kind = "ok"
+                if kind in ("missing", "error"):
                     self.send_error(404 if kind == "missing" else 500)
+                    return
+                if kind == "busy":
+                    self.send_response(429)
+                    self.send_header("Retry-After", atlas.retry_after)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
                     return
                 if kind == "stall":
                     atlas.release.wait(3.0)
+                if kind == "html":
+                    body = MAINTENANCE_PAGE
                 self.send_response(200)
+                self.send_header("Content-Type", "text/html" if kind == "html" else "application/octet-stream")
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
+                if kind == "drip":
+                    for i in range(len(body)):
+                        self.wfile.write(body[i : i + 1])
+                        self.wfile.flush()
+                        if atlas.release.wait(atlas.drip_s):
+                            return
+                    return
                 self.wfile.write(body[: len(body) // 2] if kind == "cut_declared" else body)
 
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
@@ -46,8 +78,8 @@ class Atlas:
         self.base = f"http://127.0.0.1:{self.server.server_address[1]}"
         threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
 
-    def add(self, path, body, kind="ok"):
-        self.routes[path] = (kind, body)
+    def add(self, path, body, kind="ok", first=None):
+        self.routes[path] = (kind, body, first)
         return self.base + path
 
     def count(self, *paths):

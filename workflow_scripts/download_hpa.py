@@ -1,4 +1,8 @@
-"""Rule download_hpa: list the atlas images of the configured proteins and fetch them (resumable)."""
+"""Rule download_hpa: list the atlas images of the configured proteins and fetch them (resumable).
+
+Failures another run may fix (beyond ``hpa.max_failures``) stop the job before its outputs are
+written, so a plain rerun runs it again; the files fetched so far stay in the downloads cache, and
+the tables of this attempt are written there, so the rerun asks only for what failed."""
 
 import sys
 from pathlib import Path
@@ -24,10 +28,20 @@ with rule_log(snakemake.log[0]) as log:
         len(failures),
     )
     manifest = hpa.download_images(listing, cache / "images", **polite)
+    counts = manifest["status"].value_counts().to_dict()
+    log.info("images: %s (failures are listed in %s with their reason)", counts, out.manifest)
+    attempt = {cache / "manifest.tsv": manifest, cache / "failed_entries.tsv": failures}
+    key = f"datasets.{snakemake.wildcards.dataset}.hpa.max_failures"
+    stop = hpa.retryable_failures(failures, manifest, cfg["max_failures"], str(cache / "manifest.tsv"), key)
+    if stop:
+        for path, table in attempt.items():
+            write_table(table, path)
+        log.error(stop)
+        sys.exit(f"error: {stop}")
+    for path in attempt:
+        path.unlink(missing_ok=True)
     write_table(listing, out.listing)
     write_table(failures, out.failures)
     write_table(manifest, out.manifest)
-    counts = manifest["status"].value_counts().to_dict()
-    log.info("images: %s (failures are listed in %s with their reason)", counts, out.manifest)
     if not (manifest["status"] != "failed").any():
         sys.exit(f"error: {out.manifest}: no image could be fetched from {cfg['base_url']}; see the error column")

@@ -50,3 +50,11 @@ def test_a_gzipped_gaf_is_fetched_and_read(server, tmp_path):
     with pytest.raises(InputError, match=r"/missing.obo: download failed after 1 attempt\(s\): .*404"):
         fetch(server.base + "/missing.obo", tmp_path / "missing.obo", retries=1, backoff_s=0.01, timeout_s=5)
     assert not (tmp_path / "missing.obo").exists()
+    # a portal page served with status 200 is named, retried and never stored as the ontology
+    page = b"<!DOCTYPE html><html><head><title>Service unavailable</title></head></html>"
+    url = server.add("/ontology/go-basic.obo", page)
+    with pytest.raises(
+        InputError, match=r'go-basic.obo: .* got an HTML page \("Service unavailable"\) instead of a GO file'
+    ):
+        fetch(url, tmp_path / "go-basic.obo", retries=1, backoff_s=0.01, timeout_s=5)
+    assert not (tmp_path / "go-basic.obo").exists()

@@ -2,7 +2,8 @@
 
 Nothing here touches the internet: a server on 127.0.0.1 plays the atlas, serving entry XMLs
 in the v18 layout, small composites with known colour planes, and the failures a long
-download meets (404, truncated bodies, a stalled connection, a transient 500).
+download meets (404, truncated bodies, a stalled or dripping connection, a transient 500, an
+HTML page with status 200, a 429 with Retry-After).
 """
 
 import time
@@ -13,10 +14,11 @@ import pandas as pd
 import pytest
 import tifffile
 from conftest import require_shared
-from local_atlas import entry_xml, jpeg, planted, running_atlas
+from local_atlas import MAINTENANCE_PAGE, entry_xml, jpeg, planted, running_atlas
 
 from pcinpaint.errors import InputError
 from pcinpaint.inputs import hpa
+from pcinpaint.inputs.http import PoliteClient, retry_after_s
 from pcinpaint.inputs.samplesheet import read_samplesheet
 from pcinpaint.io import write_table
 
@@ -113,8 +115,9 @@ def test_listing_keeps_human_composites_with_antibody_and_cell_line(atlas, site,
     assert (listing["ensg"] == SCYL3).sum() == 5
     assert list(failures["ensg"]) == ["ENSG00000999999", "ENSG00000888888"]
     missing, broken = failures.to_dict("records")
-    assert "HTTP 404" in missing["error"] and missing["attempts"] == 1
+    assert "HTTP 404" in missing["error"] and missing["attempts"] == 1 and missing["permanent"]
     assert "malformed XML" in broken["error"] and broken["attempts"] == FAST["retries"] + 1
+    assert not broken["permanent"]  # worth asking again on a rerun
     # the cache answers a rerun: no request reaches the atlas
     before = atlas.count()
     again, _ = hpa.list_images([TSPAN6, SCYL3], atlas.base, tmp_path / "xml", **FAST)
@@ -227,6 +230,7 @@ def test_download_statuses_attempts_and_resume(atlas, site, tmp_path):
     for key, (attempts, reason) in expect.items():
         row = by.loc[site[key]]
         assert row["status"] == "failed" and row["attempts"] == attempts and reason in row["error"], key
+        assert row["permanent"] == (key == "s_404"), key
         assert not (tmp_path / "img" / row["path"]).exists()
     assert atlas.hits[path_of(site["s_404"])] == 1  # permanent: not retried
     for url in good:
@@ -253,6 +257,111 @@ def test_request_starts_are_rate_limited(atlas, tmp_path):
     manifest = hpa.download_images(listing, tmp_path, **{**FAST, "rate_limit_s": 0.1})
     assert set(manifest["status"]) == {"fetched"}
     assert min(np.diff(atlas.starts)) >= 0.08
+
+
+MAINTENANCE = '"The Human Protein Atlas - Down for maintenance"'
+
+
+def test_an_html_page_is_never_kept_as_an_entry_and_a_rerun_asks_again(atlas, tmp_path):
+    """A maintenance page (well-formed XHTML, status 200) in place of an entry: the protein is a
+    named failure, not an empty entry; nothing is cached, so a later run fetches the real entry.
+    A page cached by an older version as the entry is asked for again too."""
+    url = atlas.add(f"/{TSPAN6}.xml", b"", "html")
+    cache = tmp_path / "xml"
+    cache.mkdir()
+    (cache / f"{TSPAN6}.xml").write_bytes(MAINTENANCE_PAGE)
+    listing, failures = hpa.list_images([TSPAN6], atlas.base, cache, **FAST)
+    assert listing.empty
+    assert failures.to_dict("records") == [
+        dict(
+            ensg=TSPAN6,
+            protein=TSPAN6,
+            url=url,
+            attempts=3,
+            error=f"{url}: got an HTML page ({MAINTENANCE}) instead of an entry XML (gave up after 3 attempts)",
+            permanent=False,
+        )
+    ]
+    assert (cache / f"{TSPAN6}.xml").read_bytes() == MAINTENANCE_PAGE  # not replaced by another page
+    image = atlas.add("/images/1/1_A1_1_blue_red_green.jpg", jpeg(planted(0)))
+    atlas.add(f"/{TSPAN6}.xml", entry_xml(TSPAN6, "TSPAN6", {"HPA1": [("A-431", [image])]}))
+    listing, failures = hpa.list_images([TSPAN6], atlas.base, cache, **FAST)
+    assert failures.empty and listing["url"].tolist() == [image]
+    assert atlas.hits[f"/{TSPAN6}.xml"] == 4 and b"<entry" in (cache / f"{TSPAN6}.xml").read_bytes()
+
+
+def test_other_xml_is_not_an_entry():
+    with pytest.raises(InputError, match=r"^e\.xml: not an atlas entry: no <entry> element under <error>$"):
+        hpa.parse_entry_xml(b"<error><message>quota exceeded</message></error>", TSPAN6, "e.xml")
+
+
+def test_an_html_page_or_other_bytes_for_an_image_are_named_and_not_kept(atlas, tmp_path):
+    page = atlas.add("/images/1/1_A1_1_blue_red_green.jpg", b"", "html")
+    gif = atlas.add("/images/1/1_A1_2_blue_red_green.jpg", b"GIF89a\x01\x00\x01\x00")
+    listing = pd.DataFrame({"url": [page, gif], "ensg": TSPAN6, "protein": "TSPAN6", "antibody": "A", "cell_line": "C"})
+    manifest = hpa.download_images(listing, tmp_path, **FAST).set_index("url")
+    assert manifest.loc[page, "error"] == (
+        f"got an HTML page ({MAINTENANCE}) instead of a JPEG image (gave up after 3 attempts)"
+    )
+    assert manifest.loc[gif, "error"].startswith("not a JPEG image: 10 bytes starting b'GIF89a")
+    assert set(manifest["status"]) == {"failed"} and not manifest["permanent"].any()
+    assert not list(tmp_path.rglob("*.jpg"))
+
+
+def test_a_dripping_server_is_cut_at_the_timeout(atlas, tmp_path):
+    """A byte every 0.5 s never trips a per-read socket timeout; ``timeout_s`` bounds the request."""
+    url = atlas.add("/images/1/1_A1_1_blue_red_green.jpg", jpeg(planted(0)), "drip")
+    listing = pd.DataFrame({"url": [url], "ensg": TSPAN6, "protein": "TSPAN6", "antibody": "A", "cell_line": "C"})
+    start = time.monotonic()
+    manifest = hpa.download_images(listing, tmp_path, **{**FAST, "retries": 0, "timeout_s": 1})
+    assert time.monotonic() - start < 2.5
+    assert manifest[["status", "error"]].values.tolist() == [
+        ["failed", "timed out after 1 s (gave up after 1 attempts)"]
+    ]
+    assert not list(tmp_path.rglob("*.jpg"))
+
+
+def test_retry_after_is_honoured_and_capped(atlas):
+    url = atlas.add("/busy.xml", b"<entry/>", "busy", first=1)
+    got = PoliteClient(**{**FAST, "retries": 1}).fetch(url)
+    assert got.data == b"<entry/>" and got.attempts == 2
+    assert atlas.starts[1] - atlas.starts[0] >= 0.9  # Retry-After: 1, not the 0.01 s backoff
+    atlas.retry_after = "3600"
+    capped = atlas.add("/capped.xml", b"<entry/>", "busy", first=1)
+    start = time.monotonic()
+    assert PoliteClient(**{**FAST, "retries": 1}, max_retry_after_s=0.2).fetch(capped).attempts == 2
+    assert time.monotonic() - start < 1.0
+
+
+def test_retry_after_reads_seconds_and_http_dates():
+    from email.utils import formatdate
+
+    assert retry_after_s("7") == 7 and retry_after_s("120") == 60 and retry_after_s("120", cap=300) == 120
+    assert 28 <= retry_after_s(formatdate(time.time() + 30, usegmt=True)) <= 30
+    assert retry_after_s(formatdate(time.time() - 30, usegmt=True)) == 0
+    assert retry_after_s("soon") is None and retry_after_s(None) is None
+
+
+def test_failures_another_run_may_fix_stop_the_download_beyond_max_failures():
+    def table(rows, columns):
+        return pd.DataFrame(rows, columns=columns).astype({"permanent": bool})
+
+    gone = table([("ENSG1", "A", "u/ENSG1.xml", 1, "HTTP 404 Not Found", True)], hpa.FAILURE_COLUMNS)
+    images = table(
+        [
+            {"url": "u/a.jpg", "status": "fetched", "permanent": False},
+            {"url": "u/b.jpg", "status": "failed", "permanent": True, "error": "HTTP 404 Not Found"},
+        ],
+        hpa.MANIFEST_COLUMNS,
+    )
+    assert hpa.retryable_failures(gone, images, 0, "m.tsv") is None  # the atlas's 404s never stop it
+    timeout = {"url": "u/c.jpg", "status": "failed", "permanent": False, "error": "timed out after 30 s"}
+    images = pd.concat([images, table([timeout], hpa.MANIFEST_COLUMNS)], ignore_index=True)
+    assert hpa.retryable_failures(gone, images, 0, "m.tsv") == (
+        "m.tsv: 1 of 3 images and 0 atlas entries failed (first: u/c.jpg: timed out after 30 s); the 1 images "
+        "downloaded are kept: rerun to fetch only the missing ones, or set hpa.max_failures: 1 to go on without them"
+    )
+    assert hpa.retryable_failures(gone, images, 1, "m.tsv") is None
 
 
 # --------------------------------------------------------------------------------------------
@@ -349,6 +458,11 @@ def test_gene_names_resolve_through_a_table(tmp_path):
     assert "\n" not in str(err.value)
     with pytest.raises(InputError, match="location table"):
         hpa.resolve_proteins(["ABC"], None)
+    # the id becomes the entry's URL and cached file name: a table cannot smuggle a path in
+    hostile = tmp_path / "hostile.tsv"
+    write_table(pd.DataFrame({"Gene": ["ENSG1", "../../x"], "Gene name": ["ABC", "XYZ"]}), hostile)
+    with pytest.raises(InputError, match=r"hostile\.tsv: row 3: Gene '\.\./\.\./x' is not an Ensembl gene id"):
+        hpa.resolve_proteins(["XYZ"], hostile)
 
 
 def test_all_proteins_are_the_location_tables_genes_without_the_network(monkeypatch):

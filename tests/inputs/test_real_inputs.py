@@ -68,6 +68,8 @@ def test_hpa_source_downloads_splits_and_crops(tmp_path):
         bodies = simulated_composites(4)
         urls = [atlas.add(f"/images/{i}/1_A{i}_1_blue_red_green.jpg", body) for i, body in enumerate(bodies)]
         gone = atlas.base + "/images/9/9_Z9_1_blue_red_green.jpg"  # listed but 404: recorded, not fatal
+        # a maintenance page twice, more than retries: 1 allows: the download stops, a plain rerun heals it
+        atlas.add(urls[3].removeprefix(atlas.base), bodies[3], "html", first=2)
         # one antibody annotated differently in two cell lines (the gene: cytosol); SCYL3's image
         # carries no annotation of its own, so it takes the gene's (nucleoli)
         tspan6 = {"HPA004109": [("A-431", urls[:2], ["Cytosol"]), ("U-2 OS", [urls[2]], ["Nucleoli", "Cytosol"])]}
@@ -126,16 +128,30 @@ def test_hpa_source_downloads_splits_and_crops(tmp_path):
         }
         path = tmp_path / "config.yaml"
         path.write_text(yaml.safe_dump(config))
+        res = tmp_path / "results" / "atlas"
+        failed = snakemake("crops", "--directory", tmp_path, f"--configfile={path}", check=False)
+        page = 'got an HTML page ("The Human Protein Atlas - Down for maintenance") instead of a JPEG image'
+        assert failed.returncode != 0
+        assert f"1 of 5 images and 0 atlas entries failed (first: {urls[3]}: {page}" in failed.stderr
+        assert not (res / "hpa/manifest.tsv").exists()  # so a plain rerun runs the download again
+        attempt = read_table(res / "hpa/downloads/manifest.tsv").set_index("url")
+        assert attempt.loc[[urls[3], gone], ["status", "permanent"]].values.tolist() == [
+            ["failed", "False"],
+            ["failed", "True"],
+        ]
+        before = atlas.hits.copy()
         snakemake("crops", "--directory", tmp_path, f"--configfile={path}")
+        asked_again = set(atlas.hits - before)  # only what failed; the entries and images kept are not
+        assert asked_again == {urls[3].removeprefix(atlas.base), gone.removeprefix(atlas.base)}
         served = atlas.count()
         snakemake("results/atlas/tables/suppdata2.tsv", "--directory", tmp_path, f"--configfile={path}")
     finally:
         atlas.server.shutdown()
         atlas.server.server_close()
-    res = tmp_path / "results" / "atlas"
-    manifest = read_table(res / "hpa/manifest.tsv")
-    assert manifest.set_index("url").loc[gone, "status"] == "failed"
-    assert (manifest["status"] == "fetched").sum() == 4
+    manifest = read_table(res / "hpa/manifest.tsv").set_index("url")
+    assert manifest.loc[gone, "status"] == "failed"
+    assert manifest.loc[urls, "status"].tolist() == ["cached"] * 3 + ["fetched"]
+    assert not (res / "hpa/downloads/manifest.tsv").exists()  # the failed attempt's record is gone
     cells = read_table(res / "cells.parquet")
     assert set(cells["image_id"]) <= {"TSPAN6/HPA004109/A-431", "TSPAN6/HPA004109/U-2 OS", "SCYL3/HPA005948/U-2 OS"}
     assert cells["image_id"].nunique() >= 2 and len(cells) >= 10

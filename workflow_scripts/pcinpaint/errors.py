@@ -47,3 +47,8 @@ class TransientDownloadError(Exception):
 
 class PermanentDownloadError(Exception):
     """A download failure that another attempt will not fix (404 and other client errors)."""
+
+
+def one_line(exc: BaseException, limit: int = 200) -> str:
+    """An exception's message on one line (HTTP, parser and torch errors carry several)."""
+    return " ".join(str(exc).split())[:limit] or type(exc).__name__

@@ -3,6 +3,8 @@
 Every output file is written through ``atomic_path`` (a temporary file renamed into place), so
 an interrupted job never leaves a half-written table, figure or checkpoint behind; tables are
 read and written by suffix (.parquet, .tsv, .csv) with one-line errors naming the file.
+Names from a sheet or the config become file names only through ``safe_name`` / ``named_path``,
+so no name can write outside its folder.
 """
 
 from __future__ import annotations
@@ -11,7 +13,9 @@ import contextlib
 import functools
 import hashlib
 import os
+import re
 import tempfile
+import unicodedata
 from pathlib import Path
 
 import pandas as pd
@@ -20,6 +24,13 @@ from pcinpaint.errors import DISK_FULL, DiskFullError, InputError
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
+
+#: longest file name ``safe_name`` returns: room for suffixes and atomic_path's temporary name
+#: within the usual 255-byte limit of a file name
+MAX_NAME = 100
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+#: the mapping table beside per-name files: name as given -> file name used
+NAMES_TABLE = "names.tsv"
 
 
 def is_disk_full(exc: BaseException) -> int | None:
@@ -124,3 +135,39 @@ def _digest(path: str, mtime_ns: int, size: int) -> str:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()[:16]
+
+
+def safe_name(name) -> str:
+    """``name`` as one file name that stays in its folder, the same on every run and system.
+
+    Only ASCII letters, digits, '.', '_' and '-' are kept (accents are dropped, é -> e; other
+    characters, separators and control characters become '_'), runs of dots become one and
+    leading dots and dashes go (no '..', no hidden files, nothing read as an option), and the
+    result is 1 to ``MAX_NAME`` characters. A name that had to change (or was empty) gets a
+    short hash of the original appended, so distinct names never share a file; a name that is
+    already safe is returned as it is.
+    """
+    text = str(name)
+    ascii_text = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+    base = re.sub(r"\.{2,}", ".", _UNSAFE.sub("_", ascii_text)).lstrip(".-")
+    if base and base == text and len(base) <= MAX_NAME:
+        return base
+    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:10]
+    return f"{base[: MAX_NAME - len(digest) - 1].rstrip('.-')}-{digest}".lstrip("-")
+
+
+def named_path(folder: str | Path, name, suffix: str = "") -> Path:
+    """``<folder>/<safe_name(name)><suffix>``, checked to lie directly in ``folder``: the last
+    guard, so that not even a suffix can carry a write elsewhere."""
+    folder = Path(folder)
+    path = folder / f"{safe_name(name)}{suffix}"
+    if path.parent != folder or path.name in ("", ".", ".."):
+        raise ValueError(f"{path}: a file named after {name!r} would land outside {folder}")
+    return path
+
+
+def write_names(folder: str | Path, files: dict[str, str], column: str = "name") -> Path:
+    """``<folder>/names.tsv``: each name as given (``column``) and the file name it was written
+    under (``file``, without suffix), so that files of renamed names can be found."""
+    table = pd.DataFrame({column: list(files), "file": list(files.values())})
+    return write_table(table, Path(folder) / NAMES_TABLE)

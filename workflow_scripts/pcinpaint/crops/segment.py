@@ -252,8 +252,7 @@ def cellpose_labels(channel: np.ndarray, model: str, diameter: float | None) -> 
     """Cellpose's label image of one field (its ``model``: ``nuclei``, ``cyto3``, a path to a
     trained model; ``diameter`` in pixels, None: Cellpose estimates it). A missing package or
     model stops with one line naming it."""
-    from pcinpaint.errors import ConfigError
-    from pcinpaint.inputs.http import one_line
+    from pcinpaint.errors import ConfigError, one_line
 
     net = _cellpose_model(model)
     try:
@@ -266,8 +265,7 @@ def cellpose_labels(channel: np.ndarray, model: str, diameter: float | None) -> 
 @functools.lru_cache(maxsize=4)
 def _cellpose_model(model: str):
     """The Cellpose network, loaded once per job (a chunk segments many fields)."""
-    from pcinpaint.errors import ConfigError
-    from pcinpaint.inputs.http import one_line
+    from pcinpaint.errors import ConfigError, one_line
 
     try:
         from cellpose import models

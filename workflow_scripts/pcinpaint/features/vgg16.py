@@ -35,7 +35,7 @@ import torch
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from pcinpaint.errors import InputError
+from pcinpaint.errors import InputError, one_line
 from pcinpaint.features.manifest import VGG16_LAYERS, VGG16_STRATEGIES, vgg16_name
 from pcinpaint.features.table import collect_batches
 from pcinpaint.model.devices import autocast_dtype
@@ -108,10 +108,6 @@ class VGG16Features(nn.Module):
 # --------------------------------------------------------------------------------------------
 
 
-def _one_line(exc: BaseException, limit: int = 200) -> str:
-    return " ".join(str(exc).split())[:limit]
-
-
 def _listed(keys: Sequence[str], limit: int = 4) -> str:
     shown = ", ".join(keys[:limit])
     return shown + (f", ... ({len(keys) - limit} more)" if len(keys) > limit else "")
@@ -155,7 +151,7 @@ def load_vgg16(path: str | Path) -> VGG16Features:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
         raise InputError(
-            f"{path}: cannot read as a torch state dict (torch.load with weights_only=True): {_one_line(exc)}"
+            f"{path}: cannot read as a torch state dict (torch.load with weights_only=True): {one_line(exc)}"
         ) from None
     state = _features_state(path, obj)
     model = VGG16Features()

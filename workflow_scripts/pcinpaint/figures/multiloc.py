@@ -1,7 +1,9 @@
 """Figures of the single-cell analyses: Fig 5 (multi-localization scores) and Fig 6
 (dendrograms of a spatially variable protein's cells with representative crops).
 
-Both write a PNG and a PDF atomically and return the two paths.
+Both write a PNG and a PDF atomically and return the two paths; ``fig5_per_pair`` and
+``fig6_per_protein`` draw one of each per configured pair or protein into the rule's folder,
+file names made safe (``io.safe_name``) with the ``names.tsv`` that maps them back.
 """
 
 from __future__ import annotations
@@ -14,8 +16,14 @@ import pandas as pd
 from matplotlib.patches import ConnectionPatch
 from scipy.cluster import hierarchy
 
+from pcinpaint.exploratory import multiloc
 from pcinpaint.exploratory.multiloc import image_summary, top_variable
+from pcinpaint.features.matrix import Moments
 from pcinpaint.figures.common import PROTEIN_COLOUR, plt, save_figure
+from pcinpaint.io import named_path, write_names
+
+#: most cells in one fig6 dendrogram: more leaves are unreadable, so cells are subsampled (seeded)
+MAX_DENDROGRAM_CELLS = 400
 
 #: structural channel colours in order (nucleus blue, then microtubules magenta), dimmer than
 #: the protein so its pattern stays readable where they overlap
@@ -225,3 +233,89 @@ def fig6(
             fig.add_artist(link)
     save_figure(fig, path_png, path_pdf)
     return Path(path_png), Path(path_pdf)
+
+
+def fig5_per_pair(
+    features,
+    meta: pd.DataFrame,
+    images: pd.Series,
+    pairs,
+    folder: str | Path,
+    feature_set: str = "",
+    seed: int = 0,
+    log=None,
+) -> pd.DataFrame:
+    """Fig 5 of each compartment pair [A, B] into ``folder`` as ``<A>_vs_<B>.png/.pdf`` (names
+    made safe; ``names.tsv`` maps each pair to its file); the scores of every pair drawn. A pair
+    that cannot be scored (no cells of A or B alone) is skipped with a warning in ``log``."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    scores, files = [], {}
+    for a, b in pairs:
+        try:
+            pair = multiloc.pair_scores(features, meta, images, a, b)
+        except ValueError as exc:
+            if log:
+                log.warning("pair %s / %s skipped: %s", a, b, exc)
+            continue
+        stem = f"{a}_vs_{b}".replace(" ", "-")
+        png, pdf = named_path(folder, stem, ".png"), named_path(folder, stem, ".pdf")
+        fig5(pair, None, png, pdf, title=f"{feature_set}: {a} vs {b}", seed=seed)
+        files[pair["pair"].iloc[0]] = png.stem
+        scores.append(pair)
+        if log:
+            log.info("%s vs %s: %s cells per group", a, b, pair["group"].value_counts().to_dict())
+    write_names(folder, files, column="pair")
+    return pd.concat(scores, ignore_index=True) if scores else pd.DataFrame(columns=["pair", "group", "score"])
+
+
+def fig6_per_protein(
+    proteins,
+    meta: pd.DataFrame,
+    features,
+    crops_of,
+    roles: Sequence[str],
+    folder: str | Path,
+    n_branches: int,
+    rng: np.random.Generator,
+    feature_set: str = "",
+    log=None,
+) -> pd.DataFrame:
+    """Fig 6 of each protein into ``folder`` as ``<protein>.png/.pdf`` (names made safe;
+    ``names.tsv`` maps each protein to its file); one row per protein drawn (cells, branches,
+    two-branch agreement with ``meta``'s ``subpopulation`` where it has one).
+
+    ``features`` (an array, or a ``features.reading.FeatureFile``) are z-scored over the whole
+    screen, so that within one protein flat features do not weigh as much as telling ones; only
+    the chosen proteins' cells are read, at most ``MAX_DENDROGRAM_CELLS`` each, and their crops
+    from ``crops_of(store_indices)``. A protein with fewer cells than ``n_branches`` is skipped
+    with a warning in ``log``.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    stats = Moments.of(features)
+    names = meta["protein"].astype(str).to_numpy()
+    rows, files = [], {}
+    for protein in proteins:
+        mine = np.flatnonzero(names == str(protein))
+        if len(mine) < n_branches:
+            if log:
+                log.warning("%s: %d cells, fewer than n_branches=%d; skipped", protein, len(mine), n_branches)
+            continue
+        if len(mine) > MAX_DENDROGRAM_CELLS:
+            mine = np.sort(rng.choice(mine, MAX_DENDROGRAM_CELLS, replace=False))
+        x = features.read(mine) if hasattr(features, "read") else np.asarray(features)[mine]
+        z = stats.transform(x)
+        tree = multiloc.single_cell_tree(z)
+        reps = multiloc.representative_cells(tree, z, n_branches)
+        sub = meta["subpopulation"].to_numpy()[mine] if "subpopulation" in meta.columns else None
+        png, pdf = named_path(folder, protein, ".png"), named_path(folder, protein, ".pdf")
+        title = f"{protein} ({len(mine)} cells, {feature_set})"
+        fig6(tree, crops_of(meta["store_index"].to_numpy()[mine]), reps, roles, png, pdf, title=title, truth=sub)
+        files[str(protein)] = png.stem
+        ari = multiloc.branch_purity(multiloc.cut_tree(tree, 2), sub) if sub is not None else np.nan
+        rows.append(dict(protein=protein, n_cells=len(mine), n_branches=n_branches, ari_two_branches=ari))
+        if log:
+            log.info("%s: %d cells; two-branch agreement with sub-populations (ARI) %s", protein, len(mine), ari)
+    write_names(folder, files, column="protein")
+    return pd.DataFrame(rows, columns=["protein", "n_cells", "n_branches", "ari_two_branches"])

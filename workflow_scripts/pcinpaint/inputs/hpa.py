@@ -13,12 +13,17 @@ Downloads are meant to be re-run and to share the atlas politely:
 * politeness: request starts are spaced by at least ``rate_limit_s``; failures are retried
   with exponential backoff (``backoff_s * 2**attempt``); a 404 (or another client error) is
   permanent and not retried;
-* integrity: a body shorter than its Content-Length, or a JPEG that does not decode, is
-  fetched again; a stalled connection ends at the socket timeout;
+* integrity: every file is checked by its content before it is kept: an entry XML must parse
+  and hold an atlas ``<entry>``, an image must decode as an RGB JPEG; an HTML page where a
+  file was expected (a gateway's or a maintenance page, sent with status 200) is named as
+  such. A body that fails its check, or is shorter than its Content-Length, is fetched
+  again; ``timeout_s`` bounds each request's whole time;
 * resume: entry XMLs are cached, images already on disk that decode are kept (``cached``),
   and every file is written to a temporary name and renamed, so an interrupted run never
-  leaves a half file that a later run would trust. A failure is recorded in the manifest
-  (or the failures table) rather than stopping the run.
+  leaves a half file that a later run would trust. Failures are recorded in the manifest
+  (images) and the failures table (entries), with ``permanent`` telling the atlas's "not
+  there" (a 404) from a failure another run may fix; ``retryable_failures`` says when the
+  latter are too many for the run to go on.
 
 Only the standard library speaks HTTP, so the adapter adds no dependency.
 """
@@ -37,10 +42,10 @@ import numpy as np
 import pandas as pd
 import tifffile
 
-from pcinpaint.errors import InputError
+from pcinpaint.errors import InputError, one_line
 from pcinpaint.inputs import annotations
-from pcinpaint.inputs.http import PoliteClient, one_line
-from pcinpaint.io import atomic_path, read_table
+from pcinpaint.inputs.http import PoliteClient, html_page
+from pcinpaint.io import atomic_path, named_path, read_table, safe_name
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +54,8 @@ COLOURS = ("blue", "red", "green")
 #: ``locations``: the image's own annotation (the ``<location>`` elements of its ``<data>``,
 #: lower-case, sorted, joined by '+'); ``reliability``: its antibody's human-assay reliability
 LISTING_COLUMNS = ["ensg", "protein", "antibody", "cell_line", "url", "locations", "reliability"]
-FAILURE_COLUMNS = ["ensg", "protein", "url", "attempts", "error"]
+#: ``permanent``: the atlas answered that it does not have the file (a 404); asking again will not help
+FAILURE_COLUMNS = ["ensg", "protein", "url", "attempts", "error", "permanent"]
 MANIFEST_COLUMNS = [
     "url",
     "ensg",
@@ -63,6 +69,7 @@ MANIFEST_COLUMNS = [
     "bytes",
     "attempts",
     "error",
+    "permanent",
 ]
 _ENSG = re.compile(r"^ENSG\d+(\.\d+)?$", re.IGNORECASE)
 
@@ -95,12 +102,17 @@ def parse_entry_xml(xml_bytes: bytes, ensg: str, where: str) -> pd.DataFrame:
     ``organ``/``cellosaurusID`` attributes, whose reliability levels renamed "validated" to
     "enhanced" (``annotations.reliability_tiers``) and whose elements may carry a namespace.
     """
+    page = html_page(xml_bytes)
+    if page:
+        raise InputError(f"{where}: got {page} instead of an entry XML")
     try:
         root = ET.fromstring(xml_bytes)
     except ET.ParseError as exc:
         raise InputError(f"{where}: malformed XML: {one_line(exc)}") from None
     parent = {child: node for node in root.iter() for child in node}
-    entries = [el for el in root.iter() if _local(el.tag) == "entry"] or [root]
+    entries = [el for el in root.iter() if _local(el.tag) == "entry"]
+    if not entries:  # well-formed but something else: caching it would drop the protein for good
+        raise InputError(f"{where}: not an atlas entry: no <entry> element under <{_local(root.tag)}>")
     name = next((_text(c) for e in entries for c in e if _local(c.tag) == "name" and _text(c)), "")
 
     def enclosing(el, tag):
@@ -151,6 +163,10 @@ def _gene_table(path: Path, table: pd.DataFrame | None = None) -> pd.DataFrame:
     ensg, name = _text_column(table, "Gene"), _text_column(table, "Gene name")
     if ensg is None or name is None:
         raise InputError(f"{path}: expected columns 'Gene' and 'Gene name'; columns are {list(table.columns)}")
+    bad = ensg.ne("") & ~ensg.str.match(_ENSG)
+    if bad.any():  # the id names the entry's URL and its cached file: never anything else
+        row = int(np.flatnonzero(bad.to_numpy())[0])
+        raise InputError(f"{path}: row {row + 2}: Gene '{ensg.iloc[row]}' is not an Ensembl gene id (ENSG...)")
     return pd.DataFrame({"ensg": ensg, "protein": name})
 
 
@@ -254,14 +270,15 @@ def list_images(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(listing, failures): every protein's composites, and the proteins whose XML failed.
 
-    Entry XMLs are kept in ``cache_dir`` as ``<ENSG>.xml`` (only once they parse), so a rerun
-    reads them from disk instead of asking the atlas again.
+    Entry XMLs are kept in ``cache_dir`` as ``<ENSG>.xml`` (only once they parse as an entry),
+    so a rerun reads them from disk instead of asking the atlas again, and asks again for the
+    entries that failed.
     """
     cache_dir = Path(cache_dir)
     client = PoliteClient(retries, backoff_s, rate_limit_s, timeout_s)
     parts, failures = [], []
     for ensg, protein in resolve_proteins(proteins, location_table).itertuples(index=False):
-        cached, url = cache_dir / f"{ensg}.xml", f"{base_url.rstrip('/')}/{ensg}.xml"
+        cached, url = named_path(cache_dir, ensg, ".xml"), f"{base_url.rstrip('/')}/{ensg}.xml"
         listing = None
         if cached.exists():
             try:
@@ -269,10 +286,11 @@ def list_images(
             except InputError as exc:
                 log.warning("%s; fetching it again", exc)
         if listing is None:
-            data, attempts, error = client.get(url, check=lambda b, ensg=ensg, url=url: parse_entry_xml(b, ensg, url))
+            got = client.fetch(url, check=lambda b, ensg=ensg, url=url: parse_entry_xml(b, ensg, url))
+            data = got.data
             if data is None:
-                log.warning("%s (%s): %s", url, protein, error)
-                failures.append((ensg, protein, url, attempts, error))
+                log.warning("%s (%s): %s", url, protein, got.error)
+                failures.append((ensg, protein, url, got.attempts, got.error, got.permanent))
                 continue
             with atomic_path(cached) as tmp:
                 tmp.write_bytes(data)
@@ -281,7 +299,7 @@ def list_images(
             log.warning("%s (%s): no %s images in the human cell-line assays", url, protein, COMPOSITE_SUFFIX)
         parts.append(listing)
     listing = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=LISTING_COLUMNS, dtype=object)
-    return listing, pd.DataFrame(failures, columns=FAILURE_COLUMNS).astype({"attempts": int})
+    return listing, pd.DataFrame(failures, columns=FAILURE_COLUMNS).astype({"attempts": int, "permanent": bool})
 
 
 # --------------------------------------------------------------------------------------------
@@ -290,9 +308,15 @@ def list_images(
 
 
 def _decode_rgb(data: bytes) -> np.ndarray:
-    """A JPEG's pixels (H, W, 3); ValueError when it does not decode or is not RGB."""
+    """A JPEG's pixels (H, W, 3); ValueError when it does not decode or is not RGB, naming what
+    came instead when it is not a JPEG at all."""
     import imageio.v3 as iio
 
+    page = html_page(data)
+    if page:
+        raise ValueError(f"got {page} instead of a JPEG image")
+    if not data.startswith(b"\xff\xd8\xff"):
+        raise ValueError(f"not a JPEG image: {len(data)} bytes starting {data[:8]!r}")
     try:
         image = iio.imread(io.BytesIO(data), extension=".jpg")
     except Exception as exc:  # truncated or corrupt data raises assorted errors
@@ -302,13 +326,9 @@ def _decode_rgb(data: bytes) -> np.ndarray:
     return image
 
 
-def _safe(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", str(text)).strip("-") or "none"
-
-
 def _relative_path(row) -> str:
     """``<ENSG>/<antibody>/<URL file name>``: unique per composite, readable on disk."""
-    return f"{_safe(row['ensg'])}/{_safe(row['antibody'])}/{_safe(str(row['url']).rsplit('/', 1)[-1])}"
+    return "/".join(safe_name(part) for part in (row["ensg"], row["antibody"], str(row["url"]).rsplit("/", 1)[-1]))
 
 
 def download_images(
@@ -325,7 +345,8 @@ def download_images(
 
     A file already there that decodes as an RGB JPEG is ``cached`` and not fetched again;
     otherwise the body must match its Content-Length and decode, or it is fetched again
-    (up to ``retries`` times) before being reported ``failed`` with the reason.
+    (up to ``retries`` times) before being reported ``failed`` with the reason (and
+    ``permanent`` when the atlas said it is not there).
     """
     if "url" not in listing.columns:
         raise ValueError(f"the image listing needs a 'url' column; columns are {list(listing.columns)}")
@@ -336,29 +357,61 @@ def download_images(
     for i, row in enumerate(rows.to_dict("records")):
         rel = _relative_path(row)
         target = dest_dir / rel
-        status, size, attempts, error = "cached", 0, 0, ""
+        status, size, attempts, error, permanent = "cached", 0, 0, "", False
         try:
             size = target.stat().st_size
             _decode_rgb(target.read_bytes())
         except (OSError, ValueError):
-            data, attempts, error = client.get(row["url"], check=_decode_rgb)
+            data, attempts, error, permanent = client.fetch(row["url"], check=_decode_rgb)
             if data is None:
                 status, size = "failed", 0
             else:
                 with atomic_path(target) as tmp:
                     tmp.write_bytes(data)
                 status, size = "fetched", len(data)
-        out.append({**row, "path": rel, "status": status, "bytes": size, "attempts": attempts, "error": error})
+        out.append(
+            {
+                **row,
+                "path": rel,
+                "status": status,
+                "bytes": size,
+                "attempts": attempts,
+                "error": error,
+                "permanent": permanent,
+            }
+        )
         if progress:
             print(
                 f"[{i + 1}/{len(rows)}] {status:7s} {row['url']}" + (f": {error}" if error else ""),
                 file=sys.stderr,
                 flush=True,
             )
-    manifest = pd.DataFrame(out, columns=MANIFEST_COLUMNS).astype({"bytes": int, "attempts": int})
+    manifest = pd.DataFrame(out, columns=MANIFEST_COLUMNS).astype({"bytes": int, "attempts": int, "permanent": bool})
     counts = manifest["status"].value_counts().to_dict()
     log.info("%s: %d composites (%s)", dest_dir, len(manifest), ", ".join(f"{v} {k}" for k, v in counts.items()))
     return manifest
+
+
+def retryable_failures(
+    failures: pd.DataFrame, manifest: pd.DataFrame, max_failures: int, where: str, key: str = "hpa.max_failures"
+) -> str | None:
+    """The one line that stops a download left with more than ``max_failures`` failed entries and
+    images that another run may fetch (timeouts, server errors, HTML pages; not a 404), else None.
+
+    Stopping leaves the rule's outputs unwritten, so a plain rerun runs the download again; the
+    files already fetched are in the cache, so that rerun asks only for what failed.
+    """
+    entries = failures[~failures["permanent"].astype(bool)]
+    images = manifest[(manifest["status"] == "failed") & ~manifest["permanent"].astype(bool)]
+    n = len(entries) + len(images)
+    if n <= max_failures:
+        return None
+    first = (entries if len(entries) else images).iloc[0]
+    return (
+        f"{where}: {len(images)} of {len(manifest)} images and {len(entries)} atlas entries failed "
+        f"(first: {first['url']}: {first['error']}); the {int((manifest['status'] != 'failed').sum())} images "
+        f"downloaded are kept: rerun to fetch only the missing ones, or set {key}: {n} to go on without them"
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -403,7 +456,7 @@ def write_fields(
     rows = []
     for row in manifest[manifest["status"].isin(["fetched", "cached"])].to_dict("records"):
         source = images_dir / row["path"]
-        field_id = _safe(str(row["path"]).removesuffix(COMPOSITE_SUFFIX).replace("/", "_"))
+        field_id = safe_name(str(row["path"]).removesuffix(COMPOSITE_SUFFIX).replace("/", "_"))
         tiffs = {ch: fields_dir / f"{field_id}_{ch}.tif" for ch in channel_colours}
         if not all(p.exists() and p.stat().st_mtime >= source.stat().st_mtime for p in tiffs.values()):
             planes = split_composite(source)

@@ -14,7 +14,6 @@ drawn in) and one protein: the folder's name.
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -24,7 +23,7 @@ import tifffile
 from pcinpaint.errors import ConfigError, InputError
 from pcinpaint.inputs.annotations import merge_terms, protein_classes, read_annotations
 from pcinpaint.inputs.files import TIFF_SUFFIXES, file_stem, files_by_key, natural_key
-from pcinpaint.io import atomic_path
+from pcinpaint.io import atomic_path, named_path
 
 log = logging.getLogger(__name__)
 
@@ -173,15 +172,12 @@ def _single_rows(folder: Path, files: list[Path], channels: list[str], tokens: d
     return rows
 
 
-def _safe_name(field_id: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "__", field_id)
-
-
 def write_samplesheet(listing: pd.DataFrame, fields_dir: str | Path) -> pd.DataFrame:
     """The sample sheet of a listing from ``scan_screen``: one 2-D plane per channel column.
 
     Interleaved stacks are split into ``<fields_dir>/<field>_<channel>.tif`` (each written
-    atomically, pixel values and dtype unchanged; the stack is only read); single-channel
+    atomically, pixel values and dtype unchanged; the stack is only read; ``<field>`` is the
+    field id made a safe file name, ``io.safe_name``, the sheet says which); single-channel
     files are pointed at where they are. Columns: ``image_id``, ``field_id``, ``protein``,
     any of ``cell_line``/``antibody``/``label`` the listing has, then the channels.
     """
@@ -196,7 +192,7 @@ def write_samplesheet(listing: pd.DataFrame, fields_dir: str | Path) -> pd.DataF
             for index, row in rows.iterrows():
                 for ch in channels:
                     plane = tif.pages[int(row[f"{ch}_page"])].asarray()
-                    target = fields_dir / f"{_safe_name(row['field_id'])}_{ch}.tif"
+                    target = named_path(fields_dir, row["field_id"], f"_{ch}.tif")
                     with atomic_path(target) as tmp:
                         tifffile.imwrite(tmp, plane)
                     sheet.loc[index, ch] = str(target.resolve())
