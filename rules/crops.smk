@@ -49,7 +49,7 @@ rule gather_crops:
     resources:
         **sized("gather_crops"),
     params:
-        dataset=dataset_config(*CROP_KEYS),
+        dataset=dataset_config(*CROP_KEYS, "qc"),
     script:
         "../workflow_scripts/gather_crops.py"
 
@@ -115,7 +115,7 @@ rule qc_overlays:
     conda:
         "../envs/imaging.yaml"
     params:
-        dataset=dataset_config(*CROP_KEYS),
+        dataset=dataset_config(*CROP_KEYS, "qc"),
         seed=lambda wc: dataset_seed(config, wc.dataset, "overlays"),
         n_fields=4,
     script:

@@ -2,6 +2,7 @@
 
 from pcinpaint.config import DatasetConfig
 from pcinpaint.crops.fields import gather
+from pcinpaint.crops.qc import describe_flags, qc_settings
 from pcinpaint.inputs.samplesheet import read_samplesheet
 from pcinpaint.io import read_table, write_table
 from pcinpaint.runlog import rule_log
@@ -16,6 +17,9 @@ with rule_log(snakemake.log[0]) as log:
     write_table(result.objects, out.objects)
     write_table(result.fields, out.fields)
     write_table(result.dropped_images, out.dropped)
+    if "flags" in result.fields.columns:
+        for line in describe_flags(result.fields, qc_settings(cfg)["drop_flagged"]):
+            log.warning(line)
     log.info(
         "%d cells stored from %d images; %d images dropped below min_cells=%d",
         len(result.cells),

@@ -1,9 +1,11 @@
-"""Rule qc_overlays: segmentation outlines on a few random fields."""
+"""Rule qc_overlays: segmentation outlines and quality flags on a few random fields."""
 
 import numpy as np
+import pandas as pd
 
 from pcinpaint.config import DatasetConfig
-from pcinpaint.crops.fields import segment_and_crop
+from pcinpaint.crops.fields import crop, measure_and_segment
+from pcinpaint.crops.qc import field_flags, flag_note, qc_settings
 from pcinpaint.figures.common import save_figure
 from pcinpaint.figures.qc import segmentation_overlays
 from pcinpaint.inputs.samplesheet import read_field, read_mask, read_samplesheet
@@ -14,12 +16,16 @@ with rule_log(snakemake.log[0]):
     sheet = read_samplesheet(snakemake.input.sheet, cfg.channels)
     rng = np.random.default_rng(snakemake.params.seed)
     picks = np.sort(rng.choice(len(sheet), size=min(snakemake.params.n_fields, len(sheet)), replace=False))
-    panels = []
+    panels, measured = [], []
     for index in sheet.index[picks]:
         field = read_field(sheet, index, cfg.channels, cfg.nonfinite)
         mask = read_mask(sheet, index) if cfg.segmentation["method"] == "provided" else None
-        labels, _, objects = segment_and_crop(field, cfg, mask)
+        seg_field, labels, measures = measure_and_segment(field, cfg, mask)
+        _, objects = crop(seg_field, labels, cfg)
+        measured.append(measures)
         factor = int(cfg.segmentation["downsample"])
         shown = field[:, ::factor, ::factor] if factor > 1 else field
         panels.append((sheet.loc[index, "field_id"], shown, labels, objects))
-    save_figure(segmentation_overlays(panels, cfg.roles), snakemake.output.png)
+    settings = qc_settings(cfg)
+    notes = [flag_note(f, settings["drop_flagged"]) for f in field_flags(pd.DataFrame(measured), settings)["flags"]]
+    save_figure(segmentation_overlays(panels, cfg.roles, notes), snakemake.output.png)

@@ -5,6 +5,8 @@ parallel; each chunk writes its preprocessed uint8 crops and a table of *every* 
 object (kept or not, with the reason). Gathering applies the per-image ``min_cells`` filter,
 numbers the stored cells, attaches simulated ground truth where there is some, and writes
 ``crops.zarr`` and ``cells.parquet`` plus QC tables, so no cell is lost without a record.
+Fields are measured for quality (``crops.qc``) while they are read; the gather flags them and
+leaves out the cells of fields whose flags ``qc.drop_flagged`` names.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from tqdm import tqdm
 from pcinpaint.config import DatasetConfig
 from pcinpaint.crops.cropping import crop_cells
 from pcinpaint.crops.preprocess import preprocess_crops
+from pcinpaint.crops.qc import FLAGS, MEASURES, field_flags, protein_measures, qc_settings, structure_measures
 from pcinpaint.crops.scale import cell_diameter, scaled_crop_size
 from pcinpaint.crops.segment import block_mean, segment_field
 from pcinpaint.crops.store import to_uint8, write_crop_store
@@ -30,7 +33,11 @@ from pcinpaint.io import atomic_path, read_table, write_table
 
 #: drop reason given at gather time to cells of images below min_cells
 BELOW_MIN_CELLS = "image_below_min_cells"
-DROP_REASONS = ("area_fraction_low", "area_fraction_high", "leaves_field", BELOW_MIN_CELLS)
+#: drop reason given at gather time to cells of fields with a flag in qc.drop_flagged
+FIELD_FLAGGED = "field_flagged"
+DROP_REASONS = ("area_fraction_low", "area_fraction_high", "leaves_field", BELOW_MIN_CELLS, FIELD_FLAGGED)
+#: drop reasons given at gather time: those cells were cropped, and their crops are skipped
+GATHER_REASONS = (BELOW_MIN_CELLS, FIELD_FLAGGED)
 #: sample-sheet columns copied to every cell (the optional ones only when some field has them)
 OPTIONAL_META = tuple(c for c in SHEET_OPTIONAL if c != "mask")
 SHEET_META = (*SHEET_REQUIRED, *OPTIONAL_META)
@@ -88,6 +95,14 @@ def segment(field: np.ndarray, cfg: DatasetConfig, mask: np.ndarray | None = Non
     return field, labels
 
 
+def measure_and_segment(field: np.ndarray, cfg: DatasetConfig, mask: np.ndarray | None = None):
+    """``segment``'s (field, labels) and the field's quality measures (``crops.qc.MEASURES``):
+    the protein channels' at full resolution, the segmented channel's at the segmentation's."""
+    measures = protein_measures(field, cfg.protein)
+    field, labels = segment(field, cfg, mask)
+    return field, labels, measures | structure_measures(field[cfg.segmentation_channel], labels)
+
+
 def crop(field: np.ndarray, labels: np.ndarray, cfg: DatasetConfig, crop_size=None):
     """(preprocessed float crops, objects table) of a segmented field (``segment``'s scale)."""
     crops, objects = crop_cells(
@@ -120,7 +135,7 @@ def crop(field: np.ndarray, labels: np.ndarray, cfg: DatasetConfig, crop_size=No
 class ChunkResult:
     crops: np.ndarray  # uint8 (n_kept, C, S, S)
     objects: pd.DataFrame  # every detected object, sheet metadata columns included
-    fields: pd.DataFrame  # per field: field_id, n_nonfinite (pixels read as 0), cell_diameter, crop_size
+    fields: pd.DataFrame  # per field: field_id, n_nonfinite (pixels read as 0), cell_diameter, crop_size, MEASURES
 
 
 def process_chunk(
@@ -145,14 +160,14 @@ def process_chunk(
                 raise InputError(
                     f"{row_name(sheet, index)}: mask shape {mask.shape} differs from the channels' {field.shape[1:]}"
                 )
-            segmented.append((index, n_nonfinite, *segment(field, cfg, mask)))
+            segmented.append((index, n_nonfinite, *measure_and_segment(field, cfg, mask)))
         diameter = (
-            cell_diameter([f[cfg.segmentation_channel] for *_, f, _ in segmented], [lab for *_, lab in segmented])
+            cell_diameter([s[2][cfg.segmentation_channel] for s in segmented], [s[3] for s in segmented])
             if diameters
             else float("nan")
         )
         crop_size = scaled_crop_size(diameter, diameters, cfg.crops["crop_size"]) if diameters else None
-        for index, n_nonfinite, field, labels in segmented:
+        for index, n_nonfinite, field, labels, measures in segmented:
             crops, objects = crop(field, labels, cfg, crop_size)
             row = sheet.loc[index]
             for col in SHEET_META:
@@ -161,11 +176,12 @@ def process_chunk(
                 objects["truth_label"] = match_truth(objects, read_image(truth_masks[row["field_id"]]))
             tables.append(objects)
             crops_out.append(to_uint8(crops))
-            per_field.append((str(row["field_id"]), n_nonfinite, diameter, crop_size or cfg.crops["crop_size"]))
+            side = crop_size or cfg.crops["crop_size"]
+            per_field.append((str(row["field_id"]), n_nonfinite, diameter, side, *(measures[m] for m in MEASURES)))
             bar.update(1)
     bar.close()
     objects = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
-    fields = pd.DataFrame(per_field, columns=["field_id", "n_nonfinite", "cell_diameter", "crop_size"])
+    fields = pd.DataFrame(per_field, columns=["field_id", "n_nonfinite", "cell_diameter", "crop_size", *MEASURES])
     return ChunkResult(
         np.concatenate(crops_out), objects, fields.astype({"n_nonfinite": "int64", "crop_size": "float64"})
     )
@@ -263,7 +279,9 @@ def gather(
     truth_cells: pd.DataFrame | None = None,
     field_paths: Sequence[str | Path] = (),
 ) -> GatherResult:
-    """Combine chunk outputs into the crop store and the cell table; apply ``min_cells``.
+    """Combine chunk outputs into the crop store and the cell table; flag fields, leave out the
+    cells of fields whose flags ``qc.drop_flagged`` names, then apply ``min_cells`` (so an image
+    that loses fields may fall below it).
 
     A screen where no cell survives stops here (``InputError`` with the drop-reason counts)
     rather than storing an empty crop store that every later stage would trip over."""
@@ -276,6 +294,16 @@ def gather(
     objects["kept"] = objects["kept"].astype(bool)
     objects["padded"] = objects["padded"].astype(bool)
     objects["drop_reason"] = objects["drop_reason"].fillna("").astype(str)
+    per_field = pd.concat([read_table(p) for p in field_paths], ignore_index=True) if field_paths else None
+    settings = qc_settings(cfg)
+    flags = flag_fields(
+        per_field, settings, str(field_paths[0]) if len(field_paths) else "the segment jobs' field tables"
+    )
+    if flags is not None and settings["drop_flagged"]:
+        dropped_fields = flags.loc[flags["drop"], "field_id"]
+        flagged = objects["kept"] & objects["field_id"].astype(str).isin(dropped_fields)
+        objects.loc[flagged, "kept"] = False
+        objects.loc[flagged, "drop_reason"] = FIELD_FLAGGED
     kept = objects.loc[objects["kept"], ["image_id"]]
     per_image = kept.groupby("image_id").size().reindex(sorted(sheet["image_id"].unique()), fill_value=0)
     del kept
@@ -291,13 +319,12 @@ def gather(
     for n in chunk_sizes:
         part = objects.iloc[offset : offset + n]
         offset += n
-        cropped = part[part["drop_reason"].isin(["", BELOW_MIN_CELLS])]  # rows that own a crop
+        cropped = part[part["drop_reason"].isin(["", *GATHER_REASONS])]  # rows that own a crop
         selections.append(cropped["kept"].to_numpy())
         store_rows.append(cropped[cropped["kept"]])
     cells = pd.concat(store_rows, ignore_index=True) if store_rows else objects.iloc[:0]
     del store_rows
     cells = cells.assign(store_index=np.arange(len(cells)))
-    per_field = pd.concat([read_table(p) for p in field_paths], ignore_index=True) if field_paths else None
     if cells.empty:
         raise InputError(no_cells_message(objects, sheet, cfg.min_cells))
 
@@ -330,11 +357,33 @@ def gather(
     cells = cells[columns + extra].reset_index(drop=True)
 
     fields = field_qc(objects, sheet, per_field)
+    if flags is not None:
+        by_field = flags.set_index("field_id")
+        for col in (*(f"flag_{f}" for f in FLAGS), "flags"):
+            fields[col] = fields["field_id"].astype(str).map(by_field[col])
     dropped = pd.DataFrame(
         {"image_id": small.index, "n_cells": small.to_numpy(), "reason": f"fewer than min_cells={cfg.min_cells} cells"}
     )
     dropped = dropped.merge(sheet.drop_duplicates("image_id")[["image_id", "protein"]], on="image_id", how="left")
     return GatherResult(cells, objects, fields, dropped)
+
+
+def flag_fields(per_field: pd.DataFrame | None, settings: dict, source: str = "") -> pd.DataFrame | None:
+    """field_id, the flag columns and ``drop`` (a flag ``qc.drop_flagged`` names), from the
+    chunks' measures (``source``: their table, for messages); None when the chunks recorded none
+    (and nothing is to be dropped)."""
+    drop = settings["drop_flagged"]
+    if per_field is None or not set(MEASURES) <= set(per_field.columns):
+        if drop:
+            raise InputError(
+                f"{source}: no field quality measures (written before they were recorded), which "
+                "qc.drop_flagged needs; rerun the segment jobs: snakemake -R segment"
+            )
+        return None
+    measures = per_field[list(MEASURES)].apply(pd.to_numeric, errors="coerce")  # chunk tables are read as text
+    flags = field_flags(measures.assign(field_id=per_field["field_id"].astype(str)), settings)
+    flags["drop"] = flags[[f"flag_{f}" for f in drop]].any(axis=1) if drop else False
+    return flags
 
 
 def _empty_objects() -> pd.DataFrame:
@@ -372,7 +421,7 @@ def no_cells_message(objects: pd.DataFrame, sheet: pd.DataFrame, min_cells: int)
 def field_qc(objects: pd.DataFrame, sheet: pd.DataFrame, per_field: pd.DataFrame | None = None) -> pd.DataFrame:
     """Per field: detected objects, stored cells, the count of every drop reason and what the
     segmentation jobs recorded per field (``ChunkResult.fields``: non-finite pixels read as 0,
-    the image's cell diameter and crop size)."""
+    the image's cell diameter and crop size, the quality measures)."""
     base = sheet[["field_id", "image_id", "protein"]].copy()
     stored_padded = objects.assign(stored_padded=objects["padded"] & objects["kept"])
     counts = stored_padded.groupby("field_id").agg(
@@ -385,7 +434,7 @@ def field_qc(objects: pd.DataFrame, sheet: pd.DataFrame, per_field: pd.DataFrame
         table = table.merge(col.rename(f"n_{reason}"), left_on="field_id", right_index=True, how="left")
     if per_field is not None and len(per_field):
         recorded = per_field.astype({"field_id": str}).set_index("field_id")
-        for col in ("n_nonfinite", "cell_diameter", "crop_size"):
+        for col in ("n_nonfinite", "cell_diameter", "crop_size", *MEASURES):
             if col in recorded.columns:
                 table[col] = table["field_id"].astype(str).map(pd.to_numeric(recorded[col]))
     num = [c for c in table.columns if c.startswith("n_")]

@@ -35,11 +35,17 @@ def normalise_field(field: np.ndarray, low: float = 1.0, high: float = 99.8) -> 
     return np.clip((field - lo) / np.maximum(hi - lo, 1e-6), 0, 1)
 
 
-def segmentation_overlays(fields: list[tuple[str, np.ndarray, np.ndarray, pd.DataFrame]], roles: Sequence[str]):
-    """Fields with object outlines: white for stored cells, red for dropped objects."""
+def segmentation_overlays(
+    fields: list[tuple[str, np.ndarray, np.ndarray, pd.DataFrame]],
+    roles: Sequence[str],
+    notes: Sequence[str] | None = None,
+):
+    """Fields with object outlines: white for stored cells, red for dropped objects. A field
+    with a note (per field; ``crops.qc.flag_note``: its quality flags) is framed in red under it."""
     n = len(fields)
+    notes = list(notes) if notes is not None else [""] * n
     fig, axes = plt.subplots(1, n, figsize=(4.2 * n, 4.4), squeeze=False)
-    for ax, (name, field, labels, objects) in zip(axes[0], fields, strict=True):
+    for ax, (name, field, labels, objects), note in zip(axes[0], fields, notes, strict=True):
         rgb = composite(normalise_field(field), roles)
         kept = objects.loc[objects["kept"], "object_id"].to_numpy()
         edges = find_boundaries(labels, mode="inner")
@@ -47,6 +53,15 @@ def segmentation_overlays(fields: list[tuple[str, np.ndarray, np.ndarray, pd.Dat
         rgb[keep_edges] = (1, 1, 1)
         rgb[edges & ~keep_edges] = (1, 0, 0)
         ax.imshow(rgb)
-        ax.set_title(f"{name}\n{len(kept)} cells kept, {len(objects) - len(kept)} dropped", fontsize=7)
-        ax.axis("off")
+        title = f"{name}\n{len(kept)} cells kept, {len(objects) - len(kept)} dropped"
+        ax.set_xticks([])
+        ax.set_yticks([])
+        if note:
+            ax.set_title(f"{title}\n{note}", fontsize=7, color="red")
+            for spine in ax.spines.values():
+                spine.set(color="red", linewidth=3)
+        else:
+            ax.set_title(title, fontsize=7)
+            for spine in ax.spines.values():
+                spine.set_visible(False)
     return fig
