@@ -1,15 +1,25 @@
 # Config validation, dataset lists and input functions shared by every stage.
+import os
 import re
 import sys
 from pathlib import Path
 
 from snakemake.utils import validate
 
-sys.path.insert(0, str(Path(workflow.basedir) / "workflow_scripts"))
+LIBRARY = Path(workflow.basedir) / "workflow_scripts"
+sys.path.insert(0, str(LIBRARY))
+# rule jobs import the library beside this Snakefile, ahead of another checkout's installed in
+# the environment (Snakemake appends the script folder after site-packages); rule_log checks it
+os.environ.update(
+    PYTHONPATH=os.pathsep.join(
+        [str(LIBRARY), *(p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and p != str(LIBRARY))]
+    )
+)
 
 from pcinpaint.config import (  # noqa: E402  (the library sits beside the rule scripts)
     CONFIG_SCHEMA,
     PRECROPPED_SOURCES,
+    check_queries,
     classifier_cap,
     dataset_seed,
     missing_paths,
@@ -18,7 +28,7 @@ from pcinpaint.config import (  # noqa: E402  (the library sits beside the rule 
 )
 from pcinpaint.errors import ConfigError, InputError  # noqa: E402
 from pcinpaint.exploratory.go_files import is_url, local_path  # noqa: E402
-from pcinpaint.inputs.hpa import atlas_estimate, protein_list  # noqa: E402
+from pcinpaint.inputs.hpa import atlas_estimate, protein_list, resolve_proteins  # noqa: E402
 from pcinpaint.features.manifest import (  # noqa: E402
     VGG16_LAYERS,
     VGG16_STRATEGIES,
@@ -29,6 +39,11 @@ from pcinpaint.features.manifest import (  # noqa: E402
 from pcinpaint.io import file_fingerprint, read_table  # noqa: E402
 from pcinpaint.model.spec import ENCODER_LAYERS  # noqa: E402
 from pcinpaint.resources import CAPPED, COSTS, job_size, n_chunks, plan, sheet_fields  # noqa: E402
+from pcinpaint.runlog import LIBRARY_ENV, library_mismatch  # noqa: E402
+
+os.environ[LIBRARY_ENV] = str(LIBRARY / "pcinpaint")
+if library_mismatch(os.environ[LIBRARY_ENV]):  # a pcinpaint imported before this Snakefile was read
+    sys.exit(f"error: {library_mismatch(os.environ[LIBRARY_ENV])}")
 
 try:
     validate_config(config, where=" + ".join(map(str, workflow.configfiles)) or "config")
@@ -65,6 +80,7 @@ def segment_chunks(wildcards):
     (rounded up), so a bigger screen means more jobs, not bigger ones. Known once the
     dataset's sample sheet exists (the ``samplesheet`` checkpoint)."""
     sheet = checkpoints.samplesheet.get(dataset=wildcards.dataset).output.sheet
+    queries_known(wildcards.dataset)  # the sheet has just been written: before any segmentation
     n = n_chunks(sheet_fields(sheet)[0], config["fields_per_chunk"])
     return [f"{i}-of-{n}" for i in range(1, n + 1)]
 
@@ -340,6 +356,52 @@ def annotation_input(wildcards):
 def exploratory(dataset):
     """A dataset's `exploratory` config block."""
     return config["datasets"][dataset]["exploratory"]
+
+
+def known_proteins(dataset):
+    """(where from, proteins) of a dataset as far as they are known now: the user's sample sheet
+    or the atlas's protein list, else the workflow's sample sheet or cell table once written;
+    None before (or where that file is unreadable: the rule reading it says why)."""
+    ds = config["datasets"][dataset]
+    try:
+        if ds["source"] == "hpa":
+            hpa = ds["hpa"]
+            return "hpa.proteins", resolve_proteins(hpa["proteins"], hpa.get("location_table"))["protein"]
+        own = [ds["samplesheet"]] if ds["source"] == "samplesheet" else []
+        for path in (*own, f"results/{dataset}/samplesheet.tsv", f"results/{dataset}/cells.parquet"):
+            if Path(path).is_file():
+                return path, read_table(path, columns=["protein"])["protein"]
+    except (InputError, KeyError, ValueError):
+        return None
+    return None
+
+
+QUERIES_CHECKED = set()
+
+
+def queries_known(dataset):
+    """`exploratory.queries` that are none of the dataset's proteins stop the run with one line as
+    soon as its proteins are known (at parse, or once its sample sheet is written), not when
+    localize_like runs at the end of the workflow. The line is printed here: Snakemake wraps
+    what an input function raises in a longer report."""
+    if dataset in QUERIES_CHECKED or not exploratory(dataset)["queries"] or not workflow.is_main_process:
+        return
+    known = known_proteins(dataset)
+    if known is None:
+        return
+    try:
+        check_queries(exploratory(dataset)["queries"], known[1], f"datasets.{dataset}.exploratory.queries", known[0])
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise
+    QUERIES_CHECKED.add(dataset)
+
+
+try:
+    for _dataset in DATASETS:  # those whose proteins are known before anything runs
+        queries_known(_dataset)
+except ConfigError:
+    sys.exit(1)
 
 
 def analysed_inputs(wildcards):

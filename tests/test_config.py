@@ -6,7 +6,15 @@ import pytest
 import yaml
 from conftest import REPO, TEST_CONFIG
 
-from pcinpaint.config import DatasetConfig, load_config, load_schema, missing_paths, unknown_targets, validate_config
+from pcinpaint.config import (
+    DatasetConfig,
+    check_queries,
+    load_config,
+    load_schema,
+    missing_paths,
+    unknown_targets,
+    validate_config,
+)
 from pcinpaint.errors import ConfigError
 
 MINIMAL = {
@@ -94,6 +102,17 @@ def _broken(mutate):
             "datasets.screen.model.model_from",
             "no published_weights entry",
         ),
+        (
+            lambda d: d.update(features={"raw_downsample": 128}),
+            "datasets.screen.features.raw_downsample",
+            "128 must divide the stored crop side (crops.model_size = 64) into whole blocks; use one of [1, 2, 4,",
+        ),
+        (
+            lambda d: d.update(crops={"model_size": 96}, features={"raw_downsample": 5}),
+            "datasets.screen.features.raw_downsample",
+            "5 must divide the stored crop side (crops.model_size = 96)",
+        ),
+        (lambda d: d.update(benchmarks={"ks": [1, 5]}), "datasets.screen.benchmarks.ks", "must include 11"),
     ],
 )
 def test_violations_name_the_key_in_one_line(mutate, key, words):
@@ -218,12 +237,15 @@ def test_missing_input_paths_name_their_keys_and_unused_blocks_are_not_checked(t
             },
         }
     )
+    here = f"does not exist (looked in the working directory {tmp_path.resolve()})"
     assert missing_paths(config, tmp_path) == [
-        "published_weights.published_yeast: gone.h5 does not exist",
-        "datasets.screen.benchmarks.annotations.path: huh.csv does not exist",
-        "datasets.screen.exploratory.go.annotations: genes.gaf does not exist",
-        "datasets.other.samplesheet: nope.tsv does not exist",
+        f"published_weights.published_yeast: gone.h5 {here}",
+        f"datasets.screen.benchmarks.annotations.path: huh.csv {here}",
+        f"datasets.screen.exploratory.go.annotations: genes.gaf {here}",
+        f"datasets.other.samplesheet: nope.tsv {here}",
     ]
+    config["datasets"]["other"]["samplesheet"] = str(tmp_path / "gone.tsv")
+    assert missing_paths(config, tmp_path)[-1] == f"datasets.other.samplesheet: {tmp_path / 'gone.tsv'} does not exist"
 
 
 def test_unknown_dataset_targets_are_read_with_snakemakes_parser():
@@ -233,3 +255,14 @@ def test_unknown_dataset_targets_are_read_with_snakemakes_parser():
     assert unknown_targets([*argv[:-2], "results/published_yeast/models/pci/model.pt"], known) == []
     assert unknown_targets([*argv[:-2], "./results/figures/fig3.png", "all"], known) == []
     assert unknown_targets(["pytest", "results/screeen/x"], known) == []  # not a snakemake command line
+
+
+def test_unknown_queries_are_named_with_their_closest_proteins():
+    proteins = ["MKI67", "TSPAN6", "P1", "P2"]
+    check_queries(["MKI67", "P2"], proteins, "q", "sheet.tsv")  # all known: nothing to say
+    with pytest.raises(ConfigError) as err:
+        check_queries(["MKI76", "mki67", "ZZZ"], proteins, "datasets.x.exploratory.queries", "sheet.tsv")
+    assert str(err.value) == (
+        "datasets.x.exploratory.queries: 'MKI76' (closest: MKI67), 'mki67' (closest: MKI67), 'ZZZ' "
+        "are not among the 4 proteins of sheet.tsv"
+    )

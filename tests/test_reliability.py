@@ -4,12 +4,13 @@ not run marked "not run"; earlier outputs and raw inputs are never changed."""
 
 import hashlib
 import os
+import shutil
 
 import numpy as np
 import pytest
 import tifffile
 import yaml
-from conftest import YEAST_FIELD_SEGMENTATION, require_shared, run_snakemake
+from conftest import REPO, TEST_CONFIG, YEAST_FIELD_SEGMENTATION, require_shared, run_snakemake
 
 from pcinpaint.crops.store import read_crops
 from pcinpaint.io import read_table
@@ -175,3 +176,42 @@ def test_an_unknown_dataset_in_a_target_is_named(tmp_path):
     write_screen(tmp_path)
     proc = snakemake(tmp_path, "results/screeen/cells.parquet", "-n", check=False)
     failed_with(proc, "results/screeen/cells.parquet: no dataset named 'screeen' in the config (have: screen)")
+
+
+def test_rule_jobs_use_their_own_library_or_stop_naming_both(tmp_path):
+    """Another checkout's pcinpaint on the path (as when it is installed in the same venv): a rule
+    job imports its own library all the same; where the other is forced ahead of it, the job stops
+    with one line naming both folders and writes nothing."""
+    other = tmp_path / "other"
+    shutil.copytree(
+        REPO / "workflow_scripts/pcinpaint", other / "pcinpaint", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    init = other / "pcinpaint/__init__.py"
+    init.write_text("raise ImportError('the other checkout was imported')\n")
+    target = "results/sim_yeast_heldout/simulated/samplesheet.tsv"
+    env = {**os.environ, "PYTHONPATH": str(other)}
+    run_snakemake(target, "--directory", tmp_path / "a", f"--configfile={TEST_CONFIG}", env=env)
+    assert (tmp_path / "a" / target).exists()
+
+    init.write_text((REPO / "workflow_scripts/pcinpaint/__init__.py").read_text())
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site/sitecustomize.py").write_text(f"import sys\nsys.path.insert(0, {str(other)!r})\n")
+    env = {**os.environ, "PYTHONPATH": str(tmp_path / "site")}
+    proc = run_snakemake(target, "--directory", tmp_path / "b", f"--configfile={TEST_CONFIG}", env=env, check=False)
+    failed_with(
+        proc,
+        f"this workflow's library is {(REPO / 'workflow_scripts/pcinpaint').resolve()}",
+        f"imported pcinpaint from {(other / 'pcinpaint').resolve()}",
+    )
+    assert not (tmp_path / "b/results/sim_yeast_heldout/simulated").exists()
+
+
+def test_an_unknown_query_protein_stops_before_any_job(tmp_path):
+    """localize_like's queries are checked against the sample sheet when the workflow is read,
+    not hours later when localize_like runs."""
+    write_screen(tmp_path, exploratory={"queries": ["P2", "P3", "p1"]})
+    proc = snakemake(tmp_path, check=False)
+    failed_with(
+        proc, "datasets.screen.exploratory.queries: 'P3', 'p1' (closest: P1) are not among the 2 proteins of sheet.tsv"
+    )
+    assert not (tmp_path / "results").exists()

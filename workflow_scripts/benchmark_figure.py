@@ -2,6 +2,7 @@
 per layer and input strategy)."""
 
 from pcinpaint.benchmarks.comparisons import LAYERED, best_layers
+from pcinpaint.config import RANKING_K
 from pcinpaint.figures import benchmarks as figures
 from pcinpaint.figures.common import save_figure
 from pcinpaint.io import read_table
@@ -10,7 +11,7 @@ from pcinpaint.runlog import rule_log
 with rule_log(snakemake.log[0]):
     inp, out, wc = snakemake.input, snakemake.output, snakemake.wildcards
     supptable1 = read_table(inp.supptable1)
-    k = 11 if "k11" in supptable1.columns else int(next(c for c in supptable1.columns if c.startswith("k"))[1:])
+    k = RANKING_K  # the config requires it among benchmarks.ks
     if wc.figure == "fig2a":
         per_class = read_table(inp.per_class).astype({"k": int, "accuracy": float})
         best = best_layers(supptable1, k)

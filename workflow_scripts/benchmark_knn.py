@@ -4,6 +4,7 @@ from threadpoolctl import threadpool_limits
 
 from pcinpaint.benchmarks.comparisons import dataset_labels, knn_tables, label_columns, read_manifest, table1
 from pcinpaint.benchmarks.sample import benchmark_cells, sample_note
+from pcinpaint.config import RANKING_K
 from pcinpaint.features.reading import read_cells
 from pcinpaint.io import write_table
 from pcinpaint.runlog import rule_log
@@ -22,5 +23,5 @@ with rule_log(snakemake.log[0]) as log:
             read_manifest(inp.manifest), labels.where(used), bench["ks"], note, cells["store_index"].to_numpy()
         )
     write_table(supptable1, out.supptable1)
-    write_table(table1(supptable1, 11 if 11 in bench["ks"] else bench["ks"][0]), out.table1)
+    write_table(table1(supptable1, RANKING_K), out.table1)
     write_table(per_class, out.per_class)

@@ -3,6 +3,7 @@ and in feature space, with their annotations and example crops."""
 
 import pandas as pd
 
+from pcinpaint.config import check_queries
 from pcinpaint.crops.store import open_crop_store
 from pcinpaint.exploratory import clustering
 from pcinpaint.exploratory.analysed import load_analysed
@@ -19,6 +20,13 @@ with rule_log(snakemake.log[0]) as log, outputs_not_run(snakemake.output):
         inp.tables, inp.cells, params.ds, params.labelled, inp.get("supptable1")
     )
     profiles, matrix = clustering.protein_profiles(meta, x, "protein", ex["min_cells"])
+    # a protein of the sheet may have too few cells to be profiled: one line, not a traceback
+    check_queries(
+        ex["queries"],
+        profiles.index,
+        f"datasets.{snakemake.wildcards.dataset}.exploratory.queries",
+        f"{name} with exploratory.min_cells ({ex['min_cells']}) cells or more",
+    )
     linkage = clustering.cluster(matrix, ex["linkage"], ex["metric"])  # Fig 4's tree
     n = min(ex["query_neighbours"], len(profiles) - 1)
     tables = [nearest_proteins(profiles.index, matrix, linkage, q, n, terms) for q in ex["queries"]]

@@ -1,12 +1,14 @@
 """Training: learns, resumes bitwise-identically, stops cleanly on NaN, guards its inputs."""
 
+import logging
+
 import numpy as np
 import pytest
 import torch
 
-from pcinpaint.errors import TrainingError
+from pcinpaint.errors import InputError, TrainingError
 from pcinpaint.model.spec import ModelSpec
-from pcinpaint.model.train import TrainConfig, check_layout, load_model, save_model, train
+from pcinpaint.model.train import TrainConfig, build_model, check_layout, load_model, save_model, train
 
 
 def tiny_store(n_images=4, per_image=8, seed=0):
@@ -234,3 +236,54 @@ def test_held_and_streamed_crops_share_one_fingerprint(tmp_path):
     streamed = TrainingCrops(store, torch.device("cpu"), 10 * crops[0].nbytes)
     assert not held.streamed and streamed.streamed and streamed.window_cells == 5
     assert held.digest() == streamed.digest() == TrainingCrops(crops, torch.device("cpu"), 1).digest()
+
+
+def truncate(path):
+    """The file cut to half its bytes, as a copy or a crash can leave it; returns what is left."""
+    data = path.read_bytes()[: path.stat().st_size // 2]
+    path.write_bytes(data)
+    return data
+
+
+def test_a_damaged_checkpoint_is_moved_aside_and_training_resumes_from_the_one_before(tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="pcinpaint.model.train")
+    crops, images = tiny_store(n_images=2)
+    ckpt = tmp_path / "checkpoint.pt"
+    train(crops, images, SPEC, [0], [1], _cfg(epochs=2), ckpt, progress=False)  # keeps epoch 1's as .previous
+    left = truncate(ckpt)
+    trained = []
+    _, history = train(crops, images, SPEC, [0], [1], _cfg(epochs=2), ckpt, progress=False, on_epoch=trained.append)
+    assert [row["epoch"] for row in trained] == [2] and list(history["epoch"]) == [1, 2]
+    (aside,) = tmp_path.glob("checkpoint.pt.corrupt-*")
+    assert aside.read_bytes() == left  # kept to look at, never read again
+    assert "checkpoint.pt: not a readable checkpoint (PytorchStreamReader failed reading zip archive" in caplog.text
+    assert f"moved aside to {aside.name}; training goes on from the last good state" in caplog.text
+    assert "resuming from " + str(tmp_path / "checkpoint.pt.previous") + " after epoch 1" in caplog.text
+
+
+def test_damaged_checkpoints_with_none_good_start_over(tmp_path):
+    crops, images = tiny_store(n_images=2)
+    ckpt = tmp_path / "checkpoint.pt"
+    train(crops, images, SPEC, [0], [1], _cfg(epochs=1), ckpt, progress=False)
+    truncate(ckpt)
+    (tmp_path / "checkpoint.pt.previous").write_bytes(b"")
+    trained = []
+    train(crops, images, SPEC, [0], [1], _cfg(epochs=1), ckpt, progress=False, on_epoch=trained.append)
+    assert [row["epoch"] for row in trained] == [1]
+    assert len(list(tmp_path.glob("checkpoint.pt*.corrupt-*"))) == 2
+    assert torch.load(ckpt, weights_only=False)["epoch"] == 0  # a good one again
+
+
+def test_a_damaged_model_names_the_file_and_how_to_rebuild_it(tmp_path):
+    path = tmp_path / "model.pt"
+    save_model(build_model(SPEC, 0), path, {"dataset": "tiny"})
+    truncate(path)
+    with pytest.raises(InputError) as err:
+        load_model(path)
+    assert str(err.value) == (
+        f"{path}: not a readable saved model (PytorchStreamReader failed reading zip archive: failed finding "
+        f"central directory); rebuild it with: snakemake --force {path}"
+    )
+    torch.save({"weights": 1}, path)  # readable, but not a model
+    with pytest.raises(InputError, match=r"model\.pt: not a saved model \(no model, spec\); rebuild it with"):
+        load_model(path)

@@ -9,6 +9,7 @@ rest of the library small, typed views of one dataset's settings.
 from __future__ import annotations
 
 import copy
+import difflib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -57,6 +58,8 @@ def _key(error: jsonschema.ValidationError) -> str:
 
 def _one_line(error: jsonschema.ValidationError) -> str:
     message = " ".join(error.message.split())
+    if error.validator == "pattern" and "errorMessage" in error.schema:  # a name that becomes a path
+        message = f"{str(error.instance)!r} {error.schema['errorMessage']}"
     if len(message) > 200:
         message = message[:197] + "..."
     return f"{_key(error)}: {message}"
@@ -71,10 +74,29 @@ def validate_instance(instance: dict, schema: dict, where: str) -> dict:
     return instance
 
 
+#: folders under results/ that hold no dataset (cross-dataset figures, logs, GO downloads)
+SHARED_RESULTS = ("figures", "logs", "benchmarks", "go")
+
+
+def _check_folder_name(name: str, where: str, published: dict) -> None:
+    """A dataset's folder results/<name>/ must be its own (the schema keeps the name a plain file name)."""
+    if name in SHARED_RESULTS:
+        raise ConfigError(
+            f"{where}: datasets.{name}: results/{name}/ holds the outputs shared by all datasets "
+            f"({', '.join(SHARED_RESULTS)}); give the dataset another name"
+        )
+    if name in published:
+        raise ConfigError(
+            f"{where}: datasets.{name}: also a published_weights name, and both would write results/{name}/; "
+            "give the dataset another name"
+        )
+
+
 def validate_config(config: dict, where: str = "config") -> dict:
     """Check a whole workflow config against the schema and the cross-field rules; fill defaults."""
     validate_instance(config, load_schema(), where)
     for name, ds in config["datasets"].items():
+        _check_folder_name(name, where, config.get("published_weights", {}))
         _check_dataset(name, ds, where, config["datasets"], config.get("published_weights", {}))
         ds["preprocess"]["markers"] = marker_scaling(ds)
         if ds["benchmarks"]["label_level"] == "auto":
@@ -106,6 +128,9 @@ SOURCE_BLOCKS = {
     "labelled_hdf5": "labelled_hdf5",
 }
 PRECROPPED_SOURCES = ("crops", "labelled_hdf5")
+#: the kNN's k that ranks layers (Table 1) and picks each family's best set for the classifiers
+#: and the UMAPs, as in the paper; benchmarks.ks must include it
+RANKING_K = 11
 
 
 def is_published(model_from: str | None) -> bool:
@@ -188,6 +213,19 @@ def _check_dataset(name: str, ds: dict, where: str, datasets: dict, published: d
     for colour, channel in ds["baselines"].get("vgg16_rgb", {}).items():
         if channel is not None and channel not in names:
             raise ConfigError(f"{prefix}.baselines.vgg16_rgb.{colour}: '{channel}' is not one of the channels {names}")
+    size, factor = ds["crops"]["model_size"], ds["features"]["raw_downsample"]
+    if size % factor:
+        divisors = [d for d in range(1, size // 2 + 1) if size % d == 0]
+        raise ConfigError(
+            f"{prefix}.features.raw_downsample: {factor} must divide the stored crop side "
+            f"(crops.model_size = {size}) into whole blocks; use one of {divisors}"
+        )
+    ks = ds["benchmarks"]["ks"]
+    if RANKING_K not in ks:
+        raise ConfigError(
+            f"{prefix}.benchmarks.ks: must include {RANKING_K}, the k that ranks the layers and picks each "
+            f"family's best (the paper's), got {ks}"
+        )
 
 
 def classifier_cap(bench: dict) -> int | None:
@@ -242,8 +280,15 @@ def config_paths(config: dict) -> list[tuple[str, str]]:
 
 def missing_paths(config: dict, base: str | Path = ".") -> list[str]:
     """One line per configured input path that does not exist (relative to ``base``, the
-    working directory), naming its config key."""
-    return [f"{key}: {path} does not exist" for key, path in config_paths(config) if not (Path(base) / path).exists()]
+    working directory), naming its config key; a relative one says where it was looked for,
+    since with ``--directory`` that is not the folder the config file is in."""
+    base = Path(base).resolve()
+    return [
+        f"{key}: {path} does not exist"
+        + ("" if Path(path).is_absolute() else f" (looked in the working directory {base})")
+        for key, path in config_paths(config)
+        if not (base / path).exists()
+    ]
 
 
 def unknown_targets(argv: list[str], known: list[str]) -> list[tuple[str, str]]:
@@ -265,6 +310,22 @@ def unknown_targets(argv: list[str], known: list[str]) -> list[tuple[str, str]]:
         if len(parts) > 2 and parts[0] == "results" and parts[1] not in known:
             found.append((str(target), parts[1]))
     return found
+
+
+def check_queries(queries: list[str], proteins, key: str, source: str) -> None:
+    """ConfigError naming the ``exploratory.queries`` that are none of the dataset's proteins (read
+    from ``source``), with the closest names: checked as soon as the proteins are known, not when
+    localize_like runs at the end of the workflow."""
+    known = sorted({str(p) for p in proteins})
+    missing = [q for q in queries if q not in set(known)]
+    if not missing:
+        return
+    named = []
+    for query in missing:
+        close = [k for k in known if k.lower() == query.lower()] or difflib.get_close_matches(query, known, n=3)
+        named.append(f"'{query}'" + (f" (closest: {', '.join(close)})" if close else ""))
+    verb = "is" if len(missing) == 1 else "are"
+    raise ConfigError(f"{key}: {', '.join(named)} {verb} not among the {len(known)} proteins of {source}")
 
 
 def load_config(path: str | Path) -> dict:

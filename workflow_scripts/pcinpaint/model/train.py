@@ -7,6 +7,8 @@ Checkpoints are written after every epoch (weights, optimizer, epoch, history) b
 inside — the rule's declared outputs, because Snakemake deletes a failed job's outputs: an
 interrupted training rerun resumes from its last epoch. Pairs and flips of each epoch come
 from (seed, epoch) alone, so a resumed run is bitwise identical to an uninterrupted one on CPU.
+The checkpoint before the last is kept too (``<name>.previous``): an unreadable checkpoint is
+moved aside and training resumes from the one before, or starts over, never blocked.
 """
 
 from __future__ import annotations
@@ -15,7 +17,11 @@ import hashlib
 import io
 import json
 import logging
+import os
+import pickle
+import shutil
 import time
+import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -26,7 +32,7 @@ import torch
 from tqdm import tqdm
 
 from pcinpaint.crops.store import CropStore
-from pcinpaint.errors import TrainingError
+from pcinpaint.errors import InputError, TrainingError, one_line
 from pcinpaint.io import atomic_path
 from pcinpaint.model.devices import DeviceCrops, select_device
 from pcinpaint.model.network import NETWORKS
@@ -92,6 +98,58 @@ def save_atomic(obj, path: Path) -> None:
         fh.write(buffer.getbuffer())
 
 
+#: what torch.load raises on a file cut short (a copy, a full disk, a crash) or overwritten
+UNREADABLE = (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError)
+#: what a checkpoint holds to be resumed from
+CHECKPOINT_KEYS = ("model", "optimizer", "epoch", "history", "fingerprint")
+
+
+def read_state(path: Path, device, keys: Sequence[str], what: str) -> dict:
+    """A saved state holding ``keys``, or InputError naming the file and what is wrong with it."""
+    try:
+        state = torch.load(path, map_location=device, weights_only=False)
+    except UNREADABLE as exc:
+        raise InputError(f"{path}: not a readable {what} ({one_line(exc).split('. ')[0]})") from None
+    missing = [k for k in keys if k not in state] if isinstance(state, dict) else list(keys)
+    if missing:
+        raise InputError(f"{path}: not a {what} (no {', '.join(missing)})")
+    return state
+
+
+def previous(checkpoint: Path) -> Path:
+    """Where the checkpoint before the last is kept."""
+    return checkpoint.with_name(checkpoint.name + ".previous")
+
+
+def save_checkpoint(state: dict, checkpoint: Path) -> None:
+    """The epoch's checkpoint, written atomically; the last one is kept as ``previous`` (a hard
+    link, so that ``checkpoint`` is never missing, even for an instant)."""
+    if checkpoint.exists():
+        keep = previous(checkpoint)
+        keep.unlink(missing_ok=True)
+        try:
+            os.link(checkpoint, keep)
+        except OSError:  # a file system without hard links
+            shutil.copyfile(checkpoint, keep)
+    save_atomic(state, checkpoint)
+
+
+def last_good_checkpoint(checkpoint: Path, device) -> tuple[Path, dict] | None:
+    """The newest readable checkpoint (``checkpoint``, else the one before it) and its state. An
+    unreadable one is moved aside (``<name>.corrupt-<time>``) with a warning, so a damaged file
+    never blocks training and is kept to look at."""
+    for path in (checkpoint, previous(checkpoint)):
+        if not path.exists():
+            continue
+        try:
+            return path, read_state(path, device, CHECKPOINT_KEYS, "checkpoint")
+        except InputError as exc:
+            aside = path.with_name(f"{path.name}.corrupt-{time.strftime('%Y%m%dT%H%M%S')}")
+            path.replace(aside)
+            log.warning("%s: moved aside to %s; training goes on from the last good state", exc, aside.name)
+    return None
+
+
 def build_model(spec: ModelSpec, seed: int, objective: str = "pci") -> torch.nn.Module:
     torch.manual_seed(seed)
     return NETWORKS[objective](spec)
@@ -150,17 +208,18 @@ def train(
     key = fingerprint(spec, cfg, data.digest(), image_ids, objective)
     history: list[dict] = []
     start, recorded = 0, None
-    if checkpoint.exists():
-        state = torch.load(checkpoint, map_location=device, weights_only=False)
-        if state.get("fingerprint") == key and state["epoch"] < cfg.epochs:
+    found = last_good_checkpoint(checkpoint, device)
+    if found is not None:
+        path, state = found
+        if state["fingerprint"] == key and state["epoch"] < cfg.epochs:
             model.load_state_dict(state["model"])
             optimizer.load_state_dict(state["optimizer"])
             history = state["history"]
             start = state["epoch"] + 1
             recorded = state.get("precision")
-            log.info("resuming from %s after epoch %d", checkpoint, start)
+            log.info("resuming from %s after epoch %d", path, start)
         else:
-            log.info("checkpoint %s belongs to other crops or settings (or more epochs); starting over", checkpoint)
+            log.info("checkpoint %s belongs to other crops or settings (or more epochs); starting over", path)
     structural_idx = torch.tensor(list(structural), device=device)
     protein_idx = torch.tensor(list(protein), device=device)
 
@@ -217,7 +276,7 @@ def train(
             precision=precision,
         )
         history.append(row)
-        save_atomic(
+        save_checkpoint(
             dict(
                 model=model.state_dict(),
                 optimizer=optimizer.state_dict(),
@@ -314,8 +373,12 @@ def save_model(model: torch.nn.Module, path: str | Path, config: dict) -> None:
 
 
 def load_model(path: str | Path, device: torch.device | str = "cpu") -> tuple[torch.nn.Module, dict]:
-    """A saved model (PCI or autoencoder) and its saved state (``state["config"]`` says what it was trained on)."""
-    state = torch.load(path, map_location=device, weights_only=False)
+    """A saved model (PCI or autoencoder) and its saved state (``state["config"]`` says what it was trained on).
+    A damaged file stops with one line naming it and how to rebuild it."""
+    try:
+        state = read_state(Path(path), device, ("model", "spec"), "saved model")
+    except InputError as exc:
+        raise InputError(f"{exc}; rebuild it with: snakemake --force {path}") from None
     model = NETWORKS[state.get("kind", "pci")](ModelSpec(**state["spec"]))
     model.load_state_dict(state["model"])
     return model.to(device), state
