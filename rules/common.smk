@@ -19,6 +19,7 @@ os.environ.update(
 from pcinpaint.config import (  # noqa: E402  (the library sits beside the rule scripts)
     CONFIG_SCHEMA,
     PRECROPPED_SOURCES,
+    SHARED_RESULTS,
     check_queries,
     classifier_cap,
     dataset_seed,
@@ -28,7 +29,7 @@ from pcinpaint.config import (  # noqa: E402  (the library sits beside the rule 
 )
 from pcinpaint.errors import ConfigError, InputError  # noqa: E402
 from pcinpaint.exploratory.go_files import is_url, local_path  # noqa: E402
-from pcinpaint.inputs.hpa import atlas_estimate, protein_list, resolve_proteins  # noqa: E402
+from pcinpaint.inputs.hpa import atlas_estimate, protein_list  # noqa: E402
 from pcinpaint.features.manifest import (  # noqa: E402
     VGG16_LAYERS,
     VGG16_STRATEGIES,
@@ -61,8 +62,6 @@ PRECROPPED = [d for d, ds in config["datasets"].items() if ds["source"] in PRECR
 SEGMENTED = [d for d in DATASETS if d not in PRECROPPED]
 #: the paper's trained networks named in the config, usable as model_from
 PUBLISHED = list(config.get("published_weights", {}))
-#: folders under results/ that are not datasets (cross-dataset figures, logs, GO downloads)
-SHARED_RESULTS = ("figures", "logs", "benchmarks", "go")
 # a target under results/<name>/ of no configured dataset: its name and the datasets there are,
 # instead of "no rule to produce"
 unknown = unknown_targets(sys.argv, [*DATASETS, *PUBLISHED, *SHARED_RESULTS])
@@ -162,11 +161,22 @@ def dataset_config(*keys):
         ds = config["datasets"][wildcards.dataset]
         # a key at its default that older results were made without is left out (no rerun)
         quiet = {"nonfinite": "error"}
-        return canonical(
-            {key: ds[key] for key in ("source", "channels", *keys) if key in ds and quiet.get(key, ...) != ds[key]}
-        )
+        block = {key: ds[key] for key in ("source", "channels", *keys) if key in ds and quiet.get(key, ...) != ds[key]}
+        if block.get("hpa", {}).get("max_failures") == 0:  # the same, one level down
+            block["hpa"] = {k: v for k, v in block["hpa"].items() if k != "max_failures"}
+        return canonical(block)
 
     return inner
+
+
+def gather_config(wildcards):
+    """The gather's params: the crop keys, and the `qc` block only where `qc.drop_flagged` drops
+    cells. Flags that drop nothing only label qc/fields.tsv (the gather reads their thresholds
+    from the config), so tuning them must not rebuild the crop store and all after it."""
+    block = dataset_config(*CROP_KEYS, "qc")(wildcards)
+    if not block.get("qc", {}).get("drop_flagged"):
+        block.pop("qc", None)
+    return block
 
 
 def canonical(value):
@@ -359,14 +369,12 @@ def exploratory(dataset):
 
 
 def known_proteins(dataset):
-    """(where from, proteins) of a dataset as far as they are known now: the user's sample sheet
-    or the atlas's protein list, else the workflow's sample sheet or cell table once written;
-    None before (or where that file is unreadable: the rule reading it says why)."""
+    """(where from, proteins) of a dataset as far as they are known now: the user's sample sheet,
+    else the workflow's sample sheet or cell table once written (an atlas's protein names are
+    those of its entries, known once they are downloaded); None before (or where that file is
+    unreadable: the rule reading it says why)."""
     ds = config["datasets"][dataset]
     try:
-        if ds["source"] == "hpa":
-            hpa = ds["hpa"]
-            return "hpa.proteins", resolve_proteins(hpa["proteins"], hpa.get("location_table"))["protein"]
         own = [ds["samplesheet"]] if ds["source"] == "samplesheet" else []
         for path in (*own, f"results/{dataset}/samplesheet.tsv", f"results/{dataset}/cells.parquet"):
             if Path(path).is_file():

@@ -49,7 +49,7 @@ rule gather_crops:
     resources:
         **sized("gather_crops"),
     params:
-        dataset=dataset_config(*CROP_KEYS, "qc"),
+        dataset=gather_config,
     script:
         "../workflow_scripts/gather_crops.py"
 

@@ -4,6 +4,7 @@ safe-name function and every writer of per-name files, and config names that bec
 refused when the config is read."""
 
 import re
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -126,8 +127,12 @@ def test_split_yeast_fields_of_hostile_ids_land_in_the_fields_folder(tmp_path):
     sheet = write_samplesheet(listing, folder)
     assert [p for p in files_under(tmp_path) if p != stack and p.parent != folder] == []
     assert sheet["field_id"].tolist() == ids  # the sheet keeps the ids and says which file is which
-    assert sheet["gfp"].tolist() == [str(named_path(folder.resolve(), i, "_gfp.tif")) for i in ids]
+    files = [Path(f) for f in sheet["gfp"]]
+    assert all(f.parent == folder.resolve() and f.is_file() for f in files) and len(set(files)) == len(ids)
     assert len(files_under(folder)) == 2 * len(ids)
+    # a plain "<stack>/<page>" id keeps the name such files always had
+    plain = listing.iloc[:1].assign(field_id="stack.tif/3")
+    assert write_samplesheet(plain, folder)["gfp"].tolist() == [str(folder.resolve() / "stack.tif__3_gfp.tif")]
 
 
 def test_atlas_downloads_and_split_fields_of_hostile_ids_stay_in_their_folders(tmp_path):

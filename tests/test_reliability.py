@@ -209,9 +209,7 @@ def test_rule_jobs_use_their_own_library_or_stop_naming_both(tmp_path):
 def test_an_unknown_query_protein_stops_before_any_job(tmp_path):
     """localize_like's queries are checked against the sample sheet when the workflow is read,
     not hours later when localize_like runs."""
-    write_screen(tmp_path, exploratory={"queries": ["P2", "P3", "p1"]})
+    write_screen(tmp_path, exploratory={"queries": ["P2", "P3", "p1", "Q1"]})
     proc = snakemake(tmp_path, check=False)
-    failed_with(
-        proc, "datasets.screen.exploratory.queries: 'P3', 'p1' (closest: P1) are not among the 2 proteins of sheet.tsv"
-    )
+    failed_with(proc, "datasets.screen.exploratory.queries: 'P3', 'Q1' are not among the 2 proteins of sheet.tsv")
     assert not (tmp_path / "results").exists()

@@ -32,7 +32,7 @@ with rule_log(snakemake.log[0]) as log:
     log.info("images: %s (failures are listed in %s with their reason)", counts, out.manifest)
     attempt = {cache / "manifest.tsv": manifest, cache / "failed_entries.tsv": failures}
     key = f"datasets.{snakemake.wildcards.dataset}.hpa.max_failures"
-    stop = hpa.retryable_failures(failures, manifest, cfg["max_failures"], str(cache / "manifest.tsv"), key)
+    stop = hpa.retryable_failures(failures, manifest, cfg.get("max_failures", 0), str(cache / "manifest.tsv"), key)
     if stop:
         for path, table in attempt.items():
             write_table(table, path)

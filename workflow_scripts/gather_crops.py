@@ -9,7 +9,10 @@ from pcinpaint.runlog import rule_log
 
 with rule_log(snakemake.log[0]) as log:
     inp, out = snakemake.input, snakemake.output
-    cfg = DatasetConfig.from_dict(snakemake.wildcards.dataset, snakemake.params.dataset)
+    name = snakemake.wildcards.dataset
+    # the qc thresholds come from the config: only those that drop cells are params (rules/common.smk)
+    qc = snakemake.config["datasets"][name].get("qc") or {}
+    cfg = DatasetConfig.from_dict(name, {**snakemake.params.dataset, "qc": qc})
     sheet = read_samplesheet(inp.sheet, cfg.channels)
     truth = read_table(inp.truth_cells) if inp.truth_cells else None
     result = gather(inp.crops, inp.objects, cfg, sheet, out.store, truth, inp.fields)

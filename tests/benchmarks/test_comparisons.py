@@ -79,7 +79,7 @@ def test_knn_tables_rank_informative_features_and_list_sets_not_run(tmp_path):
     lonely.iloc[int(np.flatnonzero(labels.notna())[0])] = "golgi"
     wide_lonely, per_class_lonely = knn_tables(table, lonely, [1, 11])
     ran = wide_lonely[wide_lonely["status"] == "ran"].set_index("feature_set")
-    assert set(ran["note"]) == {"1 class with fewer than 2 cells not scored (1 cells): golgi"}
+    assert set(ran["note"]) == {"1 class with fewer than 2 cells not scored (1 cell): golgi"}
     assert (
         ran.loc["pci_conv2", "k11"] == 1.0 and ran.loc["pci_conv2", "n_cells"] == scores.loc["pci_conv2", "n_cells"] - 1
     )

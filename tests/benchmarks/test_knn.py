@@ -195,7 +195,7 @@ def test_a_class_of_one_cell_is_not_scored_and_is_named():
     lonely_labels = np.append(labels, "lonely")
     keep, note = scored_cells(lonely_labels)
     assert keep.sum() == 80 and not keep[-1]
-    assert note == "1 class with fewer than 2 cells not scored (1 cells): lonely"
+    assert note == "1 class with fewer than 2 cells not scored (1 cell): lonely"
     overall, per_class = knn_report(lonely, lonely_labels, ks=(1, 11))
     clean, clean_per_class = knn_report(x, labels, ks=(1, 11))
     # the lonely cell would score 0 by construction and drag balanced accuracy to 2/3 of it

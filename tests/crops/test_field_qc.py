@@ -130,6 +130,13 @@ def test_drop_flagged_drops_exactly_the_flagged_fields_cells(tmp_path):
         gather(*chunks, cfg, sheet, tmp_path / "stale.zarr")  # chunks without their field tables
     assert not (tmp_path / "stale.zarr").exists()
 
+    # an image whose every field is dropped says so, not "fewer than min_cells"
+    saturated = _gather(
+        tmp_path, sheet, DatasetConfig.from_dict("d", {**cfg.raw, "qc": {"drop_flagged": ["saturated"]}}), "sat"
+    )
+    reasons = saturated.dropped_images.set_index("image_id")["reason"]
+    assert reasons["P4_w1"] == "every field flagged (qc.drop_flagged)" and reasons["P2_w1"].startswith("fewer than")
+
     cfg = DatasetConfig.from_dict("d", {**cfg.raw, "min_cells": 4})
     assert set(_gather(tmp_path, sheet, cfg, "fewer").cells["field_id"]) == {"d1"}  # a1's 3 cells < 4
 

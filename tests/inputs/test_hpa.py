@@ -331,6 +331,13 @@ def test_retry_after_is_honoured_and_capped(atlas):
     start = time.monotonic()
     assert PoliteClient(**{**FAST, "retries": 1}, max_retry_after_s=0.2).fetch(capped).attempts == 2
     assert time.monotonic() - start < 1.0
+    # a server that asks to wait is asked nothing else in the meantime: the next URL waits too
+    atlas.retry_after = "1"
+    client = PoliteClient(**{**FAST, "retries": 0})
+    assert client.fetch(atlas.add("/busy2.xml", b"<entry/>", "busy", first=1)).data is None
+    ask = time.monotonic()
+    assert client.fetch(atlas.add("/next.xml", b"<entry/>")).data == b"<entry/>"
+    assert time.monotonic() - ask >= 0.9
 
 
 def test_retry_after_reads_seconds_and_http_dates():

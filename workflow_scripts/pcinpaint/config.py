@@ -315,14 +315,15 @@ def unknown_targets(argv: list[str], known: list[str]) -> list[tuple[str, str]]:
 def check_queries(queries: list[str], proteins, key: str, source: str) -> None:
     """ConfigError naming the ``exploratory.queries`` that are none of the dataset's proteins (read
     from ``source``), with the closest names: checked as soon as the proteins are known, not when
-    localize_like runs at the end of the workflow."""
+    localize_like runs at the end of the workflow. Case does not matter, as in localize_like."""
     known = sorted({str(p) for p in proteins})
-    missing = [q for q in queries if q not in set(known)]
+    upper = {k.upper() for k in known}
+    missing = [q for q in queries if str(q).upper() not in upper]
     if not missing:
         return
     named = []
     for query in missing:
-        close = [k for k in known if k.lower() == query.lower()] or difflib.get_close_matches(query, known, n=3)
+        close = difflib.get_close_matches(query, known, n=3)
         named.append(f"'{query}'" + (f" (closest: {', '.join(close)})" if close else ""))
     verb = "is" if len(missing) == 1 else "are"
     raise ConfigError(f"{key}: {', '.join(named)} {verb} not among the {len(known)} proteins of {source}")

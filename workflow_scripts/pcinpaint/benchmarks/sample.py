@@ -72,11 +72,13 @@ def drop_rare_classes(labels: np.ndarray, min_members: int, groups: np.ndarray |
 
 def skipped_note(labels: np.ndarray, keep: np.ndarray, rule: str) -> str:
     """The classes a metric left out, for a table's ``note``: "2 classes with fewer than 2 cells
-    not scored (3 cells): a, b", or "" when none was."""
+    not scored (2 cells): a, b", or "" when none was."""
     labels = np.asarray(labels)
     skipped = np.unique(labels[~keep])
     if not len(skipped):
         return ""
     shown = ", ".join(map(str, skipped[:10])) + (f", ... ({len(skipped) - 10} more)" if len(skipped) > 10 else "")
-    plural = "class" if len(skipped) == 1 else "classes"
-    return f"{len(skipped)} {plural} with fewer than {rule} not scored ({int((~keep).sum()):,} cells): {shown}"
+    classes = "class" if len(skipped) == 1 else "classes"
+    n_cells = int((~keep).sum())
+    cells = "cell" if n_cells == 1 else "cells"
+    return f"{len(skipped)} {classes} with fewer than {rule} not scored ({n_cells:,} {cells}): {shown}"

@@ -361,9 +361,10 @@ def gather(
         by_field = flags.set_index("field_id")
         for col in (*(f"flag_{f}" for f in FLAGS), "flags"):
             fields[col] = fields["field_id"].astype(str).map(by_field[col])
-    dropped = pd.DataFrame(
-        {"image_id": small.index, "n_cells": small.to_numpy(), "reason": f"fewer than min_cells={cfg.min_cells} cells"}
-    )
+    reason = pd.Series(f"fewer than min_cells={cfg.min_cells} cells", index=small.index)
+    flagged = objects.loc[objects["drop_reason"] == FIELD_FLAGGED, "image_id"].unique()
+    reason[(small == 0) & small.index.isin(flagged)] = "every field flagged (qc.drop_flagged)"
+    dropped = pd.DataFrame({"image_id": small.index, "n_cells": small.to_numpy(), "reason": reason.to_numpy()})
     dropped = dropped.merge(sheet.drop_duplicates("image_id")[["image_id", "protein"]], on="image_id", how="left")
     return GatherResult(cells, objects, fields, dropped)
 

@@ -209,7 +209,9 @@ class CropStore:
         if isinstance(indices, slice):
             if self.memory is not None:
                 return self.memory[indices]
-            start, stop, _ = indices.indices(len(self))
+            start, stop, step = indices.indices(len(self))
+            if step < 0:  # zarr slices step forward only: read them as indices
+                return self.raw(np.arange(start, stop, step))
             return self._checked(lambda: np.asarray(self.array[indices]), self.shards.span(start, stop))
         idx = np.asarray(indices, dtype=np.int64)
         if len(idx) and (idx.min() < 0 or idx.max() >= len(self)):

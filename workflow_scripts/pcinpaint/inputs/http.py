@@ -182,6 +182,10 @@ class PoliteClient:
                 raise TransientDownloadError(f"incomplete body: got {got} of {expected} bytes") from None
             reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
             raise TransientDownloadError(f"connection failed: {one_line(reason)}") from None
+        except ValueError:  # an SSL socket shut mid-read by the deadline ("Read on closed ... socket")
+            if deadline.expired:
+                raise TransientDownloadError(timed_out) from None
+            raise
         finally:
             deadline.cancel()
         if deadline.expired:  # the body ended at the shut socket: without a length it reads as whole
@@ -192,11 +196,10 @@ class PoliteClient:
 
     def fetch(self, url: str, check: Callable[[bytes], object] | None = None) -> Fetched:
         """The body of ``url`` once ``check`` accepts it (``check`` raising ValueError means retry)."""
-        error, wait = "", None
+        error = ""
         for attempt in range(self.retries + 1):
             if attempt:
-                backoff = self.backoff_s * 2 ** (attempt - 1)
-                time.sleep(backoff if wait is None else max(wait, backoff))
+                time.sleep(self.backoff_s * 2 ** (attempt - 1))
             try:
                 data = self._once(url)
                 if check is not None:
@@ -207,6 +210,8 @@ class PoliteClient:
             except (TransientDownloadError, ValueError) as exc:
                 error, wait = one_line(exc), getattr(exc, "retry_after_s", None)
                 log.info("%s: attempt %d failed: %s", url, attempt + 1, error)
+                if wait is not None:  # the server's wait holds for every request, not only this URL's
+                    self._next_start = max(self._next_start, time.monotonic() + wait)
         return Fetched(None, self.retries + 1, f"{error} (gave up after {self.retries + 1} attempts)", False)
 
     def get(self, url: str, check: Callable[[bytes], object] | None = None) -> tuple[bytes | None, int, str]:

@@ -26,6 +26,9 @@ from pcinpaint.inputs.files import TIFF_SUFFIXES, file_stem, files_by_key, natur
 from pcinpaint.io import atomic_path, named_path
 
 log = logging.getLogger(__name__)
+#: the separator of an interleaved field id ("<stack>/<page>") becomes this before the id is
+#: made a file name, so the split files keep the names they always had
+SEPARATOR = "__"
 
 LAYOUTS = ("single", "interleaved")
 
@@ -192,7 +195,7 @@ def write_samplesheet(listing: pd.DataFrame, fields_dir: str | Path) -> pd.DataF
             for index, row in rows.iterrows():
                 for ch in channels:
                     plane = tif.pages[int(row[f"{ch}_page"])].asarray()
-                    target = named_path(fields_dir, row["field_id"], f"_{ch}.tif")
+                    target = named_path(fields_dir, str(row["field_id"]).replace("/", SEPARATOR), f"_{ch}.tif")
                     with atomic_path(target) as tmp:
                         tifffile.imwrite(tmp, plane)
                     sheet.loc[index, ch] = str(target.resolve())

@@ -104,10 +104,13 @@ UNREADABLE = (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile
 CHECKPOINT_KEYS = ("model", "optimizer", "epoch", "history", "fingerprint")
 
 
-def read_state(path: Path, device, keys: Sequence[str], what: str) -> dict:
-    """A saved state holding ``keys``, or InputError naming the file and what is wrong with it."""
+def read_state(path: Path, keys: Sequence[str], what: str) -> dict:
+    """A saved state holding ``keys``, or InputError naming the file and what is wrong with it.
+
+    Read onto the CPU (``load_state_dict`` moves it to the model's device): an error of the
+    device (out of memory, a busy GPU) must not read as a damaged file and have it moved aside."""
     try:
-        state = torch.load(path, map_location=device, weights_only=False)
+        state = torch.load(path, map_location="cpu", weights_only=False)
     except UNREADABLE as exc:
         raise InputError(f"{path}: not a readable {what} ({one_line(exc).split('. ')[0]})") from None
     missing = [k for k in keys if k not in state] if isinstance(state, dict) else list(keys)
@@ -134,7 +137,7 @@ def save_checkpoint(state: dict, checkpoint: Path) -> None:
     save_atomic(state, checkpoint)
 
 
-def last_good_checkpoint(checkpoint: Path, device) -> tuple[Path, dict] | None:
+def last_good_checkpoint(checkpoint: Path) -> tuple[Path, dict] | None:
     """The newest readable checkpoint (``checkpoint``, else the one before it) and its state. An
     unreadable one is moved aside (``<name>.corrupt-<time>``) with a warning, so a damaged file
     never blocks training and is kept to look at."""
@@ -142,7 +145,7 @@ def last_good_checkpoint(checkpoint: Path, device) -> tuple[Path, dict] | None:
         if not path.exists():
             continue
         try:
-            return path, read_state(path, device, CHECKPOINT_KEYS, "checkpoint")
+            return path, read_state(path, CHECKPOINT_KEYS, "checkpoint")
         except InputError as exc:
             aside = path.with_name(f"{path.name}.corrupt-{time.strftime('%Y%m%dT%H%M%S')}")
             path.replace(aside)
@@ -208,7 +211,7 @@ def train(
     key = fingerprint(spec, cfg, data.digest(), image_ids, objective)
     history: list[dict] = []
     start, recorded = 0, None
-    found = last_good_checkpoint(checkpoint, device)
+    found = last_good_checkpoint(checkpoint)
     if found is not None:
         path, state = found
         if state["fingerprint"] == key and state["epoch"] < cfg.epochs:
@@ -376,7 +379,7 @@ def load_model(path: str | Path, device: torch.device | str = "cpu") -> tuple[to
     """A saved model (PCI or autoencoder) and its saved state (``state["config"]`` says what it was trained on).
     A damaged file stops with one line naming it and how to rebuild it."""
     try:
-        state = read_state(Path(path), device, ("model", "spec"), "saved model")
+        state = read_state(Path(path), ("model", "spec"), "saved model")
     except InputError as exc:
         raise InputError(f"{exc}; rebuild it with: snakemake --force {path}") from None
     model = NETWORKS[state.get("kind", "pci")](ModelSpec(**state["spec"]))
