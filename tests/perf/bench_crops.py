@@ -10,7 +10,8 @@ It prints measured figures and never asserts timings.
 Part A (pinned to one CPU core, BLAS/OpenMP threads = 1): a simulated 2048x2048 field per
 preset at the demo config's cell density, timed through ``crops.fields.segment_and_crop`` with the
 demo's own segmentation and crop settings (``config.yaml``), and split into segmentation alone
-(``segment.segment_field``) vs the rest (measure, crop, resize, preprocess). ``--quick`` runs
+(``segment.segment_field``) vs the rest (measure, crop, resize, preprocess), and the field
+quality measures the segment jobs add (``crops.qc``). ``--quick`` runs
 the human preset only, once.
 
 Part B (CPU affinity restored to every allowed core): the same random 64-crop batches read
@@ -56,9 +57,11 @@ REPO = Path(__file__).resolve().parents[2]
 import numpy as np
 import tifffile
 import zarr
+from skimage.transform import downscale_local_mean
 
 from pcinpaint.config import DatasetConfig, load_config
 from pcinpaint.crops.fields import segment_and_crop
+from pcinpaint.crops.qc import protein_measures, structure_measures
 from pcinpaint.crops.segment import segment_field
 from pcinpaint.crops.store import open_crop_store, read_crops, to_uint8, write_crop_store
 from pcinpaint.inputs.simulate import CELL_LINES, design_proteins, render_field
@@ -173,8 +176,6 @@ def part_a(config: dict, quick: bool) -> tuple[list[dict], dict[str, np.ndarray]
         factor = int(seg.get("downsample", 1))
         seg_input = field[cfg.segmentation_channel]
         if factor > 1:
-            from skimage.transform import downscale_local_mean
-
             seg_input = downscale_local_mean(field, (1, factor, factor)).astype(np.float32)[cfg.segmentation_channel]
         # every keyword of segment_field that the dataset's segmentation block sets
         seg_kwargs = {
@@ -215,6 +216,22 @@ def part_a(config: dict, quick: bool) -> tuple[list[dict], dict[str, np.ndarray]
             f"(runs: {', '.join(f'{t:.3f}' for t in times_seg)}); "
             f"rest (measure, crop, resize, preprocess): {t_total - t_seg:.3f} s "
             f"({100 * (t_total - t_seg) / t_total:.0f}%)"
+        )
+        # the field quality measures the segment jobs add (crops.qc), as measure_and_segment calls them
+        seg_field = downscale_local_mean(field, (1, factor, factor)).astype(np.float32) if factor > 1 else field
+        structural = seg_field[cfg.segmentation_channel]
+        t_qc, times_qc, measures = repeat(
+            lambda f=field, p=cfg.protein, s=structural, lab=labels: (
+                protein_measures(f, p) | structure_measures(s, lab)
+            ),
+            n_repeats,
+            warmup,
+        )
+        row["qc"] = t_qc
+        line(
+            f"   field quality measures: {t_qc:.3f} s ({100 * t_qc / t_total:.0f}% of segment_and_crop)  "
+            f"(runs: {', '.join(f'{t:.3f}' for t in times_qc)}); "
+            + ", ".join(f"{k}={v:.3g}" for k, v in measures.items())
         )
     return rows, kept_crops
 
