@@ -43,8 +43,8 @@ from pcinpaint.resources import CAPPED, COSTS, job_size, n_chunks, plan, sheet_f
 from pcinpaint.runlog import LIBRARY_ENV, library_mismatch  # noqa: E402
 
 os.environ[LIBRARY_ENV] = str(LIBRARY / "pcinpaint")
-if library_mismatch(os.environ[LIBRARY_ENV]):  # a pcinpaint imported before this Snakefile was read
-    sys.exit(f"error: {library_mismatch(os.environ[LIBRARY_ENV])}")
+if mismatch := library_mismatch(os.environ[LIBRARY_ENV]):  # a pcinpaint imported before this Snakefile was read
+    sys.exit(f"error: {mismatch}")
 
 try:
     validate_config(config, where=" + ".join(map(str, workflow.configfiles)) or "config")
@@ -370,13 +370,13 @@ def exploratory(dataset):
 
 def known_proteins(dataset):
     """(where from, proteins) of a dataset as far as they are known now: the user's sample sheet,
-    else the workflow's sample sheet or cell table once written (an atlas's protein names are
+    else the workflow's sample sheet once written (an atlas's protein names are
     those of its entries, known once they are downloaded); None before (or where that file is
     unreadable: the rule reading it says why)."""
     ds = config["datasets"][dataset]
     try:
         own = [ds["samplesheet"]] if ds["source"] == "samplesheet" else []
-        for path in (*own, f"results/{dataset}/samplesheet.tsv", f"results/{dataset}/cells.parquet"):
+        for path in (*own, f"results/{dataset}/samplesheet.tsv"):
             if Path(path).is_file():
                 return path, read_table(path, columns=["protein"])["protein"]
     except (InputError, KeyError, ValueError):

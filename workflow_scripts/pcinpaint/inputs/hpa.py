@@ -286,15 +286,17 @@ def list_images(
             except InputError as exc:
                 log.warning("%s; fetching it again", exc)
         if listing is None:
-            got = client.fetch(url, check=lambda b, ensg=ensg, url=url: parse_entry_xml(b, ensg, url))
-            data = got.data
-            if data is None:
+            parsed = []  # the check's parse is the listing: an entry is parsed once
+            got = client.fetch(
+                url, check=lambda b, ensg=ensg, url=url, parsed=parsed: parsed.append(parse_entry_xml(b, ensg, url))
+            )
+            if got.data is None:
                 log.warning("%s (%s): %s", url, protein, got.error)
                 failures.append((ensg, protein, url, got.attempts, got.error, got.permanent))
                 continue
             with atomic_path(cached) as tmp:
-                tmp.write_bytes(data)
-            listing = parse_entry_xml(data, ensg, url)
+                tmp.write_bytes(got.data)
+            listing = parsed[-1]
         if listing.empty:
             log.warning("%s (%s): no %s images in the human cell-line assays", url, protein, COMPOSITE_SUFFIX)
         parts.append(listing)
