@@ -72,6 +72,7 @@ rule extract_vgg16:
         device=lambda wc: config["datasets"][wc.dataset]["model"]["device"],
         precision=lambda wc: config["datasets"][wc.dataset]["model"]["precision"],
         rgb=lambda wc: canonical(baseline(wc.dataset).get("vgg16_rgb", {})),
+        vgg16_input=lambda wc: baseline(wc.dataset)["vgg16_input"],
     script:
         "../workflow_scripts/extract_vgg16.py"
 
@@ -119,6 +120,26 @@ rule feature_sets:
         folder=lambda wc: f"results/{wc.dataset}/features",
     script:
         "../workflow_scripts/feature_sets.py"
+
+
+rule extract_cellprofiler:
+    input:
+        files=cropped_inputs,
+        cells="results/{dataset}/cells.parquet",
+    output:
+        table="results/{dataset}/features/cellprofiler.parquet",
+    log:
+        "results/{dataset}/logs/extract_cellprofiler.log",
+    benchmark:
+        "results/{dataset}/benchmarks/extract_cellprofiler.tsv"
+    conda:
+        "../envs/imaging.yaml"
+    resources:
+        **sized("import_features"),
+    params:
+        key=lambda wc: config["datasets"][wc.dataset]["labelled_hdf5"]["cellprofiler_key"],
+    script:
+        "../workflow_scripts/extract_cellprofiler.py"
 
 
 rule baselines:

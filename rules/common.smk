@@ -30,6 +30,7 @@ from pcinpaint.config import (  # noqa: E402  (the library sits beside the rule 
 from pcinpaint.errors import ConfigError, InputError  # noqa: E402
 from pcinpaint.exploratory.go_files import is_url, local_path  # noqa: E402
 from pcinpaint.inputs.hpa import atlas_estimate, protein_list  # noqa: E402
+from pcinpaint.inputs.labelled_hdf5 import check_expected, class_counts  # noqa: E402
 from pcinpaint.features.manifest import (  # noqa: E402
     VGG16_LAYERS,
     VGG16_STRATEGIES,
@@ -164,6 +165,10 @@ def dataset_config(*keys):
         block = {key: ds[key] for key in ("source", "channels", *keys) if key in ds and quiet.get(key, ...) != ds[key]}
         if block.get("hpa", {}).get("max_failures") == 0:  # the same, one level down
             block["hpa"] = {k: v for k, v in block["hpa"].items() if k != "max_failures"}
+        if "labelled_hdf5" in block:  # keys that change no stored crop (checked when the run starts)
+            block["labelled_hdf5"] = {
+                k: v for k, v in block["labelled_hdf5"].items() if k not in ("cellprofiler_key", "expect")
+            }
         return canonical(block)
 
     return inner
@@ -267,6 +272,24 @@ def atlas_costs():
 
 
 atlas_costs()
+
+
+def labelled_sets_expected():
+    """Labelled HDF5 sets hold the cells and classes their config expects (the paper's 30,889
+    cells), checked from their label columns before anything runs: a wrong or partial download
+    stops here with one line, not after hours of features."""
+    for name, ds in config["datasets"].items():
+        src = ds.get("labelled_hdf5", {})
+        if ds["source"] != "labelled_hdf5" or not src.get("expect") or not workflow.is_main_process:
+            continue
+        try:
+            counts = class_counts(src["paths"], src["classes"], src["merge"], src["label_key"])
+            check_expected(src["paths"], counts, src["expect"], f"datasets.{name}.")
+        except (InputError, ConfigError) as exc:
+            sys.exit(f"error: {exc}")
+
+
+labelled_sets_expected()
 
 
 def hpa_downloads(wildcards):

@@ -117,3 +117,63 @@ def write_keras(path, conv, bn, bn_names=None, with_config=True, at_root=False, 
             for w, a in weights:
                 g.create_dataset(f"{name}/{w}:0", data=a)
     return path
+
+
+# --------------------------------------------------------------------------------------------
+# Keras's ImageNet VGG16 (keras.applications' weight files)
+# --------------------------------------------------------------------------------------------
+
+VGG16_CONV = (
+    "block1_conv1",
+    "block1_conv2",
+    "block2_conv1",
+    "block2_conv2",
+    "block3_conv1",
+    "block3_conv2",
+    "block3_conv3",
+    "block4_conv1",
+    "block4_conv2",
+    "block4_conv3",
+    "block5_conv1",
+    "block5_conv2",
+    "block5_conv3",
+)
+VGG16_IN = (3, 64, 64, 128, 128, 256, 256, 256, 512, 512, 512, 512, 512)
+VGG16_OUT = VGG16_IN[1:] + (512,)
+
+
+def vgg16_keras_arrays(seed=0):
+    """Seeded weights of the true VGG16 shapes in Keras's layout: layer -> (HWIO kernel, bias)."""
+    rng = np.random.default_rng(seed)
+    out = {}
+    for name, cin, cout in zip(VGG16_CONV, VGG16_IN, VGG16_OUT):
+        kernel = rng.standard_normal((3, 3, cin, cout), dtype=np.float32) * np.float32(np.sqrt(2 / (9 * cin)))
+        out[name] = (kernel, rng.standard_normal(cout, dtype=np.float32) * np.float32(0.1))
+    return out
+
+
+def write_vgg16_keras(path, kernels, naming="keras2", whole_model=False, skip=()):
+    """A Keras VGG16 weights file as keras.applications ships it (``save_weights`` layout, pooling
+    layers without weights, Keras 1 or 2 weight names) or as ``model.save`` writes it."""
+    layer_names = ["input_1"]
+    with h5py.File(path, "w") as f:
+        root = f.create_group("model_weights") if whole_model else f
+        for block in range(1, 6):
+            convs = [n for n in VGG16_CONV if n.startswith(f"block{block}_")]
+            for name in convs + [f"block{block}_pool"]:
+                layer_names.append(name)
+                group = root.create_group(name)
+                if name not in kernels or name in skip:
+                    group.attrs["weight_names"] = np.array([], dtype="S1")
+                    continue
+                if naming == "keras1":
+                    names = [f"{name}_W_1:0", f"{name}_b_1:0"]
+                else:
+                    names = [f"{name}/kernel:0", f"{name}/bias:0"]
+                group.attrs["weight_names"] = np.array([n.encode() for n in names])
+                for wname, value in zip(names, kernels[name]):
+                    group.create_dataset(wname, data=value)  # "a/b:0" makes the nested group a
+        root.attrs["layer_names"] = np.array([n.encode() for n in layer_names])
+        if whole_model:
+            f.attrs["model_config"] = '{"class_name": "Functional", "config": {"layers": []}}'
+    return path

@@ -156,12 +156,33 @@ def test_unreadable_config_file(tmp_path):
         load_config(bad)
 
 
+#: configs given after another one (``--configfile base.yaml overlay.yaml``): overlay -> base
+OVERLAYS = {"yeast_paper_published": "yeast_paper"}
+
+
 def test_config_folder_validates():
-    """Runnable configs (*.yaml) and the template users copy (own_screen.yaml.example)."""
+    """Runnable configs (*.yaml, an overlay over its base) and the template users copy
+    (own_screen.yaml.example)."""
     paths = sorted((REPO / "config").glob("*.yaml")) + [REPO / "config" / "own_screen.yaml.example"]
     for path in paths:
-        config = load_config(path)
+        base = [REPO / "config" / f"{OVERLAYS[path.stem]}.yaml"] if path.stem in OVERLAYS else []
+        config = load_config(*base, path)
         assert config["datasets"], path
+
+
+def test_an_overlay_drops_a_dataset_by_setting_it_to_null():
+    """The published-weights overlay of the yeast protocol: no screen, the labelled set scored
+    with the paper's network, everything else as the base config says."""
+    base, overlay = REPO / "config" / "yeast_paper.yaml", REPO / "config" / "yeast_paper_published.yaml"
+    alone = load_config(base)
+    assert set(alone["datasets"]) == {"yeast_wt2", "chong"}
+    assert alone["datasets"]["chong"]["model"]["model_from"] == "yeast_wt2"
+    both = load_config(base, overlay)
+    assert set(both["datasets"]) == {"chong"}
+    chong = both["datasets"]["chong"]
+    assert chong["model"]["model_from"] == "published_yeast" and chong["model"]["width"] == 1.0
+    assert chong["labelled_hdf5"]["expect"] == {"cells": 30889, "classes": 18}
+    assert set(both["published_weights"]) == {"published_yeast"}
 
 
 def test_model_from_must_name_a_training_dataset_of_the_same_layout():

@@ -1,7 +1,7 @@
-"""Rule knn_figure: fig2a (per-class accuracy of each family's best layer) or suppfig2 (VGG16
+"""Rule knn_figure: fig2a (per-class accuracy of each family's best set) or suppfig2 (VGG16
 per layer and input strategy)."""
 
-from pcinpaint.benchmarks.comparisons import LAYERED, best_layers
+from pcinpaint.benchmarks.comparisons import fig2a_sets, not_run_sets
 from pcinpaint.config import RANKING_K
 from pcinpaint.figures import benchmarks as figures
 from pcinpaint.figures.common import save_figure
@@ -14,11 +14,12 @@ with rule_log(snakemake.log[0]):
     k = RANKING_K  # the config requires it among benchmarks.ks
     if wc.figure == "fig2a":
         per_class = read_table(inp.per_class).astype({"k": int, "accuracy": float})
-        best = best_layers(supptable1, k)
-        best = best[best["family"].isin(LAYERED) | (best["family"] == "classic")]
-        not_run = list(supptable1.loc[supptable1["status"] != "ran", "feature_set"])
         fig = figures.fig2a(
-            per_class, best, not_run, k, f"{wc.dataset}: {k}-NN accuracy per class, best layer per feature set"
+            per_class,
+            fig2a_sets(supptable1, k),
+            not_run_sets(supptable1),
+            k,
+            f"{wc.dataset}: {k}-NN accuracy per class, best set of each feature family",
         )
     else:
         fig = figures.suppfig2(supptable1, k, f"{wc.dataset}: VGG16 transfer features, {k}-NN balanced accuracy")

@@ -15,13 +15,15 @@ from pcinpaint.benchmarks.comparisons import (
     read_manifest,
 )
 from pcinpaint.benchmarks.sample import benchmark_images
+from pcinpaint.errors import NotRun
 from pcinpaint.features.reading import read_cells
 from pcinpaint.figures import benchmarks as figures
 from pcinpaint.figures.common import save_figure
+from pcinpaint.figures.notrun import outputs_not_run
 from pcinpaint.io import read_table, write_table
 from pcinpaint.runlog import rule_log
 
-with rule_log(snakemake.log[0]) as log:
+with rule_log(snakemake.log[0]) as log, outputs_not_run(snakemake.output):
     inp, out, params = snakemake.input, snakemake.output, snakemake.params
     bench = params.bench
     cells = read_cells(inp.cells, [*label_columns(bench), "image_id", "cell_line"])
@@ -32,6 +34,11 @@ with rule_log(snakemake.log[0]) as log:
         terms.nunique(),
         bench["min_proteins_per_term"],
     )
+    if not (terms.value_counts() >= 2).any():  # same-term distances need two images of a term
+        raise NotRun(
+            f"no localization term has two images to compare ({len(terms)} images of {terms.nunique()} terms "
+            f"with >= {bench['min_proteins_per_term']} single-term proteins)"
+        )
     drawn = benchmark_images(terms, cells["image_id"].value_counts(), bench["max_cells"], params.sample_seed)
     if len(drawn) < len(terms):
         log.info("pairs drawn from %d of %d images, stratified by term (benchmarks.max_cells)", len(drawn), len(terms))

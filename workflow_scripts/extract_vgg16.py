@@ -1,11 +1,12 @@
-"""Rule extract_vgg16: ImageNet VGG16 features, 13 conv layers x 3 input strategies."""
+"""Rule extract_vgg16: ImageNet VGG16 features, 13 conv layers x 3 input strategies, input scaled
+as the weights expect (``baselines.vgg16_input``)."""
 
 import torch
 
 from pcinpaint.config import DatasetConfig
 from pcinpaint.crops.store import open_crop_store
 from pcinpaint.features.table import stream_feature_tables
-from pcinpaint.features.vgg16 import load_vgg16, rgb_mapping, table_sizes, vgg16_batches
+from pcinpaint.features.vgg16 import load_vgg16, rgb_mapping, table_sizes, vgg16_batches, vgg16_input, weights_format
 from pcinpaint.io import read_table
 from pcinpaint.model.devices import select_device
 from pcinpaint.runlog import rule_log
@@ -15,9 +16,13 @@ with rule_log(snakemake.log[0]) as log:
     torch.set_num_threads(snakemake.threads)
     cfg = DatasetConfig.from_dict(snakemake.wildcards.dataset, params.dataset)
     rgb = rgb_mapping(cfg.roles, cfg.channels, params.rgb or None)
+    scaling = vgg16_input(params.vgg16_input, inp.weights)  # refuses weights that expect the other scaling
     log.info(
-        "VGG16 weights %s; red, green, blue = %s",
+        "VGG16 weights %s (%s format); input scaling %s (baselines.vgg16_input: %s); red, green, blue = %s",
         inp.weights,
+        weights_format(inp.weights),
+        scaling,
+        params.vgg16_input,
         [cfg.channels[i] if i is not None else None for i in rgb],
     )
     store = open_crop_store(inp.store, memory_limit=None)  # read in store order, batch by batch
@@ -30,6 +35,7 @@ with rule_log(snakemake.log[0]) as log:
         batch_size=cfg.features["batch_size"],
         precision=params.precision,
         progress=True,
+        input_scaling=scaling,
     )
     # every table written as its rows come: memory does not grow with the cells
     tables = {

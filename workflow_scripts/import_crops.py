@@ -43,6 +43,7 @@ with rule_log(snakemake.log[0]) as log:
             channel_order=src["channel_order"],
             protein_key=src["protein_key"],
             store_order=list(cfg.channels),
+            expect=snakemake.config["datasets"][cfg.name]["labelled_hdf5"]["expect"],  # not a param: stores nothing
             **common,
         )
     write_table(cells, out.cells)

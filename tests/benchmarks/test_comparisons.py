@@ -1,9 +1,22 @@
-"""Benchmark tables: labels and terms from a cell table, kNN over a manifest, best layers."""
+"""Benchmark tables: labels and terms from a cell table, kNN over a manifest, best layers, the
+sets each figure shows."""
 
 import numpy as np
 import pandas as pd
 
-from pcinpaint.benchmarks.comparisons import best_layers, image_terms, knn_tables, protein_means, table1
+from pcinpaint.benchmarks.comparisons import (
+    PAPER_ONLY,
+    best_layers,
+    classifier_table,
+    dataset_labels,
+    fig2a_sets,
+    image_terms,
+    knn_tables,
+    not_run_sets,
+    protein_means,
+    table1,
+    umap_panels,
+)
 from pcinpaint.features.manifest import FeatureSet, manifest
 from pcinpaint.features.table import feature_table
 from pcinpaint.io import write_table
@@ -60,8 +73,6 @@ def test_knn_tables_rank_informative_features_and_list_sets_not_run(tmp_path):
     write_table(feature_table(cells, rng.normal(size=(len(y), 4)), "b"), tmp_path / "pci_conv1.parquet")
     write_table(feature_table(cells, rng.normal(size=(len(y), 3)), "c"), tmp_path / "classic.parquet")
     table = manifest(sets, tmp_path)
-    from pcinpaint.benchmarks.comparisons import dataset_labels
-
     labels = dataset_labels(cells, BENCH)
     assert labels.isna().sum() == 40  # the two-term protein's cells are unlabelled in single mode
     wide, per_class = knn_tables(table, labels, [1, 11])
@@ -122,3 +133,122 @@ def test_image_level_layers_come_from_the_config_or_the_pairwise_score_itself(tm
     assert set(chosen.loc[chosen["chosen"], "feature_set"]) == set(candidates) - {"ae_conv1"}
     overall = chosen[chosen["term"] == "overall"].set_index("feature_set")["score"]
     assert overall["ae_conv2"] < overall["ae_conv1"] and overall["pci_conv3"] < -0.3
+
+
+def _supptable1(rows):
+    """A supptable1 from (feature_set, family, k11 or a reason): a number ran, text did not."""
+    return pd.DataFrame(
+        [
+            {
+                "feature_set": name,
+                "family": family,
+                "status": "ran" if isinstance(v, float) else "not run",
+                "k11": v if isinstance(v, float) else np.nan,
+                "reason": "" if isinstance(v, float) else v,
+            }
+            for name, family, v in rows
+        ]
+    )
+
+
+SUPPTABLE1 = _supptable1(
+    [
+        ("pci_conv3", "pci", 0.80),
+        ("pci_conv4", "pci", 0.88),
+        ("random_conv1", "random", 0.50),
+        ("raw", "raw", 0.30),
+        ("classic", "classic", 0.60),
+        ("cellprofiler", "cellprofiler", 0.68),
+        ("ae", "ae", "autoencoder is not in baselines.run"),
+        ("vgg16_rgb_block4_conv1", "vgg16_rgb", 0.62),
+        ("vgg16_concat_block4_conv1", "vgg16_concat", 0.66),
+        ("vgg16_protein_block3_conv1", "vgg16_protein", 0.64),
+        ("vgg16_protein_block4_conv1", "vgg16_protein", 0.69),
+        ("imported_handfield", "imported_handfield", 0.62),
+        ("imported_empty", "imported_empty", "no table given (baselines.imported.empty.path is null)"),
+        *((name, name, reason) for name, reason in PAPER_ONLY.items()),
+    ]
+)
+
+
+def _labelled(tmp_path, sets, n_proteins=6):
+    """Cells, their labels and a manifest whose ran sets separate the two single-term classes."""
+    cells = _cells(n_proteins=n_proteins)
+    y = cells["true_class"].to_numpy()
+    x = np.stack([(y == c).astype(float) for c in ("nucleus", "cytoplasm")], 1)
+    for s in sets:
+        if s.runs:
+            noise = np.random.default_rng(len(s.name)).normal(0, 0.1, x.shape)
+            write_table(feature_table(cells, x + noise, s.name), tmp_path / f"{s.name}.parquet")
+    return cells, dataset_labels(cells, BENCH), manifest(sets, tmp_path)
+
+
+def test_knn_tables_list_the_papers_rows_this_workflow_cannot_run(tmp_path):
+    """Supp Table 1 keeps the paper's designed-features and supervised rows, not run and why."""
+    _, labels, table = _labelled(tmp_path, [FeatureSet("pci_conv4", "pci", "conv4")])
+    wide, _ = knn_tables(table, labels, [1, 11])
+    paper = wide.set_index("feature_set").loc[["designed", "supervised"]]
+    assert list(paper["family"]) == ["designed", "supervised"]
+    assert set(paper["status"]) == {"not run"} and paper[["k1", "k11", "n_cells", "n_features"]].isna().all().all()
+    assert "Handfield" in paper.loc["designed", "reason"] and "baselines.imported" in paper.loc["designed", "reason"]
+    assert "trained end to end" in paper.loc["supervised", "reason"]
+    assert all("\n" not in r for r in paper["reason"])  # one line each
+    # the tables that rank sets never pick them
+    assert set(best_layers(wide)["feature_set"]) == {"pci_conv4"}
+    assert list(table1(wide)["layer"]) == ["conv4"]
+
+
+def test_classifier_table_not_run_rows_carry_their_reason(tmp_path):
+    sets = [FeatureSet("classic", "classic"), FeatureSet("ae", "ae", reason="autoencoder is not in baselines.run")]
+    cells, labels, table = _labelled(tmp_path, sets, n_proteins=9)
+    wide, _ = knn_tables(table, labels, [11])
+    result = classifier_table(table, wide, labels, cells, n_estimators=5, folds=2, seed=0)
+    not_run = result[result["balanced_accuracy"] == "not run"].set_index("feature_set")
+    assert set(not_run.index) == {"ae", "designed", "supervised"}
+    assert not_run.loc["ae", "reason"] == "autoencoder is not in baselines.run"
+    assert not_run.loc["supervised", "reason"] == PAPER_ONLY["supervised"]
+    ran = result[result["feature_set"] == "classic"]
+    assert len(ran) == 4 and ran["reason"].isna().all()  # ran rows leave it empty
+    assert (ran["balanced_accuracy"].astype(float) > 0.9).all()
+
+
+def test_fig2a_shows_the_best_set_of_every_family_that_ran():
+    best = fig2a_sets(SUPPTABLE1)
+    assert set(best["feature_set"]) == {
+        "pci_conv4",
+        "random_conv1",
+        "raw",
+        "classic",
+        "cellprofiler",
+        "vgg16_rgb_block4_conv1",
+        "vgg16_concat_block4_conv1",
+        "vgg16_protein_block4_conv1",
+        "imported_handfield",
+    }
+    assert list(best["score"]) == sorted(best["score"])  # drawn lowest first
+    not_run = not_run_sets(SUPPTABLE1)
+    assert list(not_run) == ["ae", "imported_empty", "designed", "supervised"]
+    assert not_run["designed"] == PAPER_ONLY["designed"]
+
+
+def test_umap_panels_take_each_familys_best_set_say_why_not_and_skip_absent_families():
+    panels = umap_panels(SUPPTABLE1, ["pci", "cellprofiler", "vgg16", "ae", "imported_empty", "designed", "hpa_cp"])
+    assert panels == [
+        ("pci", "pci_conv4", ""),
+        ("cellprofiler", "cellprofiler", ""),
+        ("vgg16", "vgg16_protein_block4_conv1", ""),  # the best of the three input strategies
+        ("ae", None, "autoencoder is not in baselines.run"),
+        ("imported_empty", None, "no table given (baselines.imported.empty.path is null)"),
+        ("designed", None, PAPER_ONLY["designed"]),
+    ]  # hpa_cp: no such family in this dataset, no panel
+    # a dataset without CellProfiler and without VGG16 weights (the demo): one map, one note
+    demo = _supptable1(
+        [("pci_conv3", "pci", 0.9)]
+        + [(f"vgg16_{s}", f"vgg16_{s}", "no baselines.vgg16_weights file in the config") for s in ("rgb", "concat")]
+    )
+    assert umap_panels(demo, ["pci", "cellprofiler", "vgg16"]) == [
+        ("pci", "pci_conv3", ""),
+        ("vgg16", None, "no baselines.vgg16_weights file in the config"),
+    ]
+    # an explicit strategy is a family of its own
+    assert umap_panels(SUPPTABLE1, ["vgg16_rgb"]) == [("vgg16_rgb", "vgg16_rgb_block4_conv1", "")]

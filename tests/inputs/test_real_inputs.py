@@ -1,19 +1,22 @@
 """The real-data input sources as users run them: the shipped configs, the HPA download against a
-local atlas through to the crop store, and a labelled HDF5 test set scored with the paper's
-published weights."""
+local atlas through to the crop store, and a yeast screen folder through segmentation. The yeast
+protocol with its labelled set and published weights runs in tests/test_yeast_paper.py."""
 
-import h5py
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
 from conftest import REPO, YEAST_FIELD_SEGMENTATION, require_shared, run_snakemake
-from keras_files import published_arrays, write_keras
 from local_atlas import Atlas, entry_xml, jpeg
+from yeast_paper_files import yeast_paper_downloads
 
 from pcinpaint.io import read_table
 
 CONFIGS = sorted((REPO / "config").glob("*.yaml"))
+#: configs given after another one (``--configfile base.yaml overlay.yaml``): overlay -> base
+OVERLAYS = {"yeast_paper_published": "yeast_paper"}
+#: the human protocol: labels per image, so no classification is scored on them
+IMAGE_LABELLED = {"hpa", "human_toy"}
 
 
 snakemake = run_snakemake
@@ -21,24 +24,36 @@ snakemake = run_snakemake
 
 @pytest.mark.parametrize("config", CONFIGS, ids=[c.stem for c in CONFIGS])
 def test_shipped_real_data_configs_plan_a_whole_run(config, tmp_path):
-    """Each config in config/ validates and plans `all` in a fresh directory (its real-data paths
-    point at ../shared/data, made absolute here)."""
+    """Each config in config/ (an overlay after its base) validates and plans `all` in a fresh
+    directory: paths into ../shared/data made absolute, the yeast protocol's downloads built small
+    where it reads them."""
     shared = require_shared()
-    assert {c.stem for c in CONFIGS} >= {"hpa", "yeast_cyclops", "yeast_toy", "human_toy"}
-    moved = tmp_path / config.name
-    moved.write_text(config.read_text().replace("../shared/data", str(shared)))
-    plan = snakemake("-n", "--directory", tmp_path, f"--configfile={moved}").stdout
-    assert "train_pci" in plan and "pairwise_benchmark" in plan
-    if config.stem == "hpa":  # labels per image: the paper's human protocol, no classification scored
+    assert {c.stem for c in CONFIGS} >= {"hpa", "yeast_paper", "yeast_paper_published", "yeast_toy", "human_toy"}
+    files = [REPO / "config" / f"{OVERLAYS[config.stem]}.yaml"] if config.stem in OVERLAYS else []
+    moved = []
+    for path in [*files, config]:
+        moved.append(tmp_path / path.name)
+        moved[-1].write_text(path.read_text().replace("../shared/data", str(shared)))
+    if config.stem.startswith("yeast_paper"):  # the fixture's cell count, not the paper's 30,889
+        n_cells = yeast_paper_downloads(tmp_path, shared, vgg16=False, published_filters=96)
+        moved.append(tmp_path / "fixture_size.yaml")
+        moved[-1].write_text(yaml.safe_dump({"datasets": {"chong": {"labelled_hdf5": {"expect": {"cells": n_cells}}}}}))
+    plan = snakemake("-n", "--directory", tmp_path, "--configfile", *moved).stdout
+    assert ("train_pci" in plan) != (config.stem in OVERLAYS)  # published weights: nothing trained
+    if config.stem in IMAGE_LABELLED:  # the paper's human protocol: the pairwise score only
+        assert "pairwise_benchmark" in plan
         assert "knn_benchmark" not in plan and "classifier_benchmark" not in plan
+    else:
+        assert "knn_benchmark" in plan and "classifier_benchmark" in plan
+    if config.stem == "hpa":
         # every human item of the paper: fig1c/suppfig1, fig2b/table2, fig4, table3 (GO files
         # fetched), fig5/suppdata2, fig6, suppfig4
         for job in ("inpainting_figure", "protein_clustering", "download_go", "go_enrichment", "multiloc_scores"):
             assert f"rule {job}:" in plan, job
         for item in ("fig2b.png", "table2.tsv", "fig4.png", "table3.tsv", "suppdata2.tsv", "fig6", "suppfig4.png"):
             assert item in plan, item
-    else:
-        assert "knn_benchmark" in plan
+    if config.stem.startswith("yeast_paper"):  # the labelled set is the only one scored
+        assert "results/chong/tables/supptable1.tsv" in plan and "yeast_wt2/tables/supptable1" not in plan
 
 
 # --------------------------------------------------------------------------------------------
@@ -185,64 +200,6 @@ def test_hpa_source_downloads_splits_and_crops(tmp_path):
 # --------------------------------------------------------------------------------------------
 # source: labelled_hdf5 with model_from: published_yeast
 # --------------------------------------------------------------------------------------------
-
-
-def test_labelled_hdf5_scored_with_published_weights(tmp_path):
-    """A DeepLoc-layout test set (GFP then RFP in the file) gets features from converted Keras
-    weights, with Spindle Pole merged into Spindle; no training runs and no autoencoder is claimed."""
-    rng = np.random.default_rng(0)
-    n = 48
-    crops = rng.random((n, 2, 64, 64)).astype(np.float32) * 50
-    classes_of = np.arange(n) % 3  # Spindle, Spindle Pole, Nucleus
-    yy, xx = np.mgrid[:64, :64]
-    for i, c in enumerate(classes_of):  # a protein pattern per class, a cell body in RFP
-        crops[i, 1] += 400 * (np.hypot(yy - 32, xx - 32) < 20)
-        crops[i, 0] += 800 * (np.hypot(yy - 32, xx - 32) < (6 if c == 2 else 2))
-    onehot = np.eye(3, dtype=np.float32)[classes_of]
-    with h5py.File(tmp_path / "chong_test.hdf5", "w") as f:
-        f.create_dataset("data1", data=crops.reshape(n, -1))
-        f.create_dataset("Index1", data=onehot)
-    conv, bn = published_arrays(8, n_source=2, n_structural=1, n_protein=1)
-    write_keras(tmp_path / "model_weights.h5", conv, bn)
-    config = {
-        "seed": 1,
-        "published_weights": {"published_yeast": "model_weights.h5"},
-        "datasets": {
-            "chong": {
-                "source": "labelled_hdf5",
-                "labelled_hdf5": {
-                    "paths": ["chong_test.hdf5"],
-                    "classes": ["Spindle", "Spindle Pole", "Nucleus"],
-                    "merge": {"Spindle Pole": "Spindle"},
-                    "file_channels": ["gfp", "rfp"],
-                },
-                "channels": [{"name": "rfp", "role": "structural"}, {"name": "gfp", "role": "protein"}],
-                "model": {"model_from": "published_yeast", "width": 0.25},
-                "baselines": {"run": ["classic", "autoencoder"]},
-                "benchmarks": {"label_from": "column", "label_column": "label", "min_proteins_per_term": 1},
-                "min_cells": 1,
-            }
-        },
-    }
-    path = tmp_path / "config.yaml"
-    path.write_text(yaml.safe_dump(config))
-    plan = snakemake("table1", "-n", "--directory", tmp_path, f"--configfile={path}").stdout
-    assert "train_pci" not in plan and "convert_published_weights" in plan
-    snakemake("table1", "results/chong/features/feature_sets.tsv", "--directory", tmp_path, f"--configfile={path}")
-    res = tmp_path / "results" / "chong"
-    cells = read_table(res / "cells.parquet")
-    assert cells["label"].value_counts().to_dict() == {"spindle": 32, "nucleus": 16}
-    from pcinpaint.crops.store import open_crop_store
-
-    store = open_crop_store(res / "crops.zarr")
-    assert store.attrs["channels"] == ["rfp", "gfp"]  # the config's order, not the file's
-    # the RFP cell body is the structural channel: bright in a disc of radius 20
-    assert store.raw([0])[0, 0, 32, 50] > store.raw([0])[0, 0, 2, 2]
-    table1 = read_table(res / "tables/table1.tsv")
-    assert len(table1) == 5 and table1["balanced_accuracy_k11"].astype(float).between(0, 1).all()
-    sets = read_table(res / "features/feature_sets.tsv").set_index("name")
-    assert sets.loc["ae", "status"] == "not run" and "published" in sets.loc["ae", "reason"]
-    assert sets.loc["pci_conv3", "status"] == "ran"
 
 
 # --------------------------------------------------------------------------------------------

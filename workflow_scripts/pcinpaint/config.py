@@ -93,7 +93,15 @@ def _check_folder_name(name: str, where: str, published: dict) -> None:
 
 
 def validate_config(config: dict, where: str = "config") -> dict:
-    """Check a whole workflow config against the schema and the cross-field rules; fill defaults."""
+    """Check a whole workflow config against the schema and the cross-field rules; fill defaults.
+
+    A dataset set to null is removed first: a second config file given after the first
+    (``--configfile=a.yaml b.yaml``) can drop a dataset of the first that way, e.g. the screen a
+    model would be trained on when published weights replace it.
+    """
+    if isinstance(config.get("datasets"), dict):
+        for name in [n for n, ds in config["datasets"].items() if ds is None]:
+            del config["datasets"][name]
     validate_instance(config, load_schema(), where)
     for name, ds in config["datasets"].items():
         _check_folder_name(name, where, config.get("published_weights", {}))
@@ -329,17 +337,28 @@ def check_queries(queries: list[str], proteins, key: str, source: str) -> None:
     raise ConfigError(f"{key}: {', '.join(named)} {verb} not among the {len(known)} proteins of {source}")
 
 
-def load_config(path: str | Path) -> dict:
-    """Read and validate a YAML config file (the tests' and benchmarks' entry point)."""
-    path = Path(path)
-    try:
-        with open(path) as fh:
-            config = yaml.safe_load(fh)
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"{path}: cannot read config: {' '.join(str(exc).split())}") from None
-    if not isinstance(config, dict):
-        raise ConfigError(f"{path}: config must be a mapping, got {type(config).__name__}")
-    return validate_config(config, where=str(path))
+def _merged(base: dict, overlay: dict) -> dict:
+    """``overlay`` merged into ``base`` as Snakemake merges several ``--configfile`` (mappings
+    recursively, anything else replaced, null included)."""
+    for key, value in overlay.items():
+        base[key] = _merged(base.get(key) or {}, value) if isinstance(value, dict) else value
+    return base
+
+
+def load_config(*paths: str | Path) -> dict:
+    """Read and validate YAML config files, each merged over the ones before as
+    ``--configfile a.yaml b.yaml`` does (the tests' and benchmarks' entry point)."""
+    config: dict = {}
+    for path in map(Path, paths):
+        try:
+            with open(path) as fh:
+                part = yaml.safe_load(fh)
+        except (OSError, yaml.YAMLError) as exc:
+            raise ConfigError(f"{path}: cannot read config: {' '.join(str(exc).split())}") from None
+        if not isinstance(part, dict):
+            raise ConfigError(f"{path}: config must be a mapping, got {type(part).__name__}")
+        config = _merged(config, part)
+    return validate_config(config, where=" + ".join(map(str, paths)))
 
 
 @dataclass(frozen=True)

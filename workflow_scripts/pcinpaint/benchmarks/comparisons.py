@@ -6,7 +6,8 @@ the feature tables and the cell table; labels come from ``labels`` as the datase
 "not run", so a missing baseline is visible rather than silently absent.
 
 - kNN (``supptable1``, ``table1``, per-class accuracies for ``fig2a``/``suppfig2``): z-scored
-  features, leave-one-out Euclidean kNN for each k from one neighbour query.
+  features, leave-one-out Euclidean kNN for each k from one neighbour query. The paper's rows
+  this workflow cannot compute (``PAPER_ONLY``) are listed as not run, with the reason.
 - Classifiers (``supptable2``): L1 logistic regression and a random forest on the best kNN layer
   of each family, stratified folds and folds grouped by image.
 - Pairwise distances (``fig2b``, ``table2``): see ``pairwise``.
@@ -21,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from pcinpaint.errors import NotRun
-from pcinpaint.features.manifest import NOT_RUN
+from pcinpaint.features.manifest import NOT_RUN, VGG16_STRATEGIES
 from pcinpaint.features.reading import FeatureFile, FeatureRows, read_cell_rows
 from pcinpaint.inputs.annotations import cell_labels, read_annotations, terms_for_pairwise
 from pcinpaint.io import read_table
@@ -30,6 +31,19 @@ log = logging.getLogger(__name__)
 
 #: families whose layers are compared and of which the best layer represents the family
 LAYERED = ("pci", "random", "ae", "vgg16_rgb", "vgg16_concat", "vgg16_protein")
+
+#: the paper's Supp Table 1/2 rows that no feature set of this workflow stands for: name (also
+#: its family) -> why; ``knn_tables`` lists them as not run so the tables keep the paper's rows
+PAPER_ONLY = {
+    "designed": "the paper's expert-designed yeast features (Handfield et al. 2013; 62.04 at k=11): computed with "
+    "the authors' own segmentation and feature software, not part of this workflow; to compare, import them as "
+    "baselines.imported.<name>",
+    "supervised": "the paper's supervised row (DeepLoc, Kraus et al. 2017; 92.44 at k=11): a CNN trained end to end "
+    "on these labels, a classifier rather than an unsupervised feature set, not part of this workflow",
+}
+
+#: ``benchmarks.umap_cells.families`` names that stand for several families (the best set of all of them)
+FAMILY_GROUPS = {"vgg16": tuple(f"vgg16_{s}" for s in VGG16_STRATEGIES)}
 
 
 def dataset_labels(cells: pd.DataFrame, bench: dict) -> pd.Series:
@@ -95,7 +109,8 @@ def knn_tables(
     ``labels``: one per cell in store order. Cells without a label take no part, and only the
     labelled cells' rows are read from each table (checked against ``store_index``, the cell
     table's, when given); ``note`` (which cells, e.g. "100,000 of 638,640" under
-    ``benchmarks.max_cells``) goes into the table's ``cells`` column beside ``n_cells``.
+    ``benchmarks.max_cells``) goes into the table's ``cells`` column beside ``n_cells``. The
+    ``PAPER_ONLY`` rows close the table, not run.
     """
     from pcinpaint.benchmarks.knn import knn_report, scored_cells
 
@@ -124,12 +139,16 @@ def knn_tables(
             per_class.append(classes.assign(feature_set=row["name"]))
             log.info("%s: k=11 %s", row["name"], out.get("k11"))
         wide.append(out)
+    wide += [
+        {"feature_set": name, "family": name, "layer": "", "status": NOT_RUN, "reason": reason}
+        for name, reason in PAPER_ONLY.items()
+    ]
     table = pd.DataFrame(
         wide,
         columns=["feature_set", "family", "layer", "n_features", "status"]
         + [f"k{k}" for k in ks]
         + ["n_cells", "cells", "reason", "note"],
-    ).astype({"n_cells": "Int64"})  # blank, not NaN, for sets that did not run
+    ).astype({"n_cells": "Int64", "n_features": "Int64"})  # blank, not NaN, for sets that did not run
     classes = pd.concat(per_class, ignore_index=True) if per_class else pd.DataFrame()
     return table, classes
 
@@ -139,6 +158,39 @@ def best_layers(table: pd.DataFrame, k: int = 11) -> pd.DataFrame:
     ran = table[table["status"] == "ran"].copy()
     ran["score"] = ran[f"k{k}"].astype(float)
     return ran.sort_values("score", ascending=False).drop_duplicates("family").sort_values("feature_set")
+
+
+def not_run_sets(table: pd.DataFrame) -> dict[str, str]:
+    """Each set of ``supptable1`` that was not run -> why (what figures name beside their data)."""
+    rows = table[table["status"] != "ran"]
+    return dict(zip(rows["feature_set"], rows["reason"].fillna("").astype(str)))
+
+
+def fig2a_sets(supptable1: pd.DataFrame, k: int = 11) -> pd.DataFrame:
+    """Fig 2A's sets: the best set at ``k`` of every family that ran (layered families by their
+    best layer, single-table ones such as raw, classic, cellprofiler and imported tables as they
+    are), lowest score first, so every feature set benchmarked is compared class by class."""
+    return best_layers(supptable1, k).sort_values(["score", "feature_set"]).reset_index(drop=True)
+
+
+def umap_panels(supptable1: pd.DataFrame, families, k: int = 11) -> list[tuple[str, str | None, str]]:
+    """Supp Fig 3's panels, one per configured family, as (family, feature set, reason): the
+    family's best set at ``k`` (``vgg16``: the best of the three input strategies), or None and
+    why where none of its sets ran. A family ``supptable1`` does not list is left out: the
+    dataset does not have it, so a panel would only say so."""
+    panels = []
+    for family in families:
+        members = supptable1[supptable1["family"].isin(FAMILY_GROUPS.get(family, (family,)))]
+        if members.empty:
+            continue
+        ran = members[members["status"] == "ran"]
+        if len(ran):
+            scores = ran[f"k{k}"].astype(float)
+            panels.append((family, str(ran.loc[scores.idxmax(), "feature_set"]), ""))
+        else:
+            reasons = dict.fromkeys(members["reason"].fillna("").astype(str))
+            panels.append((family, None, "; ".join(r for r in reasons if r) or "no reason recorded"))
+    return panels
 
 
 def table1(supptable1: pd.DataFrame, k: int = 11) -> pd.DataFrame:
@@ -163,7 +215,8 @@ def classifier_table(
     with stratified folds (the paper) and folds grouped by image (no protein in both). Cells
     without a label take no part, and only their rows are read (checked against the store
     indices of ``cells``, the cell table in store order); ``note`` says which cells (its
-    ``cells`` column)."""
+    ``cells`` column). Sets not run in ``supptable1`` (the ``PAPER_ONLY`` rows too) are rows
+    marked not run with their ``reason``."""
     from pcinpaint.benchmarks.classify import cross_validate
 
     keep = labels.notna().to_numpy()
@@ -205,10 +258,24 @@ def classifier_table(
                         else "",
                     }
                 )
-    not_run = supptable1.loc[supptable1["status"] != "ran", "feature_set"]
-    rows += [{"feature_set": name, "model": "", "folds": "", "balanced_accuracy": NOT_RUN} for name in not_run]
-    columns = ["feature_set", "model", "folds", "balanced_accuracy", "sd", "n_cells", "cells", "n_classes", "note"]
-    return pd.DataFrame(rows, columns=columns)
+    rows += [
+        {"feature_set": name, "model": "", "folds": "", "balanced_accuracy": NOT_RUN, "reason": reason}
+        for name, reason in not_run_sets(supptable1).items()
+    ]
+    columns = [
+        "feature_set",
+        "model",
+        "folds",
+        "balanced_accuracy",
+        "sd",
+        "n_cells",
+        "cells",
+        "n_classes",
+        "reason",
+        "note",
+    ]
+    # blank, not NaN (and counts not printed as floats), where a set did not run
+    return pd.DataFrame(rows, columns=columns).astype({"n_cells": "Int64", "n_classes": "Int64"})
 
 
 def pairwise_sets(supptable1: pd.DataFrame, k: int = 11) -> list[str]:
@@ -252,7 +319,7 @@ def best_by_pairwise(scores: pd.DataFrame, manifest: pd.DataFrame, layers: dict)
     for fam, layer in layers.items():
         if layer != "best":
             continue
-        members = [n for n in overall.index if family.get(n) == fam]
+        members = [n for n in overall.dropna().index if family.get(n) == fam]
         if len(members) > 1:
             best = overall[members].idxmin()
             chosen -= set(members) - {best}

@@ -10,6 +10,7 @@ comes back follows the crop-store contract, with positions and areas unknown (Na
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -20,7 +21,15 @@ from pcinpaint.crops.preprocess import NORMALISE, normalise_crops, preprocess_cr
 from pcinpaint.crops.store import to_uint8, write_crop_store
 from pcinpaint.errors import ConfigError, InputError
 from pcinpaint.inputs.files import read_image
-from pcinpaint.inputs.labelled_hdf5 import AUTO, DEFAULT_DATA_KEY, DEFAULT_LABEL_KEY, LabelledFile, class_map, open_hdf5
+from pcinpaint.inputs.labelled_hdf5 import (
+    AUTO,
+    DEFAULT_DATA_KEY,
+    DEFAULT_LABEL_KEY,
+    LabelledFile,
+    check_expected,
+    class_map,
+    open_hdf5,
+)
 
 log = logging.getLogger(__name__)
 
@@ -179,6 +188,7 @@ def store_labelled_hdf5(
     dataset: str = "",
     batch_size: int = 1024,
     store_order: Sequence[str] | None = None,
+    expect: dict | None = None,
 ) -> pd.DataFrame:
     """Crop store and cell table of one or more labelled HDF5 files (in the order given).
 
@@ -190,7 +200,8 @@ def store_labelled_hdf5(
     ``<file stem>:<row>``; ``image_id`` ``<file stem>:<label>``; ``protein`` the per-cell
     names of ``protein_key`` or else the label. ``store_order`` names the channels in the order
     the store keeps them (the dataset's config order, which a model taken from another dataset
-    expects); default: the file's order.
+    expects); default: the file's order. ``expect`` ({cells, classes}) must match the files'
+    cells and classes after the merge, or nothing is stored.
     """
     channels, roles = list(channels), list(roles)
     if len(channels) != len(roles):
@@ -239,6 +250,7 @@ def store_labelled_hdf5(
             if (~keep).any():
                 log.info("%s: %d cells of classes merged away (None) left out", data.path, int((~keep).sum()))
         n_cells = sum(len(t) for t in tables)
+        check_expected(paths, Counter(label for t in tables for label in t["label"]), expect)
         if n_cells == 0:
             raise InputError(f"{paths[0]}: no cells left after the merge map {merge}")
 

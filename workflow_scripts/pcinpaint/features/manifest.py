@@ -7,6 +7,7 @@ contract. Families and their layers:
 - ``random_conv1..5``: the same encoder untrained (seeded);
 - ``raw``: downsampled pixels;
 - ``classic``: intensity, correlation, Haralick texture (and centre-cell shape for whole cells);
+- ``cellprofiler``: the CellProfiler measurements a labelled HDF5 set carries (Chong et al.'s);
 - ``ae_conv1..5``: the autoencoder baseline's encoder;
 - ``vgg16_{rgb,concat,protein}_<layer>``: ImageNet VGG16, 13 conv layers, 3 input strategies;
 - ``imported_<name>``: a user's table (per cell, or per protein).
@@ -80,6 +81,8 @@ def feature_sets(ds: dict) -> list[FeatureSet]:
         if "classic" in run
         else FeatureSet("classic", "classic", reason="classic is not in baselines.run")
     )
+    if ds.get("source") == "labelled_hdf5":
+        sets.append(cellprofiler_set(ds["labelled_hdf5"]))
     if "autoencoder" in run and is_published(ds.get("model", {}).get("model_from")):
         sets.append(FeatureSet("ae", "ae", reason="the paper's published weights include no autoencoder"))
     elif "autoencoder" in run:
@@ -104,6 +107,18 @@ def feature_sets(ds: dict) -> list[FeatureSet]:
         )
         sets.append(FeatureSet(f"imported_{name}", f"imported_{name}", level=entry.get("level", "cell"), reason=reason))
     return sets
+
+
+def cellprofiler_set(block: dict) -> FeatureSet:
+    """The ``cellprofiler`` set of a labelled HDF5 dataset: it runs where every file holds the
+    measurements (``cellprofiler_key``), with no separate import."""
+    from pcinpaint.inputs.labelled_hdf5 import missing_dataset
+
+    key = block.get("cellprofiler_key", "Info1")
+    if not key:
+        return FeatureSet("cellprofiler", "cellprofiler", reason="labelled_hdf5.cellprofiler_key is null")
+    why = missing_dataset(block["paths"], key)
+    return FeatureSet("cellprofiler", "cellprofiler", reason=why or "")
 
 
 def baseline_sets(ds: dict) -> list[FeatureSet]:

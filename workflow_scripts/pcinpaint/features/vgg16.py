@@ -11,22 +11,41 @@ Three ways to feed a crop to a network trained on RGB photographs (Lu et al. 201
 * ``protein``: the protein channel only, as a greyscale image.
 
 Crops go in as stored, 64x64, not resized to ImageNet's 224x224: after four 2x2 poolings the
-block5 maps are 4x4. Pixels are uint8 / 255, then normalised with ImageNet's per-colour mean
-(0.485, 0.456, 0.406) and standard deviation (0.229, 0.224, 0.225). Each of the 13 convolutions'
-ReLU output is max-pooled over space, one vector per layer (Keras names, ``block1_conv1`` ..
-``block5_conv3``; the paper reports ``block4_conv1``).
+block5 maps are 4x4. Each of the 13 convolutions' ReLU output is max-pooled over space, one
+vector per layer (Keras names, ``block1_conv1`` .. ``block5_conv3``; the paper reports
+``block4_conv1``).
 
-torchvision does not install beside the pinned torch, so the convolutional part is defined here
-in plain torch with torchvision's module layout: a weights file holds the keys
-``features.N.weight`` / ``features.N.bias`` for N in 0, 2, 5, 7, 10, 12, 14, 17, 19, 21, 24,
-26, 28 (``classifier.*`` keys are ignored). To get it, on any machine with torchvision::
+The 3-channel image is scaled the way the weights were trained (``INPUT_SCALINGS``):
+
+* ``keras``, what the paper ran (Keras ``vgg16.preprocess_input``, "caffe" mode): the stored
+  uint8 values as 0-255 floats, RGB reordered to BGR, the ImageNet means (103.939, 116.779,
+  123.68) subtracted from B, G and R, no division.
+* ``torchvision``: uint8 / 255, then ImageNet's per-colour mean (0.485, 0.456, 0.406) and
+  standard deviation (0.229, 0.224, 0.225).
+
+The network is defined here in plain torch (torchvision does not install beside the pinned
+torch) with torchvision's module layout, and loads either weights file (``load_vgg16``):
+
+* Keras (HDF5), the paper's: ``vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5`` (58.9 MB,
+  https://storage.googleapis.com/tensorflow/keras-applications/vgg16/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5;
+  the with-top file works too, its dense layers ignored), or a whole-model ``model.save`` file.
+  Converted in memory at load, like the published PCI weights: HWIO kernels to OIHW (Keras
+  convolutions are cross-correlations like torch's, so no flip).
+* torchvision: a state dict with keys ``features.N.weight`` / ``features.N.bias`` for N in 0,
+  2, 5, 7, 10, 12, 14, 17, 19, 21, 24, 26, 28 (``classifier.*`` keys are ignored). To get it,
+  on any machine with torchvision::
 
     import torch, torchvision
     torch.save(torchvision.models.vgg16(weights="IMAGENET1K_V1").state_dict(), "vgg16.pt")
+
+Keras weights expect Keras scaling and torchvision weights torchvision scaling: ``vgg16_input``
+resolves the config's ``baselines.vgg16_input`` (``auto``: the file's format) and refuses a
+mismatch.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
@@ -39,6 +58,7 @@ from pcinpaint.errors import InputError, one_line
 from pcinpaint.features.manifest import VGG16_LAYERS, VGG16_STRATEGIES, vgg16_name
 from pcinpaint.features.table import collect_batches
 from pcinpaint.model.devices import autocast_dtype
+from pcinpaint.model.published import read_h5_layers
 
 #: torchvision's VGG16 configuration "D": filters per convolution, "M" for a 2x2 max pooling
 CFG_D = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M")
@@ -48,6 +68,12 @@ STRATEGIES = VGG16_STRATEGIES
 COLOURS = ("red", "green", "blue")
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+#: Keras ``preprocess_input`` "caffe" mode: ImageNet means on the 0-255 scale, in B, G, R order
+CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
+INPUT_SCALINGS = ("keras", "torchvision")
+#: the ``baselines.vgg16_input`` settings: a scaling, or ``auto`` (the weights file's format)
+INPUT_SETTINGS = ("auto",) + INPUT_SCALINGS
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 
 
 def _conv_indices() -> tuple[int, ...]:
@@ -137,16 +163,128 @@ def _features_state(path: Path, obj) -> dict[str, Tensor]:
     return {k: v for k, v in obj.items() if isinstance(k, str)}  # the features Sequential on its own
 
 
-def load_vgg16(path: str | Path) -> VGG16Features:
-    """VGG16's convolutions from a torchvision-format state dict, in eval mode.
+def _has_hdf5_signature(path: Path) -> bool:
+    """HDF5's superblock signature at offset 0, or after a user block (512, 1024, 2048, ... bytes)."""
+    size = path.stat().st_size
+    with path.open("rb") as f:
+        offset = 0
+        while offset + len(HDF5_SIGNATURE) <= size:
+            f.seek(offset)
+            if f.read(len(HDF5_SIGNATURE)) == HDF5_SIGNATURE:
+                return True
+            offset = 512 if offset == 0 else offset * 2
+    return False
 
-    Accepts a full ``vgg16().state_dict()`` (``features.*`` keys; ``classifier.*`` ignored), the
-    state dict of ``vgg16().features`` alone (``0.weight`` ...), or either held under
-    ``"state_dict"`` or ``"model"``. Problems raise a one-line ``InputError`` naming the file.
+
+def weights_format(path: str | Path) -> str:
+    """``"keras"`` for an HDF5 file (Keras weights), else ``"torchvision"`` (a torch state dict).
+
+    Decided by the file's bytes, not its name: a ``.h5``/``.hdf5`` name without the HDF5
+    signature is an error rather than a confusing torch.load failure.
     """
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: VGG16 weights file not found")
+    if _has_hdf5_signature(path):
+        return "keras"
+    if path.suffix.lower() in (".h5", ".hdf5"):
+        raise InputError(f"{path}: named like Keras weights but not an HDF5 file (no HDF5 signature); truncated?")
+    return "torchvision"
+
+
+#: per format: how the file is described, and what its first convolution expects
+_FORMATS = {
+    "keras": ("Keras VGG16 weights (HDF5)", "Keras", "BGR 0-255 input"),
+    "torchvision": ("a torchvision state dict", "torchvision", "RGB input normalised by ImageNet means and SDs"),
+}
+
+
+def vgg16_input(setting: str, path: str | Path) -> str:
+    """The input scaling (``"keras"`` or ``"torchvision"``) for ``baselines.vgg16_input`` and a weights file.
+
+    ``auto`` follows the file's format; a scaling named explicitly must match it, since each
+    set of weights' first convolution expects its own input (a mismatch raises ``InputError``).
+    """
+    if setting not in INPUT_SETTINGS:
+        raise ValueError(f"vgg16_input '{setting}': settings are {list(INPUT_SETTINGS)}")
+    fmt = weights_format(path)
+    if setting in ("auto", fmt):
+        return fmt
+    _, name, expects = _FORMATS[setting]
+    raise InputError(
+        f"{path}: baselines.vgg16_input is {setting} but the file is {_FORMATS[fmt][0]}; {name} input scaling "
+        f"needs the {name} weights (their first convolution expects {expects}); set vgg16_input: auto or {fmt}"
+    )
+
+
+def load_vgg16(path: str | Path) -> VGG16Features:
+    """VGG16's convolutions, in eval mode, from Keras (HDF5) or torchvision weights (``weights_format``).
+
+    Problems raise a one-line ``InputError`` naming the file.
+    """
+    path = Path(path)
+    if weights_format(path) == "keras":
+        return _load_keras(path)
+    return _load_torchvision(path)
+
+
+#: Keras weight names, after the TF scope and output index are dropped: Keras 2
+#: (``block1_conv1/kernel:0``) or Keras 1 (``block1_conv1_W_1:0``, the keras-applications file)
+_KERNEL = re.compile(r"(?:^|_)(?:kernel|W)(?:_\d+)?$")
+_BIAS = re.compile(r"(?:^|_)(?:bias|b)(?:_\d+)?$")
+
+
+def _kernel_and_bias(path: Path, name: str, found: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    kernels = [k for k in found if _KERNEL.search(k)]
+    biases = [k for k in found if _BIAS.search(k)]
+    if len(kernels) != 1 or len(biases) != 1:
+        raise InputError(
+            f"{path}: layer '{name}' has weights {_listed(sorted(found))}; expected one kernel and one bias"
+        )
+    return found[kernels[0]], found[biases[0]]
+
+
+def _load_keras(path: Path) -> VGG16Features:
+    """Keras VGG16 weights (``save_weights`` or ``model.save`` layout), converted HWIO -> OIHW.
+
+    Dense layers of a with-top file are not read.
+    """
+    weights, _ = read_h5_layers(path, CONV_LAYERS)
+    missing = [name for name in CONV_LAYERS if name not in weights]
+    if missing:
+        raise InputError(
+            f"{path}: missing {len(missing)} of {len(CONV_LAYERS)} VGG16 conv layers: {_listed(missing)}"
+            + ("" if weights else " (no VGG16 layer weights in the file; is it Keras VGG16?)")
+        )
+    model = VGG16Features()
+    state, wrong = {}, []
+    for name, index in zip(CONV_LAYERS, CONV_INDICES):
+        kernel, bias = _kernel_and_bias(path, name, weights[name])
+        conv = model.features[index]
+        expected = tuple(conv.weight.shape[i] for i in (2, 3, 1, 0))  # OIHW -> HWIO
+        if kernel.shape != expected:
+            wrong.append(f"{name} kernel {tuple(kernel.shape)} (expected {expected})")
+        elif bias.shape != (conv.out_channels,):
+            wrong.append(f"{name} bias {tuple(bias.shape)} (expected {(conv.out_channels,)})")
+        else:
+            state[f"{index}.weight"] = torch.from_numpy(np.ascontiguousarray(kernel.transpose(3, 2, 0, 1))).float()
+            state[f"{index}.bias"] = torch.from_numpy(np.asarray(bias)).float()
+    if wrong:
+        raise InputError(
+            f"{path}: wrong shape for {_listed(wrong, 2)}; "
+            "expected the tf_dim_ordering file (kernels as height, width, in, out)"
+        )
+    model.features.load_state_dict(state)
+    return model.eval()
+
+
+def _load_torchvision(path: Path) -> VGG16Features:
+    """VGG16's convolutions from a torchvision-format state dict.
+
+    Accepts a full ``vgg16().state_dict()`` (``features.*`` keys; ``classifier.*`` ignored), the
+    state dict of ``vgg16().features`` alone (``0.weight`` ...), or either held under
+    ``"state_dict"`` or ``"model"``.
+    """
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
@@ -213,22 +351,45 @@ def rgb_mapping(
     return tuple(out)
 
 
+def _check_scaling(scaling: str) -> None:
+    if scaling not in INPUT_SCALINGS:
+        raise ValueError(f"unknown input scaling '{scaling}'; scalings are {list(INPUT_SCALINGS)}")
+
+
+def as_crops(raw: Tensor, scaling: str = "torchvision") -> Tensor:
+    """Stored uint8 crops as the float crops a scaling starts from: / 255 for torchvision, the
+    0-255 values themselves for keras (the paper's ``rint(img * 255)``, exact here)."""
+    _check_scaling(scaling)
+    crops = raw.float()
+    return crops.div_(255.0) if scaling == "torchvision" else crops
+
+
 def _normalise(x: Tensor) -> Tensor:
     mean = torch.tensor(IMAGENET_MEAN, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
     std = torch.tensor(IMAGENET_STD, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
     return (x - mean) / std
 
 
-def _rgb_input(crops: Tensor, rgb: Sequence[int | None]) -> Tensor:
+def _caffe(x: Tensor) -> Tensor:
+    """Keras ``preprocess_input`` "caffe" mode on RGB 0-255 input: BGR, ImageNet means subtracted."""
+    mean = torch.tensor(CAFFE_MEAN_BGR, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
+    return x.flip(1) - mean
+
+
+def _scaled(x: Tensor, scaling: str) -> Tensor:
+    return _caffe(x) if scaling == "keras" else _normalise(x)
+
+
+def _rgb_input(crops: Tensor, rgb: Sequence[int | None], scaling: str = "torchvision") -> Tensor:
     x = crops.new_zeros((crops.shape[0], 3) + tuple(crops.shape[2:]))
     for colour, channel in enumerate(rgb):
         if channel is not None:
             x[:, colour] = crops[:, channel]
-    return _normalise(x)
+    return _scaled(x, scaling)
 
 
-def _grey_input(crops: Tensor, channel: int) -> Tensor:
-    return _normalise(crops[:, channel : channel + 1].expand(-1, 3, -1, -1))
+def _grey_input(crops: Tensor, channel: int, scaling: str = "torchvision") -> Tensor:
+    return _scaled(crops[:, channel : channel + 1].expand(-1, 3, -1, -1), scaling)
 
 
 def _check_indices(n_channels: int, rgb: Sequence[int | None] | None, protein: int | None) -> None:
@@ -239,19 +400,26 @@ def _check_indices(n_channels: int, rgb: Sequence[int | None] | None, protein: i
         raise ValueError(f"protein channel {protein} out of range for {n_channels} channels")
 
 
-def strategy_inputs(crops: Tensor, strategy: str, rgb: Sequence[int | None], protein: int) -> list[Tensor]:
-    """The ImageNet-normalised 3-channel inputs of one strategy for float crops (n, C, H, W) in [0, 1].
+def strategy_inputs(
+    crops: Tensor, strategy: str, rgb: Sequence[int | None], protein: int, input_scaling: str = "torchvision"
+) -> list[Tensor]:
+    """The scaled 3-channel network inputs of one strategy for crops (n, C, H, W).
 
-    ``rgb``: one input; ``concat``: one per channel, in channel order; ``protein``: one.
+    ``crops``: uint8 as stored, or floats already on the scaling's range (``as_crops``: [0, 1]
+    for torchvision, 0-255 for keras). ``rgb``: one input; ``concat``: one per channel, in
+    channel order; ``protein``: one.
     """
     if strategy not in STRATEGIES:
         raise ValueError(f"unknown strategy '{strategy}'; strategies are {list(STRATEGIES)}")
+    _check_scaling(input_scaling)
     _check_indices(crops.shape[1], rgb if strategy == "rgb" else None, protein if strategy == "protein" else None)
+    if crops.dtype == torch.uint8:
+        crops = as_crops(crops, input_scaling)
     if strategy == "rgb":
-        return [_rgb_input(crops, rgb)]
+        return [_rgb_input(crops, rgb, input_scaling)]
     if strategy == "concat":
-        return [_grey_input(crops, c) for c in range(crops.shape[1])]
-    return [_grey_input(crops, protein)]
+        return [_grey_input(crops, c, input_scaling) for c in range(crops.shape[1])]
+    return [_grey_input(crops, protein, input_scaling)]
 
 
 # --------------------------------------------------------------------------------------------
@@ -288,6 +456,7 @@ def vgg16_batches(
     precision: str = "auto",
     progress: bool = False,
     layers: Sequence[str] = CONV_LAYERS,
+    input_scaling: str = "torchvision",
 ) -> Iterator[dict[tuple[str, str], np.ndarray]]:
     """Per (strategy, layer), a float32 (cells, size) matrix, one batch of cells at a time in
     store order.
@@ -295,8 +464,9 @@ def vgg16_batches(
     ``store``: a ``CropStore`` or a uint8 array (n, C, H, W). ``rgb`` (channel per colour) and
     ``protein`` (channel index) default to the store's channel roles (``rgb_mapping``). Concat's
     size is ``LAYER_SIZES[layer] * C``. A channel shared by ``concat`` and ``protein`` goes
-    through the network once.
+    through the network once. ``input_scaling`` must suit the weights (``vgg16_input``).
     """
+    _check_scaling(input_scaling)
     strategies, layers, n, n_channels, rgb, protein = _checked(store, strategies, layers, rgb, protein)
     raw_of = store.raw if hasattr(store, "raw") else store.__getitem__
 
@@ -311,10 +481,10 @@ def vgg16_batches(
     model = model.to(device).to(memory_format=torch.channels_last).eval()
     for at in tqdm(range(0, n, batch_size), desc="vgg16", disable=not progress, mininterval=10):
         raw = torch.from_numpy(np.ascontiguousarray(raw_of(slice(at, at + batch_size)))).to(device, non_blocking=True)
-        crops = raw.float().div_(255.0)
+        crops = as_crops(raw, input_scaling)
         pooled = {}
         for view in views:
-            x = _rgb_input(crops, rgb) if view == "rgb" else _grey_input(crops, view)
+            x = _rgb_input(crops, rgb, input_scaling) if view == "rgb" else _grey_input(crops, view, input_scaling)
             x = x.contiguous(memory_format=torch.channels_last)
             with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
                 result = model(x, layers)

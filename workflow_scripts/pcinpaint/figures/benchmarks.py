@@ -7,6 +7,7 @@ that were not run are named on the figure rather than left out.
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
@@ -15,23 +16,43 @@ from pcinpaint.features.manifest import VGG16_LAYERS, VGG16_STRATEGIES
 from pcinpaint.figures.common import plt
 
 
-def _not_run_note(ax, names: list[str]) -> None:
-    if names:
-        ax.text(0.01, -0.22, "not run: " + ", ".join(names), transform=ax.transAxes, fontsize=6, va="top")
+def not_run_note(not_run: Mapping[str, str] | list[str], width: int = 110) -> str:
+    """The note of sets a figure leaves out: one line per reason, naming together the sets that
+    share it, so it says why without a line per VGG16 strategy."""
+    if not isinstance(not_run, Mapping):
+        not_run = dict.fromkeys(not_run, "")
+    by_reason: dict[str, list[str]] = {}
+    for name, reason in not_run.items():
+        by_reason.setdefault(reason, []).append(name)
+    lines = [", ".join(names) + (f" ({reason})" if reason else "") for reason, names in by_reason.items()]
+    return "\n".join(["not run:"] + [textwrap.fill(line, width, subsequent_indent="    ") for line in lines])
 
 
-def fig2a(per_class: pd.DataFrame, best: pd.DataFrame, not_run: list[str], k: int = 11, title: str = ""):
-    """Per-class kNN accuracy of the best layer of each feature family (grouped bars)."""
+def fig2a(per_class: pd.DataFrame, best: pd.DataFrame, not_run: Mapping[str, str], k: int = 11, title: str = ""):
+    """Per-class kNN accuracy of the best set of each feature family (grouped bars, one colour
+    per set); ``not_run`` (set -> why) is written under the plot. The figure widens with the
+    bars (about 10 families x 18 classes stay legible) and keeps the legend outside."""
     data = per_class[(per_class["k"] == k) & per_class["feature_set"].isin(best["feature_set"])]
     labels = sorted(data["label"].unique())
     sets = list(best.sort_values("score")["feature_set"])
-    fig, ax = plt.subplots(figsize=(max(6, 0.55 * len(labels) * max(1, len(sets)) / 3), 3.6))
+    n_bars = len(labels) * max(1, len(sets))
+    fig, ax = plt.subplots(figsize=(min(max(6.0, 1.5 + 0.09 * n_bars), 28.0), 3.8))
     width = 0.8 / max(len(sets), 1)
+    cmap = plt.get_cmap("tab20" if len(sets) > 10 else "tab10")
+    scores = best.set_index("feature_set")["score"].astype(float)
     for i, name in enumerate(sets):
         acc = data[data["feature_set"] == name].set_index("label")["accuracy"].reindex(labels)
-        score = float(best.set_index("feature_set").loc[name, "score"])
-        ax.bar(np.arange(len(labels)) + i * width, acc.to_numpy(float), width, label=f"{name} ({score:.3f})")
+        ax.bar(
+            np.arange(len(labels)) + i * width,
+            acc.to_numpy(float),
+            width,
+            color=cmap(i % cmap.N),
+            label=f"{name} ({scores[name]:.3f})",
+        )
+    for edge in np.arange(1, len(labels)) - 0.1 - width / 2:  # a faint line between classes
+        ax.axvline(edge, color="0.9", lw=0.6, zorder=0)
     ax.set_xticks(np.arange(len(labels)) + 0.4 - width / 2, labels, rotation=45, ha="right", fontsize=7)
+    ax.set_xlim(-0.1 - width / 2, len(labels) - 0.1 - width / 2)
     ax.set_ylabel(f"{k}-NN accuracy (recall)")
     ax.set_ylim(0, 1)
     ax.legend(
@@ -42,7 +63,8 @@ def fig2a(per_class: pd.DataFrame, best: pd.DataFrame, not_run: list[str], k: in
         bbox_to_anchor=(1.01, 1),
     )
     ax.set_title(title, fontsize=9)
-    _not_run_note(ax, not_run)
+    if not_run:  # as the axis label it sits under the class names, whatever their length
+        ax.set_xlabel(not_run_note(not_run), fontsize=6, loc="left", multialignment="left")
     return fig
 
 
@@ -94,8 +116,11 @@ def fig2b(scores: pd.DataFrame, title: str = ""):
     return fig
 
 
-def scatter_embedding(ax, xy: np.ndarray, labels: pd.Series, size: float = 3, max_legend: int = 20) -> None:
-    """Points coloured by label (unlabelled in grey underneath)."""
+def scatter_embedding(
+    ax, xy: np.ndarray, labels: pd.Series, size: float = 3, max_legend: int = 20, legend: bool = True
+) -> None:
+    """Points coloured by label (unlabelled in grey underneath); colours follow the sorted
+    classes, so panels of the same labels match (``legend=False`` where a figure shares one)."""
     labels = pd.Series(labels).astype("object")
     missing = labels.isna().to_numpy()
     if missing.any():
@@ -105,17 +130,36 @@ def scatter_embedding(ax, xy: np.ndarray, labels: pd.Series, size: float = 3, ma
     for i, c in enumerate(classes):
         m = (labels == c).to_numpy()
         ax.scatter(xy[m, 0], xy[m, 1], s=size, color=cmap(i % cmap.N), lw=0, label=str(c))
-    if len(classes) <= max_legend:
+    if legend and len(classes) <= max_legend:
         ax.legend(fontsize=5, markerscale=2, loc="best", frameon=False)
     ax.set_xticks([])
     ax.set_yticks([])
 
 
-def suppfig3(xy: np.ndarray, labels: pd.Series, title: str = ""):
-    """UMAP of single cells coloured by label."""
-    fig, ax = plt.subplots(figsize=(5.5, 5))
-    scatter_embedding(ax, xy, labels, size=3)
-    ax.set_title(title, fontsize=9)
+def suppfig3(panels: list[tuple[str, np.ndarray | None]], labels: pd.Series, title: str = "", max_legend: int = 20):
+    """Single-cell UMAPs side by side, one per feature family (title, embedding; ``None``: a
+    panel whose title says why it was not run), all of the same cells, so ``labels`` and the
+    legend to the right are shared."""
+    if not panels:
+        panels = [("none of benchmarks.umap_cells.families is a feature family of this dataset", None)]
+    ncols = min(len(panels), 3)
+    nrows = -(-len(panels) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 4.0 * nrows + 0.4), squeeze=False)
+    handles = None
+    for ax, (name, xy) in zip(axes.flat, panels):
+        if xy is None:  # the reason fills the panel's place
+            ax.axis("off")
+            ax.text(0.5, 0.5, textwrap.fill(name, 45), transform=ax.transAxes, ha="center", va="center", fontsize=8)
+        else:
+            scatter_embedding(ax, xy, labels, size=3, legend=False)
+            handles = handles or ax.get_legend_handles_labels()
+            ax.set_title(textwrap.fill(name, 50), fontsize=8)
+    for ax in list(axes.flat)[len(panels) :]:
+        ax.axis("off")
+    if handles and len(pd.Series(labels).dropna().unique()) <= max_legend:
+        fig.legend(*handles, fontsize=6, markerscale=2, frameon=False, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
     return fig
 
 

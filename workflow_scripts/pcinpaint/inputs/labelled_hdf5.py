@@ -8,6 +8,13 @@ other, GFP then RFP) and their classes one-hot (``Index1``), with the class name
 names, the channel layout and the class names are configurable, so other sets written the
 same way read too.
 
+The paper's benchmark is all three files together, as its reference code reads them
+(``yeast_model/preprocessing/unpackage_test_set.py`` pools test, valid and train into one set
+of 30,889 cells): ``expect`` checks the files hold that many cells in the expected number of
+classes before anything is computed from them. The files also carry Chong et al.'s own
+CellProfiler measurements of each cell (``Info1``, named in ``Info1_columns``), which become
+the ``cellprofiler`` feature set (``features.cellprofiler``).
+
 These cells come without images to pair them in: they are for feature extraction with a
 model trained on another dataset (``model_from``) and for the benchmarks. So ``image_id`` is
 ``<file stem>:<class>`` (grouping cells only for bookkeeping), and, unless the file has a
@@ -17,8 +24,11 @@ proteins, and per-class groups are what protein-level summaries of a labelled se
 
 from __future__ import annotations
 
+import functools
 import logging
+import os
 import re
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -191,3 +201,92 @@ def class_map(classes: Sequence[str], merge: dict | None) -> dict[str, str | Non
     merged = merge_terms(frame, merge or {})
     kept = dict(zip(merged["protein"], merged["term"]))
     return {c: kept.get(low) for c, low in zip(classes, lower)}
+
+
+def _file_names(paths: Sequence[str | Path]) -> str:
+    return " + ".join(str(p) for p in paths)
+
+
+def class_counts(
+    paths: Sequence[str | Path],
+    classes: Sequence[str],
+    merge: dict | None = None,
+    label_key: str = DEFAULT_LABEL_KEY,
+) -> Counter:
+    """Cells per class after ``merge`` over all files, from the label datasets alone (a few MB
+    for the paper's set), so the check costs nothing next to reading the crops."""
+    mapping = class_map(classes, merge)
+    counts: Counter = Counter()
+    for path in map(Path, paths):
+        with open_hdf5(path) as handle:
+            if label_key not in handle or not hasattr(handle[label_key], "shape"):
+                raise InputError(f"{path}: no dataset '{label_key}'; the file holds {sorted(handle.keys())}")
+            labels = np.asarray(handle[label_key][()])
+        if labels.ndim != 2 or labels.shape[1] != len(classes):
+            raise InputError(
+                f"{path}: '{label_key}' has shape {labels.shape}; expected (cells, {len(classes)}) one-hot rows"
+            )
+        for column, n in zip(classes, labels.sum(axis=0)):
+            if n and mapping[column] is not None:
+                counts[mapping[column]] += int(n)
+    return counts
+
+
+def check_expected(paths: Sequence[str | Path], counts: Counter, expect: dict | None, where: str = "") -> None:
+    """A one-line error when the files do not hold the ``expect``-ed cells and classes (after
+    the merge), naming the files and the classes found with their cells."""
+    if not expect:
+        return
+    cells, n_classes = sum(counts.values()), len(counts)
+    if expect.get("cells", cells) == cells and expect.get("classes", n_classes) == n_classes:
+        return
+    found = ", ".join(f"{c} {n:,}" for c, n in sorted(counts.items()))
+    want = " in ".join(
+        part
+        for part in (
+            f"{expect['cells']:,} cells" if "cells" in expect else "",
+            f"{expect['classes']} classes" if "classes" in expect else "",
+        )
+        if part
+    )
+    raise InputError(
+        f"{_file_names(paths)}: {cells:,} cells in {n_classes} classes after the merge map ({found}); "
+        f"{where}labelled_hdf5.expect says {want}"
+    )
+
+
+@functools.cache
+def _holds(path: str, key: str, stamp: tuple) -> bool:
+    with open_hdf5(path) as handle:
+        return key in handle and hasattr(handle[key], "shape")
+
+
+def missing_dataset(paths: Sequence[str | Path], key: str) -> str | None:
+    """Why the files' ``key`` datasets cannot be used (a file lacking it), or None. Asked while
+    the job graph is built, so each file is opened once per modification."""
+    for path in map(str, paths):
+        try:
+            stat = os.stat(path)
+        except OSError:
+            return f"{path}: HDF5 file not found"
+        if not _holds(path, key, (stat.st_mtime_ns, stat.st_size)):
+            return f"{path} holds no '{key}' dataset (labelled_hdf5.cellprofiler_key)"
+    return None
+
+
+def measurement_names(handle, path: Path, key: str) -> list[str]:
+    """Column names of a per-cell measurement dataset: ``<key>_columns`` (a dataset or a root
+    attribute), else ``<key>_<i>``."""
+    data = handle[key]
+    if data.ndim != 2:
+        raise InputError(f"{path}: '{key}' has shape {data.shape}; expected (cells, measurements)")
+    names_key = f"{key}_columns"
+    if names_key in handle:
+        names = _text(handle[names_key][()])
+    elif names_key in handle.attrs:
+        names = _text(handle.attrs[names_key])
+    else:
+        return [f"{key}_{i}" for i in range(data.shape[1])]
+    if len(names) != data.shape[1]:
+        raise InputError(f"{path}: '{names_key}' names {len(names)} columns but '{key}' has {data.shape[1]}")
+    return names

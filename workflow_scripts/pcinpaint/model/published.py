@@ -35,7 +35,7 @@ from __future__ import annotations
 import copy
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -91,8 +91,11 @@ def _open(path: Path):
         raise InputError(f"{path}: cannot open as HDF5: {' '.join(str(exc).split())[:200]}") from None
 
 
-def _read(path: Path) -> tuple[dict[str, dict[str, np.ndarray]], dict | None]:
-    """All weights per layer, and the parsed ``model_config`` (None in a weights-only file)."""
+def read_h5_layers(
+    path: Path, layers: Collection[str] | None = None
+) -> tuple[dict[str, dict[str, np.ndarray]], dict | None]:
+    """All weights per layer (only ``layers`` where given, so unused weights stay on disk), and
+    the parsed ``model_config`` (None in a weights-only file). Shared with the VGG16 baseline."""
     import h5py
 
     with _open(path) as f:
@@ -106,6 +109,8 @@ def _read(path: Path) -> tuple[dict[str, dict[str, np.ndarray]], dict | None]:
         names = [_text(n) for n in root.attrs["layer_names"]] if "layer_names" in root.attrs else list(root)
         weights: dict[str, dict[str, np.ndarray]] = {}
         for name in names:
+            if layers is not None and name not in layers:
+                continue
             group = root.get(name)
             if not isinstance(group, h5py.Group):
                 continue
@@ -218,7 +223,7 @@ def read_keras_h5(path: str | Path) -> dict[str, dict[str, np.ndarray]]:
     file when it is not HDF5 or lacks any layer of the published network.
     """
     path = Path(path)
-    weights, _ = _read(path)
+    weights, _ = read_h5_layers(path)
     _require_layers(path, weights)
     return weights
 
@@ -281,7 +286,7 @@ def convert(
     file's epsilon (Keras default 1e-3).
     """
     path = Path(path)
-    weights, config = _read(path)
+    weights, config = read_h5_layers(path)
     _require_layers(path, weights)
     _check_conv_config(path, config)
     bns = _batch_norms(path, weights, config)

@@ -1,0 +1,45 @@
+"""Fig 2A and Supp Fig 3 draw every family, the sets not run and panels without a map."""
+
+import numpy as np
+import pandas as pd
+
+from pcinpaint.figures import benchmarks as figures
+from pcinpaint.figures.common import plt
+
+
+def test_fig2a_draws_ten_families_by_eighteen_classes_with_the_not_run_note():
+    classes = [f"class{i:02d}" for i in range(18)]
+    sets = [f"set{i}" for i in range(10)]
+    rng = np.random.default_rng(0)
+    per_class = pd.DataFrame(
+        [{"feature_set": s, "label": c, "k": 11, "accuracy": rng.uniform()} for s in sets for c in classes]
+    )
+    best = pd.DataFrame({"feature_set": sets, "score": np.linspace(0.3, 0.9, len(sets))})
+    not_run = {"vgg16_rgb": "no weights", "vgg16_protein": "no weights", "designed": "not part of this workflow"}
+    fig = figures.fig2a(per_class, best, not_run, 11, "title")
+    ax = fig.axes[0]
+    assert len(ax.patches) == 180 and len(ax.get_legend().get_texts()) == 10
+    assert ax.get_xlabel().splitlines() == [
+        "not run:",
+        "vgg16_rgb, vgg16_protein (no weights)",
+        "designed (not part of this workflow)",
+    ]
+    assert fig.get_figwidth() > 15
+    plt.close(fig)
+
+
+def test_suppfig3_shares_one_legend_and_shows_panels_not_run():
+    rng = np.random.default_rng(0)
+    labels = pd.Series(["a", "b", None, "c"] * 10)
+    panels = [("pci_conv4", rng.normal(size=(40, 2))), ("vgg16: not run: no weights", None)]
+    panels.append(("cellprofiler", rng.normal(size=(40, 2))))
+    fig = figures.suppfig3(panels, labels, "title")
+    drawn = [ax for ax in fig.axes if ax.axison]
+    assert [ax.get_title() for ax in drawn] == ["pci_conv4", "cellprofiler"]
+    assert all(ax.get_legend() is None for ax in fig.axes) and len(fig.legends) == 1
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["unlabelled", "a", "b", "c"]
+    assert [t.get_text() for t in fig.axes[1].texts] == ["vgg16: not run: no weights"]
+    plt.close(fig)
+    empty = figures.suppfig3([], labels, "title")  # no configured family in this dataset: says so
+    assert "none of benchmarks.umap_cells.families" in empty.axes[0].texts[0].get_text()
+    plt.close(empty)

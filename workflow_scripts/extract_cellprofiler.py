@@ -1,0 +1,11 @@
+"""Rule extract_cellprofiler: the CellProfiler measurements a labelled HDF5 set carries (Chong
+et al.'s Info1) as the cellprofiler feature set."""
+
+from pcinpaint.features.cellprofiler import write_cellprofiler_features
+from pcinpaint.io import read_table
+from pcinpaint.runlog import rule_log
+
+with rule_log(snakemake.log[0]):
+    inp, params = snakemake.input, snakemake.params
+    cells = read_table(inp.cells)  # its columns become the table's Metadata_ columns
+    write_cellprofiler_features(inp.files, params.key, cells, snakemake.output.table)
