@@ -35,7 +35,7 @@ def test_shipped_real_data_configs_plan_a_whole_run(config, tmp_path):
         moved.append(tmp_path / path.name)
         moved[-1].write_text(path.read_text().replace("../shared/data", str(shared)))
     if config.stem.startswith("yeast_paper"):  # the fixture's cell count, not the paper's 30,889
-        n_cells = yeast_paper_downloads(tmp_path, shared, vgg16=False, published_filters=96)
+        n_cells = yeast_paper_downloads(tmp_path, shared, vgg16=False, published_filters=8)
         moved.append(tmp_path / "fixture_size.yaml")
         moved[-1].write_text(yaml.safe_dump({"datasets": {"chong": {"labelled_hdf5": {"expect": {"cells": n_cells}}}}}))
     plan = snakemake("-n", "--directory", tmp_path, "--configfile", *moved).stdout
