@@ -1,12 +1,16 @@
-"""Keras 2 ``model.save`` files in the layout of the paper's published weights, written with h5py.
+"""Keras files written with h5py: ``model.save`` files in the layout of the paper's published
+weights, and Keras's ImageNet VGG16 weight files.
 
-Shared by the conversion tests and the end-to-end run that scores a labelled set with them.
+Shared by the conversion tests and the end-to-end runs that score a labelled set with them.
 """
 
 import json
 
 import h5py
 import numpy as np
+
+from pcinpaint.features.manifest import VGG16_LAYERS
+from pcinpaint.features.vgg16 import LAYER_SIZES
 
 SRC = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
 TGT = ("rfpconv1_1", "rfpconv2_1", "rfpconv3_1")
@@ -123,30 +127,15 @@ def write_keras(path, conv, bn, bn_names=None, with_config=True, at_root=False, 
 # Keras's ImageNet VGG16 (keras.applications' weight files)
 # --------------------------------------------------------------------------------------------
 
-VGG16_CONV = (
-    "block1_conv1",
-    "block1_conv2",
-    "block2_conv1",
-    "block2_conv2",
-    "block3_conv1",
-    "block3_conv2",
-    "block3_conv3",
-    "block4_conv1",
-    "block4_conv2",
-    "block4_conv3",
-    "block5_conv1",
-    "block5_conv2",
-    "block5_conv3",
-)
-VGG16_IN = (3, 64, 64, 128, 128, 256, 256, 256, 512, 512, 512, 512, 512)
-VGG16_OUT = VGG16_IN[1:] + (512,)
+VGG16_OUT = tuple(LAYER_SIZES[name] for name in VGG16_LAYERS)
+VGG16_IN = (3,) + VGG16_OUT[:-1]
 
 
 def vgg16_keras_arrays(seed=0):
     """Seeded weights of the true VGG16 shapes in Keras's layout: layer -> (HWIO kernel, bias)."""
     rng = np.random.default_rng(seed)
     out = {}
-    for name, cin, cout in zip(VGG16_CONV, VGG16_IN, VGG16_OUT):
+    for name, cin, cout in zip(VGG16_LAYERS, VGG16_IN, VGG16_OUT):
         kernel = rng.standard_normal((3, 3, cin, cout), dtype=np.float32) * np.float32(np.sqrt(2 / (9 * cin)))
         out[name] = (kernel, rng.standard_normal(cout, dtype=np.float32) * np.float32(0.1))
     return out
@@ -159,7 +148,7 @@ def write_vgg16_keras(path, kernels, naming="keras2", whole_model=False, skip=()
     with h5py.File(path, "w") as f:
         root = f.create_group("model_weights") if whole_model else f
         for block in range(1, 6):
-            convs = [n for n in VGG16_CONV if n.startswith(f"block{block}_")]
+            convs = [n for n in VGG16_LAYERS if n.startswith(f"block{block}_")]
             for name in convs + [f"block{block}_pool"]:
                 layer_names.append(name)
                 group = root.create_group(name)

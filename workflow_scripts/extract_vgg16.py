@@ -6,7 +6,7 @@ import torch
 from pcinpaint.config import DatasetConfig
 from pcinpaint.crops.store import open_crop_store
 from pcinpaint.features.table import stream_feature_tables
-from pcinpaint.features.vgg16 import load_vgg16, rgb_mapping, table_sizes, vgg16_batches, vgg16_input, weights_format
+from pcinpaint.features.vgg16 import load_vgg16, rgb_mapping, table_sizes, vgg16_batches, vgg16_input
 from pcinpaint.io import read_table
 from pcinpaint.model.devices import select_device
 from pcinpaint.runlog import rule_log
@@ -16,11 +16,12 @@ with rule_log(snakemake.log[0]) as log:
     torch.set_num_threads(snakemake.threads)
     cfg = DatasetConfig.from_dict(snakemake.wildcards.dataset, params.dataset)
     rgb = rgb_mapping(cfg.roles, cfg.channels, params.rgb or None)
-    scaling = vgg16_input(params.vgg16_input, inp.weights)  # refuses weights that expect the other scaling
+    # the weights' format, which is the input scaling: a setting naming the other one is refused
+    scaling = vgg16_input(params.vgg16_input, inp.weights)
     log.info(
         "VGG16 weights %s (%s format); input scaling %s (baselines.vgg16_input: %s); red, green, blue = %s",
         inp.weights,
-        weights_format(inp.weights),
+        scaling,
         scaling,
         params.vgg16_input,
         [cfg.channels[i] if i is not None else None for i in rgb],

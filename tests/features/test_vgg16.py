@@ -168,6 +168,16 @@ def test_feature_sizes_for_every_strategy(model, n_channels):
         assert np.isfinite(x).all() and (x >= 0).all() and (x > 0).any(), (strategy, name)
 
 
+def _assert_match(feats, refs):
+    """Every (strategy, layer) matrix equals the reference's, to float32 rounding."""
+    for strategy, ref in refs.items():
+        for name in CONV_LAYERS:
+            got, want = feats[(strategy, name)], ref[name]
+            np.testing.assert_allclose(
+                got, want, rtol=1e-4, atol=1e-5 * max(1.0, float(want.max())), err_msg=f"{strategy} {name}"
+            )
+
+
 def test_features_match_an_independent_reference(model):
     crops = _crops(3, 3, seed=7)
     feats = vgg16_features(model, crops, strategies=("rgb", "protein"), rgb=(1, 2, 0), protein=2, precision="fp32")
@@ -179,12 +189,7 @@ def test_features_match_an_independent_reference(model):
             "rgb": _reference(model, torch.from_numpy(rgb_in)),
             "protein": _reference(model, torch.from_numpy(grey_in)),
         }
-    for strategy, ref in refs.items():
-        for name in CONV_LAYERS:
-            got, want = feats[(strategy, name)], ref[name]
-            np.testing.assert_allclose(
-                got, want, rtol=1e-4, atol=1e-5 * max(1.0, float(want.max())), err_msg=f"{strategy} {name}"
-            )
+    _assert_match(feats, refs)
 
 
 def test_batching_keeps_store_order(model):
@@ -357,12 +362,7 @@ def test_keras_scaled_features_match_the_reference(model):
             "rgb": _reference(model, torch.from_numpy(rgb_in.copy())),
             "protein": _reference(model, torch.from_numpy(grey_in)),
         }
-    for strategy, ref in refs.items():
-        for name in CONV_LAYERS:
-            got, want = feats[(strategy, name)], ref[name]
-            np.testing.assert_allclose(
-                got, want, rtol=1e-4, atol=1e-5 * max(1.0, float(want.max())), err_msg=f"{strategy} {name}"
-            )
+    _assert_match(feats, refs)
     torchvision = vgg16_features(model, crops, layers=("block1_conv1",), **kwargs)
     assert not np.allclose(torchvision[("rgb", "block1_conv1")], feats[("rgb", "block1_conv1")])
     with pytest.raises(ValueError):

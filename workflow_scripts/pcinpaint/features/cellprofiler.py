@@ -59,9 +59,7 @@ class Measurements:
         self.data, names = [], None
         for path in self.paths:
             handle = stack.enter_context(open_hdf5(path))
-            if key not in handle:
-                raise InputError(f"{path}: no dataset '{key}'; the file holds {sorted(handle.keys())}")
-            these = measurement_names(handle, path, key)
+            these = measurement_names(handle, path, key)  # checks the dataset is there
             if names is not None and these != names:
                 raise InputError(f"{path}: the '{key}' columns differ from those of {self.paths[0]}")
             names = these

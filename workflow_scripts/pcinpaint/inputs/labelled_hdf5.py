@@ -66,6 +66,41 @@ def _text(values) -> list[str]:
     return [v.strip() for v in out]
 
 
+def _dataset(handle, path: Path, key: str):
+    if key not in handle or not hasattr(handle[key], "shape"):
+        raise InputError(f"{path}: no dataset '{key}'; the file holds {sorted(handle.keys())}")
+    return handle[key]
+
+
+def _names(handle, key: str) -> list[str] | None:
+    """A list of names the file keeps as a dataset or as a root attribute (None: neither)."""
+    if key in handle:
+        return _text(handle[key][()])
+    if key in handle.attrs:
+        return _text(handle.attrs[key])
+    return None
+
+
+def read_labels(handle, path: Path, label_key: str, n_classes: int) -> np.ndarray:
+    """The label dataset, checked: one one-hot row of ``n_classes`` columns per cell."""
+    labels = np.asarray(_dataset(handle, path, label_key)[()])
+    if labels.ndim != 2:
+        raise InputError(f"{path}: '{label_key}' has shape {labels.shape}; expected (cells, classes) one-hot rows")
+    if labels.shape[1] != n_classes:
+        raise InputError(
+            f"{path}: '{label_key}' has {labels.shape[1]} label columns but the config lists {n_classes} classes"
+        )
+    binary = (labels == 0) | (labels == 1)
+    one_hot = binary.all(axis=1) & (labels.sum(axis=1) == 1)
+    if not one_hot.all():
+        bad = int(np.flatnonzero(~one_hot)[0])
+        raise InputError(
+            f"{path}: '{label_key}' row {bad} is not one-hot ({labels[bad].tolist()}); "
+            f"{int((~one_hot).sum())} of {len(labels)} rows are not"
+        )
+    return labels
+
+
 class LabelledFile:
     """An open labelled file, checked: data rows, one-hot labels, class names."""
 
@@ -87,10 +122,7 @@ class LabelledFile:
                 f"labelled_hdf5.channel_order: unknown order '{channel_order}'; choose one of {list(CHANNEL_ORDERS)}"
             )
         self.path, self.channels, self.size, self.channel_order = path, int(channels), int(size), channel_order
-        for key in (data_key, label_key):
-            if key not in handle or not hasattr(handle[key], "shape"):
-                raise InputError(f"{path}: no dataset '{key}'; the file holds {sorted(handle.keys())}")
-        self.data = handle[data_key]
+        self.data = _dataset(handle, path, data_key)
         n = self.data.shape[0] if self.data.ndim else 0
         width = int(np.prod(self.data.shape[1:])) if self.data.ndim >= 2 else 0
         want = self.channels * self.size * self.size
@@ -99,23 +131,9 @@ class LabelledFile:
                 f"{path}: '{data_key}' rows hold {width} values; expected channels x size x size = "
                 f"{self.channels} x {self.size} x {self.size} = {want}"
             )
-        labels = np.asarray(handle[label_key][()])
-        if labels.ndim != 2:
-            raise InputError(f"{path}: '{label_key}' has shape {labels.shape}; expected (cells, classes) one-hot rows")
-        if labels.shape[1] != len(classes):
-            raise InputError(
-                f"{path}: '{label_key}' has {labels.shape[1]} label columns but the config lists {len(classes)} classes"
-            )
+        labels = read_labels(handle, path, label_key, len(classes))
         if labels.shape[0] != n:
             raise InputError(f"{path}: '{label_key}' has {labels.shape[0]} rows but '{data_key}' has {n} cells")
-        binary = (labels == 0) | (labels == 1)
-        one_hot = binary.all(axis=1) & (labels.sum(axis=1) == 1)
-        if not one_hot.all():
-            bad = int(np.flatnonzero(~one_hot)[0])
-            raise InputError(
-                f"{path}: '{label_key}' row {bad} is not one-hot ({labels[bad].tolist()}); "
-                f"{int((~one_hot).sum())} of {n} rows are not"
-            )
         self._check_class_names(handle, classes, label_key, class_key)
         self.labels = [str(classes[i]) for i in labels.argmax(axis=1)]
         self.proteins = None
@@ -132,13 +150,10 @@ class LabelledFile:
         if class_key is None or class_key == "":
             return
         key = f"{label_key}_columns" if class_key == AUTO else class_key
-        if key in handle:
-            names = _text(handle[key][()])
-        elif key in handle.attrs:
-            names = _text(handle.attrs[key])
-        elif class_key == AUTO:
+        names = _names(handle, key)
+        if names is None and class_key == AUTO:
             return
-        else:
+        if names is None:
             raise InputError(f"{self.path}: no class names '{class_key}' (dataset or attribute)")
         if [_norm_class(n) for n in names] != [_norm_class(c) for c in classes]:
             raise InputError(
@@ -219,13 +234,7 @@ def class_counts(
     counts: Counter = Counter()
     for path in map(Path, paths):
         with open_hdf5(path) as handle:
-            if label_key not in handle or not hasattr(handle[label_key], "shape"):
-                raise InputError(f"{path}: no dataset '{label_key}'; the file holds {sorted(handle.keys())}")
-            labels = np.asarray(handle[label_key][()])
-        if labels.ndim != 2 or labels.shape[1] != len(classes):
-            raise InputError(
-                f"{path}: '{label_key}' has shape {labels.shape}; expected (cells, {len(classes)}) one-hot rows"
-            )
+            labels = read_labels(handle, path, label_key, len(classes))
         for column, n in zip(classes, labels.sum(axis=0)):
             if n and mapping[column] is not None:
                 counts[mapping[column]] += int(n)
@@ -277,15 +286,12 @@ def missing_dataset(paths: Sequence[str | Path], key: str) -> str | None:
 def measurement_names(handle, path: Path, key: str) -> list[str]:
     """Column names of a per-cell measurement dataset: ``<key>_columns`` (a dataset or a root
     attribute), else ``<key>_<i>``."""
-    data = handle[key]
+    data = _dataset(handle, path, key)
     if data.ndim != 2:
         raise InputError(f"{path}: '{key}' has shape {data.shape}; expected (cells, measurements)")
     names_key = f"{key}_columns"
-    if names_key in handle:
-        names = _text(handle[names_key][()])
-    elif names_key in handle.attrs:
-        names = _text(handle.attrs[names_key])
-    else:
+    names = _names(handle, names_key)
+    if names is None:
         return [f"{key}_{i}" for i in range(data.shape[1])]
     if len(names) != data.shape[1]:
         raise InputError(f"{path}: '{names_key}' names {len(names)} columns but '{key}' has {data.shape[1]}")
