@@ -1,7 +1,8 @@
 # The paper's quantitative comparisons over every feature set of a labelled dataset:
 # kNN (table1, supptable1, fig2a, suppfig2), classifiers (supptable2), pairwise distances
 # (fig2b, table2) and UMAPs (suppfig3, fig3). Datasets labelled per image (the atlas) get the
-# pairwise distances only, as in the paper.
+# pairwise distances only, as in the paper; those labelled per protein (the yeast screens of
+# Fig 3) are never scored: they appear in fig3 only.
 
 
 rule knn_benchmark:
@@ -151,9 +152,7 @@ rule umap_cells:
 
 rule umap_proteins:
     input:
-        manifests=expand("results/{dataset}/features/feature_sets.tsv", dataset=CELL_LABELLED),
-        supptable1=expand("results/{dataset}/tables/supptable1.tsv", dataset=CELL_LABELLED),
-        cells=expand("results/{dataset}/cells.parquet", dataset=CELL_LABELLED),
+        fig3_inputs,
     output:
         png=report(
             "results/figures/fig3.png",
@@ -169,8 +168,7 @@ rule umap_proteins:
     conda:
         "../envs/analysis.yaml"
     params:
-        datasets=CELL_LABELLED,
-        bench={d: canonical(benchmark(d)) for d in CELL_LABELLED},
+        panels=fig3_panels(),
         seed=dataset_seed(config, "all", "umap_proteins"),
     script:
         "../workflow_scripts/umap_proteins.py"
@@ -203,12 +201,12 @@ rule supptable2:
 
 rule fig2b:
     input:
-        expand("results/{dataset}/figures/fig2b.png", dataset=LABELLED),
+        expand("results/{dataset}/figures/fig2b.png", dataset=SCORED),
 
 
 rule table2:
     input:
-        expand("results/{dataset}/tables/table2.tsv", dataset=LABELLED),
+        expand("results/{dataset}/tables/table2.tsv", dataset=SCORED),
 
 
 rule suppfig3:
@@ -218,7 +216,7 @@ rule suppfig3:
 
 rule fig3:
     input:
-        ["results/figures/fig3.png"] if CELL_LABELLED else [],
+        ["results/figures/fig3.png"] if FIG3 else [],
 
 
 rule benchmarks:

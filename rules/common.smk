@@ -24,6 +24,7 @@ from pcinpaint.config import (  # noqa: E402  (the library sits beside the rule 
     classifier_cap,
     dataset_seed,
     missing_paths,
+    ranking_dataset,
     unknown_targets,
     validate_config,
 )
@@ -31,6 +32,7 @@ from pcinpaint.errors import ConfigError, InputError  # noqa: E402
 from pcinpaint.exploratory.go_files import is_url, local_path  # noqa: E402
 from pcinpaint.inputs.hpa import atlas_estimate, protein_list  # noqa: E402
 from pcinpaint.inputs.labelled_hdf5 import check_expected, class_counts  # noqa: E402
+from pcinpaint.benchmarks.comparisons import DEFAULT_LAYER, IMAGE_LEVEL_LAYER  # noqa: E402
 from pcinpaint.features.manifest import (  # noqa: E402
     VGG16_LAYERS,
     VGG16_STRATEGIES,
@@ -369,9 +371,20 @@ def is_labelled(dataset):
 
 
 LABELLED = [d for d in DATASETS if is_labelled(d)]
+
+
+def label_level(dataset):
+    return config["datasets"][dataset]["benchmarks"]["label_level"]
+
+
+#: labelled per cell or per image: scored. Labels of whole proteins (a screen annotated per
+#: strain, label_level protein) are never scored: they colour Fig 3 and annotate the clustering
+SCORED = [d for d in LABELLED if label_level(d) != "protein"]
 #: labelled per cell: the kNN and classifier benchmarks (and what they rank) run; datasets
 #: labelled per image (the atlas) get the pairwise score only, as in the paper
-CELL_LABELLED = [d for d in LABELLED if config["datasets"][d]["benchmarks"]["label_level"] == "cell"]
+CELL_LABELLED = [d for d in SCORED if label_level(d) == "cell"]
+#: Fig 3's panels, in config order: the datasets labelled per cell or per protein
+FIG3 = [d for d in LABELLED if label_level(d) in ("cell", "protein")]
 
 
 def ranking_input(wildcards):
@@ -380,10 +393,14 @@ def ranking_input(wildcards):
     return {"supptable1": f"results/{d}/tables/supptable1.tsv"} if d in CELL_LABELLED else {}
 
 
-def annotation_input(wildcards):
+def annotation_files(dataset):
     """The annotation table a dataset's labels come from, if any."""
-    bench = benchmark(wildcards.dataset)
+    bench = benchmark(dataset)
     return [bench["annotations"]["path"]] if bench["label_from"] == "annotation" else []
+
+
+def annotation_input(wildcards):
+    return annotation_files(wildcards.dataset)
 
 
 def exploratory(dataset):
@@ -435,18 +452,58 @@ except ConfigError:
     sys.exit(1)
 
 
+def protein_level_inputs(dataset, named):
+    """What a protein-level analysis of a dataset reads (the exploratory stage, a Fig 3 panel):
+    its cell table and label table, and the feature set ``named`` in the config; else every PCI
+    layer with the kNN table that ranks them (the dataset's own, or that of a labelled set
+    scored with its network); else the layer used where nothing ranks them (conv3 where labels
+    are per image, else conv4)."""
+    inputs = {
+        "cells": f"results/{dataset}/cells.parquet",
+        "annotations": annotation_files(dataset),
+    }
+    ranker = ranking_dataset(config, dataset, CELL_LABELLED)
+    if named or label_level(dataset) == "image" or ranker is None:
+        fixed = named or (IMAGE_LEVEL_LAYER if label_level(dataset) == "image" else DEFAULT_LAYER)
+        return inputs | {"tables": [f"results/{dataset}/features/{fixed}.parquet"]}
+    return inputs | {
+        "tables": [f"results/{dataset}/features/pci_{layer}.parquet" for layer in LAYERS],
+        "supptable1": f"results/{ranker}/tables/supptable1.tsv",
+    }
+
+
 def analysed_inputs(wildcards):
-    """The feature tables the exploratory stage may analyse: the named set, or every PCI layer
-    with the kNN table that ranks them (labelled datasets)."""
-    d = wildcards.dataset
-    named = exploratory(d)["feature_set"]
-    inputs = {"cells": f"results/{d}/cells.parquet", "annotations": annotation_input(wildcards)}
-    if named:
-        inputs["tables"] = [f"results/{d}/features/{named}.parquet"]
-    else:
-        inputs["tables"] = [f"results/{d}/features/pci_{layer}.parquet" for layer in LAYERS]
-        inputs |= ranking_input(wildcards)
-    return inputs
+    """The feature tables the exploratory stage analyses (``protein_level_inputs``)."""
+    return protein_level_inputs(wildcards.dataset, exploratory(wildcards.dataset)["feature_set"])
+
+
+def fig3_panels():
+    """Each Fig 3 panel's dataset, files and the config keys it uses (labels, UMAP settings):
+    editing another part of a dataset's config does not redraw the figure."""
+    label_keys = ("label_from", "label_column", "annotations", "label_mode", "merge", "umap_proteins")
+    panels = []
+    for d in FIG3:
+        files = protein_level_inputs(d, benchmark(d)["umap_proteins"]["feature_set"])
+        bench = {k: benchmark(d)[k] for k in label_keys if k in benchmark(d)}
+        panels.append(canonical({"dataset": d, "bench": bench, "supptable1": None} | files))
+    return panels
+
+
+def fig3_inputs(wildcards):
+    """Every file of every Fig 3 panel."""
+    files = []
+    for panel in fig3_panels():
+        files += [panel["cells"], *panel["annotations"], *panel["tables"]]
+        files += [panel["supptable1"]] if panel["supptable1"] else []
+    return list(dict.fromkeys(files))
+
+
+def subset_inputs(wildcards):
+    """The subset's own annotation table (editing it reruns the figure) and, where the dataset
+    has GO files, the ontology and gene-to-GO file its clusters are enriched with."""
+    table = (exploratory(wildcards.dataset).get(wildcards.subset) or {}).get("annotations")
+    inputs = {"subset_annotations": [table["path"]] if table else []}
+    return inputs | (go_inputs(wildcards) if has_go(wildcards.dataset) else {})
 
 
 def go_inputs(wildcards):

@@ -34,9 +34,11 @@ rule protein_clustering:
 rule subset_clustering:
     input:
         unpack(analysed_inputs),
+        unpack(subset_inputs),
         store="results/{dataset}/crops.zarr",
     output:
         clusters="results/{dataset}/tables/{subset}_clusters.tsv",
+        go="results/{dataset}/tables/{subset}_go.tsv",
         png=report(
             "results/{dataset}/figures/{subset}.png",
             caption="../workflow_scripts/report/subset_clusters.rst",

@@ -12,6 +12,7 @@ from pcinpaint.config import (
     load_config,
     load_schema,
     missing_paths,
+    ranking_dataset,
     unknown_targets,
     validate_config,
 )
@@ -286,3 +287,41 @@ def test_unknown_queries_are_named_with_their_closest_proteins():
     assert str(err.value) == (
         "datasets.x.exploratory.queries: 'MKI76' (closest: MKI67), 'ZZZ' are not among the 4 proteins of sheet.tsv"
     )
+
+
+def test_the_fig3_screens_share_the_paper_protocols_wt2_network():
+    """config/yeast_screens.yaml alone, or after config/yeast_paper.yaml: its WT2 screen is the
+    paper protocol's (same files, crops and network: trained once for both), labelled per
+    protein so never scored; after the protocol, the Chong set scored with its network ranks
+    its layers, and the two other screens, trained on their own, have none to rank theirs."""
+    paper, screens = REPO / "config" / "yeast_paper.yaml", REPO / "config" / "yeast_screens.yaml"
+    alone, protocol = load_config(screens), load_config(paper)
+    both = load_config(paper, screens)
+    assert set(alone["datasets"]) == {"yeast_wt2", "yeast_nop1", "yeast_nup49"}
+    assert set(both["datasets"]) == {"yeast_wt2", "yeast_nop1", "yeast_nup49", "chong"}
+    keys = ("source", "yeast_screen", "channels", "segmentation", "crops", "preprocess", "min_cells", "model")
+    for config in (alone, both):
+        wt2 = config["datasets"]["yeast_wt2"]
+        assert {k: wt2[k] for k in keys} == {k: protocol["datasets"]["yeast_wt2"][k] for k in keys}
+        assert wt2["benchmarks"]["label_level"] == "protein"
+    for name in ("yeast_nop1", "yeast_nup49"):
+        ds = alone["datasets"][name]
+        assert ds["segmentation"]["method"] == "provided" and ds["yeast_screen"]["masks"]
+        assert ds["crops"]["crop_size"] == 64 and ds["crops"]["area_fraction"] == [0.05, 0.95] and ds["min_cells"] == 30
+    assert alone["datasets"]["yeast_nop1"]["exploratory"]["feature_set"] == "pci_conv4"  # Supp Fig 5's layer
+    assert ranking_dataset(both, "yeast_wt2", ["chong"]) == "chong"
+    assert ranking_dataset(both, "chong", ["chong"]) == "chong"
+    assert ranking_dataset(both, "yeast_nop1", ["chong"]) is None
+    assert ranking_dataset(alone, "yeast_wt2", []) is None
+
+
+def test_a_missing_subset_table_stops_the_run_at_parse_time(tmp_path):
+    """Supp Fig 5's own annotation table (Weill et al. 2018's punctate proteins) is an input path."""
+    (tmp_path / "sheet.tsv").write_text("x")
+    config = copy.deepcopy(MINIMAL)
+    subset = {"terms": ["punctate"], "annotations": {"path": "weill2018.csv", "column": "localization"}}
+    config["datasets"]["screen"]["exploratory"] = {"suppfig5": subset, "suppfig4": {"terms": ["vesicles"]}}
+    assert missing_paths(validate_config(config), tmp_path) == [
+        "datasets.screen.exploratory.suppfig5.annotations.path: weill2018.csv does not exist"
+        f" (looked in the working directory {tmp_path.resolve()})"
+    ]

@@ -10,17 +10,7 @@ from pcinpaint.runlog import rule_log
 with rule_log(snakemake.log[0]) as log, outputs_not_run(snakemake.output):
     inp, out, go = snakemake.input, snakemake.output, snakemake.params.go
     clusters = notrun.check(read_table(inp.clusters), "protein clustering")
-    godag = enrichment.read_ontology(inp.ontology)
-    associations = enrichment.read_associations(inp.associations, go["layout"], go["namespace"], godag=godag)
-    table = enrichment.cluster_enrichment(
-        enrichment.two_levels(clusters),
-        associations,
-        godag,
-        alpha=go["alpha"],
-        min_cluster_size=go["min_cluster_size"],
-        namespace=go["namespace"],
-    )
-    table.insert(1, "level", enrichment.cluster_level(table["cluster"]))
+    table = enrichment.enrich_clusters(enrichment.two_levels(clusters), go, inp.ontology, inp.associations)
     write_table(table, out.table)
     write_table(enrichment.top_terms(table), out.top)
     log.info(

@@ -1,12 +1,14 @@
-"""Rule subset_clustering: suppfig4 / suppfig5, the proteins of chosen terms clustered on their
-features z-scored over all proteins, with example crops per cluster."""
+"""Rule subset_clustering: suppfig4 / suppfig5, the proteins of chosen terms (in the dataset's labels
+or the subset's own annotation table) clustered on their features z-scored over all proteins, with
+example crops per cluster and, given GO files, each cluster's GO terms enriched against the subset."""
 
 import sys
 
 from pcinpaint.crops.store import open_crop_store
 from pcinpaint.exploratory import clustering
-from pcinpaint.exploratory.analysed import load_analysed, subset_proteins
-from pcinpaint.figures.clustering import cluster_examples_figure, heatmap_figure
+from pcinpaint.exploratory.analysed import load_analysed, subset_enrichment, subset_proteins, subset_terms
+from pcinpaint.exploratory.enrichment import top_terms
+from pcinpaint.figures.clustering import cluster_examples_figure, go_notes, heatmap_figure
 from pcinpaint.figures.notrun import outputs_not_run
 from pcinpaint.io import write_table
 from pcinpaint.runlog import rule_log
@@ -19,11 +21,13 @@ with rule_log(snakemake.log[0]) as log, outputs_not_run(snakemake.output):
         inp.tables, inp.cells, params.ds, params.labelled, inp.get("supptable1")
     )
     profiles, matrix = clustering.protein_profiles(meta, x, "protein", ex["min_cells"])  # scaled on all proteins
+    terms = subset_terms(chosen, terms, profiles.index)
+    source = (chosen.get("annotations") or {}).get("path") or "the dataset's labels"
     keep = subset_proteins(profiles.index, terms, chosen["terms"])
     if len(keep) < 2:
         sys.exit(
             f"error: {wc.dataset}: exploratory.{wc.subset}.terms {chosen['terms']}: only {len(keep)} "
-            "protein(s) are annotated to these terms alone; need 2 or more"
+            f"protein(s) are annotated to these terms alone in {source}; need 2 or more"
         )
     rows = profiles.index.get_indexer(keep)
     profiles, matrix = profiles.iloc[rows], matrix[rows]
@@ -33,6 +37,11 @@ with rule_log(snakemake.log[0]) as log, outputs_not_run(snakemake.output):
     table = clustering.memberships(profiles, clusters, order).assign(feature_set=name)
     table["terms"] = table["protein"].map(terms)
     write_table(table, out.clusters)
+    notes = {}
+    with outputs_not_run([out.go]):  # without GO files only this table says so; the figures are drawn
+        enriched = subset_enrichment(table, ex["go"], inp.get("ontology"), inp.get("associations"))
+        write_table(enriched, out.go)
+        notes = go_notes(top_terms(enriched))
     title = f"{wc.dataset}: {'/'.join(chosen['terms'])} proteins ({len(keep)}), {name}"
     heatmap_figure(
         matrix,
@@ -53,5 +62,6 @@ with rule_log(snakemake.log[0]) as log, outputs_not_run(snakemake.output):
         n_examples=chosen["n_examples"],
         seed=params.seed,
         title=title,
+        notes=notes,
     )
     log.info("%s: %d proteins in %d clusters", wc.subset, len(keep), clusters.max())

@@ -1,14 +1,9 @@
-"""Rule umap_proteins: fig3, protein-level UMAPs (mean of each protein's cells, best PCI layer)
-of every labelled dataset, side by side."""
+"""Rule umap_proteins: fig3, protein-level UMAPs (mean of each protein's cells) of every dataset
+labelled per cell or per protein, side by side, each on its configured or best-ranked layer."""
 
-from pcinpaint.benchmarks.comparisons import (
-    best_layers,
-    dataset_labels,
-    label_columns,
-    protein_means,
-    read_manifest,
-    umap_embedding,
-)
+from pathlib import Path
+
+from pcinpaint.benchmarks.comparisons import dataset_labels, label_columns, protein_means, ranked_set, umap_embedding
 from pcinpaint.errors import NotRun
 from pcinpaint.features.reading import FeatureFile, read_cells
 from pcinpaint.figures import benchmarks as figures
@@ -17,23 +12,32 @@ from pcinpaint.io import read_table
 from pcinpaint.runlog import rule_log
 
 with rule_log(snakemake.log[0]) as log:
-    inp, params = snakemake.input, snakemake.params
     panels = []
-    for dataset, manifest, supptable1, cells in zip(params.datasets, inp.manifests, inp.supptable1, inp.cells):
-        bench = params.bench[dataset]
-        best = best_layers(read_table(supptable1))
-        name = best.loc[best["family"] == "pci", "feature_set"].iloc[0]
-        table = read_cells(cells, label_columns(bench))
-        # protein sums one row group at a time, each checked against the cell table's store order
-        x = FeatureFile(read_manifest(manifest).set_index("name").loc[name, "path"], table["store_index"].to_numpy())
-        proteins, means = protein_means(table, x, dataset_labels(table, bench))
+    for panel in snakemake.params.panels:
+        dataset, bench = panel["dataset"], panel["bench"]
         u = bench["umap_proteins"]
+        ranking = read_table(panel["supptable1"]) if panel["supptable1"] else None
+        name = ranked_set(u["feature_set"], None, ranking)
+        path = next(t for t in panel["tables"] if Path(t).name == f"{name}.parquet")
+        table = read_cells(panel["cells"], label_columns(bench))
+        # protein sums one row group at a time, each checked against the cell table's store order
+        x = FeatureFile(path, table["store_index"].to_numpy())
+        proteins, means = protein_means(table, x, dataset_labels(table, bench))
+        title = u["title"] or dataset
         try:
-            xy = umap_embedding(means, u["n_neighbors"], u["min_dist"], params.seed)
+            xy = umap_embedding(means, u["n_neighbors"], u["min_dist"], snakemake.params.seed)
         except NotRun as exc:  # this dataset's panel says so; the others are drawn
             log.warning("%s: not run: %s", dataset, exc)
-            panels.append((f"{dataset}: not run: {exc}", None, proteins["label"]))
+            panels.append((f"{title}: not run: {exc}", None, proteins["label"]))
             continue
-        log.info("%s: %d proteins from %s", dataset, len(proteins), name)
-        panels.append((f"{dataset}: {len(proteins)} proteins, {name}", xy, proteins["label"]))
+        source = f" (ranked by {Path(panel['supptable1']).parent.parent.name})" if ranking is not None else ""
+        log.info(
+            "%s: %d proteins, %d labelled, from %s%s",
+            dataset,
+            len(proteins),
+            proteins["label"].notna().sum(),
+            name,
+            source,
+        )
+        panels.append((f"{title}\n{len(proteins)} proteins, {name}", xy, proteins["label"]))
     save_figure(figures.fig3(panels), snakemake.output.png, snakemake.output.pdf)

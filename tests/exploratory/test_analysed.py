@@ -30,6 +30,11 @@ def test_analysed_set_is_the_best_pci_layer_or_the_named_one():
     assert analysed_set({}, None) == "pci_conv4"
     # labels per image (the atlas): the paper's human layer, never a classification's choice
     assert analysed_set({"benchmarks": {"label_level": "image"}}, None) == "pci_conv3"
+    # labels per protein (a screen never scored): the layers ranked on the labelled set scored
+    # with the screen's network where there is one, else conv4
+    screen = {"benchmarks": {"label_level": "protein"}}
+    assert analysed_set(screen, supptable([0.5, 0.9, 0.6, 0.7, 0.8])) == "pci_conv2"
+    assert analysed_set(screen, None) == "pci_conv4"
 
 
 def test_protein_terms_join_the_compartments_of_a_proteins_cells():

@@ -43,3 +43,25 @@ def test_suppfig3_shares_one_legend_and_shows_panels_not_run():
     empty = figures.suppfig3([], labels, "title")  # no configured family in this dataset: says so
     assert "none of benchmarks.umap_cells.families" in empty.axes[0].texts[0].get_text()
     plt.close(empty)
+
+
+def test_fig3_gives_a_label_one_colour_across_screens_annotated_differently():
+    """Each screen has its own annotation (Huh 2003, Weill 2018): a label shared by two panels
+    has one colour in both, and one legend to the right lists every label."""
+    rng = np.random.default_rng(0)
+    first = pd.Series(["cytoplasm", "nucleus", None] * 5)
+    second = pd.Series(["nucleus", "punctate", "vacuole"] * 5)
+    panels = [("WT2", rng.normal(size=(15, 2)), first), ("NOP1pr: not run: 2 proteins", None, first)]
+    panels.append(("NOP1pr", rng.normal(size=(15, 2)), second))
+    fig = figures.fig3(panels)
+    drawn = [ax for ax in fig.axes if ax.axison]
+    assert [ax.get_title() for ax in drawn] == ["WT2", "NOP1pr"] and len(fig.legends) == 1
+    names = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert names == ["unlabelled", "cytoplasm", "nucleus", "punctate", "vacuole"]
+
+    def colours(ax):
+        return {c.get_label(): tuple(c.get_facecolor()[0]) for c in ax.collections}
+
+    assert colours(drawn[0])["nucleus"] == colours(drawn[1])["nucleus"]
+    assert colours(drawn[0])["cytoplasm"] not in {v for k, v in colours(drawn[1]).items() if k != "cytoplasm"}
+    plt.close(fig)

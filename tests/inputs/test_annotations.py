@@ -170,6 +170,27 @@ def test_long_tables(tmp_path):
     assert annotations.protein_classes(terms).to_dict() == {"A": "cytosol+nucleus"}
 
 
+def test_a_published_tables_named_columns(tmp_path):
+    """A screen's own table (Weill et al. 2018 style): the protein and term columns are named in
+    the config, whatever else the table holds; a column it lacks is named in the error."""
+    table = tmp_path / "weill.csv"
+    write_table(
+        pd.DataFrame(
+            {
+                "ORF": ["YAL001C", "YAL002W", "YAL003W"],
+                "Gene": ["TFC3", "VPS8", "EFB1"],
+                "localization": ["Punctate", "punctate; nucleus", ""],
+                "note": ["a", "b", "c"],
+            }
+        ),
+        table,
+    )
+    terms = annotations.read_annotations(table, layout="long", key="ORF", column="localization")
+    assert annotations.protein_classes(terms).to_dict() == {"YAL001C": "punctate", "YAL002W": "nucleus+punctate"}
+    with pytest.raises(InputError, match=r"weill\.csv: no term column 'location'; columns are"):
+        annotations.read_annotations(table, layout="long", key="ORF", column="location")
+
+
 # --------------------------------------------------------------------------------------------
 # Cells and classes
 # --------------------------------------------------------------------------------------------

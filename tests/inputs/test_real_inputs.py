@@ -9,6 +9,7 @@ import yaml
 from conftest import REPO, YEAST_FIELD_SEGMENTATION, require_shared, run_snakemake
 from local_atlas import Atlas, entry_xml, jpeg
 from yeast_paper_files import yeast_paper_downloads
+from yeast_screens_files import yeast_screens_downloads
 
 from pcinpaint.io import read_table
 
@@ -17,6 +18,8 @@ CONFIGS = sorted((REPO / "config").glob("*.yaml"))
 OVERLAYS = {"yeast_paper_published": "yeast_paper"}
 #: the human protocol: labels per image, so no classification is scored on them
 IMAGE_LABELLED = {"hpa", "human_toy"}
+#: screens labelled per protein (Fig 3): nothing is scored on them
+PROTEIN_LABELLED = {"yeast_screens"}
 
 
 snakemake = run_snakemake
@@ -28,7 +31,14 @@ def test_shipped_real_data_configs_plan_a_whole_run(config, tmp_path):
     directory: paths into ../shared/data made absolute, the yeast protocol's downloads built small
     where it reads them."""
     shared = require_shared()
-    assert {c.stem for c in CONFIGS} >= {"hpa", "yeast_paper", "yeast_paper_published", "yeast_toy", "human_toy"}
+    assert {c.stem for c in CONFIGS} >= {
+        "hpa",
+        "yeast_paper",
+        "yeast_paper_published",
+        "yeast_screens",
+        "yeast_toy",
+        "human_toy",
+    }
     files = [REPO / "config" / f"{OVERLAYS[config.stem]}.yaml"] if config.stem in OVERLAYS else []
     moved = []
     for path in [*files, config]:
@@ -38,11 +48,16 @@ def test_shipped_real_data_configs_plan_a_whole_run(config, tmp_path):
         n_cells = yeast_paper_downloads(tmp_path, shared, vgg16=False, published_filters=8)
         moved.append(tmp_path / "fixture_size.yaml")
         moved[-1].write_text(yaml.safe_dump({"datasets": {"chong": {"labelled_hdf5": {"expect": {"cells": n_cells}}}}}))
+    if config.stem == "yeast_screens":
+        yeast_screens_downloads(tmp_path, shared)
     plan = snakemake("-n", "--directory", tmp_path, "--configfile", *moved).stdout
     assert ("train_pci" in plan) != (config.stem in OVERLAYS)  # published weights: nothing trained
     if config.stem in IMAGE_LABELLED:  # the paper's human protocol: the pairwise score only
         assert "pairwise_benchmark" in plan
         assert "knn_benchmark" not in plan and "classifier_benchmark" not in plan
+    elif config.stem in PROTEIN_LABELLED:  # Fig 3's screens: a protein UMAP and the clustering, no score
+        assert "rule umap_proteins:" in plan and "rule subset_clustering:" in plan and "rule go_enrichment:" in plan
+        assert not {"knn_benchmark", "classifier_benchmark", "pairwise_benchmark"} & set(plan.split())
     else:
         assert "knn_benchmark" in plan and "classifier_benchmark" in plan
     if config.stem == "hpa":

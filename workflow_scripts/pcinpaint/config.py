@@ -184,6 +184,22 @@ def _check_dataset(name: str, ds: dict, where: str, datasets: dict, published: d
         _check_channel_map(ds, "hpa", "colours", names, prefix)
     if ds["source"] == "yeast_screen" and ds["yeast_screen"].get("layout", "interleaved") == "single":
         _check_channel_map(ds, "yeast_screen", "tokens", names, prefix)
+    if ds["source"] == "yeast_screen":  # method provided's masks: files beside the channels', named by a token
+        masks, layout = ds["yeast_screen"].get("masks"), ds["yeast_screen"].get("layout", "interleaved")
+        if masks is not None and layout != "single":
+            raise ConfigError(
+                f"{prefix}.yeast_screen.masks: masks need layout 'single' (one label mask file per field, "
+                f"named by its token); layout is '{layout}'"
+            )
+        if masks is not None and (not masks or masks in ds["yeast_screen"]["tokens"].values()):
+            raise ConfigError(
+                f"{prefix}.yeast_screen.masks: '{masks}' is empty or a channel's token; give the masks' own token"
+            )
+        if ds["segmentation"]["method"] == "provided" and not masks:
+            raise ConfigError(
+                f"{prefix}.segmentation.method: 'provided' reads a label mask per field; set yeast_screen.masks "
+                "to the masks' file-name token (e.g. _mask; layout single)"
+            )
     lo, hi = ds["crops"]["area_fraction"]
     if lo > hi:
         raise ConfigError(f"{prefix}.crops.area_fraction: lower bound {lo} is above upper bound {hi}")
@@ -236,6 +252,16 @@ def _check_dataset(name: str, ds: dict, where: str, datasets: dict, published: d
         )
 
 
+def ranking_dataset(config: dict, dataset: str, cell_labelled) -> str | None:
+    """The dataset whose kNN benchmark (supptable1) ranks ``dataset``'s PCI layers: itself
+    where its labels are per cell; else the first cell-labelled set scored with its network
+    (``model_from``), as the paper's Chong cells rank the WT2 screen's layers; None where none
+    does (the layer is then a fixed default). ``cell_labelled``: the datasets whose kNN runs."""
+    if dataset in cell_labelled:
+        return dataset
+    return next((d for d in cell_labelled if config["datasets"][d]["model"]["model_from"] == dataset), None)
+
+
 def classifier_cap(bench: dict) -> int | None:
     """The most cells the classifiers use under a ``benchmarks`` block: the smaller of
     ``max_cells`` and ``classifier_max_cells`` (None where both are null). Here, not with the
@@ -277,6 +303,9 @@ def config_paths(config: dict) -> list[tuple[str, str]]:
             found.append((f"{at}.benchmarks.annotations.path", ds["benchmarks"].get("annotations", {}).get("path")))
         go = ds["exploratory"].get("go", {})
         found += [(f"{at}.exploratory.go.{k}", go.get(k)) for k in ("ontology", "annotations") if not is_url(go.get(k))]
+        for subset in ("suppfig4", "suppfig5"):
+            table = (ds["exploratory"].get(subset) or {}).get("annotations") or {}
+            found.append((f"{at}.exploratory.{subset}.annotations.path", table.get("path")))
         run = ds["baselines"].get("run", ())
         if "vgg16" in run:
             found.append((f"{at}.baselines.vgg16_weights", ds["baselines"].get("vgg16_weights")))

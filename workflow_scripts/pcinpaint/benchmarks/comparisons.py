@@ -58,6 +58,7 @@ def dataset_labels(cells: pd.DataFrame, bench: dict) -> pd.Series:
             a.get("layout", "auto"),
             a.get("key"),
             tuple(a.get("reliability", ("Validated", "Supported", "Approved"))),
+            a.get("column"),
         )
     return cell_labels(
         cells,
@@ -158,6 +159,29 @@ def best_layers(table: pd.DataFrame, k: int = 11) -> pd.DataFrame:
     ran = table[table["status"] == "ran"].copy()
     ran["score"] = ran[f"k{k}"].astype(float)
     return ran.sort_values("score", ascending=False).drop_duplicates("family").sort_values("feature_set")
+
+
+#: the layer analysed where no benchmark ranks the layers: the paper's best yeast layer (Table 1),
+#: and the layer of its Supp Fig 5
+DEFAULT_LAYER = "pci_conv4"
+#: the layer of the paper's human analyses (Figs 4-6), where labels are per image
+IMAGE_LEVEL_LAYER = "pci_conv3"
+
+
+def ranked_set(named: str | None, label_level: str | None, supptable1: pd.DataFrame | None) -> str:
+    """The feature set a protein-level analysis uses (the exploratory stage, a Fig 3 panel):
+    ``named`` where the config names one; conv3 where labels are per image (the paper's human
+    analyses); else the PCI layer ranked best at k = 11 in ``supptable1`` (the dataset's own kNN
+    table, or that of a labelled set scored with its network); conv4 where none ranks them."""
+    if named:
+        return named
+    if label_level == "image":
+        return IMAGE_LEVEL_LAYER
+    if supptable1 is None or "k11" not in supptable1.columns:
+        return DEFAULT_LAYER
+    pci = supptable1[(supptable1["family"] == "pci") & (supptable1["status"] == "ran")]
+    scores = pd.to_numeric(pci["k11"], errors="coerce")
+    return str(pci.loc[scores.idxmax(), "feature_set"]) if scores.notna().any() else DEFAULT_LAYER
 
 
 def not_run_sets(table: pd.DataFrame) -> dict[str, str]:

@@ -13,30 +13,21 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pcinpaint.benchmarks.comparisons import dataset_labels, label_columns
+from pcinpaint.benchmarks.comparisons import dataset_labels, label_columns, ranked_set
+from pcinpaint.errors import NotRun
+from pcinpaint.exploratory import enrichment
 from pcinpaint.features.reading import FeatureFile, read_cells
+from pcinpaint.inputs.annotations import aliases, protein_classes, read_annotations
 from pcinpaint.io import read_table
-
-#: the layer analysed when the benchmarks cannot rank layers (no labels): the paper's best yeast layer
-DEFAULT_LAYER = "pci_conv4"
-#: the layer of the paper's human analyses (Figs 4-6), where labels are per image
-IMAGE_LEVEL_LAYER = "pci_conv3"
 
 
 def analysed_set(ds: dict, supptable1: pd.DataFrame | None) -> str:
-    """The feature set named in ``exploratory.feature_set``; on datasets labelled per image
-    conv3, as the paper's human analyses; else the PCI layer ranked best by k=11 kNN in
-    ``supptable1`` (conv4 where the dataset has no labels)."""
-    named = ds.get("exploratory", {}).get("feature_set")
-    if named:
-        return named
-    if ds.get("benchmarks", {}).get("label_level") == "image":
-        return IMAGE_LEVEL_LAYER
-    if supptable1 is None or "k11" not in supptable1.columns:
-        return DEFAULT_LAYER
-    pci = supptable1[(supptable1["family"] == "pci") & (supptable1["status"] == "ran")]
-    scores = pd.to_numeric(pci["k11"], errors="coerce")
-    return str(pci.loc[scores.idxmax(), "feature_set"]) if scores.notna().any() else DEFAULT_LAYER
+    """The feature set the exploratory stage analyses: ``exploratory.feature_set``, else the
+    layer ``ranked_set`` chooses (conv3 on datasets labelled per image, as the paper's human
+    analyses; else the PCI layer ranked best by k=11 kNN; conv4 where nothing ranks them)."""
+    return ranked_set(
+        ds.get("exploratory", {}).get("feature_set"), ds.get("benchmarks", {}).get("label_level"), supptable1
+    )
 
 
 def protein_terms(cells: pd.DataFrame, bench: dict) -> pd.Series:
@@ -82,6 +73,40 @@ def subset_proteins(proteins, terms: pd.Series, chosen) -> list[str]:
     chosen = {t.lower() for t in chosen}
     keep = terms[terms.map(lambda t: set(t.lower().split("+")) <= chosen)]
     return [p for p in proteins if p in keep.index]
+
+
+def subset_terms(chosen: dict, default_terms: pd.Series, proteins) -> pd.Series:
+    """protein (of ``proteins``, the feature table's names) -> its '+'-joined terms, from the
+    subset's own ``annotations`` table when given (Supp Fig 5 picks the proteins Weill et al.
+    2018 call punctate, which the screen's benchmark labels need not be), else
+    ``default_terms``. Names match case-insensitively, through the table's aliases (a Huh 2003
+    table finds a screen named by gene or by ORF)."""
+    table = chosen.get("annotations")
+    if not table:
+        return default_terms
+    layout, key = table.get("layout") or "auto", table.get("key")
+    reliability = table.get("reliability") or ("Validated", "Supported", "Approved")
+    long = read_annotations(table["path"], layout, key, reliability, table.get("column"))
+    classes = protein_classes(long.assign(protein=long["protein"].str.upper()))
+    alias = {name: canonical.upper() for name, canonical in aliases(table["path"], layout, key).items()}
+    names = pd.Series([str(p) for p in proteins], dtype=object)
+    found = names.str.upper().map(lambda p: alias.get(p, p)).map(classes)
+    terms = pd.Series(found.to_numpy(), index=names.to_numpy(), name="label").dropna()
+    terms.index.name = "protein"
+    return terms
+
+
+#: the reason a subset's GO table holds no enrichment: it needs both GO files
+NO_GO_FILES = "no GO files configured (exploratory.go.ontology and exploratory.go.annotations)"
+
+
+def subset_enrichment(clusters: pd.DataFrame, go: dict, ontology=None, associations=None) -> pd.DataFrame:
+    """Each cluster's GO terms enriched at FDR < ``go["alpha"]`` against every protein of the
+    subset (Supp Fig 5: "relative to all punctate proteins", not the whole screen), in table3's
+    columns; NotRun with ``NO_GO_FILES`` without an ontology and a gene-to-GO file."""
+    if not (ontology and associations):
+        raise NotRun(NO_GO_FILES)
+    return enrichment.enrich_clusters(clusters[["protein", "cluster"]], go, ontology, associations)
 
 
 # --------------------------------------------------------------------------------------------

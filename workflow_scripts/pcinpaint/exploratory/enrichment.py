@@ -478,6 +478,24 @@ def cluster_enrichment(
     return pd.concat(parts, ignore_index=True)[CLUSTER_COLUMNS]
 
 
+def enrich_clusters(memberships: pd.DataFrame, go: dict, ontology, associations) -> pd.DataFrame:
+    """``cluster_enrichment`` as an ``exploratory.go`` block configures it (GO files read here),
+    background every protein of ``memberships``, with table3's ``level`` column: Table 3 over the
+    whole clustering, Supp Fig 5 over a subset's clusters."""
+    godag = read_ontology(ontology)
+    assoc = read_associations(associations, go["layout"], go["namespace"], godag=godag)
+    table = cluster_enrichment(
+        memberships,
+        assoc,
+        godag,
+        alpha=go["alpha"],
+        min_cluster_size=go["min_cluster_size"],
+        namespace=go["namespace"],
+    )
+    table.insert(1, "level", cluster_level(table["cluster"]))
+    return table
+
+
 def two_levels(clusters: pd.DataFrame) -> pd.DataFrame:
     """(protein, cluster) memberships of clusters and sub-clusters together (``clusters.tsv``:
     sub-clusters are named ``<cluster>.<k>``), for ``cluster_enrichment``, which tests each

@@ -117,19 +117,29 @@ def fig2b(scores: pd.DataFrame, title: str = ""):
 
 
 def scatter_embedding(
-    ax, xy: np.ndarray, labels: pd.Series, size: float = 3, max_legend: int = 20, legend: bool = True
+    ax,
+    xy: np.ndarray,
+    labels: pd.Series,
+    size: float = 3,
+    max_legend: int = 20,
+    legend: bool = True,
+    classes: list | None = None,
 ) -> None:
     """Points coloured by label (unlabelled in grey underneath); colours follow the sorted
-    classes, so panels of the same labels match (``legend=False`` where a figure shares one)."""
+    classes, so panels of the same labels match (``legend=False`` where a figure shares one).
+    ``classes``: the colour order shared by panels whose label sets differ (every class of
+    every panel, sorted); a panel draws only the classes it has."""
     labels = pd.Series(labels).astype("object")
     missing = labels.isna().to_numpy()
     if missing.any():
         ax.scatter(xy[missing, 0], xy[missing, 1], s=size, c="0.85", lw=0, label="unlabelled")
-    classes = sorted(labels.dropna().unique())
+    present = set(labels.dropna().unique())
+    classes = sorted(present) if classes is None else list(classes)
     cmap = plt.get_cmap("tab20" if len(classes) > 10 else "tab10")
     for i, c in enumerate(classes):
         m = (labels == c).to_numpy()
-        ax.scatter(xy[m, 0], xy[m, 1], s=size, color=cmap(i % cmap.N), lw=0, label=str(c))
+        if c in present:
+            ax.scatter(xy[m, 0], xy[m, 1], s=size, color=cmap(i % cmap.N), lw=0, label=str(c))
     if legend and len(classes) <= max_legend:
         ax.legend(fontsize=5, markerscale=2, loc="best", frameon=False)
     ax.set_xticks([])
@@ -163,14 +173,30 @@ def suppfig3(panels: list[tuple[str, np.ndarray | None]], labels: pd.Series, tit
     return fig
 
 
-def fig3(panels: list[tuple[str, np.ndarray, pd.Series]]):
+def fig3(panels: list[tuple[str, np.ndarray, pd.Series]], max_legend: int = 20):
     """Protein-level UMAPs, one panel per dataset, side by side (``xy`` None: a panel whose
-    title says why it was not run)."""
+    title says why it was not run), with one legend to the right: a label has one colour in
+    every panel, as the paper's shared legend, though each screen has its own annotation."""
+    classes = sorted({c for _, xy, labels in panels if xy is not None for c in pd.Series(labels).dropna().unique()})
     fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4.8), squeeze=False)
+    handles = {}
     for ax, (title, xy, labels) in zip(axes[0], panels):
         if xy is None:
             ax.axis("off")
         else:
-            scatter_embedding(ax, xy, labels, size=12)
+            scatter_embedding(ax, xy, labels, size=12, legend=False, classes=classes)
+            handles |= {name: h for h, name in zip(*ax.get_legend_handles_labels()) if name not in handles}
         ax.set_title(textwrap.fill(title, 60), fontsize=9)
+    if handles and len(classes) <= max_legend:
+        order = [c for c in ("unlabelled", *map(str, classes)) if c in handles]
+        fig.legend(
+            [handles[c] for c in order],
+            order,
+            fontsize=7,
+            markerscale=1.5,
+            frameon=False,
+            loc="center left",
+            bbox_to_anchor=(1.0, 0.5),
+        )
+    fig.tight_layout()
     return fig

@@ -8,6 +8,7 @@ recursive ``dendrogram``, so trees of any depth draw (12,000 proteins in about a
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -248,6 +249,22 @@ def heatmap_figure(
     return Path(path_png)
 
 
+def _q_value(q: float) -> str:
+    """A q-value as the paper's figures print it: 0.03, 1e-4."""
+    if q >= 0.01:
+        return f"{q:.2g}"
+    mantissa, exponent = f"{q:.0e}".split("e")
+    return f"{mantissa}e{int(exponent)}"
+
+
+def go_notes(top: pd.DataFrame) -> dict:
+    """cluster -> its top GO term, q-value and "proteins with the term / proteins in the
+    cluster" (``enrichment.top_terms`` rows), as Supp Fig 5 labels its clusters."""
+    return {
+        row["cluster"]: f"{row['name']}, q={_q_value(float(row['fdr']))}, {row['ratio']}" for _, row in top.iterrows()
+    }
+
+
 def _pick_cells(
     cells: pd.DataFrame, proteins: Sequence[str], n: int, rng: np.random.Generator
 ) -> list[tuple[str, int]]:
@@ -282,6 +299,7 @@ def cluster_examples_figure(
     roles: Sequence[str] | None = None,
     protein_only: bool = False,
     title: str = "",
+    notes: dict | None = None,
 ):
     """Supp Fig 4/5-style panel: per cluster, a row of example crops of cells of its proteins.
 
@@ -291,6 +309,7 @@ def cluster_examples_figure(
     protein channel in green over the structural channels (``figures.common.composite``;
     ``protein_only`` shows the protein alone, as Supp Fig 5). Channel roles come from the
     store's attributes unless given. ``clusters`` picks and orders the rows (default: all).
+    ``notes`` adds a line under a cluster's name (``go_notes``: its top GO term).
     """
     store = open_crop_store(store) if not isinstance(store, CropStore) else store
     if roles is None:
@@ -327,14 +346,16 @@ def cluster_examples_figure(
         gridspec_kw={"width_ratios": [1.4] + [1] * n_examples},
     )
     hidden = [i for i, r in enumerate(roles) if r != "protein"] if protein_only else []
+    notes = {str(c): str(note) for c, note in (notes or {}).items()}
     for ax in axes.flat:
         ax.axis("off")
     for r, (c, picks) in enumerate(rows):
         n_proteins = int(sizes[c])
+        note = textwrap.fill(notes[str(c)], 24) if str(c) in notes else ""
         axes[r, 0].text(
             0.95,
             0.5,
-            f"cluster {c}\n{n_proteins} protein{'s' if n_proteins != 1 else ''}",
+            f"cluster {c}\n{n_proteins} protein{'s' if n_proteins != 1 else ''}" + (f"\n{note}" if note else ""),
             ha="right",
             va="center",
             fontsize=7,

@@ -169,7 +169,11 @@ def _checked_layout(table: pd.DataFrame, layout: str, path: Path) -> str:
 
 
 def read_annotations(
-    path, layout: str = "auto", key: str | None = None, reliability=("Validated", "Supported", "Approved")
+    path,
+    layout: str = "auto",
+    key: str | None = None,
+    reliability=("Validated", "Supported", "Approved"),
+    column: str | None = None,
 ) -> pd.DataFrame:
     """A protein annotation file as a long table (``protein``, ``term``), one row per pair.
 
@@ -178,8 +182,9 @@ def read_annotations(
     "Gene"; others: "protein"); rows with a blank key are dropped, and a key that appears on
     several rows gets the union of their terms. ``reliability`` lists the HPA columns whose
     locations count ("Uncertain" is left out by default). Long tables hold one term per row
-    (``term``) or ';'-separated terms (``terms``); a two-column table without those names is
-    read as protein, term. Terms are lower-cased and stripped; blank terms are ignored.
+    (``term``) or ';'-separated terms (``terms``), or in the column named by ``column`` (a
+    published table's localization column); a two-column table without those names is read
+    as protein, term. Terms are lower-cased and stripped; blank terms are ignored.
     Proteins without any term do not appear.
     """
     path = Path(path)
@@ -200,7 +205,9 @@ def read_annotations(
         keycol = find_column(table, key) if key else (find_column(table, "protein") or table.columns[0])
         if keycol is None:
             raise InputError(f"{path}: no key column '{key}'; columns are {list(table.columns)}")
-        termcol = find_column(table, "term") or find_column(table, "terms")
+        termcol = find_column(table, column) if column else find_column(table, "term") or find_column(table, "terms")
+        if column and termcol is None:
+            raise InputError(f"{path}: no term column '{column}'; columns are {list(table.columns)}")
         if termcol is None:
             others = [c for c in table.columns if c != keycol]
             if len(others) != 1:
