@@ -19,6 +19,7 @@ os.environ.update(
 from pcinpaint.config import (  # noqa: E402  (the library sits beside the rule scripts)
     CONFIG_SCHEMA,
     PRECROPPED_SOURCES,
+    canonical,
     SHARED_RESULTS,
     check_queries,
     classifier_cap,
@@ -32,12 +33,12 @@ from pcinpaint.errors import ConfigError, InputError  # noqa: E402
 from pcinpaint.exploratory.go_files import is_url, local_path  # noqa: E402
 from pcinpaint.inputs.hpa import atlas_estimate, protein_list  # noqa: E402
 from pcinpaint.inputs.labelled_hdf5 import check_expected, class_counts  # noqa: E402
-from pcinpaint.benchmarks.comparisons import DEFAULT_LAYER, IMAGE_LEVEL_LAYER  # noqa: E402
 from pcinpaint.features.manifest import (  # noqa: E402
     VGG16_LAYERS,
     VGG16_STRATEGIES,
     baseline_sets,
     feature_sets,
+    unknown_named_sets,
     vgg16_name,
 )
 from pcinpaint.io import file_fingerprint, read_table  # noqa: E402
@@ -163,10 +164,8 @@ def dataset_config(*keys):
     def inner(wildcards):
         ds = config["datasets"][wildcards.dataset]
         # a key at its default that older results were made without is left out (no rerun)
-        quiet = {"nonfinite": "error"}
-        block = {key: ds[key] for key in ("source", "channels", *keys) if key in ds and quiet.get(key, ...) != ds[key]}
-        if block.get("hpa", {}).get("max_failures") == 0:  # the same, one level down
-            block["hpa"] = {k: v for k, v in block["hpa"].items() if k != "max_failures"}
+        # keys at a default that older results were made without are left out (canonical)
+        block = {key: ds[key] for key in ("source", "channels", *keys) if key in ds}
         if "labelled_hdf5" in block:  # keys that change no stored crop (checked when the run starts)
             block["labelled_hdf5"] = {
                 k: v for k, v in block["labelled_hdf5"].items() if k not in ("cellprofiler_key", "expect")
@@ -184,16 +183,6 @@ def gather_config(wildcards):
     if not block.get("qc", {}).get("drop_flagged"):
         block.pop("qc", None)
     return block
-
-
-def canonical(value):
-    """Dicts with sorted keys, recursively: params are compared as text, so reordering the
-    keys of a config file must not look like a change."""
-    if isinstance(value, dict):
-        return {key: canonical(value[key]) for key in sorted(value)}
-    if isinstance(value, list):
-        return [canonical(item) for item in value]
-    return value
 
 
 CROP_KEYS = ("segmentation", "crops", "preprocess", "min_cells", "nonfinite")
@@ -293,6 +282,11 @@ def labelled_sets_expected():
 
 labelled_sets_expected()
 
+if workflow.is_main_process and (
+    unknown := [line for d in DATASETS for line in unknown_named_sets(d, config["datasets"][d])]
+):
+    sys.exit(f"error: {unknown[0]}")
+
 
 def hpa_downloads(wildcards):
     """Where a dataset's atlas downloads are kept between runs: not a declared output, so a
@@ -383,8 +377,16 @@ SCORED = [d for d in LABELLED if label_level(d) != "protein"]
 #: labelled per cell: the kNN and classifier benchmarks (and what they rank) run; datasets
 #: labelled per image (the atlas) get the pairwise score only, as in the paper
 CELL_LABELLED = [d for d in SCORED if label_level(d) == "cell"]
-#: Fig 3's panels, in config order: the datasets labelled per cell or per protein
-FIG3 = [d for d in LABELLED if label_level(d) in ("cell", "protein")]
+#: Fig 3's panels, in config order: the datasets labelled per cell or per protein whose cells
+#: name their protein (a labelled HDF5 set without protein_key has classes, not proteins)
+FIG3 = [
+    d
+    for d in LABELLED
+    if label_level(d) in ("cell", "protein")
+    and (
+        config["datasets"][d]["source"] != "labelled_hdf5" or config["datasets"][d]["labelled_hdf5"].get("protein_key")
+    )
+]
 
 
 def ranking_input(wildcards):
@@ -454,22 +456,16 @@ except ConfigError:
 
 def protein_level_inputs(dataset, named):
     """What a protein-level analysis of a dataset reads (the exploratory stage, a Fig 3 panel):
-    its cell table and label table, and the feature set ``named`` in the config; else every PCI
-    layer with the kNN table that ranks them (the dataset's own, or that of a labelled set
-    scored with its network); else the layer used where nothing ranks them (conv3 where labels
-    are per image, else conv4)."""
-    inputs = {
-        "cells": f"results/{dataset}/cells.parquet",
-        "annotations": annotation_files(dataset),
-    }
+    its cell table and label table, and the feature set ``named`` in the config, else every PCI
+    layer (one extraction job writes them all) with the kNN table that ranks them where one
+    does (the dataset's own, or that of a labelled set scored with its network: see
+    ``ranked_set`` for the layer chosen)."""
+    inputs = {"cells": f"results/{dataset}/cells.parquet", "annotations": annotation_files(dataset)}
+    if named:
+        return inputs | {"tables": [f"results/{dataset}/features/{named}.parquet"]}
+    inputs["tables"] = [f"results/{dataset}/features/pci_{layer}.parquet" for layer in LAYERS]
     ranker = ranking_dataset(config, dataset, CELL_LABELLED)
-    if named or label_level(dataset) == "image" or ranker is None:
-        fixed = named or (IMAGE_LEVEL_LAYER if label_level(dataset) == "image" else DEFAULT_LAYER)
-        return inputs | {"tables": [f"results/{dataset}/features/{fixed}.parquet"]}
-    return inputs | {
-        "tables": [f"results/{dataset}/features/pci_{layer}.parquet" for layer in LAYERS],
-        "supptable1": f"results/{ranker}/tables/supptable1.tsv",
-    }
+    return inputs | ({"supptable1": f"results/{ranker}/tables/supptable1.tsv"} if ranker else {})
 
 
 def analysed_inputs(wildcards):
@@ -485,7 +481,7 @@ def fig3_panels():
     for d in FIG3:
         files = protein_level_inputs(d, benchmark(d)["umap_proteins"]["feature_set"])
         bench = {k: benchmark(d)[k] for k in label_keys if k in benchmark(d)}
-        panels.append(canonical({"dataset": d, "bench": bench, "supptable1": None} | files))
+        panels.append({"dataset": d, "bench": canonical(bench), "supptable1": None} | files)
     return panels
 
 

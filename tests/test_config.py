@@ -8,6 +8,7 @@ from conftest import REPO, TEST_CONFIG
 
 from pcinpaint.config import (
     DatasetConfig,
+    canonical,
     check_queries,
     load_config,
     load_schema,
@@ -313,6 +314,29 @@ def test_the_fig3_screens_share_the_paper_protocols_wt2_network():
     assert ranking_dataset(both, "chong", ["chong"]) == "chong"
     assert ranking_dataset(both, "yeast_nop1", ["chong"]) is None
     assert ranking_dataset(alone, "yeast_wt2", []) is None
+    # a screen and a labelled set featurised by one network (published weights): the set ranks it
+    shared = copy.deepcopy(both)
+    for name in ("yeast_wt2", "chong"):
+        shared["datasets"][name]["model"]["model_from"] = "published_yeast"
+    assert ranking_dataset(shared, "yeast_wt2", ["chong"]) == "chong"
+
+
+def test_params_leave_out_keys_added_at_the_value_older_results_were_made_with():
+    """A rule's params are compared with those of the run that made its outputs: keys a newer
+    schema adds, at the value that reproduces older results, are left out, so an upgrade
+    reruns nothing; any other value is kept, and dicts are key-sorted."""
+    config = load_config(REPO / "config" / "yeast_screens.yaml")
+    wt2, nop1 = config["datasets"]["yeast_wt2"], config["datasets"]["yeast_nop1"]
+    assert "masks" not in canonical(wt2)["yeast_screen"] and canonical(nop1)["yeast_screen"]["masks"] == "_mask"
+    bench = canonical(wt2["benchmarks"])
+    assert "column" not in bench["annotations"] and set(bench["umap_proteins"]) == {"min_dist", "n_neighbors", "title"}
+    assert set(canonical(load_config(TEST_CONFIG)["datasets"]["sim_yeast"]["benchmarks"])["umap_proteins"]) == {
+        "min_dist",
+        "n_neighbors",
+    }
+    assert canonical(nop1["benchmarks"])["annotations"]["column"] == "localization"
+    assert list(canonical({"b": 1, "a": {"d": 2, "c": [{"f": 3, "e": 4}]}})) == ["a", "b"]
+    assert canonical({"nonfinite": "error", "x": 1}) == {"x": 1} and canonical({"nonfinite": "zero"})
 
 
 def test_a_missing_subset_table_stops_the_run_at_parse_time(tmp_path):

@@ -17,13 +17,18 @@ with rule_log(snakemake.log[0]) as log:
         dataset, bench = panel["dataset"], panel["bench"]
         u = bench["umap_proteins"]
         ranking = read_table(panel["supptable1"]) if panel["supptable1"] else None
-        name = ranked_set(u["feature_set"], None, ranking)
+        name = ranked_set(u.get("feature_set"), None, ranking)
         path = next(t for t in panel["tables"] if Path(t).name == f"{name}.parquet")
         table = read_cells(panel["cells"], label_columns(bench))
         # protein sums one row group at a time, each checked against the cell table's store order
         x = FeatureFile(path, table["store_index"].to_numpy())
         proteins, means = protein_means(table, x, dataset_labels(table, bench))
-        title = u["title"] or dataset
+        if u.get("classes"):  # the labels this panel colours; the others grey
+            kept = {c.lower() for c in u["classes"]}
+            proteins["label"] = proteins["label"].where(
+                proteins["label"].isna() | proteins["label"].str.lower().isin(kept), figures.OTHER
+            )
+        title = u.get("title") or dataset
         try:
             xy = umap_embedding(means, u["n_neighbors"], u["min_dist"], snakemake.params.seed)
         except NotRun as exc:  # this dataset's panel says so; the others are drawn

@@ -239,11 +239,11 @@ def test_layouts_parse_to_the_same_associations(tmp_path, godag):
     assert en._detect(*en._rows(sgd), sgd) == "sgd"
     assert en._detect(*en._rows(plain), plain) == "plain"
     assert en._detect(*en._rows(bare), bare) == "plain"
-    assert en.read_associations(gaf) == expected  # the NOT row is skipped
+    assert en.read_associations(gaf, key="symbol") == expected  # the NOT row is skipped
     assert en.read_associations(sgd, key="symbol") == expected
     assert en.read_associations(plain) == expected
     assert en.read_associations(bare) == expected
-    for path, key in ((gaf, "auto"), (sgd, "symbol"), (plain, "auto")):
+    for path, key in ((gaf, "symbol"), (sgd, "symbol"), (plain, "auto")):
         assert en.read_associations(path, key=key, godag=godag) == expected
 
     # SGD: ORF and gene name both map to the terms by default
@@ -254,13 +254,26 @@ def test_layouts_parse_to_the_same_associations(tmp_path, godag):
     assert set(en.read_associations(gaf, key="id")) == {"SGD_YAL001C", "SGD_YAL002W", "SGD_YAL003W"}
 
 
+def test_gaf_synonyms_name_their_protein_unless_ambiguous(tmp_path):
+    """SGD's GAF: the gene name is the symbol and the ORF (what a yeast screen's folders are
+    named by) a synonym in column 11, so by default the ORF finds the terms too; a synonym
+    that is another protein's symbol, or names two proteins, finds nothing."""
+    extra = []
+    for symbol, synonyms in (("VPS8", "EFB1|SHARED"), ("EFB1", "SHARED")):
+        cols = ["SGD", f"SGD_{symbol}", symbol, "located_in", B, "SGD_REF:S1", "IDA", "", "C", "protein"]
+        extra.append("\t".join([*cols, synonyms, "protein", "taxon:559292", "20200101", "SGD", "", ""]))
+    assoc = en.read_associations(gaf_file(tmp_path / "sgd.gaf", extra_rows=extra))
+    assert assoc["YAL001C"] == assoc["TFC3"] == {A1, B} and assoc["YAL002W"] == assoc["VPS8"] == {A2, P1, B}
+    assert assoc["EFB1"] == {B} and "SHARED" not in assoc  # EFB1 keeps its own terms, not VPS8's
+
+
 def test_namespace_filtering(tmp_path, godag):
     gaf, sgd, plain = gaf_file(tmp_path / "g.gaf"), sgd_file(tmp_path / "s.tab"), plain_file(tmp_path / "p.tsv")
     cc = {"TFC3": {A1, B}, "VPS8": {A2}, "EFB1": {B}}
-    assert en.read_associations(gaf, namespace="CC") == cc
+    assert en.read_associations(gaf, namespace="CC", key="symbol") == cc
     assert en.read_associations(sgd, namespace="CC", key="symbol") == cc
     assert en.read_associations(plain, namespace="CC", godag=godag) == cc
-    assert en.read_associations(gaf, namespace="BP") == {"VPS8": {P1}}
+    assert en.read_associations(gaf, namespace="BP") == {"VPS8": {P1}, "YAL002W": {P1}}
     assert en.read_associations(sgd, namespace="BP", key="symbol") == {"VPS8": {P1}}
     with pytest.raises(InputError, match="no protein has a GO annotation in namespace MF"):
         en.read_associations(gaf, namespace="MF")

@@ -5,7 +5,14 @@ import pandas as pd
 from conftest import TEST_CONFIG
 
 from pcinpaint.config import load_config
-from pcinpaint.features.manifest import NOT_RUN, VGG16_LAYERS, baseline_sets, feature_sets, manifest
+from pcinpaint.features.manifest import (
+    NOT_RUN,
+    VGG16_LAYERS,
+    baseline_sets,
+    feature_sets,
+    manifest,
+    unknown_named_sets,
+)
 from pcinpaint.features.table import feature_table
 from pcinpaint.io import write_table
 
@@ -56,3 +63,18 @@ def test_manifest_counts_rows_and_features(tmp_path):
         "vgg16_protein",
         "imported_kraus_supervised",
     }
+
+
+def test_a_named_analysis_set_must_be_one_that_runs():
+    """exploratory.feature_set and Fig 3's umap_proteins.feature_set are checked before anything
+    runs: a typo or a set that cannot run is one line with the sets there are."""
+    ds = _dataset()
+    assert unknown_named_sets("sim_yeast", ds) == []
+    ds["exploratory"]["feature_set"] = "pci_conv6"
+    ds["benchmarks"]["umap_proteins"]["feature_set"] = "vgg16_protein_block4_conv1"  # no weights: not run
+    lines = unknown_named_sets("sim_yeast", ds)
+    assert [line.split(":")[0] for line in lines] == [
+        "datasets.sim_yeast.exploratory.feature_set",
+        "datasets.sim_yeast.benchmarks.umap_proteins.feature_set",
+    ]
+    assert "'pci_conv6' is not a feature set of this dataset that runs (have: pci_conv1, " in lines[0]

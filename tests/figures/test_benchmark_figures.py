@@ -65,3 +65,17 @@ def test_fig3_gives_a_label_one_colour_across_screens_annotated_differently():
     assert colours(drawn[0])["nucleus"] == colours(drawn[1])["nucleus"]
     assert colours(drawn[0])["cytoplasm"] not in {v for k, v in colours(drawn[1]).items() if k != "cytoplasm"}
     plt.close(fig)
+
+
+def test_fig3_colours_the_most_common_of_many_labels_and_keeps_two_line_titles():
+    """Huh et al. 2003's combined labels are over 100 classes: the 19 most common over every
+    panel are coloured (no colour twice), the rest grey as one 'other labels' entry."""
+    rng = np.random.default_rng(1)
+    labels = pd.Series([f"class{i:02d}" for i in range(30) for _ in range(30 - i)])  # class00 the most common
+    fig = figures.fig3([("WT2\n465 proteins, pci_conv4", rng.normal(size=(len(labels), 2)), labels)])
+    names = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert names == [f"class{i:02d}" for i in range(19)] + [figures.OTHER]
+    faces = [tuple(c.get_facecolor()[0]) for c in fig.axes[0].collections if c.get_label() != figures.OTHER]
+    assert len(set(faces)) == 19
+    assert fig.axes[0].get_title() == "WT2\n465 proteins, pci_conv4"
+    plt.close(fig)

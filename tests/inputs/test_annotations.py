@@ -189,6 +189,12 @@ def test_a_published_tables_named_columns(tmp_path):
     assert annotations.protein_classes(terms).to_dict() == {"YAL001C": "punctate", "YAL002W": "nucleus+punctate"}
     with pytest.raises(InputError, match=r"weill\.csv: no term column 'location'; columns are"):
         annotations.read_annotations(table, layout="long", key="ORF", column="location")
+    huh = tmp_path / "huh.csv"
+    write_table(pd.DataFrame({"yORF": ["YAL001C"], "gene name": ["TFC3"], "nucleus": ["T"]}), huh)
+    with pytest.raises(
+        InputError, match="a term column .'nucleus'. is read from long tables only; this one is layout huh2003"
+    ):
+        annotations.read_annotations(huh, column="nucleus")  # a column a Huh table would ignore
 
 
 # --------------------------------------------------------------------------------------------

@@ -252,14 +252,51 @@ def _check_dataset(name: str, ds: dict, where: str, datasets: dict, published: d
         )
 
 
+#: keys added after results were made without them, each at the value that reproduces those
+#: results: left out of a rule's params at that value, so a config that does not use them
+#: reruns nothing after an upgrade. (parent key, key) -> value; parent None: the top level
+QUIET_DEFAULTS = {
+    (None, "nonfinite"): "error",
+    ("hpa", "max_failures"): 0,
+    ("yeast_screen", "masks"): None,
+    ("umap_proteins", "feature_set"): None,
+    ("umap_proteins", "title"): None,
+    ("umap_proteins", "classes"): None,
+    ("annotations", "column"): None,
+}
+
+
+def canonical(value, parent: str | None = None):
+    """A config value as a rule's params: dicts with sorted keys, recursively (params are compared
+    as text, so reordering a config file's keys must not look like a change), and the keys of
+    ``QUIET_DEFAULTS`` left out at their quiet value."""
+    if isinstance(value, dict):
+        return {
+            key: canonical(value[key], key)
+            for key in sorted(value)
+            if QUIET_DEFAULTS.get((parent, key), ...) != value[key]
+        }
+    if isinstance(value, list):
+        return [canonical(item) for item in value]
+    return value
+
+
+def network_of(config: dict, dataset: str) -> str:
+    """The network a dataset's features come from: its ``model_from`` (another dataset or
+    published weights), else its own."""
+    return config["datasets"][dataset]["model"]["model_from"] or dataset
+
+
 def ranking_dataset(config: dict, dataset: str, cell_labelled) -> str | None:
     """The dataset whose kNN benchmark (supptable1) ranks ``dataset``'s PCI layers: itself
-    where its labels are per cell; else the first cell-labelled set scored with its network
-    (``model_from``), as the paper's Chong cells rank the WT2 screen's layers; None where none
-    does (the layer is then a fixed default). ``cell_labelled``: the datasets whose kNN runs."""
+    where its labels are per cell; else the first cell-labelled set whose features come from
+    the same network (``network_of``), as the paper's Chong cells rank the WT2 screen's
+    layers; None where none does (the layer is then a fixed default). ``cell_labelled``: the
+    datasets whose kNN runs."""
     if dataset in cell_labelled:
         return dataset
-    return next((d for d in cell_labelled if config["datasets"][d]["model"]["model_from"] == dataset), None)
+    network = network_of(config, dataset)
+    return next((d for d in cell_labelled if network_of(config, d) == network), None)
 
 
 def classifier_cap(bench: dict) -> int | None:

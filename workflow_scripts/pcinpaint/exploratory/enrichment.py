@@ -194,6 +194,24 @@ def _plain(rows, path: Path):
         yield r[0], r[1], None
 
 
+def _add_synonyms(assoc: dict[str, set[str]], rows) -> None:
+    """GAF column 11's synonyms as names of their protein, in place: SGD's GAF gives the gene
+    name as the symbol and the systematic ORF name (what yeast screens are named by) as a
+    synonym. A synonym that is a symbol in the file, or that names two proteins, is left out,
+    so no protein takes another's terms."""
+    owners: dict[str, set[str]] = {}
+    for _, r in rows:
+        for synonym in filter(None, (s.strip() for s in r[10].split("|"))):
+            owners.setdefault(synonym, set()).add(r[2])
+    added = 0
+    for synonym, symbols in owners.items():
+        if len(symbols) == 1 and synonym not in assoc and (symbol := next(iter(symbols))) in assoc:
+            assoc[synonym] = set(assoc[symbol])
+            added += 1
+    if added:
+        log.info("%d synonyms (GAF column 11) name their protein too", added)
+
+
 def read_associations(
     path, layout: str = "auto", namespace: str | None = None, key: str = "auto", godag=None
 ) -> dict[str, set[str]]:
@@ -202,9 +220,10 @@ def read_associations(
 
     ``layout``: "gaf", "sgd", "plain" or "auto" (told from the columns). ``namespace``: "CC",
     "BP", "MF" or None (all); GAF and SGD rows carry their aspect, a plain table's terms are
-    looked up in ``godag``. ``key`` picks the protein name: GAF "symbol" (column 3, the
-    default) or "id" (column 2), SGD ORF and gene name both by default (see ``_sgd``), "both"
-    both columns; plain tables have one. GAF rows qualified NOT are skipped.
+    looked up in ``godag``. ``key`` picks the protein name: GAF "symbol" (column 3; by default
+    with the unambiguous synonyms of column 11, ``_add_synonyms``) or "id" (column 2), SGD ORF
+    and gene name both by default (see ``_sgd``), "both" both columns; plain tables have one.
+    GAF rows qualified NOT are skipped.
 
     With ``godag`` (a GODag or an OBO path), ids missing from the ontology are dropped (a slim
     does not hold every term; the count is logged) and alternative ids become their term's
@@ -250,6 +269,8 @@ def read_associations(
         assoc.setdefault(protein, set()).add(go)
     if unknown:
         log.info("%s: %d GO id(s) not in the ontology dropped (e.g. %s)", path, len(unknown), sorted(unknown)[0])
+    if layout == "gaf" and key == "auto":
+        _add_synonyms(assoc, rows)
     if not assoc:
         why = " (none of its GO ids is in the ontology)" if unknown else ""
         raise InputError(

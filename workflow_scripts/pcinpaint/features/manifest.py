@@ -145,3 +145,19 @@ def manifest(sets: list[FeatureSet], folder) -> pd.DataFrame:
         rows.append(row)
     columns = ["name", "family", "layer", "level", "status", "n_rows", "n_features", "path", "reason"]
     return pd.DataFrame(rows, columns=columns)
+
+
+def unknown_named_sets(name: str, ds: dict) -> list[str]:
+    """One line per feature set a dataset's config names for an analysis (``exploratory`` and
+    Fig 3's ``umap_proteins.feature_set``) that is not one of its sets that run, with the
+    names it has: checked before anything runs, instead of a missing-input report at the end."""
+    runs = [s.name for s in feature_sets(ds) if s.runs]
+    keys = {
+        "exploratory.feature_set": ds.get("exploratory", {}).get("feature_set"),
+        "benchmarks.umap_proteins.feature_set": ds.get("benchmarks", {}).get("umap_proteins", {}).get("feature_set"),
+    }
+    return [
+        f"datasets.{name}.{key}: '{value}' is not a feature set of this dataset that runs (have: {', '.join(runs)})"
+        for key, value in keys.items()
+        if value and value not in runs
+    ]

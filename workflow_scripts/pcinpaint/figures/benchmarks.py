@@ -116,6 +116,10 @@ def fig2b(scores: pd.DataFrame, title: str = ""):
     return fig
 
 
+#: the label of points whose own label a figure does not colour (grey)
+OTHER = "other labels"
+
+
 def scatter_embedding(
     ax,
     xy: np.ndarray,
@@ -135,6 +139,10 @@ def scatter_embedding(
         ax.scatter(xy[missing, 0], xy[missing, 1], s=size, c="0.85", lw=0, label="unlabelled")
     present = set(labels.dropna().unique())
     classes = sorted(present) if classes is None else list(classes)
+    if OTHER in present:  # labels a figure does not colour, under the coloured ones
+        m = (labels == OTHER).to_numpy()
+        ax.scatter(xy[m, 0], xy[m, 1], s=size, c="0.6", lw=0, label=OTHER)
+    classes = [c for c in classes if c != OTHER]
     cmap = plt.get_cmap("tab20" if len(classes) > 10 else "tab10")
     for i, c in enumerate(classes):
         m = (labels == c).to_numpy()
@@ -176,19 +184,27 @@ def suppfig3(panels: list[tuple[str, np.ndarray | None]], labels: pd.Series, tit
 def fig3(panels: list[tuple[str, np.ndarray, pd.Series]], max_legend: int = 20):
     """Protein-level UMAPs, one panel per dataset, side by side (``xy`` None: a panel whose
     title says why it was not run), with one legend to the right: a label has one colour in
-    every panel, as the paper's shared legend, though each screen has its own annotation."""
-    classes = sorted({c for _, xy, labels in panels if xy is not None for c in pd.Series(labels).dropna().unique()})
+    every panel, as the paper's shared legend, though each screen has its own annotation. Of
+    more than ``max_legend`` labels the most common over every panel are coloured, the others
+    grey as ``OTHER`` (the paper also shows a subset)."""
+    drawn = [pd.Series(labels, dtype=object) for _, xy, labels in panels if xy is not None]
+    counts = pd.concat(drawn).dropna().value_counts() if drawn else pd.Series(dtype=int)
+    counts = counts.drop(OTHER, errors="ignore")
+    shown = set(counts.index[: max_legend - 1] if len(counts) > max_legend else counts.index)
+    classes = sorted(shown)
     fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4.8), squeeze=False)
     handles = {}
     for ax, (title, xy, labels) in zip(axes[0], panels):
         if xy is None:
             ax.axis("off")
         else:
+            labels = pd.Series(labels, dtype=object)
+            labels = labels.where(labels.isna() | labels.isin(shown), OTHER)
             scatter_embedding(ax, xy, labels, size=12, legend=False, classes=classes)
             handles |= {name: h for h, name in zip(*ax.get_legend_handles_labels()) if name not in handles}
-        ax.set_title(textwrap.fill(title, 60), fontsize=9)
-    if handles and len(classes) <= max_legend:
-        order = [c for c in ("unlabelled", *map(str, classes)) if c in handles]
+        ax.set_title("\n".join(textwrap.fill(line, 60) for line in title.splitlines()), fontsize=9)
+    if handles:
+        order = [c for c in ("unlabelled", *map(str, classes), OTHER) if c in handles]
         fig.legend(
             [handles[c] for c in order],
             order,

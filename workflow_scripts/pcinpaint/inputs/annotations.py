@@ -192,6 +192,10 @@ def read_annotations(
         raise InputError(f"{path}: annotation file not found")
     table = _as_text(read_table(path))
     layout = _checked_layout(table, layout, path)
+    if column and layout != "long":
+        raise InputError(
+            f"{path}: a term column ('{column}') is read from long tables only; this one is layout {layout}"
+        )
     if layout == "huh2003":
         out = _huh2003(table, _key_column(table, layout, key, path), path)
     elif layout == "hpa":
