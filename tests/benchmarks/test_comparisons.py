@@ -3,6 +3,7 @@ sets each figure shows."""
 
 import numpy as np
 import pandas as pd
+from conftest import require_shared
 
 from pcinpaint.benchmarks.comparisons import (
     PAPER_ONLY,
@@ -252,3 +253,15 @@ def test_umap_panels_take_each_familys_best_set_say_why_not_and_skip_absent_fami
     ]
     # an explicit strategy is a family of its own
     assert umap_panels(SUPPTABLE1, ["vgg16_rgb"]) == [("vgg16_rgb", "vgg16_rgb_block4_conv1", "")]
+
+
+def test_annotation_labels_find_a_screen_named_by_gene_or_by_orf():
+    """A Huh et al. 2003 table keyed by ORF labels a screen whose folders carry gene names, and
+    the reverse (the WT2 screen's folders may be either), as the sample-sheet adapter does."""
+    huh = require_shared("annotations") / "yeastgfp_huh2003.csv"
+    cells = pd.DataFrame({"protein": ["AAC1", "YMR056C", "aac3", "NOT_A_GENE"]})
+    for key in (None, "gene name"):
+        bench = {"label_from": "annotation", "annotations": {"path": str(huh), "layout": "huh2003", "key": key}}
+        labels = dataset_labels(cells, bench)
+        assert labels.iloc[0] == labels.iloc[1] == "mitochondrion" and labels.iloc[2] == "mitochondrion"
+        assert labels.iloc[3] is None

@@ -24,7 +24,7 @@ import pandas as pd
 from pcinpaint.errors import NotRun
 from pcinpaint.features.manifest import NOT_RUN, VGG16_STRATEGIES
 from pcinpaint.features.reading import FeatureFile, FeatureRows, read_cell_rows
-from pcinpaint.inputs.annotations import cell_labels, read_annotations, terms_for_pairwise
+from pcinpaint.inputs.annotations import aliases, cell_labels, read_annotations, terms_for_pairwise
 from pcinpaint.io import read_table
 
 log = logging.getLogger(__name__)
@@ -47,8 +47,10 @@ FAMILY_GROUPS = {"vgg16": tuple(f"vgg16_{s}" for s in VGG16_STRATEGIES)}
 
 
 def dataset_labels(cells: pd.DataFrame, bench: dict) -> pd.Series:
-    """One class per cell (None where unlabelled), as the ``benchmarks`` config block says."""
-    annotations = None
+    """One class per cell (None where unlabelled), as the ``benchmarks`` config block says. An
+    annotation table finds proteins by any of its names (Huh et al. 2003: ORF or gene; the atlas:
+    Ensembl id or gene name), so a screen's folders may be named either way."""
+    annotations, names = None, None
     if bench["label_from"] == "annotation":
         if "annotations" not in bench:
             raise ValueError("benchmarks.label_from is 'annotation' but no benchmarks.annotations table is given")
@@ -60,6 +62,7 @@ def dataset_labels(cells: pd.DataFrame, bench: dict) -> pd.Series:
             tuple(a.get("reliability", ("Validated", "Supported", "Approved"))),
             a.get("column"),
         )
+        names = aliases(a["path"], a.get("layout", "auto"), a.get("key"))
     return cell_labels(
         cells,
         column=bench.get("label_column"),
@@ -67,6 +70,7 @@ def dataset_labels(cells: pd.DataFrame, bench: dict) -> pd.Series:
         mode=bench.get("label_mode", "combined"),
         label_from=bench["label_from"],
         merge=bench.get("merge") or None,
+        aliases=names,
     )
 
 
