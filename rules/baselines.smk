@@ -30,7 +30,7 @@ rule extract_autoencoder:
         cells="results/{dataset}/cells.parquet",
         model=model_input("autoencoder"),
     output:
-        **{layer: f"results/{{dataset}}/features/ae_{layer}.parquet" for layer in LAYERS},
+        **{layer: f"results/{{dataset}}/features/{layer_set('ae', layer)}.parquet" for layer in LAYERS},
     log:
         "results/{dataset}/logs/extract_autoencoder.log",
     benchmark:

@@ -44,6 +44,8 @@ rule knn_figure:
         pdf="results/{dataset}/figures/{figure}.pdf",
     log:
         "results/{dataset}/logs/{figure}.log",
+    benchmark:
+        "results/{dataset}/benchmarks/{figure}.tsv"
     wildcard_constraints:
         figure="fig2a|suppfig2",
     localrule: True

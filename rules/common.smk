@@ -18,7 +18,6 @@ os.environ.update(
 
 from pcinpaint.config import (  # noqa: E402  (the library sits beside the rule scripts)
     CONFIG_SCHEMA,
-    PRECROPPED_SOURCES,
     canonical,
     SHARED_RESULTS,
     check_queries,
@@ -26,18 +25,21 @@ from pcinpaint.config import (  # noqa: E402  (the library sits beside the rule 
     dataset_seed,
     missing_paths,
     ranking_dataset,
+    training_epochs,
     unknown_targets,
     validate_config,
 )
 from pcinpaint.errors import ConfigError, InputError  # noqa: E402
 from pcinpaint.exploratory.go_files import is_url, local_path  # noqa: E402
-from pcinpaint.inputs.hpa import atlas_estimate, protein_list  # noqa: E402
+from pcinpaint.inputs.hpa import protein_list  # noqa: E402
 from pcinpaint.inputs.labelled_hdf5 import check_expected, class_counts  # noqa: E402
 from pcinpaint.features.manifest import (  # noqa: E402
     VGG16_LAYERS,
     VGG16_STRATEGIES,
     baseline_sets,
     feature_sets,
+    layer_set,
+    layer_sets,
     unknown_named_sets,
     vgg16_name,
 )
@@ -45,27 +47,33 @@ from pcinpaint.io import file_fingerprint, read_table  # noqa: E402
 from pcinpaint.model.spec import ENCODER_LAYERS  # noqa: E402
 from pcinpaint.resources import CAPPED, COSTS, job_size, n_chunks, plan, sheet_fields  # noqa: E402
 from pcinpaint.runlog import LIBRARY_ENV, library_mismatch  # noqa: E402
+from pcinpaint import targets  # noqa: E402
+from pcinpaint.targets import Targets  # noqa: E402
 
 os.environ[LIBRARY_ENV] = str(LIBRARY / "pcinpaint")
 if mismatch := library_mismatch(os.environ[LIBRARY_ENV]):  # a pcinpaint imported before this Snakefile was read
     sys.exit(f"error: {mismatch}")
 
 try:
-    validate_config(config, where=" + ".join(map(str, workflow.configfiles)) or "config")
+    validated = validate_config(config, where=" + ".join(map(str, workflow.configfiles)) or "config")
 except ConfigError as exc:
     sys.exit(f"error: {exc}")
+config.clear()  # Snakemake's config object, which the rules read, becomes the validated one
+config.update(validated)
 validate(config, schema=str(CONFIG_SCHEMA))
 # every configured input path exists (a mistyped path never serves old results)
 if workflow.is_main_process and missing_paths(config):
     sys.exit("\n".join(f"error: {line}" for line in missing_paths(config)))
 
-DATASETS = list(config["datasets"])
-SIMULATED = [d for d, ds in config["datasets"].items() if ds["source"] == "simulate"]
+#: which datasets get which analyses (pcinpaint.targets, unit-tested there)
+TARGETS = Targets.of(config)
+DATASETS = TARGETS.datasets
+SIMULATED = TARGETS.simulated
 #: datasets whose cells arrive cropped (no segmentation), and those segmented from fields
-PRECROPPED = [d for d, ds in config["datasets"].items() if ds["source"] in PRECROPPED_SOURCES]
-SEGMENTED = [d for d in DATASETS if d not in PRECROPPED]
+PRECROPPED = TARGETS.precropped
+SEGMENTED = TARGETS.segmented
 #: the paper's trained networks named in the config, usable as model_from
-PUBLISHED = list(config.get("published_weights", {}))
+PUBLISHED = TARGETS.published
 # a target under results/<name>/ of no configured dataset: its name and the datasets there are,
 # instead of "no rule to produce"
 unknown = unknown_targets(sys.argv, [*DATASETS, *PUBLISHED, *SHARED_RESULTS])
@@ -102,9 +110,7 @@ def data_size(name, wildcards, input):
     ds = config["datasets"].get(getattr(wildcards, "dataset", None))
     if ds is None:
         return job_size(input)
-    epochs = ds["model"]["epochs"]
-    if name == "train_autoencoder":
-        epochs = ds["baselines"]["autoencoder"]["epochs"] or epochs
+    epochs = training_epochs(ds, "autoencoder" if name == "train_autoencoder" else "pci")
     # a gather's cells are those of all its chunks together
     gather = name == "gather_crops"
     # the benchmarks read their subsample's rows only; the classifiers a smaller one
@@ -227,7 +233,7 @@ def truth_input(name):
     return inner
 
 
-TRAINED = [d for d, ds in config["datasets"].items() if ds["model"]["model_from"] is None]
+TRAINED = TARGETS.trained
 LAYERS = list(ENCODER_LAYERS)
 
 
@@ -245,24 +251,19 @@ def published_user(wildcards):
     return canonical({"name": users[0], "channels": config["datasets"][users[0]]["channels"]})
 
 
-def atlas_costs():
-    """Before a run, one line per atlas dataset on what its download costs (proteins: all is
-    the whole atlas); a protein list that does not resolve stops here, naming the problem."""
+def atlas_proteins_resolve():
+    """An atlas dataset's protein list (names, ids, a file, or all) resolves before anything runs,
+    else one line names the problem; its download's cost is printed by the download job."""
     for name, ds in config["datasets"].items():
         if ds["source"] != "hpa" or not workflow.is_main_process:
             continue
-        hpa = ds["hpa"]
         try:
-            n = len(protein_list(hpa["proteins"], hpa.get("location_table")))
+            protein_list(ds["hpa"]["proteins"], ds["hpa"].get("location_table"))
         except InputError as exc:
             sys.exit(f"error: datasets.{name}.{exc}")
-        manifest = f"results/{name}/hpa/manifest.tsv"
-        print(
-            f"atlas download of dataset '{name}': {atlas_estimate(n, hpa['rate_limit_s'], manifest)}", file=sys.stderr
-        )
 
 
-atlas_costs()
+atlas_proteins_resolve()
 
 
 def labelled_sets_expected():
@@ -305,10 +306,10 @@ def model_input(network):
 
 def feature_files(dataset):
     """Every feature table this stage builds for a dataset."""
-    sets = [f"pci_{layer}" for layer in LAYERS] + [f"random_{layer}" for layer in LAYERS] + ["raw"]
+    sets = layer_sets("pci") + layer_sets("random") + ["raw"]
     files = [f"results/{dataset}/features/{s}.parquet" for s in sets]
     if config["datasets"][dataset]["features"]["h5ad"]:
-        files += [f"results/{dataset}/features/pci_{layer}.h5ad" for layer in LAYERS]
+        files += [f"results/{dataset}/features/{name}.h5ad" for name in layer_sets("pci")]
     return files
 
 
@@ -344,49 +345,10 @@ def benchmark_sample_seed(wildcards):
     return dataset_seed(config, wildcards.dataset, "benchmark_cells")
 
 
-def is_labelled(dataset):
-    """Benchmarks need labels: an annotation table, protein identity, or a label column (the
-    simulator's truth columns, or a column of the user's sample sheet)."""
-    ds = config["datasets"][dataset]
-    bench = ds["benchmarks"]
-    if bench["label_from"] != "column" or ds["source"] in ("simulate", "labelled_hdf5"):
-        return True
-    if ds["source"] == "samplesheet":
-        try:
-            return bench["label_column"] in read_table(ds["samplesheet"]).columns
-        except InputError:
-            return False
-    # the adapters write a `label` column from the annotation table they are given
-    given = {
-        "hpa": ds.get("hpa", {}).get("location_table"),
-        "yeast_screen": ds.get("yeast_screen", {}).get("annotations"),
-    }
-    return bench["label_column"] == "label" and bool(given.get(ds["source"]))
-
-
-LABELLED = [d for d in DATASETS if is_labelled(d)]
-
-
-def label_level(dataset):
-    return config["datasets"][dataset]["benchmarks"]["label_level"]
-
-
-#: labelled per cell or per image: scored. Labels of whole proteins (a screen annotated per
-#: strain, label_level protein) are never scored: they colour Fig 3 and annotate the clustering
-SCORED = [d for d in LABELLED if label_level(d) != "protein"]
-#: labelled per cell: the kNN and classifier benchmarks (and what they rank) run; datasets
-#: labelled per image (the atlas) get the pairwise score only, as in the paper
-CELL_LABELLED = [d for d in SCORED if label_level(d) == "cell"]
-#: Fig 3's panels, in config order: the datasets labelled per cell or per protein whose cells
-#: name their protein (a labelled HDF5 set without protein_key has classes, not proteins)
-FIG3 = [
-    d
-    for d in LABELLED
-    if label_level(d) in ("cell", "protein")
-    and (
-        config["datasets"][d]["source"] != "labelled_hdf5" or config["datasets"][d]["labelled_hdf5"].get("protein_key")
-    )
-]
+LABELLED = TARGETS.labelled
+SCORED = TARGETS.scored
+CELL_LABELLED = TARGETS.cell_labelled
+FIG3 = TARGETS.fig3
 
 
 def ranking_input(wildcards):
@@ -463,7 +425,7 @@ def protein_level_inputs(dataset, named):
     inputs = {"cells": f"results/{dataset}/cells.parquet", "annotations": annotation_files(dataset)}
     if named:
         return inputs | {"tables": [f"results/{dataset}/features/{named}.parquet"]}
-    inputs["tables"] = [f"results/{dataset}/features/pci_{layer}.parquet" for layer in LAYERS]
+    inputs["tables"] = [f"results/{dataset}/features/{name}.parquet" for name in layer_sets("pci")]
     ranker = ranking_dataset(config, dataset, CELL_LABELLED)
     return inputs | ({"supptable1": f"results/{ranker}/tables/supptable1.tsv"} if ranker else {})
 
@@ -527,9 +489,8 @@ def go_urls():
 
 
 def has_go(dataset):
-    ex = exploratory(dataset)["go"]
-    return dataset in SIMULATED or bool(ex["ontology"] and ex["annotations"])
+    return targets.has_go(config["datasets"][dataset])
 
 
 def has_fig6(dataset):
-    return dataset in SIMULATED or bool(exploratory(dataset)["variable_proteins"])
+    return targets.has_fig6(config["datasets"][dataset])

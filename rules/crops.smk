@@ -67,6 +67,8 @@ rule qc_detection:
         ),
     log:
         "results/{dataset}/logs/qc_detection.log",
+    benchmark:
+        "results/{dataset}/benchmarks/qc_detection.tsv"
     localrule: True
     conda:
         "../envs/imaging.yaml"
@@ -112,6 +114,8 @@ rule qc_overlays:
         ),
     log:
         "results/{dataset}/logs/qc_overlays.log",
+    benchmark:
+        "results/{dataset}/benchmarks/qc_overlays.tsv"
     conda:
         "../envs/imaging.yaml"
     params:

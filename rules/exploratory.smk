@@ -75,6 +75,8 @@ rule download_go:
         path="results/go/{filename}",
     log:
         "results/logs/download_go/{filename}.log",
+    benchmark:
+        "results/benchmarks/download_go/{filename}.tsv"
     wildcard_constraints:
         filename="|".join(re.escape(f) for f in go_urls()) or "(?!x)x",
     localrule: True
@@ -191,6 +193,8 @@ rule exploratory_truth:
         table="results/{dataset}/tables/exploratory_truth.tsv",
     log:
         "results/{dataset}/logs/exploratory_truth.log",
+    benchmark:
+        "results/{dataset}/benchmarks/exploratory_truth.tsv"
     wildcard_constraints:
         dataset=one_of(SIMULATED),
     localrule: True

@@ -7,7 +7,7 @@ rule extract_pci:
         cells="results/{dataset}/cells.parquet",
         model=model_input("pci"),
     output:
-        **{layer: f"results/{{dataset}}/features/pci_{layer}.parquet" for layer in LAYERS},
+        **{layer: f"results/{{dataset}}/features/{layer_set('pci', layer)}.parquet" for layer in LAYERS},
     log:
         "results/{dataset}/logs/extract_pci.log",
     benchmark:
@@ -29,7 +29,7 @@ rule extract_random:
         store="results/{dataset}/crops.zarr",
         cells="results/{dataset}/cells.parquet",
     output:
-        **{layer: f"results/{{dataset}}/features/random_{layer}.parquet" for layer in LAYERS},
+        **{layer: f"results/{{dataset}}/features/{layer_set('random', layer)}.parquet" for layer in LAYERS},
     log:
         "results/{dataset}/logs/extract_random.log",
     benchmark:
@@ -77,6 +77,8 @@ rule export_h5ad:
         "results/{dataset}/logs/export_h5ad/{features}.log",
     benchmark:
         "results/{dataset}/benchmarks/export_h5ad/{features}.tsv"
+    wildcard_constraints:
+        features=one_of(layer_sets("pci")),  # what features.h5ad asks for
     conda:
         "../envs/anndata.yaml"
     resources:

@@ -34,6 +34,8 @@ checkpoint samplesheet:
         sheet="results/{dataset}/samplesheet.tsv",
     log:
         "results/{dataset}/logs/samplesheet.log",
+    benchmark:
+        "results/{dataset}/benchmarks/samplesheet.tsv"
     localrule: True
     conda:
         "../envs/imaging.yaml"
@@ -53,6 +55,8 @@ rule download_hpa:
         failures="results/{dataset}/hpa/failed_entries.tsv",
     log:
         "results/{dataset}/logs/download_hpa.log",
+    benchmark:
+        "results/{dataset}/benchmarks/download_hpa.tsv"
     localrule: True
     conda:
         "../envs/imaging.yaml"
@@ -73,6 +77,8 @@ rule hpa_samplesheet:
         fields=directory("results/{dataset}/hpa/fields"),
     log:
         "results/{dataset}/logs/hpa_samplesheet.log",
+    benchmark:
+        "results/{dataset}/benchmarks/hpa_samplesheet.tsv"
     localrule: True
     conda:
         "../envs/imaging.yaml"
@@ -89,6 +95,8 @@ rule yeast_screen_samplesheet:
         fields=directory("results/{dataset}/yeast_screen/fields"),
     log:
         "results/{dataset}/logs/yeast_screen_samplesheet.log",
+    benchmark:
+        "results/{dataset}/benchmarks/yeast_screen_samplesheet.tsv"
     localrule: True
     conda:
         "../envs/imaging.yaml"

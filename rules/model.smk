@@ -52,8 +52,7 @@ rule train_autoencoder:
         dataset=dataset_config("model"),
         objective="autoencoder",
         # the same budget as paired cell inpainting unless baselines.autoencoder.epochs says otherwise
-        epochs=lambda wc: config["datasets"][wc.dataset]["baselines"]["autoencoder"]["epochs"]
-        or config["datasets"][wc.dataset]["model"]["epochs"],
+        epochs=lambda wc: training_epochs(config["datasets"][wc.dataset], "autoencoder"),
         seed=lambda wc: dataset_seed(config, wc.dataset, "train_autoencoder"),
         checkpoint=lambda wc: f"results/{wc.dataset}/models/autoencoder/checkpoint.pt",
     script:
@@ -72,6 +71,8 @@ rule loss_curve:
         ),
     log:
         "results/{dataset}/logs/loss_curve_{network}.log",
+    benchmark:
+        "results/{dataset}/benchmarks/loss_curve_{network}.tsv"
     localrule: True
     conda:
         "../envs/imaging.yaml"
@@ -86,6 +87,8 @@ rule convert_published_weights:
         model="results/{published}/models/pci/model.pt",
     log:
         "results/{published}/logs/convert_published_weights.log",
+    benchmark:
+        "results/{published}/benchmarks/convert_published_weights.tsv"
     conda:
         "../envs/torch.yaml"
     params:

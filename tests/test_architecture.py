@@ -13,7 +13,7 @@ from conftest import REPO
 LIB = REPO / "workflow_scripts" / "pcinpaint"
 #: pipeline stages in order: a stage may import the shared modules and earlier stages only
 STAGES = ("inputs", "crops", "model", "features", "benchmarks", "exploratory", "figures")
-SHARED = ("config", "errors", "io", "resources", "runlog")
+SHARED = ("config", "errors", "io", "resources", "runlog", "targets")
 #: input adapters, which share helpers (files, samplesheet, annotations) but not each other
 ADAPTERS = ("simulate", "hpa", "yeast_screen", "precropped", "labelled_hdf5")
 

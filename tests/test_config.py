@@ -349,3 +349,12 @@ def test_a_missing_subset_table_stops_the_run_at_parse_time(tmp_path):
         "datasets.screen.exploratory.suppfig5.annotations.path: weill2018.csv does not exist"
         f" (looked in the working directory {tmp_path.resolve()})"
     ]
+
+
+def test_validation_returns_a_new_config_and_leaves_the_given_one():
+    raw = yaml.safe_load(TEST_CONFIG.read_text())
+    before = copy.deepcopy(raw)
+    validated = validate_config(raw)
+    assert raw == before and validated is not raw
+    ds = next(iter(validated["datasets"].values()))
+    assert ds["benchmarks"]["label_level"] == "cell" and "umap_proteins" in ds["benchmarks"]

@@ -78,6 +78,7 @@ def poison(path, rows=slice(100, 110)):
     tifffile.imwrite(path, plane)
 
 
+@pytest.mark.workflow
 @pytest.mark.parametrize("channel", ["rfp", "gfp"])
 def test_nonfinite_pixels_stop_naming_file_row_channel_and_count(tmp_path, channel):
     """Case 1 (segmentation channel) and case 2 (protein channel, once stored as zeros)."""
@@ -90,6 +91,7 @@ def test_nonfinite_pixels_stop_naming_file_row_channel_and_count(tmp_path, chann
     assert inputs(checksums(tmp_path)) == before  # raw inputs untouched
 
 
+@pytest.mark.workflow
 def test_nonfinite_zero_reads_them_as_zero_and_counts_them_in_qc(tmp_path):
     write_screen(tmp_path, nonfinite="zero")
     poison(tmp_path / "fields/f1_gfp.tif")
@@ -102,6 +104,7 @@ def test_nonfinite_zero_reads_them_as_zero_and_counts_them_in_qc(tmp_path):
     assert np.isfinite(crops).all() and f1.any() and crops[f1, 1].max() > 0  # protein channel kept
 
 
+@pytest.mark.workflow
 def test_no_cell_anywhere_stops_the_gather_with_the_drop_reasons(tmp_path):
     """Case 3: every image below min_cells; no empty store for later stages to trip over."""
     write_screen(tmp_path, min_cells=10_000)
@@ -112,6 +115,7 @@ def test_no_cell_anywhere_stops_the_gather_with_the_drop_reasons(tmp_path):
     assert not list((tmp_path / "results/screen").glob(".crops.zarr*"))
 
 
+@pytest.mark.workflow
 def test_a_mistyped_or_changed_sheet_is_never_served_old_results(tmp_path):
     """Case 4: a path that does not exist stops at parse, naming the config key; another sheet
     (even one older than the results) reruns from the sample sheet."""
@@ -138,6 +142,7 @@ def test_a_mistyped_or_changed_sheet_is_never_served_old_results(tmp_path):
     assert "Params have changed" in plan
 
 
+@pytest.mark.workflow
 def test_a_screen_of_one_protein_finishes_with_clustering_marked_not_run(tmp_path):
     """Case 6: the default target finishes; fig4 and clusters.tsv say why they were not run."""
     write_screen(tmp_path, proteins=("P1", "P1", "P1"))
@@ -149,6 +154,7 @@ def test_a_screen_of_one_protein_finishes_with_clustering_marked_not_run(tmp_pat
     assert len(read_table(tmp_path / "results/screen/features/pci_conv3.parquet")) > 10  # features still made
 
 
+@pytest.mark.workflow
 def test_the_whole_sheet_is_checked_before_any_job_and_every_problem_listed(tmp_path):
     """Case 7: every missing or unreadable file in one error, before segmentation starts."""
     write_screen(tmp_path)
@@ -164,6 +170,7 @@ def test_the_whole_sheet_is_checked_before_any_job_and_every_problem_listed(tmp_
     assert not (tmp_path / "results/screen/logs/segment").exists()  # no job started
 
 
+@pytest.mark.workflow
 def test_duplicated_field_ids_name_their_rows(tmp_path):
     write_screen(tmp_path)
     sheet = tmp_path / "sheet.tsv"
@@ -178,6 +185,7 @@ def test_an_unknown_dataset_in_a_target_is_named(tmp_path):
     failed_with(proc, "results/screeen/cells.parquet: no dataset named 'screeen' in the config (have: screen)")
 
 
+@pytest.mark.workflow
 def test_rule_jobs_use_their_own_library_or_stop_naming_both(tmp_path):
     """Another checkout's pcinpaint on the path (as when it is installed in the same venv): a rule
     job imports its own library all the same; where the other is forced ahead of it, the job stops

@@ -134,3 +134,16 @@ def test_a_dry_run_leaves_sizes_of_inputs_not_yet_made_to_be_decided(tmp_path):
     block = proc.stdout[proc.stdout.index("rule train_pci:") :]
     resources = next(line for line in block.splitlines() if "resources:" in line)
     assert "mem_mb=<TBD>" in resources and "runtime=<TBD>" in resources and "gpu=1" in resources
+
+
+def test_the_cost_tables_layer_widths_and_caps_are_the_networks_and_the_schemas():
+    """One definition each: the feature counts per PCI layer are the network's source-encoder
+    filters, the caps and budgets the schema's defaults."""
+    from pcinpaint import resources
+    from pcinpaint.config import schema_default
+    from pcinpaint.model.spec import SOURCE_FILTERS
+
+    assert resources.PCI_LAYER_FEATURES == SOURCE_FILTERS
+    assert resources.FIELDS_PER_CHUNK == schema_default(None, "fields_per_chunk")
+    assert resources.MAX_CELLS == schema_default("benchmarks", "max_cells")
+    assert resources.MEMORY_GB == schema_default("model", "memory_gb")

@@ -97,6 +97,7 @@ def slurm_run(tmp_path_factory):
     return {"proc": proc, "work": work, "config": config, "submissions": submissions}
 
 
+@pytest.mark.workflow
 def test_the_run_finishes_with_every_output(slurm_run):
     proc = slurm_run["proc"]
     assert proc.returncode == 0, proc.stderr[-4000:]
@@ -110,6 +111,7 @@ def test_the_run_finishes_with_every_output(slurm_run):
     assert "samplesheet" not in rules
 
 
+@pytest.mark.workflow
 def test_gpu_rules_go_to_the_gpu_partition_and_cpu_rules_do_not(slurm_run):
     for sub in slurm_run["submissions"]:
         argv, line = sub["argv"], " ".join(sub["argv"])
@@ -125,6 +127,7 @@ def test_gpu_rules_go_to_the_gpu_partition_and_cpu_rules_do_not(slurm_run):
             assert _option(argv, "--gpus") is _option(argv, "--gres") is _option(argv, "--cpus-per-gpu") is None, line
 
 
+@pytest.mark.workflow
 def test_gpu_jobs_run_side_by_side(slurm_run):
     """No one-GPU limit on the cluster: a GPU job is submitted while another is still running."""
     gpu = sorted((s for s in slurm_run["submissions"] if s["rule"] in GPU_RULES), key=lambda s: s["submitted"])
@@ -132,6 +135,7 @@ def test_gpu_jobs_run_side_by_side(slurm_run):
     assert overlapping, [(s["comment"], s["submitted"], s["ended"]) for s in gpu]
 
 
+@pytest.mark.workflow
 def test_a_job_killed_for_memory_is_resubmitted_with_more(slurm_run):
     tries = [s for s in slurm_run["submissions"] if s["rule"] == OOM_RULE]
     killed = [s for s in tries if s["state"] == "OUT_OF_MEMORY"]

@@ -74,6 +74,7 @@ sys.meta_path[:] = [f for f in sys.meta_path if "editable" not in type(f).__name
 """
 
 
+@pytest.mark.workflow
 def test_rule_jobs_run_without_the_library_installed(tmp_path):
     """Rule scripts import `pcinpaint` through Snakemake's script path alone: with the installed
     (editable) library hidden from every Python process, a rule job still runs."""
@@ -120,6 +121,7 @@ def test_dry_run_plans_the_demo(tmp_path):
         assert re.search(rf"^{rule}\s+\d+", out, re.M), rule
 
 
+@pytest.mark.workflow
 def test_crop_stores_and_cell_tables(demo_run):
     for dataset, channels in (("sim_human", 3), ("sim_yeast", 2)):
         cells = read_table(demo_run / dataset / "cells.parquet")
@@ -148,6 +150,7 @@ def test_crop_stores_and_cell_tables(demo_run):
         assert list((demo_run / dataset / "benchmarks").glob("segment/*.tsv"))
 
 
+@pytest.mark.workflow
 @pytest.mark.parametrize("dataset", ["sim_human", "sim_yeast"])
 def test_segmentation_precision_and_recall(demo_run, dataset):
     table = read_table(demo_run / dataset / "qc" / "detection.tsv").set_index("field_id")
@@ -158,6 +161,7 @@ def test_segmentation_precision_and_recall(demo_run, dataset):
     assert touching >= 0.85
 
 
+@pytest.mark.workflow
 def test_more_epochs_rerun_training_but_not_segmentation(demo_run, tmp_path):
     config = yaml.safe_load(run_config(demo_run).read_text())
     config["datasets"]["sim_human"]["model"]["epochs"] += 1
@@ -172,12 +176,14 @@ def test_more_epochs_rerun_training_but_not_segmentation(demo_run, tmp_path):
     )
 
 
+@pytest.mark.workflow
 def test_report_holds_the_figures(demo_run, tmp_path):
     report = tmp_path / "report.html"
     snakemake("--report", report, "--directory", demo_run.parent, f"--configfile={run_config(demo_run)}")
     assert report.stat().st_size > 100_000
 
 
+@pytest.mark.workflow
 def test_rerun_is_a_no_op_and_deterministic(demo_run, tmp_path):
     proc = snakemake("all", "-n", "--directory", demo_run.parent, f"--configfile={run_config(demo_run)}")
     assert "Nothing to be done" in proc.stdout + proc.stderr
@@ -189,6 +195,7 @@ def test_rerun_is_a_no_op_and_deterministic(demo_run, tmp_path):
     )
 
 
+@pytest.mark.workflow
 def test_features_models_and_figures(demo_run):
     from pcinpaint.features.table import split_table
 
@@ -215,6 +222,7 @@ def test_features_models_and_figures(demo_run):
     assert (held_out / "figures" / "suppfig1.png").exists()
 
 
+@pytest.mark.workflow
 def test_trained_features_beat_raw_pixels_and_the_random_encoder(demo_run):
     """The method's claim on the test config's yeast screen (~600 cells, 6 epochs, width 0.25)."""
     from pcinpaint.benchmarks.knn import loo_knn_accuracy
@@ -234,6 +242,7 @@ def test_trained_features_beat_raw_pixels_and_the_random_encoder(demo_run):
     assert best >= max(scores[f"random_conv{i}"] for i in range(1, 6)) + 0.03  # the control's best layer
 
 
+@pytest.mark.workflow
 def test_baselines_and_the_feature_set_manifest(demo_run):
     from pcinpaint.features.table import split_table
 
@@ -279,6 +288,7 @@ def test_baselines_and_the_feature_set_manifest(demo_run):
         assert float(history["loss"].iloc[-1]) < float(history["loss"].iloc[0])
 
 
+@pytest.mark.workflow
 def test_a_broken_imported_table_stops_with_one_line(demo_run, tmp_path):
     cells = read_table(demo_run / "sim_yeast" / "cells.parquet")
     broken = pd.DataFrame({"cell_id": list(cells["cell_id"][:-3]) + ["ghost"], "f": 1.0})
@@ -300,6 +310,7 @@ def test_a_broken_imported_table_stops_with_one_line(demo_run, tmp_path):
     assert not (demo_run / "sim_yeast" / "features" / "imported_broken.parquet").exists()
 
 
+@pytest.mark.workflow
 def test_benchmark_targets_tables_and_figures(demo_run, tmp_path):
     """Every benchmark target was built by `all`; each named target is known to the workflow."""
     for dataset in ("sim_human", "sim_yeast"):
@@ -350,6 +361,7 @@ def test_benchmark_targets_tables_and_figures(demo_run, tmp_path):
     assert "Nothing to be done" in proc.stdout + proc.stderr
 
 
+@pytest.mark.workflow
 def test_exploratory_targets_tables_and_figures(demo_run):
     """`all` built the exploratory stage: clusters, GO enrichment, multi-localization scores,
     single-cell dendrograms and the truth checks; each named target is known to the workflow."""
@@ -394,6 +406,7 @@ def test_exploratory_targets_tables_and_figures(demo_run):
     assert "Nothing to be done" in proc.stdout + proc.stderr
 
 
+@pytest.mark.workflow
 def test_interrupted_training_resumes_from_its_checkpoint(demo_run, tmp_path):
     """Kill the training job mid-way, rerun the rule: it continues from the last epoch."""
     import os
@@ -456,6 +469,7 @@ def _user_config(tmp_path, sheet):
     return path
 
 
+@pytest.mark.workflow
 def test_users_sample_sheet_and_a_corrupt_tiff(demo_run, tmp_path):
     """A user's sheet runs the same path as the demo; a corrupt TIFF stops it with one line."""
     sim = demo_run / "sim_yeast" / "simulated"

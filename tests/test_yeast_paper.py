@@ -69,6 +69,7 @@ def test_the_plan_trains_on_the_screen_and_scores_the_labelled_set_only(protocol
     assert screen <= {"yeast_screen_samplesheet", "segment", "gather_crops", "train_pci", "train_autoencoder"}
 
 
+@pytest.mark.workflow
 def test_the_protocol_runs_end_to_end(protocol):
     work, n_cells, small, _ = protocol
     run_snakemake(*TARGETS, "--directory", work, "--configfile", PAPER, small)
@@ -96,6 +97,7 @@ def test_the_protocol_runs_end_to_end(protocol):
     assert not (work / "results/yeast_wt2/tables").exists()  # the screen is never scored
 
 
+@pytest.mark.workflow
 def test_published_weights_replace_the_screen(protocol):
     work, _, _, small_published = protocol
     args = ("--directory", work, "--configfile", PAPER, PUBLISHED, small_published)

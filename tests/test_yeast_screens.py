@@ -86,6 +86,7 @@ def test_after_the_yeast_protocol_the_chong_cells_rank_the_wt2_layers(screens):
     assert {d for r, d in _jobs(plan) if r in ("knn_benchmark", "classifier_benchmark")} == {"chong"}
 
 
+@pytest.mark.workflow
 def test_fig3_and_suppfig5_run_end_to_end(screens):
     work, built, small = screens
     run_snakemake("fig3", "suppfig5", "--directory", work, "--configfile", SCREENS, small)

@@ -18,6 +18,12 @@ with rule_log(snakemake.log[0]) as log:
         retries=cfg["retries"], backoff_s=cfg["backoff_s"], rate_limit_s=cfg["rate_limit_s"], timeout_s=cfg["timeout_s"]
     )
     cache = Path(params.cache)
+    # what the download costs, once, as it starts (sizes measured by an earlier attempt where there is one)
+    n = len(hpa.protein_list(cfg["proteins"], cfg["location_table"]))
+    estimate = hpa.atlas_estimate(n, cfg["rate_limit_s"], cache / "manifest.tsv")
+    cost = f"atlas download of dataset '{snakemake.wildcards.dataset}': {estimate}"
+    log.info(cost)
+    print(cost, file=sys.__stderr__)  # on the console too (the log takes sys.stderr)
     listing, failures = hpa.list_images(
         cfg["proteins"], cfg["base_url"], cache / "xml", location_table=cfg["location_table"], **polite
     )

@@ -2,9 +2,8 @@
 or the subset's own annotation table) clustered on their features z-scored over all proteins, with
 example crops per cluster and, given GO files, each cluster's GO terms enriched against the subset."""
 
-import sys
-
 from pcinpaint.crops.store import open_crop_store
+from pcinpaint.errors import ConfigError
 from pcinpaint.exploratory import clustering
 from pcinpaint.exploratory.analysed import load_analysed, subset_enrichment, subset_proteins, subset_terms
 from pcinpaint.exploratory.enrichment import top_terms
@@ -25,8 +24,8 @@ with rule_log(snakemake.log[0]) as log, outputs_not_run(snakemake.output):
     source = (chosen.get("annotations") or {}).get("path") or "the dataset's labels"
     keep = subset_proteins(profiles.index, terms, chosen["terms"])
     if len(keep) < 2:
-        sys.exit(
-            f"error: {wc.dataset}: exploratory.{wc.subset}.terms {chosen['terms']}: only {len(keep)} "
+        raise ConfigError(
+            f"{wc.dataset}: exploratory.{wc.subset}.terms {chosen['terms']}: only {len(keep)} "
             f"protein(s) are annotated to these terms alone in {source}; need 2 or more"
         )
     rows = profiles.index.get_indexer(keep)

@@ -181,9 +181,30 @@ def test_cellpose_runs_when_installed_and_is_named_when_not(monkeypatch):
         segment_field(field, "cellpose", cellpose_model="cyto9")
     monkeypatch.setitem(sys.modules, "cellpose", None)  # not installed
     segment._cellpose_model.cache_clear()
-    with pytest.raises(ConfigError, match=r"needs the cellpose package: pip install 'cellpose>=3,<5'") as err:
+    with pytest.raises(ConfigError, match=r"needs the cellpose package: pip install 'cellpose>=3,<4'") as err:
         segment_field(field, "cellpose")
     assert "\n" not in str(err.value)
+    segment._cellpose_model.cache_clear()
+
+
+def test_cellpose_4_is_refused_since_it_ignores_the_configured_model(monkeypatch):
+    """Cellpose 4 always loads Cellpose-SAM whatever model_type says, so a configured model
+    (nuclei, cyto3, a trained one) would be ignored silently: one line says which to install."""
+    import sys
+    import types
+
+    from pcinpaint.crops import segment
+    from pcinpaint.errors import ConfigError
+
+    fake = types.ModuleType("cellpose")
+    fake.models = types.SimpleNamespace(CellposeModel=lambda **kw: pytest.fail("loaded"))
+    monkeypatch.setitem(sys.modules, "cellpose", fake)
+    monkeypatch.setattr(segment, "_cellpose_version", lambda: "4.0.6")
+    segment._cellpose_model.cache_clear()
+    with pytest.raises(
+        ConfigError, match=r"Cellpose 4.0.6 always loads Cellpose-SAM and ignores .*'cyto3'.*cellpose>=3,<4"
+    ):
+        segment_field(np.zeros((32, 32), np.float32), "cellpose", cellpose_model="cyto3")
     segment._cellpose_model.cache_clear()
 
 

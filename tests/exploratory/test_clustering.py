@@ -3,7 +3,7 @@
 import numpy as np
 import pandas as pd
 import pytest
-from scipy.cluster.hierarchy import dendrogram, linkage
+from scipy.cluster.hierarchy import dendrogram, fcluster, leaves_list, linkage
 from sklearn.metrics import adjusted_rand_score
 
 from pcinpaint.crops.store import write_crop_store
@@ -48,6 +48,28 @@ def test_ward_recovers_planted_groups_by_count_and_by_height():
     by_height = cut(z, height=(z[-3, 2] + z[-2, 2]) / 2)
     assert np.array_equal(by_height, by_count)
     assert sorted(np.unique(by_count)) == [1, 2, 3]
+
+
+def _leaf_ordered_maxclust(z, k):
+    """The contract both Fig 4's and Fig 6's cuts had: scipy's ``maxclust`` clusters renumbered
+    1.. by their first leaf, left to right."""
+    ids = fcluster(z, t=k, criterion="maxclust")
+    first_seen = dict.fromkeys(ids[leaves_list(z)])
+    renumber = {old: new for new, old in enumerate(first_seen, start=1)}
+    return np.array([renumber[v] for v in ids], np.int64)
+
+
+@pytest.mark.parametrize("method", ["ward", "average", "single"])
+def test_one_cut_for_protein_and_single_cell_trees(method):
+    """``cut`` keeps the contract Fig 4's and Fig 6's separate cuts had, at every count, ties
+    included (integer data gives merges of equal height, which ``maxclust`` cannot split)."""
+    rng = np.random.default_rng(11)
+    for x in (rng.normal(size=(60, 5)), rng.integers(0, 3, size=(40, 3)).astype(float)):
+        z = linkage(x, method=method)
+        for k in range(1, len(x) + 1):
+            ids = cut(z, n_clusters=k)
+            assert ids.dtype == np.int64
+            assert np.array_equal(ids, _leaf_ordered_maxclust(z, k))
 
 
 def test_cluster_ids_run_in_leaf_order():

@@ -1,18 +1,14 @@
-"""Single-cell scores of multi-localized proteins and clustering of variable ones (Fig 5, Fig 6,
-Supp Data 2): planted features with known answers, and cells of the simulator with its truth."""
+"""Single-cell scores of multi-localized proteins (Fig 5, Supp Data 2): planted features with
+known answers, and cells of the simulator with its truth."""
 
 import numpy as np
 import pandas as pd
 import pytest
-from scipy import ndimage as ndi
 from scipy.stats import spearmanr
-from skimage.filters import threshold_otsu
+from simulated_cells import render, simulated_table
 
-from pcinpaint.crops.cropping import crop_cells
-from pcinpaint.crops.preprocess import preprocess_crops
-from pcinpaint.crops.store import to_uint8
 from pcinpaint.exploratory import multiloc
-from pcinpaint.figures.multiloc import fig5, fig6
+from pcinpaint.figures.multiloc import fig5
 from pcinpaint.inputs import simulate
 
 D = 24
@@ -137,16 +133,6 @@ def test_terms_parsing_and_image_terms_from_cell_table():
 # --------------------------------------------------------------------------------------------
 
 
-def _render(spec, n_fields, seed, line="U-2 OS", cells=10, size=256):
-    """Fields of one protein in one image: (field channels, truth labels, truth table) each."""
-    rng = np.random.default_rng(seed)
-    morph = simulate.CELL_LINES["human"][line]
-    return [
-        simulate.render_field("human", morph, spec, cells, size, 1.0, np.random.default_rng(rng.integers(2**63)))
-        for _ in range(n_fields)
-    ]
-
-
 def test_sign_convention_with_simulated_mixing_fractions():
     """Planted features whose mix follows the simulator's cells: mixing_fraction is the share of
     the first class of the *sorted* name ("cytosol+mitochondria": cytosol), whatever the order
@@ -156,7 +142,7 @@ def test_sign_convention_with_simulated_mixing_fractions():
     truth = []
     for i, mix in enumerate((0.3, 0.7)):  # designed as (mitochondria, cytosol): the sorted name flips
         spec = simulate.ProteinSpec(f"M{i}", ("mitochondria", "cytosol"), "multi", mix)
-        for fld in _render(spec, 1, seed=10 + i, size=192, cells=8):
+        for fld in render(spec, 1, seed=10 + i, size=192, cells=8):
             truth.append(fld.truth.assign(image_id=f"M{i}", protein=f"M{i}"))
     truth = pd.concat(truth, ignore_index=True)
     assert (truth["true_class"] == "cytosol+mitochondria").all()
@@ -182,38 +168,6 @@ def test_sign_convention_with_simulated_mixing_fractions():
     assert spearmanr(both["score"], -frac)[0] >= 0.6
 
 
-def _cell_features(channels: np.ndarray, labels: np.ndarray, truth: pd.DataFrame) -> np.ndarray:
-    """A few hand measurements per cell, from the field and the truth outline: where the
-    protein sits relative to the nucleus stain and to the cell edge."""
-    nucleus = channels[0].astype(np.float64) - 100.0
-    protein = channels[-1].astype(np.float64) - 100.0
-    objects = ndi.find_objects(labels)
-    rows = []
-    for lab in truth["truth_label"]:
-        sl = objects[lab - 1]
-        cell = labels[sl] == lab
-        p = np.clip(protein[sl][cell], 0, None)
-        p = p / (p.mean() + 1e-9)
-        q = nucleus[sl][cell]
-        inner = q > threshold_otsu(q)
-        depth = ndi.distance_transform_edt(cell)[cell]
-        depth = depth / depth.max()
-        radial = [p[(depth >= lo) & (depth < lo + 0.25)].mean() for lo in (0, 0.25, 0.5, 0.75)]
-        rows.append([p[inner].mean(), p[~inner].mean(), p[inner].sum() / p.sum(), np.corrcoef(p, q)[0, 1], *radial])
-    return np.asarray(rows)
-
-
-def _simulated_table(specs: dict, n_fields=2, cells=10):
-    feats, tables, crops = [], [], []
-    lines = list(simulate.CELL_LINES["human"])
-    for i, (image, (spec, term)) in enumerate(specs.items()):
-        for fld in _render(spec, n_fields, seed=100 + i, line=lines[i % len(lines)], cells=cells):
-            feats.append(_cell_features(fld.channels, fld.cells, fld.truth))
-            tables.append(fld.truth.assign(image_id=image, protein=spec.name, label=term))
-            crops.append((fld.channels, fld.cells, fld.truth))
-    return np.vstack(feats), pd.concat(tables, ignore_index=True), crops
-
-
 def test_scores_follow_simulated_mixing_in_rendered_cells():
     S = simulate.ProteinSpec
     specs = {
@@ -225,7 +179,7 @@ def test_scores_follow_simulated_mixing_in_rendered_cells():
         "mix50": (S("X2", ("nucleoplasm", "cytosol"), "multi", 0.5), "cytosol+nucleoplasm"),
         "mix75": (S("X3", ("cytosol", "nucleoplasm"), "multi", 0.75), "cytosol+nucleoplasm"),
     }
-    x, meta, _ = _simulated_table(specs)
+    x, meta, _ = simulated_table(specs)
     scores = multiloc.pair_scores(x, meta, multiloc.terms_by_image(meta), "cytosol", "nucleoplasm")
     means = scores.groupby("group")["score"].mean()
     assert means["cytosol"] < 0 < means["nucleoplasm"]
@@ -235,37 +189,6 @@ def test_scores_follow_simulated_mixing_in_rendered_cells():
     assert rho >= 0.6, rho
     summary = multiloc.image_summary(scores).set_index("image_id")
     assert summary.loc["mix75", "mean_score"] < summary.loc["mix50", "mean_score"] < summary.loc["mix25", "mean_score"]
-
-
-# --------------------------------------------------------------------------------------------
-# Single-cell clustering
-# --------------------------------------------------------------------------------------------
-
-
-def test_tree_separates_planted_subpopulations():
-    rng = np.random.default_rng(4)
-    mu0, mu1 = _centres(rng)
-    sub = rng.permutation(np.r_[np.zeros(40, int), np.ones(25, int)])
-    x = np.where(sub[:, None] == 1, mu1, mu0) + 0.2 * rng.standard_normal((len(sub), D))
-    tree = multiloc.single_cell_tree(x)
-    reps = multiloc.representative_cells(tree, x, n_branches=2)
-    branches = multiloc.cut_tree(tree, 2)
-    assert multiloc.branch_purity(branches, sub) == pytest.approx(1.0)
-    assert set(sub[reps["cell"]]) == {0, 1}  # one representative from each sub-population
-    assert sorted(reps["n_cells"]) == [25, 40] and reps["fraction"].sum() == pytest.approx(1.0)
-    for _, r in reps.iterrows():  # the cell nearest its branch's mean
-        members = np.flatnonzero(branches == r["branch"])
-        dist = np.linalg.norm(x[members] - x[members].mean(0), axis=1)
-        assert r["cell"] == members[np.argmin(dist)]
-    # branches are numbered left to right and tile the leaves
-    reps4 = multiloc.representative_cells(tree, x, n_branches=4)
-    assert list(reps4["branch"]) == [1, 2, 3, 4]
-    assert reps4["leaf_start"].iloc[0] == 0 and reps4["leaf_stop"].iloc[-1] == len(x)
-    assert (reps4["leaf_start"].iloc[1:].to_numpy() == reps4["leaf_stop"].iloc[:-1].to_numpy()).all()
-    with pytest.raises(ValueError, match="n_branches"):
-        multiloc.representative_cells(tree, x, n_branches=len(x) + 1)
-    with pytest.raises(ValueError, match="at least 2"):
-        multiloc.single_cell_tree(x[:1])
 
 
 # --------------------------------------------------------------------------------------------
@@ -291,35 +214,3 @@ def test_fig5_writes_png_and_pdf(tmp_path):
         fig5(scores, ["A0"], tmp_path / "x.png", tmp_path / "x.pdf")
     assert "\n" not in str(err.value)
     assert not (tmp_path / "x.png").exists()
-
-
-def test_fig6_with_simulated_variable_protein(tmp_path):
-    spec = simulate.ProteinSpec("V1", ("nucleoli", "mitochondria"), "variable", 0.5)
-    x, meta, fields = _simulated_table({"var": (spec, "mitochondria+nucleoli")}, n_fields=3, cells=10)
-    crops = []
-    for channels, labels, truth in fields:
-        raw, objects = crop_cells(channels, labels, crop_size=96, border="pad")
-        kept = objects.loc[objects["kept"], "label"].to_numpy()
-        assert set(kept) == set(truth["truth_label"])
-        crops.append(to_uint8(preprocess_crops(raw, structural=[0, 1])))
-    crops = np.concatenate(crops)
-    assert crops.shape == (len(meta), 3, 64, 64) and crops.dtype == np.uint8
-    truth = meta["subpopulation"].to_numpy()
-    assert set(truth) == {0, 1}
-    from pcinpaint.features.matrix import zscore
-
-    z = zscore(x)
-    tree = multiloc.single_cell_tree(z)
-    reps = multiloc.representative_cells(tree, z, n_branches=3)
-    assert multiloc.branch_purity(multiloc.cut_tree(tree, 2), truth) > 0.5
-    roles = ["structural", "structural", "protein"]
-    labels = np.where(truth == 1, "mitochondria", "nucleoli")
-    png, pdf = fig6(tree, crops, reps, roles, tmp_path / "f6.png", tmp_path / "f6.pdf", title="V1", truth=labels)
-    _nonempty(png, pdf)
-    png2, pdf2 = fig6(tree, crops.astype(np.float32) / 255, reps, roles, tmp_path / "g.png", tmp_path / "g.pdf")
-    _nonempty(png2, pdf2)
-    with pytest.raises(ValueError, match="crops") as err:
-        fig6(tree, crops[:-1], reps, roles, tmp_path / "y.png", tmp_path / "y.pdf")
-    assert "\n" not in str(err.value)
-    with pytest.raises(ValueError, match="roles"):
-        fig6(tree, crops, reps, roles[:2], tmp_path / "y.png", tmp_path / "y.pdf")

@@ -91,6 +91,7 @@ def simulated_composites(n_fields: int, seed: int = 0) -> list[bytes]:
     return out
 
 
+@pytest.mark.workflow
 def test_hpa_source_downloads_splits_and_crops(tmp_path):
     atlas = Atlas()
     try:
@@ -163,6 +164,9 @@ def test_hpa_source_downloads_splits_and_crops(tmp_path):
         page = 'got an HTML page ("The Human Protein Atlas - Down for maintenance") instead of a JPEG image'
         assert failed.returncode != 0
         assert f"1 of 5 images and 0 atlas entries failed (first: {urls[3]}: {page}" in failed.stderr
+        # the cost is printed once, by the download job as it starts
+        assert failed.stderr.count("atlas download of dataset 'atlas': 2 proteins: ~") == 1
+        assert "atlas download of dataset 'atlas'" in (res / "logs/download_hpa.log").read_text()
         assert not (res / "hpa/manifest.tsv").exists()  # so a plain rerun runs the download again
         attempt = read_table(res / "hpa/downloads/manifest.tsv").set_index("url")
         assert attempt.loc[[urls[3], gone], ["status", "permanent"]].values.tolist() == [
@@ -222,6 +226,7 @@ def test_hpa_source_downloads_splits_and_crops(tmp_path):
 # --------------------------------------------------------------------------------------------
 
 
+@pytest.mark.workflow
 def test_yeast_screen_folder_through_segmentation(tmp_path):
     """The Handfield example stack (4 fields, GFP/RFP pages interleaved) in an ORF folder, with
     its label looked up by gene name in the Huh 2003 table, segmented and cropped."""

@@ -128,6 +128,7 @@ def _raw_pixel_knn(tmp_path, dataset, n_proteins, cells_per_field, field_size):
     return balanced_accuracy_score(y, pred), len(y), len(set(y))
 
 
+@pytest.mark.workflow
 @pytest.mark.parametrize("dataset, n_proteins, cells, size", [("sim_human", 33, 24, 448), ("sim_yeast", 30, 40, 384)])
 def test_raw_pixels_find_the_task_hard_but_not_hopeless(tmp_path, dataset, n_proteins, cells, size):
     """The issue's difficulty band: raw pixels reach 0.3-0.8, so better features have room to show."""

@@ -84,8 +84,7 @@ def dataset_config(trees: int) -> tuple[dict, dict]:
         "queries": ["P00002"],
         "query_neighbours": 5,
     }
-    config = {"seed": config["seed"], "datasets": {DATASET: ds}}
-    validate_config(config)
+    config = validate_config({"seed": config["seed"], "datasets": {DATASET: ds}})
     return config, config["datasets"][DATASET]
 
 

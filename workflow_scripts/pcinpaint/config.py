@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from typing import Any
 import jsonschema
 import yaml
 
-from pcinpaint.errors import ConfigError
+from pcinpaint.errors import ConfigError, one_line
 
 SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
 CONFIG_SCHEMA = SCHEMA_DIR / "config.schema.yaml"
@@ -33,6 +34,19 @@ PRESET_CHANNEL_ROLES = {
 def load_schema(path: Path = CONFIG_SCHEMA) -> dict:
     with open(path) as fh:
         return yaml.safe_load(fh)
+
+
+def schema_default(block: str | None, key: str):
+    """A key's default as the schema states it (the one definition): ``block`` a dataset block
+    (``benchmarks``, ``model``, ...), or None for the config's top level."""
+    schema = _schema()
+    props = schema["properties"] if block is None else schema["$defs"][block]["properties"]
+    return props[key]["default"]
+
+
+@functools.cache
+def _schema() -> dict:
+    return load_schema()
 
 
 def _with_defaults(validator_class):
@@ -56,8 +70,8 @@ def _key(error: jsonschema.ValidationError) -> str:
     return ".".join(str(p) for p in error.absolute_path) or "<top level>"
 
 
-def _one_line(error: jsonschema.ValidationError) -> str:
-    message = " ".join(error.message.split())
+def _violation(error: jsonschema.ValidationError) -> str:
+    message = one_line(error.message, None)
     if error.validator == "pattern" and "errorMessage" in error.schema:  # a name that becomes a path
         message = f"{str(error.instance)!r} {error.schema['errorMessage']}"
     if len(message) > 200:
@@ -70,7 +84,7 @@ def validate_instance(instance: dict, schema: dict, where: str) -> dict:
     errors = sorted(_Filling(schema).iter_errors(instance), key=lambda e: (len(e.absolute_path), e.path))
     if errors:
         best = jsonschema.exceptions.best_match(errors)
-        raise ConfigError(f"{where}: {_one_line(best)}")
+        raise ConfigError(f"{where}: {_violation(best)}")
     return instance
 
 
@@ -93,12 +107,14 @@ def _check_folder_name(name: str, where: str, published: dict) -> None:
 
 
 def validate_config(config: dict, where: str = "config") -> dict:
-    """Check a whole workflow config against the schema and the cross-field rules; fill defaults.
+    """A whole workflow config checked against the schema and the cross-field rules, defaults
+    filled and ``auto`` values resolved: a new config (the one given is left as it is).
 
     A dataset set to null is removed first: a second config file given after the first
     (``--configfile=a.yaml b.yaml``) can drop a dataset of the first that way, e.g. the screen a
     model would be trained on when published weights replace it.
     """
+    config = copy.deepcopy(config)
     if isinstance(config.get("datasets"), dict):
         for name in [n for n, ds in config["datasets"].items() if ds is None]:
             del config["datasets"][name]
@@ -299,6 +315,14 @@ def ranking_dataset(config: dict, dataset: str, cell_labelled) -> str | None:
     return next((d for d in cell_labelled if network_of(config, d) == network), None)
 
 
+def training_epochs(ds: dict, network: str) -> int:
+    """Epochs of a dataset's network: ``model.epochs`` for paired cell inpainting; the
+    autoencoder the same budget unless ``baselines.autoencoder.epochs`` says otherwise."""
+    if network == "autoencoder":
+        return ds["baselines"]["autoencoder"]["epochs"] or ds["model"]["epochs"]
+    return ds["model"]["epochs"]
+
+
 def classifier_cap(bench: dict) -> int | None:
     """The most cells the classifiers use under a ``benchmarks`` block: the smaller of
     ``max_cells`` and ``classifier_max_cells`` (None where both are null). Here, not with the
@@ -420,7 +444,7 @@ def load_config(*paths: str | Path) -> dict:
             with open(path) as fh:
                 part = yaml.safe_load(fh)
         except (OSError, yaml.YAMLError) as exc:
-            raise ConfigError(f"{path}: cannot read config: {' '.join(str(exc).split())}") from None
+            raise ConfigError(f"{path}: cannot read config: {one_line(exc, None)}") from None
         if not isinstance(part, dict):
             raise ConfigError(f"{path}: config must be a mapping, got {type(part).__name__}")
         config = _merged(config, part)

@@ -13,6 +13,7 @@ import json
 import sys
 
 from pcinpaint.config import CONFIG_SCHEMA, load_schema
+from pcinpaint.errors import one_line
 
 HEADER = """# Configuration reference
 
@@ -67,7 +68,7 @@ def _limits(node: dict) -> str:
 
 
 def _cell(text: str) -> str:
-    return " ".join(str(text).split()).replace("|", "\\|")
+    return one_line(str(text), None).replace("|", "\\|")
 
 
 def _default(node: dict) -> str:

@@ -1,11 +1,15 @@
-"""Every exception class of the library, in one place.
+"""Every exception class of the library, in one place, and the helpers that keep their
+messages on one line.
 
 ``InputError``, ``ConfigError``, ``TrainingError`` and ``DiskFullError`` stop a rule with one
 line for the user (see ``runlog``); ``NotRun`` marks a stage that cannot run on this data
 (its outputs say so, see ``notrun``); the download errors steer the atlas downloader's retries.
+A message quoting another library's error goes through ``one_line``, and one naming many
+items through ``listed``.
 """
 
 import errno
+from collections.abc import Sequence
 
 
 class InputError(ValueError):
@@ -49,6 +53,18 @@ class PermanentDownloadError(Exception):
     """A download failure that another attempt will not fix (404 and other client errors)."""
 
 
-def one_line(exc: BaseException, limit: int = 200) -> str:
-    """An exception's message on one line (HTTP, parser and torch errors carry several)."""
-    return " ".join(str(exc).split())[:limit] or type(exc).__name__
+def one_line(message: BaseException | str, limit: int | None = 200) -> str:
+    """A message on one line, whitespace runs collapsed, cut at ``limit`` characters (None: whole).
+
+    HTTP, parser and torch errors carry several lines; a user error must end a rule in one. An
+    exception with no message gives its class name.
+    """
+    text = " ".join(str(message).split())[:limit]
+    return text or (type(message).__name__ if isinstance(message, BaseException) else "")
+
+
+def listed(items: Sequence[str], limit: int = 4) -> str:
+    """The first ``limit`` items, comma-separated, and how many more: a one-line error naming
+    every missing layer or key of a file would be unreadable."""
+    shown = ", ".join(items[:limit])
+    return shown + (f", ... ({len(items) - limit} more)" if len(items) > limit else "")

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from pcinpaint.errors import DISK_FULL, DiskFullError, InputError
+from pcinpaint.errors import DISK_FULL, DiskFullError, InputError, one_line
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
@@ -117,7 +117,24 @@ def read_table(path: str | Path, columns: list[str] | None = None) -> pd.DataFra
     except FileNotFoundError:
         raise InputError(f"{path}: file not found") from None
     except Exception as exc:  # parser errors carry multi-line messages
-        raise InputError(f"{path}: cannot parse table: {' '.join(str(exc).split())}") from None
+        raise InputError(f"{path}: cannot parse table: {one_line(exc, None)}") from None
+
+
+def table_columns(path: str | Path) -> list[str]:
+    """A table's column names from its header alone (a sample sheet of a whole screen need not
+    be read to see whether it has a label column)."""
+    path = Path(path)
+    try:
+        if path.suffix == ".parquet":
+            import pyarrow.parquet as pq
+
+            return list(pq.read_schema(path).names)
+        sep = {".csv": ",", ".tsv": "\t", ".tab": "\t", ".txt": "\t"}.get(path.suffix)
+        return list(pd.read_csv(path, sep=sep, engine="c" if sep else "python", nrows=0).columns)
+    except FileNotFoundError:
+        raise InputError(f"{path}: file not found") from None
+    except Exception as exc:  # parser errors carry multi-line messages
+        raise InputError(f"{path}: cannot parse table: {one_line(exc, None)}") from None
 
 
 def file_fingerprint(path: str | Path) -> str:

@@ -36,6 +36,8 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+from pcinpaint.config import schema_default
+
 #: estimates are multiplied by this for the run time asked (other CPUs, shared file systems)
 SAFETY = 3.0
 #: memory asked on top of the estimate
@@ -95,7 +97,9 @@ class Request:
 #: Extractions stream the store and their tables: their memory grows only with the cell table
 #: (bench_extraction_memory.py: 38 MB more at 100,000 cells than at 25,000).
 #: GPU rules add the CUDA context's host memory to their base. Rules not listed are light
-#: (local rules, protein-level tables) and take 1 GB, 15 minutes and one CPU.
+#: (local rules, protein-level tables) and take 1 GB, 15 minutes and one CPU; so do qc_overlays
+#: (four fields whatever the screen: 0.56 GB peak and 26 s on four 2048 x 2048 three-channel
+#: fields, nuclei_otsu) and convert_published_weights (one Keras file: 0.4 GB and 3 s for the paper's network).
 COSTS: dict[str, Cost] = {
     "simulate_screen": Cost("fixed", 1000, 0, 300, 0),
     "segment": Cost("fields", 600, 30, 5, 2.5),
@@ -137,10 +141,10 @@ COSTS: dict[str, Cost] = {
     "multiloc_scores": Cost("values", 300, 0.25, 10, 0.05, mem_unit="rows"),
     "subset_clustering": Cost("values", 300, 0.29, 10, 0.05, mem_unit="rows"),
     "single_cell_dendrograms": Cost("values", 300, 0.2, 10, 0.05, mem_unit="rows"),
+    # its own fit, not protein_clustering's: bench_paper_scale.py's localize_like peaks at 310 and
+    # 819 MB at 200,000 and 2,000,000 cells (0.28 MB per 1,000), as protein_clustering's happen to
     "localize_like": Cost("values", 300, 0.28, 10, 0.05, mem_unit="rows"),
     "inpainting_figure": Cost("fixed", 1500, 0, 60, 0),
-    "qc_overlays": Cost("fixed", 1000, 0, 60, 0),
-    "convert_published_weights": Cost("fixed", 2000, 0, 60, 0),
 }
 
 #: core-seconds per training pair (a + b * width^2), from bench_model.py's pairs/s at width 1
@@ -398,16 +402,19 @@ def job_size(
 #: PCI layers at width 1, the same for the random encoder and the autoencoder, raw 3-channel
 #: pixels downsampled to 16 x 16, classic features) and the segmentation's cells per field and
 #: chunks
+#: (the network's source-encoder filters, model.spec.SOURCE_FILTERS: a shared module imports no
+#: stage code, so tests/test_resources.py checks the two agree)
 PCI_LAYER_FEATURES = (96, 256, 384, 384, 256)
 TYPICAL_SETS = PCI_LAYER_FEATURES * 3 + (3 * 16 * 16, 50)
 #: a typical field's cells, and the default fields_per_chunk
-CELLS_PER_FIELD, FIELDS_PER_CHUNK = 500, 100
+CELLS_PER_FIELD, FIELDS_PER_CHUNK = 500, schema_default(None, "fields_per_chunk")
 #: rules that work on at most ``benchmarks.max_cells`` cells (its default)
-CAPPED, MAX_CELLS = ("knn_benchmark", "classifier_benchmark", "pairwise_benchmark", "umap_cells"), 100_000
+CAPPED = ("knn_benchmark", "classifier_benchmark", "pairwise_benchmark", "umap_cells")
+MAX_CELLS = schema_default("benchmarks", "max_cells")
 #: the classifiers' own cap (``benchmarks.classifier_max_cells``'s default)
-CLASSIFIER_MAX_CELLS = 30_000
+CLASSIFIER_MAX_CELLS = schema_default("benchmarks", "classifier_max_cells")
 #: model.memory_gb's default: training holds a store up to this size and streams larger ones
-MEMORY_GB = 8
+MEMORY_GB = schema_default("model", "memory_gb")
 
 
 def typical_size(rule: str, cells: int, channels: int = 3, width: float = 1.0, epochs: int = 30) -> JobSize:

@@ -33,7 +33,7 @@ from skimage import feature, filters, measure, morphology, segmentation, transfo
 
 METHODS = ("nuclei_otsu", "nuclei_watershed", "cells_watershed", "cellpose", "provided")
 #: the Cellpose releases whose API ``cellpose`` calls (``CellposeModel(...).eval``)
-CELLPOSE_SUPPORTED = ">=3,<5"
+CELLPOSE_SUPPORTED = ">=3,<4"
 
 # Sigma (px) of the Gaussian applied to the distance map before peak detection.
 # Without it, the EDT of an irregular (noisy-edged) cell has several ridge
@@ -262,6 +262,16 @@ def cellpose_labels(channel: np.ndarray, model: str, diameter: float | None) -> 
     return np.asarray(masks).astype(np.int64)
 
 
+def _cellpose_version() -> str | None:
+    """The installed Cellpose release (None where the package has no metadata)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("cellpose")
+    except PackageNotFoundError:
+        return None
+
+
 @functools.lru_cache(maxsize=4)
 def _cellpose_model(model: str):
     """The Cellpose network, loaded once per job (a chunk segments many fields)."""
@@ -274,6 +284,12 @@ def _cellpose_model(model: str):
             f"segmentation.method cellpose needs the cellpose package: pip install 'cellpose{CELLPOSE_SUPPORTED}' "
             "(and its model weights), or choose nuclei_watershed"
         ) from None
+    installed = _cellpose_version()
+    if installed and int(installed.split(".")[0]) >= 4:
+        raise ConfigError(
+            f"segmentation.method cellpose: Cellpose {installed} always loads Cellpose-SAM and ignores "
+            f"segmentation.cellpose_model ('{model}'); install 'cellpose{CELLPOSE_SUPPORTED}'"
+        )
     try:  # gpu=True: Cellpose uses a GPU when torch sees one, else the CPU
         return models.CellposeModel(gpu=True, model_type=model)
     except Exception as exc:

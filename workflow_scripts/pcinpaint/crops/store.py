@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pcinpaint.errors import InputError
+from pcinpaint.errors import InputError, one_line
 from pcinpaint.io import disk_full_names
 
 log = logging.getLogger(__name__)
@@ -178,7 +178,7 @@ class CropStore:
         try:
             self.array = zarr.open_array(str(self.path), mode="r")
         except Exception as exc:
-            raise InputError(f"{self.path}: not a readable crop store: {' '.join(str(exc).split())[:200]}") from None
+            raise InputError(f"{self.path}: not a readable crop store: {one_line(exc)}") from None
         if self.array.dtype != np.uint8 or self.array.ndim != 4:
             raise InputError(
                 f"{self.path}: expected a uint8 (cells, channels, H, W) array, "

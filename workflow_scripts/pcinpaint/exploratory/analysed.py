@@ -2,8 +2,8 @@
 analyses, each protein's annotation terms, and, on simulated screens, the checks against the
 known truth (cluster agreement, enrichment, multi-localization score, sub-populations).
 
-The analyses themselves live in ``clustering``, ``enrichment`` and ``multiloc``; this module
-only connects them to the config and the benchmark tables.
+The analyses themselves live in ``clustering``, ``enrichment``, ``multiloc`` and ``dendrograms``;
+this module only connects them to the config and the benchmark tables.
 """
 
 from __future__ import annotations

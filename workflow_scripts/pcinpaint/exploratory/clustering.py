@@ -191,8 +191,8 @@ def cut(linkage: np.ndarray, n_clusters: int | None = None, height: float | None
     """Flat clusters 1..K: at most ``n_clusters`` clusters, or all merges below ``height``.
 
     Exactly one of the two. Ids are numbered in leaf order (cluster 1 is the top of the heat
-    map), so tables and figures read the same way. Merges of equal height cannot be split, so
-    ``n_clusters`` may give fewer clusters than asked.
+    map, branch 1 the left of a Fig 6 dendrogram), so tables and figures read the same way.
+    Merges of equal height cannot be split, so ``n_clusters`` may give fewer clusters than asked.
     """
     z = _check_linkage(linkage)
     if (n_clusters is None) == (height is None):

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pcinpaint.errors import InputError
+from pcinpaint.errors import InputError, one_line
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +95,7 @@ def read_ontology(obo_path):
         with _quiet():
             dag = GODag(str(path), optional_attrs=None, load_obsolete=False, prt=None)
     except Exception as exc:
-        raise InputError(f"{path}: cannot read OBO ontology: {' '.join(str(exc).split())[:200]}") from None
+        raise InputError(f"{path}: cannot read OBO ontology: {one_line(exc)}") from None
     if len(dag) == 0:
         raise InputError(f"{path}: no GO terms found (not an OBO ontology?)")
     return dag
@@ -121,7 +121,7 @@ def _rows(path: Path) -> tuple[list[tuple[int, list[str]]], bool]:
                 if line.strip():
                     rows.append((i, [c.strip() for c in line.split("\t")]))
     except (OSError, EOFError) as exc:
-        raise InputError(f"{path}: cannot read association file: {' '.join(str(exc).split())[:200]}") from None
+        raise InputError(f"{path}: cannot read association file: {one_line(exc)}") from None
     return rows, gaf_header
 
 

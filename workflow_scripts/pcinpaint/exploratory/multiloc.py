@@ -1,5 +1,4 @@
-"""Single-cell analysis of multi-localized and spatially variable proteins (Lu et al. 2019,
-Fig 5, Fig 6 and Supp Data 2).
+"""Single-cell scores of multi-localized proteins (Lu et al. 2019, Fig 5 and Supp Data 2).
 
 Multi-localization score. Annotations are per image (or per protein), but a two-compartment
 protein can split its signal unevenly, and unevenly from cell to cell. For a compartment pair
@@ -11,11 +10,8 @@ annotated B alone stand for the two compartments; each cell then gets
 (Euclidean distances on z-scored features, natural log): negative means closer to A,
 positive closer to B, near 0 an even mix. The mean of an image's scores says which compartment
 dominates; its standard deviation flags images whose cells disagree (single-cell variability),
-the paper's way of finding spatially variable proteins without looking at the images.
-
-Single-cell clustering. The cells of one spatially variable protein are clustered
-hierarchically; cutting the tree into a few branches and showing the cell nearest each branch's
-mean (Fig 6) names the phenotypes and their proportions without knowing them beforehand.
+the paper's way of finding spatially variable proteins without looking at the images; their
+cells' trees (Fig 6) are in ``dendrograms``.
 """
 
 from __future__ import annotations
@@ -24,7 +20,6 @@ from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
-from scipy.cluster import hierarchy
 
 from pcinpaint.features.matrix import GroupSums, Moments, blocks_of
 
@@ -75,7 +70,8 @@ def terms_by_image(meta: pd.DataFrame, column: str = "label", key: str = "image_
 # --------------------------------------------------------------------------------------------
 
 
-def _check_features(features, n_rows: int | None = None) -> np.ndarray:
+def check_features(features, n_rows: int | None = None) -> np.ndarray:
+    """A (cells, features) array of finite numbers, with ``n_rows`` rows when given."""
     x = np.asarray(features)
     if x.ndim != 2:
         raise ValueError(f"features must be a 2-D (cells, features) array, got shape {x.shape}")
@@ -117,7 +113,7 @@ def pair_scores(
     lazy = hasattr(features, "blocks")  # a table read block by block (features.reading)
     if lazy and features.n_rows != len(meta):
         raise ValueError(f"{features.n_rows} feature rows but {len(meta)} cells in the cell table")
-    x = features if lazy else _check_features(features, len(meta))
+    x = features if lazy else check_features(features, len(meta))
     terms = pd.Series(image_terms).map(parse_terms)
     if terms.index.has_duplicates:
         raise ValueError(f"image_terms has duplicate {key} entries")
@@ -209,82 +205,3 @@ def top_variable(summary: pd.DataFrame, n: int = 10, min_cells: int = 2) -> pd.D
     data = summary[(summary["n_cells"] >= min_cells) & summary["sd_score"].notna()]
     data = data.sort_values(["sd_score", "image_id"], ascending=[False, True], kind="stable")
     return data.groupby("pair", sort=False).head(n).reset_index(drop=True)
-
-
-# --------------------------------------------------------------------------------------------
-# Single-cell clustering of spatially variable proteins (Fig 6)
-# --------------------------------------------------------------------------------------------
-
-
-def single_cell_tree(features: np.ndarray, method: str = "ward", metric: str = "euclidean") -> np.ndarray:
-    """Agglomerative clustering of one protein's cells: a scipy linkage matrix.
-
-    Pass the protein's rows of screen-wide z-scored features (``features.matrix.zscore`` over all
-    cells): z-scoring within one protein would give features that barely vary in it as much
-    weight as the ones that separate its phenotypes. Ward (Euclidean) merges the branches that
-    add least within-branch variance, so compact phenotypes form clean clades.
-    """
-    from pcinpaint.exploratory.clustering import cluster
-
-    x = _check_features(features).astype(np.float64)
-    if len(x) < 2:
-        raise ValueError(f"need at least 2 cells to build a tree, got {len(x)}")
-    return cluster(x, method=method, metric=metric)
-
-
-def cut_tree(linkage: np.ndarray, n_branches: int) -> np.ndarray:
-    """Branch number per cell after cutting the tree into ``n_branches`` clusters, numbered
-    1.. from left to right in the dendrogram's leaf order (so numbers match the figure)."""
-    n = len(linkage) + 1
-    if not 1 <= n_branches <= n:
-        raise ValueError(f"n_branches must be between 1 and the number of cells ({n}), got {n_branches}")
-    labels = hierarchy.fcluster(linkage, t=n_branches, criterion="maxclust")
-    order = hierarchy.leaves_list(linkage)
-    first_seen = dict.fromkeys(labels[order])  # clusters in left-to-right order
-    renumber = {old: new for new, old in enumerate(first_seen, start=1)}
-    return np.array([renumber[v] for v in labels], np.int64)
-
-
-def representative_cells(linkage: np.ndarray, features: np.ndarray, n_branches: int = 4) -> pd.DataFrame:
-    """Cut the tree into ``n_branches`` branches and pick, per branch, the cell nearest its mean.
-
-    The cell nearest the branch mean is a real cell typical of the branch, so its crop can
-    stand for the phenotype in the figure. Returns one row per branch (left to right):
-    ``branch``, ``cell`` (row index into ``features``), ``n_cells``, ``fraction`` of the
-    protein's cells, and ``leaf_start``/``leaf_stop`` (the branch's span of leaf positions
-    in the dendrogram, stop exclusive). ``features`` must be those the tree was built from.
-    """
-    x = _check_features(features).astype(np.float64)
-    if len(x) != len(linkage) + 1:
-        raise ValueError(f"the tree has {len(linkage) + 1} cells but features have {len(x)} rows")
-    branch = cut_tree(linkage, n_branches)
-    position = np.empty(len(x), np.int64)
-    position[hierarchy.leaves_list(linkage)] = np.arange(len(x))
-    rows = []
-    for k in range(1, branch.max() + 1):
-        members = np.flatnonzero(branch == k)
-        centre = x[members].mean(axis=0)
-        nearest = members[np.argmin(np.linalg.norm(x[members] - centre, axis=1))]
-        span = position[members]
-        rows.append(
-            dict(
-                branch=k,
-                cell=int(nearest),
-                n_cells=len(members),
-                fraction=len(members) / len(x),
-                leaf_start=int(span.min()),
-                leaf_stop=int(span.max()) + 1,
-            )
-        )
-    return pd.DataFrame(rows)
-
-
-def branch_purity(clusters, truth) -> float:
-    """Agreement of branches with known sub-populations: the adjusted Rand index (1 = identical
-    partitions, about 0 = chance), indifferent to how branches are numbered."""
-    from sklearn.metrics import adjusted_rand_score
-
-    clusters, truth = np.asarray(clusters), np.asarray(truth)
-    if clusters.shape != truth.shape or clusters.ndim != 1:
-        raise ValueError(f"clusters and truth must be 1-D of the same length, got {clusters.shape} and {truth.shape}")
-    return float(adjusted_rand_score(truth, clusters))

@@ -32,7 +32,7 @@ def _anndata():
         import h5py  # anndata's own file layer
     except ImportError:
         raise ImportError(
-            "h5ad export needs anndata (pip install anndata==0.12.19, or run with --use-conda: envs/anndata.yaml)"
+            "h5ad export needs anndata (pip install anndata==0.12.19, or run with --sdm conda: envs/anndata.yaml)"
         ) from None
     return anndata, h5py
 

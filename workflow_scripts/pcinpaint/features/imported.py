@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pcinpaint.errors import InputError
+from pcinpaint.errors import InputError, one_line
 from pcinpaint.features.table import METADATA_PREFIX, feature_table, feature_table_writer, with_metadata
 from pcinpaint.io import disk_full_names, write_table
 
@@ -88,7 +88,7 @@ def _text_options(path: Path) -> dict:
 
 
 def _unparsable(path: Path, exc: Exception) -> InputError:
-    return InputError(f"{path}: cannot parse table: {' '.join(str(exc).split())}")
+    return InputError(f"{path}: cannot parse table: {one_line(exc, None)}")
 
 
 class TableReader:

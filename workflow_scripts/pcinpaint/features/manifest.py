@@ -63,8 +63,19 @@ class FeatureSet:
         return asdict(self)
 
 
+def layer_set(family: str, layer: str) -> str:
+    """The one spelling of a layered family's feature-set name (pci_conv3, random_conv1,
+    ae_conv5), which names its file under results/<dataset>/features/."""
+    return f"{family}_{layer}"
+
+
+def layer_sets(family: str) -> list[str]:
+    """A layered family's feature-set names, one per encoder layer."""
+    return [layer_set(family, layer) for layer in ENCODER_LAYERS]
+
+
 def _layered(family: str, layers) -> list[FeatureSet]:
-    return [FeatureSet(f"{family}_{layer}", family, layer) for layer in layers]
+    return [FeatureSet(layer_set(family, layer), family, layer) for layer in layers]
 
 
 def vgg16_name(strategy: str, layer: str) -> str:

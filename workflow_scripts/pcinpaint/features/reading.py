@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pcinpaint.errors import InputError
+from pcinpaint.errors import InputError, one_line
 from pcinpaint.features.table import METADATA_PREFIX
 
 
@@ -42,7 +42,7 @@ class FeatureFile:
         except FileNotFoundError:
             raise InputError(f"{self.path}: file not found") from None
         except Exception as exc:
-            raise InputError(f"{self.path}: cannot read feature table: {' '.join(str(exc).split())}") from None
+            raise InputError(f"{self.path}: cannot read feature table: {one_line(exc, None)}") from None
         names = self._file.schema_arrow.names
         self.meta_columns = [c[len(METADATA_PREFIX) :] for c in names if c.startswith(METADATA_PREFIX)]
         self.features = [c for c in names if not c.startswith(METADATA_PREFIX)]
@@ -108,7 +108,7 @@ class FeatureFile:
                 table = self._file.read_row_group(group, columns=columns)
             except Exception as exc:  # a damaged file: one line naming it, not a pyarrow traceback
                 raise InputError(
-                    f"{self.path}: row group {group} (rows {lo}-{hi - 1}) cannot be read: {' '.join(str(exc).split())}"
+                    f"{self.path}: row group {group} (rows {lo}-{hi - 1}) cannot be read: {one_line(exc, None)}"
                 ) from None
             if rows is not None and len(positions) < hi - lo:
                 table = table.take(positions - lo)
@@ -196,7 +196,7 @@ def read_cells(path: str | Path, columns: Sequence[str]) -> pd.DataFrame:
     except FileNotFoundError:
         raise InputError(f"{path}: file not found") from None
     except Exception as exc:
-        raise InputError(f"{path}: cannot read cell table: {' '.join(str(exc).split())}") from None
+        raise InputError(f"{path}: cannot read cell table: {one_line(exc, None)}") from None
     wanted = list(dict.fromkeys(["store_index", *columns]))
     cells = read_table(path, columns=[c for c in wanted if c in have])
     return cells.sort_values("store_index").reset_index(drop=True)

@@ -54,7 +54,7 @@ import torch
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from pcinpaint.errors import InputError, one_line
+from pcinpaint.errors import InputError, listed, one_line
 from pcinpaint.features.manifest import VGG16_LAYERS, VGG16_STRATEGIES, vgg16_name
 from pcinpaint.features.table import collect_batches
 from pcinpaint.model.devices import autocast_dtype
@@ -132,11 +132,6 @@ class VGG16Features(nn.Module):
 # --------------------------------------------------------------------------------------------
 # Weights
 # --------------------------------------------------------------------------------------------
-
-
-def _listed(keys: Sequence[str], limit: int = 4) -> str:
-    shown = ", ".join(keys[:limit])
-    return shown + (f", ... ({len(keys) - limit} more)" if len(keys) > limit else "")
 
 
 def _shape(value) -> str:
@@ -239,7 +234,7 @@ def _kernel_and_bias(path: Path, name: str, found: Mapping[str, np.ndarray]) -> 
     biases = [k for k in found if _BIAS.search(k)]
     if len(kernels) != 1 or len(biases) != 1:
         raise InputError(
-            f"{path}: layer '{name}' has weights {_listed(sorted(found))}; expected one kernel and one bias"
+            f"{path}: layer '{name}' has weights {listed(sorted(found))}; expected one kernel and one bias"
         )
     return found[kernels[0]], found[biases[0]]
 
@@ -253,7 +248,7 @@ def _load_keras(path: Path) -> VGG16Features:
     missing = [name for name in CONV_LAYERS if name not in weights]
     if missing:
         raise InputError(
-            f"{path}: missing {len(missing)} of {len(CONV_LAYERS)} VGG16 conv layers: {_listed(missing)}"
+            f"{path}: missing {len(missing)} of {len(CONV_LAYERS)} VGG16 conv layers: {listed(missing)}"
             + ("" if weights else " (no VGG16 layer weights in the file; is it Keras VGG16?)")
         )
     model = VGG16Features()
@@ -271,7 +266,7 @@ def _load_keras(path: Path) -> VGG16Features:
             state[f"{index}.bias"] = torch.from_numpy(np.asarray(bias)).float()
     if wrong:
         raise InputError(
-            f"{path}: wrong shape for {_listed(wrong, 2)}; "
+            f"{path}: wrong shape for {listed(wrong, 2)}; "
             "expected the tf_dim_ordering file (kernels as height, width, in, out)"
         )
     model.features.load_state_dict(state)
@@ -296,12 +291,12 @@ def _load_torchvision(path: Path) -> VGG16Features:
     expected = model.features.state_dict()
     missing = [f"features.{k}" for k in expected if k not in state]
     if missing:
-        raise InputError(f"{path}: missing {len(missing)} of {len(expected)} VGG16 conv tensors: {_listed(missing)}")
+        raise InputError(f"{path}: missing {len(missing)} of {len(expected)} VGG16 conv tensors: {listed(missing)}")
     unexpected = [f"features.{k}" for k in state if k not in expected]
     if unexpected:
         raise InputError(
             f"{path}: unexpected keys for torchvision's vgg16 features (not plain VGG16, "
-            f"e.g. vgg16_bn?): {_listed(unexpected)}"
+            f"e.g. vgg16_bn?): {listed(unexpected)}"
         )
     wrong = [
         f"features.{k} {_shape(state[k])} (expected {tuple(v.shape)})"
@@ -309,7 +304,7 @@ def _load_torchvision(path: Path) -> VGG16Features:
         if not isinstance(state[k], Tensor) or state[k].shape != v.shape
     ]
     if wrong:
-        raise InputError(f"{path}: wrong tensor shape for {_listed(wrong, 2)}")
+        raise InputError(f"{path}: wrong tensor shape for {listed(wrong, 2)}")
     model.features.load_state_dict({k: state[k].float() for k in expected})
     return model.eval()
 

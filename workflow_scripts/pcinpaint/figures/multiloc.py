@@ -16,7 +16,7 @@ import pandas as pd
 from matplotlib.patches import ConnectionPatch
 from scipy.cluster import hierarchy
 
-from pcinpaint.exploratory import multiloc
+from pcinpaint.exploratory import clustering, dendrograms, multiloc
 from pcinpaint.exploratory.multiloc import image_summary, top_variable
 from pcinpaint.features.matrix import Moments
 from pcinpaint.figures.common import PROTEIN_COLOUR, plt, save_figure
@@ -151,7 +151,7 @@ def fig6(
     under its branch, and (optionally) a colour bar of known sub-populations under the leaves.
 
     ``crops`` are the protein's cells (n, C, H, W) in the order the tree was built on, uint8
-    as stored (or floats in [0, 1]); ``representatives`` is ``exploratory.multiloc.representative_cells``;
+    as stored (or floats in [0, 1]); ``representatives`` is ``exploratory.dendrograms.representative_cells``;
     ``roles`` names each channel "protein" or "structural" (composite: protein green,
     structural blue then magenta), or ``colours`` gives an RGB triple per channel.
     """
@@ -306,14 +306,14 @@ def fig6_per_protein(
             mine = np.sort(rng.choice(mine, MAX_DENDROGRAM_CELLS, replace=False))
         x = features.read(mine) if hasattr(features, "read") else np.asarray(features)[mine]
         z = stats.transform(x)
-        tree = multiloc.single_cell_tree(z)
-        reps = multiloc.representative_cells(tree, z, n_branches)
+        tree = dendrograms.single_cell_tree(z)
+        reps = dendrograms.representative_cells(tree, z, n_branches)
         sub = meta["subpopulation"].to_numpy()[mine] if "subpopulation" in meta.columns else None
         png, pdf = named_path(folder, protein, ".png"), named_path(folder, protein, ".pdf")
         title = f"{protein} ({len(mine)} cells, {feature_set})"
         fig6(tree, crops_of(meta["store_index"].to_numpy()[mine]), reps, roles, png, pdf, title=title, truth=sub)
         files[str(protein)] = png.stem
-        ari = multiloc.branch_purity(multiloc.cut_tree(tree, 2), sub) if sub is not None else np.nan
+        ari = dendrograms.branch_purity(clustering.cut(tree, n_clusters=2), sub) if sub is not None else np.nan
         rows.append(dict(protein=protein, n_cells=len(mine), n_branches=n_branches, ari_two_branches=ari))
         if log:
             log.info("%s: %d cells; two-branch agreement with sub-populations (ARI) %s", protein, len(mine), ari)

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import tifffile
 
-from pcinpaint.errors import InputError
+from pcinpaint.errors import InputError, one_line
 
 TIFF_SUFFIXES = (".tif", ".tiff")
 
@@ -31,7 +31,7 @@ def read_image(path: str | Path, where: str = "") -> np.ndarray:
 
             img = imread(path)
     except Exception as exc:
-        raise InputError(f"{prefix}cannot read image {path}: {' '.join(str(exc).split())[:200]}") from None
+        raise InputError(f"{prefix}cannot read image {path}: {one_line(exc)}") from None
     img = np.squeeze(np.asarray(img))
     if img.size == 0:
         raise InputError(f"{prefix}cannot read image {path}: the file holds no image data (corrupt or truncated?)")

@@ -44,7 +44,7 @@ def html_page(data: bytes) -> str | None:
     if not _HTML.match(head):
         return None
     title = _TITLE.search(head)
-    text = " ".join(html.unescape(title.group(1).decode("utf-8", "replace")).split())[:80] if title else ""
+    text = one_line(html.unescape(title.group(1).decode("utf-8", "replace")), 80) if title else ""
     return f'an HTML page ("{text}")' if text else "an HTML page (no title)"
 
 

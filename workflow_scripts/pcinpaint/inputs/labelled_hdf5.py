@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pcinpaint.errors import ConfigError, InputError
+from pcinpaint.errors import ConfigError, InputError, one_line
 from pcinpaint.inputs.annotations import merge_terms
 
 log = logging.getLogger(__name__)
@@ -179,7 +179,7 @@ def open_hdf5(path: str | Path):
     try:
         return _h5py().File(path, "r")
     except OSError as exc:
-        raise InputError(f"{path}: not a readable HDF5 file: {' '.join(str(exc).split())[:200]}") from None
+        raise InputError(f"{path}: not a readable HDF5 file: {one_line(exc)}") from None
 
 
 def read_labelled(

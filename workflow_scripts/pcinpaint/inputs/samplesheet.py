@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from pcinpaint.config import validate_instance
-from pcinpaint.errors import ConfigError, InputError
+from pcinpaint.errors import ConfigError, InputError, one_line
 from pcinpaint.inputs.files import read_image
 from pcinpaint.io import read_table
 
@@ -140,7 +140,7 @@ def image_header(path: str) -> tuple[tuple[int, ...] | None, str | None]:
             series = tif.series[0]
             shape, dtype = tuple(d for d in series.shape if d != 1), series.dtype
     except Exception as exc:
-        return None, f"cannot read TIFF header of {p}: {' '.join(str(exc).split())[:120]}"
+        return None, f"cannot read TIFF header of {p}: {one_line(exc, 120)}"
     if len(shape) != 2:
         return None, f"{p} has shape {series.shape}; expected one 2-D plane per file"
     if dtype.kind not in "buif":

@@ -26,7 +26,7 @@ from pathlib import Path
 import pandas as pd
 import tifffile
 
-from pcinpaint.errors import ConfigError, InputError
+from pcinpaint.errors import ConfigError, InputError, one_line
 from pcinpaint.inputs.annotations import merge_terms, protein_classes, read_annotations
 from pcinpaint.inputs.files import TIFF_SUFFIXES, channel_of, file_stem, files_by_key, natural_key
 from pcinpaint.io import atomic_path, named_path
@@ -68,7 +68,7 @@ def _tiff_pages(path: Path) -> list[tuple[int, ...]]:
         with tifffile.TiffFile(path) as tif:
             return [tuple(page.shape) for page in tif.pages]
     except Exception as exc:
-        raise InputError(f"{path}: cannot read TIFF: {' '.join(str(exc).split())[:200]}") from None
+        raise InputError(f"{path}: cannot read TIFF: {one_line(exc)}") from None
 
 
 def _check_args(channels: Sequence[str], layout: str, tokens: dict | None, masks: str | None = None) -> list[str]:

@@ -42,7 +42,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from pcinpaint.errors import InputError
+from pcinpaint.errors import InputError, listed, one_line
 from pcinpaint.model.network import ConvReluBN, PairedCellInpainting
 from pcinpaint.model.spec import SOURCE_FILTERS, ModelSpec
 
@@ -55,11 +55,6 @@ BN_CREATION_ORDER = ("conv1_1", "conv2_1", "rfpconv1_1", "rfpconv2_1", "conv3_1"
 BN_WEIGHTS = ("gamma", "beta", "moving_mean", "moving_variance")
 KERAS_BN_EPS = 1e-3  # keras.layers.BatchNormalization default
 TORCH_BN_EPS = 1e-5  # nn.BatchNorm2d default, what load_model rebuilds
-
-
-def _listed(items: Sequence[str], limit: int = 4) -> str:
-    shown = ", ".join(items[:limit])
-    return shown + (f", ... ({len(items) - limit} more)" if len(items) > limit else "")
 
 
 def _text(value) -> str:
@@ -88,7 +83,7 @@ def _open(path: Path):
     try:
         return h5py.File(path, "r")
     except OSError as exc:
-        raise InputError(f"{path}: cannot open as HDF5: {' '.join(str(exc).split())[:200]}") from None
+        raise InputError(f"{path}: cannot open as HDF5: {one_line(exc)}") from None
 
 
 def read_h5_layers(
@@ -178,16 +173,16 @@ def _batch_norms(path: Path, weights: dict, config: dict | None) -> dict[str, tu
         if len(bns) != len(BN_CREATION_ORDER):
             raise InputError(
                 f"{path}: {len(bns)} batch-norm layers, the published network has "
-                f"{len(BN_CREATION_ORDER)}: {_listed(bns)}"
+                f"{len(BN_CREATION_ORDER)}: {listed(bns)}"
             )
         ordered = sorted(bns, key=_bn_number)
         owners = {conv: (bn, KERAS_BN_EPS) for conv, bn in zip(BN_CREATION_ORDER, ordered)}
     extra = [c for c in owners if c not in BN_CREATION_ORDER]
     if extra:
-        raise InputError(f"{path}: batch norm after {_listed(extra)}, where the published network has none")
+        raise InputError(f"{path}: batch norm after {listed(extra)}, where the published network has none")
     missing = [c for c in BN_CREATION_ORDER if c not in owners]
     if missing:
-        raise InputError(f"{path}: no batch-norm layer after {_listed(missing)}")
+        raise InputError(f"{path}: no batch-norm layer after {listed(missing)}")
     return owners
 
 
@@ -232,15 +227,15 @@ def _require_layers(path: Path, weights: dict) -> None:
     missing = [n for n in CONV_LAYERS if n not in weights]
     if missing:
         raise InputError(
-            f"{path}: missing {len(missing)} of {len(CONV_LAYERS)} published layers: {_listed(missing)}"
+            f"{path}: missing {len(missing)} of {len(CONV_LAYERS)} published layers: {listed(missing)}"
             + ("" if weights else " (no layer weights in the file)")
         )
     no_bias = [n for n in CONV_LAYERS if not {"kernel", "bias"} <= set(weights[n])]
     if no_bias:
-        raise InputError(f"{path}: layer(s) without kernel and bias: {_listed(no_bias)}")
+        raise InputError(f"{path}: layer(s) without kernel and bias: {listed(no_bias)}")
     not_4d = [f"{n} {weights[n]['kernel'].shape}" for n in CONV_LAYERS if weights[n]["kernel"].ndim != 4]
     if not_4d:
-        raise InputError(f"{path}: conv kernels must be 4-D (height, width, in, out): {_listed(not_4d, 2)}")
+        raise InputError(f"{path}: conv kernels must be 4-D (height, width, in, out): {listed(not_4d, 2)}")
 
 
 # --------------------------------------------------------------------------------------------
@@ -338,7 +333,7 @@ def convert(
         raise InputError(
             f"{path}: shapes disagree with the published network at width {width:g} "
             f"({structural_channels} structural, {protein_channels} protein channels): "
-            f"{_listed(wrong, 2)}"
+            f"{listed(wrong, 2)}"
         )
     return model.eval(), spec
 
