@@ -1,19 +1,9 @@
-"""The exploratory stage's connections: which feature set it analyses, protein annotation terms,
-subsets, and the checks against a simulated screen's truth."""
+"""The exploratory stage's connections: which feature set it analyses, protein annotation terms
+and subsets."""
 
-import numpy as np
 import pandas as pd
-import pytest
 
-from pcinpaint.exploratory.analysed import (
-    analysed_set,
-    cluster_agreement,
-    default_n_clusters,
-    enrichment_agreement,
-    mixing_correlation,
-    protein_terms,
-    subset_proteins,
-)
+from pcinpaint.exploratory.analysed import analysed_set, default_n_clusters, protein_terms, subset_proteins
 
 BENCH = {"label_from": "column", "label_column": "true_class", "label_mode": "single"}
 
@@ -49,39 +39,6 @@ def test_protein_terms_join_the_compartments_of_a_proteins_cells():
     assert default_n_clusters(terms) == 20  # one single-term protein: no compartments to count
     assert default_n_clusters(pd.Series({"a": "x", "b": "y", "c": "x+y"})) == 2
     assert subset_proteins(["A", "B", "C"], terms, ["cytosol", "nucleoplasm", "er"]) == ["B", "C"]
-
-
-def test_cluster_agreement_and_enrichment_agreement():
-    terms = pd.Series({"p1": "x", "p2": "x", "p3": "y", "p4": "y", "p5": "x+y"})
-    clusters = pd.DataFrame({"protein": ["p1", "p2", "p3", "p4", "p5"], "cluster": [1, 1, 2, 2, 2]})
-    ari, n = cluster_agreement(clusters, terms)
-    assert ari == pytest.approx(1.0) and n == 4
-    top = pd.DataFrame({"cluster": [1, 2], "name": ["term x", "term z"], "fdr": [0.001, 0.01]})
-    agree = enrichment_agreement(clusters, top, terms, {"x": "term x", "y": "term y"}, min_size=2)
-    assert list(agree["agrees"]) == [True, False] and list(agree["majority"]) == ["x", "y"]
-
-
-def test_mixing_correlation_follows_the_simulators_sign_convention():
-    """mixing_fraction is the share of the first class of the sorted name: for the pair
-    (nucleoplasm, cytosol) the score rises with the cytosol share, i.e. with mixing_fraction."""
-    rng = np.random.default_rng(0)
-    f = rng.uniform(0.05, 0.95, 50)
-    cells = pd.DataFrame(
-        {"cell_id": [f"c{i}" for i in range(50)], "true_class": "cytosol+nucleoplasm", "mixing_fraction": f}
-    )
-    scores = pd.DataFrame(
-        {
-            "cell_id": cells["cell_id"],
-            "group": "nucleoplasm+cytosol",
-            "score": np.log(f / (1 - f)) + rng.normal(0, 0.05, 50),
-        }
-    )  # towards B = cytosol
-    rho, n = mixing_correlation(scores, cells, "nucleoplasm", "cytosol")
-    assert rho > 0.95 and n == 50
-    rho_flipped, _ = mixing_correlation(
-        scores.assign(group="cytosol+nucleoplasm", score=-scores["score"]), cells, "cytosol", "nucleoplasm"
-    )
-    assert rho_flipped == pytest.approx(rho)
 
 
 def test_fig5_images_carry_their_own_labels_where_labels_are_per_image():

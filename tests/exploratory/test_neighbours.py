@@ -6,9 +6,9 @@ import pytest
 from scipy.cluster.hierarchy import cophenet
 from scipy.spatial.distance import squareform
 
-from pcinpaint.exploratory.analysed import neighbour_agreement
 from pcinpaint.exploratory.clustering import cluster
 from pcinpaint.exploratory.neighbours import nearest_proteins, tree_distances
+from pcinpaint.exploratory.truth import neighbour_agreement
 
 
 def test_tree_distances_are_scipys_cophenetic_distances():

@@ -1,6 +1,6 @@
 """What the exploratory stage needs from the rest of the workflow: which feature set it
-analyses, each protein's annotation terms, and, on simulated screens, the checks against the
-known truth (cluster agreement, enrichment, multi-localization score, sub-populations).
+analyses and each protein's annotation terms (the checks against a simulated screen's truth
+are in ``truth``).
 
 The analyses themselves live in ``clustering``, ``enrichment``, ``multiloc`` and ``dendrograms``;
 this module only connects them to the config and the benchmark tables.
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from pcinpaint.benchmarks.comparisons import dataset_labels, label_columns, ranked_set
@@ -107,108 +106,6 @@ def subset_enrichment(clusters: pd.DataFrame, go: dict, ontology=None, associati
     if not (ontology and associations):
         raise NotRun(NO_GO_FILES)
     return enrichment.enrich_clusters(clusters[["protein", "cluster"]], go, ontology, associations)
-
-
-# --------------------------------------------------------------------------------------------
-# Checks against the simulator's truth
-# --------------------------------------------------------------------------------------------
-
-
-def cluster_agreement(clusters: pd.DataFrame, terms: pd.Series) -> tuple[float, int]:
-    """Adjusted Rand index between protein clusters and true compartments, over single-term
-    proteins; and how many proteins it was measured on."""
-    from sklearn.metrics import adjusted_rand_score
-
-    truth = single_term(terms)
-    joined = clusters.set_index("protein").join(truth.rename("term"), how="inner")
-    return float(adjusted_rand_score(joined["term"], joined["cluster"])), len(joined)
-
-
-def enrichment_agreement(
-    clusters: pd.DataFrame,
-    top: pd.DataFrame,
-    terms: pd.Series,
-    term_names: dict,
-    min_size: int = 3,
-    alpha: float = 0.05,
-) -> pd.DataFrame:
-    """Per large cluster: its majority true compartment, its top GO term and whether they agree
-    at FDR < alpha. ``term_names`` maps a compartment class to its GO term name."""
-    truth = single_term(terms)
-    rows = []
-    for cluster, members in clusters.groupby("cluster"):
-        if len(members) < min_size:
-            continue
-        known = truth.reindex(members["protein"]).dropna()
-        majority = known.mode().iloc[0] if len(known) else None
-        hit = top[top["cluster"] == cluster]
-        name = hit["name"].iloc[0] if len(hit) else None
-        fdr = float(hit["fdr"].iloc[0]) if len(hit) else np.nan
-        expected = term_names.get(majority) if majority else None
-        rows.append(
-            dict(
-                cluster=cluster,
-                size=len(members),
-                majority=majority,
-                top_term=name,
-                fdr=fdr,
-                agrees=bool(name is not None and name == expected and fdr < alpha),
-            )
-        )
-    return pd.DataFrame(rows, columns=["cluster", "size", "majority", "top_term", "fdr", "agrees"])
-
-
-def mixing_correlation(scores: pd.DataFrame, cells: pd.DataFrame, a: str, b: str) -> tuple[float, int]:
-    """Spearman correlation between the A-vs-B score and the simulated share of B, over the
-    A+B cells of multi-localized proteins (score = log d_A / d_B rises as a cell moves to B).
-
-    The simulator's ``mixing_fraction`` is the share of the first class of the sorted pair name."""
-    from scipy.stats import spearmanr
-
-    mixed = scores[scores["group"] == f"{a}+{b}"].merge(
-        cells[["cell_id", "true_class", "mixing_fraction"]], on="cell_id", how="left"
-    )
-    mixed = mixed[mixed["true_class"] == "+".join(sorted((a, b)))]
-    if len(mixed) < 3:
-        return np.nan, len(mixed)
-    share_b = mixed["mixing_fraction"] if sorted((a, b))[0] == b else 1 - mixed["mixing_fraction"]
-    return float(spearmanr(mixed["score"], share_b).statistic), len(mixed)
-
-
-def neighbour_agreement(like: pd.DataFrame, terms: pd.Series) -> dict:
-    """How often "localize like X" (``neighbours.nearest_proteins`` rows, any number of
-    queries) finds proteins of the query's own true class, by tree rank:
-
-    - ``r_precision``: of the R other proteins of the query's exact class (R capped at the
-      neighbours listed), the share among its R nearest: 1.0 when they come first;
-    - ``nearest``: the share of queries whose nearest protein is of its exact class;
-    - ``shares_term``: the share of all listed neighbours with at least one of its compartments;
-
-    averaged over ``queries`` (those whose class has another protein), over ``n`` neighbours."""
-    ranked = like[pd.to_numeric(like["tree_rank"], errors="coerce").notna()].copy()
-    ranked["tree_rank"] = ranked["tree_rank"].astype(int)
-    own = ranked["query"].map(terms)
-    theirs = ranked["protein"].map(terms)
-    ranked["same"] = (own.to_numpy() == theirs.to_numpy()) & own.notna().to_numpy()
-    ranked["overlap"] = [
-        bool(set(str(a).split("+")) & set(str(b).split("+"))) if isinstance(a, str) and isinstance(b, str) else False
-        for a, b in zip(own, theirs)
-    ]
-    class_size = terms.value_counts()
-    precisions, nearest = [], []
-    for query, rows in ranked.sort_values("tree_rank").groupby("query"):
-        r = min(int(class_size.get(terms.get(query), 1)) - 1, len(rows))
-        if r < 1:
-            continue
-        precisions.append(rows["same"].iloc[:r].mean())
-        nearest.append(bool(rows["same"].iloc[0]))
-    return dict(
-        r_precision=float(np.mean(precisions)) if precisions else np.nan,
-        nearest=float(np.mean(nearest)) if nearest else np.nan,
-        shares_term=float(ranked["overlap"].mean()) if len(ranked) else np.nan,
-        queries=len(precisions),
-        n=len(ranked),
-    )
 
 
 #: the analysed table's metadata columns the stage uses (the others are never read)
