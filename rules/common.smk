@@ -169,7 +169,6 @@ def dataset_config(*keys):
 
     def inner(wildcards):
         ds = config["datasets"][wildcards.dataset]
-        # a key at its default that older results were made without is left out (no rerun)
         # keys at a default that older results were made without are left out (canonical)
         block = {key: ds[key] for key in ("source", "channels", *keys) if key in ds}
         if "labelled_hdf5" in block:  # keys that change no stored crop (checked when the run starts)

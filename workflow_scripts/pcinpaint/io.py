@@ -101,14 +101,19 @@ def write_table(df: pd.DataFrame, path: str | Path) -> Path:
     return path
 
 
-def read_table(path: str | Path, columns: list[str] | None = None) -> pd.DataFrame:
+def read_table(path: str | Path, columns: list[str] | None = None, header_only: bool = False) -> pd.DataFrame:
     """Read a parquet, CSV or TSV table (separator from the suffix, else sniffed); only
-    ``columns`` when given (a million-cell table's other columns cost hundreds of MB)."""
+    ``columns`` when given (a million-cell table's other columns cost hundreds of MB); no rows
+    at all with ``header_only``."""
     path = Path(path)
     try:
         if path.suffix == ".parquet":
+            if header_only:
+                import pyarrow.parquet as pq
+
+                return pq.read_schema(path).empty_table().to_pandas()
             return pd.read_parquet(path, columns=columns)
-        text = dict(dtype=str, keep_default_na=False, usecols=columns)
+        text = dict(dtype=str, keep_default_na=False, usecols=columns, nrows=0 if header_only else None)
         if path.suffix == ".csv":
             return pd.read_csv(path, **text)
         if path.suffix in (".tsv", ".tab", ".txt"):
@@ -123,18 +128,7 @@ def read_table(path: str | Path, columns: list[str] | None = None) -> pd.DataFra
 def table_columns(path: str | Path) -> list[str]:
     """A table's column names from its header alone (a sample sheet of a whole screen need not
     be read to see whether it has a label column)."""
-    path = Path(path)
-    try:
-        if path.suffix == ".parquet":
-            import pyarrow.parquet as pq
-
-            return list(pq.read_schema(path).names)
-        sep = {".csv": ",", ".tsv": "\t", ".tab": "\t", ".txt": "\t"}.get(path.suffix)
-        return list(pd.read_csv(path, sep=sep, engine="c" if sep else "python", nrows=0).columns)
-    except FileNotFoundError:
-        raise InputError(f"{path}: file not found") from None
-    except Exception as exc:  # parser errors carry multi-line messages
-        raise InputError(f"{path}: cannot parse table: {one_line(exc, None)}") from None
+    return list(read_table(path, header_only=True).columns)
 
 
 def file_fingerprint(path: str | Path) -> str:

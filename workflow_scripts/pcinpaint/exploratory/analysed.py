@@ -16,7 +16,6 @@ from pcinpaint.benchmarks.comparisons import dataset_labels, label_columns, rank
 from pcinpaint.errors import NotRun
 from pcinpaint.exploratory import enrichment
 from pcinpaint.features.reading import FeatureFile, read_cells
-from pcinpaint.inputs.annotations import aliases, protein_classes, read_annotations
 from pcinpaint.io import read_table
 
 
@@ -83,14 +82,9 @@ def subset_terms(chosen: dict, default_terms: pd.Series, proteins) -> pd.Series:
     table = chosen.get("annotations")
     if not table:
         return default_terms
-    layout, key = table.get("layout") or "auto", table.get("key")
-    reliability = table.get("reliability") or ("Validated", "Supported", "Approved")
-    long = read_annotations(table["path"], layout, key, reliability, table.get("column"))
-    classes = protein_classes(long.assign(protein=long["protein"].str.upper()))
-    alias = {name: canonical.upper() for name, canonical in aliases(table["path"], layout, key).items()}
     names = pd.Series([str(p) for p in proteins], dtype=object)
-    found = names.str.upper().map(lambda p: alias.get(p, p)).map(classes)
-    terms = pd.Series(found.to_numpy(), index=names.to_numpy(), name="label").dropna()
+    labels = dataset_labels(pd.DataFrame({"protein": names}), {"label_from": "annotation", "annotations": table})
+    terms = pd.Series(labels.to_numpy(), index=names.to_numpy(), name="label").dropna()
     terms.index.name = "protein"
     return terms
 
