@@ -18,8 +18,7 @@ rule extract_classic:
     resources:
         **sized("extract_classic"),
     params:
-        dataset=lambda wc: dataset_config("segmentation")(wc)
-        | {"baselines": {"classic": canonical(baseline(wc.dataset)["classic"])}},
+        dataset=rule_params("extract_classic"),
     script:
         "../workflow_scripts/extract_classic.py"
 
@@ -41,7 +40,7 @@ rule extract_autoencoder:
     resources:
         **sized("extract_autoencoder", gpu=1),
     params:
-        dataset=dataset_config("model", "features"),
+        dataset=rule_params("extract_autoencoder"),
         prefix="ae",
     script:
         "../workflow_scripts/extract_encoder.py"
@@ -68,11 +67,7 @@ rule extract_vgg16:
     resources:
         **sized("extract_vgg16", gpu=1),
     params:
-        dataset=dataset_config("features"),
-        device=lambda wc: config["datasets"][wc.dataset]["model"]["device"],
-        precision=lambda wc: config["datasets"][wc.dataset]["model"]["precision"],
-        rgb=lambda wc: canonical(baseline(wc.dataset).get("vgg16_rgb", {})),
-        vgg16_input=lambda wc: baseline(wc.dataset)["vgg16_input"],
+        dataset=rule_params("extract_vgg16"),
     script:
         "../workflow_scripts/extract_vgg16.py"
 
@@ -94,7 +89,7 @@ rule import_features:
     resources:
         **sized("import_features"),
     params:
-        entry=lambda wc: canonical(baseline(wc.dataset)["imported"][wc.name]),
+        dataset=rule_params("import_features"),
     script:
         "../workflow_scripts/import_features.py"
 
@@ -137,7 +132,7 @@ rule extract_cellprofiler:
     resources:
         **sized("import_features"),
     params:
-        key=lambda wc: config["datasets"][wc.dataset]["labelled_hdf5"]["cellprofiler_key"],
+        dataset=rule_params("extract_cellprofiler"),
     script:
         "../workflow_scripts/extract_cellprofiler.py"
 

@@ -24,7 +24,7 @@ rule knn_benchmark:
     resources:
         **sized("knn_benchmark"),
     params:
-        bench=lambda wc: canonical(benchmark(wc.dataset)),
+        dataset=rule_params("knn_benchmark"),
         sample_seed=benchmark_sample_seed,
     script:
         "../workflow_scripts/benchmark_knn.py"
@@ -78,7 +78,7 @@ rule classifier_benchmark:
     resources:
         **sized("classifier_benchmark"),
     params:
-        bench=lambda wc: canonical(benchmark(wc.dataset)),
+        dataset=rule_params("classifier_benchmark"),
         seed=lambda wc: dataset_seed(config, wc.dataset, "classifiers"),
         sample_seed=benchmark_sample_seed,
     script:
@@ -115,7 +115,7 @@ rule pairwise_benchmark:
     resources:
         **sized("pairwise_benchmark"),
     params:
-        bench=lambda wc: canonical(benchmark(wc.dataset)),
+        dataset=rule_params("pairwise_benchmark"),
         seed=lambda wc: dataset_seed(config, wc.dataset, "pairwise"),
         sample_seed=benchmark_sample_seed,
     script:
@@ -145,7 +145,7 @@ rule umap_cells:
     resources:
         **sized("umap_cells"),
     params:
-        bench=lambda wc: canonical(benchmark(wc.dataset)),
+        dataset=rule_params("umap_cells"),
         seed=lambda wc: dataset_seed(config, wc.dataset, "umap_cells"),
         sample_seed=benchmark_sample_seed,
     script:

@@ -45,9 +45,10 @@ from pcinpaint.features.manifest import (  # noqa: E402
 )
 from pcinpaint.io import file_fingerprint, read_table  # noqa: E402
 from pcinpaint.model.spec import ENCODER_LAYERS  # noqa: E402
-from pcinpaint.resources import CAPPED, COSTS, job_size, n_chunks, plan, sheet_fields  # noqa: E402
+from pcinpaint.resources import CAPPED, COSTS, SizeHints, job_size, n_chunks, plan, sheet_fields  # noqa: E402
 from pcinpaint.runlog import LIBRARY_ENV, library_mismatch  # noqa: E402
 from pcinpaint import targets  # noqa: E402
+from pcinpaint.rule_keys import rule_config  # noqa: E402
 from pcinpaint.targets import Targets  # noqa: E402
 
 os.environ[LIBRARY_ENV] = str(LIBRARY / "pcinpaint")
@@ -70,7 +71,7 @@ TARGETS = Targets.of(config)
 DATASETS = TARGETS.datasets
 SIMULATED = TARGETS.simulated
 #: datasets whose cells arrive cropped (no segmentation), and those segmented from fields
-PRECROPPED = TARGETS.precropped
+CROPPED = TARGETS.cropped
 SEGMENTED = TARGETS.segmented
 #: the paper's trained networks named in the config, usable as model_from
 PUBLISHED = TARGETS.published
@@ -118,13 +119,15 @@ def data_size(name, wildcards, input):
     cap = classifier_cap(bench) if name == "classifier_benchmark" else bench["max_cells"]
     return job_size(
         input.objects if gather else input,
-        summed=gather,
-        channels=len(ds["channels"]),
-        epochs=epochs,
-        width=model_width(wildcards),
-        fields_per_chunk=config["fields_per_chunk"],
-        max_cells=cap if name in CAPPED else None,
-        memory_gb=ds["model"]["memory_gb"],
+        SizeHints(
+            summed=gather,
+            channels=len(ds["channels"]),
+            epochs=epochs,
+            width=model_width(wildcards),
+            fields_per_chunk=config["fields_per_chunk"],
+            max_cells=cap if name in CAPPED else None,
+            memory_gb=ds["model"]["memory_gb"],
+        ),
     )
 
 
@@ -160,37 +163,14 @@ wildcard_constraints:
     network="pci|autoencoder",
 
 
-def dataset_config(*keys):
-    """The parts of a dataset's config block that a step uses, passed as its params.
-
-    Editing one of them reruns the step (and whatever depends on its outputs); editing
-    another part of the block does not.
-    """
+def rule_params(rule):
+    """A rule's ``params.dataset``: exactly the keys ``pcinpaint.rule_keys.RULE_KEYS`` lists for
+    it (tested there), so editing one reruns the rules that read it and nothing else."""
 
     def inner(wildcards):
-        ds = config["datasets"][wildcards.dataset]
-        # keys at a default that older results were made without are left out (canonical)
-        block = {key: ds[key] for key in ("source", "channels", *keys) if key in ds}
-        if "labelled_hdf5" in block:  # keys that change no stored crop (checked when the run starts)
-            block["labelled_hdf5"] = {
-                k: v for k, v in block["labelled_hdf5"].items() if k not in ("cellprofiler_key", "expect")
-            }
-        return canonical(block)
+        return rule_config(rule, config["datasets"][wildcards.dataset], wildcards)
 
     return inner
-
-
-def gather_config(wildcards):
-    """The gather's params: the crop keys, and the `qc` block only where `qc.drop_flagged` drops
-    cells. Flags that drop nothing only label qc/fields.tsv (the gather reads their thresholds
-    from the config), so tuning them must not rebuild the crop store and all after it."""
-    block = dataset_config(*CROP_KEYS, "qc")(wildcards)
-    if not block.get("qc", {}).get("drop_flagged"):
-        block.pop("qc", None)
-    return block
-
-
-CROP_KEYS = ("segmentation", "crops", "preprocess", "min_cells", "nonfinite")
 
 
 def model_dataset(wildcards):
@@ -437,12 +417,11 @@ def analysed_inputs(wildcards):
 def fig3_panels():
     """Each Fig 3 panel's dataset, files and the config keys it uses (labels, UMAP settings):
     editing another part of a dataset's config does not redraw the figure."""
-    label_keys = ("label_from", "label_column", "annotations", "label_mode", "merge", "umap_proteins")
     panels = []
     for d in FIG3:
         files = protein_level_inputs(d, benchmark(d)["umap_proteins"]["feature_set"])
-        bench = {k: benchmark(d)[k] for k in label_keys if k in benchmark(d)}
-        panels.append({"dataset": d, "bench": canonical(bench), "supptable1": None} | files)
+        keys = rule_config("umap_proteins", config["datasets"][d])
+        panels.append({"dataset": d, "config": keys, "supptable1": None} | files)
     return panels
 
 

@@ -20,7 +20,7 @@ rule segment:
     resources:
         **sized("segment"),
     params:
-        dataset=dataset_config(*CROP_KEYS),
+        dataset=rule_params("segment"),
     script:
         "../workflow_scripts/segment.py"
 
@@ -49,7 +49,7 @@ rule gather_crops:
     resources:
         **sized("gather_crops"),
     params:
-        dataset=gather_config,
+        dataset=rule_params("gather_crops"),
     script:
         "../workflow_scripts/gather_crops.py"
 
@@ -96,7 +96,7 @@ rule qc_montage:
     resources:
         **sized("qc_montage"),
     params:
-        dataset=dataset_config(),
+        dataset=rule_params("qc_montage"),
         seed=lambda wc: dataset_seed(config, wc.dataset, "montage"),
     script:
         "../workflow_scripts/qc_montage.py"
@@ -119,7 +119,7 @@ rule qc_overlays:
     conda:
         "../envs/imaging.yaml"
     params:
-        dataset=dataset_config(*CROP_KEYS, "qc"),
+        dataset=rule_params("qc_overlays"),
         seed=lambda wc: dataset_seed(config, wc.dataset, "overlays"),
         n_fields=4,
     script:
@@ -137,13 +137,13 @@ rule import_crops:
     benchmark:
         "results/{dataset}/benchmarks/import_crops.tsv"
     wildcard_constraints:
-        dataset=one_of(PRECROPPED),
+        dataset=one_of(CROPPED),
     conda:
         "../envs/imaging.yaml"
     resources:
         **sized("import_crops"),
     params:
-        dataset=dataset_config("precropped", "labelled_hdf5", "crops", "preprocess", "min_cells"),
+        dataset=rule_params("import_crops"),
     script:
         "../workflow_scripts/import_crops.py"
 

@@ -25,7 +25,7 @@ rule protein_clustering:
     resources:
         **sized("protein_clustering"),
     params:
-        ds=lambda wc: canonical({k: config["datasets"][wc.dataset][k] for k in ("exploratory", "benchmarks")}),
+        dataset=rule_params("protein_clustering"),
         labelled=lambda wc: wc.dataset in LABELLED,
     script:
         "../workflow_scripts/protein_clustering.py"
@@ -63,7 +63,7 @@ rule subset_clustering:
     resources:
         **sized("subset_clustering"),
     params:
-        ds=lambda wc: canonical({k: config["datasets"][wc.dataset][k] for k in ("exploratory", "benchmarks")}),
+        dataset=rule_params("subset_clustering"),
         labelled=lambda wc: wc.dataset in LABELLED,
         seed=lambda wc: dataset_seed(config, wc.dataset, wc.subset),
     script:
@@ -110,7 +110,7 @@ rule go_enrichment:
     conda:
         "../envs/analysis.yaml"
     params:
-        go=lambda wc: canonical(exploratory(wc.dataset)["go"]),
+        dataset=rule_params("go_enrichment"),
     script:
         "../workflow_scripts/go_enrichment.py"
 
@@ -142,7 +142,7 @@ rule multiloc_scores:
     resources:
         **sized("multiloc_scores"),
     params:
-        ds=lambda wc: canonical({k: config["datasets"][wc.dataset][k] for k in ("exploratory", "benchmarks")}),
+        dataset=rule_params("multiloc_scores"),
         labelled=lambda wc: wc.dataset in LABELLED,
         seed=lambda wc: dataset_seed(config, wc.dataset, "fig5"),
     script:
@@ -172,8 +172,7 @@ rule single_cell_dendrograms:
     resources:
         **sized("single_cell_dendrograms"),
     params:
-        ds=lambda wc: canonical({k: config["datasets"][wc.dataset][k] for k in ("exploratory", "benchmarks")}),
-        roles=lambda wc: [c["role"] for c in config["datasets"][wc.dataset]["channels"]],
+        dataset=rule_params("single_cell_dendrograms"),
         seed=lambda wc: dataset_seed(config, wc.dataset, "fig6"),
     script:
         "../workflow_scripts/single_cell_dendrograms.py"
@@ -201,9 +200,7 @@ rule exploratory_truth:
     conda:
         "../envs/analysis.yaml"
     params:
-        ds=lambda wc: canonical(
-            {k: config["datasets"][wc.dataset][k] for k in ("exploratory", "benchmarks", "simulate")}
-        ),
+        dataset=rule_params("exploratory_truth"),
     script:
         "../workflow_scripts/exploratory_truth.py"
 
@@ -234,7 +231,7 @@ rule localize_like:
     resources:
         **sized("localize_like"),
     params:
-        ds=lambda wc: canonical({k: config["datasets"][wc.dataset][k] for k in ("exploratory", "benchmarks")}),
+        dataset=rule_params("localize_like"),
         labelled=lambda wc: wc.dataset in LABELLED,
         seed=lambda wc: dataset_seed(config, wc.dataset, "localize_like"),
     script:

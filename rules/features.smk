@@ -18,7 +18,7 @@ rule extract_pci:
     resources:
         **sized("extract_pci", gpu=1),
     params:
-        dataset=dataset_config("model", "features"),
+        dataset=rule_params("extract_pci"),
         prefix="pci",
     script:
         "../workflow_scripts/extract_encoder.py"
@@ -40,7 +40,7 @@ rule extract_random:
     resources:
         **sized("extract_random", gpu=1),
     params:
-        dataset=dataset_config("model", "features"),
+        dataset=rule_params("extract_random"),
         # the untrained start of the model this dataset's PCI features come from
         seed=lambda wc: dataset_seed(config, model_dataset(wc), "train_pci"),
         width=model_width,
@@ -63,7 +63,7 @@ rule extract_raw:
     resources:
         **sized("extract_raw"),
     params:
-        dataset=dataset_config("features"),
+        dataset=rule_params("extract_raw"),
     script:
         "../workflow_scripts/extract_raw.py"
 

@@ -25,7 +25,7 @@ rule inpainting_figure:
     resources:
         **sized("inpainting_figure"),
     params:
-        dataset=dataset_config("figures"),
+        dataset=rule_params("inpainting_figure"),
         seed=lambda wc: dataset_seed(config, wc.dataset, wc.figure),
     script:
         "../workflow_scripts/inpainting_figure.py"

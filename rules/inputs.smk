@@ -20,7 +20,7 @@ rule simulate_screen:
     resources:
         **sized("simulate_screen"),
     params:
-        dataset=dataset_config("simulate"),
+        dataset=rule_params("simulate_screen"),
         seed=lambda wc: dataset_seed(config, wc.dataset, "simulate"),
     script:
         "../workflow_scripts/simulate_screen.py"
@@ -40,7 +40,7 @@ checkpoint samplesheet:
     conda:
         "../envs/imaging.yaml"
     params:
-        dataset=dataset_config("segmentation"),
+        dataset=rule_params("samplesheet"),
         sheet=sheet_fingerprint,
     script:
         "../workflow_scripts/samplesheet.py"
@@ -63,7 +63,7 @@ rule download_hpa:
     resources:
         network=1,
     params:
-        dataset=dataset_config("hpa"),
+        dataset=rule_params("download_hpa"),
         cache=hpa_downloads,
     script:
         "../workflow_scripts/download_hpa.py"
@@ -83,7 +83,7 @@ rule hpa_samplesheet:
     conda:
         "../envs/imaging.yaml"
     params:
-        dataset=dataset_config("hpa"),
+        dataset=rule_params("hpa_samplesheet"),
         cache=hpa_downloads,
     script:
         "../workflow_scripts/hpa_samplesheet.py"
@@ -101,6 +101,6 @@ rule yeast_screen_samplesheet:
     conda:
         "../envs/imaging.yaml"
     params:
-        dataset=dataset_config("yeast_screen"),
+        dataset=rule_params("yeast_screen_samplesheet"),
     script:
         "../workflow_scripts/yeast_screen_samplesheet.py"

@@ -20,9 +20,9 @@ rule train_pci:
     resources:
         **sized("train_pci", gpu=1),
     params:
-        dataset=dataset_config("model"),
+        dataset=rule_params("train_pci"),
         objective="pci",
-        epochs=lambda wc: config["datasets"][wc.dataset]["model"]["epochs"],
+        epochs=lambda wc: training_epochs(config["datasets"][wc.dataset], "pci"),
         seed=lambda wc: dataset_seed(config, wc.dataset, "train_pci"),
         # beside the outputs, not among them: Snakemake deletes a failed job's outputs
         checkpoint=lambda wc: f"results/{wc.dataset}/models/pci/checkpoint.pt",
@@ -49,7 +49,7 @@ rule train_autoencoder:
     resources:
         **sized("train_autoencoder", gpu=1),
     params:
-        dataset=dataset_config("model"),
+        dataset=rule_params("train_autoencoder"),
         objective="autoencoder",
         # the same budget as paired cell inpainting unless baselines.autoencoder.epochs says otherwise
         epochs=lambda wc: training_epochs(config["datasets"][wc.dataset], "autoencoder"),

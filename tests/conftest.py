@@ -23,6 +23,15 @@ def require_shared(*parts: str) -> Path:
     return path
 
 
+def pytest_configure(config):
+    """Torch on one thread in the test process: the tests' networks are tiny, so a second
+    OpenMP thread gains little alone and, on a busy 2-core machine or beside a second pytest
+    worker, spins against the other work and makes training steps several times slower."""
+    import torch
+
+    torch.set_num_threads(1)
+
+
 @pytest.fixture
 def shared_data():
     return require_shared()

@@ -5,6 +5,7 @@ Shared by the conversion tests and the end-to-end runs that score a labelled set
 """
 
 import json
+from dataclasses import dataclass
 
 import h5py
 import numpy as np
@@ -66,9 +67,21 @@ def published_arrays(conv1_filters, n_source=3, n_structural=2, n_protein=1, see
     return conv, bn
 
 
-def write_keras(path, conv, bn, bn_names=None, with_config=True, at_root=False, weight_names=True):
-    """``conv``: layer -> (kernel, bias); ``bn``: conv layer -> (gamma, beta, mean, var) of the BN after it."""
-    bn_names = bn_names or {c: f"batch_normalization_{i + 1}" for i, c in enumerate(BN_ORDER)}
+@dataclass(frozen=True)
+class KerasLayout:
+    """How a ``model.save`` file is laid out: the batch norms' names (conv layer -> name; None:
+    numbered in ``BN_ORDER``), whether it holds the model config, whether the weights sit at the
+    root (a weights-only save) rather than under ``model_weights``, and whether each layer lists
+    its ``weight_names``."""
+
+    bn_names: dict | None = None
+    with_config: bool = True
+    at_root: bool = False
+    weight_names: bool = True
+
+
+def _keras_layers(conv, bn, bn_names) -> list:
+    """(name, class, layer config, inbound layer, [(weight, array)]) per layer, in model order."""
     layers = [("x_in", "InputLayer", {}, None, []), ("y_rfp", "InputLayer", {}, None, [])]
     for name, (k, b) in conv.items():
         act = "linear" if name == "y_gfp" else "relu"
@@ -92,31 +105,45 @@ def write_keras(path, conv, bn, bn_names=None, with_config=True, at_root=False, 
                     list(zip(("gamma", "beta", "moving_mean", "moving_variance"), bn[name])),
                 )
             )
+    return layers
+
+
+def _model_config(layers) -> bytes:
+    """The ``model_config`` attribute: each layer's class, config and inbound node."""
+    cfg = {
+        "class_name": "Model",
+        "config": {
+            "name": "model_1",
+            "layers": [
+                {
+                    "name": n,
+                    "class_name": c,
+                    "config": dict(name=n, **lc),
+                    "inbound_nodes": [] if src is None else [[[src, 0, 0, {}]]],
+                }
+                for n, c, lc, src, _ in layers
+            ],
+        },
+    }
+    return json.dumps(cfg).encode()
+
+
+def write_keras(path, conv, bn, layout: KerasLayout | None = None):
+    """``conv``: layer -> (kernel, bias); ``bn``: conv layer -> (gamma, beta, mean, var) of the BN
+    after it; ``layout``: how the file is laid out (default ``KerasLayout()``, a full model save)."""
+    layout = layout or KerasLayout()
+    bn_names = layout.bn_names or {c: f"batch_normalization_{i + 1}" for i, c in enumerate(BN_ORDER)}
+    layers = _keras_layers(conv, bn, bn_names)
     with h5py.File(path, "w") as f:
         f.attrs["keras_version"] = b"2.1.6-tf"
         f.attrs["backend"] = b"tensorflow"
-        if with_config:
-            cfg = {
-                "class_name": "Model",
-                "config": {
-                    "name": "model_1",
-                    "layers": [
-                        {
-                            "name": n,
-                            "class_name": c,
-                            "config": dict(name=n, **lc),
-                            "inbound_nodes": [] if src is None else [[[src, 0, 0, {}]]],
-                        }
-                        for n, c, lc, src, _ in layers
-                    ],
-                },
-            }
-            f.attrs["model_config"] = json.dumps(cfg).encode()
-        root = f if at_root else f.create_group("model_weights")
+        if layout.with_config:
+            f.attrs["model_config"] = _model_config(layers)
+        root = f if layout.at_root else f.create_group("model_weights")
         root.attrs["layer_names"] = np.array([n.encode() for n, *_ in layers])
         for name, _, _, _, weights in layers:
             g = root.create_group(name)
-            if weight_names:
+            if layout.weight_names:
                 g.attrs["weight_names"] = np.array([f"{name}/{w}:0".encode() for w, _ in weights], dtype="S")
             for w, a in weights:
                 g.create_dataset(f"{name}/{w}:0", data=a)

@@ -19,6 +19,68 @@ MAINTENANCE_PAGE = (
 )
 
 
+class _Handler(http.server.BaseHTTPRequestHandler):
+    """Answers a request from its ``Atlas``'s routes; ``atlas`` is set on a subclass per server."""
+
+    atlas = None
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        kind, body = self._route()
+        if kind in ("missing", "error"):
+            self.send_error(404 if kind == "missing" else 500)
+        elif kind == "busy":
+            self._busy()
+        else:
+            self._serve(kind, body)
+
+    def _route(self):
+        """(kind, body) this request meets: counted first, so that ``first`` sees this request."""
+        atlas = self.atlas
+        with atlas.lock:
+            atlas.hits[self.path] += 1
+            atlas.starts.append(time.monotonic())
+            hit = atlas.hits[self.path]
+        kind, body, first = atlas.routes.get(self.path, ("missing", b"", None))
+        if kind == "flaky":
+            kind, first = "error", 1
+        if first is not None and hit > first:
+            kind = "ok"
+        return kind, body
+
+    def _busy(self):
+        """429 with the atlas's ``Retry-After``, as a rate-limited server answers."""
+        self.send_response(429)
+        self.send_header("Retry-After", self.atlas.retry_after)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def _serve(self, kind, body):
+        """Status 200 with the body as its kind delivers it (stalled, cut, dripped or whole)."""
+        if kind == "stall":
+            self.atlas.release.wait(3.0)
+        if kind == "html":
+            body = MAINTENANCE_PAGE
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html" if kind == "html" else "application/octet-stream")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if kind == "drip":
+            self._drip(body)
+            return
+        self.wfile.write(body[: len(body) // 2] if kind == "cut_declared" else body)
+
+    def _drip(self, body):
+        """The body a byte every ``drip_s``, until the atlas is released."""
+        for i in range(len(body)):
+            self.wfile.write(body[i : i + 1])
+            self.wfile.flush()
+            if self.atlas.release.wait(self.atlas.drip_s):
+                return
+
+
 class Atlas:
     """Routes: path -> (kind, body, first); kinds ok, cut_declared (full Content-Length, half
     body), stall (no answer), flaky (500 on the first request), html (``MAINTENANCE_PAGE`` with
@@ -31,49 +93,8 @@ class Atlas:
     def __init__(self):
         self.routes, self.hits, self.starts = {}, collections.Counter(), []
         self.release, self.lock = threading.Event(), threading.Lock()
-        atlas = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def do_GET(self):
-                with atlas.lock:
-                    atlas.hits[self.path] += 1
-                    atlas.starts.append(time.monotonic())
-                    hit = atlas.hits[self.path]
-                kind, body, first = atlas.routes.get(self.path, ("missing", b"", None))
-                if kind == "flaky":
-                    kind, first = "error", 1
-                if first is not None and hit > first:
-                    kind = "ok"
-                if kind in ("missing", "error"):
-                    self.send_error(404 if kind == "missing" else 500)
-                    return
-                if kind == "busy":
-                    self.send_response(429)
-                    self.send_header("Retry-After", atlas.retry_after)
-                    self.send_header("Content-Length", "0")
-                    self.end_headers()
-                    return
-                if kind == "stall":
-                    atlas.release.wait(3.0)
-                if kind == "html":
-                    body = MAINTENANCE_PAGE
-                self.send_response(200)
-                self.send_header("Content-Type", "text/html" if kind == "html" else "application/octet-stream")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                if kind == "drip":
-                    for i in range(len(body)):
-                        self.wfile.write(body[i : i + 1])
-                        self.wfile.flush()
-                        if atlas.release.wait(atlas.drip_s):
-                            return
-                    return
-                self.wfile.write(body[: len(body) // 2] if kind == "cut_declared" else body)
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        handler = type("Handler", (_Handler,), {"atlas": self})
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self.server.handle_error = lambda *args: None  # clients that gave up on a stall
         self.base = f"http://127.0.0.1:{self.server.server_address[1]}"
         threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()

@@ -14,7 +14,9 @@ def render(spec, n_fields, seed, line="U-2 OS", cells=10, size=256):
     rng = np.random.default_rng(seed)
     morph = simulate.CELL_LINES["human"][line]
     return [
-        simulate.render_field("human", morph, spec, cells, size, 1.0, np.random.default_rng(rng.integers(2**63)))
+        simulate.render_field(
+            simulate.FieldSettings("human", morph, cells, size), spec, 1.0, np.random.default_rng(rng.integers(2**63))
+        )
         for _ in range(n_fields)
     ]
 

@@ -13,9 +13,9 @@ from conftest import REPO
 LIB = REPO / "workflow_scripts" / "pcinpaint"
 #: pipeline stages in order: a stage may import the shared modules and earlier stages only
 STAGES = ("inputs", "crops", "model", "features", "benchmarks", "exploratory", "figures")
-SHARED = ("config", "errors", "io", "resources", "runlog", "targets")
+SHARED = ("config", "errors", "io", "resources", "rule_keys", "runlog", "targets")
 #: input adapters, which share helpers (files, samplesheet, annotations) but not each other
-ADAPTERS = ("simulate", "hpa", "yeast_screen", "precropped", "labelled_hdf5")
+ADAPTERS = ("simulate", "hpa", "yeast_screen", "crop_folders", "labelled_hdf5")
 
 
 def _modules():

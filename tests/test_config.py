@@ -63,6 +63,12 @@ def _broken(mutate):
     return config
 
 
+def _crop_folders_missing_a_token(ds):
+    """The screen as crop folders (no segmentation) whose tokens name one of its two channels."""
+    ds.pop("segmentation")
+    ds.update(source="crop_folders", crop_folders={"root": "x", "tokens": {"gfp": "_g"}})
+
+
 @pytest.mark.parametrize(
     "mutate, key, words",
     [
@@ -88,10 +94,13 @@ def _broken(mutate):
             "every channel",
         ),
         (
-            lambda d: d.update(source="crops", precropped={"root": "x", "tokens": {"rfp": "_rfp", "gfp": "_gfp"}}),
+            lambda d: d.update(
+                source="crop_folders", crop_folders={"root": "x", "tokens": {"rfp": "_rfp", "gfp": "_gfp"}}
+            ),
             "datasets.screen.segmentation",
             "cropped",
         ),
+        (_crop_folders_missing_a_token, "datasets.screen.crop_folders.tokens", "every channel"),
         (
             lambda d: d.update(
                 source="yeast_screen", yeast_screen={"root": "x", "layout": "single", "tokens": {"gfp": "_g"}}
@@ -126,7 +135,51 @@ def test_violations_name_the_key_in_one_line(mutate, key, words):
     assert words in message
 
 
-def test_precropped_sources_need_no_segmentation():
+CROP_FOLDERS = {"root": "crops", "tokens": {"rfp": "_rfp", "gfp": "_gfp"}}
+
+
+def _crop_folder_config(**spelling):
+    """MINIMAL's screen as a crop-folder dataset, its source and block spelled as given."""
+    config = copy.deepcopy(MINIMAL)
+    ds = config["datasets"]["screen"]
+    for key in ("samplesheet", "segmentation", "source"):
+        ds.pop(key)
+    ds.update(spelling)
+    return config
+
+
+def test_the_old_crop_folder_spelling_is_read_as_the_new(capsys):
+    new = validate_config(_crop_folder_config(source="crop_folders", crop_folders=CROP_FOLDERS))
+    assert capsys.readouterr().err == ""
+    old = _crop_folder_config(source="crops", precropped=copy.deepcopy(CROP_FOLDERS))
+    given = copy.deepcopy(old)
+    assert validate_config(old) == new
+    assert old == given  # the config given is left as it is
+    note = capsys.readouterr().err.splitlines()
+    assert note == [
+        "note: datasets.screen: 'source: crops' and 'precropped:' are now 'crop_folders' "
+        "(the old spelling is read the same way)"
+    ]
+    assert new["datasets"]["screen"]["crop_folders"]["group"] == "folder"  # the block's defaults filled
+    half = validate_config(_crop_folder_config(source="crops", crop_folders=CROP_FOLDERS))
+    assert half == new
+    assert (
+        capsys.readouterr()
+        .err.strip()
+        .endswith(": 'source: crops' is now 'crop_folders' (the old spelling is read the same way)")
+    )
+
+
+def test_both_crop_folder_spellings_at_once_are_an_error():
+    config = _crop_folder_config(source="crop_folders", crop_folders=CROP_FOLDERS, precropped=CROP_FOLDERS)
+    with pytest.raises(ConfigError) as err:
+        validate_config(config, where="my.yaml")
+    message = str(err.value)
+    assert "\n" not in message
+    assert message.startswith("my.yaml: datasets.screen: 'precropped:' is the old name of 'crop_folders:'")
+
+
+def test_cropped_sources_need_no_segmentation():
     config = copy.deepcopy(MINIMAL)
     ds = config["datasets"]["screen"]
     ds.pop("segmentation")

@@ -17,8 +17,9 @@ from local_atlas import jpeg, planted, running_atlas
 from pcinpaint.config import validate_config
 from pcinpaint.errors import ConfigError
 from pcinpaint.exploratory.go_files import local_path
-from pcinpaint.figures.multiloc import fig5_per_pair, fig6_per_protein
+from pcinpaint.figures.multiloc import Fig6Settings, FigureFolder, fig5_per_pair, fig6_per_protein
 from pcinpaint.inputs import hpa
+from pcinpaint.inputs.http import ClientSettings
 from pcinpaint.inputs.yeast_screen import write_samplesheet
 from pcinpaint.io import MAX_NAME, NAMES_TABLE, named_path, read_table, safe_name
 
@@ -84,7 +85,12 @@ def test_fig6_files_of_hostile_proteins_land_in_the_folder_with_names_tsv(tmp_pa
     crops = rng.integers(0, 255, (len(proteins), 2, 16, 16), dtype=np.uint8)
     folder = tmp_path / "results" / "ds" / "figures" / "fig6"
     branches = fig6_per_protein(
-        names, meta, features, lambda rows: crops[rows], ["structural", "protein"], folder, 2, rng
+        names,
+        meta,
+        features,
+        lambda rows: crops[rows],
+        Fig6Settings(["structural", "protein"], 2, rng),
+        FigureFolder(folder),
     )
     only_in(tmp_path, folder)
     table = read_table(folder / NAMES_TABLE)
@@ -103,7 +109,7 @@ def test_fig5_files_of_hostile_compartments_land_in_the_folder_with_names_tsv(tm
     meta = pd.DataFrame({"image_id": images, "protein": [f"p{i}" for i in images]})
     features = rng.normal(size=(len(meta), 6)).astype(np.float32)
     folder = tmp_path / "results" / "ds" / "figures" / "fig5"
-    scores = fig5_per_pair(features, meta, pd.Series(terms), [[a, b], [c, d]], folder)
+    scores = fig5_per_pair(features, meta, pd.Series(terms), [[a, b], [c, d]], FigureFolder(folder))
     only_in(tmp_path, folder)
     table = read_table(folder / NAMES_TABLE)
     assert table["pair"].tolist() == [f"{a}+{b}", f"{c}+{d}"] == scores["pair"].unique().tolist()
@@ -143,7 +149,9 @@ def test_atlas_downloads_and_split_fields_of_hostile_ids_stay_in_their_folders(t
             {"url": urls, "ensg": names, "protein": "P", "antibody": names[::-1], "cell_line": "U-2 OS"}
         )
         images = tmp_path / "results" / "ds" / "hpa" / "images"
-        manifest = hpa.download_images(listing, images, retries=0, backoff_s=0, rate_limit_s=0, timeout_s=5)
+        manifest = hpa.download_images(
+            listing, images, polite=ClientSettings(retries=0, backoff_s=0, rate_limit_s=0, timeout_s=5)
+        )
     assert set(manifest["status"]) == {"fetched"}
     fields = tmp_path / "results" / "ds" / "hpa" / "fields"
     sheet = hpa.write_fields(manifest, images, fields, {"dna": "blue", "tubulin": "red", "stain": "green"})

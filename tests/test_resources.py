@@ -14,6 +14,7 @@ from pcinpaint.resources import (
     MAX_RUNTIME,
     MIN_RUNTIME,
     JobSize,
+    SizeHints,
     docs_table,
     job_size,
     n_chunks,
@@ -44,9 +45,9 @@ def test_sizes_come_from_the_inputs_headers(tmp_path):
     pd.DataFrame({"image_id": ["i1", "i1", "i2"], "field_id": ["f1", "f2", "f3"], "dapi": [str(field)] * 3}).to_csv(
         sheet, sep="\t", index=False
     )
-    size = job_size([sheet], fields_per_chunk=2)  # 3 fields in 2 chunks
+    size = job_size([sheet], SizeHints(fields_per_chunk=2))  # 3 fields in 2 chunks
     assert size.fields == 1.5 and size.field_pixels == 300 * 500
-    assert job_size([sheet], fields_per_chunk=1).fields == 1.0
+    assert job_size([sheet], SizeHints(fields_per_chunk=1)).fields == 1.0
     assert job_size([sheet]).fields == 3.0  # one chunk
     # read once per version of the sheet: a rewritten sheet is read again
     pd.DataFrame({"image_id": ["i1"] * 4, "field_id": ["f1", "f2", "f3", "f4"], "dapi": [str(field)] * 4}).to_csv(
@@ -61,8 +62,8 @@ def test_sizes_come_from_the_inputs_headers(tmp_path):
     other.write_bytes(b"x" * 2**20)
     assert job_size([other]).input_mb == pytest.approx(1.0)
     # a gather's cells are all its chunks' rows; the benchmarks' cap bounds the work, not the rows read
-    assert job_size([table, table], summed=True).cells == 74
-    capped = job_size([manifest], max_cells=10)
+    assert job_size([table, table], SizeHints(summed=True)).cells == 74
+    capped = job_size([manifest], SizeHints(max_cells=10))
     assert capped.cells == 37 and capped.knn_work == 10**2 * (10 + KNN_PAIR_OVERHEAD) + 10**2 * (
         1000 + KNN_PAIR_OVERHEAD
     )

@@ -15,7 +15,7 @@ def test_the_test_configs_lists():
     targets = Targets.of(load_config(TEST_CONFIG))
     assert targets.simulated == targets.datasets and targets.segmented == targets.datasets
     assert targets.labelled == targets.scored == targets.cell_labelled == targets.fig3 == targets.datasets
-    assert targets.precropped == [] and targets.published == []
+    assert targets.cropped == [] and targets.published == []
 
 
 def test_the_paper_protocols_lists():
@@ -23,7 +23,7 @@ def test_the_paper_protocols_lists():
     the three screens are labelled per protein (Fig 3, never scored) and Chong has no panel (its
     cells name classes). Human: labels per image, scored by the pairwise score only."""
     paper = Targets.of(load_config(REPO / "config" / "yeast_paper.yaml"))
-    assert paper.trained == ["yeast_wt2"] and paper.precropped == ["chong"]
+    assert paper.trained == ["yeast_wt2"] and paper.cropped == ["chong"]
     assert paper.labelled == paper.scored == paper.cell_labelled == ["chong"] and paper.fig3 == []
     both = Targets.of(load_config(REPO / "config" / "yeast_paper.yaml", REPO / "config" / "yeast_screens.yaml"))
     assert set(both.labelled) == {"yeast_wt2", "chong", "yeast_nop1", "yeast_nup49"}
@@ -31,6 +31,8 @@ def test_the_paper_protocols_lists():
     assert both.fig3 == ["yeast_wt2", "yeast_nop1", "yeast_nup49"]
     hpa = Targets.of(load_config(REPO / "config" / "hpa.yaml"))
     assert hpa.scored == ["hpa"] and hpa.cell_labelled == [] and hpa.fig3 == []
+    toy = Targets.of(load_config(REPO / "config" / "yeast_toy.yaml"))  # crop folders: cropped, never segmented
+    assert toy.cropped == ["yeast_toy", "yeast_toy_proteins"] and toy.segmented == []
 
 
 def test_a_sample_sheet_is_labelled_by_its_header(tmp_path):

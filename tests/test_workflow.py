@@ -176,6 +176,54 @@ def test_more_epochs_rerun_training_but_not_segmentation(demo_run, tmp_path):
     )
 
 
+def planned_jobs(stdout: str) -> list[tuple[str, str, str]]:
+    """(rule, dataset, reason) of each job a dry run plans."""
+    jobs = []
+    for block in re.split(r"\n(?=(?:local)?(?:rule|checkpoint) \w+:)", stdout):
+        if m := re.match(r"(?:local)?(?:rule|checkpoint) (\w+):", block.strip()):
+            reason = re.search(r"^\s+reason: (.*)$", block, re.M)
+            dataset = re.search(r"^\s+wildcards: .*?dataset=([^,\s]+)", block, re.M)
+            jobs.append((m.group(1), dataset.group(1) if dataset else "", reason.group(1) if reason else ""))
+    return jobs
+
+
+#: one key per block, a new value, and a rule that must rerun for it
+RERUN_CASES = [
+    ("sim_human", "benchmarks.n_estimators", 7, "classifier_benchmark"),
+    ("sim_yeast", "benchmarks.ks", [5, 11], "knn_benchmark"),
+    ("sim_yeast", "exploratory.n_branches", 2, "single_cell_dendrograms"),
+    ("sim_human", "exploratory.query_neighbours", 3, "localize_like"),
+    ("sim_yeast", "qc.blank_contrast", 0.5, "qc_overlays"),
+    ("sim_human", "figures.inpainting_classes", ["cytosol", "nucleoli"], "inpainting_figure"),
+    ("sim_yeast", "features.batch_size", 16, "extract_pci"),
+]
+
+
+@pytest.mark.workflow
+@pytest.mark.parametrize("dataset, key, value, rule", RERUN_CASES, ids=[c[1] for c in RERUN_CASES])
+def test_one_key_reruns_the_rules_that_read_it_and_what_follows_them(demo_run, tmp_path, dataset, key, value, rule):
+    """Params are exactly each rule's keys (pcinpaint.rule_keys): after editing one key, the jobs
+    whose params changed are of the rules that read it, on that dataset, and every other job
+    planned is downstream of them (its input is updated), nothing else."""
+    from pcinpaint.rule_keys import readers
+
+    config = yaml.safe_load(run_config(demo_run).read_text())
+    *parents, last = key.split(".")
+    node = config["datasets"][dataset]
+    for part in parents:
+        node = node.setdefault(part, {})
+    assert node.get(last) != value
+    node[last] = value
+    path = tmp_path / "one_key.yaml"
+    path.write_text(yaml.safe_dump(config))
+    jobs = planned_jobs(snakemake("all", "-n", "--directory", demo_run.parent, f"--configfile={path}").stdout)
+    changed = {(r, d) for r, d, reason in jobs if reason.startswith("Params have changed")}
+    assert (rule, dataset) in changed
+    assert {r for r, _ in changed} <= set(readers(key)) and {d for _, d in changed} == {dataset}
+    others = [(r, d, reason) for r, d, reason in jobs if (r, d) not in changed and r != "all"]
+    assert all(reason.startswith("Input files updated by another job") for _, _, reason in others), others
+
+
 @pytest.mark.workflow
 def test_report_holds_the_figures(demo_run, tmp_path):
     report = tmp_path / "report.html"
@@ -541,15 +589,13 @@ IMPORT_TO_PACKAGE = {
 STDLIB = set(sys.stdlib_module_names) | {"snakemake"}
 
 
-def _imports(path: Path, seen: set) -> set:
-    """Third-party top-level modules imported by a script, following `pcinpaint` imports."""
-    if path in seen:
-        return set()
-    seen.add(path)
-    found = set()
-    tree = ast.parse(path.read_text())
-    # an import guarded by `except ImportError` is optional (Cellpose: the user installs it)
-    optional = {
+LIBRARY = REPO / "workflow_scripts" / "pcinpaint"
+
+
+def _optional_imports(tree: ast.AST) -> set:
+    """ids of the nodes inside a ``try`` whose ``except ImportError`` makes its imports optional
+    (Cellpose: the user installs it)."""
+    return {
         id(inner)
         for node in ast.walk(tree)
         if isinstance(node, ast.Try)
@@ -559,43 +605,54 @@ def _imports(path: Path, seen: set) -> set:
         for stmt in node.body
         for inner in ast.walk(stmt)
     }
+
+
+def _relative_names(node: ast.ImportFrom, path: Path) -> list[str]:
+    """A relative import inside the library as absolute ``pcinpaint`` names: the module, then
+    each name imported from it."""
+    base = path.parent
+    for _ in range(node.level - 1):
+        base = base.parent
+    package = str(base.relative_to(LIBRARY)).replace("/", ".").strip(".")
+    names = ["pcinpaint." + ".".join(filter(None, [package, node.module or ""])).strip(".")]
+    return names + [f"{names[0]}.{a.name}".replace("..", ".") for a in node.names]
+
+
+def _imported_names(node: ast.AST, path: Path) -> list[str]:
+    """The dotted names an import statement brings in (module, and module.name for a
+    from-import); none for any other node."""
+    if isinstance(node, ast.Import):
+        return [a.name for a in node.names]
+    if isinstance(node, ast.ImportFrom):
+        if node.level:  # relative import inside the library
+            return _relative_names(node, path)
+        return [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+    return []
+
+
+def _library_files(name: str) -> list[Path]:
+    """The library's files a ``pcinpaint`` name may be: a module, or a package's __init__."""
+    parts = [p for p in name.split(".")[1:] if p]
+    candidates = (LIBRARY.joinpath(*parts).with_suffix(".py"), LIBRARY.joinpath(*parts, "__init__.py"))
+    return [c for c in candidates if c.exists()]
+
+
+def _imports(path: Path, seen: set) -> set:
+    """Third-party top-level modules imported by a script, following `pcinpaint` imports."""
+    if path in seen:
+        return set()
+    seen.add(path)
+    found = set()
+    tree = ast.parse(path.read_text())
+    optional = _optional_imports(tree)
     for node in ast.walk(tree):
         if id(node) in optional:
             continue
-        if isinstance(node, ast.Import):
-            names = [a.name for a in node.names]
-        elif isinstance(node, ast.ImportFrom):
-            if node.level:  # relative import inside the library
-                base = path.parent
-                for _ in range(node.level - 1):
-                    base = base.parent
-                names = [
-                    "pcinpaint."
-                    + ".".join(
-                        filter(
-                            None,
-                            [
-                                str(base.relative_to(REPO / "workflow_scripts" / "pcinpaint"))
-                                .replace("/", ".")
-                                .strip("."),
-                                node.module or "",
-                            ],
-                        )
-                    ).strip(".")
-                ]
-                names += [f"{names[0]}.{a.name}".replace("..", ".") for a in node.names]
-            else:
-                names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
-        else:
-            continue
-        for name in names:
+        for name in _imported_names(node, path):
             top = name.split(".")[0]
             if top == "pcinpaint":
-                parts = [p for p in name.split(".")[1:] if p]
-                lib = REPO / "workflow_scripts" / "pcinpaint"
-                for candidate in (lib.joinpath(*parts).with_suffix(".py"), lib.joinpath(*parts, "__init__.py")):
-                    if candidate.exists():
-                        found |= _imports(candidate, seen)
+                for candidate in _library_files(name):
+                    found |= _imports(candidate, seen)
             elif top not in STDLIB:
                 found.add(top)
     return found

@@ -127,7 +127,7 @@ def real_fields(stack_path: Path) -> list[dict]:
     """The four real fields: GFP and RFP as recorded, the mask (cells_watershed on the RFP at the
     WT2 settings) and the brightfield and pore planes drawn from every cell found (the ones the
     field's edge cuts too, which a camera sees and the mask leaves out)."""
-    from pcinpaint.crops.segment import segment_field
+    from pcinpaint.crops.segment import SegmentationSettings, segment_field
 
     stack = tifffile.imread(stack_path)
     settings = wt2_segmentation()
@@ -135,8 +135,10 @@ def real_fields(stack_path: Path) -> list[dict]:
     fields = []
     for k in range(len(stack) // 2):
         gfp, rfp = stack[2 * k], stack[2 * k + 1]
-        mask = segment_field(rfp.astype(np.float32), method, **settings)
-        cells = segment_field(rfp.astype(np.float32), method, **(settings | {"clear_border": False}))
+        mask = segment_field(rfp.astype(np.float32), SegmentationSettings(method, **settings))
+        cells = segment_field(
+            rfp.astype(np.float32), SegmentationSettings(method, **settings | {"clear_border": False})
+        )
         rng = np.random.default_rng(k)
         fields.append(
             {

@@ -7,10 +7,12 @@ from pcinpaint.benchmarks.sample import benchmark_cells, sample_note
 from pcinpaint.config import RANKING_K
 from pcinpaint.features.reading import read_cells
 from pcinpaint.io import write_table
+from pcinpaint.rule_keys import dataset_params
 from pcinpaint.runlog import rule_log
 
 with rule_log(snakemake.log[0]) as log:
-    inp, out, bench = snakemake.input, snakemake.output, snakemake.params.bench
+    inp, out = snakemake.input, snakemake.output
+    bench = dataset_params(snakemake)["benchmarks"]
     cells = read_cells(inp.cells, label_columns(bench))
     labels = dataset_labels(cells, bench)
     log.info("%d of %d cells labelled, %d classes", labels.notna().sum(), len(cells), labels.nunique())

@@ -14,6 +14,7 @@ from pcinpaint.benchmarks.comparisons import (
     pairwise_tables,
     read_manifest,
 )
+from pcinpaint.benchmarks.pairwise import PairDraws
 from pcinpaint.benchmarks.sample import benchmark_images
 from pcinpaint.errors import NotRun
 from pcinpaint.features.reading import read_cells
@@ -21,11 +22,12 @@ from pcinpaint.figures import benchmarks as figures
 from pcinpaint.figures.common import save_figure
 from pcinpaint.figures.notrun import outputs_not_run
 from pcinpaint.io import read_table, write_table
+from pcinpaint.rule_keys import dataset_params
 from pcinpaint.runlog import rule_log
 
 with rule_log(snakemake.log[0]) as log, outputs_not_run(snakemake.output):
     inp, out, params = snakemake.input, snakemake.output, snakemake.params
-    bench = params.bench
+    bench = dataset_params(snakemake)["benchmarks"]
     cells = read_cells(inp.cells, [*label_columns(bench), "image_id", "cell_line"])
     terms = image_terms(cells, bench)
     log.info(
@@ -49,7 +51,12 @@ with rule_log(snakemake.log[0]) as log, outputs_not_run(snakemake.output):
         pairwise_sets(read_table(inp.supptable1)) if inp.get("supptable1") else image_level_candidates(manifest, layers)
     )
     scores, table2 = pairwise_tables(
-        manifest, sets, cells, terms, bench["pairwise_pairs"], bench["cell_line_pairs"], params.seed
+        manifest,
+        sets,
+        cells,
+        terms,
+        PairDraws(bench["pairwise_pairs"], params.seed),
+        PairDraws(bench["cell_line_pairs"], params.seed),
     )
     scores = scores.assign(chosen=True) if inp.get("supptable1") else best_by_pairwise(scores, manifest, layers)
     chosen = set(scores.loc[scores["chosen"], "feature_set"])

@@ -8,15 +8,14 @@ import sys
 from pathlib import Path
 
 from pcinpaint.inputs import hpa
+from pcinpaint.inputs.http import ClientSettings
 from pcinpaint.io import write_table
 from pcinpaint.runlog import rule_log
 
 with rule_log(snakemake.log[0]) as log:
     out, params = snakemake.output, snakemake.params
     cfg = params.dataset["hpa"]
-    polite = dict(
-        retries=cfg["retries"], backoff_s=cfg["backoff_s"], rate_limit_s=cfg["rate_limit_s"], timeout_s=cfg["timeout_s"]
-    )
+    polite = ClientSettings(cfg["retries"], cfg["backoff_s"], cfg["rate_limit_s"], cfg["timeout_s"])
     cache = Path(params.cache)
     # what the download costs, once, as it starts (sizes measured by an earlier attempt where there is one)
     n = len(hpa.protein_list(cfg["proteins"], cfg["location_table"]))
@@ -25,7 +24,7 @@ with rule_log(snakemake.log[0]) as log:
     log.info(cost)
     print(cost, file=sys.__stderr__)  # on the console too (the log takes sys.stderr)
     listing, failures = hpa.list_images(
-        cfg["proteins"], cfg["base_url"], cache / "xml", location_table=cfg["location_table"], **polite
+        cfg["proteins"], cfg["base_url"], cache / "xml", location_table=cfg["location_table"], polite=polite
     )
     log.info(
         "%d composites listed for %d proteins; %d entries failed",
@@ -33,7 +32,7 @@ with rule_log(snakemake.log[0]) as log:
         listing["protein"].nunique(),
         len(failures),
     )
-    manifest = hpa.download_images(listing, cache / "images", **polite)
+    manifest = hpa.download_images(listing, cache / "images", polite=polite)
     counts = manifest["status"].value_counts().to_dict()
     log.info("images: %s (failures are listed in %s with their reason)", counts, out.manifest)
     attempt = {cache / "manifest.tsv": manifest, cache / "failed_entries.tsv": failures}

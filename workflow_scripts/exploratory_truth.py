@@ -7,10 +7,12 @@ from pcinpaint.figures import notrun
 from pcinpaint.figures.notrun import outputs_not_run
 from pcinpaint.inputs.simulate import CLASS_TERMS
 from pcinpaint.io import read_table, write_table
+from pcinpaint.rule_keys import dataset_params
 from pcinpaint.runlog import rule_log
 
 with rule_log(snakemake.log[0]) as log, outputs_not_run(snakemake.output):
-    inp, out, ds = snakemake.input, snakemake.output, snakemake.params.ds
+    inp, out = snakemake.input, snakemake.output
+    ds = dataset_params(snakemake)
     cells = read_table(inp.cells)
     # stages that did not run stop the checks with their reason
     what = {"clusters": "protein clustering", "top": "table3", "branches": "fig6"}

@@ -6,37 +6,42 @@ import torch
 from pcinpaint.config import DatasetConfig
 from pcinpaint.crops.store import open_crop_store
 from pcinpaint.features.table import stream_feature_tables
-from pcinpaint.features.vgg16 import load_vgg16, rgb_mapping, table_sizes, vgg16_batches, vgg16_input
+from pcinpaint.features.vgg16 import VGG16Settings, load_vgg16, rgb_mapping, table_sizes, vgg16_batches, vgg16_input
 from pcinpaint.io import read_table
 from pcinpaint.model.devices import select_device
+from pcinpaint.rule_keys import dataset_params
 from pcinpaint.runlog import rule_log
 
 with rule_log(snakemake.log[0]) as log:
     inp, out, params = snakemake.input, snakemake.output, snakemake.params
+    ds = dataset_params(snakemake)
+    vgg16_setting = ds["baselines"]["vgg16_input"]
     torch.set_num_threads(snakemake.threads)
     cfg = DatasetConfig.from_dict(snakemake.wildcards.dataset, params.dataset)
-    rgb = rgb_mapping(cfg.roles, cfg.channels, params.rgb or None)
+    rgb = rgb_mapping(cfg.roles, cfg.channels, ds["baselines"].get("vgg16_rgb") or None)
     # the weights' format, which is the input scaling: a setting naming the other one is refused
-    scaling = vgg16_input(params.vgg16_input, inp.weights)
+    scaling = vgg16_input(vgg16_setting, inp.weights)
     log.info(
         "VGG16 weights %s (%s format); input scaling %s (baselines.vgg16_input: %s); red, green, blue = %s",
         inp.weights,
         scaling,
         scaling,
-        params.vgg16_input,
+        vgg16_setting,
         [cfg.channels[i] if i is not None else None for i in rgb],
     )
     store = open_crop_store(inp.store, memory_limit=None)  # read in store order, batch by batch
     batches = vgg16_batches(
         load_vgg16(inp.weights),
         store,
-        rgb=rgb,
-        protein=cfg.protein[0],
-        device=select_device(params.device),
-        batch_size=cfg.features["batch_size"],
-        precision=params.precision,
-        progress=True,
-        input_scaling=scaling,
+        VGG16Settings(
+            rgb=rgb,
+            protein=cfg.protein[0],
+            device=select_device(ds["model"]["device"]),
+            batch_size=cfg.features["batch_size"],
+            precision=ds["model"]["precision"],
+            progress=True,
+            input_scaling=scaling,
+        ),
     )
     # every table written as its rows come: memory does not grow with the cells
     tables = {

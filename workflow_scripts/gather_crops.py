@@ -1,7 +1,7 @@
 """Rule gather_crops: combine the chunks into crops.zarr and cells.parquet, with QC tables."""
 
 from pcinpaint.config import DatasetConfig
-from pcinpaint.crops.fields import gather
+from pcinpaint.crops.gather import ChunkFiles, gather
 from pcinpaint.crops.qc import describe_flags, qc_settings
 from pcinpaint.inputs.samplesheet import read_samplesheet
 from pcinpaint.io import read_table, write_table
@@ -15,7 +15,7 @@ with rule_log(snakemake.log[0]) as log:
     cfg = DatasetConfig.from_dict(name, {**snakemake.params.dataset, "qc": qc})
     sheet = read_samplesheet(inp.sheet, cfg.channels)
     truth = read_table(inp.truth_cells) if inp.truth_cells else None
-    result = gather(inp.crops, inp.objects, cfg, sheet, out.store, truth, inp.fields)
+    result = gather(ChunkFiles(inp.crops, inp.objects, inp.fields), cfg, sheet, out.store, truth)
     write_table(result.cells, out.cells)
     write_table(result.objects, out.objects)
     write_table(result.fields, out.fields)

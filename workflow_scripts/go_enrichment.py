@@ -5,10 +5,12 @@ from pcinpaint.exploratory import enrichment
 from pcinpaint.figures import notrun
 from pcinpaint.figures.notrun import outputs_not_run
 from pcinpaint.io import read_table, write_table
+from pcinpaint.rule_keys import dataset_params
 from pcinpaint.runlog import rule_log
 
 with rule_log(snakemake.log[0]) as log, outputs_not_run(snakemake.output):
-    inp, out, go = snakemake.input, snakemake.output, snakemake.params.go
+    inp, out = snakemake.input, snakemake.output
+    go = dataset_params(snakemake)["exploratory"]["go"]
     clusters = notrun.check(read_table(inp.clusters), "protein clustering")
     table = enrichment.enrich_clusters(enrichment.two_levels(clusters), go, inp.ontology, inp.associations)
     write_table(table, out.table)

@@ -8,17 +8,18 @@ from pcinpaint.crops.store import open_crop_store
 from pcinpaint.exploratory import clustering
 from pcinpaint.exploratory.analysed import load_analysed
 from pcinpaint.exploratory.neighbours import nearest_proteins
-from pcinpaint.figures.clustering import cluster_examples_figure
+from pcinpaint.figures.clustering import ExampleSettings, cluster_examples_figure
+from pcinpaint.figures.common import FigureOutput
 from pcinpaint.figures.notrun import outputs_not_run
 from pcinpaint.io import write_table
+from pcinpaint.rule_keys import dataset_params
 from pcinpaint.runlog import rule_log
 
 with rule_log(snakemake.log[0]) as log, outputs_not_run(snakemake.output):
     inp, out, params = snakemake.input, snakemake.output, snakemake.params
-    ex = params.ds["exploratory"]
-    name, meta, x, cells, terms = load_analysed(
-        inp.tables, inp.cells, params.ds, params.labelled, inp.get("supptable1")
-    )
+    ds = dataset_params(snakemake)
+    ex = ds["exploratory"]
+    name, meta, x, cells, terms = load_analysed(inp.tables, inp.cells, ds, params.labelled, inp.get("supptable1"))
     profiles, matrix = clustering.protein_profiles(meta, x, "protein", ex["min_cells"])
     # a protein of the sheet may have too few cells to be profiled: one line, not a traceback
     check_queries(
@@ -52,8 +53,9 @@ with rule_log(snakemake.log[0]) as log, outputs_not_run(snakemake.output):
         open_crop_store(inp.store, memory_limit=None),  # a few example crops: read only those
         meta,
         examples,
-        out.png,
-        seed=params.seed,
-        clusters=list(dict.fromkeys(examples["cluster"])),
-        title=f"{snakemake.wildcards.dataset}: proteins that localize like {', '.join(ex['queries'])} ({name})",
+        FigureOutput(
+            out.png,
+            title=f"{snakemake.wildcards.dataset}: proteins that localize like {', '.join(ex['queries'])} ({name})",
+        ),
+        ExampleSettings(seed=params.seed, clusters=list(dict.fromkeys(examples["cluster"]))),
     )

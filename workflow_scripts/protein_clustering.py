@@ -2,17 +2,18 @@
 
 from pcinpaint.exploratory import clustering
 from pcinpaint.exploratory.analysed import default_n_clusters, load_analysed
-from pcinpaint.figures.clustering import heatmap_figure
+from pcinpaint.figures.clustering import HeatmapRows, heatmap_figure
+from pcinpaint.figures.common import FigureOutput
 from pcinpaint.figures.notrun import outputs_not_run
 from pcinpaint.io import write_table
+from pcinpaint.rule_keys import dataset_params
 from pcinpaint.runlog import rule_log
 
 with rule_log(snakemake.log[0]) as log, outputs_not_run(snakemake.output):
     inp, out, params = snakemake.input, snakemake.output, snakemake.params
-    ex = params.ds["exploratory"]
-    name, meta, x, cells, terms = load_analysed(
-        inp.tables, inp.cells, params.ds, params.labelled, inp.get("supptable1")
-    )
+    ds = dataset_params(snakemake)
+    ex = ds["exploratory"]
+    name, meta, x, cells, terms = load_analysed(inp.tables, inp.cells, ds, params.labelled, inp.get("supptable1"))
     profiles, matrix = clustering.protein_profiles(meta, x, ex["level"], ex["min_cells"])
     linkage = clustering.cluster(matrix, ex["linkage"], ex["metric"])
     n = None if ex["height"] else min(ex["n_clusters"] or default_n_clusters(terms), len(profiles))
@@ -37,12 +38,12 @@ with rule_log(snakemake.log[0]) as log, outputs_not_run(snakemake.output):
         matrix,
         linkage,
         order,
-        clusters,
-        subclusters=sub,
-        labels=list(proteins.map(terms)),
-        path_png=out.png,
-        path_pdf=out.pdf,
-        title=f"{snakemake.wildcards.dataset}: {name}, {len(profiles)} "
-        f"{ex['level']}s, {clusters.max()} clusters ({ex['linkage']})",
+        HeatmapRows(clusters, labels=list(proteins.map(terms)), subclusters=sub),
+        FigureOutput(
+            out.png,
+            out.pdf,
+            f"{snakemake.wildcards.dataset}: {name}, {len(profiles)} "
+            f"{ex['level']}s, {clusters.max()} clusters ({ex['linkage']})",
+        ),
     )
     log.info("%s: %d %ss in %d clusters (%s linkage)", name, len(profiles), ex["level"], clusters.max(), ex["linkage"])

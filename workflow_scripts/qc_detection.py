@@ -1,6 +1,6 @@
 """Rule qc_detection: detection precision and recall against the simulator's cells."""
 
-from pcinpaint.crops.fields import detection_qc
+from pcinpaint.crops.segmentation_qc import detection_qc
 from pcinpaint.io import read_table, write_table
 from pcinpaint.runlog import rule_log
 

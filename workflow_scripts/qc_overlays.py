@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 
 from pcinpaint.config import DatasetConfig
-from pcinpaint.crops.fields import crop, measure_and_segment
 from pcinpaint.crops.qc import field_flags, flag_note, qc_settings
+from pcinpaint.crops.segment_chunk import crop, measure_and_segment
 from pcinpaint.figures.common import save_figure
 from pcinpaint.figures.qc import segmentation_overlays
 from pcinpaint.inputs.samplesheet import read_field, read_mask, read_samplesheet

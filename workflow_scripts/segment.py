@@ -1,7 +1,7 @@
 """Rule segment: segment, crop and preprocess one chunk of the fields."""
 
 from pcinpaint.config import DatasetConfig
-from pcinpaint.crops.fields import chunk_rows, process_chunk, save_chunk, truth_mask_paths
+from pcinpaint.crops.segment_chunk import chunk_rows, process_chunk, save_chunk, truth_mask_paths
 from pcinpaint.inputs.samplesheet import read_samplesheet
 from pcinpaint.runlog import rule_log
 

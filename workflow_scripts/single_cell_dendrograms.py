@@ -5,15 +5,17 @@ import numpy as np
 
 from pcinpaint.crops.store import open_crop_store
 from pcinpaint.exploratory.analysed import load_analysed
-from pcinpaint.figures.multiloc import fig6_per_protein
+from pcinpaint.figures.multiloc import Fig6Settings, FigureFolder, fig6_per_protein
 from pcinpaint.figures.notrun import outputs_not_run
 from pcinpaint.io import read_table, write_table
+from pcinpaint.rule_keys import dataset_params
 from pcinpaint.runlog import rule_log
 
 with rule_log(snakemake.log[0]) as log, outputs_not_run(snakemake.output):
     inp, out, params = snakemake.input, snakemake.output, snakemake.params
-    ex = params.ds["exploratory"]
-    name, meta, x, cells, _ = load_analysed(inp.tables, inp.cells, params.ds, False, inp.get("supptable1"))
+    ds = dataset_params(snakemake)
+    ex = ds["exploratory"]
+    name, meta, x, cells, _ = load_analysed(inp.tables, inp.cells, ds, False, inp.get("supptable1"))
     proteins = ex["variable_proteins"]
     if proteins is None:  # simulated: the proteins built with two sub-populations
         truth = read_table(inp.truth)
@@ -24,11 +26,7 @@ with rule_log(snakemake.log[0]) as log, outputs_not_run(snakemake.output):
         meta,
         x,
         store.raw,
-        params.roles,
-        out.figures,
-        ex["n_branches"],
-        np.random.default_rng(params.seed),
-        feature_set=name,
-        log=log,
+        Fig6Settings([c["role"] for c in ds["channels"]], ex["n_branches"], np.random.default_rng(params.seed)),
+        FigureFolder(out.figures, feature_set=name, log=log),
     )
     write_table(branches, out.branches)

@@ -7,18 +7,19 @@ from pcinpaint.errors import ConfigError
 from pcinpaint.exploratory import clustering
 from pcinpaint.exploratory.analysed import load_analysed, subset_enrichment, subset_proteins, subset_terms
 from pcinpaint.exploratory.enrichment import top_terms
-from pcinpaint.figures.clustering import cluster_examples_figure, go_notes, heatmap_figure
+from pcinpaint.figures.clustering import ExampleSettings, HeatmapRows, cluster_examples_figure, go_notes, heatmap_figure
+from pcinpaint.figures.common import FigureOutput
 from pcinpaint.figures.notrun import outputs_not_run
 from pcinpaint.io import write_table
+from pcinpaint.rule_keys import dataset_params
 from pcinpaint.runlog import rule_log
 
 with rule_log(snakemake.log[0]) as log, outputs_not_run(snakemake.output):
     inp, out, params, wc = snakemake.input, snakemake.output, snakemake.params, snakemake.wildcards
-    ex = params.ds["exploratory"]
+    ds = dataset_params(snakemake)
+    ex = ds["exploratory"]
     chosen = ex[wc.subset]
-    name, meta, x, cells, terms = load_analysed(
-        inp.tables, inp.cells, params.ds, params.labelled, inp.get("supptable1")
-    )
+    name, meta, x, cells, terms = load_analysed(inp.tables, inp.cells, ds, params.labelled, inp.get("supptable1"))
     profiles, matrix = clustering.protein_profiles(meta, x, "protein", ex["min_cells"])  # scaled on all proteins
     terms = subset_terms(chosen, terms, profiles.index)
     source = (chosen.get("annotations") or {}).get("path") or "the dataset's labels"
@@ -46,21 +47,14 @@ with rule_log(snakemake.log[0]) as log, outputs_not_run(snakemake.output):
         matrix,
         linkage,
         order,
-        clusters,
-        labels=list(profiles.index.map(terms)),
-        path_png=out.png,
-        path_pdf=out.pdf,
-        title=title,
-        row_names=list(profiles.index),
+        HeatmapRows(clusters, labels=list(profiles.index.map(terms)), names=list(profiles.index)),
+        FigureOutput(out.png, out.pdf, title),
     )
     cluster_examples_figure(
         open_crop_store(inp.store, memory_limit=None),  # a few example crops: read only those
         meta,
         table,
-        out.examples,
-        n_examples=chosen["n_examples"],
-        seed=params.seed,
-        title=title,
-        notes=notes,
+        FigureOutput(out.examples, title=title),
+        ExampleSettings(n_examples=chosen["n_examples"], seed=params.seed, notes=notes),
     )
     log.info("%s: %d proteins in %d clusters", wc.subset, len(keep), clusters.max())

@@ -6,7 +6,7 @@ from pcinpaint.config import DatasetConfig
 from pcinpaint.crops.store import open_crop_store
 from pcinpaint.io import read_table, write_table
 from pcinpaint.model.spec import ModelSpec
-from pcinpaint.model.train import TrainConfig, save_model, train
+from pcinpaint.model.train import RunOptions, TrainConfig, TrainingTask, save_model, train
 from pcinpaint.runlog import rule_log
 
 with rule_log(snakemake.log[0]) as log:
@@ -28,16 +28,9 @@ with rule_log(snakemake.log[0]) as log:
         memory_gb=m["memory_gb"],
         compile=m["compile"],
     )
+    task = TrainingTask(spec, cfg.structural, cfg.protein, params.objective)
     model, history = train(
-        store,
-        cells["image_id"].to_numpy(),
-        spec,
-        cfg.structural,
-        cfg.protein,
-        tcfg,
-        params.checkpoint,
-        name=str(inp.store),
-        objective=params.objective,
+        store, cells["image_id"].to_numpy(), task, tcfg, params.checkpoint, RunOptions(name=str(inp.store))
     )
     save_model(
         model,

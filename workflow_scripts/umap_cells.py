@@ -9,11 +9,12 @@ from pcinpaint.features.reading import read_cell_rows, read_cells
 from pcinpaint.figures import benchmarks as figures
 from pcinpaint.figures.common import save_figure
 from pcinpaint.io import read_table
+from pcinpaint.rule_keys import dataset_params
 from pcinpaint.runlog import rule_log
 
 with rule_log(snakemake.log[0]) as log:
     inp, out, params = snakemake.input, snakemake.output, snakemake.params
-    bench = params.bench
+    bench = dataset_params(snakemake)["benchmarks"]
     u = bench["umap_cells"]
     chosen = umap_panels(read_table(inp.supptable1), u["families"], RANKING_K)
     cells = read_cells(inp.cells, label_columns(bench))

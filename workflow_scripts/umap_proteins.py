@@ -9,12 +9,13 @@ from pcinpaint.features.reading import FeatureFile, read_cells
 from pcinpaint.figures import benchmarks as figures
 from pcinpaint.figures.common import save_figure
 from pcinpaint.io import read_table
+from pcinpaint.rule_keys import RuleConfig
 from pcinpaint.runlog import rule_log
 
 with rule_log(snakemake.log[0]) as log:
     panels = []
     for panel in snakemake.params.panels:
-        dataset, bench = panel["dataset"], panel["bench"]
+        dataset, bench = panel["dataset"], RuleConfig(snakemake.rule, panel["config"])["benchmarks"]
         u = bench["umap_proteins"]
         ranking = read_table(panel["supptable1"]) if panel["supptable1"] else None
         name = ranked_set(u.get("feature_set"), None, ranking)

@@ -1,5 +1,7 @@
 """Cross-validated logistic regression and random forest: accuracy, folds, determinism."""
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -7,6 +9,7 @@ import pytest
 from pcinpaint.benchmarks import classify
 from pcinpaint.benchmarks.classify import (
     BalancedL1OneVsRest,
+    ClassifierSettings,
     classifier_cap,
     classifier_cells,
     cross_validate,
@@ -29,7 +32,7 @@ def blobs(seed, n_per=60, n_classes=3, d=8, spread=8.0):
 @pytest.mark.parametrize("model", ["logreg", "forest"])
 def test_separable_classes_are_learned(model):
     x, labels = blobs(0)
-    result = cross_validate(x, labels, model=model, **FAST)
+    result = cross_validate(x, labels, ClassifierSettings(model=model, **FAST))
     assert result["balanced_accuracy"] > 0.9
     assert len(result["folds"]) == 5 and result["sd"] == pytest.approx(np.std(result["folds"]))
     assert (result["n_cells"], result["n_classes"], result["n_dropped"]) == (180, 3, 0)
@@ -37,7 +40,8 @@ def test_separable_classes_are_learned(model):
 
 def test_saga_multinomial_also_learns():
     x, labels = blobs(1, spread=3.0)  # far apart, saga's coefficients grow for many epochs
-    assert cross_validate(x, labels, model="logreg", solver="saga", max_iter=500)["balanced_accuracy"] > 0.9
+    saga = ClassifierSettings(model="logreg", solver="saga", max_iter=500)
+    assert cross_validate(x, labels, saga)["balanced_accuracy"] > 0.9
 
 
 @pytest.mark.parametrize("model", ["logreg", "forest"])
@@ -45,7 +49,7 @@ def test_random_labels_score_chance(model):
     rng = np.random.default_rng(2)
     x = rng.normal(size=(400, 10))
     labels = rng.choice(np.array(["a", "b", "c", "d"]), 400)
-    accuracy = cross_validate(x, labels, model=model, **FAST)["balanced_accuracy"]
+    accuracy = cross_validate(x, labels, ClassifierSettings(model=model, **FAST))["balanced_accuracy"]
     assert abs(accuracy - 0.25) < 0.1
 
 
@@ -72,7 +76,7 @@ def test_cross_validate_uses_grouped_folds(monkeypatch):
     monkeypatch.setattr(classify, "make_folds", spy)
     x, labels = blobs(4, n_per=40)
     groups = np.arange(len(labels)) // 4
-    cross_validate(x, labels, model="forest", groups=groups, **FAST)
+    cross_validate(x, labels, ClassifierSettings(model="forest", **FAST), groups=groups)
     ((used_groups, folds),) = seen
     for train, test in folds:
         assert not set(used_groups[train]) & set(used_groups[test])
@@ -81,17 +85,18 @@ def test_cross_validate_uses_grouped_folds(monkeypatch):
 def test_deterministic_for_a_seed():
     x, labels = blobs(5, spread=1.0)  # overlapping classes: scores depend on the folds
     for model in ("logreg", "forest"):
-        first = cross_validate(x, labels, model=model, seed=7, n_jobs=2, **FAST)
-        assert cross_validate(x, labels, model=model, seed=7, n_jobs=2, **FAST) == first
-        assert cross_validate(x, labels, model=model, seed=7, n_jobs=1, **FAST) == first  # workers do not matter
-        assert cross_validate(x, labels, model=model, seed=8, **FAST)["folds"] != first["folds"]
+        settings = ClassifierSettings(model=model, seed=7, n_jobs=2, **FAST)
+        first = cross_validate(x, labels, settings)
+        assert cross_validate(x, labels, settings) == first
+        assert cross_validate(x, labels, replace(settings, n_jobs=1)) == first  # workers do not matter
+        assert cross_validate(x, labels, replace(settings, seed=8, n_jobs=1))["folds"] != first["folds"]
 
 
 def test_rare_classes_are_dropped_and_counted():
     x, labels = blobs(6, n_per=30)
     x = np.concatenate([x, np.zeros((3, x.shape[1]))])
     labels = np.concatenate([labels, ["rare"] * 3])
-    result = cross_validate(x, labels, model="forest", **FAST)
+    result = cross_validate(x, labels, ClassifierSettings(model="forest", **FAST))
     assert (result["n_cells"], result["n_classes"], result["n_dropped"]) == (90, 3, 3)
     groups = np.arange(len(labels)) // 3  # "rare" is one group: too few groups for 5 folds
     assert drop_rare_classes(labels, 5, groups).sum() == 90
@@ -111,9 +116,9 @@ def test_one_vs_rest_weights_follow_the_old_liblinear_rule():
 def test_bad_arguments():
     x, labels = blobs(8)
     with pytest.raises(ValueError):
-        cross_validate(x, labels, model="svm")
+        cross_validate(x, labels, ClassifierSettings(model="svm"))
     with pytest.raises(ValueError):
-        cross_validate(x, labels, solver="lbfgs")
+        cross_validate(x, labels, ClassifierSettings(solver="lbfgs"))
     with pytest.raises(ValueError):
         cross_validate(x, labels[:-1])
 
@@ -122,7 +127,8 @@ def test_labels_that_read_as_numbers_score_as_names_would():
     x, labels = blobs(9, n_per=30, n_classes=3, spread=1.5)
     numeric = np.select([labels == "c0", labels == "c1"], ["1", "10"], "2")  # sorted as "c0" < "c1" < "c2"
     for model in ("logreg", "forest"):  # the forest's balanced weights once failed on such labels
-        assert cross_validate(x, numeric, model=model, **FAST) == cross_validate(x, labels, model=model, **FAST)
+        settings = ClassifierSettings(model=model, **FAST)
+        assert cross_validate(x, numeric, settings) == cross_validate(x, labels, settings)
 
 
 def test_the_classifier_cap_is_the_smaller_cap():

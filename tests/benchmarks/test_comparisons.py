@@ -5,8 +5,10 @@ import numpy as np
 import pandas as pd
 from conftest import require_shared
 
+from pcinpaint.benchmarks.classify import ClassifierSettings
 from pcinpaint.benchmarks.comparisons import (
     PAPER_ONLY,
+    ClassifierTableSettings,
     best_layers,
     classifier_table,
     dataset_labels,
@@ -18,6 +20,7 @@ from pcinpaint.benchmarks.comparisons import (
     table1,
     umap_panels,
 )
+from pcinpaint.benchmarks.pairwise import PairDraws
 from pcinpaint.features.manifest import FeatureSet, manifest
 from pcinpaint.features.table import feature_table
 from pcinpaint.io import write_table
@@ -129,7 +132,7 @@ def test_image_level_layers_come_from_the_config_or_the_pairwise_score_itself(tm
     candidates = image_level_candidates(table, layers)
     assert candidates == ["pci_conv3", "pci_conv4", "ae_conv1", "ae_conv2", "vgg16_protein_block4_conv1", "classic"]
     terms = image_terms(cells, BENCH)
-    scores, _ = pairwise_tables(table, candidates, cells, terms, 200, 100, seed=0)
+    scores, _ = pairwise_tables(table, candidates, cells, terms, PairDraws(200, seed=0), PairDraws(100, seed=0))
     chosen = best_by_pairwise(scores, table, layers)
     assert set(chosen.loc[chosen["chosen"], "feature_set"]) == set(candidates) - {"ae_conv1"}
     overall = chosen[chosen["term"] == "overall"].set_index("feature_set")["score"]
@@ -203,7 +206,9 @@ def test_classifier_table_not_run_rows_carry_their_reason(tmp_path):
     sets = [FeatureSet("classic", "classic"), FeatureSet("ae", "ae", reason="autoencoder is not in baselines.run")]
     cells, labels, table = _labelled(tmp_path, sets, n_proteins=9)
     wide, _ = knn_tables(table, labels, [11])
-    result = classifier_table(table, wide, labels, cells, n_estimators=5, folds=2, seed=0)
+    result = classifier_table(
+        table, wide, labels, cells, ClassifierTableSettings(ClassifierSettings(n_estimators=5, seed=0), folds=2)
+    )
     not_run = result[result["balanced_accuracy"] == "not run"].set_index("feature_set")
     assert set(not_run.index) == {"ae", "designed", "supervised"}
     assert not_run.loc["ae", "reason"] == "autoencoder is not in baselines.run"

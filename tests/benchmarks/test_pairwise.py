@@ -7,6 +7,7 @@ from scipy.spatial.distance import cdist
 from scipy.stats import chisquare
 
 from pcinpaint.benchmarks.pairwise import (
+    PairDraws,
     _sample_pairs,
     cell_line_scores,
     image_groups,
@@ -76,7 +77,7 @@ def test_summary_rows_follow_their_formulas_and_skip_single_image_terms():
     x, ids = random_cells(rng, 40, 6)
     terms = labelled_images(rng, 40, 3)
     terms["img0000"] = "lonely"
-    scores = pairwise_scores(x, ids, terms, n_pairs=200).set_index("term")
+    scores = pairwise_scores(x, ids, terms, PairDraws(n_pairs=200)).set_index("term")
     lonely = scores.loc["lonely"]
     assert lonely["n_images"] == 1 and np.isnan(lonely["same_D"]) and np.isnan(lonely["score"])
     assert np.isfinite(lonely["other_D"])
@@ -95,7 +96,7 @@ def test_other_term_pairs_are_balanced_over_the_other_terms():
     terms = {f"{t}{i}": t for t, n in sizes.items() for i in range(n)}
     ids = np.repeat(list(terms), 3)
     x = np.array([centres[terms[i]] for i in ids])
-    scores = pairwise_scores(x, ids, terms, n_pairs=300, standardise=False).set_index("term")
+    scores = pairwise_scores(x, ids, terms, PairDraws(n_pairs=300, standardise=False)).set_index("term")
     for t in sizes:
         expected = np.mean([np.linalg.norm(centres[t] - centres[u]) for u in sizes if u != t])
         assert scores.loc[t, "other_D"] == pytest.approx(expected, rel=1e-4)
@@ -107,9 +108,9 @@ def test_sampling_is_deterministic_per_seed_and_works_with_two_images():
     x, ids = random_cells(rng, 80, 8)
     terms = labelled_images(rng, 80, 4)
     terms["img0000"] = terms["img0001"] = "pair"
-    first = pairwise_scores(x, ids, terms, n_pairs=100, seed=7)
-    pd.testing.assert_frame_equal(first, pairwise_scores(x, ids, terms, n_pairs=100, seed=7))
-    other = pairwise_scores(x, ids, terms, n_pairs=100, seed=8)
+    first = pairwise_scores(x, ids, terms, PairDraws(n_pairs=100, seed=7))
+    pd.testing.assert_frame_equal(first, pairwise_scores(x, ids, terms, PairDraws(n_pairs=100, seed=7)))
+    other = pairwise_scores(x, ids, terms, PairDraws(n_pairs=100, seed=8))
     assert not np.allclose(first["other_D"], other["other_D"])
     # the two-image term draws (img0000, img0001) or its reverse 100 times, with replacement
     z = zscore(x)
@@ -122,8 +123,8 @@ def test_zero_variance_features_do_not_change_scores():
     x, ids = random_cells(rng, 100, 10)
     terms = labelled_images(rng, 100, 4)
     padded = np.column_stack([x[:, :4], np.zeros(len(x)), x[:, 4:], np.full(len(x), 3.5)])
-    a = pairwise_scores(x, ids, terms, n_pairs=200)
-    b = pairwise_scores(padded, ids, terms, n_pairs=200)
+    a = pairwise_scores(x, ids, terms, PairDraws(n_pairs=200))
+    b = pairwise_scores(padded, ids, terms, PairDraws(n_pairs=200))
     np.testing.assert_allclose(a["score"], b["score"], rtol=1e-6)
     np.testing.assert_allclose(a["same_D"], b["same_D"], rtol=1e-6)
 
@@ -169,11 +170,11 @@ def test_cell_line_scores_see_features_that_encode_the_cell_line():
     offsets = {f"line{k}": rng.normal(size=12) * 2 for k in range(4)}
     encoded = x + np.array([offsets[lines[i]] for i in ids])
 
-    plain = cell_line_scores(x, ids, lines, n_pairs=3000).set_index("comparison")
+    plain = cell_line_scores(x, ids, lines, draws=PairDraws(n_pairs=3000)).set_index("comparison")
     assert list(plain.index) == ["cell_line"]
     assert abs(plain.loc["cell_line", "score"]) < 0.05
 
-    scores = cell_line_scores(encoded, ids, lines, terms, n_pairs=3000).set_index("comparison")
+    scores = cell_line_scores(encoded, ids, lines, terms, PairDraws(n_pairs=3000)).set_index("comparison")
     assert list(scores.index) == ["cell_line", "term_same_cell_line", "term_different_cell_line", "difference"]
     assert scores.loc["cell_line", "score"] < -0.3
     # the terms carry no signal here, within or across cell lines
@@ -198,9 +199,9 @@ def test_cell_line_control_measures_robustness_to_cell_line():
     term_at = {f"term{k}": rng.normal(size=12) * 2 for k in range(3)}
     line_at = {f"line{k}": rng.normal(size=12) * 2 for k in range(3)}
     x = x + np.array([term_at[terms[i]] + line_at[lines[i]] for i in ids])
-    scores = cell_line_scores(x, ids, lines, terms, n_pairs=3000).set_index("comparison")
+    scores = cell_line_scores(x, ids, lines, terms, PairDraws(n_pairs=3000)).set_index("comparison")
     assert scores.loc["term_same_cell_line", "score"] < scores.loc["term_different_cell_line", "score"] < -0.1
     assert scores.loc["difference", "score"] > 0.05
-    assert cell_line_scores(x, ids, lines, terms, n_pairs=3000).equals(
-        cell_line_scores(x, ids, lines, terms, n_pairs=3000)
+    assert cell_line_scores(x, ids, lines, terms, PairDraws(n_pairs=3000)).equals(
+        cell_line_scores(x, ids, lines, terms, PairDraws(n_pairs=3000))
     )

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pcinpaint.crops.cropping import BORDER_MODES, crop_cells, measure_objects
+from pcinpaint.crops.cropping import BORDER_MODES, CropSettings, crop_cells, measure_objects
 from pcinpaint.crops.preprocess import preprocess_crops
 from pcinpaint.errors import ConfigError
 
@@ -50,7 +50,9 @@ def test_measure_objects_rectangle():
 def test_crop_equals_expected_slice(crop_size):
     field = pattern_field()
     labels = square_labels((60, 70), {1: (20, 30, 5), 2: (40, 10, 4)})
-    crops, objects = crop_cells(field, labels, crop_size=crop_size, model_size=crop_size, area_fraction=(0.0, 1.0))
+    crops, objects = crop_cells(
+        field, labels, CropSettings(crop_size=crop_size, model_size=crop_size, area_fraction=(0.0, 1.0))
+    )
     assert crops.dtype == np.float32 and crops.shape == (2, 2, crop_size, crop_size)
     assert objects["kept"].all()
     # object 1: centre of mass (22, 32) exactly
@@ -64,7 +66,7 @@ def test_crop_equals_expected_slice(crop_size):
 def test_objects_frame_columns_and_order():
     field = pattern_field()
     labels = square_labels((60, 70), {9: (20, 30, 5), 4: (40, 10, 4)})
-    crops, objects = crop_cells(field, labels, crop_size=10, model_size=10, area_fraction=(0.0, 1.0))
+    crops, objects = crop_cells(field, labels, CropSettings(crop_size=10, model_size=10, area_fraction=(0.0, 1.0)))
     assert list(objects.columns) == OBJECT_COLUMNS
     assert objects["label"].tolist() == [4, 9]
     assert objects["kept"].dtype == bool
@@ -79,13 +81,17 @@ def test_objects_frame_columns_and_order():
 def test_border_drop_and_pad():
     field = pattern_field(n_channels=1, shape=(40, 40))
     labels = square_labels((40, 40), {1: (0, 0, 4), 2: (20, 20, 4)})  # 1 has centre (1.5, 1.5) -> (2, 2)
-    crops, objects = crop_cells(field, labels, crop_size=10, model_size=10, area_fraction=(0.0, 1.0), border="drop")
+    crops, objects = crop_cells(
+        field, labels, CropSettings(crop_size=10, model_size=10, area_fraction=(0.0, 1.0), border="drop")
+    )
     assert objects["kept"].tolist() == [False, True]
     assert objects["drop_reason"].tolist() == ["leaves_field", ""]
     assert crops.shape == (1, 1, 10, 10)
     np.testing.assert_array_equal(crops[0], field[:, 17:27, 17:27])
 
-    crops, objects = crop_cells(field, labels, crop_size=10, model_size=10, area_fraction=(0.0, 1.0), border="pad")
+    crops, objects = crop_cells(
+        field, labels, CropSettings(crop_size=10, model_size=10, area_fraction=(0.0, 1.0), border="pad")
+    )
     assert objects["kept"].tolist() == [True, True]
     assert objects["drop_reason"].tolist() == ["", ""]
     assert objects["padded"].tolist() == [True, False]
@@ -102,7 +108,9 @@ def test_border_drop_and_pad():
 def test_pad_at_far_edge():
     field = pattern_field(n_channels=1, shape=(30, 30))
     labels = square_labels((30, 30), {1: (27, 27, 3)})  # centre (28, 28): window [23, 33)
-    crops, _ = crop_cells(field, labels, crop_size=10, model_size=10, area_fraction=(0.0, 1.0), border="pad")
+    crops, _ = crop_cells(
+        field, labels, CropSettings(crop_size=10, model_size=10, area_fraction=(0.0, 1.0), border="pad")
+    )
     np.testing.assert_array_equal(crops[0, :, :7, :7], field[:, 23:30, 23:30])
     fill = np.median(field[0][labels == 0])
     assert np.all(crops[0, :, 7:, :] == fill) and np.all(crops[0, :, :, 7:] == fill)
@@ -115,7 +123,7 @@ def test_area_fraction_low_and_high():
     field = np.ones((1, 80, 80), dtype=np.float32)
     # crop 20 x 20 = 400 px: 2x2 = 1% (low), 10x10 = 25% (kept), 20x20 = 100% (high)
     labels = square_labels((80, 80), {1: (10, 10, 2), 2: (40, 10, 10), 3: (40, 45, 20)})
-    crops, objects = crop_cells(field, labels, crop_size=20, model_size=20, area_fraction=(0.05, 0.95))
+    crops, objects = crop_cells(field, labels, CropSettings(crop_size=20, model_size=20, area_fraction=(0.05, 0.95)))
     assert objects["drop_reason"].tolist() == ["area_fraction_low", "", "area_fraction_high"]
     assert objects["kept"].tolist() == [False, True, False]
     assert crops.shape == (1, 1, 20, 20)
@@ -124,7 +132,7 @@ def test_area_fraction_low_and_high():
 def test_area_fraction_reason_takes_precedence_over_border():
     field = np.ones((1, 40, 40), dtype=np.float32)
     labels = square_labels((40, 40), {1: (0, 0, 2)})  # tiny and at the corner
-    _, objects = crop_cells(field, labels, crop_size=20, model_size=20, border="drop")
+    _, objects = crop_cells(field, labels, CropSettings(crop_size=20, model_size=20, border="drop"))
     assert objects["drop_reason"].tolist() == ["area_fraction_low"]
 
 
@@ -135,7 +143,9 @@ def test_area_fraction_reason_takes_precedence_over_border():
 def test_resize_shape_and_constant_field_stays_constant(crop_size, model_size):
     field = np.stack([np.full((80, 80), 3.5, np.float32), np.full((80, 80), 250.0, np.float32)])
     labels = square_labels((80, 80), {1: (30, 30, 8), 2: (50, 55, 6)})
-    crops, objects = crop_cells(field, labels, crop_size=crop_size, model_size=model_size, area_fraction=(0.0, 1.0))
+    crops, objects = crop_cells(
+        field, labels, CropSettings(crop_size=crop_size, model_size=model_size, area_fraction=(0.0, 1.0))
+    )
     assert crops.shape == (2, 2, model_size, model_size) and crops.dtype == np.float32
     np.testing.assert_allclose(crops[:, 0], 3.5, rtol=1e-6)
     np.testing.assert_allclose(crops[:, 1], 250.0, rtol=1e-6)
@@ -146,7 +156,7 @@ def test_resize_preserves_range_and_layout():
     field = np.zeros((1, 64, 64), np.float32)
     field[:, :, 32:] = 100.0
     labels = square_labels((64, 64), {1: (28, 28, 8)})  # centre (31.5,31.5) -> 32: window [16, 48)
-    crops, _ = crop_cells(field, labels, crop_size=32, model_size=16, area_fraction=(0.0, 1.0))
+    crops, _ = crop_cells(field, labels, CropSettings(crop_size=32, model_size=16, area_fraction=(0.0, 1.0)))
     assert crops.min() >= 0 and crops.max() <= 100
     assert np.all(crops[0, 0, :, :6] < 1) and np.all(crops[0, 0, :, 10:] > 99)
 
@@ -156,11 +166,11 @@ def test_resize_preserves_range_and_layout():
 
 def test_empty_labels():
     field = pattern_field(n_channels=3, shape=(30, 30))
-    crops, objects = crop_cells(field, np.zeros((30, 30), np.int32), crop_size=10, model_size=8)
+    crops, objects = crop_cells(field, np.zeros((30, 30), np.int32), CropSettings(crop_size=10, model_size=8))
     assert crops.shape == (0, 3, 8, 8) and crops.dtype == np.float32
     assert list(objects.columns) == OBJECT_COLUMNS and len(objects) == 0
     # same dtypes as a non-empty frame
-    _, full = crop_cells(field, square_labels((30, 30), {1: (10, 10, 5)}), crop_size=10, model_size=8)
+    _, full = crop_cells(field, square_labels((30, 30), {1: (10, 10, 5)}), CropSettings(crop_size=10, model_size=8))
     pd.testing.assert_series_equal(objects.dtypes, full.dtypes)
 
 
@@ -168,13 +178,13 @@ def test_crop_cells_bad_arguments():
     field = pattern_field(n_channels=1, shape=(20, 20))
     labels = square_labels((20, 20), {1: (5, 5, 4)})
     with pytest.raises(ValueError, match="border"):
-        crop_cells(field, labels, crop_size=8, border="wrap")
+        crop_cells(field, labels, CropSettings(crop_size=8, border="wrap"))
     with pytest.raises(ValueError, match="shape"):
-        crop_cells(field, labels[:10], crop_size=8)
+        crop_cells(field, labels[:10], CropSettings(crop_size=8))
     with pytest.raises(ValueError, match=r"\(C, H, W\)"):
-        crop_cells(field[0], labels, crop_size=8)
+        crop_cells(field[0], labels, CropSettings(crop_size=8))
     with pytest.raises(ValueError, match="crop_size"):
-        crop_cells(field, labels, crop_size=0)
+        crop_cells(field, labels, CropSettings(crop_size=0))
 
 
 # --- crop_cells: crops scaled to the cells (sub-pixel) ---------------------------------------
@@ -183,8 +193,10 @@ def test_crop_cells_bad_arguments():
 def test_subpixel_crop_of_whole_pixel_size_and_centre_is_the_papers_slice():
     field = pattern_field()
     labels = square_labels((60, 70), {1: (20, 30, 5)})  # centre (22, 32)
-    paper, _ = crop_cells(field, labels, crop_size=9, model_size=9, area_fraction=(0.0, 1.0))
-    sampled, _ = crop_cells(field, labels, crop_size=9.0, model_size=9, area_fraction=(0.0, 1.0), subpixel=True)
+    paper, _ = crop_cells(field, labels, CropSettings(crop_size=9, model_size=9, area_fraction=(0.0, 1.0)))
+    sampled, _ = crop_cells(
+        field, labels, CropSettings(crop_size=9.0, model_size=9, area_fraction=(0.0, 1.0), subpixel=True)
+    )
     np.testing.assert_allclose(sampled, paper, rtol=1e-6)
 
 
@@ -193,7 +205,9 @@ def test_subpixel_crop_follows_a_fractional_centre_and_size():
     its corners the window's edges, at 2.5 px per model pixel (no whole-pixel rounding)."""
     ramp = np.broadcast_to(np.arange(100, dtype=np.float32)[None, :, None], (1, 100, 100)).copy()
     labels = square_labels((100, 100), {1: (40, 40, 4)})  # centre (41.5, 41.5)
-    crops, objects = crop_cells(ramp, labels, crop_size=20.0, model_size=8, area_fraction=(0, 1), subpixel=True)
+    crops, objects = crop_cells(
+        ramp, labels, CropSettings(crop_size=20.0, model_size=8, area_fraction=(0, 1), subpixel=True)
+    )
     assert crops.shape == (1, 1, 8, 8) and objects["kept"].all()
     rows = crops[0, 0, :, 0]
     np.testing.assert_allclose(rows, 41.5 + (np.arange(8) - 3.5) * 2.5, atol=1e-4)  # blur keeps a ramp a ramp
@@ -204,7 +218,9 @@ def test_subpixel_crop_enlarged_at_the_field_edge_holds_the_edge_pixels():
     inside the field, and its samples there are the edge pixels, not the fill."""
     field = np.full((1, 40, 40), 100.0, np.float32)
     labels = square_labels((40, 40), {1: (9, 18, 3)})  # centre (10, 19): window from y = -0.4
-    crops, objects = crop_cells(field, labels, crop_size=20.8, model_size=64, area_fraction=(0, 1), subpixel=True)
+    crops, objects = crop_cells(
+        field, labels, CropSettings(crop_size=20.8, model_size=64, area_fraction=(0, 1), subpixel=True)
+    )
     assert objects["kept"].all()
     np.testing.assert_allclose(crops, 100.0)
 
@@ -212,17 +228,19 @@ def test_subpixel_crop_enlarged_at_the_field_edge_holds_the_edge_pixels():
 def test_subpixel_border_drop_and_pad():
     field = pattern_field(n_channels=1, shape=(40, 40)) * 0 + 5.0
     labels = square_labels((40, 40), {1: (1, 1, 3), 2: (18, 18, 4)})  # centres (2, 2) and (19.5, 19.5)
-    _, dropped = crop_cells(field, labels, crop_size=10.5, model_size=8, area_fraction=(0, 1), subpixel=True)
+    _, dropped = crop_cells(
+        field, labels, CropSettings(crop_size=10.5, model_size=8, area_fraction=(0, 1), subpixel=True)
+    )
     assert dropped["drop_reason"].tolist() == ["leaves_field", ""]
     crops, padded = crop_cells(
-        field, labels, crop_size=10.5, model_size=8, area_fraction=(0, 1), border="pad", subpixel=True
+        field, labels, CropSettings(crop_size=10.5, model_size=8, area_fraction=(0, 1), border="pad", subpixel=True)
     )
     assert padded["padded"].tolist() == [True, False]
     np.testing.assert_allclose(crops, 5.0)  # filled with the background level, not 0
     with pytest.raises(ValueError, match="positive number"):
-        crop_cells(field, labels, crop_size=-2.0, subpixel=True)
+        crop_cells(field, labels, CropSettings(crop_size=-2.0, subpixel=True))
     with pytest.raises(ValueError, match="positive integer"):
-        crop_cells(field, labels, crop_size=10.5)
+        crop_cells(field, labels, CropSettings(crop_size=10.5))
 
 
 # --- preprocess_crops -----------------------------------------------------------------------------------
@@ -303,7 +321,7 @@ def test_reference_markers_are_the_default_for_published_human_weights():
     assert marker_scaling(ds(human, "published_human")) == "reference"
     assert marker_scaling(ds(human, None)) == "per_crop"  # trained here: the project's default
     assert marker_scaling(ds(yeast, "published_yeast")) == "per_crop"
-    assert marker_scaling(ds(human, "published_human", source="crops")) == "per_crop"
+    assert marker_scaling(ds(human, "published_human", source="crop_folders")) == "per_crop"
     assert marker_scaling(ds(human, None, markers="reference")) == "reference"
 
 

@@ -9,12 +9,14 @@ import pytest
 import tifffile
 from conftest import REPO, TEST_CONFIG, require_shared
 from scipy import ndimage as ndi
-from test_fields import FIELDS, _dataset
+from synthetic_fields import FIELDS, _dataset
 
 from pcinpaint.config import DatasetConfig, load_config, validate_config
-from pcinpaint.crops.fields import FIELD_FLAGGED, chunk_rows, gather, process_chunk, save_chunk
+from pcinpaint.crops.gather import ChunkFiles, gather
 from pcinpaint.crops.qc import describe_flags, edge_width, field_flags, flag_note, protein_measures, qc_settings
-from pcinpaint.crops.segment import segment_field
+from pcinpaint.crops.segment import SegmentationSettings, segment_field
+from pcinpaint.crops.segment_chunk import chunk_rows, process_chunk, save_chunk
+from pcinpaint.crops.segmentation_qc import FIELD_FLAGGED
 from pcinpaint.crops.store import read_crops
 from pcinpaint.errors import ConfigError, InputError
 from pcinpaint.inputs.samplesheet import read_samplesheet
@@ -27,12 +29,14 @@ def _focus(plane, zoom=1):
     """edge_width of a nuclei field segmented with settings scaled to its magnification."""
     labels = segment_field(
         plane,
-        "nuclei_watershed",
-        smoothing_sigma=zoom,
-        min_area=5 * zoom**2,
-        watershed_min_distance=3 * zoom,
-        distance_sigma=zoom,
-        min_contrast=5.0,
+        SegmentationSettings(
+            "nuclei_watershed",
+            smoothing_sigma=zoom,
+            min_area=5 * zoom**2,
+            watershed_min_distance=3 * zoom,
+            distance_sigma=zoom,
+            min_contrast=5.0,
+        ),
     )
     return edge_width(plane, labels)
 
@@ -88,8 +92,7 @@ def _gather(tmp_path, sheet, cfg, name):
     for i in range(2):
         paths.append([tmp_path / f"{name}{i}.npy", tmp_path / f"{name}{i}.parquet", tmp_path / f"{name}{i}.tsv"])
         save_chunk(process_chunk(chunk_rows(sheet, 2, i), cfg, progress=False), *paths[-1])
-    crops, objects, fields = zip(*paths)
-    return gather(crops, objects, cfg, sheet, tmp_path / f"{name}.zarr", field_paths=fields)
+    return gather(ChunkFiles(*zip(*paths)), cfg, sheet, tmp_path / f"{name}.zarr")
 
 
 def test_drop_flagged_drops_exactly_the_flagged_fields_cells(tmp_path):
@@ -127,7 +130,7 @@ def test_drop_flagged_drops_exactly_the_flagged_fields_cells(tmp_path):
     with pytest.raises(
         InputError, match=r"no field quality measures .* which qc.drop_flagged needs; rerun the segment"
     ):
-        gather(*chunks, cfg, sheet, tmp_path / "stale.zarr")  # chunks without their field tables
+        gather(ChunkFiles(*chunks), cfg, sheet, tmp_path / "stale.zarr")  # chunks without their field tables
     assert not (tmp_path / "stale.zarr").exists()
 
     # an image whose every field is dropped says so, not "fewer than min_cells"

@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pcinpaint.crops.segment import METHODS, background_level, segment_field
+from pcinpaint.crops.segment import METHODS, SegmentationSettings, background_level, segment_field
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 
@@ -35,7 +35,7 @@ def test_nuclei_otsu_counts_disks_and_removes_small_objects():
     big = [((30, 30), 12), ((30, 90), 12), ((90, 30), 12), ((90, 90), 12)]
     small = [((60, 60), 4)]  # ~50 px, below min_area
     img = disks_image(big + small)
-    labels = segment_field(img, "nuclei_otsu", smoothing_sigma=1.0, min_area=150)
+    labels = segment_field(img, SegmentationSettings("nuclei_otsu", smoothing_sigma=1.0, min_area=150))
     assert_sequential_int32(labels, img.shape)
     assert labels.max() == 4
     assert labels[60, 60] == 0  # the small disk is gone
@@ -45,28 +45,30 @@ def test_nuclei_otsu_counts_disks_and_removes_small_objects():
     areas = np.bincount(labels.ravel())[1:]
     assert np.all(np.abs(areas - np.pi * 12**2) < 0.15 * np.pi * 12**2)
     # with a small min_area the small disk is kept
-    assert segment_field(img, "nuclei_otsu", smoothing_sigma=1.0, min_area=10).max() == 5
+    assert segment_field(img, SegmentationSettings("nuclei_otsu", smoothing_sigma=1.0, min_area=10)).max() == 5
 
 
 def test_nuclei_otsu_accepts_any_dtype_and_is_deterministic():
     img = disks_image([((30, 30), 10), ((80, 80), 10)])
-    ref = segment_field(img, "nuclei_otsu", min_area=50)
+    ref = segment_field(img, SegmentationSettings("nuclei_otsu", min_area=50))
     for dtype in (np.float64, np.float32, np.int32, np.uint8):
-        np.testing.assert_array_equal(segment_field(img.astype(dtype), "nuclei_otsu", min_area=50), ref)
-    np.testing.assert_array_equal(segment_field(img, "nuclei_otsu", min_area=50), ref)
+        np.testing.assert_array_equal(
+            segment_field(img.astype(dtype), SegmentationSettings("nuclei_otsu", min_area=50)), ref
+        )
+    np.testing.assert_array_equal(segment_field(img, SegmentationSettings("nuclei_otsu", min_area=50)), ref)
 
 
 def test_clear_border_removes_border_touching_objects():
     img = disks_image([((2, 60), 10), ((60, 60), 10), ((100, 125), 10)])
-    assert segment_field(img, "nuclei_otsu", min_area=50).max() == 3
-    cleared = segment_field(img, "nuclei_otsu", min_area=50, clear_border=True)
+    assert segment_field(img, SegmentationSettings("nuclei_otsu", min_area=50)).max() == 3
+    cleared = segment_field(img, SegmentationSettings("nuclei_otsu", min_area=50, clear_border=True))
     assert_sequential_int32(cleared, img.shape)
     assert cleared.max() == 1
     assert cleared[60, 60] == 1
 
 
 def test_constant_image_gives_no_objects():
-    labels = segment_field(np.full((32, 32), 7, np.uint8), "nuclei_otsu", min_area=1)
+    labels = segment_field(np.full((32, 32), 7, np.uint8), SegmentationSettings("nuclei_otsu", min_area=1))
     assert labels.dtype == np.int32 and labels.max() == 0
 
 
@@ -76,8 +78,10 @@ def test_constant_image_gives_no_objects():
 def test_cells_watershed_splits_touching_disks():
     # two r=14 disks whose centres are 24 px apart: they overlap by 4 px
     img = disks_image([((64, 52), 14), ((64, 76), 14)])
-    otsu = segment_field(img, "nuclei_otsu", smoothing_sigma=1.0, min_area=100)
-    ws = segment_field(img, "cells_watershed", smoothing_sigma=1.0, min_area=100, watershed_min_distance=5)
+    otsu = segment_field(img, SegmentationSettings("nuclei_otsu", smoothing_sigma=1.0, min_area=100))
+    ws = segment_field(
+        img, SegmentationSettings("cells_watershed", smoothing_sigma=1.0, min_area=100, watershed_min_distance=5)
+    )
     assert otsu.max() == 1
     assert_sequential_int32(ws, img.shape)
     assert ws.max() == 2
@@ -94,8 +98,10 @@ def test_nuclei_watershed_finds_dim_nuclei_and_splits_touching_ones():
     yy, xx = np.mgrid[:128, :128]
     img = disks_image([((40, 30), 12), ((40, 53), 12)], level=3000.0).astype(np.float64)
     img[(yy - 95) ** 2 + (xx - 90) ** 2 <= 12**2] = 200.0  # background 10, noise 5
-    plain = segment_field(img, "nuclei_otsu", smoothing_sigma=1.0, min_area=150)
-    found = segment_field(img, "nuclei_watershed", smoothing_sigma=1.0, min_area=150, watershed_min_distance=8)
+    plain = segment_field(img, SegmentationSettings("nuclei_otsu", smoothing_sigma=1.0, min_area=150))
+    found = segment_field(
+        img, SegmentationSettings("nuclei_watershed", smoothing_sigma=1.0, min_area=150, watershed_min_distance=8)
+    )
     assert plain.max() == 1
     assert_sequential_int32(found, img.shape)
     assert found.max() == 3
@@ -104,7 +110,7 @@ def test_nuclei_watershed_finds_dim_nuclei_and_splits_touching_ones():
 
 def test_cells_watershed_keeps_isolated_disks_whole():
     img = disks_image([((30, 30), 12), ((90, 90), 15)])
-    ws = segment_field(img, "cells_watershed", smoothing_sigma=1.0, min_area=100)
+    ws = segment_field(img, SegmentationSettings("cells_watershed", smoothing_sigma=1.0, min_area=100))
     assert ws.max() == 2
 
 
@@ -116,7 +122,7 @@ def test_provided_mask_relabelled_and_small_removed():
     mask[2:12, 2:12] = 7  # 100 px
     mask[20:30, 20:30] = 3  # 100 px
     mask[35:37, 35:37] = 12  # 4 px, below min_area
-    labels = segment_field(np.zeros((40, 40)), "provided", mask=mask, min_area=10)
+    labels = segment_field(np.zeros((40, 40)), SegmentationSettings("provided", min_area=10), mask=mask)
     assert_sequential_int32(labels, mask.shape)
     assert labels.max() == 2
     # relabel_sequential keeps the original order of labels: 3 -> 1, 7 -> 2
@@ -129,18 +135,20 @@ def test_provided_mask_clear_border():
     mask = np.zeros((40, 40), dtype=np.int64)
     mask[0:10, 5:15] = 1
     mask[20:30, 20:30] = 2
-    labels = segment_field(np.zeros((40, 40)), "provided", mask=mask, min_area=1, clear_border=True)
+    labels = segment_field(
+        np.zeros((40, 40)), SegmentationSettings("provided", min_area=1, clear_border=True), mask=mask
+    )
     assert labels.max() == 1 and labels[25, 25] == 1
 
 
 def test_provided_mask_shape_mismatch_raises():
     with pytest.raises(ValueError, match=r"\(30, 40\).*\(40, 40\)"):
-        segment_field(np.zeros((40, 40)), "provided", mask=np.zeros((30, 40), np.int32))
+        segment_field(np.zeros((40, 40)), SegmentationSettings("provided"), mask=np.zeros((30, 40), np.int32))
 
 
 def test_provided_requires_mask():
     with pytest.raises(ValueError, match="mask"):
-        segment_field(np.zeros((40, 40)), "provided")
+        segment_field(np.zeros((40, 40)), SegmentationSettings("provided"))
 
 
 # --- cellpose (a stand-in module: the weights cannot be downloaded here) --------------------
@@ -173,16 +181,16 @@ def test_cellpose_runs_when_installed_and_is_named_when_not(monkeypatch):
     segment._cellpose_model.cache_clear()
     field = np.random.default_rng(0).random((64, 64))
     for _ in range(2):  # the model is loaded once per job
-        labels = segment_field(field, "cellpose", min_area=10, cellpose_diameter=17.0)
+        labels = segment_field(field, SegmentationSettings("cellpose", min_area=10, cellpose_diameter=17.0))
     assert_sequential_int32(labels, field.shape)
     assert labels.max() == 2 and labels[15, 15] == 1 and labels[45, 45] == 2 and labels[61, 1] == 0
     assert calls == [("load", "nuclei"), ("eval", (64, 64), 17.0, [0, 0]), ("eval", (64, 64), 17.0, [0, 0])]
     with pytest.raises(ConfigError, match="cannot load Cellpose model 'cyto9': no model cyto9"):
-        segment_field(field, "cellpose", cellpose_model="cyto9")
+        segment_field(field, SegmentationSettings("cellpose", cellpose_model="cyto9"))
     monkeypatch.setitem(sys.modules, "cellpose", None)  # not installed
     segment._cellpose_model.cache_clear()
     with pytest.raises(ConfigError, match=r"needs the cellpose package: pip install 'cellpose>=3,<4'") as err:
-        segment_field(field, "cellpose")
+        segment_field(field, SegmentationSettings("cellpose"))
     assert "\n" not in str(err.value)
     segment._cellpose_model.cache_clear()
 
@@ -204,7 +212,7 @@ def test_cellpose_4_is_refused_since_it_ignores_the_configured_model(monkeypatch
     with pytest.raises(
         ConfigError, match=r"Cellpose 4.0.6 always loads Cellpose-SAM and ignores .*'cyto3'.*cellpose>=3,<4"
     ):
-        segment_field(np.zeros((32, 32), np.float32), "cellpose", cellpose_model="cyto3")
+        segment_field(np.zeros((32, 32), np.float32), SegmentationSettings("cellpose", cellpose_model="cyto3"))
     segment._cellpose_model.cache_clear()
 
 
@@ -213,7 +221,7 @@ def test_cellpose_4_is_refused_since_it_ignores_the_configured_model(monkeypatch
 
 def test_unknown_method_raises():
     with pytest.raises(ValueError, match="unknown segmentation method"):
-        segment_field(np.zeros((20, 20)), "magic")
+        segment_field(np.zeros((20, 20)), SegmentationSettings("magic"))
     assert METHODS == ("nuclei_otsu", "nuclei_watershed", "cells_watershed", "cellpose", "provided")
 
 
@@ -244,13 +252,13 @@ def test_background_level_follows_uneven_light_under_the_nuclei():
 def test_nuclei_watershed_subtracts_the_background_of_an_unevenly_lit_field():
     img, _, centres = uneven_field()
     settings = dict(smoothing_sigma=1.0, min_area=80, watershed_min_distance=6, min_contrast=0.0)
-    flat = segment_field(img, "nuclei_watershed", background_radius=0.0, **settings)
-    found = segment_field(img, "nuclei_watershed", background_radius=40.0, **settings)
+    flat = segment_field(img, SegmentationSettings("nuclei_watershed", background_radius=0.0, **settings))
+    found = segment_field(img, SegmentationSettings("nuclei_watershed", background_radius=40.0, **settings))
     assert flat.max() < len(centres)  # the bright side clears the threshold between its nuclei
     assert found.max() == len(centres)
     assert len({found[c] for c in centres} - {0}) == len(centres)
     with pytest.raises(ValueError, match="background_radius"):
-        segment_field(img, "nuclei_watershed", background_radius=-1.0)
+        segment_field(img, SegmentationSettings("nuclei_watershed", background_radius=-1.0))
 
 
 @pytest.mark.parametrize("noise", ["gaussian", "poisson"])
@@ -259,12 +267,12 @@ def test_nuclei_watershed_finds_nothing_in_an_empty_field(noise):
     field of pure noise comes out empty at the defaults."""
     rng = np.random.default_rng(1)
     field = rng.normal(300, 20, (512, 512)) if noise == "gaussian" else rng.poisson(100, (512, 512))
-    assert segment_field(field.astype(np.float32), "nuclei_watershed").max() == 0
+    assert segment_field(field.astype(np.float32), SegmentationSettings("nuclei_watershed")).max() == 0
 
 
 def test_non_2d_channel_raises():
     with pytest.raises(ValueError, match="2D"):
-        segment_field(np.zeros((2, 20, 20)), "nuclei_otsu")
+        segment_field(np.zeros((2, 20, 20)), SegmentationSettings("nuclei_otsu"))
 
 
 # --- real data -------------------------------------------------------------------------
@@ -284,12 +292,15 @@ def test_real_human_nuclei_count():
     # Nuclei here are ~10 px across (median area ~90 px), so small smoothing and
     # min_area. sigma=1, min_area=20 -> 270 nuclei (README: ~280; sigma=2 merges
     # touching nuclei and gives ~245).
-    labels = segment_field(dna, "nuclei_otsu", smoothing_sigma=1.0, min_area=20)
+    labels = segment_field(dna, SegmentationSettings("nuclei_otsu", smoothing_sigma=1.0, min_area=20))
     assert_sequential_int32(labels, dna.shape)
     assert 240 <= labels.max() <= 340
     # the watershed method at this field's scale (nuclei ~10 px: small distances) counts as many
     split = segment_field(
-        dna, "nuclei_watershed", smoothing_sigma=1.0, min_area=20, watershed_min_distance=4, distance_sigma=1.0
+        dna,
+        SegmentationSettings(
+            "nuclei_watershed", smoothing_sigma=1.0, min_area=20, watershed_min_distance=4, distance_sigma=1.0
+        ),
     )
     assert_sequential_int32(split, dna.shape)
     assert 240 <= split.max() <= 340
@@ -309,13 +320,19 @@ def test_real_yeast_cells_watershed_counts():
     expected = {1: 7, 3: 9, 5: 11, 7: 22}
     for page, n_eye in expected.items():
         labels = segment_field(
-            stack[page], "cells_watershed", smoothing_sigma=1.0, min_area=100, watershed_min_distance=5
+            stack[page],
+            SegmentationSettings("cells_watershed", smoothing_sigma=1.0, min_area=100, watershed_min_distance=5),
         )
         assert_sequential_int32(labels, stack[page].shape)
         n = int(labels.max())
         assert abs(n - n_eye) <= max(2, round(0.2 * n_eye)), (page, n)
-        n_otsu = segment_field(stack[page], "nuclei_otsu", smoothing_sigma=1.0, min_area=100).max()
+        n_otsu = segment_field(
+            stack[page], SegmentationSettings("nuclei_otsu", smoothing_sigma=1.0, min_area=100)
+        ).max()
         assert n >= n_otsu
     # watershed on a real field actually splits something
-    page7 = segment_field(stack[7], "cells_watershed", smoothing_sigma=1.0, min_area=100)
-    assert page7.max() > segment_field(stack[7], "nuclei_otsu", smoothing_sigma=1.0, min_area=100).max()
+    page7 = segment_field(stack[7], SegmentationSettings("cells_watershed", smoothing_sigma=1.0, min_area=100))
+    assert (
+        page7.max()
+        > segment_field(stack[7], SegmentationSettings("nuclei_otsu", smoothing_sigma=1.0, min_area=100)).max()
+    )

@@ -7,7 +7,7 @@ import os
 import numpy as np
 import pytest
 
-from pcinpaint.crops.store import open_crop_store, read_crops, write_crop_store
+from pcinpaint.crops.store import open_crop_store, read_crops, write_crop_store, write_unchecked_crop_store
 from pcinpaint.errors import InputError
 
 N = 1100  # two shards: cells 0-1,023 and 1,024-1,099
@@ -129,7 +129,7 @@ def test_a_chunk_missing_from_a_shard_index_is_damage(store):
 
 def test_a_store_without_checksums_reads_with_one_warning(tmp_path, caplog):
     crops = np.random.default_rng(4).integers(0, 256, (N, 2, 64, 64), dtype=np.uint8)
-    path = write_crop_store(tmp_path / "old.zarr", [crops], N, 2, 64, checksums=False)
+    path = write_unchecked_crop_store(tmp_path / "old.zarr", [crops], N, 2, 64)
     with caplog.at_level(logging.WARNING, logger="pcinpaint"):
         np.testing.assert_array_equal(open_crop_store(path).raw(), crops)
         np.testing.assert_array_equal(read_crops(path, [1099]), crops[[1099]] / np.float32(255))

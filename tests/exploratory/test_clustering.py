@@ -17,7 +17,14 @@ from pcinpaint.exploratory.clustering import (
     subclusters,
 )
 from pcinpaint.features.matrix import zscore
-from pcinpaint.figures.clustering import cluster_examples_figure, heatmap_figure
+from pcinpaint.figures.clustering import (
+    ExampleSettings,
+    HeatmapRows,
+    HeatmapStyle,
+    cluster_examples_figure,
+    heatmap_figure,
+)
+from pcinpaint.figures.common import FigureOutput
 
 
 def _planted(n_groups=3, proteins_per_group=12, d=16, seed=0):
@@ -138,7 +145,7 @@ def test_large_and_deep_trees_run_without_recursion(tmp_path):
     z = cluster(x)
     order = leaf_order(z)
     ids = cut(z, n_clusters=20)
-    heatmap_figure(x, z, order, ids, path_png=tmp_path / "heat.png", title="5,000 random proteins")
+    heatmap_figure(x, z, order, HeatmapRows(ids), FigureOutput(tmp_path / "heat.png", title="5,000 random proteins"))
     assert (tmp_path / "heat.png").stat().st_size > 10_000
     # single linkage on points with growing gaps is a chain: tree depth n - 1
     chain = np.cumsum(1.0 + np.arange(3000) * 1e-3)[:, None]
@@ -156,15 +163,13 @@ def test_heatmap_with_labels_names_and_pdf(tmp_path):
         matrix,
         z,
         leaf_order(z),
-        cut(z, n_clusters=3),
-        labels=labels,
-        path_png=tmp_path / "h.png",
-        path_pdf=tmp_path / "h.pdf",
-        title="planted",
-        row_names=list(profiles.index),
+        HeatmapRows(cut(z, n_clusters=3), labels=labels, names=list(profiles.index)),
+        FigureOutput(tmp_path / "h.png", tmp_path / "h.pdf", "planted"),
     )
     assert out == tmp_path / "h.png" and (tmp_path / "h.pdf").stat().st_size > 0
-    fig = heatmap_figure(matrix, z, leaf_order(z), cut(z, n_clusters=3), columns="given")
+    fig = heatmap_figure(
+        matrix, z, leaf_order(z), HeatmapRows(cut(z, n_clusters=3)), style=HeatmapStyle(columns="given")
+    )
     assert len(fig.axes) >= 3
 
 
@@ -188,7 +193,7 @@ def test_subclusters_split_clusters_in_two_levels_as_table3(tmp_path):
     profiles = pd.DataFrame({"n_cells": 1}, index=pd.Index([f"P{i}" for i in range(40)], name="protein"))
     table = memberships(profiles, major, leaf_order(z), names)
     assert set(table["subcluster"]) == {"", f"{split}.1", f"{split}.2"}
-    fig = heatmap_figure(x, z, leaf_order(z), major, subclusters=names, labels=["a"] * 40)
+    fig = heatmap_figure(x, z, leaf_order(z), HeatmapRows(major, labels=["a"] * 40, subclusters=names))
     assert "sub-cluster" in [t.get_text() for ax in fig.axes for t in ax.get_xticklabels()]
     with pytest.raises(ValueError, match="40 cluster ids but 3 finer ids"):
         subclusters(major, finer[:3])
@@ -228,9 +233,11 @@ def test_cluster_examples_figure(tmp_path):
     )
     cells = pd.DataFrame({"protein": [f"P{i % 8}" for i in range(n)], "store_index": np.arange(n)})
     table = pd.DataFrame({"protein": [f"P{i}" for i in range(9)], "cluster": [1, 1, 1, 2, 2, 2, 2, 3, 3]})
-    out = cluster_examples_figure(store, cells, table, tmp_path / "ex.png", n_examples=4, seed=0)
+    out = cluster_examples_figure(store, cells, table, FigureOutput(tmp_path / "ex.png"), ExampleSettings(n_examples=4))
     assert out.stat().st_size > 0
-    fig = cluster_examples_figure(store, cells, table, None, n_examples=4, seed=0, clusters=[3], protein_only=True)
+    fig = cluster_examples_figure(
+        store, cells, table, examples=ExampleSettings(n_examples=4, clusters=[3], protein_only=True)
+    )
     titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
     assert set(titles) <= {"P7"} and len(titles) == 4  # P8 has no cells: all examples from P7
 

@@ -5,13 +5,14 @@ import numpy as np
 import pytest
 from simulated_cells import simulated_table
 
-from pcinpaint.crops.cropping import crop_cells
+from pcinpaint.crops.cropping import CropSettings, crop_cells
 from pcinpaint.crops.preprocess import preprocess_crops
 from pcinpaint.crops.store import to_uint8
 from pcinpaint.exploratory import dendrograms
 from pcinpaint.exploratory.clustering import cut
 from pcinpaint.features.matrix import zscore
-from pcinpaint.figures.multiloc import fig6
+from pcinpaint.figures.common import FigureOutput
+from pcinpaint.figures.multiloc import CropChannels, fig6
 from pcinpaint.inputs import simulate
 
 D = 24
@@ -53,7 +54,7 @@ def test_fig6_with_simulated_variable_protein(tmp_path):
     x, meta, fields = simulated_table({"var": (spec, "mitochondria+nucleoli")}, n_fields=3, cells=10)
     crops = []
     for channels, labels, truth in fields:
-        raw, objects = crop_cells(channels, labels, crop_size=96, border="pad")
+        raw, objects = crop_cells(channels, labels, CropSettings(crop_size=96, border="pad"))
         kept = objects.loc[objects["kept"], "label"].to_numpy()
         assert set(kept) == set(truth["truth_label"])
         crops.append(to_uint8(preprocess_crops(raw, structural=[0, 1])))
@@ -65,14 +66,19 @@ def test_fig6_with_simulated_variable_protein(tmp_path):
     tree = dendrograms.single_cell_tree(z)
     reps = dendrograms.representative_cells(tree, z, n_branches=3)
     assert dendrograms.branch_purity(cut(tree, n_clusters=2), truth) > 0.5
-    roles = ["structural", "structural", "protein"]
+    crop_channels = CropChannels(["structural", "structural", "protein"])
     labels = np.where(truth == 1, "mitochondria", "nucleoli")
-    png, pdf = fig6(tree, crops, reps, roles, tmp_path / "f6.png", tmp_path / "f6.pdf", title="V1", truth=labels)
+    png, pdf = fig6(
+        tree, crops, reps, crop_channels, FigureOutput(tmp_path / "f6.png", tmp_path / "f6.pdf", "V1"), labels
+    )
     _nonempty(png, pdf)
-    png2, pdf2 = fig6(tree, crops.astype(np.float32) / 255, reps, roles, tmp_path / "g.png", tmp_path / "g.pdf")
+    png2, pdf2 = fig6(
+        tree, crops.astype(np.float32) / 255, reps, crop_channels, FigureOutput(tmp_path / "g.png", tmp_path / "g.pdf")
+    )
     _nonempty(png2, pdf2)
+    unwritten = FigureOutput(tmp_path / "y.png", tmp_path / "y.pdf")
     with pytest.raises(ValueError, match="crops") as err:
-        fig6(tree, crops[:-1], reps, roles, tmp_path / "y.png", tmp_path / "y.pdf")
+        fig6(tree, crops[:-1], reps, crop_channels, unwritten)
     assert "\n" not in str(err.value)
     with pytest.raises(ValueError, match="roles"):
-        fig6(tree, crops, reps, roles[:2], tmp_path / "y.png", tmp_path / "y.pdf")
+        fig6(tree, crops, reps, CropChannels(crop_channels.roles[:2]), unwritten)

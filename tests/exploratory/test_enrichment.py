@@ -115,7 +115,7 @@ def test_planted_enrichment_matches_fisher_and_bh(godag):
     assert row_a["fdr"] < 0.05 and row_a["significant"]
 
     # BH over every tested term (depleted ones too), as goatools runs it
-    everything = en.enrich(study, population, assoc, godag, keep_depleted=True)
+    everything = en.enrich(study, population, assoc, godag, en.EnrichmentTest(keep_depleted=True))
     assert set(everything["go_id"]) == {ROOT, A, A1, A2, B}
     assert set(everything["enrichment"]) == {"e", "p"}
     assert np.allclose(everything["fdr"], bh(everything["p_uncorrected"]), rtol=1e-12)
@@ -124,7 +124,7 @@ def test_planted_enrichment_matches_fisher_and_bh(godag):
     assert assoc == before
 
     # without propagation A has no proteins of its own and is not tested
-    flat = en.enrich(study, population, assoc, godag, propagate=False, keep_depleted=True)
+    flat = en.enrich(study, population, assoc, godag, en.EnrichmentTest(propagate=False, keep_depleted=True))
     assert A not in set(flat["go_id"]) and flat.iloc[0]["go_id"] == A1
 
 
@@ -140,7 +140,8 @@ def test_enrich_two_sided_finds_depletion(godag):
     assoc = planted_associations()
     population = {f"P{i:02d}" for i in range(1, 41)}
     study = {f"P{i:02d}" for i in range(16, 31)}  # all of B, none of A
-    table = en.enrich(study, population, assoc, godag, alternative="two-sided", keep_depleted=True)
+    two_sided = en.EnrichmentTest(alternative="two-sided", keep_depleted=True)
+    table = en.enrich(study, population, assoc, godag, two_sided)
     depleted = table.set_index("go_id").loc[A]
     assert depleted["enrichment"] == "p" and depleted["study_count"] == 0
     assert depleted["p_uncorrected"] == pytest.approx(fisher_exact([[0, 15], [15, 40 - 15 - 15]])[1], rel=1e-12)
@@ -402,7 +403,9 @@ def test_cluster_enrichment_background_choices(godag):
     unannotated = pd.DataFrame({"protein": [f"U{i}" for i in range(20)], "cluster": ["c1"] * 10 + ["c5"] * 10})
     memberships = pd.concat([memberships, unannotated], ignore_index=True)
     clustered = en.top_terms(en.cluster_enrichment(memberships, assoc, godag)).set_index("cluster")
-    annotated = en.top_terms(en.cluster_enrichment(memberships, assoc, godag, background="annotated"))
+    annotated = en.top_terms(
+        en.cluster_enrichment(memberships, assoc, godag, en.ClusterEnrichmentSettings(background="annotated"))
+    )
     annotated = annotated.set_index("cluster")
     c1 = clustered.loc["c1"]  # the paper's background: every clustered protein counts
     assert (c1["go_id"], c1["ratio"], c1["pop_n"], c1["study_n"]) == (A1, "12/25", 66, 25)
@@ -411,7 +414,7 @@ def test_cluster_enrichment_background_choices(godag):
     assert annotated.loc["c1", "p_uncorrected"] < clustered.loc["c1", "p_uncorrected"]
     assert "c5" not in clustered.index and "c5" not in annotated.index
     with pytest.raises(ValueError, match="unknown background"):
-        en.cluster_enrichment(memberships, assoc, godag, background="everything")
+        en.cluster_enrichment(memberships, assoc, godag, en.ClusterEnrichmentSettings(background="everything"))
     with pytest.raises(ValueError, match="protein"):
         en.cluster_enrichment(memberships.rename(columns={"protein": "gene"}), assoc, godag)
     empty = en.cluster_enrichment(memberships.iloc[:0], assoc, godag)

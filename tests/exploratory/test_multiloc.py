@@ -8,6 +8,7 @@ from scipy.stats import spearmanr
 from simulated_cells import render, simulated_table
 
 from pcinpaint.exploratory import multiloc
+from pcinpaint.figures.common import FigureOutput
 from pcinpaint.figures.multiloc import fig5
 from pcinpaint.inputs import simulate
 
@@ -206,11 +207,12 @@ def test_fig5_writes_png_and_pdf(tmp_path):
     mixes = {"M0": _uniform, "V0": lambda r, n: (np.arange(n) % 2).astype(float), "M1": lambda r, n: np.full(n, 0.4)}
     x, meta, terms = _planted_screen(rng, mixes)
     scores = multiloc.pair_scores(x, meta, terms, "cytosol", "nucleoplasm")
-    png, pdf = fig5(scores, ["V0", "M1"], tmp_path / "f5.png", tmp_path / "f5.pdf", title="cytosol vs nucleoplasm")
+    output = FigureOutput(tmp_path / "f5.png", tmp_path / "f5.pdf", "cytosol vs nucleoplasm")
+    png, pdf = fig5(scores, ["V0", "M1"], output)
     _nonempty(png, pdf)
-    png2, pdf2 = fig5(scores, None, tmp_path / "a" / "auto.png", tmp_path / "a" / "auto.pdf")
+    png2, pdf2 = fig5(scores, None, FigureOutput(tmp_path / "a" / "auto.png", tmp_path / "a" / "auto.pdf"))
     _nonempty(png2, pdf2)
     with pytest.raises(ValueError, match="A0") as err:  # an A-only image is no A+B example
-        fig5(scores, ["A0"], tmp_path / "x.png", tmp_path / "x.pdf")
+        fig5(scores, ["A0"], FigureOutput(tmp_path / "x.png", tmp_path / "x.pdf"))
     assert "\n" not in str(err.value)
     assert not (tmp_path / "x.png").exists()

@@ -12,7 +12,7 @@ from pcinpaint.errors import NotRun
 from pcinpaint.exploratory.analysed import NO_GO_FILES, subset_enrichment, subset_proteins, subset_terms
 from pcinpaint.exploratory.enrichment import top_terms
 from pcinpaint.figures import notrun
-from pcinpaint.figures.clustering import cluster_examples_figure, go_notes
+from pcinpaint.figures.clustering import ExampleSettings, cluster_examples_figure, go_notes
 from pcinpaint.io import read_table
 
 GO = {"layout": "auto", "namespace": "CC", "alpha": 0.05, "min_cluster_size": 2}
@@ -113,7 +113,7 @@ def test_examples_figure_names_each_clusters_top_term(tmp_path):
     )
     cells = pd.DataFrame({"protein": [f"P{i % 4}" for i in range(12)], "store_index": np.arange(12)})
     table = pd.DataFrame({"protein": ["P0", "P1", "P2", "P3"], "cluster": [1, 1, 2, 3]})
-    fig = cluster_examples_figure(store, cells, table, None, n_examples=2, notes=notes)
+    fig = cluster_examples_figure(store, cells, table, examples=ExampleSettings(n_examples=2, notes=notes))
     labels = [" ".join(t.get_text().split()) for ax in fig.axes for t in ax.texts]  # notes are wrapped
     assert any("Golgi apparatus" in t and "q=1e-4, 5/7" in t for t in labels)
     assert any(t.startswith("cluster 3") and "q=" not in t for t in labels)  # no enrichment: as before

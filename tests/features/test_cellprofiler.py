@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from yeast_paper_files import CLASSES, FILES, MEASUREMENTS, measurements, write_chong_file
 
-from pcinpaint.crops.importing import store_labelled_hdf5
+from pcinpaint.crops.import_crops import LabelledSet, store_labelled_hdf5
 from pcinpaint.errors import InputError
 from pcinpaint.features.cellprofiler import write_cellprofiler_features
 from pcinpaint.features.manifest import cellprofiler_set, feature_sets
@@ -45,7 +45,7 @@ def chong(tmp_path):
 def test_measurements_become_the_feature_set_in_store_order(chong, tmp_path):
     paths, infos, classes = chong
     cells = store_labelled_hdf5(
-        paths, tmp_path / "crops.zarr", CLASSES, MERGE, ["gfp", "rfp"], ["protein", "structural"]
+        LabelledSet(paths, CLASSES, MERGE, ["gfp", "rfp"], ["protein", "structural"]), tmp_path / "crops.zarr"
     )
     ghost = CLASSES.index("GHOST")
     assert len(cells) == sum(int((c != ghost).sum()) for c in classes)  # GHOST's cells left out
@@ -62,7 +62,9 @@ def test_measurements_become_the_feature_set_in_store_order(chong, tmp_path):
 
 def test_rows_follow_the_cells_whatever_the_table_order(chong, tmp_path):
     paths, infos, _ = chong
-    cells = store_labelled_hdf5(paths, tmp_path / "crops.zarr", CLASSES, {}, ["gfp", "rfp"], ["protein", "structural"])
+    cells = store_labelled_hdf5(
+        LabelledSet(paths, CLASSES, {}, ["gfp", "rfp"], ["protein", "structural"]), tmp_path / "crops.zarr"
+    )
     shuffled = cells.sample(frac=1.0, random_state=0)  # the writer sorts by store_index
     out = tmp_path / "cp.parquet"
     write_cellprofiler_features(paths, "Info1", shuffled, out)
@@ -85,7 +87,9 @@ def test_a_file_without_measurements_is_named(chong, tmp_path):
     cp = cellprofiler_set(block)
     assert not cp.runs and "holds no 'Info1'" in cp.reason
     assert cellprofiler_set(block | {"paths": [str(p) for p in paths]}).runs
-    cells = store_labelled_hdf5([bare], tmp_path / "c.zarr", CLASSES, {}, ["gfp", "rfp"], ["protein", "structural"])
+    cells = store_labelled_hdf5(
+        LabelledSet([bare], CLASSES, {}, ["gfp", "rfp"], ["protein", "structural"]), tmp_path / "c.zarr"
+    )
     with pytest.raises(InputError, match=r"bare\.hdf5: no dataset 'Info1'"):
         write_cellprofiler_features([bare], "Info1", cells, tmp_path / "x.parquet")
 
@@ -115,12 +119,7 @@ def test_storing_a_set_of_the_wrong_size_stops(chong, tmp_path):
     paths, _, _ = chong
     with pytest.raises(InputError, match=r"61 cells in 19 classes .*labelled_hdf5.expect says 30,889 cells$"):
         store_labelled_hdf5(
-            paths,
+            LabelledSet(paths, CLASSES, {}, ["gfp", "rfp"], ["protein", "structural"], expect={"cells": 30889}),
             tmp_path / "crops.zarr",
-            CLASSES,
-            {},
-            ["gfp", "rfp"],
-            ["protein", "structural"],
-            expect={"cells": 30889},
         )
     assert not (tmp_path / "crops.zarr").exists()

@@ -10,6 +10,7 @@ from pcinpaint.features.classic import (
     ANGLES,
     DISTANCES,
     HARALICK_PROPS,
+    ClassicSettings,
     centre_cell_mask,
     classic_features,
     correlation_features,
@@ -258,7 +259,7 @@ class FakeStore:
 @pytest.mark.parametrize("cell_shape", [False, True])
 def test_classic_features_matrix(cell_shape):
     crops = synthetic_crops()
-    values, names = classic_features(crops, [0, 1], [2], cell_shape=cell_shape)
+    values, names = classic_features(crops, ClassicSettings([0, 1], [2], cell_shape=cell_shape))
     n_base = 3 + 2 + len(DISTANCES) * len(HARALICK_PROPS)
     assert len(names) == (n_base + len(shape_names()) if cell_shape else n_base)
     assert values.shape == (len(crops), len(names))
@@ -268,7 +269,7 @@ def test_classic_features_matrix(cell_shape):
     # batches and worker processes change nothing, bit for bit, in store order
     for batch_size, n_jobs in ((1, 1), (2, 1), (64, 1), (2, 2)):
         again, names_again = classic_features(
-            crops, [0, 1], [2], cell_shape=cell_shape, batch_size=batch_size, n_jobs=n_jobs
+            crops, ClassicSettings([0, 1], [2], cell_shape=cell_shape), batch_size=batch_size, n_jobs=n_jobs
         )
         assert names_again == names
         assert np.array_equal(again, values)
@@ -289,21 +290,23 @@ def test_classic_features_matrix(cell_shape):
 def test_classic_features_two_channel_with_shape_and_store_batches():
     crops = synthetic_crops()[:, [0, 2]]
     store = FakeStore(crops)
-    values, names = classic_features(store, [0], [1], cell_shape=True, batch_size=2)
+    values, names = classic_features(store, ClassicSettings([0], [1], cell_shape=True), batch_size=2)
     assert values.shape == (5, 3 + 1 + len(DISTANCES) * len(HARALICK_PROPS) + len(shape_names()))
     assert store.reads == [slice(0, 2), slice(2, 4), slice(4, 6)]
-    assert np.array_equal(values, classic_features(crops, [0], [1], cell_shape=True)[0])
+    assert np.array_equal(values, classic_features(crops, ClassicSettings([0], [1], cell_shape=True))[0])
 
 
 def test_classic_features_several_protein_channels_are_prefixed():
     crops = synthetic_crops()
-    values, names = classic_features(crops, [0], [1, 2], distances=(1, 2), cell_shape=True, radial_bins=2)
+    values, names = classic_features(
+        crops, ClassicSettings([0], [1, 2], distances=(1, 2), cell_shape=True, radial_bins=2)
+    )
     assert len(set(names)) == len(names) == values.shape[1]
     assert "ch1_intensity_mean" in names and "ch2_haralick_contrast_d2" in names
     assert "ch2_cell_radial_fracatd_1of2" in names and "cell_area" in names  # geometry once
-    single, single_names = classic_features(crops, [0], [2], distances=(1, 2))
+    single, single_names = classic_features(crops, ClassicSettings([0], [2], distances=(1, 2)))
     np.testing.assert_array_equal(
         values[:, names.index("ch2_intensity_std")], single[:, single_names.index("intensity_std")]
     )
     with pytest.raises(ValueError):
-        classic_features(crops, [0], [3])
+        classic_features(crops, ClassicSettings([0], [3]))

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pcinpaint.benchmarks.pairwise import cell_line_scores, pairwise_scores
+from pcinpaint.benchmarks.pairwise import PairDraws, cell_line_scores, pairwise_scores
 from pcinpaint.errors import InputError
 from pcinpaint.exploratory.clustering import protein_profiles
 from pcinpaint.exploratory.multiloc import pair_scores
@@ -118,11 +118,11 @@ def test_pairwise_reads_only_the_drawn_images_cells(table):
     held = []
     read = sub.read
     sub.read = lambda rows=None: held.append(len(rows)) or read(rows)
-    scores = pairwise_scores(sub, ids, terms, n_pairs=5, seed=1)
-    table2 = cell_line_scores(sub, ids, lines, terms, n_pairs=5, seed=1)
+    scores = pairwise_scores(sub, ids, terms, PairDraws(5, seed=1))
+    table2 = cell_line_scores(sub, ids, lines, terms, PairDraws(5, seed=1))
     assert held and max(held) < N / 2  # 5 pairs per term pair touch a fraction of the 200 images
-    pd.testing.assert_frame_equal(scores, pairwise_scores(x, ids, terms, n_pairs=5, seed=1), rtol=1e-9)
-    pd.testing.assert_frame_equal(table2, cell_line_scores(x, ids, lines, terms, n_pairs=5, seed=1), rtol=1e-9)
+    pd.testing.assert_frame_equal(scores, pairwise_scores(x, ids, terms, PairDraws(5, seed=1)), rtol=1e-9)
+    pd.testing.assert_frame_equal(table2, cell_line_scores(x, ids, lines, terms, PairDraws(5, seed=1)), rtol=1e-9)
 
 
 def test_a_damaged_table_stops_with_one_line_naming_it(table, tmp_path):

@@ -147,7 +147,7 @@ def test_simulated_truth(tmp_path):
     assert set(single.index) == set(truth.loc[truth["kind"] == "single", "protein"])
     # the per-cell truth column gives the same classes for single and multi proteins
     cells = read_table(paths["truth_cells"])
-    from_column = annotations.cell_labels(cells, column="true_class", label_from="column")
+    from_column = annotations.cell_labels(cells, annotations.LabelSettings(label_from="column", column="true_class"))
     assert (from_column == cells["true_class"]).all()
     from_annotation = annotations.cell_labels(cells, annotations=terms)
     fixed = cells["protein"].map(dict(zip(truth["protein"], truth["kind"]))) != "variable"
@@ -214,7 +214,7 @@ def _cells():
 
 def test_cell_labels_from_column():
     cells = _cells()
-    combined = annotations.cell_labels(cells, column="label", label_from="column")
+    combined = annotations.cell_labels(cells, annotations.LabelSettings(label_from="column", column="label"))
     assert list(combined.index) == [10, 11, 12, 13, 14, 15]
     assert combined[[10, 11, 12, 15]].tolist() == [
         "cytosol+nucleoplasm",
@@ -223,10 +223,14 @@ def test_cell_labels_from_column():
         "spindle+spindle pole",
     ]
     assert _is_unlabelled(combined[13]) and _is_unlabelled(combined[14])
-    single = annotations.cell_labels(cells, column="label", label_from="column", mode="single")
+    single = annotations.cell_labels(
+        cells, annotations.LabelSettings(label_from="column", column="label", mode="single")
+    )
     assert single[12] == "mitochondria"
     assert all(_is_unlabelled(single[i]) for i in (10, 11, 13, 14, 15))
-    merged = annotations.cell_labels(cells, label_from="column", mode="single", merge={"spindle pole": "spindle"})
+    merged = annotations.cell_labels(
+        cells, annotations.LabelSettings(label_from="column", mode="single", merge={"spindle pole": "spindle"})
+    )
     assert merged[15] == "spindle"  # both terms merge into one class
 
 
@@ -241,12 +245,14 @@ def test_cell_labels_from_annotations_and_protein():
     combined = annotations.cell_labels(cells, annotations=terms)
     assert combined[[10, 11, 12, 14]].tolist() == ["cytosol+nucleoplasm"] * 2 + ["mitochondria", "golgi"]
     assert _is_unlabelled(combined[13]) and _is_unlabelled(combined[15])
-    single = annotations.cell_labels(cells, annotations=terms, mode="single")
+    single = annotations.cell_labels(cells, annotations.LabelSettings(mode="single"), annotations=terms)
     assert _is_unlabelled(single[10]) and single[12] == "mitochondria" and single[14] == "golgi"
-    merged = annotations.cell_labels(cells, annotations=terms, merge={"Nucleoplasm": "cytosol"}, mode="single")
+    merged = annotations.cell_labels(
+        cells, annotations.LabelSettings(mode="single", merge={"Nucleoplasm": "cytosol"}), annotations=terms
+    )
     assert merged[10] == "cytosol"
     assert annotations.unmatched_report(cells, terms) == (2, 5)
-    proteins = annotations.cell_labels(cells, label_from="protein")
+    proteins = annotations.cell_labels(cells, annotations.LabelSettings(label_from="protein"))
     assert proteins.tolist() == ["P1", "P1", "P2", "P3", "P4", "P5"] and list(proteins.index) == list(cells.index)
 
 
@@ -264,7 +270,7 @@ def test_bad_modes():
     with pytest.raises(ValueError):
         annotations.protein_classes(pd.DataFrame({"protein": ["a"], "term": ["x"]}), mode="multi")
     with pytest.raises(ValueError):
-        annotations.cell_labels(_cells(), label_from="somewhere")
+        annotations.cell_labels(_cells(), annotations.LabelSettings(label_from="somewhere"))
 
 
 # --------------------------------------------------------------------------------------------

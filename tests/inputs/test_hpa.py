@@ -7,6 +7,7 @@ HTML page with status 200, a 429 with Retry-After).
 """
 
 import time
+from dataclasses import asdict, replace
 
 import imageio.v3 as iio
 import numpy as np
@@ -18,14 +19,14 @@ from local_atlas import MAINTENANCE_PAGE, entry_xml, jpeg, planted, running_atla
 
 from pcinpaint.errors import InputError
 from pcinpaint.inputs import hpa
-from pcinpaint.inputs.http import PoliteClient, retry_after_s
+from pcinpaint.inputs.http import ClientSettings, PoliteClient, retry_after_s
 from pcinpaint.inputs.samplesheet import read_samplesheet
 from pcinpaint.io import write_table
 
 HPA_TABLE = ("annotations", "hpa_subcellular_location_v18.tsv")
 TSPAN6, SCYL3 = "ENSG00000000003", "ENSG00000000457"
 COLOURS = {"nucleus": "blue", "microtubules": "red", "stain": "green"}
-FAST = dict(retries=2, backoff_s=0.01, rate_limit_s=0.01, timeout_s=0.5)
+FAST = ClientSettings(retries=2, backoff_s=0.01, rate_limit_s=0.01, timeout_s=0.5)
 
 
 # --------------------------------------------------------------------------------------------
@@ -105,7 +106,7 @@ def path_of(url):
 
 def test_listing_keeps_human_composites_with_antibody_and_cell_line(atlas, site, tmp_path):
     listing, failures = hpa.list_images(
-        [TSPAN6, SCYL3, "ENSG00000999999", "ENSG00000888888"], atlas.base, tmp_path / "xml", **FAST
+        [TSPAN6, SCYL3, "ENSG00000999999", "ENSG00000888888"], atlas.base, tmp_path / "xml", polite=FAST
     )
     tspan = listing[listing["ensg"] == TSPAN6]
     assert list(tspan["url"]) == site["good"][:4]  # composites only, deduplicated, in order
@@ -116,11 +117,11 @@ def test_listing_keeps_human_composites_with_antibody_and_cell_line(atlas, site,
     assert list(failures["ensg"]) == ["ENSG00000999999", "ENSG00000888888"]
     missing, broken = failures.to_dict("records")
     assert "HTTP 404" in missing["error"] and missing["attempts"] == 1 and missing["permanent"]
-    assert "malformed XML" in broken["error"] and broken["attempts"] == FAST["retries"] + 1
+    assert "malformed XML" in broken["error"] and broken["attempts"] == FAST.retries + 1
     assert not broken["permanent"]  # worth asking again on a rerun
     # the cache answers a rerun: no request reaches the atlas
     before = atlas.count()
-    again, _ = hpa.list_images([TSPAN6, SCYL3], atlas.base, tmp_path / "xml", **FAST)
+    again, _ = hpa.list_images([TSPAN6, SCYL3], atlas.base, tmp_path / "xml", polite=FAST)
     assert atlas.count() == before
     pd.testing.assert_frame_equal(again, listing)
 
@@ -211,16 +212,16 @@ def test_a_current_release_location_table_keeps_its_enhanced_locations(tmp_path,
 
 
 def test_download_statuses_attempts_and_resume(atlas, site, tmp_path):
-    listing, _ = hpa.list_images([TSPAN6, SCYL3], atlas.base, tmp_path / "xml", **FAST)
+    listing, _ = hpa.list_images([TSPAN6, SCYL3], atlas.base, tmp_path / "xml", polite=FAST)
     start = time.monotonic()
-    manifest = hpa.download_images(listing, tmp_path / "img", **FAST)
+    manifest = hpa.download_images(listing, tmp_path / "img", polite=FAST)
     assert time.monotonic() - start < 6
     assert list(manifest.columns) == hpa.MANIFEST_COLUMNS
     by = manifest.set_index("url")
     good = site["good"]
     assert set(by.loc[good, "status"]) == {"fetched"}
     assert list(by.loc[good, "attempts"]) == [1, 1, 2, 1, 1]  # the flaky one needed a second try
-    tries = FAST["retries"] + 1
+    tries = FAST.retries + 1
     expect = {
         "s_404": (1, "HTTP 404"),
         "s_cut_declared": (tries, "incomplete body"),
@@ -243,18 +244,18 @@ def test_download_statuses_attempts_and_resume(atlas, site, tmp_path):
     damaged = tmp_path / "img" / by.loc[good[0], "path"]
     damaged.write_bytes(damaged.read_bytes()[:100])
     before = atlas.count()
-    again = hpa.download_images(ok, tmp_path / "img", **FAST).set_index("url")
+    again = hpa.download_images(ok, tmp_path / "img", polite=FAST).set_index("url")
     assert again.loc[good[0], "status"] == "fetched" and atlas.count() == before + 1
     assert set(again.loc[good[1:], "status"]) == {"cached"} and set(again.loc[good[1:], "attempts"]) == {0}
     before = atlas.count()
-    assert set(hpa.download_images(ok, tmp_path / "img", **FAST)["status"]) == {"cached"}
+    assert set(hpa.download_images(ok, tmp_path / "img", polite=FAST)["status"]) == {"cached"}
     assert atlas.count() == before
 
 
 def test_request_starts_are_rate_limited(atlas, tmp_path):
     urls = [atlas.add(f"/images/{i}_blue_red_green.jpg", jpeg(planted(0))) for i in range(4)]
     listing = pd.DataFrame({"url": urls, "ensg": TSPAN6, "protein": "TSPAN6", "antibody": "A", "cell_line": "C"})
-    manifest = hpa.download_images(listing, tmp_path, **{**FAST, "rate_limit_s": 0.1})
+    manifest = hpa.download_images(listing, tmp_path, polite=replace(FAST, rate_limit_s=0.1))
     assert set(manifest["status"]) == {"fetched"}
     assert min(np.diff(atlas.starts)) >= 0.08
 
@@ -270,7 +271,7 @@ def test_an_html_page_is_never_kept_as_an_entry_and_a_rerun_asks_again(atlas, tm
     cache = tmp_path / "xml"
     cache.mkdir()
     (cache / f"{TSPAN6}.xml").write_bytes(MAINTENANCE_PAGE)
-    listing, failures = hpa.list_images([TSPAN6], atlas.base, cache, **FAST)
+    listing, failures = hpa.list_images([TSPAN6], atlas.base, cache, polite=FAST)
     assert listing.empty
     assert failures.to_dict("records") == [
         dict(
@@ -285,7 +286,7 @@ def test_an_html_page_is_never_kept_as_an_entry_and_a_rerun_asks_again(atlas, tm
     assert (cache / f"{TSPAN6}.xml").read_bytes() == MAINTENANCE_PAGE  # not replaced by another page
     image = atlas.add("/images/1/1_A1_1_blue_red_green.jpg", jpeg(planted(0)))
     atlas.add(f"/{TSPAN6}.xml", entry_xml(TSPAN6, "TSPAN6", {"HPA1": [("A-431", [image])]}))
-    listing, failures = hpa.list_images([TSPAN6], atlas.base, cache, **FAST)
+    listing, failures = hpa.list_images([TSPAN6], atlas.base, cache, polite=FAST)
     assert failures.empty and listing["url"].tolist() == [image]
     assert atlas.hits[f"/{TSPAN6}.xml"] == 4 and b"<entry" in (cache / f"{TSPAN6}.xml").read_bytes()
 
@@ -299,7 +300,7 @@ def test_an_html_page_or_other_bytes_for_an_image_are_named_and_not_kept(atlas, 
     page = atlas.add("/images/1/1_A1_1_blue_red_green.jpg", b"", "html")
     gif = atlas.add("/images/1/1_A1_2_blue_red_green.jpg", b"GIF89a\x01\x00\x01\x00")
     listing = pd.DataFrame({"url": [page, gif], "ensg": TSPAN6, "protein": "TSPAN6", "antibody": "A", "cell_line": "C"})
-    manifest = hpa.download_images(listing, tmp_path, **FAST).set_index("url")
+    manifest = hpa.download_images(listing, tmp_path, polite=FAST).set_index("url")
     assert manifest.loc[page, "error"] == (
         f"got an HTML page ({MAINTENANCE}) instead of a JPEG image (gave up after 3 attempts)"
     )
@@ -313,7 +314,7 @@ def test_a_dripping_server_is_cut_at_the_timeout(atlas, tmp_path):
     url = atlas.add("/images/1/1_A1_1_blue_red_green.jpg", jpeg(planted(0)), "drip")
     listing = pd.DataFrame({"url": [url], "ensg": TSPAN6, "protein": "TSPAN6", "antibody": "A", "cell_line": "C"})
     start = time.monotonic()
-    manifest = hpa.download_images(listing, tmp_path, **{**FAST, "retries": 0, "timeout_s": 1})
+    manifest = hpa.download_images(listing, tmp_path, polite=replace(FAST, retries=0, timeout_s=1))
     assert time.monotonic() - start < 2.5
     assert manifest[["status", "error"]].values.tolist() == [
         ["failed", "timed out after 1 s (gave up after 1 attempts)"]
@@ -323,17 +324,17 @@ def test_a_dripping_server_is_cut_at_the_timeout(atlas, tmp_path):
 
 def test_retry_after_is_honoured_and_capped(atlas):
     url = atlas.add("/busy.xml", b"<entry/>", "busy", first=1)
-    got = PoliteClient(**{**FAST, "retries": 1}).fetch(url)
+    got = replace(FAST, retries=1).client().fetch(url)
     assert got.data == b"<entry/>" and got.attempts == 2
     assert atlas.starts[1] - atlas.starts[0] >= 0.9  # Retry-After: 1, not the 0.01 s backoff
     atlas.retry_after = "3600"
     capped = atlas.add("/capped.xml", b"<entry/>", "busy", first=1)
     start = time.monotonic()
-    assert PoliteClient(**{**FAST, "retries": 1}, max_retry_after_s=0.2).fetch(capped).attempts == 2
+    assert PoliteClient(**{**asdict(FAST), "retries": 1}, max_retry_after_s=0.2).fetch(capped).attempts == 2
     assert time.monotonic() - start < 1.0
     # a server that asks to wait is asked nothing else in the meantime: the next URL waits too
     atlas.retry_after = "1"
-    client = PoliteClient(**{**FAST, "retries": 0})
+    client = replace(FAST, retries=0).client()
     assert client.fetch(atlas.add("/busy2.xml", b"<entry/>", "busy", first=1)).data is None
     ask = time.monotonic()
     assert client.fetch(atlas.add("/next.xml", b"<entry/>")).data == b"<entry/>"
@@ -377,8 +378,8 @@ def test_failures_another_run_may_fix_stop_the_download_beyond_max_failures():
 
 
 def test_split_and_sample_sheet(atlas, site, tmp_path):
-    listing, _ = hpa.list_images([TSPAN6, SCYL3], atlas.base, tmp_path / "xml", **FAST)
-    manifest = hpa.download_images(listing[listing["url"] != site["s_stall"]], tmp_path / "img", **FAST)
+    listing, _ = hpa.list_images([TSPAN6, SCYL3], atlas.base, tmp_path / "xml", polite=FAST)
+    manifest = hpa.download_images(listing[listing["url"] != site["s_stall"]], tmp_path / "img", polite=FAST)
     by = manifest.set_index("url")
     for url, planes in site["planes"].items():
         split = hpa.split_composite(tmp_path / "img" / by.loc[url, "path"])
@@ -417,8 +418,8 @@ def test_split_and_sample_sheet(atlas, site, tmp_path):
 
 
 def test_labels_come_from_each_image_and_the_gene_only_where_it_has_none(atlas, site, tmp_path):
-    listing, _ = hpa.list_images([TSPAN6, SCYL3], atlas.base, tmp_path / "xml", **FAST)
-    manifest = hpa.download_images(listing[listing["url"] != site["s_stall"]], tmp_path / "img", **FAST)
+    listing, _ = hpa.list_images([TSPAN6, SCYL3], atlas.base, tmp_path / "xml", polite=FAST)
+    manifest = hpa.download_images(listing[listing["url"] != site["s_stall"]], tmp_path / "img", polite=FAST)
     sheet = hpa.write_fields(manifest, tmp_path / "img", tmp_path / "fields", COLOURS)
     genes = pd.DataFrame({"protein": ["TSPAN6", "SCYL3"], "label": ["cytosol", None]})  # as the v18 table
     labelled = hpa.image_labels(sheet, genes).drop_duplicates("image_id").set_index("image_id")
@@ -501,7 +502,9 @@ def test_a_protein_list_file(tmp_path):
 
 def test_real_location_table_names_and_columns(atlas, site, tmp_path):
     path = require_shared(*HPA_TABLE)
-    listing, failures = hpa.list_images(["tspan6", "SCYL3"], atlas.base, tmp_path / "xml", location_table=path, **FAST)
+    listing, failures = hpa.list_images(
+        ["tspan6", "SCYL3"], atlas.base, tmp_path / "xml", location_table=path, polite=FAST
+    )
     assert failures.empty and set(listing["ensg"]) == {TSPAN6, SCYL3}
     with pytest.raises(InputError, match=rf"{path.name}: unknown gene name 'NOT_A_GENE'"):
         hpa.resolve_proteins(["NOT_A_GENE"], path)

@@ -6,20 +6,21 @@ import pytest
 import tifffile
 from conftest import require_shared
 
-from pcinpaint.crops.importing import store_labelled_hdf5
+from pcinpaint.crops.import_crops import ImportSettings, LabelledSet, store_labelled_hdf5
 from pcinpaint.crops.preprocess import preprocess_crops
 from pcinpaint.crops.store import open_crop_store, to_uint8
 from pcinpaint.errors import ConfigError, InputError
-from pcinpaint.inputs.labelled_hdf5 import class_map, read_labelled
+from pcinpaint.inputs.labelled_hdf5 import FileLayout, class_map, read_labelled
 
 CLASSES = ["ACTIN", "SPINDLE", "SPINDLE_POLE", "DEAD"]
 
 
-def _write(path, crops, classes_of, n_classes=None, order="channels_first", names=CLASSES, extra=None):
-    """A file as DeepLoc ships them: flattened crops in data1, one-hot rows in Index1."""
+def _write(path, crops, classes_of, order="channels_first", names=CLASSES, extra=None):
+    """A file as DeepLoc ships them: flattened crops in data1, one-hot rows in Index1 (a column
+    per name; without names, one per class of ``CLASSES``)."""
     n, c, s, _ = crops.shape
     flat = crops.reshape(n, -1) if order == "channels_first" else crops.transpose(0, 2, 3, 1).reshape(n, -1)
-    onehot = np.zeros((n, n_classes or len(CLASSES)), np.float32)
+    onehot = np.zeros((n, len(CLASSES if names is None else names)), np.float32)
     onehot[np.arange(n), classes_of] = 1
     with h5py.File(path, "w") as f:
         f.create_dataset("data1", data=flat)
@@ -42,7 +43,7 @@ def _planted(n=24, c=2, s=64, seed=0):
 def test_round_trip_of_planted_crops_and_labels(tmp_path, order):
     crops, classes_of = _planted()
     path = _write(tmp_path / "Chong_test_set.hdf5", crops, classes_of, order=order)
-    read, labels = read_labelled(path, CLASSES, channel_order=order)
+    read, labels = read_labelled(path, CLASSES, FileLayout(channel_order=order))
     assert read.shape == (24, 2, 64, 64) and read.dtype == np.float32
     np.testing.assert_array_equal(read, crops)
     assert labels == [CLASSES[i] for i in classes_of]
@@ -55,13 +56,9 @@ def test_store_with_merge_map(tmp_path):
     b = _write(tmp_path / "Chong_valid_set.hdf5", crops[:5], classes_of[:5])
     merge = {"spindle_pole": "spindle", "dead": None}
     cells = store_labelled_hdf5(
-        [a, b],
+        LabelledSet([a, b], CLASSES, merge, channels=["gfp", "rfp"], roles=["protein", "structural"]),
         tmp_path / "crops.zarr",
-        CLASSES,
-        merge,
-        channels=["gfp", "rfp"],
-        roles=["protein", "structural"],
-        dataset="chong",
+        ImportSettings(dataset="chong"),
         batch_size=7,
     )
     assert list(cells.columns) == [
@@ -97,7 +94,7 @@ def test_protein_names_from_an_index_dataset(tmp_path):
     crops, classes_of = _planted(n=3, seed=2)
     classes_of[:] = 0
     path = _write(tmp_path / "set.h5", crops, classes_of, extra={"orf": np.array([b"A", b"B", b"C"])})
-    cells = store_labelled_hdf5([path], tmp_path / "crops.zarr", CLASSES, None, protein_key="orf")
+    cells = store_labelled_hdf5(LabelledSet([path], CLASSES, None, protein_key="orf"), tmp_path / "crops.zarr")
     assert cells["protein"].tolist() == ["A", "B", "C"] and cells["label"].tolist() == ["actin"] * 3
 
 
@@ -128,14 +125,14 @@ def test_data_width_and_class_names_are_checked(tmp_path):
         InputError, match=r"'data1' rows hold 2048 values; expected channels x size x size = 2 x 64 x 64 = 8192"
     ):
         read_labelled(path, CLASSES)
-    read, _ = read_labelled(path, CLASSES, size=32)
+    read, _ = read_labelled(path, CLASSES, FileLayout(size=32))
     assert read.shape == (4, 2, 32, 32)
     with pytest.raises(InputError, match=r"the file's classes .* differ from the config's"):
-        read_labelled(path, ["ACTIN", "SPINDLE_POLE", "SPINDLE", "DEAD"], size=32)
-    read_labelled(path, ["actin", "Spindle", "spindle pole", "dead"], size=32)  # case, spaces, '_' aside
-    read_labelled(path, ["a", "b", "c", "d"], size=32, class_key=None)  # no check asked for
+        read_labelled(path, ["ACTIN", "SPINDLE_POLE", "SPINDLE", "DEAD"], FileLayout(size=32))
+    read_labelled(path, ["actin", "Spindle", "spindle pole", "dead"], FileLayout(size=32))  # case, spaces, '_' aside
+    read_labelled(path, ["a", "b", "c", "d"], FileLayout(size=32, class_key=None))  # no check asked for
     with pytest.raises(InputError, match="no dataset 'cells'"):
-        read_labelled(path, CLASSES, data_key="cells", size=32)
+        read_labelled(path, CLASSES, FileLayout(data_key="cells", size=32))
     with pytest.raises(ConfigError, match=r"merge: \['golgi'\] not among the classes"):
         class_map(CLASSES, {"golgi": "er"})
 
@@ -152,10 +149,12 @@ def test_real_yeast_crops_packed_as_deeploc(tmp_path):
     )
     classes = ["mitochondrion", "cytoplasm", "nucleus"]
     classes_of = np.array([0] * 10 + [1] * 10)
-    path = _write(tmp_path / "toy.hdf5", crops, classes_of, n_classes=3, names=classes)
+    path = _write(tmp_path / "toy.hdf5", crops, classes_of, names=classes)
     read, labels = read_labelled(path, classes)
     np.testing.assert_array_equal(read, crops)
-    cells = store_labelled_hdf5([path], tmp_path / "crops.zarr", classes, {"cytoplasm": "cytoplasm+nucleus"})
+    cells = store_labelled_hdf5(
+        LabelledSet([path], classes, {"cytoplasm": "cytoplasm+nucleus"}), tmp_path / "crops.zarr"
+    )
     assert cells["label"].value_counts().to_dict() == {"mitochondrion": 10, "cytoplasm+nucleus": 10}
     raw = open_crop_store(tmp_path / "crops.zarr").raw()
     assert raw.shape == (20, 2, 64, 64) and raw.max(axis=(2, 3)).min() == 255 and raw.min(axis=(2, 3)).max() == 0

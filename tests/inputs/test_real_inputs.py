@@ -71,6 +71,42 @@ def test_shipped_real_data_configs_plan_a_whole_run(config, tmp_path):
         assert "results/chong/tables/supptable1.tsv" in plan and "yeast_wt2/tables/supptable1" not in plan
 
 
+def _planned_jobs(plan: str) -> list[str]:
+    """A dry run's jobs, as (rule, outputs) lines in a stable order (job ids and reasons left out)."""
+    jobs, rule = [], None
+    for line in plan.splitlines():
+        if line.startswith("rule ") or line.startswith("localrule "):
+            rule = line.split()[1].rstrip(":")
+        elif rule and line.strip().startswith("output:"):
+            jobs.append(f"{rule} {line.strip()}")
+            rule = None
+    return sorted(jobs)
+
+
+def test_the_old_crop_folder_spelling_plans_the_same_run(tmp_path):
+    """A config written before ``crop_folders`` (``source: crops`` with a ``precropped:`` block)
+    plans the jobs the new spelling does, with one note per dataset naming the new spelling."""
+    shared = require_shared()
+    text = (REPO / "config" / "yeast_toy.yaml").read_text().replace("../shared/data", str(shared))
+    old_text = text.replace("source: crop_folders", "source: crops").replace("crop_folders:", "precropped:")
+    assert old_text.count("precropped:") == old_text.count("source: crops") == 2
+    plans = []
+    for name, config in (("new", text), ("old", old_text)):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "config.yaml").write_text(config)
+        plans.append(snakemake("-n", "--directory", tmp_path / name, "--configfile", tmp_path / name / "config.yaml"))
+    new, old = plans
+    assert "note:" not in new.stderr
+    for dataset in ("yeast_toy", "yeast_toy_proteins"):
+        note = (
+            f"note: datasets.{dataset}: 'source: crops' and 'precropped:' are now 'crop_folders' "
+            "(the old spelling is read the same way)"
+        )
+        assert old.stderr.count(note) == 1, old.stderr[-2000:]
+    assert _planned_jobs(old.stdout) == _planned_jobs(new.stdout) != []
+    assert "rule import_crops:" in old.stdout
+
+
 # --------------------------------------------------------------------------------------------
 # source: hpa, through the local atlas
 # --------------------------------------------------------------------------------------------
@@ -78,13 +114,13 @@ def test_shipped_real_data_configs_plan_a_whole_run(config, tmp_path):
 
 def simulated_composites(n_fields: int, seed: int = 0) -> list[bytes]:
     """blue_red_green JPEGs of simulated human fields (nucleus blue, microtubules red, protein green)."""
-    from pcinpaint.inputs.simulate import CELL_LINES, ProteinSpec, render_field
+    from pcinpaint.inputs.simulate import CELL_LINES, FieldSettings, ProteinSpec, render_field
 
     rng = np.random.default_rng(seed)
     spec = ProteinSpec("P", ("nucleoli",), "single", 1.0)
     out = []
     for _ in range(n_fields):
-        field = render_field("human", CELL_LINES["human"]["U-2 OS"], spec, 10, 320, 1.0, rng).channels
+        field = render_field(FieldSettings("human", CELL_LINES["human"]["U-2 OS"], 10, 320), spec, 1.0, rng).channels
         scaled = [np.clip(c.astype(np.float32) / np.percentile(c, 99.8) * 255, 0, 255).astype(np.uint8) for c in field]
         nucleus, microtubules, stain = scaled
         out.append(jpeg({"red": microtubules, "green": stain, "blue": nucleus}))

@@ -11,7 +11,7 @@ from sklearn.neighbors import NearestNeighbors
 from sklearn.preprocessing import StandardScaler
 
 from pcinpaint.config import DatasetConfig, load_config
-from pcinpaint.crops.fields import process_chunk, truth_mask_paths
+from pcinpaint.crops.segment_chunk import process_chunk, truth_mask_paths
 from pcinpaint.inputs import simulate
 from pcinpaint.inputs.samplesheet import read_samplesheet
 from pcinpaint.io import read_table
@@ -33,9 +33,11 @@ def _screen(tmp_path, preset, seed, **over):
 
 @pytest.mark.parametrize("preset", ["human", "yeast"])
 def test_deterministic_for_a_seed(tmp_path, preset):
-    a = _screen(tmp_path / "a", preset, seed=7)
-    b = _screen(tmp_path / "b", preset, seed=7)
-    c = _screen(tmp_path / "c", preset, seed=8)
+    fewer = dict(n_proteins=4, images_per_protein=1)  # a protein of each kind, and a quarter of the fields
+    a = _screen(tmp_path / "a", preset, seed=7, **fewer)
+    b = _screen(tmp_path / "b", preset, seed=7, **fewer)
+    c = _screen(tmp_path / "c", preset, seed=8, **fewer)
+    assert set(read_table(a["truth_proteins"])["kind"]) == {"single", "multi", "variable"}
     sheet_a, sheet_b = read_table(a["samplesheet"]), read_table(b["samplesheet"])
     pd.testing.assert_frame_equal(sheet_a, sheet_b)
     pd.testing.assert_frame_equal(read_table(a["truth_cells"]), read_table(b["truth_cells"]))

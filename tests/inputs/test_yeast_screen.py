@@ -13,7 +13,7 @@ from skimage import segmentation
 from yeast_screens_files import NOP1, WEILL, yeast_screens_downloads
 
 from pcinpaint.config import SAMPLESHEET_SCHEMA, DatasetConfig, load_config, load_schema, validate_config
-from pcinpaint.crops.fields import process_chunk
+from pcinpaint.crops.segment_chunk import process_chunk
 from pcinpaint.errors import ConfigError, InputError
 from pcinpaint.inputs.annotations import read_annotations
 from pcinpaint.inputs.samplesheet import check_files, read_field, read_mask, read_samplesheet

@@ -4,12 +4,12 @@ leaves the model, its optimizer and the random streams as they were."""
 import numpy as np
 import pytest
 import torch
-from test_train import SPEC, _cfg, tiny_store
+from test_train import QUIET, SPEC, TASK, _cfg, tiny_store
 
 from pcinpaint.model.devices import DeviceCrops
 from pcinpaint.model.network import PairedCellInpainting
 from pcinpaint.model.precision import choose_precision, probe_seconds
-from pcinpaint.model.train import train
+from pcinpaint.model.train import RunOptions, train
 
 CPU = torch.device("cpu")
 
@@ -57,12 +57,12 @@ def test_training_records_the_probes_choice_and_a_resume_keeps_it(tmp_path, monk
 
     monkeypatch.setattr("pcinpaint.model.train.probe_seconds", fake("bf16"))
     ckpt = tmp_path / "p.pt"
-    train(crops, images, SPEC, [0], [1], _cfg(precision="auto"), ckpt, progress=False, stop_after=1)
+    train(crops, images, TASK, _cfg(precision="auto"), ckpt, RunOptions(progress=False, stop_after=1))
     assert torch.load(ckpt, weights_only=False)["precision"] == "bf16"
     monkeypatch.setattr("pcinpaint.model.train.probe_seconds", fake("fp32"))  # "another machine"
-    _, history = train(crops, images, SPEC, [0], [1], _cfg(precision="auto"), ckpt, progress=False)
+    _, history = train(crops, images, TASK, _cfg(precision="auto"), ckpt, QUIET)
     assert probes == ["bf16"] and list(history["precision"]) == ["bf16"] * 3
-    _, forced = train(crops, images, SPEC, [0], [1], _cfg(epochs=1), tmp_path / "f.pt", progress=False)
+    _, forced = train(crops, images, TASK, _cfg(epochs=1), tmp_path / "f.pt", QUIET)
     assert list(forced["precision"]) == ["fp32"] and probes == ["bf16"]
 
 

@@ -4,7 +4,17 @@ published architecture, read straight from a file in Keras's ``model.save`` layo
 import numpy as np
 import pytest
 import torch
-from keras_files import BN_ORDER, DEC, HUMAN_ROLES, KERAS_FROM_OURS, SRC, TGT, published_arrays, write_keras
+from keras_files import (
+    BN_ORDER,
+    DEC,
+    HUMAN_ROLES,
+    KERAS_FROM_OURS,
+    SRC,
+    TGT,
+    KerasLayout,
+    published_arrays,
+    write_keras,
+)
 
 from pcinpaint.crops.store import open_crop_store, write_crop_store
 from pcinpaint.errors import InputError
@@ -170,13 +180,18 @@ def test_weights_only_and_renumbered_batch_norms(published, tmp_path):
         tmp_path / "weights.h5",
         conv,
         bn,
-        with_config=False,
-        at_root=True,
-        weight_names=False,
-        bn_names={c: f"batch_normalization_{i + 9}" for i, c in enumerate(BN_ORDER)},
+        KerasLayout(
+            bn_names={c: f"batch_normalization_{i + 9}" for i, c in enumerate(BN_ORDER)},
+            with_config=False,
+            at_root=True,
+            weight_names=False,
+        ),
     )
     shuffled = write_keras(
-        tmp_path / "shuffled.h5", conv, bn, bn_names={c: f"batch_normalization_{8 - i}" for i, c in enumerate(BN_ORDER)}
+        tmp_path / "shuffled.h5",
+        conv,
+        bn,
+        KerasLayout(bn_names={c: f"batch_normalization_{8 - i}" for i, c in enumerate(BN_ORDER)}),
     )
     assert set(read_keras_h5(bare)["conv1_1"]) == {"kernel", "bias"}
     assert set(read_keras_h5(path)["batch_normalization_1"]) == {"gamma", "beta", "moving_mean", "moving_variance"}

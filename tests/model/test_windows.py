@@ -59,17 +59,17 @@ def test_flips_apply_per_cell(numbered_store):
 
 
 def _epoch(data, sampler, caplog, max_batches=None, batch_size=64):
-    """One training epoch of a small network on ``data``, with the training log captured."""
+    """One training epoch of a small network on ``data``, with the training log captured; the
+    network is only the vehicle of the epoch here, so the narrowest one that runs (width 1/32)."""
     from pcinpaint.model.spec import ModelSpec
-    from pcinpaint.model.train import build_model, train_epoch
+    from pcinpaint.model.train import EpochSettings, build_model, train_epoch
 
-    model = build_model(ModelSpec(n_channels=2, n_structural=1, n_protein=1, width=0.125), 0)
+    model = build_model(ModelSpec(n_channels=2, n_structural=1, n_protein=1, width=0.03125), 0)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
     idx, unused = (torch.tensor([0]), torch.tensor([1])), Path("unused.pt")
     with caplog.at_level("INFO", logger="pcinpaint.model.train"):
-        _, pairs, _ = train_epoch(
-            model, optimizer, data, sampler, 0, "pci", *idx, batch_size, None, unused, max_batches=max_batches
-        )
+        settings = EpochSettings("pci", *idx, batch_size, None, unused, max_batches=max_batches)
+        _, pairs, _ = train_epoch(model, optimizer, data, sampler, 0, settings)
     return pairs
 
 

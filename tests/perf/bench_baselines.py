@@ -17,7 +17,7 @@ import time
 import numpy as np
 import torch
 
-from pcinpaint.features.classic import classic_features
+from pcinpaint.features.classic import ClassicSettings, classic_features
 from pcinpaint.features.vgg16 import STRATEGIES, VGG16Features, vgg16_features
 
 
@@ -62,7 +62,9 @@ def main() -> None:
     print(f"\nclassic features, {n_classic} crops, one core")
     for label, crops, structural, protein, shape in rows:
         seconds = timed(
-            lambda c=crops, s=structural, p=protein, shape=shape: classic_features(c, s, p, cell_shape=shape)
+            lambda c=crops, s=structural, p=protein, shape=shape: classic_features(
+                c, ClassicSettings(s, p, cell_shape=shape)
+            )
         )
         print(f"  {label:45s} {1000 * seconds / n_classic:6.2f} ms/crop  {n_classic / seconds:7.0f} crops/s")
 

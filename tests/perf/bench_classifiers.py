@@ -32,6 +32,7 @@ import os
 import platform
 import time
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -39,7 +40,7 @@ import sklearn
 from sklearn.base import clone
 from sklearn.metrics import balanced_accuracy_score
 
-from pcinpaint.benchmarks.classify import drop_rare_classes, make_folds, make_model
+from pcinpaint.benchmarks.classify import ClassifierSettings, drop_rare_classes, make_folds, make_model
 from pcinpaint.resources import TYPICAL_SETS
 
 FOLDS, TREES = 5, 500
@@ -52,17 +53,26 @@ SETS = 8
 TYPICAL_BEST = (384, 384, 384, 3 * 16 * 16, 50)
 
 
+@dataclass(frozen=True)
+class LayerShape:
+    """The synthetic layer's make-up: features, classes, cells per image, latent dimensions and
+    how far apart the class centres lie in the latent (in units of the cell noise)."""
+
+    n_features: int = 384
+    n_classes: int = 15
+    cells_per_image: int = 30
+    latent: int = 32
+    separation: float = 0.6
+
+
 def synthetic_layer(
-    n: int,
-    seed: int = 0,
-    n_features: int = 384,
-    n_classes: int = 15,
-    cells_per_image: int = 30,
-    latent: int = 32,
-    separation: float = 0.6,
+    n: int, seed: int = 0, shape: LayerShape | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(features, labels, image ids) of ``n`` cells: ReLU features of a latent that is a class
     centre plus an image effect plus cell noise; classes drawn per image with unequal shares."""
+    shape = shape or LayerShape()
+    n_features, n_classes, cells_per_image = shape.n_features, shape.n_classes, shape.cells_per_image
+    latent, separation = shape.latent, shape.separation
     rng = np.random.default_rng(seed)
     shares = np.sort(rng.dirichlet(np.full(n_classes, 2.0)))[::-1]
     n_images = -(-n // cells_per_image)
@@ -98,16 +108,18 @@ def cpu_since(start: dict[int, float]) -> float:
     return sum(seconds - start.get(pid, 0.0) for pid, seconds in cpu_seconds().items())
 
 
-def timed_cv(x, labels, groups, model: str, workers: int, trees: int, folds_timed: int, seed: int = 0):
+def timed_cv(x, labels, groups, settings: ClassifierSettings, folds_timed: int):
     """(seconds scaled to 5 folds and 500 trees, mean balanced accuracy of the timed folds): the
-    steps of ``classify.cross_validate`` on its first ``folds_timed`` folds."""
+    steps of ``classify.cross_validate`` on its first ``folds_timed`` folds, with the classifier
+    ``settings`` (its ``n_estimators`` the trees timed, its ``n_jobs`` the workers)."""
+    model, trees = settings.model, settings.n_estimators
     keep = drop_rare_classes(labels, FOLDS, groups)
     classes, y = np.unique(labels[keep], return_inverse=True)
     xk, g = x[keep], None if groups is None else groups[keep]
-    template = make_model(model, n_estimators=trees, seed=seed, n_jobs=workers)
+    template = make_model(settings)
     scores = []
     t0, c0 = time.perf_counter(), cpu_seconds()
-    for train, test in make_folds(y, g, FOLDS, seed)[:folds_timed]:
+    for train, test in make_folds(y, g, FOLDS, settings.seed)[:folds_timed]:
         fitted = clone(template).fit(xk[train], y[train])
         scores.append(balanced_accuracy_score(y[test], fitted.predict(xk[test])))
     seconds, cpu = time.perf_counter() - t0, cpu_since(c0)
@@ -146,7 +158,7 @@ def main():
         f"timed: {folds_timed} of {FOLDS} folds per case, forests of {trees} trees; "
         f"seconds below are scaled to {FOLDS} folds and {TREES} trees\n"
     )
-    make_model("logreg", n_jobs=2).fit(*synthetic_layer(300)[:2])  # start the worker processes once
+    make_model(ClassifierSettings("logreg", n_jobs=2)).fit(*synthetic_layer(300)[:2])  # start the worker processes once
 
     rows = {}
     columns = " ".join(f"{f'{w}w wall s':>10s} {f'{w}w CPU s':>10s}" for w in args.workers)
@@ -155,7 +167,10 @@ def main():
         x, labels, images = synthetic_layer(n, seed=n)
         for model in ("logreg", "forest"):
             for kind, groups in (("stratified", None), ("grouped", images)):
-                cases = [timed_cv(x, labels, groups, model, w, trees, folds_timed) for w in args.workers]
+                cases = [
+                    timed_cv(x, labels, groups, ClassifierSettings(model, n_estimators=trees, n_jobs=w), folds_timed)
+                    for w in args.workers
+                ]
                 rows[n, model, kind] = cases
                 speedup = cases[0][0] / cases[-1][0]
                 figures = " ".join(f"{wall:10.1f} {cpu:10.1f}" for wall, cpu, _, _ in cases)

@@ -35,8 +35,8 @@ from scipy.cluster import hierarchy
 from threadpoolctl import threadpool_info, threadpool_limits  # a scikit-learn dependency
 
 from pcinpaint.exploratory.clustering import cluster, cut, dendrogram_coords, leaf_order, memberships, protein_profiles
-from pcinpaint.figures.clustering import heatmap_figure
-from pcinpaint.figures.common import plt
+from pcinpaint.figures.clustering import HeatmapRows, heatmap_figure
+from pcinpaint.figures.common import FigureOutput, plt
 
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
@@ -168,7 +168,7 @@ def main():
             dendrogram_coords(z, order)
         row("dendrogram coordinates (iterative)", m)
         with Measure() as m:
-            heatmap_figure(matrix, z, order, ids, path_png=Path(tmp) / "heatmap.png")
+            heatmap_figure(matrix, z, order, HeatmapRows(ids), FigureOutput(Path(tmp) / "heatmap.png"))
         size = (Path(tmp) / "heatmap.png").stat().st_size
         row("heat map PNG (dendrogram + strips)", m, f"{size / 2**20:.1f} MiB")
         total += m.seconds

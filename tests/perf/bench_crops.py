@@ -8,7 +8,7 @@ Run by hand from the repository root:
 It prints measured figures and never asserts timings.
 
 Part A (pinned to one CPU core, BLAS/OpenMP threads = 1): a simulated 2048x2048 field per
-preset at the demo config's cell density, timed through ``crops.fields.segment_and_crop`` with the
+preset at the demo config's cell density, timed through ``crops.segment_chunk.segment_and_crop`` with the
 demo's own segmentation and crop settings (``config.yaml``), and split into segmentation alone
 (``segment.segment_field``) vs the rest (measure, crop, resize, preprocess), and the field
 quality measures the segment jobs add (``crops.qc``). ``--quick`` runs
@@ -45,7 +45,7 @@ if ALLOWED_CPUS and hasattr(os, "sched_setaffinity"):
         PINNED_CPU = None
 
 import argparse
-import inspect
+import dataclasses
 import platform
 import statistics
 import tempfile
@@ -60,11 +60,11 @@ import zarr
 from skimage.transform import downscale_local_mean
 
 from pcinpaint.config import DatasetConfig, load_config
-from pcinpaint.crops.fields import segment_and_crop
 from pcinpaint.crops.qc import protein_measures, structure_measures
-from pcinpaint.crops.segment import segment_field
+from pcinpaint.crops.segment import SegmentationSettings, segment_field
+from pcinpaint.crops.segment_chunk import segment_and_crop
 from pcinpaint.crops.store import open_crop_store, read_crops, to_uint8, write_crop_store
-from pcinpaint.inputs.simulate import CELL_LINES, design_proteins, render_field
+from pcinpaint.inputs.simulate import CELL_LINES, FieldSettings, design_proteins, render_field
 
 FIELD = 2048
 SEED = 20240611
@@ -152,7 +152,8 @@ def part_a(config: dict, quick: bool) -> tuple[list[dict], dict[str, np.ndarray]
             preset, sim["n_proteins"], sim["multi_localized_fraction"], sim["variable_fraction"], rng
         )
         spec = specs[0]
-        t_sim, fld = timed(render_field, preset, CELL_LINES[preset][cell_line], spec, n_cells, FIELD, 1.0, rng)
+        field_settings = FieldSettings(preset, CELL_LINES[preset][cell_line], n_cells, FIELD)
+        t_sim, fld = timed(render_field, field_settings, spec, 1.0, rng)
         field = fld.channels.astype(np.float32)
         line(
             f"-- {preset} ({dataset}, {cell_line}, protein {spec.name} {'+'.join(spec.classes)}): "
@@ -177,15 +178,11 @@ def part_a(config: dict, quick: bool) -> tuple[list[dict], dict[str, np.ndarray]
         seg_input = field[cfg.segmentation_channel]
         if factor > 1:
             seg_input = downscale_local_mean(field, (1, factor, factor)).astype(np.float32)[cfg.segmentation_channel]
-        # every keyword of segment_field that the dataset's segmentation block sets
-        seg_kwargs = {
-            k: seg[k]
-            for k in inspect.signature(segment_field).parameters
-            if k in seg and k not in ("channel", "method", "mask")
-        }
-        t_seg, times_seg, seg_labels = repeat(
-            lambda x=seg_input, m=seg["method"], kw=seg_kwargs: segment_field(x, m, **kw), n_repeats, warmup
+        # every segmentation setting that the dataset's segmentation block sets
+        settings = SegmentationSettings(
+            **{f.name: seg[f.name] for f in dataclasses.fields(SegmentationSettings) if f.name in seg}
         )
+        t_seg, times_seg, seg_labels = repeat(lambda x=seg_input, s=settings: segment_field(x, s), n_repeats, warmup)
         if not np.array_equal(seg_labels, labels):
             line("   WARNING: segment_field alone gave different labels than inside segment_and_crop")
 
@@ -253,11 +250,10 @@ def source_crops(config: dict, n_fields: int) -> np.ndarray:
     for i in range(n_fields):
         spec = specs[(i * 5) % len(specs)]  # spread over localization classes
         fld = render_field(
-            "human",
-            CELL_LINES["human"][lines[i % len(lines)]],
+            FieldSettings(
+                "human", CELL_LINES["human"][lines[i % len(lines)]], sim["cells_per_field"], sim["field_size"]
+            ),
             spec,
-            sim["cells_per_field"],
-            sim["field_size"],
             float(rng.lognormal(0, 0.3)),
             rng,
         )
@@ -273,7 +269,6 @@ def read_tiff_batch(paths: list[str], batch: np.ndarray) -> np.ndarray:
 
 def part_b(config: dict, quick: bool, human_crops: np.ndarray) -> dict:
     n_total = 4000 if quick else 20000
-    n_fields = 0 if quick else 6
     n_loads = 1 if quick else 3
     if ALLOWED_CPUS and PINNED_CPU is not None:
         os.sched_setaffinity(0, set(ALLOWED_CPUS))
@@ -286,6 +281,45 @@ def part_b(config: dict, quick: bool, human_crops: np.ndarray) -> dict:
         f"   CPU affinity restored to {len(ALLOWED_CPUS) if ALLOWED_CPUS else os.cpu_count()} core(s) "
         f"(part A alone is single-core); BLAS threads still 1"
     )
+    crops = part_b_crops(config, quick, human_crops, n_total)
+
+    results = {"n": n_total}
+    with tempfile.TemporaryDirectory(prefix="bench_crops_") as tmp:
+        tmp = Path(tmp)
+        line(f"   temp dir: {tmp}")
+        store_path = tmp / "crops.zarr"
+        disk, mem = write_and_load_store(store_path, crops, n_loads, results)
+        tiff_paths = write_tiffs(tmp, crops, quick, results)
+
+        rng = np.random.default_rng(SEED + 2)
+        batches = [rng.choice(n_total, BATCH, replace=False) for _ in range(N_BATCHES)]
+        readers = {  # label -> (results key, batch reader)
+            "store disk": ("store_disk", lambda idx, store=disk: read_crops(store, idx)),
+            "store mem": ("store_mem", lambda idx, store=mem: read_crops(store, idx)),
+        }
+        for name in tiff_paths:
+            readers[name] = (name, lambda idx, paths=tiff_paths[name]: read_tiff_batch(paths, idx))
+        warm = rng.choice(n_total, BATCH, replace=False)
+        expected = crops[warm].astype(np.float32) / np.float32(255.0)
+        time_reads(readers, batches, (warm, expected), results)
+
+        del mem
+        t_full, full = timed(read_crops, store_path)
+        if full.shape != (n_total, 3, 64, 64) or not np.array_equal(full[warm], expected):
+            raise RuntimeError("sequential read_crops(path) differs from the crops written")
+        results["full"] = t_full
+        tiff_rate = N_BATCHES * BATCH / sum(results["tiff"])
+        line(
+            f"   sequential full read_crops(path): {full.shape} in {t_full:.3f} s -> {n_total / t_full:.0f} crops/s "
+            f"({mib(full.nbytes)} float32; {n_total / t_full / tiff_rate:.2f}x tiff random-batch crops/s)"
+        )
+        del full, disk
+    return results
+
+
+def part_b_crops(config: dict, quick: bool, human_crops: np.ndarray, n_total: int) -> np.ndarray:
+    """Part A's crops and (full run) those of a few demo-size fields, tiled to ``n_total``."""
+    n_fields = 0 if quick else 6
     t_src, extra = timed(source_crops, config, n_fields)
     src = np.concatenate([human_crops, extra])
     more = (
@@ -301,117 +335,100 @@ def part_b(config: dict, quick: bool, human_crops: np.ndarray) -> dict:
         f"   content: {len(src)} distinct human crops (segment_and_crop + to_uint8): {len(human_crops)} from part A's "
         f"{FIELD}^2 field{more}; tiled to {n_total}"
     )
-    crops = src[np.arange(n_total) % len(src)]
+    return src[np.arange(n_total) % len(src)]
 
-    results = {"n": n_total}
-    with tempfile.TemporaryDirectory(prefix="bench_crops_") as tmp:
-        tmp = Path(tmp)
-        line(f"   temp dir: {tmp}")
 
-        # (a) the crop store: opened twice, read from disk batch by batch, and held in memory
-        store_path = tmp / "crops.zarr"
-        batches = (crops[i : i + 1000] for i in range(0, n_total, 1000))
-        t_write, _ = timed(write_crop_store, store_path, batches, n_total, 3, 64)
-        disk = open_crop_store(store_path, memory_limit=None)
-        if disk.memory is not None:
-            raise RuntimeError("open_crop_store(memory_limit=None) loaded the store into memory")
-        arr = disk.array
-        files, apparent, allocated = tree_size(store_path)
-        results["store_size"] = (files, apparent, allocated)
-        line(
-            f"   crop store written in {t_write:.2f} s: {files} files, {apparent} bytes ({mib(apparent)}), "
-            f"{allocated} bytes allocated; chunks {arr.chunks}, shards {arr.shards}, "
-            f"compressors {[type(c).__name__ for c in arr.compressors]}"
+def write_and_load_store(store_path: Path, crops: np.ndarray, n_loads: int, results: dict):
+    """The crop store written, then opened twice: read from disk batch by batch, and held in memory."""
+    n_total = len(crops)
+    batches = (crops[i : i + 1000] for i in range(0, n_total, 1000))
+    t_write, _ = timed(write_crop_store, store_path, batches, n_total, 3, 64)
+    disk = open_crop_store(store_path, memory_limit=None)
+    if disk.memory is not None:
+        raise RuntimeError("open_crop_store(memory_limit=None) loaded the store into memory")
+    arr = disk.array
+    files, apparent, allocated = tree_size(store_path)
+    results["store_size"] = (files, apparent, allocated)
+    line(
+        f"   crop store written in {t_write:.2f} s: {files} files, {apparent} bytes ({mib(apparent)}), "
+        f"{allocated} bytes allocated; chunks {arr.chunks}, shards {arr.shards}, "
+        f"compressors {[type(c).__name__ for c in arr.compressors]}"
+    )
+
+    # one-time load into memory (default memory_limit); the store files are already in the page cache
+    t_load, load_times, mem = repeat(lambda: open_crop_store(store_path), n_loads, 0)
+    if mem.memory is None:
+        raise RuntimeError(
+            f"open_crop_store(default limit) did not hold a {mib(int(np.prod(arr.shape)))} store in memory"
         )
+    results["load"] = t_load
+    line(
+        f"   in-memory store: open_crop_store(path) (default memory_limit) loads {mib(mem.memory.nbytes)} uint8 in "
+        f"{t_load:.3f} s (median of {n_loads}: {', '.join(f'{t:.3f}' for t in load_times)}) "
+        f"-> {n_total / t_load:.0f} crops/s"
+    )
+    return disk, mem
 
-        # one-time load into memory (default memory_limit); the store files are already in the page cache
-        t_load, load_times, mem = repeat(lambda: open_crop_store(store_path), n_loads, 0)
-        if mem.memory is None:
-            raise RuntimeError(
-                f"open_crop_store(default limit) did not hold a {mib(int(np.prod(arr.shape)))} store in memory"
-            )
-        results["load"] = t_load
+
+def write_tiffs(tmp: Path, crops: np.ndarray, quick: bool, results: dict) -> dict[str, list[str]]:
+    """One TIFF per crop, uncompressed and (full run) zlib: format -> its files."""
+    n_total = len(crops)
+    variants = {"tiff": None} if quick else {"tiff": None, "tiff_zlib": "zlib"}
+    if quick:
+        line("   (--quick: zlib-compressed TIFF variant skipped)")
+    tiff_paths = {}
+    for name, compression in variants.items():
+        folder = tmp / name
+        folder.mkdir()
+        paths = [str(folder / f"{i:06d}.tif") for i in range(n_total)]
+        t0 = time.perf_counter()
+        for p, crop in zip(paths, crops):
+            tifffile.imwrite(p, crop, photometric="minisblack", compression=compression, metadata=None)
+        t_write = time.perf_counter() - t0
+        tiff_paths[name] = paths
+        files, apparent, allocated = tree_size(folder)
+        results[f"{name}_size"] = (files, apparent, allocated)
         line(
-            f"   in-memory store: open_crop_store(path) (default memory_limit) loads {mib(mem.memory.nbytes)} uint8 in "
-            f"{t_load:.3f} s (median of {n_loads}: {', '.join(f'{t:.3f}' for t in load_times)}) "
-            f"-> {n_total / t_load:.0f} crops/s"
+            f"   {name:<9}: {n_total} TIFFs written in {t_write:.2f} s: {files} files, {apparent} bytes "
+            f"({mib(apparent)}), {allocated} bytes allocated ({mib(allocated)})"
         )
+    check = tifffile.imread(tiff_paths["tiff"][0])
+    if check.shape != (3, 64, 64) or check.dtype != np.uint8:
+        raise RuntimeError(f"TIFF round trip gave {check.shape} {check.dtype}, expected (3, 64, 64) uint8")
+    return tiff_paths
 
-        # (b) one TIFF per crop, uncompressed and zlib
-        variants = {"tiff": None} if quick else {"tiff": None, "tiff_zlib": "zlib"}
-        if quick:
-            line("   (--quick: zlib-compressed TIFF variant skipped)")
-        tiff_paths = {}
-        for name, compression in variants.items():
-            folder = tmp / name
-            folder.mkdir()
-            paths = [str(folder / f"{i:06d}.tif") for i in range(n_total)]
-            t0 = time.perf_counter()
-            for p, crop in zip(paths, crops):
-                tifffile.imwrite(p, crop, photometric="minisblack", compression=compression, metadata=None)
-            t_write = time.perf_counter() - t0
-            tiff_paths[name] = paths
-            files, apparent, allocated = tree_size(folder)
-            results[f"{name}_size"] = (files, apparent, allocated)
-            line(
-                f"   {name:<9}: {n_total} TIFFs written in {t_write:.2f} s: {files} files, {apparent} bytes "
-                f"({mib(apparent)}), {allocated} bytes allocated ({mib(allocated)})"
-            )
-        check = tifffile.imread(tiff_paths["tiff"][0])
-        if check.shape != (3, 64, 64) or check.dtype != np.uint8:
-            raise RuntimeError(f"TIFF round trip gave {check.shape} {check.dtype}, expected (3, 64, 64) uint8")
 
-        rng = np.random.default_rng(SEED + 2)
-        batches = [rng.choice(n_total, BATCH, replace=False) for _ in range(N_BATCHES)]
+def time_reads(readers: dict, batches: list[np.ndarray], warm: tuple[np.ndarray, np.ndarray], results: dict) -> None:
+    """Each reader checked on the ``warm`` (indices, expected crops) batch, untimed (opens files,
+    fills caches), then timed on the same random batches; the table of rates against TIFFs."""
+    warm_batch, expected = warm
+    for label, (_, reader) in readers.items():
+        got = reader(warm_batch)
+        if got.shape != (BATCH, 3, 64, 64) or got.dtype != np.float32 or not np.array_equal(got, expected):
+            raise RuntimeError(f"{label}: warm-up batch differs from the crops written")
 
-        # correctness, and one untimed warm-up batch each (opens files, fills caches)
-        readers = {  # label -> (results key, batch reader)
-            "store disk": ("store_disk", lambda idx, store=disk: read_crops(store, idx)),
-            "store mem": ("store_mem", lambda idx, store=mem: read_crops(store, idx)),
-        }
-        for name in variants:
-            readers[name] = (name, lambda idx, paths=tiff_paths[name]: read_tiff_batch(paths, idx))
-        warm = rng.choice(n_total, BATCH, replace=False)
-        expected = crops[warm].astype(np.float32) / np.float32(255.0)
-        for label, (_, reader) in readers.items():
-            got = reader(warm)
-            if got.shape != (BATCH, 3, 64, 64) or got.dtype != np.float32 or not np.array_equal(got, expected):
-                raise RuntimeError(f"{label}: warm-up batch differs from the crops written")
-
+    line(
+        f"   {N_BATCHES} random batches of {BATCH} indices (seed {SEED + 2}, the same batches for every format); "
+        "warm page cache (files just written, cache not dropped)"
+    )
+    for label, (key, reader) in readers.items():
+        times = []
+        for batch in batches:
+            dt, out = timed(reader, batch)
+            times.append(dt)
+        if out.shape != (BATCH, 3, 64, 64) or out.dtype != np.float32:
+            raise RuntimeError(f"{label}: batch came back as {out.dtype} {out.shape}")
+        results[key] = times
+    n_read = N_BATCHES * BATCH
+    tiff_rate = n_read / sum(results["tiff"])
+    line(f"   {'format':<11} {'total s':>8} {'ms/batch (median)':>18} {'crops/s':>10} {'vs tiff':>8}")
+    for label, (key, _) in readers.items():
+        times = results[key]
+        rate = n_read / sum(times)
         line(
-            f"   {N_BATCHES} random batches of {BATCH} indices (seed {SEED + 2}, the same batches for every format); "
-            "warm page cache (files just written, cache not dropped)"
+            f"   {label:<11} {sum(times):8.3f} {1000 * statistics.median(times):18.2f} {rate:10.0f} "
+            f"{rate / tiff_rate:7.2f}x"
         )
-        for label, (key, reader) in readers.items():
-            times = []
-            for batch in batches:
-                dt, out = timed(reader, batch)
-                times.append(dt)
-            if out.shape != (BATCH, 3, 64, 64) or out.dtype != np.float32:
-                raise RuntimeError(f"{label}: batch came back as {out.dtype} {out.shape}")
-            results[key] = times
-        n_read = N_BATCHES * BATCH
-        tiff_rate = n_read / sum(results["tiff"])
-        line(f"   {'format':<11} {'total s':>8} {'ms/batch (median)':>18} {'crops/s':>10} {'vs tiff':>8}")
-        for label, (key, _) in readers.items():
-            times = results[key]
-            rate = n_read / sum(times)
-            line(
-                f"   {label:<11} {sum(times):8.3f} {1000 * statistics.median(times):18.2f} {rate:10.0f} "
-                f"{rate / tiff_rate:7.2f}x"
-            )
-
-        del mem
-        t_full, full = timed(read_crops, store_path)
-        if full.shape != (n_total, 3, 64, 64) or not np.array_equal(full[warm], expected):
-            raise RuntimeError("sequential read_crops(path) differs from the crops written")
-        results["full"] = t_full
-        line(
-            f"   sequential full read_crops(path): {full.shape} in {t_full:.3f} s -> {n_total / t_full:.0f} crops/s "
-            f"({mib(full.nbytes)} float32; {n_total / t_full / tiff_rate:.2f}x tiff random-batch crops/s)"
-        )
-        del full, disk
-    return results
 
 
 # --------------------------------------------------------------------------------------------

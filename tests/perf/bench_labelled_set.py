@@ -21,7 +21,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from pcinpaint.crops.importing import store_labelled_hdf5
+from pcinpaint.crops.import_crops import LabelledSet, store_labelled_hdf5
 from pcinpaint.features.cellprofiler import write_cellprofiler_features
 from pcinpaint.inputs.labelled_hdf5 import check_expected, class_counts
 
@@ -72,12 +72,8 @@ def main(argv=None):
 
         before, t = peak_mb(), time.perf_counter()
         cells = store_labelled_hdf5(
-            paths,
+            LabelledSet(paths, CLASSES, MERGE, ["gfp", "rfp"], ["protein", "structural"]),
             tmp / "crops.zarr",
-            CLASSES,
-            MERGE,
-            ["gfp", "rfp"],
-            ["protein", "structural"],
             store_order=["rfp", "gfp"],
         )
         print(

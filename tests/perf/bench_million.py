@@ -96,7 +96,7 @@ def run_stage(folder: Path, stage: str, args) -> str:
         from pcinpaint.model.devices import select_device
         from pcinpaint.model.pairs import PairSampler
         from pcinpaint.model.spec import ModelSpec
-        from pcinpaint.model.train import build_model, save_model, train_epoch
+        from pcinpaint.model.train import EpochSettings, build_model, save_model, train_epoch
         from pcinpaint.model.windows import TrainingCrops, describe_windows
 
         device = select_device("auto")
@@ -115,9 +115,8 @@ def run_stage(folder: Path, stage: str, args) -> str:
             windows = sampler.epoch(0, data.window_cells)[3]
             batches = max(batches, windows[min(args.min_windows, len(windows)) - 1][0] // 64 + 1)
             del windows
-        loss, pairs, seconds = train_epoch(
-            model, optimizer, data, sampler, 0, "pci", *idx, 64, None, folder / "ckpt.pt", max_batches=batches
-        )
+        settings = EpochSettings("pci", *idx, 64, None, folder / "ckpt.pt", max_batches=batches)
+        loss, pairs, seconds = train_epoch(model, optimizer, data, sampler, 0, settings)
         save_model(model, folder / "model.pt", {"roles": ["structural", "protein"]})
         if data.streamed:  # the same draw as the epoch's (seeded): which windows it read
             windows = sampler.epoch(0, data.window_cells)[3]
@@ -153,9 +152,11 @@ def run_stage(folder: Path, stage: str, args) -> str:
         return f"{table['cells'].iloc[0]} cells; k11 " + ", ".join(f"{r.layer} {r.k11:.3f}" for r in table.itertuples())
     if stage == "pairwise":
         from pcinpaint.benchmarks.comparisons import pairwise_tables
+        from pcinpaint.benchmarks.pairwise import PairDraws
 
         terms = cells.groupby("image_id")["label"].first()
-        scores, _ = pairwise_tables(manifest(folder, len(cells)), ["pci_conv3", "pci_conv4"], cells, terms, 1000, 0, 0)
+        sets = ["pci_conv3", "pci_conv4"]
+        scores, _ = pairwise_tables(manifest(folder, len(cells)), sets, cells, terms, PairDraws(1000), PairDraws(0))
         overall = scores[scores["term"] == "overall"] if "overall" in set(scores["term"]) else scores
         return f"{len(scores)} scores; " + ", ".join(f"{r.feature_set} {r.score:.3f}" for r in overall.itertuples())
     if stage == "clustering":

@@ -4,7 +4,7 @@ Run from the repository root:  python tests/perf/bench_nuclei.py [--tune] [--job
 
 97 fields of DNA-stained nuclei with every nucleus drawn by hand (Coelho et al. 2009: 48 U2OS
 ``gnf_*``, 49 NIH3T3 ``ic100_*``). A detection counts when its centroid falls inside a
-hand-drawn nucleus not yet matched (``crops.fields.match_truth``, the rule the demo's QC uses);
+hand-drawn nucleus not yet matched (``crops.segment_chunk.match_truth``, the rule the demo's QC uses);
 precision is over detections, recall over hand-drawn nuclei, with the seconds each field's
 segmentation takes (one process per job). Parameters are chosen on the
 even-numbered fields (``--tune`` searches the new method's grid there) and scored on the
@@ -27,8 +27,8 @@ import numpy as np
 import pandas as pd
 from skimage import measure
 
-from pcinpaint.crops.fields import match_truth
-from pcinpaint.crops.segment import segment_field
+from pcinpaint.crops.segment import SegmentationSettings, segment_field
+from pcinpaint.crops.segment_chunk import match_truth
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "nuclei_gt"
 HUMAN_FIELD = DATA.parent / "human_fields"
@@ -76,7 +76,7 @@ def score_field(args) -> tuple[int, int, int, float]:
     truth = iio.imread(labels)
     field = iio.imread(image).astype(np.float32)
     start = time.perf_counter()
-    found = segment_field(field, clear_border=False, min_contrast=0.0, **settings)
+    found = segment_field(field, SegmentationSettings(clear_border=False, min_contrast=0.0, **settings))
     seconds = time.perf_counter() - start
     props = pd.DataFrame(measure.regionprops_table(found, properties=("centroid",)))
     objects = props.rename(columns={"centroid-0": "centroid_y", "centroid-1": "centroid_x"})
@@ -102,7 +102,7 @@ def human_overlay(path: Path) -> None:
     from pcinpaint.figures.qc import segmentation_overlays
 
     dna = tifffile.imread(sorted(HUMAN_FIELD.glob("*d0.tif"))[0])
-    labels = segment_field(dna, **HUMAN_SETTINGS)
+    labels = segment_field(dna, SegmentationSettings(**HUMAN_SETTINGS))
     objects = pd.DataFrame({"object_id": np.arange(1, labels.max() + 1), "kept": True})
     name = f"human_fields d0: {labels.max()} nuclei (nuclei_watershed)"
     fig = segmentation_overlays([(name, dna[None].astype(np.float32), labels, objects)], ["structural"])

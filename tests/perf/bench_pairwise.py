@@ -21,7 +21,7 @@ import tracemalloc
 
 import numpy as np
 
-from pcinpaint.benchmarks.pairwise import cell_line_scores, pairwise_scores
+from pcinpaint.benchmarks.pairwise import PairDraws, cell_line_scores, pairwise_scores
 from pcinpaint.features.matrix import zscore
 
 
@@ -72,12 +72,12 @@ def main():
     print(f"zscore alone:      {seconds:7.2f} s, peak {peak / mib:7.0f} MiB")
 
     n_term_pairs = n_pairs * args.terms * args.terms  # same-term + every other term, per term
-    scores, seconds, peak = measured(pairwise_scores, features, image_ids, terms, n_pairs=n_pairs)
+    scores, seconds, peak = measured(pairwise_scores, features, image_ids, terms, PairDraws(n_pairs))
     print(
         f"pairwise_scores:   {seconds:7.2f} s, peak {peak / mib:7.0f} MiB, {n_term_pairs} image pairs "
         f"({n_pairs * args.terms} same-term), {n_term_pairs / seconds:,.0f} pairs/s including zscore"
     )
-    _, seconds, peak = measured(pairwise_scores, features, image_ids, terms, n_pairs=n_pairs, standardise=False)
+    _, seconds, peak = measured(pairwise_scores, features, image_ids, terms, PairDraws(n_pairs, standardise=False))
     print(
         f"  without zscore:  {seconds:7.2f} s, peak {peak / mib:7.0f} MiB, {n_term_pairs / seconds:,.0f} pairs/s "
         f"(sampling and distances only)"
@@ -85,7 +85,7 @@ def main():
     summary = scores.set_index("term").loc[["overall", "pooled"], "score"]
     print(f"                   overall {summary['overall']:+.4f}, pooled {summary['pooled']:+.4f} (random: ~0)")
 
-    lines_scores, seconds, peak = measured(cell_line_scores, features, image_ids, lines, terms, n_pairs=line_pairs)
+    lines_scores, seconds, peak = measured(cell_line_scores, features, image_ids, lines, terms, PairDraws(line_pairs))
     print(f"cell_line_scores:  {seconds:7.2f} s, peak {peak / mib:7.0f} MiB, {6 * line_pairs} image pairs")
     print(
         "                   "

@@ -258,18 +258,10 @@ def fmt(value: float, digits: int = 1) -> str:
     return "-" if value is None or pd.isna(value) else f"{value:,.{digits}f}"
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="600 and 1,200 cells (a smoke run)")
-    parser.add_argument("--reuse", action="store_true", help="skip (or resume) a size whose run is already there")
-    parser.add_argument("--workdir", type=Path, default=Path("/tmp/bench_resources"), help="scratch folder")
-    parser.add_argument("--cells", type=int, nargs=2, metavar=("SMALL", "LARGE"), help="target cells of the sizes")
-    parser.add_argument("--cores", type=int, default=2, help="snakemake --cores (default 2)")
-    args = parser.parse_args()
-    targets = dict(zip(("small", "large"), args.cells)) if args.cells else QUICK_SIZES if args.quick else SIZES
+def run_sizes(targets: dict, args) -> dict:
+    """Each size's demo run (reused with ``--reuse``) and what it measured, by size."""
     demo = yaml.safe_load((REPO / "config.yaml").read_text())
     workdir = args.workdir.resolve()
-
     print(f"machine: {machine()}")
     print(f"workflow: {SNAKEFILE}, snakemake --cores {args.cores}; scratch {workdir}", flush=True)
     runs = {}
@@ -291,9 +283,11 @@ def main():
             load=timing["load"],
             epochs=config["datasets"][DATASET]["model"]["epochs"],
         )
+    return runs
 
-    small, large = runs["small"], runs["large"]
-    n1, n2 = small["cells"], large["cells"]
+
+def print_runs(runs: dict) -> None:
+    """One line per size: cells, crop store, feature sets, wall time and load."""
     print()
     for size, run in runs.items():
         walls = run["wall"]
@@ -303,6 +297,30 @@ def main():
             f"{size}: {run['cells']:,} cells (crop store {run['store_shape']}), {run['feature_sets']} feature sets "
             f"({run['sets_ran']} ran), snakemake wall time {sum(walls):,.0f} s{how}, mean load average {load}"
         )
+
+
+def print_rule_row(rule: str, small: dict, large: dict) -> None:
+    """One rule's seconds, CPU seconds and memory at both sizes, with the fits through them."""
+    n1, n2 = small["cells"], large["cells"]
+    a = small["bench"].loc[rule] if rule in small["bench"].index else None
+    b = large["bench"].loc[rule] if rule in large["bench"].index else None
+    s1, s2 = (a["s"] if a is not None else None), (b["s"] if b is not None else None)
+    m1, m2 = (a["max_rss"] if a is not None else None), (b["max_rss"] if b is not None else None)
+    c1, c2 = (a["cpu"] if a is not None else None), (b["cpu"] if b is not None else None)
+    jobs = int(b["jobs"] if b is not None else a["jobs"])
+    s_fit = linear(n1, s1, n2, s2) if a is not None and b is not None else (None, None)
+    both = a is not None and b is not None and min(s1, s2) > 0
+    power = math.log(s2 / s1) / math.log(n2 / n1) if both else None
+    m_fit = linear(n1, m1, n2, m2) if not (pd.isna(m1) or pd.isna(m2)) else (None, None)
+    print(
+        f"{rule:34s} {jobs:4d} {fmt(s1):>9s} {fmt(s2):>9s} {fmt(s_fit[0]):>9s} {fmt(s_fit[1], 2):>8s} "
+        f"{fmt(power, 2):>5s} {fmt(c1):>9s} {fmt(c2):>9s} {fmt(m1, 0):>9s} {fmt(m2, 0):>9s} "
+        f"{fmt(m_fit[0], 0):>9s} {fmt(m_fit[1], 1):>8s}"
+    )
+
+
+def print_rules(small: dict, large: dict) -> list[str]:
+    """The per-rule table from Snakemake's benchmark files; returns the rules it lists."""
     print(
         "\nper rule (s: wall seconds summed over a rule's jobs; cpu: CPU seconds, likewise, sampled; MB: Snakemake's "
         "max_rss, largest job; fit: base + per 1,000 cells, through both runs; exp: seconds ~ cells^exp)"
@@ -315,22 +333,13 @@ def main():
     print(head)
     print("-" * len(head))
     for rule in rules:
-        a = small["bench"].loc[rule] if rule in small["bench"].index else None
-        b = large["bench"].loc[rule] if rule in large["bench"].index else None
-        s1, s2 = (a["s"] if a is not None else None), (b["s"] if b is not None else None)
-        m1, m2 = (a["max_rss"] if a is not None else None), (b["max_rss"] if b is not None else None)
-        c1, c2 = (a["cpu"] if a is not None else None), (b["cpu"] if b is not None else None)
-        jobs = int(b["jobs"] if b is not None else a["jobs"])
-        s_fit = linear(n1, s1, n2, s2) if a is not None and b is not None else (None, None)
-        both = a is not None and b is not None and min(s1, s2) > 0
-        power = math.log(s2 / s1) / math.log(n2 / n1) if both else None
-        m_fit = linear(n1, m1, n2, m2) if not (pd.isna(m1) or pd.isna(m2)) else (None, None)
-        print(
-            f"{rule:34s} {jobs:4d} {fmt(s1):>9s} {fmt(s2):>9s} {fmt(s_fit[0]):>9s} {fmt(s_fit[1], 2):>8s} "
-            f"{fmt(power, 2):>5s} {fmt(c1):>9s} {fmt(c2):>9s} {fmt(m1, 0):>9s} {fmt(m2, 0):>9s} "
-            f"{fmt(m_fit[0], 0):>9s} {fmt(m_fit[1], 1):>8s}"
-        )
+        print_rule_row(rule, small, large)
+    return rules
 
+
+def print_quadratic(small: dict, large: dict) -> None:
+    """seconds = a + b * n^2 for the rules whose work grows with the square of the cells."""
+    n1, n2 = small["cells"], large["cells"]
     print("\nquadratic fits, seconds = a + b * n^2 (n in 1,000 cells)")
     for rule in QUADRATIC:
         if rule in small["bench"].index and rule in large["bench"].index:
@@ -338,6 +347,9 @@ def main():
             b = (s2 - s1) / ((n2 / 1000) ** 2 - (n1 / 1000) ** 2)
             print(f"  {rule:20s} a {s1 - b * (n1 / 1000) ** 2:8.2f} s   b {b:8.3f} s per (1,000 cells)^2")
 
+
+def print_training(runs: dict) -> None:
+    """Training seconds per cell per epoch: the rule's whole job and the epoch loop alone."""
     print("\ntraining, seconds per cell per epoch (rule: benchmark seconds / cells / epochs; loop: the epoch alone)")
     for rule in TRAINING:
         parts = []
@@ -350,6 +362,10 @@ def main():
             parts.append(f"{size} {per_cell * 1e3:.2f} ms (loop {loop * 1e3:.2f} ms)")
         print(f"  {rule:20s} " + ", ".join(parts))
 
+
+def print_peaks(small: dict, large: dict, rules: list[str]) -> None:
+    """Each rule's exact peak resident memory (the sampled peaks), beside Snakemake's max_rss."""
+    n1, n2 = small["cells"], large["cells"]
     print(
         "\nexact peak resident memory of each rule's largest single process (MB, largest job; Snakemake samples "
         "max_rss every 30 s after a job's first 15 s)"
@@ -366,6 +382,24 @@ def main():
         print(
             f"{rule:34s} {fmt(p1, 0):>9s} {fmt(p2, 0):>9s} {fmt(fit[0], 0):>9s} {fmt(fit[1], 1):>8s} {fmt(m2, 0):>14s}"
         )
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="600 and 1,200 cells (a smoke run)")
+    parser.add_argument("--reuse", action="store_true", help="skip (or resume) a size whose run is already there")
+    parser.add_argument("--workdir", type=Path, default=Path("/tmp/bench_resources"), help="scratch folder")
+    parser.add_argument("--cells", type=int, nargs=2, metavar=("SMALL", "LARGE"), help="target cells of the sizes")
+    parser.add_argument("--cores", type=int, default=2, help="snakemake --cores (default 2)")
+    args = parser.parse_args()
+    targets = dict(zip(("small", "large"), args.cells)) if args.cells else QUICK_SIZES if args.quick else SIZES
+    runs = run_sizes(targets, args)
+    small, large = runs["small"], runs["large"]
+    print_runs(runs)
+    rules = print_rules(small, large)
+    print_quadratic(small, large)
+    print_training(runs)
+    print_peaks(small, large, rules)
 
 
 if __name__ == "__main__":

@@ -3,9 +3,9 @@
 Run from the repository root:  python tests/perf/bench_store_integrity.py [--quick] [--cells N] [--tmp DIR]
 
 Writes a synthetic store (2 channels, 64 x 64, uint8, incompressible crops; ~8 GiB at the default
-1,000,000 cells) twice with ``write_crop_store``: in the earlier format (no chunk checksums,
-all-zero chunks not written) and in the current one (crc32c on every chunk, every chunk written).
-For each it prints the write time, the full sequential read time (``open_crop_store(...,
+1,000,000 cells) twice: in the earlier format (``write_unchecked_crop_store``: no chunk checksums,
+all-zero chunks not written) and in the current one (``write_crop_store``: crc32c on every chunk,
+every chunk written). For each it prints the write time, the full sequential read time (``open_crop_store(...,
 memory_limit=None)`` read in store order in slices, as extraction does) with the page cache
 dropped for the store's files first (cold) and again at once (warm, when it fits in memory), the
 open-time shard check (cold and warm) and the bytes on disk. The formats alternate (``--repeats``
@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pcinpaint.crops.store import SHARD_CELLS, open_crop_store, write_crop_store
+from pcinpaint.crops.store import SHARD_CELLS, open_crop_store, write_crop_store, write_unchecked_crop_store
 
 CHANNELS, SIZE = 2, 64
 BATCH = 4 * SHARD_CELLS
@@ -71,10 +71,15 @@ def read_all(path: Path) -> tuple[float, float]:
     return t1 - t0, time.perf_counter() - t1
 
 
+def write_store(checksums: bool):
+    """The store's writer in the format measured: with chunk checksums, or the earlier one."""
+    return write_crop_store if checksums else write_unchecked_crop_store
+
+
 def measure(folder: Path, n_cells: int, checksums: bool) -> dict:
     path = folder / f"crops_{'crc' if checksums else 'old'}.zarr"
     t0 = time.perf_counter()
-    write_crop_store(path, batches(n_cells), n_cells, CHANNELS, SIZE, checksums=checksums)
+    write_store(checksums)(path, batches(n_cells), n_cells, CHANNELS, SIZE)
     write_s = time.perf_counter() - t0
     drop_cache(path)
     open_cold, read_cold = read_all(path)
@@ -114,7 +119,7 @@ def main() -> None:
     folder = Path(tempfile.mkdtemp(prefix="bench_store_integrity.", dir=args.tmp))
     try:
         for checksums in (False, True):  # imports and first-call costs, outside the figures
-            write_crop_store(folder / "warmup.zarr", batches(2 * BATCH), 2 * BATCH, CHANNELS, SIZE, checksums=checksums)
+            write_store(checksums)(folder / "warmup.zarr", batches(2 * BATCH), 2 * BATCH, CHANNELS, SIZE)
             read_all(folder / "warmup.zarr")
         runs = {False: [], True: []}
         for r in range(args.repeats):  # ABBA order, so that a drift in the machine's load favours neither

@@ -77,7 +77,8 @@ def dataset_block(kind: str, folder: Path) -> dict:
         )
     else:
         block.update(
-            source="crops", precropped={"root": str(folder / "crops"), "tokens": {"rfp": "_rfp", "gfp": "_gfp"}}
+            source="crop_folders",
+            crop_folders={"root": str(folder / "crops"), "tokens": {"rfp": "_rfp", "gfp": "_gfp"}},
         )
     return validate_config({"datasets": {"d": block}})["datasets"]["d"]
 
@@ -108,46 +109,66 @@ def make_inputs(case: str, n: int, folder: Path) -> None:
     if case == "gather_crops":
         make_chunks(n, folder, rng)
     elif case == "import_crops_hdf5":
-        import h5py
-
-        with h5py.File(folder / "Chong_set.hdf5", "w") as f:
-            data = f.create_dataset("data1", (n, 2 * 64 * 64), np.float32)
-            for at in range(0, n, 4096):
-                m = min(4096, n - at)
-                data[at : at + m] = rng.random((m, 2 * 64 * 64), np.float32) * 4000
-            onehot = np.zeros((n, len(CLASSES)), np.float32)
-            onehot[np.arange(n), rng.integers(0, len(CLASSES), n)] = 1
-            f.create_dataset("Index1", data=onehot)
+        _make_labelled_hdf5(n, folder, rng)
     elif case == "import_crops_folders":
-        import tifffile
-
-        for i in range(n):
-            protein = f"P{i // CELLS_PER_IMAGE:03d}"
-            where = folder / "crops" / protein
-            if i % CELLS_PER_IMAGE == 0:
-                where.mkdir(parents=True)
-            for token in ("_rfp", "_gfp"):
-                plane = rng.integers(0, 4000, (64, 64), dtype=np.uint16)
-                tifffile.imwrite(where / f"{protein}_1_{i % CELLS_PER_IMAGE}{token}.tif", plane)
+        _make_crop_folders(n, folder, rng)
     elif case.startswith("import_features"):
-        cells = _cells(n, rng)
-        cells.to_parquet(folder / "cells.parquet", index=False)
-        user = pd.DataFrame(rng.normal(size=(n, FEATURES)).astype(np.float32), columns=_feature_names("Feat"))
-        user.insert(0, "FileName", [f"img{i // CELLS_PER_IMAGE}.tif" for i in range(n)])
-        user.insert(0, "cell_id", cells["cell_id"])
-        user = user.iloc[rng.permutation(n)]
-        if case.endswith("parquet"):
-            user.to_parquet(folder / "user.parquet", index=False)
-        else:
-            user.to_csv(folder / "user.csv", index=False, float_format="%.7g")
+        _make_user_features(case, n, folder, rng)
     else:  # export_h5ad
-        from pcinpaint.features.table import feature_table_writer
-
-        cells = _cells(n, rng)
-        with feature_table_writer(cells, folder / "pci_conv3.parquet", "pci_conv3", FEATURES) as table:
-            for at in range(0, n, 4096):
-                table.write(rng.normal(size=(min(4096, n - at), FEATURES)).astype(np.float32))
+        _make_feature_table(n, folder, rng)
     done.touch()
+
+
+def _make_labelled_hdf5(n: int, folder: Path, rng) -> None:
+    """A DeepLoc-layout file of ``n`` random crops, written in slabs as a large set is."""
+    import h5py
+
+    with h5py.File(folder / "Chong_set.hdf5", "w") as f:
+        data = f.create_dataset("data1", (n, 2 * 64 * 64), np.float32)
+        for at in range(0, n, 4096):
+            m = min(4096, n - at)
+            data[at : at + m] = rng.random((m, 2 * 64 * 64), np.float32) * 4000
+        onehot = np.zeros((n, len(CLASSES)), np.float32)
+        onehot[np.arange(n), rng.integers(0, len(CLASSES), n)] = 1
+        f.create_dataset("Index1", data=onehot)
+
+
+def _make_crop_folders(n: int, folder: Path, rng) -> None:
+    """One TIFF per cell and channel, a folder per protein of ``CELLS_PER_IMAGE`` cells."""
+    import tifffile
+
+    for i in range(n):
+        protein = f"P{i // CELLS_PER_IMAGE:03d}"
+        where = folder / "crops" / protein
+        if i % CELLS_PER_IMAGE == 0:
+            where.mkdir(parents=True)
+        for token in ("_rfp", "_gfp"):
+            plane = rng.integers(0, 4000, (64, 64), dtype=np.uint16)
+            tifffile.imwrite(where / f"{protein}_1_{i % CELLS_PER_IMAGE}{token}.tif", plane)
+
+
+def _make_user_features(case: str, n: int, folder: Path, rng) -> None:
+    """The cell table and a user's feature table (shuffled rows) as parquet or CSV, by ``case``."""
+    cells = _cells(n, rng)
+    cells.to_parquet(folder / "cells.parquet", index=False)
+    user = pd.DataFrame(rng.normal(size=(n, FEATURES)).astype(np.float32), columns=_feature_names("Feat"))
+    user.insert(0, "FileName", [f"img{i // CELLS_PER_IMAGE}.tif" for i in range(n)])
+    user.insert(0, "cell_id", cells["cell_id"])
+    user = user.iloc[rng.permutation(n)]
+    if case.endswith("parquet"):
+        user.to_parquet(folder / "user.parquet", index=False)
+    else:
+        user.to_csv(folder / "user.csv", index=False, float_format="%.7g")
+
+
+def _make_feature_table(n: int, folder: Path, rng) -> None:
+    """A feature table of ``n`` cells written through the workflow's streaming writer."""
+    from pcinpaint.features.table import feature_table_writer
+
+    cells = _cells(n, rng)
+    with feature_table_writer(cells, folder / "pci_conv3.parquet", "pci_conv3", FEATURES) as table:
+        for at in range(0, n, 4096):
+            table.write(rng.normal(size=(min(4096, n - at), FEATURES)).astype(np.float32))
 
 
 def _feature_names(prefix: str) -> list[str]:

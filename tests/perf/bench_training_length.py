@@ -28,14 +28,14 @@ import torch
 
 from pcinpaint.benchmarks.comparisons import dataset_labels, image_terms
 from pcinpaint.benchmarks.knn import loo_knn_accuracy
-from pcinpaint.benchmarks.pairwise import pairwise_scores
+from pcinpaint.benchmarks.pairwise import PairDraws, pairwise_scores
 from pcinpaint.config import DatasetConfig, dataset_seed, load_config
 from pcinpaint.crops.store import open_crop_store
 from pcinpaint.features.encoder import encoder_features, random_encoder
 from pcinpaint.features.table import split_table
 from pcinpaint.io import read_table
 from pcinpaint.model.spec import ModelSpec
-from pcinpaint.model.train import TrainConfig, train
+from pcinpaint.model.train import RunOptions, TrainConfig, TrainingTask, train
 
 
 def scores(features: np.ndarray, labels, image_ids, terms, seed: int) -> tuple[float, float]:
@@ -43,7 +43,7 @@ def scores(features: np.ndarray, labels, image_ids, terms, seed: int) -> tuple[f
     known = labels.notna().to_numpy()
     acc = loo_knn_accuracy(features[known], labels[known].to_numpy(), k=11)
     inside = np.isin(image_ids, terms.index.to_numpy())
-    pair = pairwise_scores(features[inside], image_ids[inside], terms, seed=seed)
+    pair = pairwise_scores(features[inside], image_ids[inside], terms, PairDraws(seed=seed))
     return float(acc), float(pair.set_index("term").loc["overall", "score"])
 
 
@@ -106,17 +106,8 @@ def main(argv=None) -> None:
                 )
                 t0 = time.perf_counter()
                 # a longer run with the same settings resumes from the shorter one's checkpoint
-                model, history = train(
-                    crops,
-                    image_ids,
-                    spec,
-                    cfg.structural,
-                    cfg.protein,
-                    tcfg,
-                    checkpoint,
-                    progress=False,
-                    objective=objective,
-                )
+                task = TrainingTask(spec, cfg.structural, cfg.protein, objective)
+                model, history = train(crops, image_ids, task, tcfg, checkpoint, RunOptions(progress=False))
                 trained = time.perf_counter() - t0
                 layers = encoder_features(model.source, store)
                 for layer, x in layers.items():

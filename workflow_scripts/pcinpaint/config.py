@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import difflib
 import functools
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -118,6 +119,8 @@ def validate_config(config: dict, where: str = "config") -> dict:
     if isinstance(config.get("datasets"), dict):
         for name in [n for n, ds in config["datasets"].items() if ds is None]:
             del config["datasets"][name]
+        for name, ds in config["datasets"].items():
+            _renamed_crop_folders(name, ds, where)
     validate_instance(config, load_schema(), where)
     for name, ds in config["datasets"].items():
         _check_folder_name(name, where, config.get("published_weights", {}))
@@ -126,6 +129,30 @@ def validate_config(config: dict, where: str = "config") -> dict:
         if ds["benchmarks"]["label_level"] == "auto":
             ds["benchmarks"]["label_level"] = "image" if ds["source"] == "hpa" else "cell"
     return config
+
+
+def _renamed_crop_folders(name: str, ds, where: str) -> None:
+    """The crop folders' spelling before ``crop_folders`` (``source: crops`` and the
+    ``precropped:`` block) read as the new one, with one note, so a config written before the
+    rename runs as it did; the schema knows the new spelling only."""
+    if not isinstance(ds, dict):
+        return  # the schema names what is wrong with it
+    old = []
+    if ds.get("source") == "crops":
+        old.append("'source: crops'")
+        ds["source"] = "crop_folders"
+    if "precropped" in ds:
+        if "crop_folders" in ds:
+            raise ConfigError(
+                f"{where}: datasets.{name}: 'precropped:' is the old name of 'crop_folders:' and both are "
+                "given; keep 'crop_folders:'"
+            )
+        old.append("'precropped:'")
+        ds["crop_folders"] = ds.pop("precropped")
+    if old:
+        verb = "are" if len(old) > 1 else "is"
+        note = f"{' and '.join(old)} {verb} now 'crop_folders' (the old spelling is read the same way)"
+        print(f"note: datasets.{name}: {note}", file=sys.stderr)
 
 
 def marker_scaling(ds: dict) -> str:
@@ -138,7 +165,7 @@ def marker_scaling(ds: dict) -> str:
     if markers != "auto":
         return markers
     human = sum(c["role"] == "structural" for c in ds["channels"]) == 2
-    cut_from_fields = ds.get("source") not in PRECROPPED_SOURCES
+    cut_from_fields = ds.get("source") not in CROPPED_SOURCES
     return "reference" if is_published(ds["model"]["model_from"]) and human and cut_from_fields else "per_crop"
 
 
@@ -148,10 +175,10 @@ SOURCE_BLOCKS = {
     "samplesheet": "samplesheet",
     "hpa": "hpa",
     "yeast_screen": "yeast_screen",
-    "crops": "precropped",
+    "crop_folders": "crop_folders",
     "labelled_hdf5": "labelled_hdf5",
 }
-PRECROPPED_SOURCES = ("crops", "labelled_hdf5")
+CROPPED_SOURCES = ("crop_folders", "labelled_hdf5")
 #: the kNN's k that ranks layers (Table 1) and picks each family's best set for the classifiers
 #: and the UMAPs, as in the paper; benchmarks.ks must include it
 RANKING_K = 11
@@ -171,24 +198,31 @@ def _check_channel_map(ds: dict, block: str, key: str, names: list[str], prefix:
         )
 
 
-def _check_dataset(name: str, ds: dict, where: str, datasets: dict, published: dict) -> None:
-    prefix = f"{where}: datasets.{name}"
+def _check_channels(ds: dict, prefix: str) -> tuple[list[str], list[str]]:
+    """Channel names unique, at least one structural and one protein channel; returns the
+    names and roles the other checks compare against."""
     names = [c["name"] for c in ds["channels"]]
     if len(set(names)) != len(names):
         raise ConfigError(f"{prefix}.channels: channel names must be unique, got {names}")
     roles = [c["role"] for c in ds["channels"]]
     if "protein" not in roles or "structural" not in roles:
         raise ConfigError(f"{prefix}.channels: need at least one structural and one protein channel, got roles {roles}")
+    return names, roles
+
+
+def _check_source(ds: dict, prefix: str, names: list[str]) -> None:
+    """The source's own block is given; cells that arrive cropped have no segmentation (a crop
+    folder's tokens name every channel), fields have one, segmenting one of the channels."""
     block = SOURCE_BLOCKS.get(ds["source"])
     if block and block not in ds:
         raise ConfigError(f"{prefix}.{block}: required when source is '{ds['source']}'")
-    if ds["source"] in PRECROPPED_SOURCES:
+    if ds["source"] in CROPPED_SOURCES:
         if "segmentation" in ds:
             raise ConfigError(
                 f"{prefix}.segmentation: source '{ds['source']}' gives cells already cropped; "
                 "remove the segmentation block"
             )
-        if block == "precropped":
+        if block == "crop_folders":
             _check_channel_map(ds, block, "tokens", names, prefix)
     elif "segmentation" not in ds:
         raise ConfigError(f"{prefix}.segmentation: required when source is '{ds['source']}'")
@@ -196,60 +230,74 @@ def _check_dataset(name: str, ds: dict, where: str, datasets: dict, published: d
         seg = ds["segmentation"]
         if seg["channel"] not in names:
             raise ConfigError(f"{prefix}.segmentation.channel: '{seg['channel']}' is not one of the channels {names}")
-    if ds["source"] == "hpa":
-        _check_channel_map(ds, "hpa", "colours", names, prefix)
-    if ds["source"] == "yeast_screen" and ds["yeast_screen"].get("layout", "interleaved") == "single":
+
+
+def _check_yeast_screen(ds: dict, prefix: str, names: list[str]) -> None:
+    """A yeast screen's file tokens (layout single) name every channel; method provided's masks
+    are files beside the channels', named by a token of their own (layout single)."""
+    screen = ds["yeast_screen"]
+    layout = screen.get("layout", "interleaved")
+    if layout == "single":
         _check_channel_map(ds, "yeast_screen", "tokens", names, prefix)
-    if ds["source"] == "yeast_screen":  # method provided's masks: files beside the channels', named by a token
-        masks, layout = ds["yeast_screen"].get("masks"), ds["yeast_screen"].get("layout", "interleaved")
-        if masks is not None and layout != "single":
-            raise ConfigError(
-                f"{prefix}.yeast_screen.masks: masks need layout 'single' (one label mask file per field, "
-                f"named by its token); layout is '{layout}'"
-            )
-        if masks is not None and (not masks or masks in ds["yeast_screen"]["tokens"].values()):
-            raise ConfigError(
-                f"{prefix}.yeast_screen.masks: '{masks}' is empty or a channel's token; give the masks' own token"
-            )
-        if ds["segmentation"]["method"] == "provided" and not masks:
-            raise ConfigError(
-                f"{prefix}.segmentation.method: 'provided' reads a label mask per field; set yeast_screen.masks "
-                "to the masks' file-name token (e.g. _mask; layout single)"
-            )
-    lo, hi = ds["crops"]["area_fraction"]
-    if lo > hi:
-        raise ConfigError(f"{prefix}.crops.area_fraction: lower bound {lo} is above upper bound {hi}")
-    if ds["source"] == "simulate":
-        preset = ds["simulate"]["preset"]
-        if tuple(roles) != PRESET_CHANNEL_ROLES[preset]:
-            raise ConfigError(
-                f"{prefix}.channels: preset '{preset}' produces channels with roles "
-                f"{list(PRESET_CHANNEL_ROLES[preset])}, config lists {roles}"
-            )
-        if ds["segmentation"]["method"] == "provided":
-            raise ConfigError(
-                f"{prefix}.segmentation.method: 'provided' needs a mask column; the simulator writes none"
-            )
+    masks = screen.get("masks")
+    if masks is not None and layout != "single":
+        raise ConfigError(
+            f"{prefix}.yeast_screen.masks: masks need layout 'single' (one label mask file per field, "
+            f"named by its token); layout is '{layout}'"
+        )
+    if masks is not None and (not masks or masks in screen["tokens"].values()):
+        raise ConfigError(
+            f"{prefix}.yeast_screen.masks: '{masks}' is empty or a channel's token; give the masks' own token"
+        )
+    if ds["segmentation"]["method"] == "provided" and not masks:
+        raise ConfigError(
+            f"{prefix}.segmentation.method: 'provided' reads a label mask per field; set yeast_screen.masks "
+            "to the masks' file-name token (e.g. _mask; layout single)"
+        )
+
+
+def _check_simulate(ds: dict, prefix: str, roles: list[str]) -> None:
+    """A simulator preset fixes the channel layout, and the simulator writes no masks."""
+    preset = ds["simulate"]["preset"]
+    if tuple(roles) != PRESET_CHANNEL_ROLES[preset]:
+        raise ConfigError(
+            f"{prefix}.channels: preset '{preset}' produces channels with roles "
+            f"{list(PRESET_CHANNEL_ROLES[preset])}, config lists {roles}"
+        )
+    if ds["segmentation"]["method"] == "provided":
+        raise ConfigError(f"{prefix}.segmentation.method: 'provided' needs a mask column; the simulator writes none")
+
+
+def _check_model_from(name: str, ds: dict, prefix: str, datasets: dict, published: dict) -> None:
+    """``model.model_from`` names published weights, or another dataset that trains its own
+    network on crops of the same channel layout."""
     source = ds["model"]["model_from"]
     if is_published(source):
         if source not in published:
             raise ConfigError(
                 f"{prefix}.model.model_from: no published_weights entry named '{source}' (have {sorted(published)})"
             )
-        source = None  # the published networks take the channel layout of the paper's screens
-    if source is not None and source not in datasets:
+        return  # the published networks take the channel layout of the paper's screens
+    if source is None:
+        return
+    if source not in datasets:
         raise ConfigError(f"{prefix}.model.model_from: no dataset named '{source}' (have {sorted(datasets)})")
     if source == name:
         raise ConfigError(f"{prefix}.model.model_from: a dataset cannot take its model from itself")
-    if source is not None:
-        theirs = [c["role"] for c in datasets[source]["channels"]]
-        if theirs != roles:  # order matters: channels feed the network by position
-            raise ConfigError(
-                f"{prefix}.model.model_from: '{source}' has channel roles {theirs}, this dataset {roles}; "
-                "a model only extracts features from crops of the same channel layout"
-            )
-    if source is not None and datasets[source]["model"]["model_from"] is not None:
+    theirs = [c["role"] for c in datasets[source]["channels"]]
+    roles = [c["role"] for c in ds["channels"]]
+    if theirs != roles:  # order matters: channels feed the network by position
+        raise ConfigError(
+            f"{prefix}.model.model_from: '{source}' has channel roles {theirs}, this dataset {roles}; "
+            "a model only extracts features from crops of the same channel layout"
+        )
+    if datasets[source]["model"]["model_from"] is not None:
         raise ConfigError(f"{prefix}.model.model_from: '{source}' itself uses model_from; name the dataset that trains")
+
+
+def _check_features(ds: dict, prefix: str, names: list[str]) -> None:
+    """VGG16's colours name channels; the raw features' downsampling divides the stored crops; the
+    benchmarks' ks include the k that ranks the layers."""
     for colour, channel in ds["baselines"].get("vgg16_rgb", {}).items():
         if channel is not None and channel not in names:
             raise ConfigError(f"{prefix}.baselines.vgg16_rgb.{colour}: '{channel}' is not one of the channels {names}")
@@ -266,6 +314,25 @@ def _check_dataset(name: str, ds: dict, where: str, datasets: dict, published: d
             f"{prefix}.benchmarks.ks: must include {RANKING_K}, the k that ranks the layers and picks each "
             f"family's best (the paper's), got {ks}"
         )
+
+
+def _check_dataset(name: str, ds: dict, where: str, datasets: dict, published: dict) -> None:
+    """The cross-field rules of one dataset, one concern at a time, in the order their errors
+    are reported (the first that fails is the one line a user sees)."""
+    prefix = f"{where}: datasets.{name}"
+    names, roles = _check_channels(ds, prefix)
+    _check_source(ds, prefix, names)
+    if ds["source"] == "hpa":
+        _check_channel_map(ds, "hpa", "colours", names, prefix)
+    if ds["source"] == "yeast_screen":
+        _check_yeast_screen(ds, prefix, names)
+    lo, hi = ds["crops"]["area_fraction"]
+    if lo > hi:
+        raise ConfigError(f"{prefix}.crops.area_fraction: lower bound {lo} is above upper bound {hi}")
+    if ds["source"] == "simulate":
+        _check_simulate(ds, prefix, roles)
+    _check_model_from(name, ds, prefix, datasets, published)
+    _check_features(ds, prefix, names)
 
 
 #: keys added after results were made without them, each at the value that reproduces those
@@ -350,7 +417,7 @@ def config_paths(config: dict) -> list[tuple[str, str]]:
         adapter = {  # the paths of the dataset's own input source (blocks of other sources are unused)
             "samplesheet": [("samplesheet", ds.get("samplesheet"))],
             "yeast_screen": [(f"yeast_screen.{k}", ds.get("yeast_screen", {}).get(k)) for k in ("root", "annotations")],
-            "crops": [("precropped.root", ds.get("precropped", {}).get("root"))],
+            "crop_folders": [("crop_folders.root", ds.get("crop_folders", {}).get("root"))],
             "hpa": [("hpa.location_table", ds.get("hpa", {}).get("location_table"))],
             "labelled_hdf5": [
                 (f"labelled_hdf5.paths[{i}]", p) for i, p in enumerate(ds.get("labelled_hdf5", {}).get("paths", []))

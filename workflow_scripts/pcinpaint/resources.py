@@ -338,16 +338,23 @@ def input_mb(paths) -> float:
     return total / 2**20
 
 
-def job_size(
-    files,
-    channels: int = 3,
-    epochs: int = 0,
-    width: float = 1.0,
-    fields_per_chunk: int | None = None,
-    max_cells: int | None = None,
-    summed: bool = False,
-    memory_gb: float | None = None,
-) -> JobSize:
+@dataclass(frozen=True)
+class SizeHints:
+    """What the config tells ``job_size`` beside the job's files: the dataset's channels (a crop
+    store says otherwise), training's ``epochs`` and network ``width``, ``fields_per_chunk``, the
+    benchmarks' ``max_cells``, whether the cells of all tables add up (``summed``: the chunks a
+    gather combines) and training's ``memory_gb`` for crops."""
+
+    channels: int = 3
+    epochs: int = 0
+    width: float = 1.0
+    fields_per_chunk: int | None = None
+    max_cells: int | None = None
+    summed: bool = False
+    memory_gb: float | None = None
+
+
+def job_size(files, hints: SizeHints = SizeHints()) -> JobSize:
     """The sizes a job's input files give, from their headers only.
 
     A crop store gives the cells, channels and crop pixels; parquet tables the feature values
@@ -359,7 +366,8 @@ def job_size(
     the only rows they read), not the cells, whose cell-table columns are still read.
     ``memory_gb``: training's budget for crops (a store over it is streamed).
     """
-    cap = max_cells or float("inf")
+    channels, summed = hints.channels, hints.summed
+    cap = hints.max_cells or float("inf")
     cells, values, knn_work, fields, pixels, crop_pixels = 0, 0, 0.0, 0.0, FIELD_PIXELS, 64 * 64
     held = 0
     for path in map(Path, files):
@@ -380,21 +388,21 @@ def job_size(
                 knn_work += float(rows) ** 2 * (cols + KNN_PAIR_OVERHEAD)
         elif path.name == "samplesheet.tsv":
             n_fields, first = sheet_fields(path)
-            chunks = n_chunks(n_fields, fields_per_chunk or max(n_fields, 1))
+            chunks = n_chunks(n_fields, hints.fields_per_chunk or max(n_fields, 1))
             fields, pixels = n_fields / chunks, image_pixels(first)
     return JobSize(
         cells=cells,
         channels=channels,
         crop_pixels=crop_pixels,
-        epochs=epochs,
-        width=width,
+        epochs=hints.epochs,
+        width=hints.width,
         values=values,
         knn_work=knn_work,
         fields=fields,
         field_pixels=pixels,
         input_mb=input_mb(files),
         held=held,
-        crops_budget_mb=math.inf if memory_gb is None else memory_gb * 1024,
+        crops_budget_mb=math.inf if hints.memory_gb is None else hints.memory_gb * 1024,
     )
 
 

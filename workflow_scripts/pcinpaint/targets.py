@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pcinpaint.config import PRECROPPED_SOURCES
+from pcinpaint.config import CROPPED_SOURCES
 from pcinpaint.errors import InputError
 from pcinpaint.io import table_columns
 
@@ -74,7 +74,7 @@ class Targets:
 
     datasets: list[str]
     simulated: list[str]
-    precropped: list[str]
+    cropped: list[str]
     segmented: list[str]
     trained: list[str]
     published: list[str]
@@ -92,8 +92,8 @@ class Targets:
         return cls(
             datasets=names,
             simulated=[d for d in names if sets[d]["source"] == "simulate"],
-            precropped=[d for d in names if sets[d]["source"] in PRECROPPED_SOURCES],
-            segmented=[d for d in names if sets[d]["source"] not in PRECROPPED_SOURCES],
+            cropped=[d for d in names if sets[d]["source"] in CROPPED_SOURCES],
+            segmented=[d for d in names if sets[d]["source"] not in CROPPED_SOURCES],
             trained=[d for d in names if sets[d]["model"]["model_from"] is None],
             published=list(config.get("published_weights", {})),
             labelled=labelled,

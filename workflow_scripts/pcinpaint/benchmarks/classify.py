@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -116,37 +117,52 @@ class BalancedL1OneVsRest(ClassifierMixin, BaseEstimator):
         return self.classes_[np.argmax(scores, axis=1)]
 
 
-def make_model(
-    model: str = "logreg",
-    *,
-    n_estimators: int = 500,
-    max_features: float = 0.2,
-    seed: int = 0,
-    n_jobs: int = 1,
-    solver: str = "liblinear",
-    max_iter: int = 2000,
-    C: float = 1.0,
-) -> Pipeline | RandomForestClassifier:
+@dataclass(frozen=True)
+class ClassifierSettings:
+    """One classifier as the paper configures it, shared by ``make_model`` and ``cross_validate``.
+
+    ``model``: "logreg" or "forest"; ``n_estimators`` and ``max_features`` apply to the forest,
+    ``solver``, ``max_iter`` and ``C`` to logistic regression; ``n_jobs`` workers fit the
+    forest's trees or the one-vs-rest logistic models; ``seed`` fixes folds and fits.
+    """
+
+    model: str = "logreg"
+    n_estimators: int = 500
+    max_features: float = 0.2
+    seed: int = 0
+    n_jobs: int = 1
+    solver: str = "liblinear"
+    max_iter: int = 2000
+    C: float = 1.0
+
+
+def make_model(settings: ClassifierSettings | None = None) -> Pipeline | RandomForestClassifier:
     """The paper's classifier: L1 logistic regression (z-scored inputs) or a random forest."""
-    if model == "logreg":
-        if solver == "liblinear":
-            head = BalancedL1OneVsRest(C=C, max_iter=max_iter, random_state=seed, n_jobs=n_jobs)
-        elif solver == "saga":
+    s = settings or ClassifierSettings()
+    if s.model == "logreg":
+        if s.solver == "liblinear":
+            head = BalancedL1OneVsRest(C=s.C, max_iter=s.max_iter, random_state=s.seed, n_jobs=s.n_jobs)
+        elif s.solver == "saga":
             head = LogisticRegression(
-                l1_ratio=1.0, C=C, solver="saga", class_weight="balanced", max_iter=max_iter, random_state=seed
+                l1_ratio=1.0,
+                C=s.C,
+                solver="saga",
+                class_weight="balanced",
+                max_iter=s.max_iter,
+                random_state=s.seed,
             )
         else:
-            raise ValueError(f"solver must be one of {SOLVERS}, got {solver!r}")
+            raise ValueError(f"solver must be one of {SOLVERS}, got {s.solver!r}")
         return make_pipeline(StandardScaler(), head)
-    if model == "forest":
+    if s.model == "forest":
         return RandomForestClassifier(
-            n_estimators=n_estimators,
-            max_features=max_features,
+            n_estimators=s.n_estimators,
+            max_features=s.max_features,
             class_weight="balanced",
-            random_state=seed,
-            n_jobs=n_jobs,
+            random_state=s.seed,
+            n_jobs=s.n_jobs,
         )
-    raise ValueError(f"model must be one of {MODELS}, got {model!r}")
+    raise ValueError(f"model must be one of {MODELS}, got {s.model!r}")
 
 
 def classifier_cells(labels: pd.Series, bench: dict, seed: int) -> np.ndarray:
@@ -174,25 +190,19 @@ def make_folds(
 def cross_validate(
     features: np.ndarray,
     labels: Sequence,
+    settings: ClassifierSettings | None = None,
     *,
-    model: str = "logreg",
     groups: Sequence | None = None,
     folds: int = 5,
-    n_estimators: int = 500,
-    max_features: float = 0.2,
-    seed: int = 0,
-    n_jobs: int = 1,
-    solver: str = "liblinear",
-    max_iter: int = 2000,
-    C: float = 1.0,
 ) -> dict:
-    """Balanced accuracy of ``model`` under ``folds``-fold cross-validation (mean over folds).
+    """Balanced accuracy of the classifier ``settings`` describe under ``folds``-fold
+    cross-validation (mean over folds).
 
     Returns balanced_accuracy, sd and folds (per-fold scores), n_cells and n_classes (after
-    dropping classes too small for every test fold), n_dropped (cells dropped). ``n_jobs``
-    workers fit the forest's trees or the one-vs-rest logistic models; ``solver``,
-    ``max_iter`` and ``C`` apply to logistic regression. Deterministic for a given seed.
+    dropping classes too small for every test fold), n_dropped (cells dropped). Deterministic
+    for a given ``settings.seed``, whatever ``settings.n_jobs``.
     """
+    settings = settings or ClassifierSettings()
     x = np.asarray(features)
     y = np.asarray(labels).astype(str)
     g = None if groups is None else np.asarray(groups)
@@ -205,18 +215,9 @@ def cross_validate(
     n_classes = len(classes)
     if n_classes < 2:
         raise ValueError(f"fewer than 2 classes with at least {folds} members")
-    template = make_model(
-        model,
-        n_estimators=n_estimators,
-        max_features=max_features,
-        seed=seed,
-        n_jobs=n_jobs,
-        solver=solver,
-        max_iter=max_iter,
-        C=C,
-    )
+    template = make_model(settings)
     scores = []
-    for train, test in make_folds(y, g, folds, seed):
+    for train, test in make_folds(y, g, folds, settings.seed):
         fitted = clone(template).fit(x[train], y[train])
         with warnings.catch_warnings():  # grouped folds may miss a class in one test fold
             warnings.filterwarnings("ignore", message="y_pred contains classes not in y_true")

@@ -16,7 +16,9 @@ the feature tables and the cell table; labels come from ``labels`` as the datase
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -24,8 +26,12 @@ import pandas as pd
 from pcinpaint.errors import NotRun
 from pcinpaint.features.manifest import NOT_RUN, VGG16_STRATEGIES
 from pcinpaint.features.reading import FeatureFile, FeatureRows, read_cell_rows
-from pcinpaint.inputs.annotations import aliases, cell_labels, read_annotations, terms_for_pairwise
+from pcinpaint.inputs.annotations import LabelSettings, aliases, cell_labels, read_annotations, terms_for_pairwise
 from pcinpaint.io import read_table
+
+if TYPE_CHECKING:  # for annotations only: scikit-learn and the distance code load when a table is scored
+    from pcinpaint.benchmarks.classify import ClassifierSettings
+    from pcinpaint.benchmarks.pairwise import PairDraws
 
 log = logging.getLogger(__name__)
 
@@ -63,15 +69,13 @@ def dataset_labels(cells: pd.DataFrame, bench: dict) -> pd.Series:
             a.get("column"),
         )
         names = aliases(a["path"], a.get("layout", "auto"), a.get("key"))
-    return cell_labels(
-        cells,
-        column=bench.get("label_column"),
-        annotations=annotations,
-        mode=bench.get("label_mode", "combined"),
+    settings = LabelSettings(
         label_from=bench["label_from"],
+        column=bench.get("label_column"),
+        mode=bench.get("label_mode", "combined"),
         merge=bench.get("merge") or None,
-        aliases=names,
     )
+    return cell_labels(cells, settings, annotations=annotations, aliases=names)
 
 
 def label_columns(bench: dict) -> list[str]:
@@ -227,16 +231,22 @@ def table1(supptable1: pd.DataFrame, k: int = 11) -> pd.DataFrame:
     return pd.DataFrame({"layer": pci["layer"], f"balanced_accuracy_k{k}": pci[f"k{k}"]}).reset_index(drop=True)
 
 
+@dataclass(frozen=True)
+class ClassifierTableSettings:
+    """How ``classifier_table`` scores: the classifier settings (each row sets its own model),
+    the folds, and the k at which ``supptable1`` picks each family's best layer."""
+
+    classifier: ClassifierSettings
+    folds: int
+    k: int = 11
+
+
 def classifier_table(
     manifest: pd.DataFrame,
     supptable1: pd.DataFrame,
     labels: pd.Series,
     cells: pd.DataFrame,
-    n_estimators: int,
-    folds: int,
-    seed: int,
-    k: int = 11,
-    n_jobs: int = 1,
+    settings: ClassifierTableSettings,
     note: str = "",
 ) -> pd.DataFrame:
     """``supptable2``: CV balanced accuracy of both classifiers on each family's best layer,
@@ -247,6 +257,7 @@ def classifier_table(
     marked not run with their ``reason``."""
     from pcinpaint.benchmarks.classify import cross_validate
 
+    folds, k = settings.folds, settings.k
     keep = labels.notna().to_numpy()
     y = labels[keep].astype(str).to_numpy()
     groups = cells["image_id"].to_numpy()[keep]
@@ -259,16 +270,7 @@ def classifier_table(
             for split, g in (("stratified", None), ("grouped by image", groups)):
                 row = {"feature_set": name, "model": model, "folds": split}
                 try:
-                    r = cross_validate(
-                        x,
-                        y,
-                        model=model,
-                        groups=g,
-                        folds=folds,
-                        n_estimators=n_estimators,
-                        seed=seed,
-                        n_jobs=n_jobs,
-                    )
+                    r = cross_validate(x, y, replace(settings.classifier, model=model), groups=g, folds=folds)
                 except ValueError as exc:  # too few classes with enough cells (or images) for the folds
                     rows.append(row | {"balanced_accuracy": "", "cells": note, "note": str(exc)})
                     continue
@@ -360,11 +362,11 @@ def pairwise_tables(
     sets: list[str],
     cells: pd.DataFrame,
     terms: pd.Series,
-    n_pairs: int,
-    cell_line_pairs: int,
-    seed: int,
+    fig2b_draws: PairDraws,
+    table2_draws: PairDraws,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """``fig2b`` (score per term and overall, per feature set) and ``table2`` (cell-line control)."""
+    """``fig2b`` (score per term and overall, per feature set) and ``table2`` (cell-line control),
+    each from its own draws (``benchmarks.pairwise_pairs`` and ``benchmarks.cell_line_pairs`` pairs)."""
     from pcinpaint.benchmarks.pairwise import cell_line_scores, pairwise_scores
 
     paths = manifest.set_index("name")["path"]
@@ -379,12 +381,10 @@ def pairwise_tables(
     for name in sets:
         # the cells of the drawn images only, z-scored over every cell in the terms
         x = FeatureRows(FeatureFile(paths[name], cells["store_index"].to_numpy()), np.flatnonzero(in_terms))
-        scores.append(pairwise_scores(x, ids, terms, n_pairs, seed).assign(feature_set=name))
+        scores.append(pairwise_scores(x, ids, terms, fig2b_draws).assign(feature_set=name))
         if has_lines:
             lines.append(
-                cell_line_scores(x, ids, image_lines[terms.index], terms, cell_line_pairs, seed).assign(
-                    feature_set=name
-                )
+                cell_line_scores(x, ids, image_lines[terms.index], terms, table2_draws).assign(feature_set=name)
             )
     fig2b = pd.concat(scores, ignore_index=True) if scores else pd.DataFrame(columns=["feature_set", "term", "score"])
     table2 = (

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -138,27 +139,54 @@ def loo_neighbours(features: np.ndarray, k: int, extra: int = 16, block_rows: in
     exactly. ``extra`` sets how many candidates are kept beyond k, not which neighbours are
     returned. ``block_rows`` rows are processed at a time (default: about 128 MiB per block).
     """
+    x = _checked_features(features, k)
+    n = len(x)
+    m = k + extra
+    if m >= n - 1:  # every other row is a candidate: exact sort, no bound needed
+        return _all_neighbours(x, k)
+    search = _Search.of(x, k, m)
+    out = np.empty((n, k), np.int64)
+    if block_rows is None:
+        block_rows = _BLOCK_ELEMENTS // n
+    block_rows = int(max(1, min(n, block_rows)))
+    for start in range(0, n, block_rows):
+        _block_neighbours(search, np.arange(start, min(n, start + block_rows)), out)
+    return out
+
+
+def _checked_features(features: np.ndarray, k: int) -> np.ndarray:
+    """The features as a 2-D finite array with more rows than k: the query's preconditions."""
     x = np.asarray(features)
     if x.ndim != 2:
         raise ValueError(f"features must be 2-D, got shape {x.shape}")
-    n, d = x.shape
+    n = x.shape[0]
     if not 1 <= k < n:
         raise ValueError(f"k={k} needs 1 <= k < number of cells ({n})")
     if not np.isfinite(x).all():
         raise ValueError("features contain NaN or infinite values")
-    out = np.empty((n, k), np.int64)
-    m = k + extra
-    if m >= n - 1:  # every other row is a candidate: exact sort, no bound needed
-        others = np.arange(n - 1)[None, :]
-        for part in row_chunks(n, n * d * 8):
-            rows = np.arange(part.start, part.stop)
-            cand = others + (others >= rows[:, None])
-            out[part] = _order_exact(x, rows, cand)[0][:, :k]
-        return out
+    return x
 
-    # Distances are translation invariant: centring keeps the float32 norms (and so the
-    # rounding bound) small. fl(x - mu) and the float32 cast are relative roundings per
-    # coordinate, which the bound below covers.
+
+def _all_neighbours(x: np.ndarray, k: int) -> np.ndarray:
+    """Every row's k nearest by sorting its exact distances to all others: for small sets,
+    where the candidates would be every other row anyway."""
+    n, d = x.shape
+    out = np.empty((n, k), np.int64)
+    others = np.arange(n - 1)[None, :]
+    for part in row_chunks(n, n * d * 8):
+        rows = np.arange(part.start, part.stop)
+        cand = others + (others >= rows[:, None])
+        out[part] = _order_exact(x, rows, cand)[0][:, :k]
+    return out
+
+
+def _centred(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Centred float32 rows and their float64 squared norms.
+
+    Distances are translation invariant: centring keeps the float32 norms (and so the rounding
+    bound) small. fl(x - mu) and the float32 cast are relative roundings per coordinate, which
+    the bound covers."""
+    n, d = x.shape
     mean = np.zeros(d)
     for part in row_chunks(n, d * 8):
         mean += np.add.reduce(x[part], axis=0, dtype=np.float64)
@@ -169,54 +197,94 @@ def loo_neighbours(features: np.ndarray, k: int, extra: int = 16, block_rows: in
     norms = np.empty(n)
     for part in row_chunks(n, d * 8):
         norms[part] = np.square(work[part].astype(np.float64)).sum(axis=1)
-    norms32 = norms.astype(np.float32)
-    error = _RoundingBound(d)
-    # Rows with the largest norms (outliers) would loosen a bound taken over all rows:
-    # the bound over the rest serves every row, and the outliers are checked one by one.
+    return work, norms
+
+
+def _outliers(norms: np.ndarray) -> tuple[np.ndarray, float]:
+    """Rows of the largest norms, and the largest norm of the rest.
+
+    Outliers would loosen a bound taken over all rows: the bound over the rest serves every
+    row, and the outliers are checked one by one."""
+    n = len(norms)
     outliers = np.argsort(norms)[-max(1, n // 100) :]
     typical = float(np.delete(norms, outliers).max()) if n > len(outliers) else float(norms.max())
-    outliers = outliers[norms[outliers] > typical]
-    sample = np.sort(np.random.default_rng(0).choice(n, size=min(n, 32 * m), replace=False))
-    if block_rows is None:
-        block_rows = _BLOCK_ELEMENTS // n
-    block_rows = int(max(1, min(n, block_rows)))
+    return outliers[norms[outliers] > typical], typical
 
-    for start in range(0, n, block_rows):
-        rows = np.arange(start, min(n, start + block_rows))
-        row_norms = norms[rows]
-        # |x_j|^2 - 2 x_i.x_j: |x_i|^2 is added per row below
-        block = squared_distances(work[rows], work, None, norms32, clip=False)
-        block[np.arange(len(rows)), rows] = np.inf  # self is never a neighbour
-        cand, approx = _smallest(block, m, sample)
-        # Measure exactly the candidates that could be among the k nearest (approximation
-        # within twice the error bound of the k-th): all m for rows with a wide bound (large
-        # norms), for the others as many as the widest of them needs.
-        slack = error(row_norms, typical)
-        need = (approx <= (approx[:, k - 1] + 2 * slack)[:, None]).sum(axis=1)
-        wide = need > min(m, k + 8)
-        kth = np.empty(len(rows))
-        lowest = np.empty(len(rows))
-        for part in (np.flatnonzero(~wide), np.flatnonzero(wide)):
-            if not len(part):
-                continue
-            width = int(need[part].max())
-            near, sq = _order_exact(x, rows[part], np.sort(cand[part, :width], axis=1))
-            out[rows[part]] = near[:, :k]
-            kth[part] = sq[:, k - 1] * (1 + 1e-9)  # margin: equal square roots cannot slip through
-            lowest[part] = approx[part, width] if width < m else approx[part, -1]
-        # Every row not measured has an approximation >= lowest (+ |x_i|^2); if even that,
-        # less the bound, exceeds the k-th exact distance, no such row can be as close.
-        unsure = lowest + row_norms - slack <= kth
-        if len(outliers):
-            far = block[:, outliers] + row_norms[:, None] - error(row_norms[:, None], norms[outliers]) > kth[:, None]
-            unsure |= ~far.all(axis=1)
-        for i in np.flatnonzero(unsure):
-            # every row whose exact distance could be <= the k-th candidate's
-            close = np.flatnonzero(block[i] <= kth[i] - row_norms[i] + error(row_norms[i], norms))
-            if len(close) < k:  # cannot happen if the bound holds; stay exact regardless
-                close = np.delete(np.arange(n), rows[i])
-            out[rows[i]] = _order_exact(x, rows[i : i + 1], close[None, :])[0][0, :k]
-    return out
+
+@dataclass(frozen=True)
+class _Search:
+    """What every block of the neighbour query shares: the data, its centred float32 copy and
+    norms, the rounding bound, the outlier rows and the column sample of ``_smallest``."""
+
+    x: np.ndarray
+    work: np.ndarray
+    norms: np.ndarray
+    norms32: np.ndarray
+    error: _RoundingBound
+    typical: float
+    outliers: np.ndarray
+    sample: np.ndarray
+    k: int
+    m: int
+
+    @classmethod
+    def of(cls, x: np.ndarray, k: int, m: int) -> _Search:
+        """Prepare the query of the k nearest of each row of x, m candidates per row."""
+        n, d = x.shape
+        work, norms = _centred(x)
+        outliers, typical = _outliers(norms)
+        sample = np.sort(np.random.default_rng(0).choice(n, size=min(n, 32 * m), replace=False))
+        return cls(x, work, norms, norms.astype(np.float32), _RoundingBound(d), typical, outliers, sample, k, m)
+
+
+def _block_neighbours(search: _Search, rows: np.ndarray, out: np.ndarray) -> None:
+    """The k nearest of each of ``rows`` into ``out``: candidates from one float32 block,
+    measured exactly, then rows the bound leaves unsure searched exactly."""
+    row_norms = search.norms[rows]
+    # |x_j|^2 - 2 x_i.x_j: |x_i|^2 is added per row below
+    block = squared_distances(search.work[rows], search.work, None, search.norms32, clip=False)
+    block[np.arange(len(rows)), rows] = np.inf  # self is never a neighbour
+    cand, approx = _smallest(block, search.m, search.sample)
+    slack = search.error(row_norms, search.typical)
+    kth, lowest = _measure_candidates(search, rows, cand, approx, slack, out)
+    # Every row not measured has an approximation >= lowest (+ |x_i|^2); if even that,
+    # less the bound, exceeds the k-th exact distance, no such row can be as close.
+    unsure = lowest + row_norms - slack <= kth
+    if len(search.outliers):
+        bound = search.error(row_norms[:, None], search.norms[search.outliers])
+        far = block[:, search.outliers] + row_norms[:, None] - bound > kth[:, None]
+        unsure |= ~far.all(axis=1)
+    for i in np.flatnonzero(unsure):
+        # every row whose exact distance could be <= the k-th candidate's
+        close = np.flatnonzero(block[i] <= kth[i] - row_norms[i] + search.error(row_norms[i], search.norms))
+        if len(close) < search.k:  # cannot happen if the bound holds; stay exact regardless
+            close = np.delete(np.arange(len(search.x)), rows[i])
+        out[rows[i]] = _order_exact(search.x, rows[i : i + 1], close[None, :])[0][0, : search.k]
+
+
+def _measure_candidates(
+    search: _Search, rows: np.ndarray, cand: np.ndarray, approx: np.ndarray, slack: np.ndarray, out: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Exact distances of the candidates that could be among the k nearest; the k nearest of
+    them into ``out``; per row the k-th squared distance and the lowest approximation left out.
+
+    Those are the candidates whose approximation is within twice the error bound of the k-th:
+    all m for rows with a wide bound (large norms), for the others as many as the widest of
+    them needs."""
+    k, m = search.k, search.m
+    need = (approx <= (approx[:, k - 1] + 2 * slack)[:, None]).sum(axis=1)
+    wide = need > min(m, k + 8)
+    kth = np.empty(len(rows))
+    lowest = np.empty(len(rows))
+    for part in (np.flatnonzero(~wide), np.flatnonzero(wide)):
+        if not len(part):
+            continue
+        width = int(need[part].max())
+        near, sq = _order_exact(search.x, rows[part], np.sort(cand[part, :width], axis=1))
+        out[rows[part]] = near[:, :k]
+        kth[part] = sq[:, k - 1] * (1 + 1e-9)  # margin: equal square roots cannot slip through
+        lowest[part] = approx[part, width] if width < m else approx[part, -1]
+    return kth, lowest
 
 
 def _vote_codes(codes: np.ndarray, n_classes: int) -> np.ndarray:

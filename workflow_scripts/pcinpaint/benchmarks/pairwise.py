@@ -63,6 +63,7 @@ the features encode the cell line itself.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
@@ -77,6 +78,21 @@ class ImageGroups(NamedTuple):
     order: np.ndarray
     starts: np.ndarray
     counts: np.ndarray
+
+
+@dataclass(frozen=True)
+class PairDraws:
+    """How a score draws its image pairs: ``n_pairs`` per side, from ``seed``, on features
+    z-scored over the cells given unless ``standardise`` is False (one object for both scores,
+    so a caller configures Fig 2B and Table 2 alike)."""
+
+    n_pairs: int = 1000
+    seed: int = 0
+    standardise: bool = True
+
+
+#: ``cell_line_scores``'s pairs per side by default: the paper's 10,000
+CELL_LINE_PAIRS = 10_000
 
 
 def image_groups(image_ids) -> ImageGroups:
@@ -221,15 +237,16 @@ def pairwise_scores(
     features: np.ndarray,
     image_ids,
     image_terms: Mapping | pd.Series,
-    n_pairs: int = 1000,
-    seed: int = 0,
-    standardise: bool = True,
+    draws: PairDraws | None = None,
 ) -> pd.DataFrame:
     """Fig 2B: per term, n_images, same_D, other_D and score = same_D / other_D - 1; then the
     rows "overall" (mean of the term scores) and "pooled" (see the module docstring).
 
-    ``image_terms`` maps every image id in ``image_ids`` to its one term.
+    ``image_terms`` maps every image id in ``image_ids`` to its one term; ``draws`` (default
+    1,000 pairs per side, seed 0, z-scored) says how pairs are drawn.
     """
+    draws = draws or PairDraws()
+    n_pairs = draws.n_pairs
     if n_pairs < 1:
         raise ValueError(f"n_pairs must be at least 1, got {n_pairs}")
     groups, coded = _prepare(features, image_ids, term=image_terms)
@@ -241,9 +258,9 @@ def pairwise_scores(
     keep = (t != u) | (sizes[t] >= 2)  # a term with one image has no same-term pair
     t, u = t[keep], u[keep]
     bucket = np.where(t == u, t, n_terms + t)  # same-term pairs of t, then other-term pairs of t
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(draws.seed)
     pairs = _draw(rng, codes, np.repeat(t, n_pairs), np.repeat(u, n_pairs))
-    (d,) = _distances(features, groups, standardise, [pairs])
+    (d,) = _distances(features, groups, draws.standardise, [pairs])
     bucket = np.repeat(bucket, n_pairs)
     total = np.bincount(bucket, weights=d, minlength=2 * n_terms)
     count = np.bincount(bucket, minlength=2 * n_terms)
@@ -280,9 +297,7 @@ def cell_line_scores(
     image_ids,
     image_cell_lines: Mapping | pd.Series,
     image_terms: Mapping | pd.Series | None = None,
-    n_pairs: int = 10000,
-    seed: int = 0,
-    standardise: bool = True,
+    draws: PairDraws | None = None,
 ) -> pd.DataFrame:
     """Table 2 and a cell-line control: one row per comparison, with same_D, other_D, score =
     same_D / other_D - 1 and how many distinct ordered image pairs each side had to draw from.
@@ -290,10 +305,12 @@ def cell_line_scores(
     Rows: "cell_line" (same vs different cell line, any terms); with ``image_terms``, also
     "term_same_cell_line" and "term_different_cell_line" (same vs different term, both images
     from the same / from different cell lines) and "difference" (their scores' difference,
-    different minus same). A side with no pair gets NaN.
+    different minus same). A side with no pair gets NaN. ``draws``: as for ``pairwise_scores``,
+    by default ``CELL_LINE_PAIRS`` pairs per side.
     """
-    if n_pairs < 1:
-        raise ValueError(f"n_pairs must be at least 1, got {n_pairs}")
+    draws = draws or PairDraws(n_pairs=CELL_LINE_PAIRS)
+    if draws.n_pairs < 1:
+        raise ValueError(f"n_pairs must be at least 1, got {draws.n_pairs}")
     labels = (
         dict(cell_line=image_cell_lines) if image_terms is None else dict(cell_line=image_cell_lines, term=image_terms)
     )
@@ -318,9 +335,9 @@ def cell_line_scores(
                 (False, False),
             ),
         ]
-    rng = np.random.default_rng(seed)
-    drawn = [_sample_pairs(rng, n_pairs, terms, lines, *rule) for c in comparisons for rule in (c[2], c[4])]
-    distances = iter(_distances(features, groups, standardise, [pairs for pairs, _ in drawn]))
+    rng = np.random.default_rng(draws.seed)
+    drawn = [_sample_pairs(rng, draws.n_pairs, terms, lines, *rule) for c in comparisons for rule in (c[2], c[4])]
+    distances = iter(_distances(features, groups, draws.standardise, [pairs for pairs, _ in drawn]))
     rows = []
     for i, (comparison, same, _, other, _) in enumerate(comparisons):
         means, available = [], []

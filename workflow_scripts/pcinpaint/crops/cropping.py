@@ -8,6 +8,8 @@ field and records why any cell was not used, so the filtering is auditable;
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 from skimage import measure, transform
@@ -44,16 +46,20 @@ def _round_half_up(values: np.ndarray) -> np.ndarray:
     return np.floor(values + 0.5).astype(np.int64)
 
 
-def crop_cells(
-    field: np.ndarray,
-    labels: np.ndarray,
-    *,
-    crop_size: float,
-    model_size: int = 64,
-    area_fraction: tuple[float, float] = (0.05, 0.95),
-    border: str = "drop",
-    subpixel: bool = False,
-) -> tuple[np.ndarray, pd.DataFrame]:
+@dataclass(frozen=True)
+class CropSettings:
+    """How ``crop_cells`` cuts crops: the window's side (px of the field), the side crops are
+    resized to, the area-fraction filter, what happens at the field's edge, and whether windows
+    are sampled at sub-pixel positions (crops scaled to the cells)."""
+
+    crop_size: float
+    model_size: int = 64
+    area_fraction: tuple[float, float] = (0.05, 0.95)
+    border: str = "drop"
+    subpixel: bool = False
+
+
+def crop_cells(field: np.ndarray, labels: np.ndarray, settings: CropSettings) -> tuple[np.ndarray, pd.DataFrame]:
     """Cut one ``crop_size`` square per object around its centre of mass and resize it to ``model_size``.
 
     Returns ``(crops, objects)``: ``objects`` is ``measure_objects(labels)`` plus
@@ -76,6 +82,8 @@ def crop_cells(
     the magnification then give the same crop, where whole pixels would shift and size them by
     up to half a pixel of the smaller image.
     """
+    crop_size, model_size, area_fraction = settings.crop_size, settings.model_size, settings.area_fraction
+    border, subpixel = settings.border, settings.subpixel
     field = np.asarray(field)
     labels = np.asarray(labels)
     if field.ndim != 3:

@@ -4,7 +4,8 @@ Per-crop scaling hides a bad field: a blank protein channel and one saturated ov
 both become flat crops, which the features then cluster together as if they were a
 localization. The segmentation jobs measure each field (``protein_measures``, ``structure_measures``: in
 ``qc/fields.tsv``); ``field_flags`` turns the numbers into flags with the dataset's ``qc``
-thresholds, so a changed threshold needs no new segmentation.
+thresholds, so a changed threshold needs no new segmentation; ``flag_fields`` does it for the
+gather and marks the fields whose cells ``qc.drop_flagged`` leaves out.
 
 Focus is the blur of the objects' edges in the segmented (structural) channel as a fraction
 of the objects' diameter, from how much a further blur of an eighth of a diameter takes off the
@@ -28,6 +29,7 @@ from scipy import ndimage as ndi
 
 from pcinpaint.config import CONFIG_SCHEMA, DatasetConfig, load_schema, validate_instance
 from pcinpaint.crops.segment import block_mean
+from pcinpaint.errors import InputError
 
 FLAGS = ("blank", "saturated", "out_of_focus", "empty")
 #: the numbers the segmentation jobs record per field (columns of qc/fields.tsv)
@@ -143,6 +145,24 @@ def field_flags(fields: pd.DataFrame, settings: dict) -> pd.DataFrame:
     marks = out[[f"flag_{f}" for f in FLAGS]].to_numpy(bool)
     out["flags"] = [",".join(f for f, on in zip(FLAGS, row) if on) for row in marks]
     return out
+
+
+def flag_fields(per_field: pd.DataFrame | None, settings: dict, source: str = "") -> pd.DataFrame | None:
+    """field_id, the flag columns and ``drop`` (a flag ``qc.drop_flagged`` names), from the
+    chunks' measures (``source``: their table, for messages); None when the chunks recorded none
+    (and nothing is to be dropped)."""
+    drop = settings["drop_flagged"]
+    if per_field is None or not set(MEASURES) <= set(per_field.columns):
+        if drop:
+            raise InputError(
+                f"{source}: no field quality measures (written before they were recorded), which "
+                "qc.drop_flagged needs; rerun the segment jobs: snakemake -R segment"
+            )
+        return None
+    measures = per_field[list(MEASURES)].apply(pd.to_numeric, errors="coerce")  # chunk tables are read as text
+    flags = field_flags(measures.assign(field_id=per_field["field_id"].astype(str)), settings)
+    flags["drop"] = flags[[f"flag_{f}" for f in drop]].any(axis=1) if drop else False
+    return flags
 
 
 def flag_note(flags: str, drop: Sequence[str]) -> str:

@@ -14,7 +14,7 @@ up). It is evaluated at those points only, as dot products with LoG kernels, on 
 ``MAX_OBJECTS`` objects per image, on blocks for large objects. On a real field and its 0.5x copy
 segmented with one setting, the diameters come out 1.89-1.99x apart over six sampling seeds (the
 median at the centroids of 64 objects: 1.76-2.02x), and crops of 4 diameters correlate at a
-median Pearson 0.94 (fixed crops: 0.30; tests/crops/test_fields.py).
+median Pearson 0.94 (fixed crops: 0.30; tests/crops/test_segment_chunk.py).
 """
 
 from __future__ import annotations

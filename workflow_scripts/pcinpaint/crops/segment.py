@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import functools
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage as ndi
@@ -195,57 +196,67 @@ def _split_touching(fg: np.ndarray, min_distance: int, distance_sigma: float = _
     return segmentation.watershed(-dist, markers, mask=fg)
 
 
-def segment_field(
-    channel: np.ndarray,
-    method: str,
-    *,
-    smoothing_sigma: float = 2.0,
-    min_area: int = 400,
-    clear_border: bool = False,
-    watershed_min_distance: int = 5,
-    mask: np.ndarray | None = None,
-    min_contrast: float = 5.0,
-    distance_sigma: float = 3.0,
-    background_radius: float = 100.0,
-    cellpose_model: str = "nuclei",
-    cellpose_diameter: float | None = None,
-) -> np.ndarray:
+@dataclass(frozen=True)
+class SegmentationSettings:
+    """How ``segment_field`` segments a field: the method and its settings (the config's
+    ``segmentation`` block, less its channel and downsampling), with the defaults a block may omit.
+
+    ``min_area`` (px) removes debris and fragments; ``clear_border`` removes cells cut by the
+    field edge, whose crops would be incomplete. ``min_contrast`` (Otsu methods; 0 disables)
+    makes an empty field come out empty rather than as thresholded noise. ``background_radius``
+    (``nuclei_watershed``; px, above the largest nucleus's radius; 0: off) evens out uneven
+    illumination before thresholding. ``cellpose_model`` and ``cellpose_diameter``: see
+    ``cellpose_labels``.
+    """
+
+    method: str
+    smoothing_sigma: float = 2.0
+    min_area: int = 400
+    clear_border: bool = False
+    watershed_min_distance: int = 5
+    min_contrast: float = 5.0
+    distance_sigma: float = 3.0
+    background_radius: float = 100.0
+    cellpose_model: str = "nuclei"
+    cellpose_diameter: float | None = None
+
+
+def segment_field(channel: np.ndarray, settings: SegmentationSettings, mask: np.ndarray | None = None) -> np.ndarray:
     """Return an int32 label image (0 = background, objects 1..n, sequential) of the same shape as `channel`.
 
-    ``min_area`` (px) removes debris and fragments; ``clear_border`` removes
-    cells cut by the field edge, whose crops would be incomplete.  ``mask`` is
-    required for (and only used by) ``method="provided"``.  ``min_contrast``
-    (Otsu methods; 0 disables) makes an empty field come out empty rather than
-    as thresholded noise. ``background_radius`` (``nuclei_watershed``; px, above the largest
-    nucleus's radius; 0: off) evens out uneven illumination before thresholding.
+    ``mask`` is required for (and only used by) ``method="provided"``.
     """
-    _check_args(channel, method, smoothing_sigma, min_area, watershed_min_distance, background_radius)
+    s = settings
+    _check_args(channel, s.method, s.smoothing_sigma, s.min_area, s.watershed_min_distance, s.background_radius)
     channel = np.asarray(channel)
-
-    if method == "provided":
-        if mask is None:
-            raise ValueError("method 'provided' requires a mask argument")
-        mask = np.asarray(mask)
-        if mask.shape != channel.shape:
-            raise ValueError(f"mask shape {mask.shape} does not match channel shape {channel.shape}")
-        if not (np.issubdtype(mask.dtype, np.integer) or mask.dtype == bool):
-            raise ValueError(f"mask must have an integer dtype, got {mask.dtype}")
-        labels = mask.astype(np.int64)
-        if labels.size and labels.min() < 0:
-            raise ValueError("mask must not contain negative labels")
-        return _finish(labels, min_area, clear_border)
-
-    if method == "cellpose":
-        return _finish(cellpose_labels(channel, cellpose_model, cellpose_diameter), min_area, clear_border)
-    if method == "nuclei_watershed":
-        fg = _foreground(channel, smoothing_sigma, min_area, min_contrast, True, background_radius)
-        return _finish(_split_touching(fg, watershed_min_distance, distance_sigma), min_area, clear_border)
-    fg = _foreground(channel, smoothing_sigma, min_area, min_contrast)
-    if method == "nuclei_otsu":
+    if s.method == "provided":
+        return _finish(_provided_labels(channel, mask), s.min_area, s.clear_border)
+    if s.method == "cellpose":
+        return _finish(cellpose_labels(channel, s.cellpose_model, s.cellpose_diameter), s.min_area, s.clear_border)
+    if s.method == "nuclei_watershed":
+        fg = _foreground(channel, s.smoothing_sigma, s.min_area, s.min_contrast, True, s.background_radius)
+        return _finish(_split_touching(fg, s.watershed_min_distance, s.distance_sigma), s.min_area, s.clear_border)
+    fg = _foreground(channel, s.smoothing_sigma, s.min_area, s.min_contrast)
+    if s.method == "nuclei_otsu":
         labels = measure.label(fg)
     else:  # cells_watershed
-        labels = _split_touching(fg, watershed_min_distance)
-    return _finish(labels, min_area, clear_border)
+        labels = _split_touching(fg, s.watershed_min_distance)
+    return _finish(labels, s.min_area, s.clear_border)
+
+
+def _provided_labels(channel: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
+    """The user's mask, checked against the channel, as int64 labels (``provided`` only cleans them)."""
+    if mask is None:
+        raise ValueError("method 'provided' requires a mask argument")
+    mask = np.asarray(mask)
+    if mask.shape != channel.shape:
+        raise ValueError(f"mask shape {mask.shape} does not match channel shape {channel.shape}")
+    if not (np.issubdtype(mask.dtype, np.integer) or mask.dtype == bool):
+        raise ValueError(f"mask must have an integer dtype, got {mask.dtype}")
+    labels = mask.astype(np.int64)
+    if labels.size and labels.min() < 0:
+        raise ValueError("mask must not contain negative labels")
+    return labels
 
 
 def cellpose_labels(channel: np.ndarray, model: str, diameter: float | None) -> np.ndarray:

@@ -55,16 +55,34 @@ def write_crop_store(
     n_channels: int,
     size: int = 64,
     attrs: dict | None = None,
-    checksums: bool = True,
 ) -> Path:
     """Write uint8 crop batches (n, C, size, size), in order, to a sharded zarr array.
 
     Written to a temporary folder beside the target and renamed at the end, so a failed or
     interrupted write never leaves a half store behind (nor replaces a good one); the
     temporary folder of a writer that was killed is removed by the next write. Every chunk is
-    written with a crc32c checksum; ``checksums=False`` writes the earlier format without them
-    (only to measure their cost and to test the reading of old stores).
+    written with a crc32c checksum.
     """
+    return _write_store(path, batches, (n_cells, n_channels, size, size), attrs, checksums=True)
+
+
+def write_unchecked_crop_store(
+    path: str | Path, batches: Iterable[np.ndarray], n_cells: int, n_channels: int, size: int = 64
+) -> Path:
+    """``write_crop_store`` in the earlier format, without chunk checksums: only to measure their
+    cost and to test the reading of old stores."""
+    return _write_store(path, batches, (n_cells, n_channels, size, size), None, checksums=False)
+
+
+def _write_store(
+    path: str | Path,
+    batches: Iterable[np.ndarray],
+    shape: tuple[int, int, int, int],
+    attrs: dict | None,
+    checksums: bool,
+) -> Path:
+    """The writer behind ``write_crop_store``: ``shape`` is the store's (cells, C, size, size)."""
+    n_cells, n_channels, size, _ = shape
     import zarr
     from zarr.codecs import Crc32cCodec, ZstdCodec
 
@@ -352,22 +370,34 @@ class Shards:
             return "is missing"
         lo, hi = self.cells(shard)
         if self.indexed:
-            data = size - self._index_bytes
-            if data < 0:
-                return f"is truncated ({size:,} bytes)"
-            with open(path, "rb") as fh:
-                fh.seek(data)
-                index = np.frombuffer(fh.read(self._index_bytes - 4), "<u8").reshape(-1, 2)
-            present = index[:, 0] != np.iinfo(np.uint64).max
-            expected = np.arange(len(index)) * self.chunk_cells < hi - lo
-            offsets, lengths = index[present, 0], index[present, 1]
-            # zarr's offsets of a truncated or overwritten end: past the end of the file, or zeros
-            if (lengths == 0).any() or (offsets > data).any() or (lengths > data - offsets).any():
-                return "has a damaged index (truncated or overwritten)"
-            if self.complete and not present[expected].all():
-                return f"lacks the chunk(s) of {self._spans(lo, ~present & expected)}"
+            found = self._index_problem(path, size, lo, hi)
+            if found:
+                return found
         if not deep:
             return None
+        return self._decode_problem(lo, hi)
+
+    def _index_problem(self, path: Path, size: int, lo: int, hi: int) -> str | None:
+        """What the index at the end of a shard file (of cells ``lo``-``hi``) shows wrong, or None."""
+        data = size - self._index_bytes
+        if data < 0:
+            return f"is truncated ({size:,} bytes)"
+        with open(path, "rb") as fh:
+            fh.seek(data)
+            index = np.frombuffer(fh.read(self._index_bytes - 4), "<u8").reshape(-1, 2)
+        present = index[:, 0] != np.iinfo(np.uint64).max
+        expected = np.arange(len(index)) * self.chunk_cells < hi - lo
+        offsets, lengths = index[present, 0], index[present, 1]
+        # zarr's offsets of a truncated or overwritten end: past the end of the file, or zeros
+        if (lengths == 0).any() or (offsets > data).any() or (lengths > data - offsets).any():
+            return "has a damaged index (truncated or overwritten)"
+        if self.complete and not present[expected].all():
+            return f"lacks the chunk(s) of {self._spans(lo, ~present & expected)}"
+        return None
+
+    def _decode_problem(self, lo: int, hi: int) -> str | None:
+        """Which chunks of cells ``lo``-``hi`` fail to decode, or None: the whole shard read first,
+        chunk by chunk only when that fails."""
         try:
             self.array[lo:hi]
             return None

@@ -72,18 +72,8 @@ def protein_profiles(
     are dropped by ``features.matrix.zscore``; the kept column indices are in
     ``profiles.attrs["features"]``. Rows are sorted by protein (or image) id.
     """
-    if level not in LEVELS:
-        raise ValueError(f"level must be one of {LEVELS}, got {level!r}")
-    key = "protein" if level == "protein" else "image_id"
-    if key not in meta.columns:
-        raise ValueError(f"{level}-level profiles need a '{key}' column; the table has {list(meta.columns)[:12]}")
-    lazy = hasattr(features, "blocks")  # a table summed one row group at a time (features.reading)
-    x = features if lazy else np.asarray(features)
-    shape = (x.n_rows, x.n_features) if lazy else x.shape
-    if len(shape) != 2 or shape[0] != len(meta):
-        raise ValueError(f"features must be 2-D with one row per metadata row: {shape} vs {len(meta)} rows")
-    if not lazy and not np.isfinite(x).all():
-        raise ValueError(f"features hold {int((~np.isfinite(x)).sum())} missing or infinite values")
+    key = _profile_key(meta, level)
+    x, lazy = _checked_features(meta, features)
     keys = meta[key].astype(str).to_numpy()
     names, counts, means = group_means(keys, x)
     if lazy and not np.isfinite(means).all():  # a sum is finite when every value it adds is
@@ -93,13 +83,7 @@ def protein_profiles(
         counts = counts.reindex(names).to_numpy()
     profiles = pd.DataFrame({"n_cells": counts.astype(np.int64)}, index=pd.Index(names, name=key))
     if level == "image":
-        if "protein" not in meta.columns:
-            raise ValueError("image-level profiles need a 'protein' column beside 'image_id'")
-        per_image = pd.Series(meta["protein"].astype(str).to_numpy(), index=keys).groupby(level=0)
-        if (per_image.nunique() > 1).any():
-            bad = per_image.nunique().idxmax()
-            raise ValueError(f"image {bad!r} holds cells of more than one protein")
-        profiles["protein"] = per_image.first().reindex(names).to_numpy()
+        profiles["protein"] = _image_proteins(meta, keys, names)
     keep = profiles["n_cells"].to_numpy() >= min_cells
     profiles, means = profiles[keep], means[keep]
     if len(profiles) < 2:
@@ -110,6 +94,40 @@ def protein_profiles(
     if matrix.shape[1] == 0:
         raise NotRun(f"the {len(profiles)} {level} profiles are identical in every feature; nothing to cluster")
     return profiles, matrix
+
+
+def _profile_key(meta: pd.DataFrame, level: str) -> str:
+    """The cell-table column a profile is averaged over at ``level``, checked to be there."""
+    if level not in LEVELS:
+        raise ValueError(f"level must be one of {LEVELS}, got {level!r}")
+    key = "protein" if level == "protein" else "image_id"
+    if key not in meta.columns:
+        raise ValueError(f"{level}-level profiles need a '{key}' column; the table has {list(meta.columns)[:12]}")
+    return key
+
+
+def _checked_features(meta: pd.DataFrame, features) -> tuple:
+    """The features (an array, or a lazily summed table) with one row per cell, and whether
+    they are lazy; an array is checked finite here, a lazy table by its sums."""
+    lazy = hasattr(features, "blocks")  # a table summed one row group at a time (features.reading)
+    x = features if lazy else np.asarray(features)
+    shape = (x.n_rows, x.n_features) if lazy else x.shape
+    if len(shape) != 2 or shape[0] != len(meta):
+        raise ValueError(f"features must be 2-D with one row per metadata row: {shape} vs {len(meta)} rows")
+    if not lazy and not np.isfinite(x).all():
+        raise ValueError(f"features hold {int((~np.isfinite(x)).sum())} missing or infinite values")
+    return x, lazy
+
+
+def _image_proteins(meta: pd.DataFrame, keys: np.ndarray, names: np.ndarray) -> np.ndarray:
+    """The protein of each image profile (in ``names`` order): an image shows one protein."""
+    if "protein" not in meta.columns:
+        raise ValueError("image-level profiles need a 'protein' column beside 'image_id'")
+    per_image = pd.Series(meta["protein"].astype(str).to_numpy(), index=keys).groupby(level=0)
+    if (per_image.nunique() > 1).any():
+        bad = per_image.nunique().idxmax()
+        raise ValueError(f"image {bad!r} holds cells of more than one protein")
+    return per_image.first().reindex(names).to_numpy()
 
 
 # --------------------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ import gzip
 import io
 import logging
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -230,12 +231,7 @@ def read_associations(
     id, so counts are not split between synonyms.
     """
     path = Path(path)
-    if layout not in LAYOUTS:
-        raise ValueError(f"unknown association layout '{layout}'; choose one of {list(LAYOUTS)}")
-    if key not in KEYS:
-        raise ValueError(f"unknown association key '{key}'; choose one of {list(KEYS)}")
-    if namespace is not None and namespace not in NAMESPACES:
-        raise ValueError(f"unknown GO namespace '{namespace}'; choose one of {list(NAMESPACES)} or None")
+    _check_choices(layout, key, namespace)
     if not path.exists():
         raise InputError(f"{path}: association file not found")
     if isinstance(godag, (str, Path)):
@@ -252,21 +248,7 @@ def read_associations(
     triples = list(
         _gaf(rows, key, path) if layout == "gaf" else _sgd(rows, key, path) if layout == "sgd" else _plain(rows, path)
     )
-
-    assoc: dict[str, set[str]] = {}
-    unknown: set[str] = set()
-    for protein, go, ns in triples:
-        if not protein:
-            continue
-        if godag is not None:
-            if go not in godag:
-                unknown.add(go)
-                continue
-            term = godag[go]
-            go, ns = term.id, ns or _ns_code(term.namespace)
-        if namespace is not None and ns != namespace:
-            continue
-        assoc.setdefault(protein, set()).add(go)
+    assoc, unknown = _collect(triples, namespace, godag)
     if unknown:
         log.info("%s: %d GO id(s) not in the ontology dropped (e.g. %s)", path, len(unknown), sorted(unknown)[0])
     if layout == "gaf" and key == "auto":
@@ -281,6 +263,37 @@ def read_associations(
     return assoc
 
 
+def _check_choices(layout: str, key: str, namespace: str | None) -> None:
+    """Fail on a layout, key or namespace this reader does not know, before any file is read."""
+    if layout not in LAYOUTS:
+        raise ValueError(f"unknown association layout '{layout}'; choose one of {list(LAYOUTS)}")
+    if key not in KEYS:
+        raise ValueError(f"unknown association key '{key}'; choose one of {list(KEYS)}")
+    if namespace is not None and namespace not in NAMESPACES:
+        raise ValueError(f"unknown GO namespace '{namespace}'; choose one of {list(NAMESPACES)} or None")
+
+
+def _collect(triples, namespace: str | None, godag) -> tuple[dict[str, set[str]], set[str]]:
+    """Protein -> GO ids of ``namespace`` from (protein, GO id, namespace) triples, and the ids
+    ``godag`` lacks (dropped); with ``godag``, alternative ids become their term's id and a
+    triple without a namespace takes its term's."""
+    assoc: dict[str, set[str]] = {}
+    unknown: set[str] = set()
+    for protein, go, ns in triples:
+        if not protein:
+            continue
+        if godag is not None:
+            if go not in godag:
+                unknown.add(go)
+                continue
+            term = godag[go]
+            go, ns = term.id, ns or _ns_code(term.namespace)
+        if namespace is not None and ns != namespace:
+            continue
+        assoc.setdefault(protein, set()).add(go)
+    return assoc, unknown
+
+
 def _ns_code(namespace: str) -> str:
     return {v: k for k, v in NAMESPACES.items()}.get(namespace, namespace)
 
@@ -288,6 +301,23 @@ def _ns_code(namespace: str) -> str:
 # --------------------------------------------------------------------------------------------
 # Enrichment
 # --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EnrichmentTest:
+    """The test run for each GO term: FDR ``method`` at ``alpha``; ``propagate`` counts a
+    protein for every ancestor of its terms (what GOrilla and the paper's counts assume);
+    ``alternative`` "greater" is the one-sided test for over-representation (GOrilla's
+    hypergeometric tail; "two-sided" is goatools' own default, which also finds depletion);
+    ``keep_depleted`` keeps under-represented ("p") rows; ``namespace`` ("CC", "BP", "MF")
+    restricts the tested terms. The defaults are the paper's Table 3 test."""
+
+    alpha: float = 0.05
+    method: str = "fdr_bh"
+    propagate: bool = True
+    keep_depleted: bool = False
+    alternative: str = "greater"
+    namespace: str | None = None
 
 
 class _Background:
@@ -298,23 +328,13 @@ class _Background:
     counts, because goatools adds the ancestors into the sets it is given in place.
     """
 
-    def __init__(
-        self,
-        population,
-        associations: dict,
-        godag,
-        alpha: float,
-        method: str,
-        propagate: bool,
-        alternative: str,
-        keep_depleted: bool,
-        namespace: str | None,
-    ):
+    def __init__(self, population, associations: dict, godag, test: EnrichmentTest):
         from goatools.go_enrichment import GOEnrichmentStudy
 
-        self.godag, self.alpha, self.method = godag, alpha, method
-        if alternative not in ALTERNATIVES:
-            raise ValueError(f"unknown alternative '{alternative}'; choose one of {list(ALTERNATIVES)}")
+        self.godag, self.alpha, self.method = godag, test.alpha, test.method
+        if test.alternative not in ALTERNATIVES:
+            raise ValueError(f"unknown alternative '{test.alternative}'; choose one of {list(ALTERNATIVES)}")
+        namespace = test.namespace
         assoc: dict[str, set[str]] = {}
         unknown: set[str] = set()
         for protein, gos in associations.items():
@@ -343,13 +363,13 @@ class _Background:
                 self.population,
                 self.assoc,
                 godag,
-                propagate_counts=propagate,
-                alpha=alpha,
-                methods=[method],
+                propagate_counts=test.propagate,
+                alpha=test.alpha,
+                methods=[test.method],
                 log=None,
-                alternative=alternative,
+                alternative=test.alternative,
             )
-        self.keep_depleted = keep_depleted
+        self.keep_depleted = test.keep_depleted
 
     def run(self, study) -> pd.DataFrame:
         study = {_norm(p) for p in study}
@@ -385,51 +405,48 @@ def _norm(protein) -> str:
     return str(protein).strip().upper()
 
 
-def enrich(
-    study,
-    population,
-    associations: dict,
-    godag,
-    alpha: float = 0.05,
-    method: str = "fdr_bh",
-    propagate: bool = True,
-    keep_depleted: bool = False,
-    alternative: str = "greater",
-    namespace: str | None = None,
-) -> pd.DataFrame:
+def enrich(study, population, associations: dict, godag, test: EnrichmentTest | None = None) -> pd.DataFrame:
     """GO terms over-represented in ``study`` against ``population``, one row per tested term.
 
     Columns: go_id, name, namespace, study_count, study_n (study proteins in the population),
     pop_count, pop_n (all population proteins, annotated or not, as goatools counts them),
-    ratio_in_study ("k/n"), p_uncorrected (Fisher's exact test), fdr (``method``,
+    ratio_in_study ("k/n"), p_uncorrected (Fisher's exact test), fdr (``test.method``,
     Benjamini-Hochberg by default, over every tested term), enrichment ("e" over-, "p"
-    under-represented), significant (fdr < alpha); sorted by p.
+    under-represented), significant (fdr < ``test.alpha``); sorted by p.
 
-    ``propagate`` counts a protein for every ancestor of its terms (what GOrilla and the
-    paper's counts assume). The test is one-sided for over-representation by default
-    (``alternative="greater"``, GOrilla's hypergeometric tail; "two-sided" is goatools' own
-    default, which also finds depletion). Only "e" rows are returned unless
-    ``keep_depleted``; the FDR is computed over all tested terms either way.
-    ``namespace`` ("CC", "BP", "MF") restricts the tested terms. The caller's
-    ``associations`` are not modified.
+    ``test`` (``EnrichmentTest``; default: propagated counts, one-sided for
+    over-representation, FDR 0.05). Only "e" rows are returned unless ``test.keep_depleted``;
+    the FDR is computed over all tested terms either way. The caller's ``associations`` are
+    not modified.
     """
-    background = _Background(
-        population, associations, godag, alpha, method, propagate, alternative, keep_depleted, namespace
-    )
-    return background.run(study)
+    return _Background(population, associations, godag, test or EnrichmentTest()).run(study)
+
+
+@dataclass(frozen=True)
+class ClusterEnrichmentSettings:
+    """How ``cluster_enrichment`` tests clusters: FDR ``method`` at ``alpha``, terms of
+    ``namespace`` (None: all), clusters of at least ``min_cluster_size`` proteins, against the
+    ``background`` "clustered" (the paper) or "annotated"."""
+
+    alpha: float = 0.05
+    min_cluster_size: int = 2
+    background: str = "clustered"
+    namespace: str | None = None
+    method: str = "fdr_bh"
+
+    def test(self) -> EnrichmentTest:
+        """The per-term test: propagated, one-sided for over-representation, enriched rows only."""
+        return EnrichmentTest(alpha=self.alpha, method=self.method, namespace=self.namespace)
 
 
 def cluster_enrichment(
     memberships: pd.DataFrame,
     associations: dict,
     godag,
-    alpha: float = 0.05,
-    min_cluster_size: int = 2,
-    background: str = "clustered",
-    namespace: str | None = None,
-    method: str = "fdr_bh",
+    settings: ClusterEnrichmentSettings | None = None,
 ) -> pd.DataFrame:
-    """Table 3: for every cluster, the GO terms enriched in it (fdr < alpha).
+    """Table 3: for every cluster, the GO terms enriched in it (fdr < alpha), as ``settings``
+    (``ClusterEnrichmentSettings``, the paper's by default) say.
 
     ``memberships`` has one row per (protein, cluster); a protein may sit in several
     clusters (nested clusters such as A and A1 are tested independently). The background is,
@@ -444,6 +461,8 @@ def cluster_enrichment(
     Proteins"), study_n (cluster proteins in the background), pop_count, pop_n, fdr,
     p_uncorrected; clusters in order of first appearance, terms by p.
     """
+    settings = settings or ClusterEnrichmentSettings()
+    background, alpha, min_cluster_size = settings.background, settings.alpha, settings.min_cluster_size
     if background not in BACKGROUNDS:
         raise ValueError(f"unknown background '{background}'; choose one of {list(BACKGROUNDS)}")
     missing = [c for c in ("protein", "cluster") if c not in memberships.columns]
@@ -455,9 +474,9 @@ def cluster_enrichment(
     if members.empty:
         return pd.DataFrame(columns=CLUSTER_COLUMNS)
     population = set(members["protein"])
-    bg = _Background(population, associations, godag, alpha, method, True, "greater", False, namespace)
+    bg = _Background(population, associations, godag, settings.test())
     if background == "annotated":
-        bg = _Background(bg.annotated, associations, godag, alpha, method, True, "greater", False, namespace)
+        bg = _Background(bg.annotated, associations, godag, settings.test())
     parts = []
     for cluster, group in members.groupby("cluster", sort=False):
         proteins = set(group["protein"])
@@ -505,14 +524,10 @@ def enrich_clusters(memberships: pd.DataFrame, go: dict, ontology, associations)
     whole clustering, Supp Fig 5 over a subset's clusters."""
     godag = read_ontology(ontology)
     assoc = read_associations(associations, go["layout"], go["namespace"], godag=godag)
-    table = cluster_enrichment(
-        memberships,
-        assoc,
-        godag,
-        alpha=go["alpha"],
-        min_cluster_size=go["min_cluster_size"],
-        namespace=go["namespace"],
+    settings = ClusterEnrichmentSettings(
+        alpha=go["alpha"], min_cluster_size=go["min_cluster_size"], namespace=go["namespace"]
     )
+    table = cluster_enrichment(memberships, assoc, godag, settings)
     table.insert(1, "level", cluster_level(table["cluster"]))
     return table
 

@@ -104,23 +104,12 @@ def pair_scores(
     ``pair``, ``group``, ``dist_a``, ``dist_b`` and ``score`` = log(dist_a / dist_b) (negative:
     closer to A). Raises ValueError when A-only or B-only images have no cells.
     """
-    a, b = str(a).strip(), str(b).strip()
-    if not a or not b or a == b:
-        raise ValueError(f"need two different compartment terms, got {a!r} and {b!r}")
-    for c in ("image_id", "protein", key):
-        if c not in meta.columns:
-            raise ValueError(f"cell table has no '{c}' column")
+    a, b = _checked_pair(meta, a, b, key)
     lazy = hasattr(features, "blocks")  # a table read block by block (features.reading)
     if lazy and features.n_rows != len(meta):
         raise ValueError(f"{features.n_rows} feature rows but {len(meta)} cells in the cell table")
     x = features if lazy else check_features(features, len(meta))
-    terms = pd.Series(image_terms).map(parse_terms)
-    if terms.index.has_duplicates:
-        raise ValueError(f"image_terms has duplicate {key} entries")
-    cell_terms = meta[key].map(terms)
-    pair = f"{a}+{b}"
-    wanted = {frozenset([a]): a, frozenset([b]): b, frozenset([a, b]): pair}
-    group = cell_terms.map(lambda t: wanted.get(t) if isinstance(t, frozenset) else None)
+    group = _pair_groups(meta, image_terms, a, b, key)
     in_a = (group == a).to_numpy()
     in_b = (group == b).to_numpy()
     for name, mask in ((a, in_a), (b, in_b)):
@@ -134,29 +123,62 @@ def pair_scores(
     stats = Moments.of(x)
     if lazy and not np.isfinite(stats.total).all():
         raise ValueError("features must be finite numbers (NaN or inf found)")
-    side = np.where(in_a, 0, np.where(in_b, 1, -1))
+    means = _compartment_means(x, stats, np.where(in_a, 0, np.where(in_b, 1, -1)))
+    rows = np.flatnonzero(group.notna().to_numpy())
+    dist_a, dist_b = _distances_to(x, stats, rows, means)
+    tiny = np.finfo(np.float64).tiny  # a cell exactly at a mean: a large finite score, not inf
+    out = pd.DataFrame({"cell": rows})
+    for c in CARRIED:
+        if c in meta.columns:
+            out[c] = meta[c].to_numpy()[rows]
+    out["pair"] = f"{a}+{b}"
+    out["group"] = group.to_numpy()[rows]
+    out["dist_a"] = dist_a
+    out["dist_b"] = dist_b
+    out["score"] = np.log(np.maximum(dist_a, tiny)) - np.log(np.maximum(dist_b, tiny))
+    return out
+
+
+def _checked_pair(meta: pd.DataFrame, a: str, b: str, key: str) -> tuple[str, str]:
+    """The two terms, stripped, checked to differ, with the cell-table columns the score needs."""
+    a, b = str(a).strip(), str(b).strip()
+    if not a or not b or a == b:
+        raise ValueError(f"need two different compartment terms, got {a!r} and {b!r}")
+    for c in ("image_id", "protein", key):
+        if c not in meta.columns:
+            raise ValueError(f"cell table has no '{c}' column")
+    return a, b
+
+
+def _pair_groups(meta: pd.DataFrame, image_terms, a: str, b: str, key: str) -> pd.Series:
+    """Each cell's group: ``a`` or ``b`` (its image has exactly that term), ``"a+b"`` (exactly
+    both), or None (any other term set)."""
+    terms = pd.Series(image_terms).map(parse_terms)
+    if terms.index.has_duplicates:
+        raise ValueError(f"image_terms has duplicate {key} entries")
+    cell_terms = meta[key].map(terms)
+    wanted = {frozenset([a]): a, frozenset([b]): b, frozenset([a, b]): f"{a}+{b}"}
+    return cell_terms.map(lambda t: wanted.get(t) if isinstance(t, frozenset) else None)
+
+
+def _compartment_means(x, stats: Moments, side: np.ndarray) -> np.ndarray:
+    """Mean z-scored feature vectors (rows) of the cells of side 0 (A alone) and side 1 (B alone)."""
     sums = GroupSums(2, len(stats.finish()[0]))
     for positions, block in blocks_of(x, np.flatnonzero(side >= 0)):
         sums.add(side[positions], stats.transform(block).astype(np.float64))
-    mean_a, mean_b = sums.means()
-    rows = np.flatnonzero(group.notna().to_numpy())
+    return sums.means()
+
+
+def _distances_to(x, stats: Moments, rows: np.ndarray, means: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Euclidean distance of each of ``rows``' z-scored features to the A and the B mean."""
+    mean_a, mean_b = means
     dist_a, dist_b = np.empty(len(rows)), np.empty(len(rows))
     for positions, block in blocks_of(x, rows):
         z = stats.transform(block).astype(np.float64)
         at = np.searchsorted(rows, positions)
         dist_a[at] = np.linalg.norm(z - mean_a, axis=1)
         dist_b[at] = np.linalg.norm(z - mean_b, axis=1)
-    tiny = np.finfo(np.float64).tiny  # a cell exactly at a mean: a large finite score, not inf
-    out = pd.DataFrame({"cell": rows})
-    for c in CARRIED:
-        if c in meta.columns:
-            out[c] = meta[c].to_numpy()[rows]
-    out["pair"] = pair
-    out["group"] = group.to_numpy()[rows]
-    out["dist_a"] = dist_a
-    out["dist_b"] = dist_b
-    out["score"] = np.log(np.maximum(dist_a, tiny)) - np.log(np.maximum(dist_b, tiny))
-    return out
+    return dist_a, dist_b
 
 
 def image_summary(scores: pd.DataFrame, groups: str | Iterable[str] = "pair") -> pd.DataFrame:

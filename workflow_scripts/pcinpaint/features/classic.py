@@ -26,6 +26,7 @@ and MeanFrac). Shape and radial features are computed over that cell only.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
 
 import numpy as np
 from joblib import Parallel, delayed
@@ -241,18 +242,24 @@ def classic_feature_names(
     return names
 
 
+@dataclass(frozen=True)
+class ClassicSettings:
+    """Which classic features each cell gets: the channel layout (``structural`` and ``protein``
+    channel indices), the Haralick grey ``levels`` and ``distances``, and with ``cell_shape`` the
+    centre cell's geometry, segmented from ``shape_channel`` (default the first structural
+    channel), and the protein's distribution over ``radial_bins`` rings inside it."""
+
+    structural: Sequence[int]
+    protein: Sequence[int]
+    levels: int = 32
+    distances: Sequence[int] = DISTANCES
+    cell_shape: bool = False
+    shape_channel: int | None = None
+    radial_bins: int = 4
+
+
 def classic_feature_batches(
-    store,
-    structural: Sequence[int],
-    protein: Sequence[int],
-    levels: int = 32,
-    distances: Sequence[int] = DISTANCES,
-    cell_shape: bool = False,
-    shape_channel: int | None = None,
-    radial_bins: int = 4,
-    batch_size: int = 1024,
-    progress: bool = False,
-    n_jobs: int = 1,
+    store, settings: ClassicSettings, batch_size: int = 1024, progress: bool = False, n_jobs: int = 1
 ) -> tuple[list[str], Iterator[np.ndarray]]:
     """The classic features' column names, and their rows for every cell of a CropStore (or a
     uint8 array (n, C, H, W)) one batch at a time, in store order (float32).
@@ -263,77 +270,84 @@ def classic_feature_batches(
     each protein channel's intensity and radial distribution inside it. ``n_jobs`` worker
     processes share the batches (the rows do not depend on it).
     """
-    structural, protein = [int(c) for c in structural], [int(c) for c in protein]
-    n_channels = store.shape[1]
+    settings = _resolved(settings, store.shape[1])
+    s = settings
+    names = classic_feature_names(s.structural, s.protein, s.distances, s.cell_shape, s.radial_bins)
+    read = store.__getitem__ if isinstance(store, np.ndarray) else store.raw
+    return names, _rows(_uint8_batches(read, len(store), batch_size), settings, len(store), progress, n_jobs)
+
+
+def _resolved(settings: ClassicSettings, n_channels: int) -> ClassicSettings:
+    """The settings checked against crops of ``n_channels`` channels, as the workers take them:
+    channels as lists of ints, distances a tuple, ``shape_channel`` chosen (None without
+    ``cell_shape``)."""
+    structural, protein = [int(c) for c in settings.structural], [int(c) for c in settings.protein]
     for c in structural + protein:
         if not 0 <= c < n_channels:
             raise ValueError(f"channel {c} out of range for crops with {n_channels} channels")
     if not protein:
         raise ValueError("classic features need at least one protein channel")
-    if cell_shape:
+    shape_channel = settings.shape_channel
+    if settings.cell_shape:
         if shape_channel is None:
             if not structural:
                 raise ValueError("cell_shape needs a structural channel to segment the cell from")
             shape_channel = structural[0]
         if not 0 <= shape_channel < n_channels:
             raise ValueError(f"shape_channel {shape_channel} out of range for crops with {n_channels} channels")
-    names = classic_feature_names(structural, protein, distances, cell_shape, radial_bins)
-    read = store.__getitem__ if isinstance(store, np.ndarray) else store.raw
-    n = len(store)
-    settings = (structural, protein, levels, tuple(distances), shape_channel if cell_shape else None, radial_bins)
-
-    def batches():
-        for at in range(0, n, batch_size):
-            raw = np.asarray(read(slice(at, at + batch_size)))
-            if raw.dtype != np.uint8:
-                raise ValueError(f"classic features need uint8 crops, got {raw.dtype}")
-            yield raw
-
-    # batches go to n_jobs worker processes in order; the parent reads ahead only a few batches
-    def rows():
-        blocks = Parallel(n_jobs=n_jobs, return_as="generator")(
-            delayed(_batch_rows)(raw, *settings) for raw in batches()
-        )
-        with tqdm(total=n, desc="classic features", disable=not progress, mininterval=10) as bar:
-            for block in blocks:
-                bar.update(len(block))
-                yield block.astype(np.float32)
-
-    return names, rows()
+    return replace(
+        settings,
+        structural=structural,
+        protein=protein,
+        distances=tuple(settings.distances),
+        shape_channel=shape_channel if settings.cell_shape else None,
+    )
 
 
-def classic_features(store, structural: Sequence[int], protein: Sequence[int], *args, **kwargs):
+def _uint8_batches(read, n: int, batch_size: int) -> Iterator[np.ndarray]:
+    """The stored crops, ``batch_size`` at a time, in store order (uint8 only)."""
+    for at in range(0, n, batch_size):
+        raw = np.asarray(read(slice(at, at + batch_size)))
+        if raw.dtype != np.uint8:
+            raise ValueError(f"classic features need uint8 crops, got {raw.dtype}")
+        yield raw
+
+
+def _rows(
+    batches: Iterator[np.ndarray], settings: ClassicSettings, n: int, progress: bool, n_jobs: int
+) -> Iterator[np.ndarray]:
+    """The feature rows of each batch, as float32: batches go to ``n_jobs`` worker processes in
+    order, and the parent reads ahead only a few batches."""
+    blocks = Parallel(n_jobs=n_jobs, return_as="generator")(delayed(_batch_rows)(raw, settings) for raw in batches)
+    with tqdm(total=n, desc="classic features", disable=not progress, mininterval=10) as bar:
+        for block in blocks:
+            bar.update(len(block))
+            yield block.astype(np.float32)
+
+
+def classic_features(store, settings: ClassicSettings, **options):
     """Every cell's classic features in memory, a float32 matrix (n, F), and their names (see
-    ``classic_feature_batches``; the rule streams them to its table instead)."""
-    names, rows = classic_feature_batches(store, structural, protein, *args, **kwargs)
+    ``classic_feature_batches``, which takes ``options``; the rule streams them to its table instead)."""
+    names, rows = classic_feature_batches(store, settings, **options)
     blocks = list(rows)
     return (np.concatenate(blocks) if blocks else np.zeros((0, len(names)), np.float32)), names
 
 
-def _batch_rows(raw: np.ndarray, *settings) -> np.ndarray:
+def _batch_rows(raw: np.ndarray, settings: ClassicSettings) -> np.ndarray:
     """The feature rows of one batch of uint8 crops."""
     scaled = raw.astype(np.float64) / 255.0
-    return np.stack([_cell_row(raw[i], scaled[i], *settings) for i in range(len(raw))])
+    return np.stack([_cell_row(raw[i], scaled[i], settings) for i in range(len(raw))])
 
 
-def _cell_row(
-    raw: np.ndarray,
-    scaled: np.ndarray,
-    structural: list[int],
-    protein: list[int],
-    levels: int,
-    distances: Sequence[int],
-    shape_channel: int | None,
-    radial_bins: int,
-) -> np.ndarray:
-    """One crop's feature vector, in ``classic_feature_names`` order."""
+def _cell_row(raw: np.ndarray, scaled: np.ndarray, settings: ClassicSettings) -> np.ndarray:
+    """One crop's feature vector, in ``classic_feature_names`` order (``settings`` resolved)."""
     parts = []
-    for p in protein:
+    for p in settings.protein:
         parts.append(intensity_features(scaled[p]))
-        parts.append(correlation_features(scaled[p], scaled[structural]))
-        parts.append(haralick(raw[p], levels, distances))
-    if shape_channel is not None:
-        mask = centre_cell_mask(scaled[shape_channel])
+        parts.append(correlation_features(scaled[p], scaled[settings.structural]))
+        parts.append(haralick(raw[p], settings.levels, settings.distances))
+    if settings.shape_channel is not None:
+        mask = centre_cell_mask(scaled[settings.shape_channel])
         parts.append(_geometry(mask))
-        parts += [_cell_intensity(mask, scaled[p], radial_bins) for p in protein]
+        parts += [_cell_intensity(mask, scaled[p], settings.radial_bins) for p in settings.protein]
     return np.concatenate(parts)

@@ -193,16 +193,7 @@ def joined_table(
     path = Path(path)
     keys = key_columns(key, level)
     table = TableReader(path)
-    absent = [c for c in keys if c not in table.columns]
-    if absent:
-        raise InputError(f"{path}: key column(s) {absent} not in the table (it has {list(table.columns)[:12]})")
-    absent = [c for c in keys.values() if c not in cells.columns]
-    if absent:
-        raise InputError(f"{path}: key column(s) {absent} not in the cell table (it has {list(cells.columns)})")
-    if level == "protein" and list(keys.values()) != ["protein"]:
-        raise InputError(
-            f"{path}: a per-protein table joins on the cell table's protein column, not {list(keys.values())}"
-        )
+    _check_keys(path, table.columns, cells.columns, keys, level)
     cells = in_store_order(cells)
     rows = pd.DataFrame({"protein": pd.unique(cells["protein"])}) if level == "protein" else cells
     cell_key = _keys_as_text(rows, list(keys.values()))
@@ -210,57 +201,11 @@ def joined_table(
     candidates = [c for c in table.columns if c not in keys and not str(c).startswith(METADATA_PREFIX)]
     step = PARQUET_COLUMNS if table.columnar else max(len(candidates), 1)
     groups = [candidates[i : i + step] for i in range(0, len(candidates), step)] or [[]]
-    kinds = np.zeros(len(candidates), np.int8)  # 0 number, 1 missing, 2 text (the strongest seen wins)
-    rank = {"number": 0, "missing": 1, "text": 2}
 
     with tempfile.TemporaryFile(dir=spill_dir) as spill:
-        file_keys, matched_rows, matched_all, n_matched, first = [], [], np.zeros(0, bool), 0, 0
-        for g, group in enumerate(groups):
-            base = 4 * n_matched * first  # regions follow one another, n_matched rows each
-            written, at = 0, 0
-            read = (list(keys) + group) if g == 0 or not table.columnar else group
-            for frame in table.batches(read if table.columnar else None):
-                if g == 0:
-                    batch_key = _keys_as_text(frame, list(keys))
-                    file_keys.append(batch_key.reset_index(drop=True))
-                    matched_rows.append(screen.get_indexer(batch_key) >= 0)
-                    matched = matched_rows[-1]
-                else:
-                    matched = matched_all[at : at + len(frame)]
-                at += len(frame)
-                frame = frame[matched]
-                values = np.full((len(frame), len(group)), np.nan, np.float32)
-                for j, col in enumerate(group, start=first):
-                    if kinds[j] == 2:
-                        continue
-                    kind, numbers = _column_values(frame[col])
-                    kinds[j] = max(kinds[j], rank[kind])
-                    if numbers is not None:
-                        values[:, j - first] = numbers
-                os.pwrite(spill.fileno(), values.tobytes(), base + 4 * written * len(group))
-                written += len(frame)
-            if g == 0:
-                matched_all = np.concatenate(matched_rows) if matched_rows else matched_all
-                n_matched = int(matched_all.sum())
-            first += len(group)
-        file_key = pd.concat(file_keys, ignore_index=True) if file_keys else pd.Series([], dtype=object)
-        del file_keys, matched_rows
-
-        if file_key.duplicated().any():
-            raise InputError(
-                f"{path}: {int(file_key.duplicated().sum())} row(s) repeat the key of another row "
-                f"(key {list(keys)}); each {level} needs exactly one row"
-            )
-        unmatched = pd.Series(~matched_all, index=file_key.index)
-        if unmatched.any():
-            message = (
-                f"{path}: {int(unmatched.sum())} of {len(file_key)} rows match no {level} of the screen "
-                f"on key {list(keys)} (e.g. {file_key[unmatched].iloc[0]!r})"
-            )
-            if not drop_unmatched:
-                raise InputError(message + "; set drop_unmatched: true to drop them")
-            log.warning("%s; dropped (drop_unmatched)", message)
-            file_key = file_key[~unmatched]
+        file_key, matched, kinds = _spill(table, list(keys), groups, screen, spill)
+        n_matched = int(matched.sum())
+        file_key = _matched_keys(path, keys, level, file_key, matched, drop_unmatched)
         position = pd.Index(file_key).get_indexer(cell_key)  # spilled row of each cell (keys are unique now)
         missing = pd.Series(position < 0, index=cell_key.index)
         if missing.any():
@@ -268,23 +213,123 @@ def joined_table(
                 f"{path}: {int(missing.sum())} of {len(rows)} {level}s of the screen have no row "
                 f"(key {list(keys)}, e.g. {cell_key[missing].iloc[0]!r})"
             )
-        text = [c for c, k in zip(candidates, kinds) if k == 2]
-        gaps = [c for c, k in zip(candidates, kinds) if k == 1]
-        if text:
-            log.info("%s: %d non-numeric column(s) are not features: %s", path, len(text), text[:10])
-        if gaps:
-            log.warning("%s: %d column(s) with missing or infinite values dropped: %s", path, len(gaps), gaps[:10])
-        if not (kinds == 0).any():
-            raise InputError(f"{path}: no numeric feature columns with complete values")
-        names = [str(c) for c, k in zip(candidates, kinds) if k == 0]
-        regions, first, out_at = [], 0, 0
-        for group in groups:
-            keep = np.flatnonzero(kinds[first : first + len(group)] == 0)
-            if len(keep):
-                regions.append((4 * n_matched * first, len(group), keep, np.arange(out_at, out_at + len(keep))))
-            first, out_at = first + len(group), out_at + len(keep)
+        names = _feature_names(path, candidates, kinds)
+        regions = _regions(groups, kinds, n_matched)
         log.info("%s: %d %ss x %d features", path, len(rows), level, len(names))
         yield JoinedTable(rows, names, position, spill, regions)
+
+
+def _check_keys(path: Path, table_columns, cell_columns, keys: dict[str, str], level: str) -> None:
+    """The key columns are in the table and in the cell table; a per-protein table joins on protein."""
+    absent = [c for c in keys if c not in table_columns]
+    if absent:
+        raise InputError(f"{path}: key column(s) {absent} not in the table (it has {list(table_columns)[:12]})")
+    absent = [c for c in keys.values() if c not in cell_columns]
+    if absent:
+        raise InputError(f"{path}: key column(s) {absent} not in the cell table (it has {list(cell_columns)})")
+    if level == "protein" and list(keys.values()) != ["protein"]:
+        raise InputError(
+            f"{path}: a per-protein table joins on the cell table's protein column, not {list(keys.values())}"
+        )
+
+
+#: a column's kind as ``kinds`` records it (the strongest seen wins)
+_RANK = {"number": 0, "missing": 1, "text": 2}
+
+
+def _spill(
+    table: TableReader, keys: list, groups: list[list], screen: pd.Index, spill
+) -> tuple[pd.Series, np.ndarray, np.ndarray]:
+    """Read the table group of columns by group (the keys in the first pass) and write the rows
+    matching the screen to ``spill``, one row-major float32 region per group: (every row's key
+    as text, which rows match, each candidate column's kind: 0 number, 1 missing, 2 text)."""
+    kinds = np.zeros(sum(len(g) for g in groups), np.int8)
+    file_keys, matched_rows, matched_all, n_matched, first = [], [], np.zeros(0, bool), 0, 0
+    for g, group in enumerate(groups):
+        base = 4 * n_matched * first  # regions follow one another, n_matched rows each
+        written, at = 0, 0
+        read = (keys + group) if g == 0 or not table.columnar else group
+        for frame in table.batches(read if table.columnar else None):
+            if g == 0:
+                batch_key = _keys_as_text(frame, keys)
+                file_keys.append(batch_key.reset_index(drop=True))
+                matched_rows.append(screen.get_indexer(batch_key) >= 0)
+                matched = matched_rows[-1]
+            else:
+                matched = matched_all[at : at + len(frame)]
+            at += len(frame)
+            frame = frame[matched]
+            values = _group_values(frame, group, first, kinds)
+            os.pwrite(spill.fileno(), values.tobytes(), base + 4 * written * len(group))
+            written += len(frame)
+        if g == 0:
+            matched_all = np.concatenate(matched_rows) if matched_rows else matched_all
+            n_matched = int(matched_all.sum())
+        first += len(group)
+    file_key = pd.concat(file_keys, ignore_index=True) if file_keys else pd.Series([], dtype=object)
+    return file_key, matched_all, kinds
+
+
+def _group_values(frame: pd.DataFrame, group: list, first: int, kinds: np.ndarray) -> np.ndarray:
+    """float32 values of a group of candidate columns (NaN where not numbers), recording each
+    column's kind in ``kinds`` (from position ``first``); columns already text are skipped."""
+    values = np.full((len(frame), len(group)), np.nan, np.float32)
+    for j, col in enumerate(group, start=first):
+        if kinds[j] == 2:
+            continue
+        kind, numbers = _column_values(frame[col])
+        kinds[j] = max(kinds[j], _RANK[kind])
+        if numbers is not None:
+            values[:, j - first] = numbers
+    return values
+
+
+def _matched_keys(
+    path: Path, keys: dict[str, str], level: str, file_key: pd.Series, matched: np.ndarray, drop_unmatched: bool
+) -> pd.Series:
+    """The keys of the spilled rows, checked: unique, and every row matching the screen (rows
+    that match none dropped with a warning under ``drop_unmatched``)."""
+    if file_key.duplicated().any():
+        raise InputError(
+            f"{path}: {int(file_key.duplicated().sum())} row(s) repeat the key of another row "
+            f"(key {list(keys)}); each {level} needs exactly one row"
+        )
+    unmatched = pd.Series(~matched, index=file_key.index)
+    if unmatched.any():
+        message = (
+            f"{path}: {int(unmatched.sum())} of {len(file_key)} rows match no {level} of the screen "
+            f"on key {list(keys)} (e.g. {file_key[unmatched].iloc[0]!r})"
+        )
+        if not drop_unmatched:
+            raise InputError(message + "; set drop_unmatched: true to drop them")
+        log.warning("%s; dropped (drop_unmatched)", message)
+        file_key = file_key[~unmatched]
+    return file_key
+
+
+def _feature_names(path: Path, candidates: list, kinds: np.ndarray) -> list[str]:
+    """The feature columns: the candidates with numbers in every row (the others reported)."""
+    text = [c for c, k in zip(candidates, kinds) if k == 2]
+    gaps = [c for c, k in zip(candidates, kinds) if k == 1]
+    if text:
+        log.info("%s: %d non-numeric column(s) are not features: %s", path, len(text), text[:10])
+    if gaps:
+        log.warning("%s: %d column(s) with missing or infinite values dropped: %s", path, len(gaps), gaps[:10])
+    if not (kinds == 0).any():
+        raise InputError(f"{path}: no numeric feature columns with complete values")
+    return [str(c) for c, k in zip(candidates, kinds) if k == 0]
+
+
+def _regions(groups: list[list], kinds: np.ndarray, n_matched: int) -> list[tuple]:
+    """Per group with features: (offset in the spill file, its columns, the feature columns among
+    them, their places among the features), for ``JoinedTable.features``."""
+    regions, first, out_at = [], 0, 0
+    for group in groups:
+        keep = np.flatnonzero(kinds[first : first + len(group)] == 0)
+        if len(keep):
+            regions.append((4 * n_matched * first, len(group), keep, np.arange(out_at, out_at + len(keep))))
+        first, out_at = first + len(group), out_at + len(keep)
+    return regions
 
 
 def in_store_order(cells: pd.DataFrame) -> pd.DataFrame:

@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -439,19 +440,27 @@ def _resolve_channels(store, strategies, rgb, protein):
     return rgb, protein
 
 
+@dataclass(frozen=True)
+class VGG16Settings:
+    """What ``vgg16_batches`` extracts and how: the input ``strategies`` and conv ``layers``, the
+    channels behind them (``rgb``: a channel per colour; ``protein``: a channel index; None: from
+    the store's channel roles), the ``input_scaling`` the weights expect, and the run's device,
+    batch size, precision and progress bar."""
+
+    strategies: Sequence[str] = STRATEGIES
+    rgb: Sequence[int | None] | None = None
+    protein: int | None = None
+    layers: Sequence[str] = CONV_LAYERS
+    input_scaling: str = "torchvision"
+    device: torch.device | str = "cpu"
+    batch_size: int = 128
+    precision: str = "auto"
+    progress: bool = False
+
+
 @torch.no_grad()
 def vgg16_batches(
-    model: VGG16Features,
-    store,
-    strategies: Sequence[str] = STRATEGIES,
-    rgb: Sequence[int | None] | None = None,
-    protein: int | None = None,
-    device: torch.device | str = "cpu",
-    batch_size: int = 128,
-    precision: str = "auto",
-    progress: bool = False,
-    layers: Sequence[str] = CONV_LAYERS,
-    input_scaling: str = "torchvision",
+    model: VGG16Features, store, settings: VGG16Settings = VGG16Settings()
 ) -> Iterator[dict[tuple[str, str], np.ndarray]]:
     """Per (strategy, layer), a float32 (cells, size) matrix, one batch of cells at a time in
     store order.
@@ -461,6 +470,8 @@ def vgg16_batches(
     size is ``LAYER_SIZES[layer] * C``. A channel shared by ``concat`` and ``protein`` goes
     through the network once. ``input_scaling`` must suit the weights (``vgg16_input``).
     """
+    input_scaling, batch_size = settings.input_scaling, settings.batch_size
+    strategies, layers, rgb, protein = settings.strategies, settings.layers, settings.rgb, settings.protein
     _check_scaling(input_scaling)
     strategies, layers, n, n_channels, rgb, protein = _checked(store, strategies, layers, rgb, protein)
     raw_of = store.raw if hasattr(store, "raw") else store.__getitem__
@@ -471,10 +482,10 @@ def vgg16_batches(
         grey.append(protein)
     views = (["rgb"] if "rgb" in strategies else []) + grey
 
-    device = torch.device(device)
-    amp = autocast_dtype(device, precision)
+    device = torch.device(settings.device)
+    amp = autocast_dtype(device, settings.precision)
     model = model.to(device).to(memory_format=torch.channels_last).eval()
-    for at in tqdm(range(0, n, batch_size), desc="vgg16", disable=not progress, mininterval=10):
+    for at in tqdm(range(0, n, batch_size), desc="vgg16", disable=not settings.progress, mininterval=10):
         raw = torch.from_numpy(np.ascontiguousarray(raw_of(slice(at, at + batch_size)))).to(device, non_blocking=True)
         crops = as_crops(raw, input_scaling)
         pooled = {}
@@ -525,12 +536,12 @@ def _checked(store, strategies, layers, rgb, protein):
     return strategies, layers, n, n_channels, rgb, protein
 
 
-def vgg16_features(model: VGG16Features, store, strategies: Sequence[str] = STRATEGIES, **kwargs):
-    """Every cell's (strategy, layer) matrices in memory (see ``vgg16_batches``; the rule
-    streams them to its tables instead)."""
-    layers = kwargs.get("layers", CONV_LAYERS)
-    sizes = table_sizes(tuple(store.shape)[1], tuple(strategies), layers)
-    return collect_batches(vgg16_batches(model, store, strategies, **kwargs), sizes, len(store))
+def vgg16_features(model: VGG16Features, store, strategies: Sequence[str] = STRATEGIES, **settings):
+    """Every cell's (strategy, layer) matrices in memory (see ``vgg16_batches``; ``settings``:
+    the other fields of ``VGG16Settings``; the rule streams them to its tables instead)."""
+    chosen = VGG16Settings(strategies=strategies, **settings)
+    sizes = table_sizes(tuple(store.shape)[1], tuple(strategies), chosen.layers)
+    return collect_batches(vgg16_batches(model, store, chosen), sizes, len(store))
 
 
 def feature_set_name(strategy: str, layer: str) -> str:

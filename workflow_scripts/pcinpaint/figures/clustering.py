@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import textwrap
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +21,7 @@ from matplotlib.patches import Patch
 
 from pcinpaint.crops.store import CropStore, open_crop_store, read_crops
 from pcinpaint.exploratory.clustering import dendrogram_coords
-from pcinpaint.figures.common import composite, plt, save_figure
+from pcinpaint.figures.common import FigureOutput, composite, plt, save_figure
 
 #: blue for negative, black at zero, yellow for positive (the paper's Fig 4 colours)
 HEATMAP_CMAP = LinearSegmentedColormap.from_list(
@@ -106,35 +107,82 @@ def _term_codes(labels: Sequence, order: np.ndarray) -> tuple[np.ndarray, list[s
     return codes, names, ListedColormap(colours or [(1, 1, 1)])
 
 
+@dataclass(frozen=True)
+class HeatmapRows:
+    """What the heat map shows beside its rows, in profile order (the rows of
+    ``protein_profiles``): each row's cluster id and, where given, its label (a strip coloured
+    by the most common terms), its sub-cluster name (Table 3's second level: a strip beside the
+    clusters when any is named) and its name (shown on maps of up to 80 rows)."""
+
+    clusters: Sequence[int]
+    labels: Sequence | None = None
+    subclusters: Sequence[str] | None = None
+    names: Sequence[str] | None = None
+
+
+@dataclass(frozen=True)
+class HeatmapStyle:
+    """The heat map's feature columns, "cluster" (ordered by average-linkage correlation
+    clustering), "given", or an explicit column order, and the resolution of its PNG."""
+
+    columns: str | Sequence[int] = "cluster"
+    dpi: int = 150
+
+
 def heatmap_figure(
     matrix: np.ndarray,
     linkage: np.ndarray,
     order: Sequence[int],
-    clusters: Sequence[int],
-    labels: Sequence | None = None,
-    path_png: str | Path | None = None,
-    subclusters: Sequence[str] | None = None,
-    path_pdf: str | Path | None = None,
-    title: str = "",
-    columns: str | Sequence[int] = "cluster",
-    row_names: Sequence[str] | None = None,
-    dpi: int = 150,
+    rows: HeatmapRows,
+    output: FigureOutput | None = None,
+    style: HeatmapStyle | None = None,
 ):
     """Clustered heat map of z-scored profiles with the row dendrogram, cluster and label strips
-    (and a sub-cluster strip beside the clusters when ``subclusters`` names any: Table 3's
-    second level).
+    (and a sub-cluster strip beside the clusters when ``rows.subclusters`` names any).
 
-    ``matrix``, ``clusters``, ``labels`` and ``row_names`` are in profile order (the rows of
-    ``protein_profiles``); rows are drawn in ``order`` (``leaf_order``). ``columns`` is
-    "cluster" (features ordered by average-linkage correlation clustering), "given", or an
-    explicit column order. Values are clipped at +-3 SD. Row names are shown for small maps
-    only (up to 80 rows). Written atomically to ``path_png`` (and ``path_pdf``); without a path
-    the figure is returned unsaved.
+    ``matrix`` and ``rows`` are in profile order (the rows of ``protein_profiles``); rows are
+    drawn in ``order`` (``leaf_order``). Values are clipped at +-3 SD. Written atomically to
+    ``output.png`` (and ``output.pdf``); without a PNG path the figure is returned unsaved.
     """
+    output, style = output or FigureOutput(), style or HeatmapStyle()
     x = np.asarray(matrix, np.float32)
     order = np.asarray(order, np.int64)
-    clusters = np.asarray(clusters)
-    n, d = x.shape
+    clusters = np.asarray(rows.clusters)
+    _check_heatmap_rows(x, linkage, order, clusters, rows.labels)
+    cols = _column_order(x, style.columns)
+    n = len(x)
+    large = n > LARGE
+    sub = None if rows.subclusters is None else np.asarray(rows.subclusters, dtype=object)
+    has_sub = sub is not None and any(str(s) for s in sub)
+    strips = 1 + has_sub + (rows.labels is not None)
+    widths = [1.4, 6.0] + [0.22] * strips + [0.9]
+    height = 9.0 if large else float(np.clip(1.2 + 0.11 * n, 3.5, 10.0))
+    fig = plt.figure(figsize=(sum(widths) + 1.2, height))
+    grid = fig.add_gridspec(1, len(widths), width_ratios=widths, wspace=0.02, top=1 - 0.45 / height)
+    heat_ax, mesh = _heat_and_tree(fig, grid, np.clip(x[order][:, cols], -CLIP_SD, CLIP_SD), linkage, order, rows)
+    strip = _Strips(fig, grid, heat_ax, "nearest" if large else "none")
+    k = int(clusters.max()) if n else 0
+    ordered = clusters[order]
+    strip_ax = strip.add(2, ordered.astype(np.float64), _cluster_colours(k), (0.5, k + 0.5), "cluster")
+    _band_names(strip_ax, ordered, {c: str(int(c)) for c in np.unique(ordered)}, 5)
+    if has_sub:
+        _subcluster_strip(strip, sub[order])
+    legend_handles = []
+    if rows.labels is not None:
+        codes, names, cmap = _term_codes(rows.labels, order)
+        strip.add(2 + strips - 1, codes, cmap, (-0.5, max(len(names), 1) - 0.5), "label")
+        legend_handles = [Patch(color=cmap(i), label=name) for i, name in enumerate(names)]
+    _side_panel(fig, grid, mesh, legend_handles)
+    fig.suptitle(output.title or f"{n} profiles x {len(cols)} features, {k} clusters", fontsize=9)
+    if output.png is None:
+        return fig
+    save_figure(fig, *output.paths(), dpi=style.dpi)
+    return Path(output.png)
+
+
+def _check_heatmap_rows(x: np.ndarray, linkage, order: np.ndarray, clusters: np.ndarray, labels) -> None:
+    """One leaf position, cluster id and label per row, and a linkage of as many leaves."""
+    n, _ = x.shape
     if len(order) != n or len(clusters) != n or len(linkage) != n - 1:
         raise ValueError(
             f"{n} rows but {len(order)} leaf positions, {len(clusters)} cluster ids and a "
@@ -142,91 +190,93 @@ def heatmap_figure(
         )
     if labels is not None and len(labels) != n:
         raise ValueError(f"{n} rows but {len(labels)} labels")
-    if isinstance(columns, str):
-        if columns not in ("cluster", "given"):
-            raise ValueError(f"columns must be 'cluster', 'given' or a column order, got {columns!r}")
-        cols = feature_order(x) if columns == "cluster" else np.arange(d)
-    else:
-        cols = np.asarray(columns, np.int64)
-    image = np.clip(x[order][:, cols], -CLIP_SD, CLIP_SD)
-    large = n > LARGE
-    interpolation = "nearest" if large else "none"
 
-    sub = None if subclusters is None else np.asarray(subclusters, dtype=object)
-    has_sub = sub is not None and any(str(s) for s in sub)
-    strips = 1 + has_sub + (labels is not None)
-    widths = [1.4, 6.0] + [0.22] * strips + [0.9]
-    height = 9.0 if large else float(np.clip(1.2 + 0.11 * n, 3.5, 10.0))
-    fig = plt.figure(figsize=(sum(widths) + 1.2, height))
-    grid = fig.add_gridspec(1, len(widths), width_ratios=widths, wspace=0.02, top=1 - 0.45 / height)
+
+def _column_order(x: np.ndarray, columns: str | Sequence[int]) -> np.ndarray:
+    """The heat map's column order: clustered, as given, or the caller's."""
+    if not isinstance(columns, str):
+        return np.asarray(columns, np.int64)
+    if columns not in ("cluster", "given"):
+        raise ValueError(f"columns must be 'cluster', 'given' or a column order, got {columns!r}")
+    return feature_order(x) if columns == "cluster" else np.arange(x.shape[1])
+
+
+def _heat_and_tree(fig, grid, image: np.ndarray, linkage, order: np.ndarray, rows: HeatmapRows):
+    """The dendrogram and the clipped values beside it, rows named on small maps; returns the
+    heat map's axes and image (for the colour bar)."""
+    n, n_cols = image.shape
+    large = n > LARGE
     tree_ax = fig.add_subplot(grid[0, 0])
     heat_ax = fig.add_subplot(grid[0, 1])
-    extent = (-0.5, len(cols) - 0.5, n - 0.5, -0.5)
+    extent = (-0.5, n_cols - 0.5, n - 0.5, -0.5)
     mesh = heat_ax.imshow(
-        image, aspect="auto", cmap=HEATMAP_CMAP, vmin=-CLIP_SD, vmax=CLIP_SD, interpolation=interpolation, extent=extent
+        image,
+        aspect="auto",
+        cmap=HEATMAP_CMAP,
+        vmin=-CLIP_SD,
+        vmax=CLIP_SD,
+        interpolation="nearest" if large else "none",
+        extent=extent,
     )
     draw_dendrogram(tree_ax, linkage, order, lw=0.3 if large else 0.6, min_leaves=max(1, n // 800))
     heat_ax.set_xticks([])
-    heat_ax.set_xlabel(f"{len(cols)} features", fontsize=7)
-    if row_names is not None and n <= MAX_ROW_NAMES:
-        heat_ax.set_yticks(np.arange(n), [str(row_names[i]) for i in order], fontsize=max(3, min(7, 400 / n)))
+    heat_ax.set_xlabel(f"{n_cols} features", fontsize=7)
+    if rows.names is not None and n <= MAX_ROW_NAMES:
+        heat_ax.set_yticks(np.arange(n), [str(rows.names[i]) for i in order], fontsize=max(3, min(7, 400 / n)))
     else:
         heat_ax.set_yticks([])
     tree_ax.set_title(f"{n} profiles", fontsize=7)
+    return heat_ax, mesh
 
-    k = int(clusters.max()) if n else 0
-    strip_ax = fig.add_subplot(grid[0, 2], sharey=heat_ax)
-    strip_ax.imshow(
-        clusters[order][:, None].astype(np.float64),
-        aspect="auto",
-        cmap=_cluster_colours(k),
-        vmin=0.5,
-        vmax=k + 0.5,
-        interpolation=interpolation,
-        extent=(-0.5, 0.5, n - 0.5, -0.5),
-    )
-    strip_ax.set_xticks([0], ["cluster"], rotation=90, fontsize=6)
-    strip_ax.tick_params(axis="y", left=False, labelleft=False)
-    ordered = clusters[order]
-    for c in np.unique(ordered):  # ids on bands tall enough to hold them
-        rows = np.flatnonzero(ordered == c)
-        if len(rows) >= 0.015 * n:
-            strip_ax.text(0, rows.mean(), str(int(c)), fontsize=5, va="center", ha="center", rotation=90)
-    if has_sub:
-        ranked = {name: i + 1 for i, name in enumerate(dict.fromkeys(s for s in sub[order] if s))}
-        codes = np.array([ranked.get(s, 0) for s in sub[order]], np.float64)
-        sub_ax = fig.add_subplot(grid[0, 3], sharey=heat_ax)
-        sub_ax.imshow(
-            np.where(codes > 0, codes, np.nan)[:, None],
-            aspect="auto",
-            cmap=_cluster_colours(max(len(ranked), 1)),
-            vmin=0.5,
-            vmax=max(len(ranked), 1) + 0.5,
-            interpolation=interpolation,
-            extent=(-0.5, 0.5, n - 0.5, -0.5),
-        )
-        sub_ax.set_xticks([0], ["sub-cluster"], rotation=90, fontsize=6)
-        sub_ax.tick_params(axis="y", left=False, labelleft=False)
-        for name in ranked:
-            rows = np.flatnonzero(sub[order] == name)
-            if len(rows) >= 0.015 * n:
-                sub_ax.text(0, rows.mean(), name, fontsize=4, va="center", ha="center", rotation=90)
-    legend_handles = []
-    if labels is not None:
-        codes, names, cmap = _term_codes(labels, order)
-        label_ax = fig.add_subplot(grid[0, 2 + strips - 1], sharey=heat_ax)
-        label_ax.imshow(
-            codes[:, None],
+
+@dataclass(frozen=True)
+class _Strips:
+    """The narrow colour strips right of the heat map, sharing its rows."""
+
+    fig: object
+    grid: object
+    heat_ax: object
+    interpolation: str
+
+    def add(self, column: int, values: np.ndarray, cmap, limits: tuple[float, float], name: str):
+        """One strip of ``values`` (leaf order; NaN stays white) in grid column ``column``."""
+        n = len(values)
+        ax = self.fig.add_subplot(self.grid[0, column], sharey=self.heat_ax)
+        ax.imshow(
+            values[:, None],
             aspect="auto",
             cmap=cmap,
-            vmin=-0.5,
-            vmax=max(len(names), 1) - 0.5,
-            interpolation=interpolation,
+            vmin=limits[0],
+            vmax=limits[1],
+            interpolation=self.interpolation,
             extent=(-0.5, 0.5, n - 0.5, -0.5),
         )
-        label_ax.set_xticks([0], ["label"], rotation=90, fontsize=6)
-        label_ax.tick_params(axis="y", left=False, labelleft=False)
-        legend_handles = [Patch(color=cmap(i), label=name) for i, name in enumerate(names)]
+        ax.set_xticks([0], [name], rotation=90, fontsize=6)
+        ax.tick_params(axis="y", left=False, labelleft=False)
+        return ax
+
+
+def _band_names(ax, ordered: np.ndarray, bands: dict, fontsize: float) -> None:
+    """Each band's name on its strip, where the band is tall enough to hold it."""
+    for value, text in bands.items():
+        rows = np.flatnonzero(ordered == value)
+        if len(rows) >= 0.015 * len(ordered):
+            ax.text(0, rows.mean(), text, fontsize=fontsize, va="center", ha="center", rotation=90)
+
+
+def _subcluster_strip(strip: _Strips, ordered: np.ndarray) -> None:
+    """The sub-cluster strip beside the clusters: sub-clusters coloured in order of appearance."""
+    ranked = {name: i + 1 for i, name in enumerate(dict.fromkeys(s for s in ordered if s))}
+    codes = np.array([ranked.get(s, 0) for s in ordered], np.float64)
+    n_sub = max(len(ranked), 1)
+    sub_ax = strip.add(
+        3, np.where(codes > 0, codes, np.nan), _cluster_colours(n_sub), (0.5, n_sub + 0.5), "sub-cluster"
+    )
+    _band_names(sub_ax, ordered, {name: name for name in ranked}, 4)
+
+
+def _side_panel(fig, grid, mesh, legend_handles: list) -> None:
+    """The colour bar of the values and the legend of the label strip, right of the strips."""
     side_ax = fig.add_subplot(grid[0, -1])
     side_ax.axis("off")
     cbar = fig.colorbar(mesh, cax=side_ax.inset_axes([0.3, 0.78, 0.18, 0.2]))
@@ -242,11 +292,6 @@ def heatmap_figure(
             title="label",
             title_fontsize=6,
         )
-    fig.suptitle(title or f"{n} profiles x {len(cols)} features, {k} clusters", fontsize=9)
-    if path_png is None:
-        return fig
-    save_figure(fig, *[p for p in (path_png, path_pdf) if p is not None], dpi=dpi)
-    return Path(path_png)
 
 
 def _q_value(q: float) -> str:
@@ -287,30 +332,39 @@ def _pick_cells(
     return picks
 
 
+@dataclass(frozen=True)
+class ExampleSettings:
+    """Which example cells ``cluster_examples_figure`` shows and how: ``n_examples`` per cluster,
+    drawn with ``seed``; ``clusters`` picks and orders the rows (None: all); channel ``roles``
+    (None: the store's attributes); ``protein_only`` shows the protein alone, as Supp Fig 5;
+    ``notes`` adds a line under a cluster's name (``go_notes``: its top GO term)."""
+
+    n_examples: int = 6
+    seed: int = 0
+    clusters: Sequence[int] | None = None
+    roles: Sequence[str] | None = None
+    protein_only: bool = False
+    notes: dict | None = None
+
+
 def cluster_examples_figure(
     store: str | Path | CropStore,
     cells_meta: pd.DataFrame,
     clusters_table: pd.DataFrame,
-    path_png: str | Path | None = None,
-    n_examples: int = 6,
-    seed: int = 0,
-    path_pdf: str | Path | None = None,
-    clusters: Sequence[int] | None = None,
-    roles: Sequence[str] | None = None,
-    protein_only: bool = False,
-    title: str = "",
-    notes: dict | None = None,
+    output: FigureOutput | None = None,
+    examples: ExampleSettings | None = None,
 ):
     """Supp Fig 4/5-style panel: per cluster, a row of example crops of cells of its proteins.
 
     ``cells_meta`` is the cell table (or a feature table's metadata): ``protein`` and
     ``store_index`` (row position when absent). ``clusters_table`` is ``memberships``'s table.
-    Examples come from distinct proteins where possible, drawn with ``seed``; each crop is the
-    protein channel in green over the structural channels (``figures.common.composite``;
-    ``protein_only`` shows the protein alone, as Supp Fig 5). Channel roles come from the
-    store's attributes unless given. ``clusters`` picks and orders the rows (default: all).
-    ``notes`` adds a line under a cluster's name (``go_notes``: its top GO term).
+    Examples (``examples``) come from distinct proteins where possible; each crop is the
+    protein channel in green over the structural channels (``figures.common.composite``).
+    Written atomically to ``output.png`` (and ``output.pdf``); without a PNG path the figure is
+    returned unsaved.
     """
+    output, examples = output or FigureOutput(), examples or ExampleSettings()
+    n_examples, clusters, roles, notes = examples.n_examples, examples.clusters, examples.roles, examples.notes
     store = open_crop_store(store) if not isinstance(store, CropStore) else store
     if roles is None:
         roles = store.attrs.get("roles") or ["protein"] + ["structural"] * (store.shape[1] - 1)
@@ -331,7 +385,7 @@ def cluster_examples_figure(
     chosen = list(sizes.index) if clusters is None else [c for c in clusters if c in sizes.index]
     if not chosen:
         raise ValueError("no cluster to show: the clusters asked for are not in the clusters table")
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(examples.seed)
     rows = [
         (c, _pick_cells(cells, sorted(table.loc[table["cluster"] == c, "protein"].unique()), n_examples, rng))
         for c in chosen
@@ -345,7 +399,7 @@ def cluster_examples_figure(
         squeeze=False,
         gridspec_kw={"width_ratios": [1.4] + [1] * n_examples},
     )
-    hidden = [i for i, r in enumerate(roles) if r != "protein"] if protein_only else []
+    hidden = [i for i, r in enumerate(roles) if r != "protein"] if examples.protein_only else []
     notes = {str(c): str(note) for c, note in (notes or {}).items()}
     for ax in axes.flat:
         ax.axis("off")
@@ -368,8 +422,8 @@ def cluster_examples_figure(
             crop[hidden] = 0
             axes[r, j].imshow(composite(crop, roles))
             axes[r, j].set_title(protein, fontsize=5, pad=1.5)
-    fig.suptitle(title or f"example cells of {len(rows)} clusters (protein in green)", fontsize=9)
-    if path_png is None:
+    fig.suptitle(output.title or f"example cells of {len(rows)} clusters (protein in green)", fontsize=9)
+    if output.png is None:
         return fig
-    save_figure(fig, *[p for p in (path_png, path_pdf) if p is not None], dpi=150)
-    return Path(path_png)
+    save_figure(fig, *output.paths(), dpi=150)
+    return Path(output.png)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib
@@ -34,6 +35,20 @@ def composite(image: np.ndarray, roles: Sequence[str], gain: float = 1.0) -> np.
     colours = np.asarray(channel_colours(roles), np.float32)
     rgb = np.tensordot(np.asarray(image, np.float32), colours, axes=([0], [0]))
     return np.clip(rgb * gain, 0, 1)
+
+
+@dataclass(frozen=True)
+class FigureOutput:
+    """Where a figure is written (``png``, and ``pdf`` beside it where given) and the title it
+    carries: one object, so a figure function's parameters say what is drawn."""
+
+    png: str | Path | None = None
+    pdf: str | Path | None = None
+    title: str = ""
+
+    def paths(self) -> list[str | Path]:
+        """The files given, PNG first."""
+        return [p for p in (self.png, self.pdf) if p is not None]
 
 
 def save_figure(fig, *paths: str | Path, dpi: int = 120) -> None:

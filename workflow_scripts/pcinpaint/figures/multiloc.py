@@ -9,6 +9,7 @@ file names made safe (``io.safe_name``) with the ``names.tsv`` that maps them ba
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +20,7 @@ from scipy.cluster import hierarchy
 from pcinpaint.exploratory import clustering, dendrograms, multiloc
 from pcinpaint.exploratory.multiloc import image_summary, top_variable
 from pcinpaint.features.matrix import Moments
-from pcinpaint.figures.common import PROTEIN_COLOUR, plt, save_figure
+from pcinpaint.figures.common import PROTEIN_COLOUR, FigureOutput, plt, save_figure
 from pcinpaint.io import named_path, write_names
 
 #: most cells in one fig6 dendrogram: more leaves are unreadable, so cells are subsampled (seeded)
@@ -63,9 +64,7 @@ def _violin(ax, values: list[np.ndarray], positions: Sequence[float], colours: S
 def fig5(
     scores: pd.DataFrame,
     chosen_images: Sequence[str] | None,
-    path_png: str | Path,
-    path_pdf: str | Path,
-    title: str = "",
+    output: FigureOutput,
     max_images: int = 4,
     seed: int = 0,
 ) -> tuple[Path, Path]:
@@ -73,7 +72,8 @@ def fig5(
     few A+B images as jittered black dots beside them (the paper's Fig 5).
 
     ``scores`` is one pair's ``exploratory.multiloc.pair_scores`` table; ``chosen_images`` are image_ids
-    of its A+B group (None: the ``max_images`` images with the largest score SD).
+    of its A+B group (None: the ``max_images`` images with the largest score SD). Written to
+    ``output``'s PNG and PDF, both needed.
     """
     if scores.empty:
         raise ValueError("fig5: the score table is empty")
@@ -110,9 +110,18 @@ def fig5(
     ax.text(0.005, 0.99, f"closer to {groups[1]} \u2191", transform=ax.transAxes, fontsize=6, va="top")
     ax.text(0.005, 0.01, f"closer to {groups[0]} \u2193", transform=ax.transAxes, fontsize=6, va="bottom")
     ax.set_xlim(-0.6, positions[-1] + 0.6)
-    ax.set_title(title, fontsize=9)
-    save_figure(fig, path_png, path_pdf)
-    return Path(path_png), Path(path_pdf)
+    ax.set_title(output.title, fontsize=9)
+    save_figure(fig, output.png, output.pdf)
+    return Path(output.png), Path(output.pdf)
+
+
+@dataclass(frozen=True)
+class CropChannels:
+    """How a crop's channels are coloured: each channel's role, "protein" (green) or
+    "structural" (blue, then magenta), or, where ``colours`` is given, an RGB triple per channel."""
+
+    roles: Sequence[str]
+    colours: Sequence | None = None
 
 
 def _colours(roles: Sequence[str], colours: Sequence | None) -> np.ndarray:
@@ -140,34 +149,22 @@ def fig6(
     linkage: np.ndarray,
     crops: np.ndarray,
     representatives: pd.DataFrame,
-    roles: Sequence[str],
-    path_png: str | Path,
-    path_pdf: str | Path,
-    title: str = "",
+    channels: CropChannels,
+    output: FigureOutput,
     truth=None,
-    colours: Sequence | None = None,
 ) -> tuple[Path, Path]:
     """Dendrogram of one protein's single cells, the crop of each branch's representative cell
     under its branch, and (optionally) a colour bar of known sub-populations under the leaves.
 
     ``crops`` are the protein's cells (n, C, H, W) in the order the tree was built on, uint8
     as stored (or floats in [0, 1]); ``representatives`` is ``exploratory.dendrograms.representative_cells``;
-    ``roles`` names each channel "protein" or "structural" (composite: protein green,
-    structural blue then magenta), or ``colours`` gives an RGB triple per channel.
+    ``channels`` says how each channel is coloured. Written to ``output``'s PNG and PDF.
     """
     linkage = np.asarray(linkage)
     n = len(linkage) + 1
     crops = np.asarray(crops)
-    if crops.ndim != 4 or len(crops) != n:
-        raise ValueError(f"fig6: need {n} crops (n, C, H, W) for a tree of {n} cells, got shape {crops.shape}")
-    if crops.shape[1] != len(roles):
-        raise ValueError(f"fig6: crops have {crops.shape[1]} channels but {len(roles)} roles were given")
-    if representatives.empty:
-        raise ValueError("fig6: no representative cells")
-    bad = representatives.loc[~representatives["cell"].between(0, n - 1), "cell"]
-    if len(bad):
-        raise ValueError(f"fig6: representative cell {int(bad.iloc[0])} outside 0..{n - 1}")
-    rgb = _colours(roles, colours)
+    _check_fig6(n, crops, representatives, channels.roles)
+    rgb = _colours(channels.roles, channels.colours)
     k = len(representatives)
     has_truth = truth is not None
     if has_truth:
@@ -187,29 +184,11 @@ def fig6(
     tree_ax.set_ylabel("Ward distance", fontsize=7)
     tree_ax.tick_params(labelsize=6)
     tree_ax.spines[["top", "right", "bottom"]].set_visible(False)
-    tree_ax.set_title(title, fontsize=9)
+    tree_ax.set_title(output.title, fontsize=9)
     xlim = (0, 10 * n)
     tree_ax.set_xlim(*xlim)
     if has_truth:
-        bar_ax = fig.add_subplot(grid[1, :])
-        ordered = truth.iloc[dend["leaves"]].astype(str).to_numpy()
-        classes = sorted(set(ordered))
-        cmap = plt.get_cmap("Set2" if len(classes) <= 8 else "tab20")
-        codes = np.array([classes.index(v) for v in ordered])
-        bar_ax.imshow(
-            codes[None, :],
-            aspect="auto",
-            cmap=cmap,
-            vmin=0,
-            vmax=cmap.N - 1,
-            extent=(xlim[0], xlim[1], 0, 1),
-            interpolation="nearest",
-        )
-        bar_ax.set_xlim(*xlim)
-        bar_ax.set_xticks([])
-        bar_ax.set_yticks([0.5], ["truth"], fontsize=6)
-        handles = [plt.Rectangle((0, 0), 1, 1, color=cmap(i)) for i in range(len(classes))]
-        bar_ax.legend(handles, classes, fontsize=6, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
+        _truth_bar(fig.add_subplot(grid[1, :]), truth.iloc[dend["leaves"]].astype(str).to_numpy(), xlim)
     for j, (_, row) in enumerate(representatives.reset_index(drop=True).iterrows()):
         ax = fig.add_subplot(grid[-1, j])
         ax.imshow(_rgb(crops[int(row["cell"])], rgb))
@@ -218,21 +197,82 @@ def fig6(
         share = f", {100 * row['fraction']:.0f}%" if "fraction" in row else ""
         ax.set_xlabel(f"branch {int(row['branch'])}\n{int(row['n_cells'])} cells{share}", fontsize=6)
         if {"leaf_start", "leaf_stop"} <= set(row.index):
-            centre = 5 + 10 * (row["leaf_start"] + row["leaf_stop"] - 1) / 2
-            if j % 2 == 0:  # alternate shading marks where one branch ends and the next begins
-                tree_ax.axvspan(10 * row["leaf_start"], 10 * row["leaf_stop"], color="0.93", zorder=0, lw=0)
-            link = ConnectionPatch(
-                xyA=(centre, 0),
-                coordsA=tree_ax.transData,
-                xyB=(0.5, 1.0),
-                coordsB=ax.transAxes,
-                color="0.4",
-                lw=0.6,
-                ls="--",
-            )
-            fig.add_artist(link)
-    save_figure(fig, path_png, path_pdf)
-    return Path(path_png), Path(path_pdf)
+            _link_branch(fig, tree_ax, ax, row, shade=j % 2 == 0)
+    save_figure(fig, output.png, output.pdf)
+    return Path(output.png), Path(output.pdf)
+
+
+def _check_fig6(n: int, crops: np.ndarray, representatives: pd.DataFrame, roles: Sequence[str]) -> None:
+    """One crop per leaf of the tree, one role per channel, representatives among the leaves."""
+    if crops.ndim != 4 or len(crops) != n:
+        raise ValueError(f"fig6: need {n} crops (n, C, H, W) for a tree of {n} cells, got shape {crops.shape}")
+    if crops.shape[1] != len(roles):
+        raise ValueError(f"fig6: crops have {crops.shape[1]} channels but {len(roles)} roles were given")
+    if representatives.empty:
+        raise ValueError("fig6: no representative cells")
+    bad = representatives.loc[~representatives["cell"].between(0, n - 1), "cell"]
+    if len(bad):
+        raise ValueError(f"fig6: representative cell {int(bad.iloc[0])} outside 0..{n - 1}")
+
+
+def _truth_bar(bar_ax, ordered: np.ndarray, xlim: tuple[float, float]) -> None:
+    """The known sub-population of each leaf (in leaf order) as a colour bar, with its legend."""
+    classes = sorted(set(ordered))
+    cmap = plt.get_cmap("Set2" if len(classes) <= 8 else "tab20")
+    codes = np.array([classes.index(v) for v in ordered])
+    bar_ax.imshow(
+        codes[None, :],
+        aspect="auto",
+        cmap=cmap,
+        vmin=0,
+        vmax=cmap.N - 1,
+        extent=(xlim[0], xlim[1], 0, 1),
+        interpolation="nearest",
+    )
+    bar_ax.set_xlim(*xlim)
+    bar_ax.set_xticks([])
+    bar_ax.set_yticks([0.5], ["truth"], fontsize=6)
+    handles = [plt.Rectangle((0, 0), 1, 1, color=cmap(i)) for i in range(len(classes))]
+    bar_ax.legend(handles, classes, fontsize=6, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
+
+
+def _link_branch(fig, tree_ax, ax, row: pd.Series, shade: bool) -> None:
+    """A dashed line from a branch's centre under the tree to its crop; every other branch
+    shaded, so one can see where a branch ends and the next begins."""
+    centre = 5 + 10 * (row["leaf_start"] + row["leaf_stop"] - 1) / 2
+    if shade:
+        tree_ax.axvspan(10 * row["leaf_start"], 10 * row["leaf_stop"], color="0.93", zorder=0, lw=0)
+    link = ConnectionPatch(
+        xyA=(centre, 0),
+        coordsA=tree_ax.transData,
+        xyB=(0.5, 1.0),
+        coordsB=ax.transAxes,
+        color="0.4",
+        lw=0.6,
+        ls="--",
+    )
+    fig.add_artist(link)
+
+
+@dataclass(frozen=True)
+class FigureFolder:
+    """Where ``fig5_per_pair`` and ``fig6_per_protein`` write their figures, the feature set
+    their titles name, and the log that says what was drawn or skipped (None: silent)."""
+
+    path: str | Path
+    feature_set: str = ""
+    log: object = None
+
+
+@dataclass(frozen=True)
+class Fig6Settings:
+    """How each protein's Fig 6 is drawn: the channels' ``roles``, the ``n_branches`` whose
+    representative cells are shown, and ``rng``, which subsamples proteins of more than
+    ``MAX_DENDROGRAM_CELLS`` cells (one generator across proteins, so draws follow their order)."""
+
+    roles: Sequence[str]
+    n_branches: int
+    rng: np.random.Generator
 
 
 def fig5_per_pair(
@@ -240,15 +280,13 @@ def fig5_per_pair(
     meta: pd.DataFrame,
     images: pd.Series,
     pairs,
-    folder: str | Path,
-    feature_set: str = "",
+    out: FigureFolder,
     seed: int = 0,
-    log=None,
 ) -> pd.DataFrame:
-    """Fig 5 of each compartment pair [A, B] into ``folder`` as ``<A>_vs_<B>.png/.pdf`` (names
+    """Fig 5 of each compartment pair [A, B] into ``out.path`` as ``<A>_vs_<B>.png/.pdf`` (names
     made safe; ``names.tsv`` maps each pair to its file); the scores of every pair drawn. A pair
-    that cannot be scored (no cells of A or B alone) is skipped with a warning in ``log``."""
-    folder = Path(folder)
+    that cannot be scored (no cells of A or B alone) is skipped with a warning in ``out.log``."""
+    folder, feature_set, log = Path(out.path), out.feature_set, out.log
     folder.mkdir(parents=True, exist_ok=True)
     scores, files = [], {}
     for a, b in pairs:
@@ -260,7 +298,7 @@ def fig5_per_pair(
             continue
         stem = f"{a}_vs_{b}".replace(" ", "-")
         png, pdf = named_path(folder, stem, ".png"), named_path(folder, stem, ".pdf")
-        fig5(pair, None, png, pdf, title=f"{feature_set}: {a} vs {b}", seed=seed)
+        fig5(pair, None, FigureOutput(png, pdf, f"{feature_set}: {a} vs {b}"), seed=seed)
         files[pair["pair"].iloc[0]] = png.stem
         scores.append(pair)
         if log:
@@ -274,24 +312,21 @@ def fig6_per_protein(
     meta: pd.DataFrame,
     features,
     crops_of,
-    roles: Sequence[str],
-    folder: str | Path,
-    n_branches: int,
-    rng: np.random.Generator,
-    feature_set: str = "",
-    log=None,
+    settings: Fig6Settings,
+    out: FigureFolder,
 ) -> pd.DataFrame:
-    """Fig 6 of each protein into ``folder`` as ``<protein>.png/.pdf`` (names made safe;
+    """Fig 6 of each protein into ``out.path`` as ``<protein>.png/.pdf`` (names made safe;
     ``names.tsv`` maps each protein to its file); one row per protein drawn (cells, branches,
     two-branch agreement with ``meta``'s ``subpopulation`` where it has one).
 
     ``features`` (an array, or a ``features.reading.FeatureFile``) are z-scored over the whole
     screen, so that within one protein flat features do not weigh as much as telling ones; only
     the chosen proteins' cells are read, at most ``MAX_DENDROGRAM_CELLS`` each, and their crops
-    from ``crops_of(store_indices)``. A protein with fewer cells than ``n_branches`` is skipped
-    with a warning in ``log``.
+    from ``crops_of(store_indices)``. A protein with fewer cells than ``settings.n_branches`` is
+    skipped with a warning in ``out.log``.
     """
-    folder = Path(folder)
+    folder, feature_set, log = Path(out.path), out.feature_set, out.log
+    n_branches, rng = settings.n_branches, settings.rng
     folder.mkdir(parents=True, exist_ok=True)
     stats = Moments.of(features)
     names = meta["protein"].astype(str).to_numpy()
@@ -311,7 +346,8 @@ def fig6_per_protein(
         sub = meta["subpopulation"].to_numpy()[mine] if "subpopulation" in meta.columns else None
         png, pdf = named_path(folder, protein, ".png"), named_path(folder, protein, ".pdf")
         title = f"{protein} ({len(mine)} cells, {feature_set})"
-        fig6(tree, crops_of(meta["store_index"].to_numpy()[mine]), reps, roles, png, pdf, title=title, truth=sub)
+        crops = crops_of(meta["store_index"].to_numpy()[mine])
+        fig6(tree, crops, reps, CropChannels(settings.roles), FigureOutput(png, pdf, title), truth=sub)
         files[str(protein)] = png.stem
         ari = dendrograms.branch_purity(clustering.cut(tree, n_clusters=2), sub) if sub is not None else np.nan
         rows.append(dict(protein=protein, n_cells=len(mine), n_branches=n_branches, ari_two_branches=ari))

@@ -19,6 +19,7 @@ and gene names) can be used: pick the column with ``key``, or map either to the 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -153,6 +154,33 @@ def _hpa(table: pd.DataFrame, key: str, reliability, path: Path) -> pd.DataFrame
     return _long(table[key], terms)
 
 
+def _simulated(table: pd.DataFrame, key: str | None, path: Path) -> pd.DataFrame:
+    """The simulator's truth table: each protein's '+'-joined ``classes``."""
+    col = find_column(table, "classes")
+    if col is None:
+        raise InputError(f"{path}: no 'classes' column for the simulated layout")
+    return _long(table[_key_column(table, "simulated", key, path)], _split(table[col], "+"))
+
+
+def _long_layout(table: pd.DataFrame, key: str | None, column: str | None, path: Path) -> pd.DataFrame:
+    """A long table: ';'-separated terms in ``column``, ``term`` or ``terms``, or in the one
+    column beside the key."""
+    keycol = find_column(table, key) if key else (find_column(table, "protein") or table.columns[0])
+    if keycol is None:
+        raise InputError(f"{path}: no key column '{key}'; columns are {list(table.columns)}")
+    termcol = find_column(table, column) if column else find_column(table, "term") or find_column(table, "terms")
+    if column and termcol is None:
+        raise InputError(f"{path}: no term column '{column}'; columns are {list(table.columns)}")
+    if termcol is None:
+        others = [c for c in table.columns if c != keycol]
+        if len(others) != 1:
+            raise InputError(
+                f"{path}: a long annotation table needs a 'term' or 'terms' column; columns are {list(table.columns)}"
+            )
+        termcol = others[0]
+    return _long(table[keycol], _split(table[termcol], ";"))
+
+
 def _checked_layout(table: pd.DataFrame, layout: str, path: Path) -> str:
     if layout not in LAYOUTS:
         raise ValueError(f"unknown annotation layout '{layout}'; choose one of {list(LAYOUTS)}")
@@ -201,26 +229,9 @@ def read_annotations(
     elif layout == "hpa":
         out = _hpa(table, _key_column(table, layout, key, path), reliability, path)
     elif layout == "simulated":
-        col = find_column(table, "classes")
-        if col is None:
-            raise InputError(f"{path}: no 'classes' column for the simulated layout")
-        out = _long(table[_key_column(table, layout, key, path)], _split(table[col], "+"))
+        out = _simulated(table, key, path)
     else:
-        keycol = find_column(table, key) if key else (find_column(table, "protein") or table.columns[0])
-        if keycol is None:
-            raise InputError(f"{path}: no key column '{key}'; columns are {list(table.columns)}")
-        termcol = find_column(table, column) if column else find_column(table, "term") or find_column(table, "terms")
-        if column and termcol is None:
-            raise InputError(f"{path}: no term column '{column}'; columns are {list(table.columns)}")
-        if termcol is None:
-            others = [c for c in table.columns if c != keycol]
-            if len(others) != 1:
-                raise InputError(
-                    f"{path}: a long annotation table needs a 'term' or 'terms' column; "
-                    f"columns are {list(table.columns)}"
-                )
-            termcol = others[0]
-        out = _long(table[keycol], _split(table[termcol], ";"))
+        out = _long_layout(table, key, column, path)
     if out.empty:
         raise InputError(f"{path}: no protein has any localization term (layout {layout})")
     log.info(
@@ -344,14 +355,23 @@ def _class_of(label, mapping: dict, mode: str):
     return "+".join(sorted(parts))
 
 
+@dataclass(frozen=True)
+class LabelSettings:
+    """Where a cell's label comes from (``label_from``: "annotation", "column" or "protein"), the
+    cell-table column read for "column", the mode ("combined" or "single") and the class merge
+    map: the ``benchmarks`` block's label keys, as ``cell_labels`` reads them."""
+
+    label_from: str = "annotation"
+    column: str | None = None
+    mode: str = "combined"
+    merge: dict | None = None
+
+
 def cell_labels(
     cells: pd.DataFrame,
+    settings: LabelSettings | None = None,
     *,
-    column: str | None = None,
     annotations: pd.DataFrame | None = None,
-    mode: str = "combined",
-    label_from: str = "annotation",
-    merge: dict | None = None,
     aliases: dict[str, str] | None = None,
 ) -> pd.Series:
     """One label per cell, aligned with ``cells``; None where a cell is unlabelled.
@@ -361,8 +381,11 @@ def cell_labels(
     ``"annotation"``: the class of the cell's protein in ``annotations`` (a long table from
     ``read_annotations``), matched on ``cells["protein"]`` case-insensitively, after
     ``aliases`` (from ``aliases()``) when given. ``"protein"``: the protein name itself.
-    Mode "single" leaves cells of multi-term classes unlabelled.
+    Mode "single" leaves cells of multi-term classes unlabelled. ``settings``: the defaults
+    of ``LabelSettings`` when not given.
     """
+    settings = settings or LabelSettings()
+    column, mode, label_from, merge = settings.column, settings.mode, settings.label_from, settings.merge
     _check_mode(mode)
     if label_from not in LABEL_FROM:
         raise ValueError(f"unknown label source '{label_from}'; choose one of {list(LABEL_FROM)}")

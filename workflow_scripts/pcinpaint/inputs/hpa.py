@@ -44,7 +44,7 @@ import tifffile
 
 from pcinpaint.errors import InputError, one_line
 from pcinpaint.inputs import annotations
-from pcinpaint.inputs.http import PoliteClient, html_page
+from pcinpaint.inputs.http import ClientSettings, html_page
 from pcinpaint.io import atomic_path, named_path, read_table, safe_name
 
 log = logging.getLogger(__name__)
@@ -263,19 +263,16 @@ def list_images(
     cache_dir: str | Path,
     *,
     location_table: str | Path | None = None,
-    retries: int = 4,
-    backoff_s: float = 1.0,
-    rate_limit_s: float = 0.5,
-    timeout_s: float = 30.0,
+    polite: ClientSettings | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(listing, failures): every protein's composites, and the proteins whose XML failed.
 
     Entry XMLs are kept in ``cache_dir`` as ``<ENSG>.xml`` (only once they parse as an entry),
     so a rerun reads them from disk instead of asking the atlas again, and asks again for the
-    entries that failed.
+    entries that failed. ``polite``: how the atlas is asked (default ``ClientSettings()``).
     """
     cache_dir = Path(cache_dir)
-    client = PoliteClient(retries, backoff_s, rate_limit_s, timeout_s)
+    client = (polite or ClientSettings()).client()
     parts, failures = [], []
     for ensg, protein in resolve_proteins(proteins, location_table).itertuples(index=False):
         cached, url = named_path(cache_dir, ensg, ".xml"), f"{base_url.rstrip('/')}/{ensg}.xml"
@@ -337,23 +334,21 @@ def download_images(
     listing: pd.DataFrame,
     dest_dir: str | Path,
     *,
-    retries: int = 4,
-    backoff_s: float = 1.0,
-    rate_limit_s: float = 0.5,
-    timeout_s: float = 30.0,
+    polite: ClientSettings | None = None,
     progress: bool = False,
 ) -> pd.DataFrame:
     """Fetch every composite of ``listing`` into ``dest_dir``; the manifest, one row per URL.
 
     A file already there that decodes as an RGB JPEG is ``cached`` and not fetched again;
     otherwise the body must match its Content-Length and decode, or it is fetched again
-    (up to ``retries`` times) before being reported ``failed`` with the reason (and
-    ``permanent`` when the atlas said it is not there).
+    (up to ``polite.retries`` times) before being reported ``failed`` with the reason (and
+    ``permanent`` when the atlas said it is not there). ``polite``: how the atlas is asked
+    (default ``ClientSettings()``).
     """
     if "url" not in listing.columns:
         raise ValueError(f"the image listing needs a 'url' column; columns are {list(listing.columns)}")
     dest_dir = Path(dest_dir)
-    client = PoliteClient(retries, backoff_s, rate_limit_s, timeout_s)
+    client = (polite or ClientSettings()).client()
     rows = listing.reindex(columns=LISTING_COLUMNS, fill_value="").fillna("").astype(str).drop_duplicates("url")
     out = []
     for i, row in enumerate(rows.to_dict("records")):

@@ -22,6 +22,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import NamedTuple
 
 from pcinpaint.errors import PermanentDownloadError, TransientDownloadError, one_line
@@ -135,6 +136,48 @@ class Fetched(NamedTuple):
     permanent: bool
 
 
+@dataclass(frozen=True)
+class ClientSettings:
+    """How politely a download asks (the ``hpa`` config block's keys): retries after a failure,
+    the first backoff (doubled each retry), the least time between request starts, and each
+    request's whole time limit."""
+
+    retries: int = 4
+    backoff_s: float = 1.0
+    rate_limit_s: float = 0.5
+    timeout_s: float = 30.0
+
+    def client(self) -> PoliteClient:
+        """A client asking this politely."""
+        return PoliteClient(self.retries, self.backoff_s, self.rate_limit_s, self.timeout_s)
+
+
+def _status_error(exc: urllib.error.HTTPError, max_retry_after_s: float) -> Exception:
+    """The error an HTTP error status becomes: permanent for a client error (a 404), transient
+    otherwise, carrying the server's Retry-After on a 429 or 503."""
+    wait = retry_after_s(exc.headers.get("Retry-After"), max_retry_after_s)
+    exc.close()
+    message = f"HTTP {exc.code} {exc.reason}"
+    if 400 <= exc.code < 500 and exc.code not in (408, 429):
+        return PermanentDownloadError(message)
+    error = TransientDownloadError(message)
+    error.retry_after_s = wait if exc.code in (429, 503) else None
+    return error
+
+
+def _transport_error(exc: Exception, expired: bool, timed_out: str) -> TransientDownloadError:
+    """The error a failed connection or read becomes: a timeout (the deadline's or the socket's),
+    a body cut short, or a connection that failed."""
+    if expired or any(isinstance(e, TimeoutError) for e in (exc, getattr(exc, "reason", None))):
+        return TransientDownloadError(timed_out)
+    if isinstance(exc, http.client.IncompleteRead):
+        got = len(exc.partial)
+        expected = got + (exc.expected or 0)
+        return TransientDownloadError(f"incomplete body: got {got} of {expected} bytes")
+    reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
+    return TransientDownloadError(f"connection failed: {one_line(reason)}")
+
+
 class PoliteClient:
     """Spaces request starts by ``rate_limit_s`` and retries with exponential backoff."""
 
@@ -151,11 +194,16 @@ class PoliteClient:
         self.max_retry_after_s = float(max_retry_after_s)
         self._next_start = 0.0
 
-    def _once(self, url: str) -> bytes:
+    def _wait_turn(self) -> None:
+        """Sleep until this request may start, and book the next start ``rate_limit_s`` later."""
         wait = self._next_start - time.monotonic()
         if wait > 0:
             time.sleep(wait)
         self._next_start = time.monotonic() + self.rate_limit_s
+
+    def _once(self, url: str) -> bytes:
+        """One request: the checked body, or the download error it ends in."""
+        self._wait_turn()
         request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
         deadline = _Deadline(self.timeout_s)
         opener = urllib.request.build_opener(_HTTPHandler(deadline), _HTTPSHandler(deadline))
@@ -165,23 +213,9 @@ class PoliteClient:
                 declared = response.headers.get("Content-Length")
                 data = response.read()
         except urllib.error.HTTPError as exc:
-            wait = retry_after_s(exc.headers.get("Retry-After"), self.max_retry_after_s)
-            exc.close()
-            message = f"HTTP {exc.code} {exc.reason}"
-            if 400 <= exc.code < 500 and exc.code not in (408, 429):
-                raise PermanentDownloadError(message) from None
-            error = TransientDownloadError(message)
-            error.retry_after_s = wait if exc.code in (429, 503) else None
-            raise error from None
+            raise _status_error(exc, self.max_retry_after_s) from None
         except (OSError, http.client.HTTPException) as exc:
-            if deadline.expired or any(isinstance(e, TimeoutError) for e in (exc, getattr(exc, "reason", None))):
-                raise TransientDownloadError(timed_out) from None
-            if isinstance(exc, http.client.IncompleteRead):
-                got = len(exc.partial)
-                expected = got + (exc.expected or 0)
-                raise TransientDownloadError(f"incomplete body: got {got} of {expected} bytes") from None
-            reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
-            raise TransientDownloadError(f"connection failed: {one_line(reason)}") from None
+            raise _transport_error(exc, deadline.expired, timed_out) from None
         except ValueError:  # an SSL socket shut mid-read by the deadline ("Read on closed ... socket")
             if deadline.expired:
                 raise TransientDownloadError(timed_out) from None

@@ -30,6 +30,7 @@ import os
 import re
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -101,22 +102,29 @@ def read_labels(handle, path: Path, label_key: str, n_classes: int) -> np.ndarra
     return labels
 
 
+@dataclass(frozen=True)
+class FileLayout:
+    """How a labelled file is laid out: its crop and label datasets, the channels and side of a
+    crop and their order in a row (``channels_first``: the channels' planes one after the other,
+    DeepLoc; ``channels_last``: pixel-interleaved), the class-name list to check the config's
+    classes against (``AUTO``: ``<label_key>_columns`` if present; None: no check), and the
+    per-cell protein dataset (None: none)."""
+
+    data_key: str = DEFAULT_DATA_KEY
+    label_key: str = DEFAULT_LABEL_KEY
+    channels: int = 2
+    size: int = 64
+    channel_order: str = "channels_first"
+    class_key: str | None = AUTO
+    protein_key: str | None = None
+
+
 class LabelledFile:
     """An open labelled file, checked: data rows, one-hot labels, class names."""
 
-    def __init__(
-        self,
-        handle,
-        path: Path,
-        classes: Sequence[str],
-        data_key: str,
-        label_key: str,
-        channels: int,
-        size: int,
-        channel_order: str,
-        class_key: str | None,
-        protein_key: str | None,
-    ):
+    def __init__(self, handle, path: Path, classes: Sequence[str], layout: FileLayout):
+        data_key, label_key, channels, size = layout.data_key, layout.label_key, layout.channels, layout.size
+        channel_order, class_key, protein_key = layout.channel_order, layout.class_key, layout.protein_key
         if channel_order not in CHANNEL_ORDERS:
             raise ConfigError(
                 f"labelled_hdf5.channel_order: unknown order '{channel_order}'; choose one of {list(CHANNEL_ORDERS)}"
@@ -183,26 +191,17 @@ def open_hdf5(path: str | Path):
 
 
 def read_labelled(
-    path: str | Path,
-    classes: Sequence[str],
-    data_key: str = DEFAULT_DATA_KEY,
-    label_key: str = DEFAULT_LABEL_KEY,
-    channels: int = 2,
-    size: int = 64,
-    channel_order: str = "channels_first",
-    class_key: str | None = AUTO,
+    path: str | Path, classes: Sequence[str], layout: FileLayout | None = None
 ) -> tuple[np.ndarray, list[str]]:
     """All crops of a file as float32 (n, channels, size, size), values as stored, and each
     cell's class name (from the config's ``classes``, in the label columns' order).
 
-    ``channels_first``: each row is the channels' planes one after the other (DeepLoc);
-    ``channels_last``: pixel-interleaved (size, size, channels). ``class_key`` names the
-    file's class-name list to check against ``classes`` ("auto": ``<label_key>_columns`` if
-    present; None: no check).
+    ``layout``: the file's datasets, crop shape and class-name check (default ``FileLayout()``,
+    the DeepLoc files).
     """
     path = Path(path)
     with open_hdf5(path) as handle:
-        data = LabelledFile(handle, path, classes, data_key, label_key, channels, size, channel_order, class_key, None)
+        data = LabelledFile(handle, path, classes, layout or FileLayout())
         return data.crops(), list(data.labels)
 
 

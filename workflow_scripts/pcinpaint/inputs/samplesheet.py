@@ -44,34 +44,16 @@ def read_samplesheet(
     sheet = read_table(path)
     sheet.columns = [c.strip() for c in sheet.columns]
     required = list(SHEET_REQUIRED) + list(channels) + (["mask"] if need_mask else [])
-    missing = [c for c in required if c not in sheet.columns]
-    if missing:
-        raise InputError(f"{path}: missing column(s) {missing}; columns are {list(sheet.columns)}")
-    if sheet.empty:
-        raise InputError(f"{path}: the sample sheet has no rows")
+    _check_columns(sheet, required, path)
     for col in sheet.columns:
         sheet[col] = sheet[col].astype(str).str.strip()
-    for i, row in sheet.iterrows():
-        for col in required:
-            if row[col] == "":
-                raise InputError(f"{path}: row {i + 2}: empty value in column '{col}'")
-    dup = sheet["field_id"][sheet["field_id"].duplicated(keep=False)]
-    if len(dup):
-        first = dup.iloc[0]
-        rows = [i + 2 for i in dup.index[dup == first]]
-        others = dup.nunique() - 1
-        more = f"; {others} more duplicated field_id(s)" if others else ""
-        raise InputError(f"{path}: field_id '{first}' appears more than once (rows {rows}){more}")
+    _check_filled(sheet, required, path)
+    _check_unique_fields(sheet, path)
     for col in SHEET_OPTIONAL:
         if col in sheet.columns:
             sheet[col] = sheet[col].replace("", pd.NA)
     if schema is not None:
-        for i, record in enumerate(sheet.to_dict("records")):
-            record = {k: (None if pd.isna(v) else v) for k, v in record.items()}
-            try:
-                validate_instance(record, schema, f"{path}: row {i + 2}")
-            except ConfigError as exc:
-                raise InputError(str(exc)) from None
+        _check_schema(sheet, schema, path)
     for col in list(channels) + (["mask"] if "mask" in sheet.columns else []):
         sheet[col] = [_resolve(path.parent, p) if isinstance(p, str) else p for p in sheet[col]]
     if "source_sheet" not in sheet.columns:  # errors later name the user's file and row
@@ -79,6 +61,44 @@ def read_samplesheet(
         sheet["source_row"] = [str(i + 2) for i in range(len(sheet))]
     sheet.attrs["path"] = str(path)
     return sheet
+
+
+def _check_columns(sheet: pd.DataFrame, required: Sequence[str], path: Path) -> None:
+    """The sheet has every required column and at least one row."""
+    missing = [c for c in required if c not in sheet.columns]
+    if missing:
+        raise InputError(f"{path}: missing column(s) {missing}; columns are {list(sheet.columns)}")
+    if sheet.empty:
+        raise InputError(f"{path}: the sample sheet has no rows")
+
+
+def _check_filled(sheet: pd.DataFrame, required: Sequence[str], path: Path) -> None:
+    """No required value is empty; the first empty one is named by row and column."""
+    for i, row in sheet.iterrows():
+        for col in required:
+            if row[col] == "":
+                raise InputError(f"{path}: row {i + 2}: empty value in column '{col}'")
+
+
+def _check_unique_fields(sheet: pd.DataFrame, path: Path) -> None:
+    """Field ids are unique: the first repeated one is named with its rows."""
+    dup = sheet["field_id"][sheet["field_id"].duplicated(keep=False)]
+    if len(dup):
+        first = dup.iloc[0]
+        rows = [i + 2 for i in dup.index[dup == first]]
+        others = dup.nunique() - 1
+        more = f"; {others} more duplicated field_id(s)" if others else ""
+        raise InputError(f"{path}: field_id '{first}' appears more than once (rows {rows}){more}")
+
+
+def _check_schema(sheet: pd.DataFrame, schema: dict, path: Path) -> None:
+    """Every row matches the sample-sheet schema (missing values as null)."""
+    for i, record in enumerate(sheet.to_dict("records")):
+        record = {k: (None if pd.isna(v) else v) for k, v in record.items()}
+        try:
+            validate_instance(record, schema, f"{path}: row {i + 2}")
+        except ConfigError as exc:
+            raise InputError(str(exc)) from None
 
 
 #: problems listed in one sheet check before the rest are only counted

@@ -307,12 +307,27 @@ def _place_centres(n, size, radius: tuple[float, float], spacing, rng, touching_
     return np.asarray(centres).reshape(-1, 2), np.asarray(radii)
 
 
-def _shape_field(grid, centres, radii, elong, angle, harm_amp, harm_phase, k_near=3):
+@dataclass(frozen=True)
+class Outlines:
+    """Perturbed ellipses, one per cell (or nucleus): centre, radius, axis ratio, angle, and the
+    amplitudes and phases of the outline's harmonics; what ``_shape_field`` rasterises."""
+
+    centres: np.ndarray
+    radii: np.ndarray
+    elong: np.ndarray
+    angle: np.ndarray
+    harm_amp: np.ndarray
+    harm_phase: np.ndarray
+
+
+def _shape_field(grid, outlines: Outlines, k_near=3):
     """Label each pixel with the cell whose normalised outline distance is smallest (< 1 inside).
 
     Cells are perturbed ellipses; where two overlap the pixel goes to the cell it is 'deeper'
     inside, which gives straight, shared borders between touching cells as in confluent culture.
     """
+    centres, radii, elong, angle = outlines.centres, outlines.radii, outlines.elong, outlines.angle
+    harm_amp, harm_phase = outlines.harm_amp, outlines.harm_phase
     n = len(centres)
     h, w = grid
     reach = float(np.max(radii * np.sqrt(elong)) * (1 + harm_amp.sum(axis=1).max()) + 1)
@@ -381,7 +396,7 @@ def layout_field(preset: str, morph: Morphology, n_cells: int, size: int, rng: n
     angle = rng.uniform(0, np.pi, n)
     amp = rng.uniform(0, morph.wobble, (n, n_h)) / np.arange(1, n_h + 1)
     phase = rng.uniform(0, 2 * np.pi, (n, n_h))
-    cells = _shape_field((size, size), centres, radii, elong, angle, amp, phase)
+    cells = _shape_field((size, size), Outlines(centres, radii, elong, angle, amp, phase))
 
     # nuclei: smaller perturbed ellipses, offset from the cell centre, clipped to their cell
     frac = rng.uniform(*morph.nucleus_fraction, n)
@@ -393,7 +408,9 @@ def layout_field(preset: str, morph: Morphology, n_cells: int, size: int, rng: n
     n_elong = rng.uniform(*morph.nucleus_elongation, n)
     n_angle = angle + rng.normal(0, 0.3, n)
     n_amp = rng.uniform(0, morph.wobble * 0.5, (n, n_h)) / np.arange(1, n_h + 1)
-    nuclei = _shape_field((size, size), centres + offset, radii * frac, n_elong, n_angle, n_amp, phase[:, ::-1])
+    nuclei = _shape_field(
+        (size, size), Outlines(centres + offset, radii * frac, n_elong, n_angle, n_amp, phase[:, ::-1])
+    )
     # keep nuclei 3 px inside their cell, but not away from the field edge: a cell cut by
     # the edge may have its nucleus cut too (edge padding makes the erosion ignore the edge)
     margin = 3
@@ -467,74 +484,156 @@ def _yeast_structures(geo: CellGeometry, morph: Morphology):
     return [rfp.astype(np.float32)]
 
 
-def _pattern(cls: str, geo: CellGeometry) -> np.ndarray:
-    """The protein pattern of one compartment in one cell (unscaled, >= 0)."""
+def _nucleoplasm(cls: str, geo: CellGeometry, tex: np.ndarray) -> np.ndarray:
+    """The nucleus, dimmer over its nucleoli."""
+    nucleoli = geo.extras.get("nucleoli", 0)
+    return geo.nucleus * tex * (1 - 0.7 * np.clip(np.asarray(nucleoli) * 1.5, 0, 1))
+
+
+def _nucleoli(cls: str, geo: CellGeometry, tex: np.ndarray) -> np.ndarray:
+    """The human cell's nucleoli, as its structures drew them."""
+    return geo.extras["nucleoli"] * tex
+
+
+def _nucleolus(cls: str, geo: CellGeometry, tex: np.ndarray) -> np.ndarray:
+    """Yeast: a crescent on one side of the nucleus."""
+    shape = geo.cell.shape
+    edge = _sample_points((geo.nuc_boundary < 1.5) & geo.nucleus, 1, geo.rng)
+    if len(edge) == 0:
+        return geo.nucleus.astype(np.float32)
+    yy, xx = np.ogrid[: shape[0], : shape[1]]
+    d = np.hypot(yy - edge[0, 0], xx - edge[0, 1])
+    return geo.nucleus * (d < 0.9 * geo.nuc_radius) * tex
+
+
+def _nuclear_membrane(cls: str, geo: CellGeometry, tex: np.ndarray) -> np.ndarray:
+    """A thin ring on the nucleus's outline."""
+    return _ring(geo.nuc_boundary, 1.1) * geo.cell * tex
+
+
+def _nuclear_speckles(cls: str, geo: CellGeometry, tex: np.ndarray) -> np.ndarray:
+    """Spots in the nucleus away from its nucleoli, over a faint nuclear haze."""
+    rng = geo.rng
+    inside = geo.nucleus & (np.asarray(geo.extras.get("nucleoli", 0)) < 0.3)
+    pts = _sample_points(inside, rng.integers(10, 26), rng)
+    return _spots(geo.cell.shape, pts, rng.lognormal(0, 0.3, len(pts)), 1.3) + 0.12 * geo.nucleus
+
+
+def _cytosol(cls: str, geo: CellGeometry, tex: np.ndarray) -> np.ndarray:
+    """The cytoplasm, fading at the cell's edge and dark in a yeast vacuole."""
+    vac = geo.extras.get("vacuole", np.zeros(geo.cell.shape, bool))
+    edge = np.clip(geo.d_cell / 4, 0.4, 1)
+    return geo.cyto * tex * edge * (1 - 0.85 * vac)
+
+
+def _plasma_membrane(cls: str, geo: CellGeometry, tex: np.ndarray) -> np.ndarray:
+    """A ring just inside the cell's outline (thinner for yeast's cell periphery)."""
+    return _ring(geo.d_cell - 1.0, 1.0 if cls == "cell_periphery" else 1.3) * geo.cell * tex
+
+
+def _mitochondria(cls: str, geo: CellGeometry, tex: np.ndarray) -> np.ndarray:
+    """Tubules: along the cortex in yeast, crowding round the nucleus in human cells."""
+    rng, ex = geo.rng, geo.extras
+    if "vacuole" in ex:  # yeast: tubules along the cortex
+        region = geo.cyto & (geo.d_cell < 4.5) & ~ex["vacuole"]
+        weights, n_tub, steps = None, rng.integers(4, 8), 10
+    else:
+        region = geo.cyto
+        weights, n_tub, steps = np.exp(-geo.d_nuc_out / (0.45 * geo.radius)), rng.integers(14, 26), 9
+    paths = [_walk(p, region, steps, rng, 0.8) for p in _sample_points(region, n_tub, rng, weights)]
+    return _draw_paths(geo.cell.shape, paths, 0.8) * geo.cell
+
+
+def _er(cls: str, geo: CellGeometry, tex: np.ndarray) -> np.ndarray:
+    """Yeast: cortical ER and the nuclear envelope; human: a perinuclear network."""
     rng, shape = geo.rng, geo.cell.shape
-    tex = np.clip(1 + 0.15 * _smooth_noise(shape, 1.5, rng), 0.3, None)
+    if "vacuole" in geo.extras:  # yeast: cortical ER and the nuclear envelope
+        cortical = _ring(geo.d_cell - 2.0, 1.2) * (0.6 + 0.4 * (_smooth_noise(shape, 1.0, rng) > 0))
+        return (cortical + 0.8 * _ring(geo.nuc_boundary, 1.0)) * geo.cell
+    net = _ring(_smooth_noise(shape, 1.6, rng), 0.22)
+    perinuclear = np.exp(-geo.d_nuc_out / (0.5 * geo.radius))
+    return (net * perinuclear * geo.cyto + 0.5 * _ring(geo.nuc_boundary, 1.0)) * geo.cell
+
+
+def _golgi(cls: str, geo: CellGeometry, tex: np.ndarray) -> np.ndarray:
+    """A few spots clustered at the MTOC."""
+    rng, shape = geo.rng, geo.cell.shape
+    mtoc = geo.extras["mtoc"]
+    yy, xx = np.ogrid[: shape[0], : shape[1]]
+    near = np.exp(-((yy - mtoc[0]) ** 2 + (xx - mtoc[1]) ** 2) / (2 * (0.22 * geo.radius) ** 2))
+    pts = _sample_points(geo.cyto, rng.integers(5, 10), rng, weights=near)
+    return _spots(shape, pts, rng.lognormal(0, 0.3, len(pts)), 1.8) * geo.cell
+
+
+def _vesicles(cls: str, geo: CellGeometry, tex: np.ndarray) -> np.ndarray:
+    """Spots over the cytoplasm: many small vesicles (human), a few puncta (yeast)."""
+    rng, shape = geo.rng, geo.cell.shape
+    n = rng.integers(25, 60) if cls == "vesicles" else rng.integers(2, 7)
+    region = geo.cyto & ~geo.extras.get("vacuole", np.zeros(shape, bool))
+    pts = _sample_points(region, n, rng)
+    return _spots(shape, pts, rng.lognormal(0, 0.35, len(pts)), 1.0 if cls == "vesicles" else 1.2)
+
+
+def _microtubules(cls: str, geo: CellGeometry, tex: np.ndarray) -> np.ndarray:
+    """The cell's own filaments, over a faint cytoplasmic pool."""
+    return geo.extras["filaments"] * tex + 0.05 * geo.cyto
+
+
+def _vacuole(cls: str, geo: CellGeometry, tex: np.ndarray) -> np.ndarray:
+    """The yeast cell's vacuole lumen."""
+    return geo.extras["vacuole"] * tex
+
+
+def _vacuolar_membrane(cls: str, geo: CellGeometry, tex: np.ndarray) -> np.ndarray:
+    """A ring on the vacuole's outline."""
     ex = geo.extras
-    if cls in ("nucleoplasm", "nucleus"):
-        nucleoli = ex.get("nucleoli", 0)
-        return geo.nucleus * tex * (1 - 0.7 * np.clip(np.asarray(nucleoli) * 1.5, 0, 1))
-    if cls == "nucleoli":
-        return ex["nucleoli"] * tex
-    if cls == "nucleolus":  # yeast: a crescent on one side of the nucleus
-        edge = _sample_points((geo.nuc_boundary < 1.5) & geo.nucleus, 1, rng)
-        if len(edge) == 0:
-            return geo.nucleus.astype(np.float32)
-        yy, xx = np.ogrid[: shape[0], : shape[1]]
-        d = np.hypot(yy - edge[0, 0], xx - edge[0, 1])
-        return geo.nucleus * (d < 0.9 * geo.nuc_radius) * tex
-    if cls == "nuclear_membrane":
-        return _ring(geo.nuc_boundary, 1.1) * geo.cell * tex
-    if cls == "nuclear_speckles":
-        inside = geo.nucleus & (np.asarray(ex.get("nucleoli", 0)) < 0.3)
-        pts = _sample_points(inside, rng.integers(10, 26), rng)
-        return _spots(shape, pts, rng.lognormal(0, 0.3, len(pts)), 1.3) + 0.12 * geo.nucleus
-    if cls in ("cytosol", "cytoplasm"):
-        vac = ex.get("vacuole", np.zeros(shape, bool))
-        edge = np.clip(geo.d_cell / 4, 0.4, 1)
-        return geo.cyto * tex * edge * (1 - 0.85 * vac)
-    if cls in ("plasma_membrane", "cell_periphery"):
-        return _ring(geo.d_cell - 1.0, 1.0 if cls == "cell_periphery" else 1.3) * geo.cell * tex
-    if cls in ("mitochondria", "mitochondrion"):
-        if "vacuole" in ex:  # yeast: tubules along the cortex
-            region = geo.cyto & (geo.d_cell < 4.5) & ~ex["vacuole"]
-            weights, n_tub, steps = None, rng.integers(4, 8), 10
-        else:
-            region = geo.cyto
-            weights, n_tub, steps = np.exp(-geo.d_nuc_out / (0.45 * geo.radius)), rng.integers(14, 26), 9
-        paths = [_walk(p, region, steps, rng, 0.8) for p in _sample_points(region, n_tub, rng, weights)]
-        return _draw_paths(shape, paths, 0.8) * geo.cell
-    if cls == "er":
-        if "vacuole" in ex:  # yeast: cortical ER and the nuclear envelope
-            cortical = _ring(geo.d_cell - 2.0, 1.2) * (0.6 + 0.4 * (_smooth_noise(shape, 1.0, rng) > 0))
-            return (cortical + 0.8 * _ring(geo.nuc_boundary, 1.0)) * geo.cell
-        net = _ring(_smooth_noise(shape, 1.6, rng), 0.22)
-        perinuclear = np.exp(-geo.d_nuc_out / (0.5 * geo.radius))
-        return (net * perinuclear * geo.cyto + 0.5 * _ring(geo.nuc_boundary, 1.0)) * geo.cell
-    if cls == "golgi":
-        mtoc = ex["mtoc"]
-        yy, xx = np.ogrid[: shape[0], : shape[1]]
-        near = np.exp(-((yy - mtoc[0]) ** 2 + (xx - mtoc[1]) ** 2) / (2 * (0.22 * geo.radius) ** 2))
-        pts = _sample_points(geo.cyto, rng.integers(5, 10), rng, weights=near)
-        return _spots(shape, pts, rng.lognormal(0, 0.3, len(pts)), 1.8) * geo.cell
-    if cls in ("vesicles", "punctate"):
-        n = rng.integers(25, 60) if cls == "vesicles" else rng.integers(2, 7)
-        region = geo.cyto & ~ex.get("vacuole", np.zeros(shape, bool))
-        pts = _sample_points(region, n, rng)
-        return _spots(shape, pts, rng.lognormal(0, 0.35, len(pts)), 1.0 if cls == "vesicles" else 1.2)
-    if cls == "microtubules":
-        return ex["filaments"] * tex + 0.05 * geo.cyto
-    if cls == "vacuole":
-        return ex["vacuole"] * tex
-    if cls == "vacuolar_membrane":
-        boundary = np.where(ex["vacuole"], ex["d_vac_in"], ex["d_vac_out"])
-        return _ring(boundary, 0.9) * geo.cell * tex
-    if cls == "spindle_pole":
-        edge = (geo.nuc_boundary < 1.2) & geo.nucleus
-        pts = _sample_points(edge, rng.integers(1, 3), rng)
-        return _spots(shape, pts, np.ones(len(pts)), 0.9) + 0.03 * geo.cell
-    raise ValueError(f"unknown localization class '{cls}'")
+    boundary = np.where(ex["vacuole"], ex["d_vac_in"], ex["d_vac_out"])
+    return _ring(boundary, 0.9) * geo.cell * tex
+
+
+def _spindle_pole(cls: str, geo: CellGeometry, tex: np.ndarray) -> np.ndarray:
+    """One or two spots on the nuclear edge."""
+    rng = geo.rng
+    edge = (geo.nuc_boundary < 1.2) & geo.nucleus
+    pts = _sample_points(edge, rng.integers(1, 3), rng)
+    return _spots(geo.cell.shape, pts, np.ones(len(pts)), 0.9) + 0.03 * geo.cell
+
+
+#: each localization class's pattern drawer (classes of both presets; a few drawers serve two)
+_PATTERNS = {
+    "nucleoplasm": _nucleoplasm,
+    "nucleus": _nucleoplasm,
+    "nucleoli": _nucleoli,
+    "nucleolus": _nucleolus,
+    "nuclear_membrane": _nuclear_membrane,
+    "nuclear_speckles": _nuclear_speckles,
+    "cytosol": _cytosol,
+    "cytoplasm": _cytosol,
+    "plasma_membrane": _plasma_membrane,
+    "cell_periphery": _plasma_membrane,
+    "mitochondria": _mitochondria,
+    "mitochondrion": _mitochondria,
+    "er": _er,
+    "golgi": _golgi,
+    "vesicles": _vesicles,
+    "punctate": _vesicles,
+    "microtubules": _microtubules,
+    "vacuole": _vacuole,
+    "vacuolar_membrane": _vacuolar_membrane,
+    "spindle_pole": _spindle_pole,
+}
+
+
+def _pattern(cls: str, geo: CellGeometry) -> np.ndarray:
+    """The protein pattern of one compartment in one cell (unscaled, >= 0).
+
+    The texture is drawn first for every class (used or not), so each cell's later random
+    draws do not depend on which drawer runs."""
+    tex = np.clip(1 + 0.15 * _smooth_noise(geo.cell.shape, 1.5, geo.rng), 0.3, None)
+    draw = _PATTERNS.get(cls)
+    if draw is None:
+        raise ValueError(f"unknown localization class '{cls}'")
+    return draw(cls, geo, tex)
 
 
 # --------------------------------------------------------------------------------------------
@@ -560,17 +659,23 @@ def _cell_protein(spec: ProteinSpec, rng) -> tuple[str, float, int]:
     return spec.classes[0], 1.0, 0
 
 
+@dataclass(frozen=True)
+class FieldSettings:
+    """What a field of view is drawn with: the preset, its cells' morphology (a cell line or
+    strain of ``CELL_LINES``), how many cells are placed and the field's side in pixels."""
+
+    preset: str
+    morph: Morphology
+    n_cells: int
+    size: int
+
+
 def render_field(
-    preset: str,
-    morph: Morphology,
-    spec: ProteinSpec,
-    n_cells: int,
-    size: int,
-    image_level: float,
-    rng: np.random.Generator,
+    field_settings: FieldSettings, spec: ProteinSpec, image_level: float, rng: np.random.Generator
 ) -> SimulatedField:
     """One field of view: layout, per-cell structures and protein, optics and camera."""
-    layout = layout_field(preset, morph, n_cells, size, rng)
+    preset, morph, size = field_settings.preset, field_settings.morph, field_settings.size
+    layout = layout_field(preset, morph, field_settings.n_cells, size, rng)
     n_struct = 2 if preset == "human" else 1
     planes = np.zeros((n_struct + 1, size, size), np.float32)
     rows = []
@@ -663,11 +768,8 @@ def write_screen(sim: dict, outdir: str | Path, seed: int, channels: list[str] |
             for f in range(sim["fields_per_image"]):
                 field_id = f"{image_id}_f{f + 1}"
                 fld = render_field(
-                    preset,
-                    CELL_LINES[preset][cell_line],
+                    FieldSettings(preset, CELL_LINES[preset][cell_line], sim["cells_per_field"], sim["field_size"]),
                     spec,
-                    sim["cells_per_field"],
-                    sim["field_size"],
                     level,
                     np.random.default_rng(rng.integers(2**63)),
                 )

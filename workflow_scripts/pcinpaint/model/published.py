@@ -94,12 +94,7 @@ def read_h5_layers(
     import h5py
 
     with _open(path) as f:
-        config = None
-        if "model_config" in f.attrs:
-            try:
-                config = json.loads(_text(f.attrs["model_config"]))
-            except ValueError:
-                raise InputError(f"{path}: model_config attribute is not valid JSON") from None
+        config = _model_config(f, path)
         root = f["model_weights"] if "model_weights" in f else f  # model.save vs model.save_weights
         names = [_text(n) for n in root.attrs["layer_names"]] if "layer_names" in root.attrs else list(root)
         weights: dict[str, dict[str, np.ndarray]] = {}
@@ -109,22 +104,42 @@ def read_h5_layers(
             group = root.get(name)
             if not isinstance(group, h5py.Group):
                 continue
-            found: dict[str, np.ndarray] = {}
-            if "weight_names" in group.attrs:
-                for wname in (_text(w) for w in group.attrs["weight_names"]):
-                    if wname not in group:
-                        raise InputError(f"{path}: layer '{name}' lists weight '{wname}' that is not in the file")
-                    found[_short(wname)] = np.asarray(group[wname])
-            else:  # no weight_names attribute: every dataset under the layer's group
-
-                def collect(key, obj, found=found):
-                    if isinstance(obj, h5py.Dataset):
-                        found.setdefault(_short(key), np.asarray(obj))  # returns None: keep visiting
-
-                group.visititems(collect)
+            found = _layer_weights(group, name, path)
             if found:
                 weights[name] = found
     return weights, config
+
+
+def _model_config(f, path: Path) -> dict | None:
+    """The file's parsed ``model_config`` attribute (None when absent): it says which layer feeds
+    which, where a weights-only file leaves that to creation order."""
+    if "model_config" not in f.attrs:
+        return None
+    try:
+        return json.loads(_text(f.attrs["model_config"]))
+    except ValueError:
+        raise InputError(f"{path}: model_config attribute is not valid JSON") from None
+
+
+def _layer_weights(group, name: str, path: Path) -> dict[str, np.ndarray]:
+    """One layer's weights by short name: those its ``weight_names`` list, in that order, else
+    every dataset under its group (files written without the list)."""
+    import h5py
+
+    found: dict[str, np.ndarray] = {}
+    if "weight_names" in group.attrs:
+        for wname in (_text(w) for w in group.attrs["weight_names"]):
+            if wname not in group:
+                raise InputError(f"{path}: layer '{name}' lists weight '{wname}' that is not in the file")
+            found[_short(wname)] = np.asarray(group[wname])
+        return found
+
+    def collect(key, obj):
+        if isinstance(obj, h5py.Dataset):
+            found.setdefault(_short(key), np.asarray(obj))  # returns None: keep visiting
+
+    group.visititems(collect)
+    return found
 
 
 def _bn_number(name: str) -> int:

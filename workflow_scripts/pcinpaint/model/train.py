@@ -13,6 +13,7 @@ moved aside and training resumes from the one before, or starts over, never bloc
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import json
@@ -23,7 +24,7 @@ import shutil
 import time
 import zipfile
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -58,6 +59,47 @@ class TrainConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class TrainingTask:
+    """What a network learns: its shape (``spec``), the channels it reads as structural markers
+    and predicts as protein (indices into a crop's channels), and the objective (``pci``: paired
+    cell inpainting; ``autoencoder``: the baseline, every cell its own target)."""
+
+    spec: ModelSpec
+    structural: Sequence[int]
+    protein: Sequence[int]
+    objective: str = "pci"
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How one call of ``train`` runs, apart from what it learns: progress bars, the crops'
+    name in messages, a callback after each epoch, and ``stop_after`` epochs in this call
+    (tests use it to simulate an interruption)."""
+
+    progress: bool = True
+    stop_after: int | None = None
+    name: str = "crop store"
+    on_epoch: Callable[[dict], None] | None = None
+
+
+@dataclass(frozen=True)
+class EpochSettings:
+    """What each batch of an epoch computes and how: the objective, the channels read and
+    predicted (index tensors on the device), the batch size, the autocast dtype (None: off), the
+    checkpoint a failure names as kept, a progress-bar label (None: no bar) and ``max_batches``
+    to shorten the epoch (the benchmarks)."""
+
+    objective: str
+    structural_idx: torch.Tensor
+    protein_idx: torch.Tensor
+    batch_size: int
+    amp: torch.dtype | None
+    checkpoint: Path
+    desc: str | None = None
+    max_batches: int | None = None
 
 
 #: devices where a batch's loss is checked at once (free on a CPU); elsewhere once per window
@@ -111,7 +153,10 @@ def read_state(path: Path, keys: Sequence[str], what: str) -> dict:
     device (out of memory, a busy GPU) must not read as a damaged file and have it moved aside."""
     try:
         state = torch.load(path, map_location="cpu", weights_only=False)
-    except UNREADABLE as exc:
+    except (*UNREADABLE, OSError) as exc:
+        # a file cut short can also fail a seek (EINVAL); a missing or forbidden file is not damaged
+        if isinstance(exc, OSError) and exc.errno != errno.EINVAL:
+            raise
         raise InputError(f"{path}: not a readable {what} ({one_line(exc).split('. ')[0]})") from None
     missing = [k for k in keys if k not in state] if isinstance(state, dict) else list(keys)
     if missing:
@@ -158,46 +203,23 @@ def build_model(spec: ModelSpec, seed: int, objective: str = "pci") -> torch.nn.
     return NETWORKS[objective](spec)
 
 
-def training_step(model, data: DeviceCrops, objective: str, sources, targets, flips, structural_idx, protein_idx):
+def training_step(model, data: DeviceCrops, settings: EpochSettings, sources, targets, flips):
     """(predicted, actual) for one batch: the target cell's protein from the source cell and the
     target's structural markers (pci), or the source cell itself (autoencoder)."""
     src = data.batch(sources, flips[:, 0], flips[:, 1])
-    if objective == "autoencoder":
+    if settings.objective == "autoencoder":
         return model(src), src
     tgt = data.batch(targets, flips[:, 2], flips[:, 3])
-    return model(src, tgt.index_select(1, structural_idx)), tgt.index_select(1, protein_idx)
+    return model(src, tgt.index_select(1, settings.structural_idx)), tgt.index_select(1, settings.protein_idx)
 
 
-def train(
-    crops: np.ndarray | CropStore,
-    image_ids: Sequence[str],
-    spec: ModelSpec,
-    structural: Sequence[int],
-    protein: Sequence[int],
-    cfg: TrainConfig,
-    checkpoint: str | Path,
-    progress: bool = True,
-    stop_after: int | None = None,
-    name: str = "crop store",
-    on_epoch: Callable[[dict], None] | None = None,
-    objective: str = "pci",
-) -> tuple[torch.nn.Module, pd.DataFrame]:
-    """Train on all cells of a crop store grouped by ``image_ids`` (one per cell, store order).
-
-    ``crops``: the uint8 crops, or a ``CropStore``, read whole when it fits ``cfg.memory_gb``
-    and streamed in windows of whole images otherwise.
-
-    ``objective``: ``pci`` (paired cell inpainting) or ``autoencoder`` (the baseline).
-
-    Resumes from ``checkpoint`` when it matches this run. ``stop_after`` ends after that many
-    epochs in this call (tests use it to simulate an interruption).
-    """
-    checkpoint = Path(checkpoint)
-    device = select_device(cfg.device)
+def _sampler(objective: str, image_ids: Sequence[str], seed: int, name: str):
+    """The epoch's draws of cells (autoencoder) or pairs (pci); a TrainingError naming the
+    crops where the objective is unknown or the images give no pairs to learn from."""
     if objective not in NETWORKS:
         raise TrainingError(f"{name}: unknown training objective '{objective}' (have {sorted(NETWORKS)})")
     try:
-        sampler = (CellSampler if objective == "autoencoder" else PairSampler)(image_ids, cfg.seed)
+        sampler = (CellSampler if objective == "autoencoder" else PairSampler)(image_ids, seed)
     except ValueError as exc:
         raise TrainingError(f"{name}: {exc}") from None
     if objective == "pci" and sampler.n_images_with_pairs < 2:
@@ -205,26 +227,57 @@ def train(
             f"{name}: only {sampler.n_images_with_pairs} image(s) with two or more cells; "
             "paired cell inpainting needs at least 2"
         )
+    return sampler
+
+
+def _resume(checkpoint: Path, key: str, epochs: int, model, optimizer) -> tuple[list[dict], int, str | None]:
+    """(history, first epoch to train, precision recorded) from the last good checkpoint when it
+    belongs to this run (same fingerprint, epochs left), its weights and optimiser state loaded;
+    else a fresh start."""
+    found = last_good_checkpoint(checkpoint)
+    if found is None:
+        return [], 0, None
+    path, state = found
+    if state["fingerprint"] == key and state["epoch"] < epochs:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        start = state["epoch"] + 1
+        log.info("resuming from %s after epoch %d", path, start)
+        return state["history"], start, state.get("precision")
+    log.info("checkpoint %s belongs to other crops or settings (or more epochs); starting over", path)
+    return [], 0, None
+
+
+def train(
+    crops: np.ndarray | CropStore,
+    image_ids: Sequence[str],
+    task: TrainingTask,
+    cfg: TrainConfig,
+    checkpoint: str | Path,
+    options: RunOptions | None = None,
+) -> tuple[torch.nn.Module, pd.DataFrame]:
+    """Train on all cells of a crop store grouped by ``image_ids`` (one per cell, store order).
+
+    ``crops``: the uint8 crops, or a ``CropStore``, read whole when it fits ``cfg.memory_gb``
+    and streamed in windows of whole images otherwise.
+
+    ``task``: the network, its channels and objective (``pci`` or ``autoencoder``).
+
+    Resumes from ``checkpoint`` when it matches this run. ``options``: progress, the crops' name
+    in messages, a per-epoch callback and ``stop_after`` (default ``RunOptions()``).
+    """
+    options = options or RunOptions()
+    spec, objective = task.spec, task.objective
+    checkpoint = Path(checkpoint)
+    device = select_device(cfg.device)
+    sampler = _sampler(objective, image_ids, cfg.seed, options.name)
     model = build_model(spec, cfg.seed, objective).to(device).to(memory_format=torch.channels_last)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=tuple(cfg.betas))
     data = TrainingCrops(crops, device, cfg.memory_gb * 2**30)
     key = fingerprint(spec, cfg, data.digest(), image_ids, objective)
-    history: list[dict] = []
-    start, recorded = 0, None
-    found = last_good_checkpoint(checkpoint)
-    if found is not None:
-        path, state = found
-        if state["fingerprint"] == key and state["epoch"] < cfg.epochs:
-            model.load_state_dict(state["model"])
-            optimizer.load_state_dict(state["optimizer"])
-            history = state["history"]
-            start = state["epoch"] + 1
-            recorded = state.get("precision")
-            log.info("resuming from %s after epoch %d", path, start)
-        else:
-            log.info("checkpoint %s belongs to other crops or settings (or more epochs); starting over", path)
-    structural_idx = torch.tensor(list(structural), device=device)
-    protein_idx = torch.tensor(list(protein), device=device)
+    history, start, recorded = _resume(checkpoint, key, cfg.epochs, model, optimizer)
+    structural_idx = torch.tensor(list(task.structural), device=device)
+    protein_idx = torch.tensor(list(task.protein), device=device)
 
     def loss_of(net, crops):  # the probe's step: a batch paired with itself (same cost as a pair)
         if objective == "autoencoder":
@@ -253,24 +306,13 @@ def train(
         start + 1,
         cfg.epochs,
     )
+    settings = EpochSettings(objective, structural_idx, protein_idx, cfg.batch_size, amp, checkpoint)
     done_here = 0
     for epoch in range(start, cfg.epochs):
-        if stop_after is not None and done_here >= stop_after:
+        if options.stop_after is not None and done_here >= options.stop_after:
             break
-        loss, count, seconds = train_epoch(
-            stepped,
-            optimizer,
-            data,
-            sampler,
-            epoch,
-            objective,
-            structural_idx,
-            protein_idx,
-            cfg.batch_size,
-            amp,
-            checkpoint,
-            desc=f"epoch {epoch + 1}/{cfg.epochs}" if progress else None,
-        )
+        desc = f"epoch {epoch + 1}/{cfg.epochs}" if options.progress else None
+        loss, count, seconds = train_epoch(stepped, optimizer, data, sampler, epoch, replace(settings, desc=desc))
         row = dict(
             epoch=epoch + 1,
             loss=loss,
@@ -293,33 +335,24 @@ def train(
             checkpoint,
         )
         log.info("epoch %d: loss %.5f, %.1f s, %.0f pairs/s", row["epoch"], row["loss"], seconds, row["pairs_per_s"])
-        if on_epoch:
-            on_epoch(row)
+        if options.on_epoch:
+            options.on_epoch(row)
         done_here += 1
     return model, pd.DataFrame(history, columns=HISTORY_COLUMNS)
 
 
 def train_epoch(
-    model,
-    optimizer,
-    data: TrainingCrops,
-    sampler,
-    epoch: int,
-    objective: str,
-    structural_idx,
-    protein_idx,
-    batch_size: int,
-    amp,
-    checkpoint: Path,
-    desc: str | None = None,
-    max_batches: int | None = None,
+    model, optimizer, data: TrainingCrops, sampler, epoch: int, settings: EpochSettings
 ) -> tuple[float, int, float]:
-    """One epoch, window by window: (mean loss, pairs, seconds). ``desc`` shows a progress bar.
+    """One epoch, window by window: (mean loss, pairs, seconds). ``settings.desc`` shows a
+    progress bar.
 
-    ``max_batches`` shortens the epoch (the benchmarks): held crops stop after that many
+    ``settings.max_batches`` shortens the epoch (the benchmarks): held crops stop after that many
     batches; streamed ones at the end of the window that batch falls in, so that every window
     is read whole, as contiguous runs of its images, the way a full epoch reads it (a part of a
     window would be scattered cells, a slower read with other memory)."""
+    batch_size, amp, checkpoint = settings.batch_size, settings.amp, settings.checkpoint
+    desc, max_batches = settings.desc, settings.max_batches
     model.train()
     device = data.device
     sources, targets, flips, windows = sampler.epoch(epoch, data.window_cells)
@@ -346,9 +379,7 @@ def train_epoch(
         for at in range(0, len(src), batch_size):
             sl = slice(at, at + batch_size)
             with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
-                predicted, actual = training_step(
-                    model, crops_here, objective, src[sl], tgt[sl], flip[sl], structural_idx, protein_idx
-                )
+                predicted, actual = training_step(model, crops_here, settings, src[sl], tgt[sl], flip[sl])
             loss = torch.nn.functional.mse_loss(predicted.float(), actual)
             b += 1
             if each_batch and not torch.isfinite(loss):

@@ -6,11 +6,11 @@ import pytest
 import tifffile
 from conftest import require_shared
 
-from pcinpaint.crops.importing import store_crop_folders
+from pcinpaint.crops.import_crops import ImportSettings, store_crop_folders
 from pcinpaint.crops.preprocess import normalise_crops
 from pcinpaint.crops.store import open_crop_store, read_crops, to_uint8
 from pcinpaint.errors import ConfigError, InputError
-from pcinpaint.inputs.precropped import folder_protein, scan_crops
+from pcinpaint.inputs.crop_folders import NamePatterns, folder_protein, scan_crops
 
 YEAST = {"rfp": "_rfp", "gfp": "_gfp"}
 HUMAN = {"blue": "_blue", "red": "_red", "green": "_green"}
@@ -41,7 +41,9 @@ def test_real_yeast_toy_crops(tmp_path):
     assert first["cell_id"] == "AAC1/AAC1_1_rfp_2" and first["field_id"] == "AAC1/AAC1_1_rfp"
     assert first["gfp"].endswith("AAC1_1_rfp_2_gfp.tif") and first["rfp"].endswith("AAC1_1_rfp_2_rfp.tif")
 
-    cells = store_crop_folders(listing, tmp_path / "crops.zarr", ["rfp", "gfp"], structural=[0], dataset="yeast_toy")
+    cells = store_crop_folders(
+        listing, tmp_path / "crops.zarr", ["rfp", "gfp"], structural=[0], settings=ImportSettings(dataset="yeast_toy")
+    )
     assert list(cells.columns) == CELL_COLUMNS
     assert cells["store_index"].tolist() == list(range(1642))
     assert cells[["centroid_y", "centroid_x", "area"]].isna().all().all()
@@ -78,9 +80,7 @@ def test_real_human_toy_crops(tmp_path):
         tmp_path / "crops.zarr",
         ["blue", "red", "green"],
         structural=[0, 1],
-        model_size=64,
-        normalise="none",
-        clip_structural_below=0.05,
+        settings=ImportSettings(model_size=64, normalise="none", clip_structural_below=0.05),
     )
     assert list(cells.columns) == CELL_COLUMNS[:4] + ["antibody"] + CELL_COLUMNS[4:]
     raw = open_crop_store(tmp_path / "crops.zarr").raw()
@@ -146,7 +146,9 @@ def test_grouping_and_protein_rules(tmp_path):
     (root / "plate1_YAL001C" / "notes_gfp.txt").write_text("not an image")  # outside the file pattern
     default = scan_crops(root, YEAST)
     assert sorted(default["protein"].unique()) == ["plate1", "plate2"]  # first '_' token unless told otherwise
-    listing = scan_crops(root, YEAST, group="folder_field", protein_pattern=r"plate\d+_(?P<protein>\w+)")
+    listing = scan_crops(
+        root, YEAST, group="folder_field", patterns=NamePatterns(protein_pattern=r"plate\d+_(?P<protein>\w+)")
+    )
     assert sorted(listing["protein"].unique()) == ["YAL001C", "YAL002W"]
     assert listing.groupby("image_id").size().to_dict() == {
         "plate1_YAL001C/plate1_YAL001C_1": 3,
@@ -155,7 +157,7 @@ def test_grouping_and_protein_rules(tmp_path):
         "plate2_YAL002W/plate2_YAL002W_2": 3,
     }
     with pytest.raises(InputError, match=r"plate1_YAL001C: folder name does not match protein_pattern"):
-        scan_crops(root, YEAST, protein_pattern=r"well_(?P<protein>\w+)")
+        scan_crops(root, YEAST, patterns=NamePatterns(protein_pattern=r"well_(?P<protein>\w+)"))
     assert folder_protein("AAC1") == "AAC1" and folder_protein("A1CF_762_F2") == "A1CF"
 
 
@@ -178,6 +180,8 @@ def test_listing_labels_pass_through(tmp_path):
     for cell in (1, 2):
         _write_cell(root / "ORF1", f"f_{cell}", shapes={"gfp": (8, 8), "rfp": (8, 8)})
     listing = scan_crops(root, YEAST).assign(label="mitochondrion", cell_line=pd.NA)
-    cells = store_crop_folders(listing, tmp_path / "crops.zarr", ["gfp", "rfp"], structural=[1], model_size=16)
+    cells = store_crop_folders(
+        listing, tmp_path / "crops.zarr", ["gfp", "rfp"], structural=[1], settings=ImportSettings(model_size=16)
+    )
     assert "label" in cells.columns and "cell_line" not in cells.columns
     assert open_crop_store(tmp_path / "crops.zarr").shape == (2, 2, 16, 16)

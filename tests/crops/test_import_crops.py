@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 import tifffile
 
-from pcinpaint.crops.importing import store_crop_folders, store_labelled_hdf5
+from pcinpaint.crops.import_crops import ImportSettings, LabelledSet, store_crop_folders, store_labelled_hdf5
 from pcinpaint.crops.store import open_crop_store
 
 CLASSES = ["actin", "bud", "dead"]
@@ -28,15 +28,18 @@ def test_labelled_hdf5_blocks_store_the_same_crops(tmp_path, normalise):
         f.create_dataset("Index1", data=onehot)
     stores = []
     for batch in (1024, 5):  # one block; blocks of 5 crops, some of them all merged away
-        cells = store_labelled_hdf5(
+        labelled = LabelledSet(
             [tmp_path / "set.hdf5"],
-            tmp_path / f"crops_{batch}.zarr",
             CLASSES,
             merge={"dead": None},
             channels=["gfp", "rfp"],
             roles=["protein", "structural"],
             size=48,  # resized to 64
-            normalise=normalise,
+        )
+        cells = store_labelled_hdf5(
+            labelled,
+            tmp_path / f"crops_{batch}.zarr",
+            ImportSettings(normalise=normalise),
             batch_size=batch,
             store_order=["rfp", "gfp"],
         )

@@ -1,0 +1,195 @@
+"""Segmenting one chunk of fields: the ``segment`` rule's driver.
+
+Fields are split into chunks (whole images per chunk) so a cluster segments them in
+parallel; each chunk writes its preprocessed uint8 crops, a table of *every* detected object
+(kept or not, with the reason) and a table of its fields (non-finite pixels read as 0, the
+image's cell diameter and crop size, the quality measures of ``crops.qc``, taken while the
+fields are read). ``crops.gather`` then joins the chunks into the crop store.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from pcinpaint.config import DatasetConfig
+from pcinpaint.crops.cropping import CropSettings, crop_cells
+from pcinpaint.crops.preprocess import preprocess_crops
+from pcinpaint.crops.qc import MEASURES, protein_measures, structure_measures
+from pcinpaint.crops.scale import cell_diameter, scaled_crop_size
+from pcinpaint.crops.segment import SegmentationSettings, block_mean, segment_field
+from pcinpaint.crops.store import to_uint8
+from pcinpaint.errors import InputError
+from pcinpaint.inputs.files import read_image
+from pcinpaint.inputs.samplesheet import SHEET_OPTIONAL, SHEET_REQUIRED, read_field_counted, read_mask, row_name
+from pcinpaint.io import atomic_path, read_table, write_table
+
+#: sample-sheet columns copied to every cell (the optional ones only when some field has them)
+OPTIONAL_META = tuple(c for c in SHEET_OPTIONAL if c != "mask")
+SHEET_META = (*SHEET_REQUIRED, *OPTIONAL_META)
+#: segmentation keys passed to ``segment_field`` only when the config block has them
+OPTIONAL_SEGMENTATION = ("distance_sigma", "background_radius", "cellpose_model", "cellpose_diameter")
+
+
+def chunk_rows(sheet: pd.DataFrame, n_chunks: int, chunk: int) -> pd.DataFrame:
+    """Rows of chunk ``chunk`` (0-based): whole images, dealt round-robin in sorted order."""
+    images = sorted(sheet["image_id"].unique())
+    mine = set(images[chunk::n_chunks])
+    return sheet[sheet["image_id"].isin(mine)]
+
+
+def truth_mask_paths(truth_fields: str | Path) -> dict[str, str]:
+    """field_id -> truth label mask path, from the simulator's truth_fields.tsv."""
+    truth_fields = Path(truth_fields)
+    table = read_table(truth_fields)
+    return {f: str(truth_fields.parent / m) for f, m in zip(table["field_id"], table["mask"])}
+
+
+def segment_and_crop(field: np.ndarray, cfg: DatasetConfig, mask: np.ndarray | None = None, crop_size=None):
+    """One field (C, H, W) -> (labels, preprocessed float crops, objects table).
+
+    The objects table names each object's value in ``labels`` ``object_id``. ``crop_size``
+    (px at the segmentation's scale, fractional) overrides the config's: crops scaled to the
+    cells, sampled at sub-pixel positions.
+    """
+    field, labels = segment(field, cfg, mask)
+    crops, objects = crop(field, labels, cfg, crop_size)
+    return labels, crops, objects
+
+
+def segmentation_settings(cfg: DatasetConfig) -> SegmentationSettings:
+    """The dataset's ``segmentation`` block as ``segment_field`` takes it."""
+    seg = cfg.segmentation
+    return SegmentationSettings(
+        seg["method"],
+        smoothing_sigma=seg["smoothing_sigma"],
+        min_area=seg["min_area"],
+        clear_border=seg["clear_border"],
+        watershed_min_distance=seg["watershed_min_distance"],
+        min_contrast=seg["min_contrast"],
+        # keys a block may lack (written before they existed): the settings' defaults apply
+        **{key: seg[key] for key in OPTIONAL_SEGMENTATION if key in seg},
+    )
+
+
+def segment(field: np.ndarray, cfg: DatasetConfig, mask: np.ndarray | None = None):
+    """(field at the segmentation's scale, label image): ``downsample`` applied to both."""
+    factor = int(cfg.segmentation.get("downsample", 1))
+    if factor > 1:
+        field = block_mean(field, factor).astype(np.float32)
+        if mask is not None:
+            mask = mask[::factor, ::factor]
+    labels = segment_field(field[cfg.segmentation_channel], segmentation_settings(cfg), mask=mask)
+    return field, labels
+
+
+def measure_and_segment(field: np.ndarray, cfg: DatasetConfig, mask: np.ndarray | None = None):
+    """``segment``'s (field, labels) and the field's quality measures (``crops.qc.MEASURES``):
+    the protein channels' at full resolution, the segmented channel's at the segmentation's."""
+    measures = protein_measures(field, cfg.protein)
+    field, labels = segment(field, cfg, mask)
+    return field, labels, measures | structure_measures(field[cfg.segmentation_channel], labels)
+
+
+def crop(field: np.ndarray, labels: np.ndarray, cfg: DatasetConfig, crop_size=None):
+    """(preprocessed float crops, objects table) of a segmented field (``segment``'s scale)."""
+    settings = CropSettings(
+        crop_size=int(cfg.crops["crop_size"]) if crop_size is None else float(crop_size),
+        model_size=cfg.crops["model_size"],
+        area_fraction=tuple(cfg.crops["area_fraction"]),
+        border=cfg.crops["border"],
+        subpixel=crop_size is not None,
+    )
+    crops, objects = crop_cells(field, labels, settings)
+    pre = cfg.preprocess
+    crops = preprocess_crops(
+        crops,
+        cfg.structural,
+        pre["clip_structural_below"],
+        pre.get("markers", "per_crop"),
+        pre.get("reference_max", 255),
+    )
+    objects = objects.rename(columns={"label": "object_id"})  # 'label' is the sheet's localization label
+    factor = int(cfg.segmentation.get("downsample", 1))
+    if factor > 1:  # report positions and areas in the user's full-resolution pixels
+        objects["centroid_y"] *= factor
+        objects["centroid_x"] *= factor
+        objects["area"] *= factor * factor
+    return crops, objects
+
+
+@dataclass
+class ChunkResult:
+    crops: np.ndarray  # uint8 (n_kept, C, S, S)
+    objects: pd.DataFrame  # every detected object, sheet metadata columns included
+    fields: pd.DataFrame  # per field: field_id, n_nonfinite (pixels read as 0), cell_diameter, crop_size, MEASURES
+
+
+def process_chunk(
+    sheet: pd.DataFrame, cfg: DatasetConfig, truth_masks: dict[str, str] | None = None, progress: bool = True
+) -> ChunkResult:
+    """Segment and crop every field of a (chunk of a) sample sheet, image by image: with
+    ``crops.crop_diameters`` an image's fields are all segmented before any is cropped, so their
+    crop size follows the image's typical object diameter."""
+    size = cfg.crops["model_size"]
+    diameters = cfg.crops.get("crop_diameters")
+    crops_out = [np.zeros((0, len(cfg.channels), size, size), np.uint8)]
+    tables, per_field = [], []
+    bar = tqdm(total=len(sheet), desc=f"{cfg.name}: segmenting", disable=not progress, mininterval=5)
+    # scaled crops need an image's fields segmented together; otherwise fields go in sheet order
+    groups = sheet.groupby("image_id", sort=False).groups.values() if diameters else [[i] for i in sheet.index]
+    for rows in groups:
+        segmented = []
+        for index in rows:
+            field, n_nonfinite = read_field_counted(sheet, index, cfg.channels, cfg.nonfinite)
+            mask = read_mask(sheet, index) if cfg.segmentation["method"] == "provided" else None
+            if mask is not None and mask.shape != field.shape[1:]:
+                raise InputError(
+                    f"{row_name(sheet, index)}: mask shape {mask.shape} differs from the channels' {field.shape[1:]}"
+                )
+            segmented.append((index, n_nonfinite, *measure_and_segment(field, cfg, mask)))
+        diameter = (
+            cell_diameter([s[2][cfg.segmentation_channel] for s in segmented], [s[3] for s in segmented])
+            if diameters
+            else float("nan")
+        )
+        crop_size = scaled_crop_size(diameter, diameters, cfg.crops["crop_size"]) if diameters else None
+        for index, n_nonfinite, field, labels, measures in segmented:
+            crops, objects = crop(field, labels, cfg, crop_size)
+            row = sheet.loc[index]
+            for col in SHEET_META:
+                objects[col] = row[col] if col in sheet.columns else pd.NA
+            if truth_masks is not None:
+                objects["truth_label"] = match_truth(objects, read_image(truth_masks[row["field_id"]]))
+            tables.append(objects)
+            crops_out.append(to_uint8(crops))
+            side = crop_size or cfg.crops["crop_size"]
+            per_field.append((str(row["field_id"]), n_nonfinite, diameter, side, *(measures[m] for m in MEASURES)))
+            bar.update(1)
+    bar.close()
+    objects = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
+    fields = pd.DataFrame(per_field, columns=["field_id", "n_nonfinite", "cell_diameter", "crop_size", *MEASURES])
+    return ChunkResult(
+        np.concatenate(crops_out), objects, fields.astype({"n_nonfinite": "int64", "crop_size": "float64"})
+    )
+
+
+def match_truth(objects: pd.DataFrame, truth_labels: np.ndarray) -> np.ndarray:
+    """The true cell each detection's centre falls in (0: background, a false detection)."""
+    if objects.empty:
+        return np.zeros(0, np.int64)
+    y = np.clip(np.rint(objects["centroid_y"].to_numpy()).astype(int), 0, truth_labels.shape[0] - 1)
+    x = np.clip(np.rint(objects["centroid_x"].to_numpy()).astype(int), 0, truth_labels.shape[1] - 1)
+    return truth_labels[y, x].astype(np.int64)
+
+
+def save_chunk(result: ChunkResult, crops_path: str | Path, objects_path: str | Path, fields_path: str | Path) -> None:
+    """A chunk's three files, each written atomically (a failed job leaves none half written)."""
+    with atomic_path(crops_path) as tmp:
+        np.save(tmp, result.crops)
+    write_table(result.objects, objects_path)
+    write_table(result.fields, fields_path)
