@@ -192,7 +192,7 @@ RERUN_CASES = [
     ("sim_human", "benchmarks.n_estimators", 7, "classifier_benchmark"),
     ("sim_yeast", "benchmarks.ks", [5, 11], "knn_benchmark"),
     ("sim_yeast", "exploratory.n_branches", 2, "single_cell_dendrograms"),
-    ("sim_human", "exploratory.query_neighbours", 3, "localize_like"),
+    ("sim_yeast", "exploratory.query_neighbours", 4, "localize_like"),
     ("sim_yeast", "qc.blank_contrast", 0.5, "qc_overlays"),
     ("sim_human", "figures.inpainting_classes", ["cytosol", "nucleoli"], "inpainting_figure"),
     ("sim_yeast", "features.batch_size", 16, "extract_pci"),

@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pcinpaint.config import schema_default
+from pcinpaint.model.spec import SOURCE_FILTERS  # plain numbers: no stage code comes with it
 
 #: estimates are multiplied by this for the run time asked (other CPUs, shared file systems)
 SAFETY = 3.0
@@ -410,9 +411,8 @@ def job_size(files, hints: SizeHints = SizeHints()) -> JobSize:
 #: PCI layers at width 1, the same for the random encoder and the autoencoder, raw 3-channel
 #: pixels downsampled to 16 x 16, classic features) and the segmentation's cells per field and
 #: chunks
-#: (the network's source-encoder filters, model.spec.SOURCE_FILTERS: a shared module imports no
-#: stage code, so tests/test_resources.py checks the two agree)
-PCI_LAYER_FEATURES = (96, 256, 384, 384, 256)
+#: (the network's source-encoder filters)
+PCI_LAYER_FEATURES = SOURCE_FILTERS
 TYPICAL_SETS = PCI_LAYER_FEATURES * 3 + (3 * 16 * 16, 50)
 #: a typical field's cells, and the default fields_per_chunk
 CELLS_PER_FIELD, FIELDS_PER_CHUNK = 500, schema_default(None, "fields_per_chunk")
