@@ -1,10 +1,12 @@
-"""Fig 2A and Supp Fig 3 draw every family, the sets not run and panels without a map."""
+"""The benchmark figures (``pcinpaint.figures.benchmarks``): Fig 2A/2B, Fig 3 and Supp Figs 2/3 draw
+every family, name the sets not run and keep panels without a map."""
 
 import numpy as np
 import pandas as pd
 
+from pcinpaint.features.manifest import VGG16_LAYERS
 from pcinpaint.figures import benchmarks as figures
-from pcinpaint.figures.common import plt
+from pcinpaint.figures.common import plt, save_figure
 
 
 def test_fig2a_draws_ten_families_by_eighteen_classes_with_the_not_run_note():
@@ -79,3 +81,49 @@ def test_fig3_colours_the_most_common_of_many_labels_and_keeps_two_line_titles()
     assert len(set(faces)) == 19
     assert fig.axes[0].get_title() == "WT2\n465 proteins, pci_conv4"
     plt.close(fig)
+
+
+def test_the_not_run_note_names_sets_sharing_a_reason_on_one_line():
+    note = figures.not_run_note({"vgg16_rgb": "no weights", "designed": "", "vgg16_protein": "no weights"})
+    assert note.splitlines() == ["not run:", "vgg16_rgb, vgg16_protein (no weights)", "designed"]
+    assert figures.not_run_note(["a", "b"]) == "not run:\na, b"
+    wrapped = figures.not_run_note({f"set{i:02d}": "why" for i in range(30)}, width=40).splitlines()
+    assert len(wrapped) > 2 and all(len(line) <= 40 for line in wrapped)
+    assert all(line.startswith("    ") for line in wrapped[2:])
+
+
+def test_fig2b_draws_each_term_per_set_with_overall_last(tmp_path):
+    scores = pd.DataFrame(
+        {
+            "feature_set": ["a", "a", "a", "a", "b", "b", "b"],
+            "term": ["overall", "nucleus", "pooled", "cytosol", "nucleus", "cytosol", "overall"],
+            "score": [0.3, 0.5, 9.0, 0.1, 0.2, -0.1, 0.05],
+        }
+    )
+    fig = figures.fig2b(scores, "Fig 2B")
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["nucleus", "cytosol", "overall"]  # no pooled
+    assert [round(p.get_height(), 3) for p in ax.patches] == [0.5, 0.1, 0.3, 0.2, -0.1, 0.05]
+    save_figure(fig, tmp_path / "fig2b.png", tmp_path / "fig2b.pdf")
+    assert (tmp_path / "fig2b.png").read_bytes().startswith(b"\x89PNG")
+    assert (tmp_path / "fig2b.png").stat().st_size > 3000
+    assert (tmp_path / "fig2b.pdf").read_bytes().startswith(b"%PDF-")
+
+
+def test_suppfig2_draws_each_vgg16_strategy_or_says_it_was_not_run():
+    layers = list(VGG16_LAYERS)
+    ran = pd.DataFrame(
+        {"family": "vgg16_rgb", "status": "ran", "layer": layers, "k11": np.linspace(0.2, 0.6, len(layers))}
+    )
+    skipped = pd.DataFrame({"family": ["vgg16_protein"], "status": ["not run"], "layer": [layers[0]], "k11": [np.nan]})
+    fig = figures.suppfig2(pd.concat([ran, skipped]), title="Supp Fig 2")
+    ax = fig.axes[0]
+    assert [line.get_label() for line in ax.lines] == ["rgb"]
+    np.testing.assert_allclose(ax.lines[0].get_ydata(), ran["k11"])
+    plt.close(fig)
+    none_ran = figures.suppfig2(skipped)
+    assert [t.get_text() for t in none_ran.axes[0].texts] == ["VGG16 not run (no baselines.vgg16_weights)"]
+    plt.close(none_ran)
+    unconfigured = figures.suppfig2(skipped.iloc[:0])
+    assert [t.get_text() for t in unconfigured.axes[0].texts] == ["VGG16 not configured"]
+    plt.close(unconfigured)

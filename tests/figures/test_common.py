@@ -21,9 +21,10 @@ PNG, PDF = b"\x89PNG\r\n\x1a\n", b"%PDF-"
 def test_the_protein_is_green_and_markers_blue_then_red():
     assert channel_colours(["protein", "structural", "structural"]) == [PROTEIN_COLOUR, *STRUCTURAL_COLOURS[2]]
     assert channel_colours(["structural", "protein"]) == [STRUCTURAL_COLOURS[1][0], PROTEIN_COLOUR]
-    assert channel_colours(["protein", "structural", "structural", "structural", "structural"])[1:] == [
-        (0.6, 0.6, 0.6)
-    ] * 4  # more markers than the paper had: grey
+    assert (
+        channel_colours(["protein", "structural", "structural", "structural", "structural"])[1:]
+        == [(0.6, 0.6, 0.6)] * 4
+    )  # more markers than the paper had: grey
 
 
 def test_a_composite_adds_channel_colours_and_clips():

@@ -31,6 +31,7 @@ def test_an_empty_history_draws_without_a_speed():
 
 
 def test_a_history_without_its_columns_is_refused():
+    plt.close("all")
     with pytest.raises(KeyError, match="pairs_per_s"):
         loss_curve(HISTORY.drop(columns="pairs_per_s"), "old history")
-    plt.close("all")
+    assert not plt.get_fignums()  # no figure left open by the refusal
