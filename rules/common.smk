@@ -47,9 +47,8 @@ from pcinpaint.io import file_fingerprint, read_table  # noqa: E402
 from pcinpaint.model.spec import ENCODER_LAYERS  # noqa: E402
 from pcinpaint.resources import CAPPED, COSTS, SizeHints, job_size, n_chunks, plan, sheet_fields  # noqa: E402
 from pcinpaint.runlog import LIBRARY_ENV, library_mismatch  # noqa: E402
-from pcinpaint import targets  # noqa: E402
 from pcinpaint.rule_keys import rule_config  # noqa: E402
-from pcinpaint.targets import Targets  # noqa: E402
+from pcinpaint.targets import Targets, has_fig6 as dataset_has_fig6, has_go as dataset_has_go  # noqa: E402
 
 os.environ[LIBRARY_ENV] = str(LIBRARY / "pcinpaint")
 if mismatch := library_mismatch(os.environ[LIBRARY_ENV]):  # a pcinpaint imported before this Snakefile was read
@@ -467,8 +466,8 @@ def go_urls():
 
 
 def has_go(dataset):
-    return targets.has_go(config["datasets"][dataset])
+    return dataset_has_go(config["datasets"][dataset])
 
 
 def has_fig6(dataset):
-    return targets.has_fig6(config["datasets"][dataset])
+    return dataset_has_fig6(config["datasets"][dataset])

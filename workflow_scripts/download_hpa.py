@@ -10,11 +10,12 @@ from pathlib import Path
 from pcinpaint.inputs import hpa
 from pcinpaint.inputs.http import ClientSettings
 from pcinpaint.io import write_table
+from pcinpaint.rule_keys import dataset_params
 from pcinpaint.runlog import rule_log
 
 with rule_log(snakemake.log[0]) as log:
     out, params = snakemake.output, snakemake.params
-    cfg = params.dataset["hpa"]
+    cfg = dataset_params(snakemake)["hpa"]
     polite = ClientSettings(cfg["retries"], cfg["backoff_s"], cfg["rate_limit_s"], cfg["timeout_s"])
     cache = Path(params.cache)
     # what the download costs, once, as it starts (sizes measured by an earlier attempt where there is one)

@@ -5,6 +5,7 @@ import torch
 
 from pcinpaint.config import DatasetConfig
 from pcinpaint.crops.store import open_crop_store
+from pcinpaint.features.manifest import vgg16_name
 from pcinpaint.features.table import stream_feature_tables
 from pcinpaint.features.vgg16 import VGG16Settings, load_vgg16, rgb_mapping, table_sizes, vgg16_batches, vgg16_input
 from pcinpaint.io import read_table
@@ -45,7 +46,7 @@ with rule_log(snakemake.log[0]) as log:
     )
     # every table written as its rows come: memory does not grow with the cells
     tables = {
-        (strategy, layer): (out[f"{strategy}_{layer}"], f"vgg16_{strategy}_{layer}", size)
+        (strategy, layer): (out[f"{strategy}_{layer}"], vgg16_name(strategy, layer), size)
         for (strategy, layer), size in table_sizes(store.shape[1]).items()
     }
     cells = read_table(inp.cells)

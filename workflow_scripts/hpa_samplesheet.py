@@ -6,11 +6,12 @@ from pathlib import Path
 
 from pcinpaint.inputs import hpa
 from pcinpaint.io import read_table, write_table
+from pcinpaint.rule_keys import dataset_params
 from pcinpaint.runlog import rule_log
 
 with rule_log(snakemake.log[0]) as log:
     inp, out, params = snakemake.input, snakemake.output, snakemake.params
-    cfg = params.dataset["hpa"]
+    cfg = dataset_params(snakemake)["hpa"]
     manifest = read_table(inp.manifest)
     sheet = hpa.write_fields(manifest, Path(params.cache) / "images", out.fields, cfg["colours"])
     genes = None

@@ -8,6 +8,7 @@ import tifffile
 
 from pcinpaint.crops.import_crops import ImportSettings, LabelledSet, store_crop_folders, store_labelled_hdf5
 from pcinpaint.crops.store import open_crop_store
+from pcinpaint.inputs.labelled_hdf5 import FileLayout
 
 CLASSES = ["actin", "bud", "dead"]
 
@@ -34,7 +35,7 @@ def test_labelled_hdf5_blocks_store_the_same_crops(tmp_path, normalise):
             merge={"dead": None},
             channels=["gfp", "rfp"],
             roles=["protein", "structural"],
-            size=48,  # resized to 64
+            layout=FileLayout(size=48),  # resized to 64
         )
         cells = store_labelled_hdf5(
             labelled,

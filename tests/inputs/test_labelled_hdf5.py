@@ -94,7 +94,9 @@ def test_protein_names_from_an_index_dataset(tmp_path):
     crops, classes_of = _planted(n=3, seed=2)
     classes_of[:] = 0
     path = _write(tmp_path / "set.h5", crops, classes_of, extra={"orf": np.array([b"A", b"B", b"C"])})
-    cells = store_labelled_hdf5(LabelledSet([path], CLASSES, None, protein_key="orf"), tmp_path / "crops.zarr")
+    cells = store_labelled_hdf5(
+        LabelledSet([path], CLASSES, None, layout=FileLayout(protein_key="orf")), tmp_path / "crops.zarr"
+    )
     assert cells["protein"].tolist() == ["A", "B", "C"] and cells["label"].tolist() == ["actin"] * 3
 
 

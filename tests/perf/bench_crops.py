@@ -45,7 +45,6 @@ if ALLOWED_CPUS and hasattr(os, "sched_setaffinity"):
         PINNED_CPU = None
 
 import argparse
-import dataclasses
 import platform
 import statistics
 import tempfile
@@ -61,8 +60,8 @@ from skimage.transform import downscale_local_mean
 
 from pcinpaint.config import DatasetConfig, load_config
 from pcinpaint.crops.qc import protein_measures, structure_measures
-from pcinpaint.crops.segment import SegmentationSettings, segment_field
-from pcinpaint.crops.segment_chunk import segment_and_crop
+from pcinpaint.crops.segment import segment_field
+from pcinpaint.crops.segment_chunk import segment_and_crop, segmentation_settings
 from pcinpaint.crops.store import open_crop_store, read_crops, to_uint8, write_crop_store
 from pcinpaint.inputs.simulate import CELL_LINES, FieldSettings, design_proteins, render_field
 
@@ -178,10 +177,7 @@ def part_a(config: dict, quick: bool) -> tuple[list[dict], dict[str, np.ndarray]
         seg_input = field[cfg.segmentation_channel]
         if factor > 1:
             seg_input = downscale_local_mean(field, (1, factor, factor)).astype(np.float32)[cfg.segmentation_channel]
-        # every segmentation setting that the dataset's segmentation block sets
-        settings = SegmentationSettings(
-            **{f.name: seg[f.name] for f in dataclasses.fields(SegmentationSettings) if f.name in seg}
-        )
+        settings = segmentation_settings(cfg)
         t_seg, times_seg, seg_labels = repeat(lambda x=seg_input, s=settings: segment_field(x, s), n_repeats, warmup)
         if not np.array_equal(seg_labels, labels):
             line("   WARNING: segment_field alone gave different labels than inside segment_and_crop")

@@ -146,15 +146,18 @@ def write_dataset(root: Path, n: int, seed: int = 0) -> dict:
 def jobs(root: Path, config: dict, ds: dict) -> dict[str, dict]:
     """Each rule's inputs, outputs and params as its rule file gives them."""
     from pcinpaint.config import dataset_seed
+    from pcinpaint.rule_keys import rule_config
 
     def seed(step):
         return dataset_seed(config, DATASET, step)
 
     r = str(root)
     cells, manifest, supptable1 = f"{r}/cells.parquet", f"{r}/features/feature_sets.tsv", f"{r}/tables/supptable1.tsv"
-    bench = ds["benchmarks"]
     pci = [f"{r}/features/pci_{layer}.parquet" for layer in LAYERS]
-    ex = {k: ds[k] for k in ("exploratory", "benchmarks")}
+
+    def keys(rule, **wildcards):  # the rule's params.dataset (pcinpaint.rule_keys)
+        return rule_config(rule, ds, {"dataset": DATASET, **wildcards})
+
     analysed = {"cells": cells, "tables": pci, "supptable1": supptable1}
     out = f"{r}/out"
     return {
@@ -165,34 +168,44 @@ def jobs(root: Path, config: dict, ds: dict) -> dict[str, dict]:
                 "table1": f"{r}/tables/table1.tsv",
                 "per_class": f"{r}/tables/knn_per_class.tsv",
             },
-            params={"bench": bench, "sample_seed": seed("benchmark_cells")},
+            params={"dataset": keys("knn_benchmark"), "sample_seed": seed("benchmark_cells")},
             script="benchmark_knn.py",
         ),
         "classifier_benchmark": dict(
             input={"manifest": manifest, "supptable1": supptable1, "cells": cells},
             output={"table": f"{out}/supptable2.tsv"},
-            params={"bench": bench, "seed": seed("classifiers"), "sample_seed": seed("benchmark_cells")},
+            params={
+                "dataset": keys("classifier_benchmark"),
+                "seed": seed("classifiers"),
+                "sample_seed": seed("benchmark_cells"),
+            },
             script="benchmark_classifiers.py",
         ),
         "pairwise_benchmark": dict(
             input={"supptable1": supptable1, "manifest": manifest, "cells": cells},
             output={k: f"{out}/fig2b.{k}" for k in ("tsv", "png", "pdf")}
             | {"scores": f"{out}/fig2b.tsv", "table2": f"{out}/table2.tsv"},
-            params={"bench": bench, "seed": seed("pairwise"), "sample_seed": seed("benchmark_cells")},
+            params={
+                "dataset": keys("pairwise_benchmark"),
+                "seed": seed("pairwise"),
+                "sample_seed": seed("benchmark_cells"),
+            },
             script="benchmark_pairwise.py",
         ),
         "umap_cells": dict(
             input={"manifest": manifest, "supptable1": supptable1, "cells": cells},
             output={"png": f"{out}/suppfig3.png", "pdf": f"{out}/suppfig3.pdf"},
-            params={"bench": bench, "seed": seed("umap_cells"), "sample_seed": seed("benchmark_cells")},
+            params={"dataset": keys("umap_cells"), "seed": seed("umap_cells"), "sample_seed": seed("benchmark_cells")},
             script="umap_cells.py",
         ),
         "umap_proteins": dict(
-            input={"manifests": [manifest], "supptable1": [supptable1], "cells": [cells]},
+            input={"tables": pci, "supptable1": [supptable1], "cells": [cells]},
             output={"png": f"{out}/fig3.png", "pdf": f"{out}/fig3.pdf"},
             params={
-                "datasets": [DATASET],
-                "bench": {DATASET: bench},
+                "panels": [
+                    {"dataset": DATASET, "config": keys("umap_proteins"), "annotations": []}
+                    | {"cells": cells, "tables": pci, "supptable1": supptable1}
+                ],
                 "seed": dataset_seed(config, "all", "umap_proteins"),
             },
             script="umap_proteins.py",
@@ -200,33 +213,37 @@ def jobs(root: Path, config: dict, ds: dict) -> dict[str, dict]:
         "protein_clustering": dict(
             input=analysed,
             output={"clusters": f"{out}/clusters.tsv", "png": f"{out}/fig4.png", "pdf": f"{out}/fig4.pdf"},
-            params={"ds": ex, "labelled": True},
+            params={"dataset": keys("protein_clustering"), "labelled": True},
             script="protein_clustering.py",
         ),
         "subset_clustering": dict(
             input=analysed | {"store": f"{r}/crops.zarr"},
             output={k: f"{out}/suppfig4{s}" for k, s in (("clusters", ".tsv"), ("png", ".png"), ("pdf", ".pdf"))}
-            | {"examples": f"{out}/suppfig4_examples.png"},
-            params={"ds": ex, "labelled": True, "seed": seed("suppfig4")},
+            | {"examples": f"{out}/suppfig4_examples.png", "go": f"{out}/suppfig4_go.tsv"},
+            params={
+                "dataset": keys("subset_clustering", subset="suppfig4"),
+                "labelled": True,
+                "seed": seed("suppfig4"),
+            },
             wildcards={"subset": "suppfig4"},
             script="subset_clustering.py",
         ),
         "multiloc_scores": dict(
             input=analysed,
             output={"scores": f"{out}/multiloc.tsv", "suppdata2": f"{out}/suppdata2.tsv", "figures": f"{out}/fig5"},
-            params={"ds": ex, "labelled": True, "seed": seed("fig5")},
+            params={"dataset": keys("multiloc_scores"), "labelled": True, "seed": seed("fig5")},
             script="multiloc_scores.py",
         ),
         "single_cell_dendrograms": dict(
             input=analysed | {"store": f"{r}/crops.zarr", "truth": []},
             output={"branches": f"{out}/fig6_branches.tsv", "figures": f"{out}/fig6"},
-            params={"ds": ex, "roles": ["structural", "protein"], "seed": seed("fig6")},
+            params={"dataset": keys("single_cell_dendrograms"), "seed": seed("fig6")},
             script="single_cell_dendrograms.py",
         ),
         "localize_like": dict(
             input=analysed | {"store": f"{r}/crops.zarr"},
             output={"table": f"{out}/localize_like.tsv", "png": f"{out}/localize_like.png"},
-            params={"ds": ex, "labelled": True, "seed": seed("localize_like")},
+            params={"dataset": keys("localize_like"), "labelled": True, "seed": seed("localize_like")},
             script="localize_like.py",
         ),
         "export_h5ad": dict(
@@ -251,6 +268,7 @@ def run_job(spec_path: str) -> None:
         wildcards = Namedlist(fromdict={"dataset": DATASET, **spec.get("wildcards", {})})
         log = Namedlist([spec["log"]])
         threads = spec["threads"]
+        rule = spec["rule"]
 
     start = time.perf_counter()
     runpy.run_path(str(SCRIPTS / spec["script"]), init_globals={"snakemake": Job}, run_name="__main__")
@@ -262,7 +280,7 @@ def run_job(spec_path: str) -> None:
 
 
 def measure(root: Path, rule: str, spec: dict, threads: int) -> dict:
-    job = spec | {"log": str(root / "logs" / f"{rule}.log"), "threads": threads}
+    job = spec | {"log": str(root / "logs" / f"{rule}.log"), "threads": threads, "rule": rule}
     path = root / "jobs" / f"{rule}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(job))

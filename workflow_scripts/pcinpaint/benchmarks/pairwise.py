@@ -84,7 +84,9 @@ class ImageGroups(NamedTuple):
 class PairDraws:
     """How a score draws its image pairs: ``n_pairs`` per side, from ``seed``, on features
     z-scored over the cells given unless ``standardise`` is False (one object for both scores,
-    so a caller configures Fig 2B and Table 2 alike)."""
+    so a caller configures Fig 2B and Table 2 alike). The default 1,000 pairs is Fig 2B's: a
+    ``PairDraws`` given to ``cell_line_scores`` draws its own ``n_pairs``, and only no
+    ``draws`` at all gives that score's ``CELL_LINE_PAIRS``."""
 
     n_pairs: int = 1000
     seed: int = 0

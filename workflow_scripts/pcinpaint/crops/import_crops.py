@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -24,9 +24,6 @@ from pcinpaint.crops.store import to_uint8, write_crop_store
 from pcinpaint.errors import ConfigError, InputError
 from pcinpaint.inputs.files import read_image
 from pcinpaint.inputs.labelled_hdf5 import (
-    AUTO,
-    DEFAULT_DATA_KEY,
-    DEFAULT_LABEL_KEY,
     FileLayout,
     LabelledFile,
     check_expected,
@@ -65,12 +62,8 @@ class LabelledSet:
     merge: dict | None = None
     channels: Sequence[str] = ("gfp", "rfp")
     roles: Sequence[str] = ("protein", "structural")
-    data_key: str = DEFAULT_DATA_KEY
-    label_key: str = DEFAULT_LABEL_KEY
-    size: int = 64
-    channel_order: str = "channels_first"
-    class_key: str | None = AUTO
-    protein_key: str | None = None
+    #: how each file is laid out (its channel count is ``channels``', set as each file is opened)
+    layout: FileLayout = FileLayout()
     expect: dict | None = None
 
     @classmethod
@@ -86,10 +79,12 @@ class LabelledSet:
             merge=block["merge"],
             channels=channels,
             roles=roles,
-            data_key=block["data_key"],
-            label_key=block["label_key"],
-            channel_order=block["channel_order"],
-            protein_key=block["protein_key"],
+            layout=FileLayout(
+                data_key=block["data_key"],
+                label_key=block["label_key"],
+                channel_order=block["channel_order"],
+                protein_key=block["protein_key"],
+            ),
             expect=expect,
         )
 
@@ -272,16 +267,7 @@ def _stems(paths: Sequence[str | Path]) -> list[str]:
 
 def _open_file(handle, path: str | Path, labelled: LabelledSet) -> LabelledFile:
     """One open file of the set, its layout checked against the set's."""
-    layout = FileLayout(
-        labelled.data_key,
-        labelled.label_key,
-        len(labelled.channels),
-        labelled.size,
-        labelled.channel_order,
-        labelled.class_key,
-        labelled.protein_key,
-    )
-    return LabelledFile(handle, Path(path), labelled.classes, layout)
+    return LabelledFile(handle, Path(path), labelled.classes, replace(labelled.layout, channels=len(labelled.channels)))
 
 
 def _file_cells(stem: str, data: LabelledFile, mapping: dict) -> tuple[pd.DataFrame, np.ndarray]:

@@ -31,7 +31,7 @@ from pcinpaint.io import atomic_path, read_table, write_table
 #: sample-sheet columns copied to every cell (the optional ones only when some field has them)
 OPTIONAL_META = tuple(c for c in SHEET_OPTIONAL if c != "mask")
 SHEET_META = (*SHEET_REQUIRED, *OPTIONAL_META)
-#: segmentation keys passed to ``segment_field`` only when the config block has them
+#: segmentation keys set in ``SegmentationSettings`` only when the config block has them
 OPTIONAL_SEGMENTATION = ("distance_sigma", "background_radius", "cellpose_model", "cellpose_diameter")
 
 

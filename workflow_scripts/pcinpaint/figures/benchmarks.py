@@ -123,14 +123,11 @@ OTHER = "other labels"
 
 @dataclass(frozen=True)
 class ScatterStyle:
-    """How ``scatter_embedding`` draws: point ``size``; a legend (``legend=False`` where a
-    figure shares one) of at most ``max_legend`` classes; ``classes``, the colour order shared
-    by panels whose label sets differ (every class of every panel, sorted; None: this panel's
-    own, sorted)."""
+    """How ``scatter_embedding`` draws: point ``size``; ``classes``, the colour order shared by
+    panels whose label sets differ (every class of every panel, sorted; None: this panel's own,
+    sorted). The figures draw one legend for all their panels."""
 
     size: float = 3
-    max_legend: int = 20
-    legend: bool = True
     classes: Sequence | None = None
 
 
@@ -154,8 +151,6 @@ def scatter_embedding(ax, xy: np.ndarray, labels: pd.Series, style: ScatterStyle
         m = (labels == c).to_numpy()
         if c in present:
             ax.scatter(xy[m, 0], xy[m, 1], s=size, color=cmap(i % cmap.N), lw=0, label=str(c))
-    if style.legend and len(classes) <= style.max_legend:
-        ax.legend(fontsize=5, markerscale=2, loc="best", frameon=False)
     ax.set_xticks([])
     ax.set_yticks([])
 
@@ -175,7 +170,7 @@ def suppfig3(panels: list[tuple[str, np.ndarray | None]], labels: pd.Series, tit
             ax.axis("off")
             ax.text(0.5, 0.5, textwrap.fill(name, 45), transform=ax.transAxes, ha="center", va="center", fontsize=8)
         else:
-            scatter_embedding(ax, xy, labels, ScatterStyle(size=3, legend=False))
+            scatter_embedding(ax, xy, labels, ScatterStyle(size=3))
             handles = handles or ax.get_legend_handles_labels()
             ax.set_title(textwrap.fill(name, 50), fontsize=8)
     for ax in list(axes.flat)[len(panels) :]:
@@ -206,7 +201,7 @@ def fig3(panels: list[tuple[str, np.ndarray, pd.Series]], max_legend: int = 20):
         else:
             labels = pd.Series(labels, dtype=object)
             labels = labels.where(labels.isna() | labels.isin(shown), OTHER)
-            scatter_embedding(ax, xy, labels, ScatterStyle(size=12, legend=False, classes=classes))
+            scatter_embedding(ax, xy, labels, ScatterStyle(size=12, classes=classes))
             handles |= {name: h for h, name in zip(*ax.get_legend_handles_labels()) if name not in handles}
         ax.set_title("\n".join(textwrap.fill(line, 60) for line in title.splitlines()), fontsize=9)
     if handles:
