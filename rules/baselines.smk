@@ -12,6 +12,8 @@ rule extract_classic:
         "results/{dataset}/logs/extract_classic.log",
     benchmark:
         "results/{dataset}/benchmarks/extract_classic.tsv"
+    wildcard_constraints:
+        dataset=one_of(IMAGED),
     conda:
         "../envs/imaging.yaml"
     threads: sized_threads("extract_classic")
@@ -34,6 +36,8 @@ rule extract_autoencoder:
         "results/{dataset}/logs/extract_autoencoder.log",
     benchmark:
         "results/{dataset}/benchmarks/extract_autoencoder.tsv"
+    wildcard_constraints:
+        dataset=one_of(IMAGED),
     conda:
         "../envs/torch.yaml"
     threads: sized_threads("extract_autoencoder")
@@ -61,6 +65,8 @@ rule extract_vgg16:
         "results/{dataset}/logs/extract_vgg16.log",
     benchmark:
         "results/{dataset}/benchmarks/extract_vgg16.tsv"
+    wildcard_constraints:
+        dataset=one_of(IMAGED),
     conda:
         "../envs/torch.yaml"
     threads: sized_threads("extract_vgg16")
@@ -83,6 +89,7 @@ rule import_features:
     benchmark:
         "results/{dataset}/benchmarks/import_features/{name}.tsv"
     wildcard_constraints:
+        dataset=one_of(IMAGED),
         name="[A-Za-z0-9][A-Za-z0-9_]*",
     conda:
         "../envs/imaging.yaml"
@@ -127,6 +134,8 @@ rule extract_cellprofiler:
         "results/{dataset}/logs/extract_cellprofiler.log",
     benchmark:
         "results/{dataset}/benchmarks/extract_cellprofiler.tsv"
+    wildcard_constraints:
+        dataset=one_of(IMAGED),
     conda:
         "../envs/imaging.yaml"
     resources:
@@ -139,5 +148,5 @@ rule extract_cellprofiler:
 
 rule baselines:
     input:
-        [f for d in DATASETS for f in baseline_files(d)],
+        [f for d in IMAGED for f in baseline_files(d)],
         [f"results/{d}/figures/autoencoder_loss.png" for d in TRAINED if "autoencoder" in baseline(d)["run"]],

@@ -26,6 +26,7 @@ from pcinpaint.config import (  # noqa: E402  (the library sits beside the rule 
     missing_paths,
     ranking_dataset,
     training_epochs,
+    image_targets,
     unknown_targets,
     validate_config,
 )
@@ -74,11 +75,20 @@ CROPPED = TARGETS.cropped
 SEGMENTED = TARGETS.segmented
 #: the paper's trained networks named in the config, usable as model_from
 PUBLISHED = TARGETS.published
+#: datasets that are one feature table made elsewhere (no crops), those with crops, and the
+#: feature-set names the tables become
+FEATURE_TABLES = TARGETS.feature_tables
+IMAGED = TARGETS.imaged
+TABLE_SETS = sorted({config["datasets"][d]["feature_table"]["name"] for d in FEATURE_TABLES})
+FEATURE_TABLE_REASON = "the dataset is a feature table"
 # a target under results/<name>/ of no configured dataset: its name and the datasets there are,
 # instead of "no rule to produce"
 unknown = unknown_targets(sys.argv, [*DATASETS, *PUBLISHED, *SHARED_RESULTS])
 if unknown:
     sys.exit(f"error: {unknown[0][0]}: no dataset named '{unknown[0][1]}' in the config (have: {', '.join(DATASETS)})")
+# a target of a feature-table dataset that needs crops: one line, instead of "no rule to produce"
+if without := image_targets(sys.argv, FEATURE_TABLES):
+    sys.exit(f"error: {without[0]}: not run: {FEATURE_TABLE_REASON} (source features; no images)")
 
 
 def one_of(names):
@@ -194,6 +204,17 @@ def sheet_fingerprint(wildcards):
     return file_fingerprint(sheet) if ds["source"] == "samplesheet" else sheet
 
 
+def feature_table_path(wildcards):
+    """The table a feature-table dataset is (source features)."""
+    return config["datasets"][wildcards.dataset]["feature_table"]["path"]
+
+
+def crop_store_input(wildcards):
+    """A dataset's crop store, for the rules that draw example crops; none for a feature table
+    (they draw without crops and say so)."""
+    return [] if wildcards.dataset in FEATURE_TABLES else f"results/{wildcards.dataset}/crops.zarr"
+
+
 def cropped_inputs(wildcards):
     """The files a pre-cropped dataset is read from (HDF5 files; a crop folder is listed by the rule)."""
     ds = config["datasets"][wildcards.dataset]
@@ -283,7 +304,12 @@ def model_input(network):
 
 
 def feature_files(dataset):
-    """Every feature table this stage builds for a dataset."""
+    """Every feature table this stage builds for a dataset (a feature table's one set and its manifest)."""
+    if dataset in FEATURE_TABLES:
+        sets = [s.name for s in feature_sets(config["datasets"][dataset])]
+        return [f"results/{dataset}/features/{s}.parquet" for s in sets] + [
+            f"results/{dataset}/features/feature_sets.tsv"
+        ]
     sets = layer_sets("pci") + layer_sets("random") + ["raw"]
     files = [f"results/{dataset}/features/{s}.parquet" for s in sets]
     if config["datasets"][dataset]["features"]["h5ad"]:

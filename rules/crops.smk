@@ -150,9 +150,9 @@ rule import_crops:
 
 rule crops:
     input:
-        expand("results/{dataset}/crops.zarr", dataset=DATASETS),
+        expand("results/{dataset}/crops.zarr", dataset=IMAGED),
         expand("results/{dataset}/cells.parquet", dataset=DATASETS),
         expand("results/{dataset}/qc/fields.tsv", dataset=SEGMENTED),
-        expand("results/{dataset}/qc/montage.png", dataset=DATASETS),
+        expand("results/{dataset}/qc/montage.png", dataset=IMAGED),
         expand("results/{dataset}/qc/overlays.png", dataset=SEGMENTED),
         expand("results/{dataset}/qc/detection.tsv", dataset=SIMULATED),

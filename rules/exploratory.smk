@@ -35,7 +35,7 @@ rule subset_clustering:
     input:
         unpack(analysed_inputs),
         unpack(subset_inputs),
-        store="results/{dataset}/crops.zarr",
+        store=crop_store_input,
     output:
         clusters="results/{dataset}/tables/{subset}_clusters.tsv",
         go="results/{dataset}/tables/{subset}_go.tsv",
@@ -152,7 +152,7 @@ rule multiloc_scores:
 rule single_cell_dendrograms:
     input:
         unpack(analysed_inputs),
-        store="results/{dataset}/crops.zarr",
+        store=crop_store_input,
         truth=truth_input("truth_proteins.tsv"),
     output:
         branches="results/{dataset}/tables/fig6_branches.tsv",
@@ -208,7 +208,7 @@ rule exploratory_truth:
 rule localize_like:
     input:
         unpack(analysed_inputs),
-        store="results/{dataset}/crops.zarr",
+        store=crop_store_input,
     output:
         table=report(
             "results/{dataset}/tables/localize_like.tsv",

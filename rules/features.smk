@@ -12,6 +12,8 @@ rule extract_pci:
         "results/{dataset}/logs/extract_pci.log",
     benchmark:
         "results/{dataset}/benchmarks/extract_pci.tsv"
+    wildcard_constraints:
+        dataset=one_of(IMAGED),
     conda:
         "../envs/torch.yaml"
     threads: sized_threads("extract_pci")
@@ -34,6 +36,8 @@ rule extract_random:
         "results/{dataset}/logs/extract_random.log",
     benchmark:
         "results/{dataset}/benchmarks/extract_random.tsv"
+    wildcard_constraints:
+        dataset=one_of(IMAGED),
     conda:
         "../envs/torch.yaml"
     threads: sized_threads("extract_random")
@@ -58,6 +62,8 @@ rule extract_raw:
         "results/{dataset}/logs/extract_raw.log",
     benchmark:
         "results/{dataset}/benchmarks/extract_raw.tsv"
+    wildcard_constraints:
+        dataset=one_of(IMAGED),
     conda:
         "../envs/torch.yaml"
     resources:
@@ -85,6 +91,50 @@ rule export_h5ad:
         **sized("export_h5ad"),
     script:
         "../workflow_scripts/export_h5ad.py"
+
+
+rule feature_table_cells:
+    input:
+        table=feature_table_path,
+    output:
+        cells="results/{dataset}/cells.parquet",
+    log:
+        "results/{dataset}/logs/feature_table_cells.log",
+    benchmark:
+        "results/{dataset}/benchmarks/feature_table_cells.tsv"
+    wildcard_constraints:
+        dataset=one_of(FEATURE_TABLES),
+    conda:
+        "../envs/imaging.yaml"
+    resources:
+        **sized("feature_table_cells"),
+    params:
+        dataset=rule_params("feature_table_cells"),
+    script:
+        "../workflow_scripts/feature_table_cells.py"
+
+
+rule feature_table:
+    input:
+        table=feature_table_path,
+        cells="results/{dataset}/cells.parquet",
+    output:
+        table="results/{dataset}/features/{table_set}.parquet",
+    log:
+        "results/{dataset}/logs/feature_table/{table_set}.log",
+    benchmark:
+        "results/{dataset}/benchmarks/feature_table/{table_set}.tsv"
+    wildcard_constraints:
+        dataset=one_of(FEATURE_TABLES),
+        table_set=one_of(TABLE_SETS),
+    conda:
+        "../envs/imaging.yaml"
+    resources:
+        **sized("feature_table"),
+    params:
+        dataset=rule_params("feature_table"),
+    script:
+        "../workflow_scripts/feature_table.py"
 
 
 rule features:

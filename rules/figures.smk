@@ -19,6 +19,7 @@ rule inpainting_figure:
     benchmark:
         "results/{dataset}/benchmarks/{figure}.tsv"
     wildcard_constraints:
+        dataset=one_of(IMAGED),
         figure="fig1c|suppfig1",
     conda:
         "../envs/torch.yaml"
@@ -29,6 +30,31 @@ rule inpainting_figure:
         seed=lambda wc: dataset_seed(config, wc.dataset, wc.figure),
     script:
         "../workflow_scripts/inpainting_figure.py"
+
+
+rule without_images:
+    output:
+        png=report(
+            "results/{dataset}/figures/{figure}.png",
+            caption="../workflow_scripts/report/without_images.rst",
+            category="Inpainting",
+            subcategory="{dataset}",
+        ),
+        pdf="results/{dataset}/figures/{figure}.pdf",
+    log:
+        "results/{dataset}/logs/{figure}.log",
+    benchmark:
+        "results/{dataset}/benchmarks/{figure}.tsv"
+    wildcard_constraints:
+        dataset=one_of(FEATURE_TABLES),
+        figure="fig1c|suppfig1",
+    localrule: True
+    conda:
+        "../envs/analysis.yaml"
+    params:
+        reason=FEATURE_TABLE_REASON,
+    script:
+        "../workflow_scripts/without_images.py"
 
 
 rule fig1c:

@@ -6,6 +6,7 @@ from pcinpaint.benchmarks.comparisons import dataset_labels, knn_tables, label_c
 from pcinpaint.benchmarks.sample import benchmark_cells, sample_note
 from pcinpaint.config import RANKING_K
 from pcinpaint.features.reading import read_cells
+from pcinpaint.figures.notrun import write_outputs
 from pcinpaint.io import write_table
 from pcinpaint.rule_keys import dataset_params
 from pcinpaint.runlog import rule_log
@@ -25,5 +26,11 @@ with rule_log(snakemake.log[0]) as log:
             read_manifest(inp.manifest), labels.where(used), bench["ks"], note, cells["store_index"].to_numpy()
         )
     write_table(supptable1, out.supptable1)
-    write_table(table1(supptable1, RANKING_K), out.table1)
+    layers = table1(supptable1, RANKING_K)
+    if layers.empty:  # a feature table made elsewhere: its set is in supptable1
+        write_outputs(
+            [out.table1], "no paired cell inpainting layers among the dataset's feature sets (see supptable1)"
+        )
+    else:
+        write_table(layers, out.table1)
     write_table(per_class, out.per_class)

@@ -1,14 +1,12 @@
 """Rule localize_like: for each query protein, the proteins nearest to it in the clustering tree
-and in feature space, with their annotations and example crops."""
-
-import pandas as pd
+and in feature space, with their annotations and example crops (none where the dataset is a
+feature table: the figure then lists the proteins)."""
 
 from pcinpaint.config import check_queries
-from pcinpaint.crops.store import open_crop_store
 from pcinpaint.exploratory import clustering
 from pcinpaint.exploratory.analysed import load_analysed
-from pcinpaint.exploratory.neighbours import nearest_proteins
-from pcinpaint.figures.clustering import ExampleSettings, cluster_examples_figure
+from pcinpaint.exploratory.neighbours import like_examples, localize_like
+from pcinpaint.figures.clustering import ExampleSettings, cluster_examples_figure, example_store
 from pcinpaint.figures.common import FigureOutput
 from pcinpaint.figures.notrun import outputs_not_run
 from pcinpaint.io import write_table
@@ -29,9 +27,8 @@ with rule_log(snakemake.log[0]) as log, outputs_not_run(snakemake.output):
         f"{name} with exploratory.min_cells ({ex['min_cells']}) cells or more",
     )
     linkage = clustering.cluster(matrix, ex["linkage"], ex["metric"])  # Fig 4's tree
-    n = min(ex["query_neighbours"], len(profiles) - 1)
-    tables = [nearest_proteins(profiles.index, matrix, linkage, q, n, terms) for q in ex["queries"]]
-    table = pd.concat(tables, ignore_index=True).assign(feature_set=name)
+    table = localize_like(profiles.index, matrix, linkage, ex["queries"], ex["query_neighbours"], terms)
+    table = table.assign(feature_set=name)
     write_table(table, out.table)
     for query, rows in table.groupby("query", sort=False):
         near = rows[rows["tree_rank"].notna()]
@@ -42,15 +39,9 @@ with rule_log(snakemake.log[0]) as log, outputs_not_run(snakemake.output):
             len(near),
             near["terms"].value_counts().head(5).to_dict(),
         )
-    # example rows: each query, then its tree neighbours
-    groups = []
-    for query, rows in table.groupby("query", sort=False):
-        groups.append(pd.DataFrame({"protein": [query], "cluster": query}))
-        near = rows.loc[rows["tree_rank"].notna(), "protein"]
-        groups.append(pd.DataFrame({"protein": near, "cluster": f"like {query}"}))
-    examples = pd.concat(groups, ignore_index=True)
+    examples = like_examples(table)  # each query, then its tree neighbours
     cluster_examples_figure(
-        open_crop_store(inp.store, memory_limit=None),  # a few example crops: read only those
+        example_store(inp.get("store")),  # None for a feature table: proteins listed, no crops
         meta,
         examples,
         FigureOutput(

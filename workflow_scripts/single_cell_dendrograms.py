@@ -1,10 +1,10 @@
 """Rule single_cell_dendrograms: the single cells of spatially variable proteins clustered, with
-crops at representative branches (fig6)."""
+crops at representative branches (fig6; without crops where the dataset is a feature table)."""
 
 import numpy as np
 
-from pcinpaint.crops.store import open_crop_store
 from pcinpaint.exploratory.analysed import load_analysed
+from pcinpaint.figures.clustering import example_store
 from pcinpaint.figures.multiloc import Fig6Settings, FigureFolder, fig6_per_protein
 from pcinpaint.figures.notrun import outputs_not_run
 from pcinpaint.io import read_table, write_table
@@ -20,13 +20,15 @@ with rule_log(snakemake.log[0]) as log, outputs_not_run(snakemake.output):
     if proteins is None:  # simulated: the proteins built with two sub-populations
         truth = read_table(inp.truth)
         proteins = list(truth.loc[truth["kind"] == "variable", "protein"])
-    store = open_crop_store(inp.store, memory_limit=None)  # a few crops per protein: read only those
+    store = example_store(inp.get("store"))  # a few crops per protein; None for a feature table
     branches = fig6_per_protein(
         proteins,
         meta,
         x,
-        store.raw,
-        Fig6Settings([c["role"] for c in ds["channels"]], ex["n_branches"], np.random.default_rng(params.seed)),
+        store.raw if store is not None else None,
+        Fig6Settings(
+            [c["role"] for c in ds.get("channels") or []], ex["n_branches"], np.random.default_rng(params.seed)
+        ),
         FigureFolder(out.figures, feature_set=name, log=log),
     )
     write_table(branches, out.branches)

@@ -1,13 +1,20 @@
 """Rule subset_clustering: suppfig4 / suppfig5, the proteins of chosen terms (in the dataset's labels
 or the subset's own annotation table) clustered on their features z-scored over all proteins, with
-example crops per cluster and, given GO files, each cluster's GO terms enriched against the subset."""
+example crops per cluster (none where the dataset is a feature table) and, given GO files, each
+cluster's GO terms enriched against the subset."""
 
-from pcinpaint.crops.store import open_crop_store
 from pcinpaint.errors import ConfigError
 from pcinpaint.exploratory import clustering
 from pcinpaint.exploratory.analysed import load_analysed, subset_enrichment, subset_proteins, subset_terms
 from pcinpaint.exploratory.enrichment import top_terms
-from pcinpaint.figures.clustering import ExampleSettings, HeatmapRows, cluster_examples_figure, go_notes, heatmap_figure
+from pcinpaint.figures.clustering import (
+    ExampleSettings,
+    HeatmapRows,
+    cluster_examples_figure,
+    example_store,
+    go_notes,
+    heatmap_figure,
+)
 from pcinpaint.figures.common import FigureOutput
 from pcinpaint.figures.notrun import outputs_not_run
 from pcinpaint.io import write_table
@@ -51,7 +58,7 @@ with rule_log(snakemake.log[0]) as log, outputs_not_run(snakemake.output):
         FigureOutput(out.png, out.pdf, title),
     )
     cluster_examples_figure(
-        open_crop_store(inp.store, memory_limit=None),  # a few example crops: read only those
+        example_store(inp.get("store")),  # None for a feature table: proteins listed, no crops
         meta,
         table,
         FigureOutput(out.examples, title=title),

@@ -12,7 +12,8 @@ from pcinpaint.errors import NotRun
 from pcinpaint.exploratory.analysed import NO_GO_FILES, subset_enrichment, subset_proteins, subset_terms
 from pcinpaint.exploratory.enrichment import top_terms
 from pcinpaint.figures import notrun
-from pcinpaint.figures.clustering import ExampleSettings, cluster_examples_figure, go_notes
+from pcinpaint.figures.clustering import NO_CROPS, ExampleSettings, cluster_examples_figure, go_notes
+from pcinpaint.figures.common import plt
 from pcinpaint.io import read_table
 
 GO = {"layout": "auto", "namespace": "CC", "alpha": 0.05, "min_cluster_size": 2}
@@ -117,3 +118,10 @@ def test_examples_figure_names_each_clusters_top_term(tmp_path):
     labels = [" ".join(t.get_text().split()) for ax in fig.axes for t in ax.texts]  # notes are wrapped
     assert any("Golgi apparatus" in t and "q=1e-4, 5/7" in t for t in labels)
     assert any(t.startswith("cluster 3") and "q=" not in t for t in labels)  # no enrichment: as before
+    plt.close(fig)
+    # a dataset that is a feature table: no store; the same clusters and notes, proteins listed
+    fig = cluster_examples_figure(None, cells, table, examples=ExampleSettings(n_examples=2, notes=notes))
+    listed = [" ".join(t.get_text().split()) for ax in fig.axes for t in ax.texts]
+    assert [t for t in listed if t.startswith("cluster")] == [t for t in labels if t.startswith("cluster")]
+    assert "P0, P1" in listed and NO_CROPS in fig._suptitle.get_text()
+    plt.close(fig)

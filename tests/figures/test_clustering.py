@@ -8,6 +8,7 @@ from scipy.cluster.hierarchy import leaves_list, linkage
 
 from pcinpaint.crops.store import write_crop_store
 from pcinpaint.figures.clustering import (
+    NO_CROPS,
     ExampleSettings,
     HeatmapRows,
     HeatmapStyle,
@@ -104,3 +105,32 @@ def test_example_crops_per_cluster_from_a_store(tmp_path):
         cluster_examples_figure(store, cells, table, examples=ExampleSettings(clusters=[9]))
     with pytest.raises(ValueError, match="3 channel roles for a store of 2 channels"):
         cluster_examples_figure(store, cells, table, examples=ExampleSettings(roles=["protein"] * 3))
+
+
+def test_without_a_store_each_cluster_lists_its_proteins_and_the_title_says_no_crops(tmp_path):
+    """A dataset that is a feature table has no crop store: the rows and their labels are the
+    ones drawn with crops, the crops' place holds the cluster's proteins."""
+    n = 12
+    crops = np.random.default_rng(2).integers(0, 255, size=(n, 2, 16, 16), dtype=np.uint8)
+    store = write_crop_store(tmp_path / "c.zarr", [crops], n, 2, size=16, attrs={"roles": ["protein", "structural"]})
+    cells = pd.DataFrame({"protein": [f"P{i % 4}" for i in range(n)], "store_index": np.arange(n)})
+    table = pd.DataFrame({"protein": ["P0", "P1", "P2", "P3"], "cluster": [1, 1, 2, 2]})
+    settings = ExampleSettings(n_examples=3, notes={2: "cytosol"})
+    with_crops = cluster_examples_figure(store, cells, table, FigureOutput(title="t"), settings)
+    without = cluster_examples_figure(None, cells, table, FigureOutput(title="t"), settings)
+    assert NO_CROPS == "no crops: the dataset is a feature table"
+    assert without._suptitle.get_text().splitlines() == ["t", f"{NO_CROPS} (no images): each row lists its proteins"]
+    assert NO_CROPS not in with_crops._suptitle.get_text()
+    assert not any(ax.images for ax in without.axes) and any(ax.images for ax in with_crops.axes)
+    labels = [[t.get_text() for t in ax.texts] for ax in without.axes]
+    assert labels == [["cluster 1\n2 proteins"], ["P0, P1"], ["cluster 2\n2 proteins\ncytosol"], ["P2, P3"]]
+    assert labels[::2] == [[t.get_text() for t in ax.texts] for ax in with_crops.axes[::4]]  # same row labels
+    plt.close("all")
+    out = cluster_examples_figure(None, cells, table, FigureOutput(tmp_path / "ex.png"))
+    assert out.read_bytes().startswith(PNG) and out.stat().st_size > 2000
+    many = pd.DataFrame({"protein": [f"protein{i:03d}" for i in range(300)], "cluster": 1})
+    fig = cluster_examples_figure(None, cells, many, examples=ExampleSettings(n_examples=2))
+    assert fig.axes[1].texts[0].get_text().endswith("... (300 in all)")  # a long list is cut
+    plt.close(fig)
+    with pytest.raises(ValueError, match="no cluster to show"):
+        cluster_examples_figure(None, cells, table, examples=ExampleSettings(clusters=[9]))

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from pcinpaint.exploratory.dendrograms import representative_cells, single_cell_tree
+from pcinpaint.figures.clustering import NO_CROPS
 from pcinpaint.figures.common import FigureOutput, plt
 from pcinpaint.figures.multiloc import (
     CropChannels,
@@ -148,3 +149,40 @@ def test_fig6_per_protein_draws_each_protein_and_skips_one_with_too_few_cells(tm
     assert names["protein"].tolist() == ["A/B"]
     stem = names["file"].iloc[0]
     _assert_written(tmp_path / f"{stem}.png", tmp_path / f"{stem}.pdf")
+
+
+def test_fig6_without_crops_draws_the_tree_and_branches_and_says_so(tmp_path, monkeypatch):
+    """A dataset that is a feature table: the same tree, truth bar and branch captions, no images."""
+    x, crops = _cells()
+    tree = single_cell_tree(x)
+    reps = representative_cells(tree, x, 3)
+    truth = ["a"] * 12 + ["b"] * 12
+    png, pdf = fig6(tree, None, reps, None, _files(tmp_path), truth=truth)
+    _assert_written(png, pdf)
+    drawn = []
+    monkeypatch.setattr("pcinpaint.figures.multiloc.save_figure", lambda fig, *paths: drawn.append(fig))
+    fig6(tree, crops, reps, CropChannels(ROLES), _files(tmp_path), truth=truth)
+    fig6(tree, None, reps, None, _files(tmp_path), truth=truth)
+    with_crops, without = drawn
+    assert without.axes[0].get_title() == f"title\n{NO_CROPS}" and with_crops.axes[0].get_title() == "title"
+    assert len(without.axes) == len(with_crops.axes) == 2 + len(reps)  # tree, truth bar, one panel per branch
+    assert [ax.get_xlabel() for ax in without.axes] == [ax.get_xlabel() for ax in with_crops.axes]
+    assert not any(ax.images for ax in without.axes[2:]) and all(ax.images for ax in with_crops.axes[2:])
+    plt.close("all")
+    with pytest.raises(ValueError, match="fig6: no representative cells"):
+        fig6(tree, None, reps.iloc[:0], None, _files(tmp_path))
+
+
+def test_fig6_per_protein_without_crops_gives_the_same_table(tmp_path):
+    x, crops = _cells()
+    meta = pd.DataFrame({"protein": "A", "store_index": np.arange(24), "subpopulation": ["a"] * 12 + ["b"] * 12})
+
+    def run(crops_of, folder):
+        settings = Fig6Settings(ROLES, n_branches=3, rng=np.random.default_rng(0))
+        return fig6_per_protein(["A"], meta, x, crops_of, settings, FigureFolder(tmp_path / folder, "conv5"))
+
+    with_crops = run(lambda idx: crops[idx], "crops")
+    without = run(None, "none")
+    pd.testing.assert_frame_equal(without, with_crops)
+    stem = read_table(tmp_path / "none" / NAMES_TABLE)["file"].iloc[0]
+    _assert_written(tmp_path / "none" / f"{stem}.png", tmp_path / "none" / f"{stem}.pdf")

@@ -116,11 +116,13 @@ def validate_config(config: dict, where: str = "config") -> dict:
     model would be trained on when published weights replace it.
     """
     config = copy.deepcopy(config)
+    given = {}
     if isinstance(config.get("datasets"), dict):
         for name in [n for n, ds in config["datasets"].items() if ds is None]:
             del config["datasets"][name]
         for name, ds in config["datasets"].items():
             _renamed_crop_folders(name, ds, where)
+        given = {name: _feature_table_given(name, ds, where) for name, ds in config["datasets"].items()}
     validate_instance(config, load_schema(), where)
     for name, ds in config["datasets"].items():
         _check_folder_name(name, where, config.get("published_weights", {}))
@@ -128,7 +130,68 @@ def validate_config(config: dict, where: str = "config") -> dict:
         ds["preprocess"]["markers"] = marker_scaling(ds)
         if ds["benchmarks"]["label_level"] == "auto":
             ds["benchmarks"]["label_level"] = "image" if ds["source"] == "hpa" else "cell"
+        if ds["source"] == FEATURE_TABLE_SOURCE:
+            _resolve_feature_table(ds, f"{where}: datasets.{name}", given.get(name, {}))
     return config
+
+
+#: the source of a dataset that is one feature table made elsewhere (no images)
+FEATURE_TABLE_SOURCE = "features"
+#: dataset keys that describe images, crops or a network: a feature table has none
+IMAGE_KEYS = (
+    "channels",
+    "segmentation",
+    "crops",
+    "preprocess",
+    "model",
+    "features",
+    "baselines",
+    "qc",
+    "min_cells",
+    "nonfinite",
+)
+
+
+def _feature_table_given(name: str, ds, where: str) -> dict:
+    """A feature-table dataset's keys that describe images are refused before the schema fills
+    them in (one line naming the first), and its channels are none; returns what the user set
+    of the analysis keys ``_resolve_feature_table`` fills (so a default is told from a choice)."""
+    if not isinstance(ds, dict) or ds.get("source") != FEATURE_TABLE_SOURCE:
+        return {}
+    for key in IMAGE_KEYS:
+        if key in ds:
+            raise ConfigError(
+                f"{where}: datasets.{name}.{key}: a feature-table dataset (source features) has no images, crops "
+                "or network; remove the key"
+            )
+    ds["channels"] = []
+    return {"families": (ds.get("benchmarks") or {}).get("umap_cells", {}).get("families")}
+
+
+def _resolve_feature_table(ds: dict, prefix: str, given: dict) -> None:
+    """Analyses of a feature table analyse its one feature set (named ``feature_table.name``);
+    a per-protein table is labelled per protein, and the analyses of single cells are refused."""
+    table, bench, ex = ds["feature_table"], ds["benchmarks"], ds["exploratory"]
+    name = table["name"]
+    ex["feature_set"] = ex["feature_set"] or name
+    bench["umap_proteins"]["feature_set"] = bench["umap_proteins"]["feature_set"] or name
+    if not given.get("families"):
+        bench["umap_cells"]["families"] = [name]
+    if table["level"] != "protein":
+        return
+    single_cell = {
+        "benchmarks.label_level": bench["label_level"] not in ("auto", "protein"),
+        "exploratory.level": ex["level"] == "image",
+        "exploratory.multiloc.pairs": bool(ex["multiloc"]["pairs"]),
+        "exploratory.variable_proteins": bool(ex["variable_proteins"]),
+    }
+    for key, asked in single_cell.items():
+        if asked:
+            raise ConfigError(
+                f"{prefix}.{key}: asks for an analysis of single cells, but feature_table.level is protein "
+                "(one row per protein); remove the key or give a per-cell table"
+            )
+    bench["label_level"] = "protein"
 
 
 def _renamed_crop_folders(name: str, ds, where: str) -> None:
@@ -177,6 +240,7 @@ SOURCE_BLOCKS = {
     "yeast_screen": "yeast_screen",
     "crop_folders": "crop_folders",
     "labelled_hdf5": "labelled_hdf5",
+    "features": "feature_table",
 }
 CROPPED_SOURCES = ("crop_folders", "labelled_hdf5")
 #: the kNN's k that ranks layers (Table 1) and picks each family's best set for the classifiers
@@ -201,7 +265,13 @@ def _check_channel_map(ds: dict, block: str, key: str, names: list[str], prefix:
 def _check_channels(ds: dict, prefix: str) -> tuple[list[str], list[str]]:
     """Channel names unique, at least one structural and one protein channel; returns the
     names and roles the other checks compare against."""
-    names = [c["name"] for c in ds["channels"]]
+    names = [c["name"] for c in ds.get("channels", [])]
+    if ds["source"] == FEATURE_TABLE_SOURCE:
+        return names, []
+    if len(names) < 2:
+        raise ConfigError(
+            f"{prefix}.channels: required, at least two (a structural and a protein channel), got {names}"
+        )
     if len(set(names)) != len(names):
         raise ConfigError(f"{prefix}.channels: channel names must be unique, got {names}")
     roles = [c["role"] for c in ds["channels"]]
@@ -216,6 +286,8 @@ def _check_source(ds: dict, prefix: str, names: list[str]) -> None:
     block = SOURCE_BLOCKS.get(ds["source"])
     if block and block not in ds:
         raise ConfigError(f"{prefix}.{block}: required when source is '{ds['source']}'")
+    if ds["source"] == FEATURE_TABLE_SOURCE:
+        return
     if ds["source"] in CROPPED_SOURCES:
         if "segmentation" in ds:
             raise ConfigError(
@@ -282,6 +354,10 @@ def _check_model_from(name: str, ds: dict, prefix: str, datasets: dict, publishe
         return
     if source not in datasets:
         raise ConfigError(f"{prefix}.model.model_from: no dataset named '{source}' (have {sorted(datasets)})")
+    if datasets[source]["source"] == FEATURE_TABLE_SOURCE:
+        raise ConfigError(
+            f"{prefix}.model.model_from: '{source}' is a feature table (source features); it trains no model"
+        )
     if source == name:
         raise ConfigError(f"{prefix}.model.model_from: a dataset cannot take its model from itself")
     theirs = [c["role"] for c in datasets[source]["channels"]]
@@ -418,6 +494,7 @@ def config_paths(config: dict) -> list[tuple[str, str]]:
             "samplesheet": [("samplesheet", ds.get("samplesheet"))],
             "yeast_screen": [(f"yeast_screen.{k}", ds.get("yeast_screen", {}).get(k)) for k in ("root", "annotations")],
             "crop_folders": [("crop_folders.root", ds.get("crop_folders", {}).get("root"))],
+            "features": [("feature_table.path", ds.get("feature_table", {}).get("path"))],
             "hpa": [("hpa.location_table", ds.get("hpa", {}).get("location_table"))],
             "labelled_hdf5": [
                 (f"labelled_hdf5.paths[{i}]", p) for i, p in enumerate(ds.get("labelled_hdf5", {}).get("paths", []))
@@ -456,24 +533,43 @@ def missing_paths(config: dict, base: str | Path = ".") -> list[str]:
     ]
 
 
-def unknown_targets(argv: list[str], known: list[str]) -> list[tuple[str, str]]:
-    """(target, name) for each command-line target under ``results/<name>/`` whose name is not
-    in ``known`` (the datasets and the shared result folders). The targets come from
-    Snakemake's own argument parser, read when the workflow is parsed (before Snakemake would
-    report only "no rule to produce"); any other caller's arguments give nothing."""
+def _command_line_targets(argv: list[str]) -> list[str]:
+    """The targets of a ``snakemake`` command line, from Snakemake's own argument parser, read
+    when the workflow is parsed; any other caller's arguments give none."""
     if not argv or Path(argv[0]).name not in ("snakemake", "__main__.py"):
         return []
     try:
         from snakemake.cli import get_argument_parser
 
-        targets = get_argument_parser().parse_known_args(argv[1:])[0].targets or []
+        return [str(t) for t in get_argument_parser().parse_known_args(argv[1:])[0].targets or []]
     except (Exception, SystemExit):
         return []
+
+
+def unknown_targets(argv: list[str], known: list[str]) -> list[tuple[str, str]]:
+    """(target, name) for each command-line target under ``results/<name>/`` whose name is not
+    in ``known`` (the datasets and the shared result folders), found before Snakemake would
+    report only "no rule to produce"."""
     found = []
-    for target in targets:
-        parts = Path(str(target)).parts
+    for target in _command_line_targets(argv):
+        parts = Path(target).parts
         if len(parts) > 2 and parts[0] == "results" and parts[1] not in known:
-            found.append((str(target), parts[1]))
+            found.append((target, parts[1]))
+    return found
+
+
+#: what a dataset folder holds only where there are crops (a feature table has none)
+IMAGE_RESULTS = ("crops.zarr", "chunks", "qc", "models", "simulated", "hpa")
+
+
+def image_targets(argv: list[str], feature_tables: list[str]) -> list[str]:
+    """Command-line targets of a feature-table dataset that need crops (its crop store, QC,
+    models), said to be not run at parse time instead of Snakemake's "no rule to produce"."""
+    found = []
+    for target in _command_line_targets(argv):
+        parts = Path(target).parts
+        if len(parts) > 2 and parts[0] == "results" and parts[1] in feature_tables and parts[2] in IMAGE_RESULTS:
+            found.append(target)
     return found
 
 

@@ -2,7 +2,8 @@
 
 Every output file is written through ``atomic_path`` (a temporary file renamed into place), so
 an interrupted job never leaves a half-written table, figure or checkpoint behind; tables are
-read and written by suffix (.parquet, .tsv, .csv) with one-line errors naming the file.
+read and written by suffix (.parquet, .tsv, .csv; read also compressed, and AnnData's header)
+with one-line errors naming the file.
 Names from a sheet or the config become file names only through ``safe_name`` / ``named_path``,
 so no name can write outside its folder.
 """
@@ -18,6 +19,7 @@ import tempfile
 import unicodedata
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from pcinpaint.errors import DISK_FULL, DiskFullError, InputError, one_line
@@ -31,6 +33,10 @@ MAX_NAME = 100
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 #: the mapping table beside per-name files: name as given -> file name used
 NAMES_TABLE = "names.tsv"
+#: suffixes of compressed text that pandas reads through (it infers the compression from the name)
+COMPRESSION_SUFFIXES = (".gz", ".bz2", ".xz", ".zst", ".zip")
+#: the obs index of an AnnData file, read as a column of this name
+OBS_NAMES = "obs_names"
 
 
 def is_disk_full(exc: BaseException) -> int | None:
@@ -101,24 +107,41 @@ def write_table(df: pd.DataFrame, path: str | Path) -> Path:
     return path
 
 
-def read_table(path: str | Path, columns: list[str] | None = None, header_only: bool = False) -> pd.DataFrame:
-    """Read a parquet, CSV or TSV table (separator from the suffix, else sniffed); only
-    ``columns`` when given (a million-cell table's other columns cost hundreds of MB); no rows
-    at all with ``header_only``."""
+def table_suffix(path: str | Path) -> str:
+    """A table's format suffix, a compression suffix removed (``x.csv.gz`` -> ``.csv``), so that
+    compressed text is parsed with its own separator."""
     path = Path(path)
+    if path.suffix.lower() in COMPRESSION_SUFFIXES:
+        return Path(path.stem).suffix
+    return path.suffix
+
+
+def read_table(path: str | Path, columns: list[str] | None = None, header_only: bool = False) -> pd.DataFrame:
+    """Read a parquet, CSV or TSV table, compressed text too (separator from the suffix, else
+    sniffed); only ``columns`` when given (a million-cell table's other columns cost hundreds of
+    MB); no rows at all with ``header_only``, which also gives an AnnData file's obs columns
+    (``h5ad_obs_columns``; its rows are read in batches by ``features.h5ad_table``)."""
+    path = Path(path)
+    suffix = table_suffix(path)
     try:
-        if path.suffix == ".parquet":
+        if suffix == ".h5ad":
+            if header_only:
+                return pd.DataFrame(columns=h5ad_obs_columns(path))
+            raise InputError(f"{path}: an AnnData file is read in batches (features.h5ad_table), not as one table")
+        if suffix == ".parquet":
             if header_only:
                 import pyarrow.parquet as pq
 
                 return pq.read_schema(path).empty_table().to_pandas()
             return pd.read_parquet(path, columns=columns)
         text = dict(dtype=str, keep_default_na=False, usecols=columns, nrows=0 if header_only else None)
-        if path.suffix == ".csv":
+        if suffix == ".csv":
             return pd.read_csv(path, **text)
-        if path.suffix in (".tsv", ".tab", ".txt"):
+        if suffix in (".tsv", ".tab", ".txt"):
             return pd.read_csv(path, sep="\t", **text)
         return pd.read_csv(path, sep=None, engine="python", **text)
+    except InputError:
+        raise
     except FileNotFoundError:
         raise InputError(f"{path}: file not found") from None
     except Exception as exc:  # parser errors carry multi-line messages
@@ -129,6 +152,53 @@ def table_columns(path: str | Path) -> list[str]:
     """A table's column names from its header alone (a sample sheet of a whole screen need not
     be read to see whether it has a label column)."""
     return list(read_table(path, header_only=True).columns)
+
+
+@contextlib.contextmanager
+def open_h5ad(path: str | Path):
+    """An AnnData ``.h5ad`` file open for reading with h5py (anndata itself pins pandas < 3),
+    checked to have an ``obs`` group; a missing file, one that is not HDF5 or not AnnData is one
+    line naming it."""
+    import h5py
+
+    path = Path(path)
+    try:
+        handle = h5py.File(path, "r")
+    except FileNotFoundError:
+        raise InputError(f"{path}: file not found") from None
+    except OSError as exc:
+        raise InputError(f"{path}: not an HDF5 file, as AnnData .h5ad files are ({one_line(exc)})") from None
+    with handle:
+        obs = handle.get("obs")
+        if isinstance(obs, h5py.Dataset):
+            raise InputError(f"{path}: obs is one table (anndata before 0.7 wrote it so): write the file again")
+        if not isinstance(obs, h5py.Group):
+            raise InputError(f"{path}: not AnnData: no obs group (the file has {sorted(handle)[:12]})")
+        yield handle
+
+
+def _h5_text(value) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def h5ad_obs_layout(path: str | Path, obs) -> tuple[str, list[str]]:
+    """(index dataset, columns in order) of an open AnnData ``obs`` group, as the on-disk format
+    says: the ``_index`` attribute names the index, ``column-order`` lists the columns (a file
+    without it, anndata 0.7: the group's other members)."""
+    index = _h5_text(obs.attrs.get("_index", "_index"))
+    if index not in obs:
+        raise InputError(f"{path}: obs has no index {index!r} (obs has {sorted(obs)[:12]})")
+    order = obs.attrs.get("column-order")
+    if order is None:
+        return index, [name for name in obs if name not in (index, "__categories")]
+    return index, [_h5_text(name) for name in np.atleast_1d(order)]
+
+
+def h5ad_obs_columns(path: str | Path) -> list[str]:
+    """An AnnData file's obs column names, its index first as ``OBS_NAMES`` (the header a
+    config's column names are checked against)."""
+    with open_h5ad(path) as handle:
+        return [OBS_NAMES, *h5ad_obs_layout(path, handle["obs"])[1]]
 
 
 def file_fingerprint(path: str | Path) -> str:

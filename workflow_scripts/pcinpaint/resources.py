@@ -116,6 +116,10 @@ COSTS: dict[str, Cost] = {
     "extract_raw": Cost("cells", 500, 1, 5, 0.3, mem_unit="rows"),
     "extract_classic": Cost("cells", 500, 1, 5, 5.0, max_threads=8, parallel=True, mem_unit="rows", worker_mb=150),
     "import_features": Cost("input_mb", 300, 0.25, 5, 0.2),
+    # a feature-table dataset reads its table with import_features' reader (the cell table from
+    # its metadata columns, then the features joined on the row number): the same costs
+    "feature_table_cells": Cost("input_mb", 300, 0.25, 5, 0.2),
+    "feature_table": Cost("input_mb", 300, 0.25, 5, 0.2),
     "export_h5ad": Cost("values", 350, 0.4, 5, 0.04, mem_unit="rows"),
     # the benchmarks and exploratory rules: base + per 1,000 cells (the cell-table columns their
     # labels and profiles use) from bench_paper_scale.py at 200,000 and 2,000,000 cells, + per

@@ -84,6 +84,9 @@ RULE_KEYS: dict[str, tuple[str, ...]] = {
         "baselines.vgg16_input",
     ),
     "import_features": ("baselines.imported.{name}",),
+    # a dataset that is a feature table: its cell table (from the metadata columns), its features
+    "feature_table_cells": ("feature_table.path", "feature_table.level", "feature_table.obsm", "feature_table.columns"),
+    "feature_table": ("feature_table",),
     "extract_cellprofiler": ("labelled_hdf5.cellprofiler_key",),
     # figures
     "inpainting_figure": ("figures",),

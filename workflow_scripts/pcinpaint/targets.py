@@ -10,16 +10,19 @@ unit tests reach every rule of it without running Snakemake; ``rules/common.smk`
 - cell_labelled: labelled per cell: the kNN and classifier benchmarks run (per image: the
   pairwise score only, as the paper's human protocol);
 - fig3: a panel of the protein-level UMAP: labelled per cell or per protein, and its cells name
-  proteins (a labelled HDF5 set without ``protein_key`` has classes, not proteins).
+  proteins (a labelled HDF5 set without ``protein_key`` has classes, not proteins);
+- feature_tables: datasets that are one feature table made elsewhere (``source: features``):
+  no crops, so no segmentation, training, extraction, baselines or crop QC; everything else runs.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pcinpaint.config import CROPPED_SOURCES
+from pcinpaint.config import CROPPED_SOURCES, FEATURE_TABLE_SOURCE
 from pcinpaint.errors import InputError
 from pcinpaint.io import table_columns
+from pcinpaint.table_roles import cell_table_columns
 
 
 def label_level(ds: dict) -> str:
@@ -36,6 +39,15 @@ def _sheet_columns(path) -> list[str]:
         return []
 
 
+def _table_cell_columns(block: dict) -> list[str]:
+    """The cell-table columns a feature table gives (from its header); none where it is
+    unreadable or lacks a required column (the cell-table rule says why)."""
+    try:
+        return cell_table_columns(block, table_columns(block["path"]))
+    except InputError:
+        return []
+
+
 def is_labelled(ds: dict) -> bool:
     """Labels from an annotation table or protein identity; the simulator's truth and labelled
     sets always; a label column where the user's sample sheet has one, or where an adapter
@@ -45,6 +57,8 @@ def is_labelled(ds: dict) -> bool:
         return True
     if ds["source"] == "samplesheet":
         return bench["label_column"] in _sheet_columns(ds["samplesheet"])
+    if ds["source"] == FEATURE_TABLE_SOURCE:
+        return bench["label_column"] in _table_cell_columns(ds["feature_table"])
     given = {
         "hpa": ds.get("hpa", {}).get("location_table"),
         "yeast_screen": ds.get("yeast_screen", {}).get("annotations"),
@@ -82,6 +96,12 @@ class Targets:
     scored: list[str]
     cell_labelled: list[str]
     fig3: list[str]
+    feature_tables: list[str]
+
+    @property
+    def imaged(self) -> list[str]:
+        """Datasets with crops: everything that reads pixels runs on them."""
+        return [d for d in self.datasets if d not in self.feature_tables]
 
     @classmethod
     def of(cls, config: dict) -> Targets:
@@ -89,15 +109,17 @@ class Targets:
         names = list(sets)
         labelled = [d for d in names if is_labelled(sets[d])]
         scored = [d for d in labelled if label_level(sets[d]) != "protein"]
+        tables = [d for d in names if sets[d]["source"] == FEATURE_TABLE_SOURCE]
         return cls(
             datasets=names,
             simulated=[d for d in names if sets[d]["source"] == "simulate"],
             cropped=[d for d in names if sets[d]["source"] in CROPPED_SOURCES],
-            segmented=[d for d in names if sets[d]["source"] not in CROPPED_SOURCES],
-            trained=[d for d in names if sets[d]["model"]["model_from"] is None],
+            segmented=[d for d in names if sets[d]["source"] not in (*CROPPED_SOURCES, FEATURE_TABLE_SOURCE)],
+            trained=[d for d in names if sets[d]["model"]["model_from"] is None and d not in tables],
             published=list(config.get("published_weights", {})),
             labelled=labelled,
             scored=scored,
             cell_labelled=[d for d in scored if label_level(sets[d]) == "cell"],
             fig3=[d for d in labelled if label_level(sets[d]) in ("cell", "protein") and names_proteins(sets[d])],
+            feature_tables=tables,
         )

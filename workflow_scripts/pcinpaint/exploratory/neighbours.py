@@ -79,3 +79,28 @@ def nearest_proteins(
     )
     table["terms"] = table["protein"].map(terms) if terms is not None else None
     return table
+
+
+def localize_like(
+    proteins: pd.Index,
+    matrix: np.ndarray,
+    linkage: np.ndarray,
+    queries,
+    n_neighbours: int,
+    terms: pd.Series | None = None,
+) -> pd.DataFrame:
+    """``nearest_proteins`` of each query, one table in query order; ``n_neighbours`` is capped
+    at the other proteins there are, so a small screen lists them all rather than failing."""
+    n = min(n_neighbours, len(proteins) - 1)
+    return pd.concat([nearest_proteins(proteins, matrix, linkage, q, n, terms) for q in queries], ignore_index=True)
+
+
+def like_examples(table: pd.DataFrame) -> pd.DataFrame:
+    """The rows of localize_like's figure as a clusters table (protein, cluster): each query
+    alone, then its tree neighbours as "like <query>", in the table's order."""
+    groups = []
+    for query, rows in table.groupby("query", sort=False):
+        groups.append(pd.DataFrame({"protein": [query], "cluster": query}))
+        near = rows.loc[rows["tree_rank"].notna(), "protein"]
+        groups.append(pd.DataFrame({"protein": near, "cluster": f"like {query}"}))
+    return pd.concat(groups, ignore_index=True)

@@ -21,6 +21,7 @@ import os
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +29,7 @@ import pandas as pd
 
 from pcinpaint.errors import InputError, one_line
 from pcinpaint.features.table import METADATA_PREFIX, feature_table, feature_table_writer, with_metadata
-from pcinpaint.io import disk_full_names, write_table
+from pcinpaint.io import disk_full_names, table_suffix, write_table
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,25 @@ PARQUET_COLUMNS = 32
 PARQUET_BUFFER = 64 * 2**10
 #: text read as a missing value, not as text
 BLANK = ["", "nan", "NaN", "NA", "null", "None"]
+#: a virtual column of every table: its row numbers (0, 1, ...), the key of a table without cell ids
+ROW = "__row__"
+
+
+@dataclass(frozen=True)
+class FeatureSource:
+    """Where a table's features are: the file; for AnnData, the ``obsm`` key (None: ``X``); the
+    feature columns (None: every column that is not a key nor ``Metadata_``-prefixed); and
+    whether a text column among them stops the run (``strict``: a table that is the whole
+    dataset names its features, so text there is a mistake) or is only left out."""
+
+    path: Path
+    obsm: str | None = None
+    features: tuple[str, ...] | None = None
+    strict: bool = False
+
+    @classmethod
+    def of(cls, source) -> FeatureSource:
+        return source if isinstance(source, FeatureSource) else cls(Path(source))
 
 
 def key_columns(key, level: str) -> dict[str, str]:
@@ -78,11 +98,13 @@ def _column_values(raw: pd.Series) -> tuple[str, np.ndarray | None]:
 
 
 def _text_options(path: Path) -> dict:
-    """``io.read_table``'s parser options for a text table (separator from the suffix, else sniffed)."""
+    """``io.read_table``'s parser options for a text table (separator from the suffix, else
+    sniffed; gzipped and other compressed text is read through, as pandas infers it)."""
     options = dict(dtype=str, keep_default_na=False)
-    if path.suffix in (".tsv", ".tab", ".txt"):
+    suffix = table_suffix(path)
+    if suffix in (".tsv", ".tab", ".txt"):
         options["sep"] = "\t"
-    elif path.suffix != ".csv":
+    elif suffix != ".csv":
         options.update(sep=None, engine="python")
     return options
 
@@ -92,18 +114,27 @@ def _unparsable(path: Path, exc: Exception) -> InputError:
 
 
 class TableReader:
-    """A parquet, CSV or TSV table read in batches of rows: the frames ``io.read_table`` gives,
-    about ``BATCH_VALUES`` values at a time.
+    """A parquet, CSV/TSV (compressed too) or AnnData table read in batches of rows: the frames
+    ``io.read_table`` gives, about ``BATCH_VALUES`` values at a time, each with the virtual
+    ``ROW`` column of row numbers where asked for.
 
-    Parquet is columnar, so a pass may read a few columns (``columnar``): a reader decodes a page
-    and a dictionary per column it reads (up to a few MB each), which for a table of thousands of
-    columns would cost GBs however few the rows. Text is parsed whole rows at a time."""
+    Parquet and AnnData are columnar, so a pass may read a few columns (``columnar``): a parquet
+    reader decodes a page and a dictionary per column it reads (up to a few MB each), which for
+    a table of thousands of columns would cost GBs however few the rows. Text is parsed whole
+    rows at a time."""
 
-    def __init__(self, path: str | Path):
-        self.path = Path(path)
-        self.columnar = self.path.suffix == ".parquet"
+    def __init__(self, source: FeatureSource | str | Path):
+        source = FeatureSource.of(source)
+        self.path = Path(source.path)
+        self.columnar = table_suffix(self.path) in (".parquet", ".h5ad")
+        self._h5ad = None
         try:
-            if self.columnar:
+            if table_suffix(self.path) == ".h5ad":
+                from pcinpaint.features.h5ad_table import H5adTable
+
+                self._h5ad = H5adTable(self.path, source.obsm)
+                self.columns = list(self._h5ad.columns)
+            elif self.columnar:
                 import pyarrow.parquet as pq
 
                 # buffered reads: without them a column's whole chunk of a row group is loaded
@@ -114,23 +145,41 @@ class TableReader:
                 self.columns = list(pd.read_csv(self.path, nrows=0, **self._options).columns)
         except FileNotFoundError:
             raise InputError(f"{self.path}: file not found") from None
+        except InputError:
+            raise
         except Exception as exc:  # parser errors carry multi-line messages
             raise _unparsable(self.path, exc) from None
 
+    @property
+    def feature_columns(self) -> list | None:
+        """An AnnData file's feature columns (of X or its obsm key); None for other tables, whose
+        features are told apart from metadata by name."""
+        return None if self._h5ad is None else list(self._h5ad.features)
+
     def batches(self, columns: list | None = None) -> Iterator[pd.DataFrame]:
         """Frames of consecutive rows: of ``columns`` only where the format allows, else whole rows."""
+        at = 0
+        for frame in self._frames(None if columns is None else [c for c in columns if c != ROW]):
+            if columns is None or ROW in columns:
+                frame[ROW] = np.arange(at, at + len(frame)).astype(str)
+            at += len(frame)
+            yield frame
+
+    def _frames(self, columns: list | None) -> Iterator[pd.DataFrame]:
         try:
-            if self.columnar:
+            width = len(columns) if columns is not None else len(self.columns)
+            rows = max(1, BATCH_VALUES // max(width, 1))
+            if self._h5ad is not None:
+                yield from self._h5ad.batches(columns, rows)
+            elif self.columnar:
                 import pyarrow as pa
 
-                width = len(columns) if columns is not None else len(self.columns)
-                rows = max(1, BATCH_VALUES // max(width, 1))
                 for batch in self._file.iter_batches(batch_size=rows, columns=columns):
                     yield pa.Table.from_batches([batch]).to_pandas()
             else:
-                yield from pd.read_csv(
-                    self.path, chunksize=max(1, BATCH_VALUES // max(len(self.columns), 1)), **self._options
-                )
+                yield from pd.read_csv(self.path, chunksize=rows, **self._options)
+        except InputError:
+            raise
         except Exception as exc:
             raise _unparsable(self.path, exc) from None
 
@@ -178,7 +227,7 @@ class JoinedTable:
 
 @contextmanager
 def joined_table(
-    path: str | Path,
+    path: FeatureSource | str | Path,
     cells: pd.DataFrame,
     key=None,
     level: str = "cell",
@@ -189,16 +238,18 @@ def joined_table(
 
     Text is read once; parquet once per ``PARQUET_COLUMNS`` candidate columns (the keys in the
     first pass). The candidate values wait in an unnamed temporary file in ``spill_dir``
-    (removed however the run ends), as large as the float32 features."""
-    path = Path(path)
+    (removed however the run ends), as large as the float32 features. ``path`` may be a
+    ``FeatureSource`` naming the feature columns (and an AnnData file's ``obsm`` key)."""
+    source = FeatureSource.of(path)
+    path = source.path
     keys = key_columns(key, level)
-    table = TableReader(path)
-    _check_keys(path, table.columns, cells.columns, keys, level)
+    table = TableReader(source)
+    _check_keys(path, [*table.columns, ROW], cells.columns, keys, level)
     cells = in_store_order(cells)
     rows = pd.DataFrame({"protein": pd.unique(cells["protein"])}) if level == "protein" else cells
     cell_key = _keys_as_text(rows, list(keys.values()))
     screen = pd.Index(cell_key.unique())
-    candidates = [c for c in table.columns if c not in keys and not str(c).startswith(METADATA_PREFIX)]
+    candidates = _candidates(source, table.columns, keys)
     step = PARQUET_COLUMNS if table.columnar else max(len(candidates), 1)
     groups = [candidates[i : i + step] for i in range(0, len(candidates), step)] or [[]]
 
@@ -213,10 +264,21 @@ def joined_table(
                 f"{path}: {int(missing.sum())} of {len(rows)} {level}s of the screen have no row "
                 f"(key {list(keys)}, e.g. {cell_key[missing].iloc[0]!r})"
             )
-        names = _feature_names(path, candidates, kinds)
+        names = _feature_names(path, candidates, kinds, source.strict)
         regions = _regions(groups, kinds, n_matched)
         log.info("%s: %d %ss x %d features", path, len(rows), level, len(names))
         yield JoinedTable(rows, names, position, spill, regions)
+
+
+def _candidates(source: FeatureSource, columns: list, keys: dict) -> list:
+    """The columns that may hold features: the source's own list (checked to be in the table),
+    else every column that is not a key nor ``Metadata_``-prefixed."""
+    if source.features is None:
+        return [c for c in columns if c not in keys and not str(c).startswith(METADATA_PREFIX)]
+    absent = [c for c in source.features if c not in columns]
+    if absent:
+        raise InputError(f"{source.path}: feature column(s) {absent[:5]} not in the table ({len(absent)} missing)")
+    return list(source.features)
 
 
 def _check_keys(path: Path, table_columns, cell_columns, keys: dict[str, str], level: str) -> None:
@@ -307,10 +369,17 @@ def _matched_keys(
     return file_key
 
 
-def _feature_names(path: Path, candidates: list, kinds: np.ndarray) -> list[str]:
-    """The feature columns: the candidates with numbers in every row (the others reported)."""
+def _feature_names(path: Path, candidates: list, kinds: np.ndarray, strict: bool = False) -> list[str]:
+    """The feature columns: the candidates with numbers in every row (the others reported;
+    with ``strict``, a text column stops the run)."""
     text = [c for c, k in zip(candidates, kinds) if k == 2]
     gaps = [c for c, k in zip(candidates, kinds) if k == 1]
+    if text and strict:
+        raise InputError(
+            f"{path}: {len(text)} feature column(s) hold text, not numbers: {text[:5]}; name metadata "
+            "columns with the Metadata_ prefix or in feature_table.columns, or choose the features "
+            "with feature_table.features"
+        )
     if text:
         log.info("%s: %d non-numeric column(s) are not features: %s", path, len(text), text[:10])
     if gaps:

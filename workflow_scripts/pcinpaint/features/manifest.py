@@ -10,7 +10,8 @@ contract. Families and their layers:
 - ``cellprofiler``: the CellProfiler measurements a labelled HDF5 set carries (Chong et al.'s);
 - ``ae_conv1..5``: the autoencoder baseline's encoder;
 - ``vgg16_{rgb,concat,protein}_<layer>``: ImageNet VGG16, 13 conv layers, 3 input strategies;
-- ``imported_<name>``: a user's table (per cell, or per protein).
+- ``imported_<name>``: a user's table (per cell, or per protein);
+- a feature-table dataset (``source: features``) has one set, ``feature_table.name``, and no other.
 
 A baseline the config asks for but cannot run (no VGG16 weights, an imported entry without a
 table) is listed with the reason, so tables show it as "not run" instead of leaving it out.
@@ -84,6 +85,9 @@ def vgg16_name(strategy: str, layer: str) -> str:
 
 def feature_sets(ds: dict) -> list[FeatureSet]:
     """Every feature set of a (validated) dataset block, the ones that cannot run included."""
+    if ds.get("source") == "features":
+        table = ds["feature_table"]
+        return [FeatureSet(table["name"], table["name"], level=table.get("level", "cell"))]
     base = ds.get("baselines", {})
     run = set(base.get("run", ()))
     sets = _layered("pci", ENCODER_LAYERS) + _layered("random", ENCODER_LAYERS) + [FeatureSet("raw", "raw")]

@@ -34,6 +34,9 @@ LARGE = 2000
 MAX_ROW_NAMES = 80
 #: label strip: this many most common terms get their own colour, the rest are "other"
 MAX_TERMS = 18
+#: what a figure drawn without its crop panels says: a dataset that is a feature table has no
+#: images, so no crop store (``source: features``)
+NO_CROPS = "no crops: the dataset is a feature table"
 
 
 def _cluster_colours(k: int) -> ListedColormap:
@@ -347,8 +350,38 @@ class ExampleSettings:
     notes: dict | None = None
 
 
+def example_store(path: str | Path | None) -> CropStore | None:
+    """The crop store at ``path`` opened for a few example crops (only those are read), or None
+    where a rule's store input is empty: the dataset is a feature table, with no images."""
+    return open_crop_store(path, memory_limit=None) if path else None
+
+
+def _chosen_clusters(clusters_table: pd.DataFrame, clusters: Sequence | None) -> tuple[pd.DataFrame, pd.Series, list]:
+    """The clusters table with string proteins, its cluster sizes and the clusters to draw, in order."""
+    table = clusters_table.assign(protein=clusters_table["protein"].astype(str))
+    sizes = table.groupby("cluster").size()
+    chosen = list(sizes.index) if clusters is None else [c for c in clusters if c in sizes.index]
+    if not chosen:
+        raise ValueError("no cluster to show: the clusters asked for are not in the clusters table")
+    return table, sizes, chosen
+
+
+def _cluster_label(ax, cluster, n_proteins: int, notes: dict) -> None:
+    """A row's name at the right of its first panel: cluster, protein count, its note."""
+    note = textwrap.fill(notes[str(cluster)], 24) if str(cluster) in notes else ""
+    ax.text(
+        0.95,
+        0.5,
+        f"cluster {cluster}\n{n_proteins} protein{'s' if n_proteins != 1 else ''}" + (f"\n{note}" if note else ""),
+        ha="right",
+        va="center",
+        fontsize=7,
+        transform=ax.transAxes,
+    )
+
+
 def cluster_examples_figure(
-    store: str | Path | CropStore,
+    store: str | Path | CropStore | None,
     cells_meta: pd.DataFrame,
     clusters_table: pd.DataFrame,
     output: FigureOutput | None = None,
@@ -360,10 +393,14 @@ def cluster_examples_figure(
     ``store_index`` (row position when absent). ``clusters_table`` is ``memberships``'s table.
     Examples (``examples``) come from distinct proteins where possible; each crop is the
     protein channel in green over the structural channels (``figures.common.composite``).
+    With no ``store`` (a dataset that is a feature table) each row lists its proteins instead of
+    crops and the title says ``NO_CROPS``: the rows stay readable where there are no images.
     Written atomically to ``output.png`` (and ``output.pdf``); without a PNG path the figure is
     returned unsaved.
     """
     output, examples = output or FigureOutput(), examples or ExampleSettings()
+    if store is None:
+        return _listed_examples(clusters_table, output, examples)
     n_examples, clusters, roles, notes = examples.n_examples, examples.clusters, examples.roles, examples.notes
     store = open_crop_store(store) if not isinstance(store, CropStore) else store
     if roles is None:
@@ -380,11 +417,7 @@ def cluster_examples_figure(
             else np.arange(len(cells_meta))
         )
     )
-    table = clusters_table.assign(protein=clusters_table["protein"].astype(str))
-    sizes = table.groupby("cluster").size()
-    chosen = list(sizes.index) if clusters is None else [c for c in clusters if c in sizes.index]
-    if not chosen:
-        raise ValueError("no cluster to show: the clusters asked for are not in the clusters table")
+    table, sizes, chosen = _chosen_clusters(clusters_table, clusters)
     rng = np.random.default_rng(examples.seed)
     rows = [
         (c, _pick_cells(cells, sorted(table.loc[table["cluster"] == c, "protein"].unique()), n_examples, rng))
@@ -404,17 +437,7 @@ def cluster_examples_figure(
     for ax in axes.flat:
         ax.axis("off")
     for r, (c, picks) in enumerate(rows):
-        n_proteins = int(sizes[c])
-        note = textwrap.fill(notes[str(c)], 24) if str(c) in notes else ""
-        axes[r, 0].text(
-            0.95,
-            0.5,
-            f"cluster {c}\n{n_proteins} protein{'s' if n_proteins != 1 else ''}" + (f"\n{note}" if note else ""),
-            ha="right",
-            va="center",
-            fontsize=7,
-            transform=axes[r, 0].transAxes,
-        )
+        _cluster_label(axes[r, 0], c, int(sizes[c]), notes)
         if not picks:
             axes[r, 1].text(0.0, 0.5, "no cells in the crop store", fontsize=6, va="center")
         for j, (protein, idx) in enumerate(picks, start=1):
@@ -423,6 +446,37 @@ def cluster_examples_figure(
             axes[r, j].imshow(composite(crop, roles))
             axes[r, j].set_title(protein, fontsize=5, pad=1.5)
     fig.suptitle(output.title or f"example cells of {len(rows)} clusters (protein in green)", fontsize=9)
+    if output.png is None:
+        return fig
+    save_figure(fig, *output.paths(), dpi=150)
+    return Path(output.png)
+
+
+def _listed_examples(clusters_table: pd.DataFrame, output: FigureOutput, examples: ExampleSettings):
+    """``cluster_examples_figure`` without a crop store: the same rows, each listing its
+    proteins (in table order) where the crops would be, and ``NO_CROPS`` under the title."""
+    table, sizes, chosen = _chosen_clusters(clusters_table, examples.clusters)
+    n_examples = examples.n_examples
+    notes = {str(c): str(note) for c, note in (examples.notes or {}).items()}
+    fig, axes = plt.subplots(
+        len(chosen),
+        2,
+        figsize=(1.15 * (n_examples + 1), 1.2 * len(chosen)),
+        squeeze=False,
+        gridspec_kw={"width_ratios": [1.4, n_examples]},
+    )
+    width = 16 * n_examples  # characters per line at this font size
+    for r, c in enumerate(chosen):
+        axes[r, 0].axis("off")
+        axes[r, 1].axis("off")
+        _cluster_label(axes[r, 0], c, int(sizes[c]), notes)
+        proteins = list(dict.fromkeys(table.loc[table["cluster"] == c, "protein"]))
+        lines = textwrap.wrap(", ".join(proteins), width)
+        if len(lines) > 3:  # a long list is cut to what fits the row
+            lines = lines[:3] + [f"... ({len(proteins)} in all)"]
+        axes[r, 1].text(0.0, 0.5, "\n".join(lines), fontsize=6, va="center")
+    title = output.title or f"proteins of {len(chosen)} clusters"
+    fig.suptitle(f"{title}\n{NO_CROPS} (no images): each row lists its proteins", fontsize=9)
     if output.png is None:
         return fig
     save_figure(fig, *output.paths(), dpi=150)

@@ -3,7 +3,8 @@
 
 Both write a PNG and a PDF atomically and return the two paths; ``fig5_per_pair`` and
 ``fig6_per_protein`` draw one of each per configured pair or protein into the rule's folder,
-file names made safe (``io.safe_name``) with the ``names.tsv`` that maps them back.
+file names made safe (``io.safe_name``) with the ``names.tsv`` that maps them back. Where the
+dataset is a feature table (no images, no crop store), Fig 6 is drawn without its crops and says so.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from scipy.cluster import hierarchy
 from pcinpaint.exploratory import clustering, dendrograms, multiloc
 from pcinpaint.exploratory.multiloc import image_summary, top_variable
 from pcinpaint.features.matrix import Moments
+from pcinpaint.figures.clustering import NO_CROPS
 from pcinpaint.figures.common import PROTEIN_COLOUR, FigureOutput, plt, save_figure
 from pcinpaint.io import named_path, write_names
 
@@ -147,9 +149,9 @@ def _rgb(crop: np.ndarray, colours: np.ndarray) -> np.ndarray:
 
 def fig6(
     linkage: np.ndarray,
-    crops: np.ndarray,
+    crops: np.ndarray | None,
     representatives: pd.DataFrame,
-    channels: CropChannels,
+    channels: CropChannels | None,
     output: FigureOutput,
     truth=None,
 ) -> tuple[Path, Path]:
@@ -159,12 +161,17 @@ def fig6(
     ``crops`` are the protein's cells (n, C, H, W) in the order the tree was built on, uint8
     as stored (or floats in [0, 1]); ``representatives`` is ``exploratory.dendrograms.representative_cells``;
     ``channels`` says how each channel is coloured. Written to ``output``'s PNG and PDF.
+    With ``crops`` None (a dataset that is a feature table) each branch gets its panel and
+    caption without an image, ``channels`` is not needed, and the title says ``NO_CROPS``.
     """
     linkage = np.asarray(linkage)
     n = len(linkage) + 1
-    crops = np.asarray(crops)
-    _check_fig6(n, crops, representatives, channels.roles)
-    rgb = _colours(channels.roles, channels.colours)
+    if crops is not None:
+        crops = np.asarray(crops)
+        _check_fig6(n, crops, representatives, channels.roles)
+        rgb = _colours(channels.roles, channels.colours)
+    else:
+        _check_representatives(n, representatives)
     k = len(representatives)
     has_truth = truth is not None
     if has_truth:
@@ -184,14 +191,17 @@ def fig6(
     tree_ax.set_ylabel("Ward distance", fontsize=7)
     tree_ax.tick_params(labelsize=6)
     tree_ax.spines[["top", "right", "bottom"]].set_visible(False)
-    tree_ax.set_title(output.title, fontsize=9)
+    tree_ax.set_title(output.title if crops is not None else f"{output.title}\n{NO_CROPS}", fontsize=9)
     xlim = (0, 10 * n)
     tree_ax.set_xlim(*xlim)
     if has_truth:
         _truth_bar(fig.add_subplot(grid[1, :]), truth.iloc[dend["leaves"]].astype(str).to_numpy(), xlim)
     for j, (_, row) in enumerate(representatives.reset_index(drop=True).iterrows()):
         ax = fig.add_subplot(grid[-1, j])
-        ax.imshow(_rgb(crops[int(row["cell"])], rgb))
+        if crops is not None:
+            ax.imshow(_rgb(crops[int(row["cell"])], rgb))
+        else:
+            ax.text(0.5, 0.5, "no image", ha="center", va="center", fontsize=6, color="0.5", transform=ax.transAxes)
         ax.set_xticks([])
         ax.set_yticks([])
         share = f", {100 * row['fraction']:.0f}%" if "fraction" in row else ""
@@ -208,6 +218,11 @@ def _check_fig6(n: int, crops: np.ndarray, representatives: pd.DataFrame, roles:
         raise ValueError(f"fig6: need {n} crops (n, C, H, W) for a tree of {n} cells, got shape {crops.shape}")
     if crops.shape[1] != len(roles):
         raise ValueError(f"fig6: crops have {crops.shape[1]} channels but {len(roles)} roles were given")
+    _check_representatives(n, representatives)
+
+
+def _check_representatives(n: int, representatives: pd.DataFrame) -> None:
+    """Representatives among the tree's ``n`` leaves, at least one."""
     if representatives.empty:
         raise ValueError("fig6: no representative cells")
     bad = representatives.loc[~representatives["cell"].between(0, n - 1), "cell"]
@@ -266,9 +281,9 @@ class FigureFolder:
 
 @dataclass(frozen=True)
 class Fig6Settings:
-    """How each protein's Fig 6 is drawn: the channels' ``roles``, the ``n_branches`` whose
-    representative cells are shown, and ``rng``, which subsamples proteins of more than
-    ``MAX_DENDROGRAM_CELLS`` cells (one generator across proteins, so draws follow their order)."""
+    """How each protein's Fig 6 is drawn: the channels' ``roles`` (unused without crops), the
+    ``n_branches`` whose representative cells are shown, and ``rng``, which subsamples proteins of
+    more than ``MAX_DENDROGRAM_CELLS`` cells (one generator across proteins, so draws follow their order)."""
 
     roles: Sequence[str]
     n_branches: int
@@ -322,8 +337,9 @@ def fig6_per_protein(
     ``features`` (an array, or a ``features.reading.FeatureFile``) are z-scored over the whole
     screen, so that within one protein flat features do not weigh as much as telling ones; only
     the chosen proteins' cells are read, at most ``MAX_DENDROGRAM_CELLS`` each, and their crops
-    from ``crops_of(store_indices)``. A protein with fewer cells than ``settings.n_branches`` is
-    skipped with a warning in ``out.log``.
+    from ``crops_of(store_indices)``; with ``crops_of`` None (a dataset that is a feature table)
+    the figures are drawn without crops and the table is the same. A protein with fewer cells
+    than ``settings.n_branches`` is skipped with a warning in ``out.log``.
     """
     folder, feature_set, log = Path(out.path), out.feature_set, out.log
     n_branches, rng = settings.n_branches, settings.rng
@@ -346,7 +362,7 @@ def fig6_per_protein(
         sub = meta["subpopulation"].to_numpy()[mine] if "subpopulation" in meta.columns else None
         png, pdf = named_path(folder, protein, ".png"), named_path(folder, protein, ".pdf")
         title = f"{protein} ({len(mine)} cells, {feature_set})"
-        crops = crops_of(meta["store_index"].to_numpy()[mine])
+        crops = crops_of(meta["store_index"].to_numpy()[mine]) if crops_of is not None else None
         fig6(tree, crops, reps, CropChannels(settings.roles), FigureOutput(png, pdf, title), truth=sub)
         files[str(protein)] = png.stem
         ari = dendrograms.branch_purity(clustering.cut(tree, n_clusters=2), sub) if sub is not None else np.nan
