@@ -10,6 +10,7 @@ from pcinpaint.config import (
     DatasetConfig,
     canonical,
     check_queries,
+    image_targets,
     load_config,
     load_schema,
     missing_paths,
@@ -411,3 +412,61 @@ def test_validation_returns_a_new_config_and_leaves_the_given_one():
     assert raw == before and validated is not raw
     ds = next(iter(validated["datasets"].values()))
     assert ds["benchmarks"]["label_level"] == "cell" and "umap_proteins" in ds["benchmarks"]
+
+
+def _feature_table_config(**extra):
+    ds = {"source": "features", "feature_table": {"path": "profiles.parquet", **extra.pop("table", {})}, **extra}
+    return {"datasets": {"profiles": ds}}
+
+
+def test_a_feature_table_dataset_needs_no_channels_and_analyses_its_one_set():
+    ds = validate_config(_feature_table_config(table={"name": "cellprofiler"}))["datasets"]["profiles"]
+    assert ds["channels"] == [] and ds["benchmarks"]["label_level"] == "cell"
+    assert ds["exploratory"]["feature_set"] == "cellprofiler"
+    assert ds["benchmarks"]["umap_proteins"]["feature_set"] == "cellprofiler"
+    assert ds["benchmarks"]["umap_cells"]["families"] == ["cellprofiler"]
+    chosen = validate_config(
+        _feature_table_config(benchmarks={"umap_cells": {"families": ["mine"]}}, exploratory={"feature_set": "x"})
+    )["datasets"]["profiles"]
+    assert chosen["benchmarks"]["umap_cells"]["families"] == ["mine"] and chosen["exploratory"]["feature_set"] == "x"
+    protein = validate_config(_feature_table_config(table={"level": "protein"}))["datasets"]["profiles"]
+    assert protein["benchmarks"]["label_level"] == "protein"
+
+
+@pytest.mark.parametrize(
+    "extra, key",
+    [
+        ({"channels": [{"name": "gfp", "role": "protein"}]}, "datasets.profiles.channels"),
+        ({"segmentation": {"channel": "gfp", "method": "nuclei_otsu"}}, "datasets.profiles.segmentation"),
+        ({"model": {"width": 0.5}}, "datasets.profiles.model"),
+        ({"table": {"level": "protein"}, "benchmarks": {"label_level": "cell"}}, "benchmarks.label_level"),
+        ({"table": {"level": "protein"}, "exploratory": {"multiloc": {"pairs": [["a", "b"]]}}}, "multiloc.pairs"),
+        ({"table": {"level": "protein"}, "exploratory": {"variable_proteins": ["P1"]}}, "variable_proteins"),
+        ({"table": {"level": "protein"}, "exploratory": {"level": "image"}}, "exploratory.level"),
+    ],
+)
+def test_a_feature_table_refuses_image_keys_and_a_per_protein_table_single_cell_analyses(extra, key):
+    with pytest.raises(ConfigError) as err:
+        validate_config(_feature_table_config(**extra))
+    assert key in str(err.value) and "\n" not in str(err.value)
+
+
+def test_a_feature_table_trains_no_model_and_other_datasets_still_need_channels():
+    config = load_config(TEST_CONFIG)
+    config["datasets"]["profiles"] = _feature_table_config()["datasets"]["profiles"]
+    config["datasets"]["sim_yeast_heldout"]["model"]["model_from"] = "profiles"
+    with pytest.raises(ConfigError, match="'profiles' is a feature table"):
+        validate_config(config)
+    del config["datasets"]["sim_yeast"]["channels"]
+    with pytest.raises(ConfigError, match="sim_yeast.channels: required"):
+        validate_config(config)
+
+
+def test_a_feature_tables_path_is_checked_and_its_image_targets_are_named(tmp_path):
+    config = validate_config(_feature_table_config())
+    here = f"(looked in the working directory {tmp_path})"
+    assert missing_paths(config, tmp_path) == [
+        f"datasets.profiles.feature_table.path: profiles.parquet does not exist {here}"
+    ]
+    argv = ["snakemake", "-n", "results/profiles/crops.zarr", "results/profiles/tables/table1.tsv", "results/x/qc/a"]
+    assert image_targets(argv, ["profiles"]) == ["results/profiles/crops.zarr"]

@@ -12,14 +12,17 @@ from pcinpaint.errors import DiskFullError, InputError
 from pcinpaint.io import (
     MAX_NAME,
     NAMES_TABLE,
+    OBS_NAMES,
     atomic_path,
     disk_full_names,
     file_fingerprint,
+    h5ad_obs_columns,
     is_disk_full,
     named_path,
     read_table,
     safe_name,
     table_columns,
+    table_suffix,
     write_names,
     write_table,
 )
@@ -139,3 +142,64 @@ def test_named_path_and_the_names_table(tmp_path):
     table = write_names(tmp_path, {"a/b": safe_name("a/b")}, column="protein")
     assert table == tmp_path / NAMES_TABLE
     assert read_table(table).to_dict("list") == {"protein": ["a/b"], "file": [safe_name("a/b")]}
+
+
+@pytest.mark.parametrize(
+    ("name", "suffix"),
+    [("x.csv.gz", ".csv"), ("x.tsv.bz2", ".tsv"), ("x.txt.XZ", ".txt"), ("x.csv.zst", ".csv"), ("x.tsv.zip", ".tsv")]
+    + [("x.parquet", ".parquet"), ("x.h5ad", ".h5ad"), ("x.gz", ""), ("dir.v2/x.csv", ".csv")],
+)
+def test_the_table_suffix_leaves_out_compression(name, suffix):
+    assert table_suffix(name) == suffix
+
+
+@pytest.mark.parametrize(("name", "sep"), [("t.csv.gz", ","), ("t.tsv.gz", "\t"), ("t.tsv.bz2", "\t")])
+def test_compressed_text_is_read_with_its_own_separator(tmp_path, name, sep):
+    # a comma and a tab on every line: sniffing would split a TSV at the commas
+    table = pd.DataFrame({"protein": ["ACT1", "NUP49"], "where, in words": ["nucleus, cytoplasm\tedge", "a, b\tc"]})
+    path = tmp_path / name
+    table.to_csv(path, sep=sep, index=False)  # compressed as the name says
+    assert read_table(path).to_dict("list") == table.to_dict("list")
+    assert table_columns(path) == ["protein", "where, in words"]
+    assert read_table(path, columns=["protein"]).columns.tolist() == ["protein"]
+
+
+def _h5ad_obs(path, index_name="_index", order=("protein", "area")):
+    import h5py
+    import numpy as np
+
+    with h5py.File(path, "w") as f:
+        obs = f.create_group("obs")
+        obs.attrs.update({"_index": index_name, "encoding-type": "dataframe", "encoding-version": "0.2.0"})
+        if order is not None:
+            obs.attrs["column-order"] = list(order)
+        obs.create_dataset(index_name, data=["c0", "c1"], dtype=h5py.string_dtype())
+        obs.create_dataset("protein", data=["A", "B"], dtype=h5py.string_dtype())
+        obs.create_dataset("area", data=np.array([3, 4]))
+    return path
+
+
+def test_an_h5ad_header_is_its_obs_columns_after_the_obs_names(tmp_path):
+    path = _h5ad_obs(tmp_path / "cells.h5ad", index_name="cell")
+    assert table_columns(path) == [OBS_NAMES, "protein", "area"] == h5ad_obs_columns(path)
+    assert read_table(path, header_only=True).columns.tolist() == [OBS_NAMES, "protein", "area"]
+    # anndata 0.7 wrote no column-order: the group's members, the index left out
+    assert set(table_columns(_h5ad_obs(tmp_path / "old.h5ad", order=None))) == {OBS_NAMES, "protein", "area"}
+    with pytest.raises(InputError, match=r"cells\.h5ad: an AnnData file is read in batches"):
+        read_table(path)
+
+
+def test_an_h5ad_that_is_not_one_is_one_line_naming_it(tmp_path):
+    import h5py
+
+    text = tmp_path / "text.h5ad"
+    text.write_text("protein\nA\n")
+    with pytest.raises(InputError, match=r"text\.h5ad: not an HDF5 file") as err:
+        table_columns(text)
+    assert "\n" not in str(err.value)
+    with h5py.File(tmp_path / "other.h5ad", "w") as f:
+        f.create_group("images")
+    with pytest.raises(InputError, match=r"other\.h5ad: not AnnData: no obs group \(the file has \['images'\]\)$"):
+        table_columns(tmp_path / "other.h5ad")
+    with pytest.raises(InputError, match=r"absent\.h5ad: file not found$"):
+        table_columns(tmp_path / "absent.h5ad")

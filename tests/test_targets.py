@@ -77,3 +77,22 @@ def test_the_snakemake_internals_the_workflow_uses_exist():
     assert "overwrite_configfiles" in dir(Workflow)
     args = get_argument_parser().parse_known_args(["results/x/cells.parquet", "-n", "--configfile", "a.yaml"])[0]
     assert args.targets == ["results/x/cells.parquet"] and args.configfile
+
+
+def test_a_feature_table_is_labelled_by_its_header_and_gets_no_image_stages(tmp_path):
+    """A feature table (source features) is neither segmented, cropped nor trained; it is
+    labelled where its header gives the label column (bare, or Metadata_-prefixed)."""
+    config = load_config(TEST_CONFIG)
+    path = tmp_path / "profiles.parquet"
+    config["datasets"]["profiles"] = {"source": "features", "feature_table": {"path": str(path)}}
+    header = {"Metadata_Plate": ["p"], "Metadata_Well": ["A01"], "Metadata_protein": ["P1"], "Metadata_moa": ["x"]}
+    header["f"] = [1.0]
+    write_table(pd.DataFrame({**header, "Metadata_label": ["er"]}), path)
+    targets = Targets.of(validate_config(config))
+    assert targets.feature_tables == ["profiles"] and "profiles" not in targets.imaged
+    assert "profiles" not in targets.segmented + targets.cropped + targets.trained
+    assert "profiles" in targets.cell_labelled and targets.imaged == ["sim_human", "sim_yeast", "sim_yeast_heldout"]
+    write_table(pd.DataFrame(header), path)
+    assert "profiles" not in Targets.of(validate_config(config)).labelled
+    config["datasets"]["profiles"]["benchmarks"] = {"label_column": "moa"}  # a carried Metadata_ column
+    assert "profiles" in Targets.of(validate_config(config)).labelled

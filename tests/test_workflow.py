@@ -14,7 +14,7 @@ import yaml
 from conftest import REPO, TEST_CONFIG, run_snakemake
 
 from pcinpaint.crops.store import read_crops
-from pcinpaint.io import read_table
+from pcinpaint.io import read_table, write_table
 
 snakemake = run_snakemake
 
@@ -452,6 +452,176 @@ def test_exploratory_targets_tables_and_figures(demo_run):
         f"--configfile={run_config(demo_run)}",
     )
     assert "Nothing to be done" in proc.stdout + proc.stderr
+
+
+def _feature_table_formats(table: pd.DataFrame, folder: Path) -> dict[str, dict]:
+    """The run's own feature table written as other tools write theirs, as feature_table blocks:
+    parquet as the workflow writes it (pycytominer's Metadata_ columns), gzipped CSV with bare
+    metadata names, AnnData (obs + X), and pycytominer's plate and well with a gene column and
+    compartment-prefixed features beside a per-image count that is not a feature."""
+    from h5ad_files import write_h5ad
+
+    meta = table[[c for c in table.columns if c.startswith("Metadata_")]]
+    features = table.drop(columns=meta.columns)
+    bare = meta.rename(columns=lambda c: c.removeprefix("Metadata_"))
+    table.to_parquet(folder / "own.parquet")
+    roles = bare[["cell_id", "image_id", "field_id", "protein"]].assign(label=bare["true_class"])
+    pd.concat([roles, features], axis=1).to_csv(folder / "own.csv.gz", index=False)
+    write_h5ad(folder / "own.h5ad", bare.set_index("cell_id"), features.to_numpy(), features.columns)
+    pycytominer = pd.DataFrame(
+        {
+            "Metadata_Plate": "plate1",
+            "Metadata_Well": bare["image_id"],
+            "Metadata_gene": bare["protein"],
+            "Metadata_true_class": bare["true_class"],
+            "Image_Count_Cells": np.arange(len(bare)) % 7,
+        }
+    )
+    pycytominer = pd.concat([pycytominer, features.add_prefix("Cells_")], axis=1)
+    pycytominer.to_parquet(folder / "pycytominer.parquet")
+    return {
+        "parquet": {"path": "own.parquet"},
+        "csv": {"path": "own.csv.gz"},
+        "h5ad": {"path": "own.h5ad", "name": "subcell"},
+        "pycytominer": {
+            "path": "pycytominer.parquet",
+            "columns": {"protein": "Metadata_gene"},
+            "features": {"prefix": ["Cells_"]},
+        },
+    }
+
+
+@pytest.mark.workflow
+def test_feature_tables_of_the_runs_own_features_give_its_numbers(demo_run, tmp_path):
+    """sim_yeast's own PCI layer, written as a table in each format and analysed as a dataset of
+    source features, gives the workflow's numbers: under its own name (so every seed is the
+    same) its kNN, classifier, pairwise, clustering, GO, multi-localization and Fig 6 tables;
+    in the other formats its kNN table (exact, no draw). The demo's protein means, a per-protein
+    table, give its protein clusters and GO table."""
+    from pcinpaint.features.matrix import group_means
+
+    tables = demo_run / "sim_yeast" / "tables"
+    own = read_table(tables / "clusters.tsv")
+    layer = own["feature_set"].iloc[0]  # the best PCI layer at k = 11, which every analysis uses
+    table = read_table(demo_run / "sim_yeast" / "features" / f"{layer}.parquet")
+    blocks = _feature_table_formats(table, tmp_path)
+    base = yaml.safe_load(run_config(demo_run).read_text())["datasets"]["sim_yeast"]
+    sim = demo_run / "sim_yeast" / "simulated"
+    go = {"ontology": str(sim / "compartments.obo"), "annotations": str(sim / "annotations.tsv")}
+    analyses = {"benchmarks": base["benchmarks"], "exploratory": {**base["exploratory"], "go": go}}
+    truth = read_table(sim / "truth_proteins.tsv")
+    analyses["exploratory"]["variable_proteins"] = list(truth.loc[truth["kind"] == "variable", "protein"])
+    datasets = {"sim_yeast": {"source": "features", "feature_table": blocks.pop("parquet"), **analyses}}
+    for name, block in blocks.items():
+        bench = {**base["benchmarks"], "label_column": "label" if name == "csv" else "true_class"}
+        datasets[f"yeast_{name}"] = {"source": "features", "feature_table": block, "benchmarks": bench}
+    features = [c for c in table.columns if not c.startswith("Metadata_")]
+    proteins, _, means = group_means(table["Metadata_protein"].astype(str).to_numpy(), table[features].to_numpy())
+    means = pd.concat([pd.DataFrame({"protein": proteins}), pd.DataFrame(means, columns=features)], axis=1)
+    means.to_csv(tmp_path / "means.tsv", sep="\t", index=False)
+    ex = base["exploratory"]
+    n_clusters = int(own["cluster"].astype(int).max())
+    datasets["yeast_means"] = {
+        "source": "features",
+        "feature_table": {"path": "means.tsv", "level": "protein"},
+        # every term reported (FDR < 0.99): the test screen's 20 proteins make none significant
+        "exploratory": {"n_clusters": n_clusters, "n_subclusters": ex["n_subclusters"], "go": {**go, "alpha": 0.99}},
+    }
+    config = tmp_path / "features.yaml"
+    config.write_text(
+        yaml.safe_dump({"seed": yaml.safe_load(run_config(demo_run).read_text())["seed"], "datasets": datasets})
+    )
+    targets = [f"results/{d}/tables/supptable1.tsv" for d in datasets if d != "yeast_means"]
+    targets += [
+        f"results/sim_yeast/tables/{t}.tsv" for t in ("supptable2", "fig2b", "table3", "suppdata2", "fig6_branches")
+    ]
+    targets += ["results/yeast_means/tables/table3.tsv"]
+    snakemake(*targets, "--directory", tmp_path, f"--configfile={config}")
+    got = tmp_path / "results"
+
+    def rows(path, column, name):
+        frame = read_table(path)
+        return (
+            frame[frame[column] == name]
+            .drop(columns=[column, "family", "layer"], errors="ignore")
+            .reset_index(drop=True)
+        )
+
+    for dataset, name in [
+        ("sim_yeast", "imported"),
+        ("yeast_csv", "imported"),
+        ("yeast_h5ad", "subcell"),
+        ("yeast_pycytominer", "imported"),
+    ]:
+        mine = rows(got / dataset / "tables" / "supptable1.tsv", "feature_set", name)
+        theirs = rows(tables / "supptable1.tsv", "feature_set", layer)
+        assert len(mine) == 1, dataset
+        pd.testing.assert_frame_equal(mine, theirs, check_exact=False, rtol=0, atol=1e-9, obj=dataset)
+    for name in ("supptable2", "fig2b"):
+        mine = rows(got / "sim_yeast" / "tables" / f"{name}.tsv", "feature_set", "imported")
+        theirs = rows(tables / f"{name}.tsv", "feature_set", layer)
+        assert len(mine) and len(mine) == len(theirs), name
+        pd.testing.assert_frame_equal(mine, theirs, check_exact=False, rtol=0, atol=1e-9, obj=name)
+    for name in ("table3", "suppdata2", "fig6_branches"):
+        mine, theirs = read_table(got / "sim_yeast" / "tables" / f"{name}.tsv"), read_table(tables / f"{name}.tsv")
+        assert len(theirs) or name == "table3", name  # no GO term is significant on the test screen
+        pd.testing.assert_frame_equal(mine, theirs, check_exact=False, rtol=0, atol=1e-9, obj=name)
+    columns = ["protein", "cluster", "subcluster", "leaf_position"]
+    for dataset in ("sim_yeast", "yeast_means"):
+        mine = read_table(got / dataset / "tables" / "clusters.tsv")
+        pd.testing.assert_frame_equal(mine[columns], own[columns], obj=dataset)
+    # the per-protein table's GO table is the one the run's own clusters give at the same settings
+    from pcinpaint.config import validate_config
+    from pcinpaint.exploratory import enrichment
+
+    settings = validate_config({"datasets": datasets})["datasets"]["yeast_means"]["exploratory"]["go"]
+    expected = enrichment.enrich_clusters(enrichment.two_levels(own), settings, go["ontology"], go["annotations"])
+    write_table(expected, tmp_path / "expected.tsv")
+    assert len(expected) >= 3
+    mine = read_table(got / "yeast_means" / "tables" / "table3.tsv")
+    pd.testing.assert_frame_equal(mine, read_table(tmp_path / "expected.tsv"))
+
+
+def test_a_feature_table_config_plans_no_crop_training_or_extraction_job(tmp_path):
+    """A features-only config: every analysis that needs no pixels is planned, nothing that
+    reads or makes crops; a target that needs crops is named as not run at parse time."""
+    rng = np.random.default_rng(0)
+    n = 60
+    pd.DataFrame(
+        {
+            "Metadata_Plate": "p1",
+            "Metadata_Well": [f"A{i % 6:02d}" for i in range(n)],
+            "Metadata_protein": [f"P{i % 6}" for i in range(n)],
+            "Metadata_label": [f"class{i % 3}" for i in range(n)],
+            **{f"Cells_f{j}": rng.random(n) for j in range(5)},
+        }
+    ).to_parquet(tmp_path / "profiles.parquet")
+    config = tmp_path / "features.yaml"
+    config.write_text(
+        yaml.safe_dump({"datasets": {"cp": {"source": "features", "feature_table": {"path": "profiles.parquet"}}}})
+    )
+    proc = snakemake("-n", "--directory", tmp_path, f"--configfile={config}")
+    planned = set(re.findall(r"^rule (\w+):", proc.stdout, re.M)) | set(
+        re.findall(r"^localrule (\w+):", proc.stdout, re.M)
+    )
+    assert {"feature_table_cells", "feature_table", "knn_benchmark", "protein_clustering", "umap_proteins"} <= planned
+    assert not planned & {
+        "samplesheet",
+        "segment",
+        "gather_crops",
+        "import_crops",
+        "qc_montage",
+        "train_pci",
+        "extract_pci",
+        "extract_random",
+        "extract_raw",
+        "extract_classic",
+        "inpainting_figure",
+    }
+    assert {"without_images"} <= planned  # fig1c and suppfig1 say "not run: the dataset is a feature table"
+    proc = snakemake("results/cp/crops.zarr", "-n", "--directory", tmp_path, f"--configfile={config}", check=False)
+    assert proc.returncode != 0
+    assert "error: results/cp/crops.zarr: not run: the dataset is a feature table" in proc.stderr
 
 
 @pytest.mark.workflow

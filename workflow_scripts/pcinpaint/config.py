@@ -128,10 +128,10 @@ def validate_config(config: dict, where: str = "config") -> dict:
         _check_folder_name(name, where, config.get("published_weights", {}))
         _check_dataset(name, ds, where, config["datasets"], config.get("published_weights", {}))
         ds["preprocess"]["markers"] = marker_scaling(ds)
-        if ds["benchmarks"]["label_level"] == "auto":
-            ds["benchmarks"]["label_level"] = "image" if ds["source"] == "hpa" else "cell"
         if ds["source"] == FEATURE_TABLE_SOURCE:
             _resolve_feature_table(ds, f"{where}: datasets.{name}", given.get(name, {}))
+        if ds["benchmarks"]["label_level"] == "auto":
+            ds["benchmarks"]["label_level"] = "image" if ds["source"] == "hpa" else "cell"
     return config
 
 

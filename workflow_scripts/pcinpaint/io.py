@@ -167,7 +167,9 @@ def open_h5ad(path: str | Path):
     except FileNotFoundError:
         raise InputError(f"{path}: file not found") from None
     except OSError as exc:
-        raise InputError(f"{path}: not an HDF5 file, as AnnData .h5ad files are ({one_line(exc)})") from None
+        if "signature" in str(exc):  # HDF5's word for a file that is not HDF5
+            raise InputError(f"{path}: not an HDF5 file, as AnnData .h5ad files are") from None
+        raise InputError(f"{path}: cannot open as HDF5: {one_line(exc)}") from None
     with handle:
         obs = handle.get("obs")
         if isinstance(obs, h5py.Dataset):

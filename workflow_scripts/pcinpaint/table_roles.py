@@ -17,6 +17,7 @@ and the rule that writes the cell table reads it to build it.
 from __future__ import annotations
 
 from pcinpaint.errors import InputError
+from pcinpaint.io import OBS_NAMES
 
 PREFIX = "Metadata_"
 #: cell-table roles a feature table fills, in the cell table's column order
@@ -72,20 +73,30 @@ def role_columns(block: dict, header: list[str]) -> dict[str, tuple[str, ...]]:
     return roles
 
 
-def carried_columns(roles: dict[str, tuple[str, ...]], header: list[str]) -> dict[str, str]:
-    """Other ``Metadata_`` columns -> their cell-table name (the prefix dropped), except those
-    giving a role or whose name a role already has."""
-    used = {c for cols in roles.values() for c in cols}
+#: cell-table columns the workflow sets itself
+OWN = ("store_index",)
+
+
+def carried_columns(roles: dict[str, tuple[str, ...]], header: list[str], obs: bool = False) -> dict[str, str]:
+    """Other metadata columns -> their cell-table name: ``Metadata_`` columns without the prefix,
+    and with ``obs`` (an AnnData file's obs, all metadata) every column; except those giving a
+    role, the index, and names a role (or the workflow) already has."""
+    used = {c for cols in roles.values() for c in cols} | {OBS_NAMES}
     carried = {}
     for c in header:
-        name = c[len(PREFIX) :]
-        if c.startswith(PREFIX) and c not in used and name and name not in ROLES:
+        name = c.removeprefix(PREFIX)
+        if (obs or c.startswith(PREFIX)) and c not in used and name and name not in ROLES + OWN:
             carried[c] = name
     return carried
+
+
+def is_anndata(path) -> bool:
+    """Whether a table is an AnnData file, whose header (obs) is metadata only."""
+    return str(path).endswith(".h5ad")
 
 
 def cell_table_columns(block: dict, header: list[str]) -> list[str]:
     """The columns the dataset's cell table will have (for the target lists: is there a label?)."""
     roles = role_columns(block, header)
     named = [r for r in ROLES if r in roles or r in ("cell_id", "image_id", "field_id")]
-    return [*named, *carried_columns(roles, header).values(), "store_index"]
+    return [*named, *carried_columns(roles, header, is_anndata(block["path"])).values(), "store_index"]

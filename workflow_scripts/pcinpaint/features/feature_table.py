@@ -40,10 +40,14 @@ def source(block: dict, features: list[str] | None = None) -> FeatureSource:
 
 
 def _joined(frame: pd.DataFrame, columns: tuple[str, ...]) -> pd.Series:
+    """A role's text per row; of several columns, missing where any part is blank (a well of
+    no plate is no image id, not ``/A01``)."""
     parts = [frame[c].astype("string").str.strip() for c in columns]
-    out = parts[0]
+    if len(parts) == 1:
+        return parts[0]
+    out = parts[0].mask(parts[0].isin(BLANK))
     for part in parts[1:]:
-        out = out + JOIN + part
+        out = out + JOIN + part.mask(part.isin(BLANK))
     return out
 
 
@@ -58,8 +62,9 @@ def _batch_cells(frame: pd.DataFrame, roles: dict, carried: dict) -> pd.DataFram
 
 
 def _check_required(path, cells: pd.DataFrame, roles: dict, level: str) -> None:
-    """Blank ids stop the run naming the first row (a cell of no protein cannot be analysed)."""
-    for role in ("cell_id", "image_id", "field_id", "protein"):
+    """Blank ids stop the run naming the first row (a cell of no protein cannot be analysed);
+    at level protein the ids are the protein, so its column is the one named."""
+    for role in ("protein",) if level == "protein" else ("cell_id", "image_id", "field_id", "protein"):
         if role not in cells.columns:
             continue
         blank = cells[role].isna() | cells[role].isin(BLANK)
@@ -68,12 +73,14 @@ def _check_required(path, cells: pd.DataFrame, roles: dict, level: str) -> None:
             where = "+".join(roles.get(role, ("row number",)))
             raise InputError(f"{path}: row {row + 1}: no {role} (column {where} is blank in {int(blank.sum())} rows)")
     key = "protein" if level == "protein" else "cell_id"
-    repeated = cells[key].duplicated(keep=False)
-    if repeated.any():
-        rows = np.flatnonzero(repeated.to_numpy())[:2] + 1
+    repeated = cells[key].duplicated()
+    if repeated.any():  # the first repeat and the row it repeats (not merely the first two repeated rows)
+        second = int(np.flatnonzero(repeated.to_numpy())[0])
+        value = cells[key].iloc[second]
+        first = int(np.flatnonzero((cells[key] == value).to_numpy())[0])
         raise InputError(
-            f"{path}: rows {rows[0]} and {rows[1]} share the {key} {cells[key].iloc[rows[0] - 1]!r} "
-            f"({int(cells[key].duplicated().sum())} repeated); each {'protein' if level == 'protein' else 'cell'} "
+            f"{path}: rows {first + 1} and {second + 1} share the {key} {value!r} "
+            f"({int(repeated.sum())} repeated); each {'protein' if level == 'protein' else 'cell'} "
             "needs exactly one row"
         )
 
@@ -86,23 +93,25 @@ def read_cell_table(block: dict) -> pd.DataFrame:
     reader = TableReader(source(block))
     level = block.get("level", "cell")
     roles = role_columns(block, reader.columns)
-    carried = carried_columns(roles, reader.columns)
+    obs = reader.metadata_columns
+    carried = carried_columns(roles, obs if obs is not None else reader.columns, obs is not None)
     wanted = list(dict.fromkeys([ROW, *(c for cols in roles.values() for c in cols), *carried]))
     parts = [_batch_cells(frame, roles, carried) for frame in reader.batches(wanted)]
-    cells = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["cell_id", *roles])
+    if not any(len(part) for part in parts):  # a parquet file of no rows has no batches at all
+        raise InputError(f"{block['path']}: the table has no rows")
+    cells = pd.concat(parts, ignore_index=True)
     if level == "protein":
         cells["cell_id"] = cells["image_id"] = cells["field_id"] = cells["protein"]
     cells["image_id"] = cells["image_id"] if "image_id" in cells else cells["protein"]
     if "field_id" not in cells:
         cells["field_id"] = cells["image_id"]
     _check_required(block["path"], cells, roles, level)
-    if cells.empty:
-        raise InputError(f"{block['path']}: the table has no rows")
     for role in ("cell_id", "image_id", "field_id", "protein", "cell_line", "antibody"):
         if role in cells:
             cells[role] = cells[role].astype(str)
-    if "label" in cells:  # a cell without a label is unlabelled, not labelled "nan"
-        cells["label"] = cells["label"].where(~cells["label"].isin(BLANK)).astype(object)
+    if "label" in cells:  # a cell without a label is unlabelled (None, as a parquet null reads), not "nan"
+        label = cells["label"].astype(object)
+        cells["label"] = label.where(~(label.isna() | label.isin(BLANK)), None)
     cells["store_index"] = np.arange(len(cells), dtype=np.int64)
     order = [c for c in ("cell_id", "image_id", "field_id", "protein", "cell_line", "antibody", "label") if c in cells]
     cells = cells[[*order, *(c for c in cells.columns if c not in order)]]

@@ -156,6 +156,11 @@ class TableReader:
         features are told apart from metadata by name."""
         return None if self._h5ad is None else list(self._h5ad.features)
 
+    @property
+    def metadata_columns(self) -> list | None:
+        """An AnnData file's obs columns (its index first); None for other tables."""
+        return None if self._h5ad is None else list(self._h5ad.metadata)
+
     def batches(self, columns: list | None = None) -> Iterator[pd.DataFrame]:
         """Frames of consecutive rows: of ``columns`` only where the format allows, else whole rows."""
         at = 0
