@@ -26,7 +26,7 @@ from pcinpaint.config import (  # noqa: E402  (the library sits beside the rule 
     missing_paths,
     ranking_dataset,
     training_epochs,
-    image_targets,
+    feature_table_refusals,
     unknown_targets,
     validate_config,
 )
@@ -86,9 +86,10 @@ FEATURE_TABLE_REASON = "the dataset is a feature table"
 unknown = unknown_targets(sys.argv, [*DATASETS, *PUBLISHED, *SHARED_RESULTS])
 if unknown:
     sys.exit(f"error: {unknown[0][0]}: no dataset named '{unknown[0][1]}' in the config (have: {', '.join(DATASETS)})")
-# a target of a feature-table dataset that needs crops: one line, instead of "no rule to produce"
-if without := image_targets(sys.argv, FEATURE_TABLES):
-    sys.exit(f"error: {without[0]}: not run: {FEATURE_TABLE_REASON} (source features; no images)")
+# a target a feature-table dataset cannot have (crops; single cells of a per-protein table): one
+# line, instead of "no rule to produce" or an analysis of the wrong rows
+if refused := feature_table_refusals(sys.argv, config):
+    sys.exit(f"error: {refused[0]}")
 
 
 def one_of(names):
@@ -378,13 +379,14 @@ def exploratory(dataset):
 
 def known_proteins(dataset):
     """(where from, proteins) of a dataset as far as they are known now: the user's sample sheet,
-    else the workflow's sample sheet once written (an atlas's protein names are
+    else the workflow's sample sheet (a feature table's cell table) once written (an atlas's protein names are
     those of its entries, known once they are downloaded); None before (or where that file is
     unreadable: the rule reading it says why)."""
     ds = config["datasets"][dataset]
     try:
         own = [ds["samplesheet"]] if ds["source"] == "samplesheet" else []
-        for path in (*own, f"results/{dataset}/samplesheet.tsv"):
+        written = f"results/{dataset}/{'cells.parquet' if dataset in FEATURE_TABLES else 'samplesheet.tsv'}"
+        for path in (*own, written):
             if Path(path).is_file():
                 return path, read_table(path, columns=["protein"])["protein"]
     except (InputError, KeyError, ValueError):

@@ -10,7 +10,7 @@ from pcinpaint.config import (
     DatasetConfig,
     canonical,
     check_queries,
-    image_targets,
+    feature_table_refusals,
     load_config,
     load_schema,
     missing_paths,
@@ -217,9 +217,10 @@ OVERLAYS = {"yeast_paper_published": "yeast_paper"}
 
 
 def test_config_folder_validates():
-    """Runnable configs (*.yaml, an overlay over its base) and the template users copy
-    (own_screen.yaml.example)."""
-    paths = sorted((REPO / "config").glob("*.yaml")) + [REPO / "config" / "own_screen.yaml.example"]
+    """Runnable configs (*.yaml, an overlay over its base) and the templates users copy
+    (*.yaml.example: their own screen, feature tables from pycytominer and SubCell)."""
+    paths = sorted((REPO / "config").glob("*.yaml")) + sorted((REPO / "config").glob("*.yaml.example"))
+    assert {"features_pycytominer.yaml.example", "features_subcell.yaml.example"} <= {p.name for p in paths}
     for path in paths:
         base = [REPO / "config" / f"{OVERLAYS[path.stem]}.yaml"] if path.stem in OVERLAYS else []
         config = load_config(*base, path)
@@ -469,4 +470,11 @@ def test_a_feature_tables_path_is_checked_and_its_image_targets_are_named(tmp_pa
         f"datasets.profiles.feature_table.path: profiles.parquet does not exist {here}"
     ]
     argv = ["snakemake", "-n", "results/profiles/crops.zarr", "results/profiles/tables/table1.tsv", "results/x/qc/a"]
-    assert image_targets(argv, ["profiles"]) == ["results/profiles/crops.zarr"]
+    assert feature_table_refusals(argv, config) == [
+        "results/profiles/crops.zarr: not run: the dataset is a feature table (source features; no images)"
+    ]
+    config["datasets"]["profiles"]["feature_table"]["level"] = "protein"
+    refused = feature_table_refusals([*argv, "results/profiles/tables/clusters.tsv"], config)
+    assert len(refused) == 2 and refused[1].startswith(
+        "results/profiles/tables/table1.tsv: not run: the dataset is a per-protein"
+    )

@@ -560,16 +560,42 @@ def unknown_targets(argv: list[str], known: list[str]) -> list[tuple[str, str]]:
 
 #: what a dataset folder holds only where there are crops (a feature table has none)
 IMAGE_RESULTS = ("crops.zarr", "chunks", "qc", "models", "simulated", "hpa")
+#: results of single cells (file stems under tables/ and figures/): none for a per-protein table
+SINGLE_CELL_RESULTS = (
+    "supptable1",
+    "table1",
+    "knn_per_class",
+    "supptable2",
+    "fig2a",
+    "suppfig2",
+    "fig2b",
+    "table2",
+    "suppfig3",
+    "multiloc_scores",
+    "suppdata2",
+    "fig5",
+    "fig6",
+    "fig6_branches",
+)
 
 
-def image_targets(argv: list[str], feature_tables: list[str]) -> list[str]:
-    """Command-line targets of a feature-table dataset that need crops (its crop store, QC,
-    models), said to be not run at parse time instead of Snakemake's "no rule to produce"."""
+def feature_table_refusals(argv: list[str], config: dict) -> list[str]:
+    """One line per command-line target a feature-table dataset cannot have: what needs crops
+    (its crop store, QC, models) and, for a per-protein table, the analyses of single cells;
+    said at parse time instead of Snakemake's "no rule to produce" or a kNN of proteins."""
     found = []
     for target in _command_line_targets(argv):
         parts = Path(target).parts
-        if len(parts) > 2 and parts[0] == "results" and parts[1] in feature_tables and parts[2] in IMAGE_RESULTS:
-            found.append(target)
+        ds = config["datasets"].get(parts[1]) if len(parts) > 2 and parts[0] == "results" else None
+        if not ds or ds["source"] != FEATURE_TABLE_SOURCE:
+            continue
+        if parts[2] in IMAGE_RESULTS:
+            found.append(f"{target}: not run: the dataset is a feature table (source features; no images)")
+        elif ds["feature_table"]["level"] == "protein" and Path(target).name.split(".")[0] in SINGLE_CELL_RESULTS:
+            found.append(
+                f"{target}: not run: the dataset is a per-protein table (feature_table.level protein); "
+                "analyses of single cells need one row per cell"
+            )
     return found
 
 

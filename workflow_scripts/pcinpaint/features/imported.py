@@ -225,7 +225,8 @@ class JoinedTable:
             out[perm[:, None], columns] = block[:, keep]
         return out
 
-    def blocks(self, rows: int = WRITE_ROWS) -> Iterator[np.ndarray]:
+    def blocks(self, rows: int | None = None) -> Iterator[np.ndarray]:
+        rows = rows or WRITE_ROWS  # read when called, so the module's value can be tuned
         for start in range(0, len(self.rows), rows):
             yield self.features(start, start + rows)
 
