@@ -106,12 +106,12 @@ def read_cell_table(block: dict) -> pd.DataFrame:
     if "field_id" not in cells:
         cells["field_id"] = cells["image_id"]
     _check_required(block["path"], cells, roles, level)
-    for role in ("cell_id", "image_id", "field_id", "protein", "cell_line", "antibody"):
+    for role in ("cell_id", "image_id", "field_id", "protein"):
+        cells[role] = cells[role].astype(str)
+    for role in ("cell_line", "antibody", "label"):  # optional: a blank is None (as a parquet null reads), not "nan"
         if role in cells:
-            cells[role] = cells[role].astype(str)
-    if "label" in cells:  # a cell without a label is unlabelled (None, as a parquet null reads), not "nan"
-        label = cells["label"].astype(object)
-        cells["label"] = label.where(~(label.isna() | label.isin(BLANK)), None)
+            values = cells[role].astype(object)
+            cells[role] = values.where(~(values.isna() | values.isin(BLANK)), None)
     cells["store_index"] = np.arange(len(cells), dtype=np.int64)
     order = [c for c in ("cell_id", "image_id", "field_id", "protein", "cell_line", "antibody", "label") if c in cells]
     cells = cells[[*order, *(c for c in cells.columns if c not in order)]]
