@@ -440,6 +440,8 @@ def test_a_feature_table_dataset_needs_no_channels_and_analyses_its_one_set():
         ({"channels": [{"name": "gfp", "role": "protein"}]}, "datasets.profiles.channels"),
         ({"segmentation": {"channel": "gfp", "method": "nuclei_otsu"}}, "datasets.profiles.segmentation"),
         ({"model": {"width": 0.5}}, "datasets.profiles.model"),
+        ({"table": {"obsm": "X_subcell"}}, "feature_table.obsm"),
+        ({"table": {"name": "supervised"}}, "feature_table.name"),
         ({"table": {"level": "protein"}, "benchmarks": {"label_level": "cell"}}, "benchmarks.label_level"),
         ({"table": {"level": "protein"}, "exploratory": {"multiloc": {"pairs": [["a", "b"]]}}}, "multiloc.pairs"),
         ({"table": {"level": "protein"}, "exploratory": {"variable_proteins": ["P1"]}}, "variable_proteins"),

@@ -1,7 +1,6 @@
 """A dataset that is one feature table (``source: features``): its cell table from the metadata
 columns, its feature set through the imported reader, and one-line errors for bad tables."""
 
-import importlib.util
 import logging
 from pathlib import Path
 
@@ -331,7 +330,6 @@ def test_a_large_table_in_small_batches_equals_the_in_memory_answer(tmp_path, mo
             yield frame
 
     def recorded_blocks(self, rows=None):
-        # blocks' default was bound at import, so the patched WRITE_ROWS is passed on here
         for values in blocks(self, imported.WRITE_ROWS):
             written.append(len(values))
             yield values
@@ -344,6 +342,50 @@ def test_a_large_table_in_small_batches_equals_the_in_memory_answer(tmp_path, mo
     _assert_contract(_written(block, cells, tmp_path), cells, table, names)
     assert max(read) <= 9_000 // 3 and sum(read) >= 2 * n  # the cell table's pass, then the features'
     assert written == [333] * 15 + [5]
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".tsv.gz"])
+def test_the_cell_table_of_a_wide_text_table_is_read_in_batches_of_whole_rows(tmp_path, monkeypatch, suffix):
+    """Text is parsed whole rows at a time: a batch of the metadata pass holds about
+    ``BATCH_VALUES`` values of every column, not that many rows of a wide table."""
+    table = _profiles(n=400).assign(**{f"Cells_F{j:02d}": float(j) for j in range(60)})
+    path = _write(table, tmp_path / f"wide{suffix}")
+    monkeypatch.setattr(imported, "BATCH_VALUES", 2_000)
+    shapes, frames = [], TableReader._frames
+
+    def recorded(self, columns):
+        for frame in frames(self, columns):
+            shapes.append(frame.shape)
+            yield frame
+
+    monkeypatch.setattr(TableReader, "_frames", recorded)
+    cells = read_cell_table({"path": str(path)})
+    assert cells["cell_id"].tolist() == [str(i) for i in range(400)]
+    assert all(rows * width <= 2_000 for rows, width in shapes) and sum(r for r, _ in shapes) == 400
+
+
+def test_integer_ids_and_labels_read_the_same_in_a_parquet_batch_with_a_null(tmp_path, monkeypatch):
+    """A parquet batch holding a null reads an integer column as floats: its ids and labels are
+    still "1", as in the batches without one (and as the same table in CSV)."""
+    import pyarrow as pa
+    import pyarrow.csv as pa_csv
+    import pyarrow.parquet as pq
+
+    table = {
+        "Metadata_Plate": pa.array([1] * 8, pa.int64()),
+        "Metadata_Well": [f"A0{i // 2}" for i in range(8)],
+        "Metadata_protein": ["a", "a", "b", "b", "c", "c", "d", "d"],
+        "Metadata_label": pa.array([1, 2, 1, 2, None, 1, 2, 1], pa.int64()),
+        "f": np.arange(8, dtype=np.float32),
+    }
+    path = tmp_path / "ints.parquet"
+    pq.write_table(pa.table(table), path, row_group_size=4)
+    monkeypatch.setattr(imported, "BATCH_VALUES", 20)  # batches of 5 rows: the null in the first
+    cells = read_cell_table({"path": str(path)})
+    assert cells["label"].tolist() == ["1", "2", "1", "2", None, "1", "2", "1"]
+    assert cells["image_id"].tolist() == [f"1/A0{i // 2}" for i in range(8)]
+    pa_csv.write_csv(pa.table(table), tmp_path / "ints.csv")  # integers as integers, a null blank
+    assert _as_lists(read_cell_table({"path": str(tmp_path / "ints.csv")})) == _as_lists(cells)
 
 
 def _enc(node, kind: str, version: str = "0.2.0"):
@@ -382,10 +424,6 @@ def _anndata(path: Path, x: np.ndarray, embedding: np.ndarray) -> Path:
     return path
 
 
-@pytest.mark.skipif(
-    importlib.util.find_spec("pcinpaint.features.h5ad_table") is None,
-    reason="pcinpaint.features.h5ad_table (the AnnData reader) is not there yet",
-)
 def test_an_anndata_file_gives_its_cell_table_and_x_or_an_obsm_key(tmp_path):
     rng = np.random.default_rng(5)
     x, embedding = rng.normal(size=(5, 3)).astype(np.float32), rng.normal(size=(5, 4)).astype(np.float32)

@@ -60,7 +60,8 @@ sys.path.insert(0, {lib!r})
 from pcinpaint.config import validate_config
 from pcinpaint.features.feature_table import write_cell_table, write_feature_set
 from pcinpaint.io import read_table
-config = validate_config({{"datasets": {{"d": {{"source": "features", "feature_table": {{"path": {path!r}, "columns": {{"protein": "Metadata_gene"}}}}}}}}}})
+table = {{"path": {path!r}, "columns": {{"protein": "Metadata_gene"}}}}
+config = validate_config({{"datasets": {{"d": {{"source": "features", "feature_table": table}}}}}})
 block = config["datasets"]["d"]["feature_table"]
 start = time.perf_counter()
 if {job!r} == "feature_table_cells":

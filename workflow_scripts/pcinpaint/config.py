@@ -172,6 +172,10 @@ def _resolve_feature_table(ds: dict, prefix: str, given: dict) -> None:
     """Analyses of a feature table analyse its one feature set (named ``feature_table.name``);
     a per-protein table is labelled per protein, and the analyses of single cells are refused."""
     table, bench, ex = ds["feature_table"], ds["benchmarks"], ds["exploratory"]
+    if table["obsm"] and not str(table["path"]).endswith(".h5ad"):
+        raise ConfigError(
+            f"{prefix}.feature_table.obsm: only an AnnData (.h5ad) file has obsm keys; {table['path']} is not one"
+        )
     name = table["name"]
     ex["feature_set"] = ex["feature_set"] or name
     bench["umap_proteins"]["feature_set"] = bench["umap_proteins"]["feature_set"] or name

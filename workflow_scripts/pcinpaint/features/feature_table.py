@@ -39,10 +39,19 @@ def source(block: dict, features: list[str] | None = None) -> FeatureSource:
     return FeatureSource(Path(block["path"]), block.get("obsm"), tuple(features) if features else None, strict=True)
 
 
-def _joined(frame: pd.DataFrame, columns: tuple[str, ...]) -> pd.Series:
+def _as_text(values: pd.Series, integer: bool) -> pd.Series:
+    """A column's values as stripped text; an integer column a batch read as floats (it held a
+    null) as integers again."""
+    if integer and values.dtype.kind == "f":
+        values = values.astype("Int64")
+    return values.astype("string").str.strip()
+
+
+def _joined(frame: pd.DataFrame, columns: tuple[str, ...], integers: set = frozenset()) -> pd.Series:
     """A role's text per row; of several columns, missing where any part is blank (a well of
-    no plate is no image id, not ``/A01``)."""
-    parts = [frame[c].astype("string").str.strip() for c in columns]
+    no plate is no image id, not ``/A01``). ``integers``: columns that hold integers however a
+    batch typed them (a parquet batch with a null reads floats), so 1 is "1" in every batch."""
+    parts = [_as_text(frame[c], c in integers) for c in columns]
     if len(parts) == 1:
         return parts[0]
     out = parts[0].mask(parts[0].isin(BLANK))
@@ -51,9 +60,9 @@ def _joined(frame: pd.DataFrame, columns: tuple[str, ...]) -> pd.Series:
     return out
 
 
-def _batch_cells(frame: pd.DataFrame, roles: dict, carried: dict) -> pd.DataFrame:
+def _batch_cells(frame: pd.DataFrame, roles: dict, carried: dict, integers: set = frozenset()) -> pd.DataFrame:
     """One batch's cell-table rows: each role's text (its columns joined), carried columns as read."""
-    out = pd.DataFrame({role: _joined(frame, cols) for role, cols in roles.items()})
+    out = pd.DataFrame({role: _joined(frame, cols, integers) for role, cols in roles.items()})
     if "cell_id" not in roles:
         out["cell_id"] = frame[ROW].to_numpy()
     for column, name in carried.items():
@@ -96,7 +105,8 @@ def read_cell_table(block: dict) -> pd.DataFrame:
     obs = reader.metadata_columns
     carried = carried_columns(roles, obs if obs is not None else reader.columns, obs is not None)
     wanted = list(dict.fromkeys([ROW, *(c for cols in roles.values() for c in cols), *carried]))
-    parts = [_batch_cells(frame, roles, carried) for frame in reader.batches(wanted)]
+    integers = reader.integer_columns
+    parts = [_batch_cells(frame, roles, carried, integers) for frame in reader.batches(wanted)]
     if not any(len(part) for part in parts):  # a parquet file of no rows has no batches at all
         raise InputError(f"{block['path']}: the table has no rows")
     cells = pd.concat(parts, ignore_index=True)

@@ -161,6 +161,16 @@ class TableReader:
         """An AnnData file's obs columns (its index first); None for other tables."""
         return None if self._h5ad is None else list(self._h5ad.metadata)
 
+    @property
+    def integer_columns(self) -> set[str]:
+        """A parquet file's integer columns: a batch holding a null reads one as floats (1.0, where
+        a batch without reads 1), so text made of it must be made from integers; none for others."""
+        if self._h5ad is not None or not self.columnar:
+            return set()
+        import pyarrow as pa
+
+        return {f.name for f in self._file.schema_arrow if pa.types.is_integer(f.type)}
+
     def batches(self, columns: list | None = None) -> Iterator[pd.DataFrame]:
         """Frames of consecutive rows: of ``columns`` only where the format allows, else whole rows."""
         at = 0
@@ -172,7 +182,8 @@ class TableReader:
 
     def _frames(self, columns: list | None) -> Iterator[pd.DataFrame]:
         try:
-            width = len(columns) if columns is not None else len(self.columns)
+            # text is parsed whole rows at a time, so its batch is sized by every column
+            width = len(columns) if columns is not None and self.columnar else len(self.columns)
             rows = max(1, BATCH_VALUES // max(width, 1))
             if self._h5ad is not None:
                 yield from self._h5ad.batches(columns, rows)
