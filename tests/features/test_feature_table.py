@@ -441,3 +441,24 @@ def test_an_anndata_file_gives_its_cell_table_and_x_or_an_obsm_key(tmp_path):
     got = _written(subcell, read_cell_table(subcell), tmp_path)
     assert got[[f"X_subcell_{j}" for j in range(4)]].to_numpy().tolist() == embedding.tolist()
     assert got["Metadata_cell_id"].tolist() == cells["cell_id"].tolist()
+
+
+def test_a_parquet_tables_named_index_is_a_column(tmp_path):
+    """pandas writes a named index (``set_index("cell_id")``) as a column the file marks as its
+    index: it is the table's cell ids, not lost to row numbers."""
+    frame = pd.DataFrame(
+        {
+            "cell_id": ["c3", "c1", "c2"],
+            "image_id": ["i1", "i1", "i2"],
+            "protein": ["A", "A", "B"],
+            "f": [0.5, 1.5, 2.5],
+        }
+    )
+    frame.set_index("cell_id").to_parquet(tmp_path / "indexed.parquet")
+    block = {"path": str(tmp_path / "indexed.parquet")}
+    cells = read_cell_table(block)
+    assert list(cells["cell_id"]) == ["c3", "c1", "c2"]
+    write_feature_set(block, cells, tmp_path / "out.parquet")
+    out = pd.read_parquet(tmp_path / "out.parquet")
+    assert [c for c in out.columns if not c.startswith("Metadata_")] == ["f"]
+    assert list(out["f"]) == [0.5, 1.5, 2.5]

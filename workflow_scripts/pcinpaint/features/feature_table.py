@@ -139,7 +139,7 @@ def read_cell_table(block: dict) -> pd.DataFrame:
 def feature_columns(block: dict, reader: TableReader) -> list[str]:
     """The feature columns: ``features.columns``; else those starting with a ``features.prefix``;
     else an AnnData file's X (or ``obsm``) columns, or every column of another table that is
-    neither a role's nor ``Metadata_``-prefixed. None is a one-line error."""
+    neither a role's, ``Metadata_``-prefixed nor a parquet file's index. None is a one-line error."""
     chosen = block.get("features", {}) or {}
     roles = role_columns(block, reader.columns)
     metadata = {c for cols in roles.values() for c in cols} | {c for c in reader.columns if c.startswith(PREFIX)}
@@ -155,7 +155,7 @@ def feature_columns(block: dict, reader: TableReader) -> list[str]:
             raise InputError(f"{path}: no column starts with {chosen['prefix']} (feature_table.features.prefix)")
         return found
     default = reader.feature_columns if reader.feature_columns is not None else reader.columns
-    found = [c for c in default if c not in metadata]
+    found = [c for c in default if c not in metadata and c not in reader.index_columns]
     if not found:
         raise InputError(f"{path}: no feature column: every column is metadata ({reader.columns[:12]})")
     return found

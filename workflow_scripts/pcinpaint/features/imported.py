@@ -128,6 +128,7 @@ class TableReader:
         self.path = Path(source.path)
         self.columnar = table_suffix(self.path) in (".parquet", ".h5ad")
         self._h5ad = None
+        self.index_columns: list[str] = []
         try:
             if table_suffix(self.path) == ".h5ad":
                 from pcinpaint.features.h5ad_table import H5adTable
@@ -139,7 +140,13 @@ class TableReader:
 
                 # buffered reads: without them a column's whole chunk of a row group is loaded
                 self._file = pq.ParquetFile(self.path, pre_buffer=False, buffer_size=PARQUET_BUFFER)
-                self.columns = list(self._file.schema_arrow.empty_table().to_pandas().columns)
+                # a named pandas index (``df.set_index("cell_id").to_parquet()``) is a column here,
+                # an id column (it is never a feature); an unnamed one is left out
+                schema = self._file.schema_arrow
+                self.index_columns = [
+                    c for c in (schema.pandas_metadata or {}).get("index_columns", []) if isinstance(c, str)
+                ]
+                self.columns = [n for n in schema.names if not n.startswith("__index_level_")]
             else:
                 self._options = _text_options(self.path)
                 self.columns = list(pd.read_csv(self.path, nrows=0, **self._options).columns)
@@ -191,7 +198,9 @@ class TableReader:
                 import pyarrow as pa
 
                 for batch in self._file.iter_batches(batch_size=rows, columns=columns):
-                    yield pa.Table.from_batches([batch]).to_pandas()
+                    frame = pa.Table.from_batches([batch]).to_pandas()
+                    named = [n for n in frame.index.names if n is not None]
+                    yield frame.reset_index(level=named) if named else frame
             else:
                 yield from pd.read_csv(self.path, chunksize=rows, **self._options)
         except InputError:
@@ -266,7 +275,7 @@ def joined_table(
     rows = pd.DataFrame({"protein": pd.unique(cells["protein"])}) if level == "protein" else cells
     cell_key = _keys_as_text(rows, list(keys.values()))
     screen = pd.Index(cell_key.unique())
-    candidates = _candidates(source, table.columns, keys)
+    candidates = _candidates(source, table.columns, keys, table.index_columns)
     step = PARQUET_COLUMNS if table.columnar else max(len(candidates), 1)
     groups = [candidates[i : i + step] for i in range(0, len(candidates), step)] or [[]]
 
@@ -287,11 +296,11 @@ def joined_table(
         yield JoinedTable(rows, names, position, spill, regions)
 
 
-def _candidates(source: FeatureSource, columns: list, keys: dict) -> list:
+def _candidates(source: FeatureSource, columns: list, keys: dict, index: list) -> list:
     """The columns that may hold features: the source's own list (checked to be in the table),
-    else every column that is not a key nor ``Metadata_``-prefixed."""
+    else every column that is not a key, ``Metadata_``-prefixed or a parquet file's index."""
     if source.features is None:
-        return [c for c in columns if c not in keys and not str(c).startswith(METADATA_PREFIX)]
+        return [c for c in columns if c not in keys and not str(c).startswith(METADATA_PREFIX) and c not in index]
     absent = [c for c in source.features if c not in columns]
     if absent:
         raise InputError(f"{source.path}: feature column(s) {absent[:5]} not in the table ({len(absent)} missing)")
