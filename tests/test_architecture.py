@@ -13,7 +13,7 @@ from conftest import REPO
 LIB = REPO / "workflow_scripts" / "pcinpaint"
 #: pipeline stages in order: a stage may import the shared modules and earlier stages only
 STAGES = ("inputs", "crops", "model", "features", "benchmarks", "exploratory", "figures")
-SHARED = ("config", "errors", "io", "resources", "rule_keys", "runlog", "table_roles", "targets")
+SHARED = ("config", "errors", "image_refs", "io", "resources", "rule_keys", "runlog", "table_roles", "targets")
 #: stage modules of plain numbers that shared modules may read (the network's layer widths, so
 #: the cost table sizes feature tables from the one definition); they import nothing of their own
 NUMBERS = ("pcinpaint.model.spec",)

@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pcinpaint.config import schema_default
+from pcinpaint.image_refs import file_part, is_reference
 from pcinpaint.model.spec import SOURCE_FILTERS  # plain numbers: no stage code comes with it
 
 #: estimates are multiplied by this for the run time asked (other CPUs, shared file systems)
@@ -319,14 +320,15 @@ _SHEET_META = {
 
 @functools.lru_cache(maxsize=32)
 def image_pixels(path: str | None) -> int:
-    """Pixels of one field (a TIFF header read, once per path), or a 2048 x 2048 field when unreadable."""
+    """Pixels of one field (a TIFF header read, once per path; of a plane reference's file,
+    ``<file>#c=1``, its planes' Y x X), or a 2048 x 2048 field when unreadable."""
     if path is None:
         return FIELD_PIXELS
     try:
         import tifffile
 
-        with tifffile.TiffFile(path) as tif:
-            shape = tif.pages[0].shape
+        with tifffile.TiffFile(file_part(path)) as tif:
+            shape = tif.series[0].shape if is_reference(path) else tif.pages[0].shape
         return int(shape[-2] * shape[-1]) if len(shape) >= 2 else FIELD_PIXELS
     except Exception:  # a missing or odd file is reported by the segmentation itself
         return FIELD_PIXELS

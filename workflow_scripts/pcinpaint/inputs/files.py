@@ -13,14 +13,23 @@ import numpy as np
 import tifffile
 
 from pcinpaint.errors import InputError, one_line
+from pcinpaint.image_refs import is_reference, parse_reference
 
 TIFF_SUFFIXES = (".tif", ".tiff")
 
 
 def read_image(path: str | Path, where: str = "") -> np.ndarray:
-    """Read one 2-D image plane (TIFF, or PNG/JPEG through tifffile's fallbacks) as float32."""
-    path = Path(path)
+    """Read one 2-D image plane (TIFF, or PNG/JPEG through tifffile's fallbacks; or one plane of
+    a multi-dimensional file, ``<file>#c=1&z=max``, through bioio) as float32."""
     prefix = f"{where}: " if where else ""
+    if is_reference(str(path)):
+        from pcinpaint.inputs.stacks import read_plane
+
+        try:
+            return read_plane(parse_reference(str(path))).astype(np.float32, copy=False)
+        except InputError as exc:
+            raise InputError(f"{prefix}{exc}") from None
+    path = Path(path)
     if not path.exists():
         raise InputError(f"{prefix}image file not found: {path}")
     try:

@@ -15,6 +15,7 @@ import pandas as pd
 
 from pcinpaint.config import validate_instance
 from pcinpaint.errors import ConfigError, InputError, one_line
+from pcinpaint.image_refs import file_part, is_reference, parse_reference
 from pcinpaint.inputs.files import read_image
 from pcinpaint.io import read_table
 
@@ -147,7 +148,20 @@ def check_files(sheet: pd.DataFrame, channels: Sequence[str], need_mask: bool = 
 
 
 def image_header(path: str) -> tuple[tuple[int, ...] | None, str | None]:
-    """(2-D shape, None) from an image file's header, or (None, the problem)."""
+    """(2-D shape, None) from an image file's header (a plane reference's file: its metadata),
+    or (None, the problem)."""
+    if is_reference(path):
+        from pcinpaint.inputs.stacks import plane_header
+
+        try:
+            shape, dtype = plane_header(parse_reference(path))
+        except InputError as exc:
+            return None, str(exc)
+        return (
+            (shape, None)
+            if dtype.kind in "buif"
+            else (None, f"{path} holds {dtype} pixels; expected integers or floats")
+        )
     p = Path(path)
     if not p.exists():
         return None, f"file not found: {p}"
@@ -169,8 +183,10 @@ def image_header(path: str) -> tuple[tuple[int, ...] | None, str | None]:
 
 
 def _resolve(base: Path, p: str) -> str:
-    q = Path(p).expanduser()
-    return str(q if q.is_absolute() else (base / q).resolve())
+    """A sheet cell's path made absolute (a plane reference keeps its ``#...`` part)."""
+    spec = p[len(file_part(p)) :]
+    q = Path(file_part(p)).expanduser()
+    return str(q if q.is_absolute() else (base / q).resolve()) + spec
 
 
 def row_name(sheet: pd.DataFrame, index) -> str:
