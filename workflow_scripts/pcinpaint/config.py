@@ -540,14 +540,20 @@ def missing_paths(config: dict, base: str | Path = ".") -> list[str]:
 def _command_line_targets(argv: list[str]) -> list[str]:
     """The targets of a ``snakemake`` command line, from Snakemake's own argument parser, read
     when the workflow is parsed; any other caller's arguments give none."""
+    return list(_parsed_targets(tuple(argv)))
+
+
+@functools.lru_cache(maxsize=4)
+def _parsed_targets(argv: tuple[str, ...]) -> tuple[str, ...]:
+    """Built once per command line: the parser takes about 0.1 s to build."""
     if not argv or Path(argv[0]).name not in ("snakemake", "__main__.py"):
-        return []
+        return ()
     try:
         from snakemake.cli import get_argument_parser
 
-        return [str(t) for t in get_argument_parser().parse_known_args(argv[1:])[0].targets or []]
+        return tuple(str(t) for t in get_argument_parser().parse_known_args(argv[1:])[0].targets or [])
     except (Exception, SystemExit):
-        return []
+        return ()
 
 
 def unknown_targets(argv: list[str], known: list[str]) -> list[tuple[str, str]]:

@@ -22,14 +22,18 @@ import numpy as np
 import pandas as pd
 
 from pcinpaint.errors import InputError
+from pcinpaint.features.imported import BLANK as MISSING_TEXT
 from pcinpaint.features.imported import ROW, FeatureSource, TableReader, write_imported_features
 from pcinpaint.io import write_table
-from pcinpaint.table_roles import PREFIX, carried_columns, role_columns
+from pcinpaint.table_roles import PREFIX, ROLES, carried_columns, role_columns
 
 log = logging.getLogger(__name__)
 
-#: text read as a missing metadata value
-BLANK = ("", "nan", "NaN", "NA", "null", "None", "<NA>")
+#: text read as a missing metadata value: the imported reader's, and pandas' text of a missing string
+BLANK = (*MISSING_TEXT, "<NA>")
+#: the cell table's ids, text and never blank; the other roles a table may leave out
+IDS = ("cell_id", "image_id", "field_id", "protein")
+OPTIONAL = tuple(r for r in ROLES if r not in IDS)
 #: joins the values of a role given by several columns (a plate and a well)
 JOIN = "/"
 
@@ -73,7 +77,7 @@ def _batch_cells(frame: pd.DataFrame, roles: dict, carried: dict, integers: set 
 def _check_required(path, cells: pd.DataFrame, roles: dict, level: str) -> None:
     """Blank ids stop the run naming the first row (a cell of no protein cannot be analysed);
     at level protein the ids are the protein, so its column is the one named."""
-    for role in ("protein",) if level == "protein" else ("cell_id", "image_id", "field_id", "protein"):
+    for role in ("protein",) if level == "protein" else IDS:
         if role not in cells.columns:
             continue
         blank = cells[role].isna() | cells[role].isin(BLANK)
@@ -112,18 +116,17 @@ def read_cell_table(block: dict) -> pd.DataFrame:
     cells = pd.concat(parts, ignore_index=True)
     if level == "protein":
         cells["cell_id"] = cells["image_id"] = cells["field_id"] = cells["protein"]
-    cells["image_id"] = cells["image_id"] if "image_id" in cells else cells["protein"]
-    if "field_id" not in cells:
+    if "field_id" not in cells:  # the image is required per cell (``table_roles.REQUIRED``)
         cells["field_id"] = cells["image_id"]
     _check_required(block["path"], cells, roles, level)
-    for role in ("cell_id", "image_id", "field_id", "protein"):
+    for role in IDS:
         cells[role] = cells[role].astype(str)
-    for role in ("cell_line", "antibody", "label"):  # optional: a blank is None (as a parquet null reads), not "nan"
+    for role in OPTIONAL:  # a blank is None (as a parquet null reads), not "nan"
         if role in cells:
             values = cells[role].astype(object)
             cells[role] = values.where(~(values.isna() | values.isin(BLANK)), None)
     cells["store_index"] = np.arange(len(cells), dtype=np.int64)
-    order = [c for c in ("cell_id", "image_id", "field_id", "protein", "cell_line", "antibody", "label") if c in cells]
+    order = [c for c in ROLES if c in cells]
     cells = cells[[*order, *(c for c in cells.columns if c not in order)]]
     log.info(
         "%s: %d %ss, %d images, %d proteins",

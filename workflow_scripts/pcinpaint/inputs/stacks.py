@@ -36,7 +36,7 @@ def plugin(path: str | Path):
     name = str(path).lower().rstrip("/")
     ending = next((e for e in PLUGINS if name.endswith(e)), None)
     if ending is None:
-        known = ", ".join(sorted({e for e in PLUGINS}))
+        known = ", ".join(sorted(PLUGINS))
         raise InputError(f"{path}: no bioio plugin for this file's format (a plane reference reads {known})")
     module, package = PLUGINS[ending]
     try:
