@@ -34,6 +34,7 @@ from pcinpaint.errors import ConfigError, InputError  # noqa: E402
 from pcinpaint.exploratory.go_files import is_url, local_path  # noqa: E402
 from pcinpaint.inputs.hpa import protein_list  # noqa: E402
 from pcinpaint.inputs.labelled_hdf5 import check_expected, class_counts  # noqa: E402
+from pcinpaint.inputs.plate import planned_fields  # noqa: E402
 from pcinpaint.features.manifest import (  # noqa: E402
     VGG16_LAYERS,
     VGG16_STRATEGIES,
@@ -79,6 +80,8 @@ PUBLISHED = TARGETS.published
 #: feature-set names the tables become
 FEATURE_TABLES = TARGETS.feature_tables
 IMAGED = TARGETS.imaged
+#: datasets that are plates (OME-Zarr or ImageXpress, source plate): their fields are known at parse
+PLATES = [d for d in DATASETS if config["datasets"][d]["source"] == "plate"]
 TABLE_SETS = sorted({config["datasets"][d]["feature_table"]["name"] for d in FEATURE_TABLES})
 FEATURE_TABLE_REASON = "the dataset is a feature table"
 # a target under results/<name>/ of no configured dataset: its name and the datasets there are,
@@ -101,10 +104,32 @@ def segment_chunks(wildcards):
     """A dataset's segmentation chunks, ``<i>-of-<n>``: n = its fields / ``fields_per_chunk``
     (rounded up), so a bigger screen means more jobs, not bigger ones. Known once the
     dataset's sample sheet exists (the ``samplesheet`` checkpoint)."""
+    if wildcards.dataset in PLATES:  # planned from the plate's metadata, before anything runs
+        n = n_chunks(plate_fields(wildcards.dataset), config["fields_per_chunk"])
+        return [f"{i}-of-{n}" for i in range(1, n + 1)]
     sheet = checkpoints.samplesheet.get(dataset=wildcards.dataset).output.sheet
     queries_known(wildcards.dataset)  # the sheet has just been written: before any segmentation
     n = n_chunks(sheet_fields(sheet)[0], config["fields_per_chunk"])
     return [f"{i}-of-{n}" for i in range(1, n + 1)]
+
+
+def plate_fields(dataset):
+    """The fields a plate dataset segments, from its metadata and plate map (read once per parse)."""
+    ds = config["datasets"][dataset]
+    return planned_fields(ds["plate"], [c["name"] for c in ds["channels"]])
+
+
+if workflow.is_main_process:  # a plate that cannot be listed stops the run here, in one line
+    for _dataset in PLATES:
+        try:
+            plate_fields(_dataset)
+        except InputError as exc:
+            sys.exit(f"error: datasets.{_dataset}.plate: {exc}")
+
+
+def plate_map(wildcards):
+    """A plate dataset's plate map (an edited map rewrites its sample sheet)."""
+    return config["datasets"][wildcards.dataset]["plate"]["map"]
 
 
 def chunk_files(suffix):
@@ -384,7 +409,7 @@ def known_proteins(dataset):
     unreadable: the rule reading it says why)."""
     ds = config["datasets"][dataset]
     try:
-        own = [ds["samplesheet"]] if ds["source"] == "samplesheet" else []
+        own = {"samplesheet": [ds.get("samplesheet")], "plate": [ds.get("plate", {}).get("map")]}.get(ds["source"], [])
         written = f"results/{dataset}/{'cells.parquet' if dataset in FEATURE_TABLES else 'samplesheet.tsv'}"
         for path in (*own, written):
             if Path(path).is_file():

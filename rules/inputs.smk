@@ -89,6 +89,25 @@ rule hpa_samplesheet:
         "../workflow_scripts/hpa_samplesheet.py"
 
 
+# a plate's metadata (never its pixels) and its plate map: one sheet row per field of a mapped well
+rule plate_samplesheet:
+    input:
+        plate_map=plate_map,
+    output:
+        sheet="results/{dataset}/plate/samplesheet.tsv",
+    log:
+        "results/{dataset}/logs/plate_samplesheet.log",
+    benchmark:
+        "results/{dataset}/benchmarks/plate_samplesheet.tsv"
+    localrule: True
+    conda:
+        "../envs/imaging.yaml"
+    params:
+        dataset=rule_params("plate_samplesheet"),
+    script:
+        "../workflow_scripts/plate_samplesheet.py"
+
+
 rule yeast_screen_samplesheet:
     output:
         sheet="results/{dataset}/yeast_screen/samplesheet.tsv",

@@ -18,7 +18,7 @@ SHARED = ("config", "errors", "image_refs", "io", "resources", "rule_keys", "run
 #: the cost table sizes feature tables from the one definition); they import nothing of their own
 NUMBERS = ("pcinpaint.model.spec",)
 #: input adapters, which share helpers (files, samplesheet, annotations) but not each other
-ADAPTERS = ("simulate", "hpa", "yeast_screen", "crop_folders", "labelled_hdf5")
+ADAPTERS = ("simulate", "hpa", "yeast_screen", "plate", "crop_folders", "labelled_hdf5")
 
 
 def _modules():

@@ -12,8 +12,7 @@ import pytest
 import tifffile
 
 from pcinpaint.errors import InputError
-from pcinpaint.image_refs import parse_reference
-from pcinpaint.inputs import stacks
+from pcinpaint.image_refs import parse_reference, plane_header
 from pcinpaint.inputs.files import read_image
 from pcinpaint.inputs.samplesheet import check_files, image_header, read_samplesheet
 from pcinpaint.io import write_table
@@ -109,7 +108,7 @@ def test_vendor_files_go_to_their_plugin_with_the_plane_asked_for(tmp_path, monk
     plane = read_image(f"{path}#scene=Well B2&c=GFP&z=2")
     assert calls == {"path": path, "reader": Reader, "scene": 1, "order": "YX", "at": {"Z": 2, "T": 0, "C": 1}}
     assert plane.shape == (4, 5) and plane.dtype == np.float32 and plane.max() == 7
-    assert stacks.plane_header(parse_reference(f"{path}#scene=0&c=1&z=0")) == ((4, 5), np.dtype(np.uint16))
+    assert plane_header(parse_reference(f"{path}#scene=0&c=1&z=0")) == ((4, 5), np.dtype(np.uint16))
 
 
 def test_the_sheet_check_reads_references_and_compares_their_shapes(tmp_path):

@@ -240,6 +240,7 @@ def marker_scaling(ds: dict) -> str:
 SOURCE_BLOCKS = {
     "simulate": "simulate",
     "samplesheet": "samplesheet",
+    "plate": "plate",
     "hpa": "hpa",
     "yeast_screen": "yeast_screen",
     "crop_folders": "crop_folders",
@@ -306,6 +307,21 @@ def _check_source(ds: dict, prefix: str, names: list[str]) -> None:
         seg = ds["segmentation"]
         if seg["channel"] not in names:
             raise ConfigError(f"{prefix}.segmentation.channel: '{seg['channel']}' is not one of the channels {names}")
+
+
+def _check_plate(ds: dict, prefix: str, names: list[str]) -> None:
+    """A plate's channel map gives every config channel once; its fields carry no masks."""
+    mapping = ds["plate"].get("channels")
+    if mapping is not None and sorted(mapping.values()) != sorted(names):
+        raise ConfigError(
+            f"{prefix}.plate.channels: must map a plate channel to each of the channels {names} exactly once, "
+            f"got {sorted(mapping.values())}"
+        )
+    if ds["segmentation"]["method"] == "provided":
+        raise ConfigError(
+            f"{prefix}.segmentation.method: 'provided' reads a label mask per field, which a plate does not "
+            "name; list the fields and their masks in a sample sheet (source samplesheet)"
+        )
 
 
 def _check_yeast_screen(ds: dict, prefix: str, names: list[str]) -> None:
@@ -406,6 +422,8 @@ def _check_dataset(name: str, ds: dict, where: str, datasets: dict, published: d
         _check_channel_map(ds, "hpa", "colours", names, prefix)
     if ds["source"] == "yeast_screen":
         _check_yeast_screen(ds, prefix, names)
+    if ds["source"] == "plate":
+        _check_plate(ds, prefix, names)
     lo, hi = ds["crops"]["area_fraction"]
     if lo > hi:
         raise ConfigError(f"{prefix}.crops.area_fraction: lower bound {lo} is above upper bound {hi}")
@@ -486,6 +504,14 @@ def is_url(value) -> bool:
     return bool(value) and urlparse(str(value)).scheme in ("http", "https")
 
 
+def _plate_paths(ds: dict) -> list[tuple[str, str]]:
+    """A plate dataset's plates, as (key, path)."""
+    path = ds.get("plate", {}).get("path")
+    if isinstance(path, list):
+        return [(f"plate.path[{i}]", p) for i, p in enumerate(path)]
+    return [("plate.path", path)]
+
+
 def config_paths(config: dict) -> list[tuple[str, str]]:
     """Every input path a validated config names, as (config key, path): sample sheets,
     adapter roots and tables, annotation and GO files (not URLs), published and VGG16 weights,
@@ -496,6 +522,7 @@ def config_paths(config: dict) -> list[tuple[str, str]]:
         at, source = f"datasets.{name}", ds["source"]
         adapter = {  # the paths of the dataset's own input source (blocks of other sources are unused)
             "samplesheet": [("samplesheet", ds.get("samplesheet"))],
+            "plate": [("plate.map", ds.get("plate", {}).get("map")), *_plate_paths(ds)],
             "yeast_screen": [(f"yeast_screen.{k}", ds.get("yeast_screen", {}).get(k)) for k in ("root", "annotations")],
             "crop_folders": [("crop_folders.root", ds.get("crop_folders", {}).get("root"))],
             "features": [("feature_table.path", ds.get("feature_table", {}).get("path"))],

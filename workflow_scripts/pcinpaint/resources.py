@@ -33,11 +33,13 @@ import csv
 import functools
 import json
 import math
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from pcinpaint.config import schema_default
-from pcinpaint.image_refs import file_part, is_reference
+from pcinpaint.errors import one_line
+from pcinpaint.image_refs import is_reference, parse_reference, plane_header
 from pcinpaint.model.spec import SOURCE_FILTERS  # plain numbers: no stage code comes with it
 
 #: estimates are multiplied by this for the run time asked (other CPUs, shared file systems)
@@ -320,17 +322,35 @@ _SHEET_META = {
 
 @functools.lru_cache(maxsize=32)
 def image_pixels(path: str | None) -> int:
-    """Pixels of one field (a TIFF header read, once per path; of a plane reference's file,
-    ``<file>#c=1``, its planes' Y x X), or a 2048 x 2048 field when unreadable."""
+    """Pixels of one field, from a header read once per path: a TIFF's first page, another
+    image's properties, or the plane a reference (``<file>#c=1``, a plate's field) names, from
+    its file's metadata through bioio. A file that cannot be read sizes the jobs for a
+    2048 x 2048 field and says so on stderr (the segmentation itself reports what is wrong)."""
     if path is None:
         return FIELD_PIXELS
     try:
-        import tifffile
+        if is_reference(path):
+            (y, x), _ = plane_header(parse_reference(path))
+            return y * x
+        if Path(path).suffix.lower() in (".tif", ".tiff"):
+            import tifffile
 
-        with tifffile.TiffFile(file_part(path)) as tif:
-            shape = tif.series[0].shape if is_reference(path) else tif.pages[0].shape
-        return int(shape[-2] * shape[-1]) if len(shape) >= 2 else FIELD_PIXELS
-    except Exception:  # a missing or odd file is reported by the segmentation itself
+            with tifffile.TiffFile(path) as tif:
+                shape = tif.pages[0].shape
+        else:
+            import imageio.v3 as iio
+
+            shape = iio.improps(path).shape
+        if len(shape) < 2:
+            raise ValueError(f"shape {shape} is not an image plane")
+        return int(shape[0] * shape[1]) if len(shape) == 3 and shape[-1] in (3, 4) else int(shape[-2] * shape[-1])
+    except Exception as exc:
+        side = int(math.sqrt(FIELD_PIXELS))
+        print(
+            f"warning: cannot read the field size of {path} ({one_line(exc, 160)}); "
+            f"segmentation jobs are sized for {side} x {side} fields",
+            file=sys.stderr,
+        )
         return FIELD_PIXELS
 
 

@@ -42,6 +42,7 @@ RULE_KEYS: dict[str, tuple[str, ...]] = {
     "download_hpa": ("hpa",),
     "hpa_samplesheet": ("hpa",),
     "yeast_screen_samplesheet": ("yeast_screen",),
+    "plate_samplesheet": ("plate",),
     # crops
     "segment": CROP_KEYS,
     "gather_crops": (*CROP_KEYS, "qc"),

@@ -57,6 +57,8 @@ def is_labelled(ds: dict) -> bool:
         return True
     if ds["source"] == "samplesheet":
         return bench["label_column"] in _sheet_columns(ds["samplesheet"])
+    if ds["source"] == "plate":  # the plate map's columns become the sheet's
+        return bench["label_column"] in _sheet_columns(ds["plate"]["map"])
     if ds["source"] == FEATURE_TABLE_SOURCE:
         return bench["label_column"] in _table_cell_columns(ds["feature_table"])
     given = {

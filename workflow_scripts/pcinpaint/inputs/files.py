@@ -1,4 +1,5 @@
-"""Reading users' files: image planes, and files grouped by a channel token in their names.
+"""Reading users' files: image planes, files grouped by a channel token in their names, and the
+fields of a plate as its format lists them.
 
 Shared by every input adapter and the segmentation stage, so that a file that cannot be read
 gets the same one-line error (naming the file and, where known, the sheet row) everywhere.
@@ -7,6 +8,7 @@ gets the same one-line error (naming the file and, where known, the sheet row) e
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -100,3 +102,24 @@ def files_by_key(
             raise InputError(f"{path}: a second '{ch}' file for {what} '{key}' (first: {have[ch].name})")
         have[ch] = path
     return groups, ignored
+
+
+@dataclass(frozen=True)
+class PlateField:
+    """One field of view of a plate, as a plate format lists it: its well's row and column (as
+    the format names them), the field's name within the well, and the sheet cell of each of the
+    plate's channels (a file, or one plane of a stack: ``<image>#c=<name>``)."""
+
+    row: str
+    column: str
+    field: str
+    planes: dict[str, str]
+
+
+@dataclass(frozen=True)
+class PlateLayout:
+    """A plate's fields and the names of its channels, from its metadata alone."""
+
+    name: str
+    channels: list[str]
+    fields: list[PlateField]

@@ -15,7 +15,7 @@ import pandas as pd
 
 from pcinpaint.config import validate_instance
 from pcinpaint.errors import ConfigError, InputError, one_line
-from pcinpaint.image_refs import file_part, is_reference, parse_reference
+from pcinpaint.image_refs import file_part, is_reference, open_file, parse_reference, plane_header
 from pcinpaint.inputs.files import read_image
 from pcinpaint.io import read_table
 
@@ -111,15 +111,11 @@ def check_files(sheet: pd.DataFrame, channels: Sequence[str], need_mask: bool = 
     and has a readable 2-D image header of the same shape across the row's channels; all
     problems reported together in one ``InputError`` (the first ``MAX_LISTED``, then a count),
     before any job starts. Headers only: pixel checks (non-finite values) stay in the
-    segmentation jobs. Each distinct file is read once, on ``threads`` threads (network file
-    systems answer slowly, not busily)."""
-    from concurrent.futures import ThreadPoolExecutor
-
+    segmentation jobs. Each distinct file is opened once (all the planes a sheet names of one
+    stack together), on ``threads`` threads (network file systems answer slowly, not busily)."""
     columns = list(channels) + (["mask"] if need_mask else [])
     paths = sheet[columns].to_numpy(dtype=object)
-    distinct = sorted({p for p in paths.ravel() if isinstance(p, str)})
-    with ThreadPoolExecutor(threads) as pool:
-        headers = dict(zip(distinct, pool.map(image_header, distinct, chunksize=256)))
+    headers = _headers({p for p in paths.ravel() if isinstance(p, str)}, threads)
     rows, fields = sheet["source_row"].to_numpy(), sheet["field_id"].to_numpy()
     problems = []
     for r, row in enumerate(paths):
@@ -147,14 +143,37 @@ def check_files(sheet: pd.DataFrame, channels: Sequence[str], need_mask: bool = 
         )
 
 
-def image_header(path: str) -> tuple[tuple[int, ...] | None, str | None]:
-    """(2-D shape, None) from an image file's header (a plane reference's file: its metadata),
-    or (None, the problem)."""
-    if is_reference(path):
-        from pcinpaint.inputs.stacks import plane_header
+def _headers(cells: set[str], threads: int) -> dict[str, tuple[tuple[int, ...] | None, str | None]]:
+    """``image_header`` of every cell, each file opened once, on ``threads`` threads."""
+    from concurrent.futures import ThreadPoolExecutor
 
+    by_file: dict[str, list[str]] = {}
+    for cell in sorted(cells):
+        by_file.setdefault(file_part(cell), []).append(cell)
+    headers = {}
+    with ThreadPoolExecutor(threads) as pool:
+        for found in pool.map(file_headers, by_file.values(), chunksize=64):
+            headers.update(found)
+    return headers
+
+
+def file_headers(cells: list[str]) -> dict[str, tuple[tuple[int, ...] | None, str | None]]:
+    """``image_header`` of sheet cells naming one file (a stack: its planes), the file opened once."""
+    if not is_reference(cells[0]):
+        return {cell: image_header(cell) for cell in cells}
+    try:
+        image = open_file(file_part(cells[0]))
+    except InputError as exc:
+        return dict.fromkeys(cells, (None, str(exc)))
+    return {cell: image_header(cell, image) for cell in cells}
+
+
+def image_header(path: str, image=None) -> tuple[tuple[int, ...] | None, str | None]:
+    """(2-D shape, None) from an image file's header (a plane reference's file: its metadata;
+    ``image``: that file already opened), or (None, the problem)."""
+    if is_reference(path):
         try:
-            shape, dtype = plane_header(parse_reference(path))
+            shape, dtype = plane_header(parse_reference(path), image)
         except InputError as exc:
             return None, str(exc)
         return (
