@@ -218,9 +218,10 @@ OVERLAYS = {"yeast_paper_published": "yeast_paper"}
 
 def test_config_folder_validates():
     """Runnable configs (*.yaml, an overlay over its base) and the templates users copy
-    (*.yaml.example: their own screen, feature tables from pycytominer and SubCell)."""
+    (*.yaml.example: their own screen, a plate, feature tables from pycytominer and SubCell)."""
     paths = sorted((REPO / "config").glob("*.yaml")) + sorted((REPO / "config").glob("*.yaml.example"))
-    assert {"features_pycytominer.yaml.example", "features_subcell.yaml.example"} <= {p.name for p in paths}
+    examples = {"features_pycytominer.yaml.example", "features_subcell.yaml.example", "plate_ome_zarr.yaml.example"}
+    assert examples <= {p.name for p in paths}
     for path in paths:
         base = [REPO / "config" / f"{OVERLAYS[path.stem]}.yaml"] if path.stem in OVERLAYS else []
         config = load_config(*base, path)

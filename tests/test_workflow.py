@@ -624,6 +624,53 @@ def test_a_feature_table_config_plans_no_crop_training_or_extraction_job(tmp_pat
     assert "error: results/cp/crops.zarr: not run: the dataset is a feature table" in proc.stderr
 
 
+def test_a_plate_is_planned_from_its_metadata_and_gives_the_crops_of_its_tiffs(tmp_path):
+    """source plate: `snakemake -n` plans one segmentation job per `fields_per_chunk` fields from
+    the plate's metadata (before any job runs); run, an OME-Zarr plate and its plate map give the
+    crop store and cell table of the same pixels as one TIFF per channel in a sample sheet."""
+    pytest.importorskip("ome_zarr", reason="the ome-zarr package writes the test plate (requirements-dev.txt)")
+    sys.path.insert(0, str(REPO / "tests" / "crops"))
+    from plate_files import CHANNELS, ome_zarr_plate, plate_map, tiff_sheet
+    from synthetic_fields import _field
+
+    wells = {
+        w: [_field([(30, 30), (30, 90), (90, 30), (90, 90)], seed=i + k)[0] for k in range(2)]
+        for i, w in enumerate(("B03", "B04", "C03"))
+    }
+    proteins = {"B03": "P1", "B04": "P2", "C03": "P3"}
+    ome_zarr_plate(tmp_path / "plate1.ome.zarr", wells, "0.5")
+    plate_map(tmp_path / "map.csv", proteins)
+    tiff_sheet(tmp_path / "sheet.tsv", wells, proteins, "plate1")
+    common = {
+        "channels": [{"name": "rfp", "role": "structural"}, {"name": "gfp", "role": "protein"}],
+        "segmentation": {"channel": "rfp", "method": "nuclei_otsu", "min_area": 30},
+        "crops": {"crop_size": 32, "model_size": 64, "area_fraction": [0.0, 1.0], "border": "pad"},
+        "min_cells": 1,
+    }
+    plate = {"path": "plate1.ome.zarr", "map": "map.csv", "channels": CHANNELS}
+    datasets = {
+        "plate": {"source": "plate", "plate": plate, **common},
+        "tiffs": {"source": "samplesheet", "samplesheet": "sheet.tsv", **common},
+    }
+    config = tmp_path / "plate.yaml"
+    config.write_text(yaml.safe_dump({"fields_per_chunk": 4, "datasets": datasets}))
+    targets = ["results/plate/cells.parquet", "results/tiffs/cells.parquet"]
+    planned = snakemake(*targets, "-n", "--directory", tmp_path, f"--configfile={config}").stdout
+    chunks = sorted(set(re.findall(r"results/plate/chunks/(\d+-of-\d+)\.npy", planned)))
+    assert chunks == ["1-of-2", "2-of-2"]  # 6 fields, 4 per job: known before the plate's sheet is written
+    assert not (tmp_path / "results").exists()
+    snakemake(*targets, "--directory", tmp_path, f"--configfile={config}")
+    plate_cells, tiff_cells = (read_table(tmp_path / f"results/{d}/cells.parquet") for d in ("plate", "tiffs"))
+    assert len(plate_cells) == 24
+    pd.testing.assert_frame_equal(plate_cells, tiff_cells)
+    from_plate, from_tiffs = (read_crops(tmp_path / f"results/{d}/crops.zarr") for d in ("plate", "tiffs"))
+    assert np.array_equal(from_plate, from_tiffs)
+    (tmp_path / "map.csv").write_text("well,protein\nB03,P1\nH12,P9\n")  # a well the plate lacks
+    proc = snakemake(*targets, "-n", "--directory", tmp_path, f"--configfile={config}", check=False)
+    assert proc.returncode != 0
+    assert "error: datasets.plate.plate: map.csv: row 3: well H12 has no field in plate plate1" in proc.stderr
+
+
 @pytest.mark.workflow
 def test_interrupted_training_resumes_from_its_checkpoint(demo_run, tmp_path):
     """Kill the training job mid-way, rerun the rule: it continues from the last epoch."""

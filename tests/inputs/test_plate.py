@@ -153,3 +153,24 @@ def test_wells_and_formats_are_read_as_labs_write_them(tmp_path):
     assert plate_format(tmp_path / "plate.zarr", "imagexpress") == "imagexpress"
     with pytest.raises(InputError, match="plate not found"):
         plate_sheet({"path": str(tmp_path / "nothing"), "map": "m.csv"}, CONFIG)
+
+
+def test_the_checks_of_tiffs_hold_for_a_plate(tmp_path):
+    """A z-stack without plate.z, and NaN pixels, stop with one line naming the field."""
+    from pcinpaint.inputs.samplesheet import read_field
+
+    stack = ome_zarr_plate(tmp_path / "stack.ome.zarr", {"B03": WELLS["B03"][:1]}, "0.5", z=2)
+    block = {"path": str(stack), "map": str(plate_map(tmp_path / "m.csv", {"B03": "P1"})), "channels": CHANNELS}
+    write_table(plate_sheet(block, CONFIG)[0], tmp_path / "stack.tsv")
+    with pytest.raises(InputError) as err:
+        check_files(read_samplesheet(tmp_path / "stack.tsv", CONFIG), CONFIG)
+    assert "row 2 (field_id=stack_B03_0): rfp: " in str(err.value) and "the file has 2 z planes" in str(err.value)
+    field = WELLS["C04"][0].astype(np.float32)
+    field[1, 5, 5] = np.nan
+    nan = ome_zarr_plate(tmp_path / "nan.ome.zarr", {"C04": [field]}, "0.4")
+    block = {"path": str(nan), "map": str(plate_map(tmp_path / "n.csv", {"C04": "P2"})), "channels": CHANNELS}
+    write_table(plate_sheet(block, CONFIG)[0], tmp_path / "nan.tsv")
+    sheet = read_samplesheet(tmp_path / "nan.tsv", CONFIG)
+    check_files(sheet, CONFIG)  # headers only: pixels are the segmentation job's to check
+    with pytest.raises(InputError, match=r"row 2 \(field_id=nan_C04_0\): channel 'gfp' .* has 1 non-finite pixels"):
+        read_field(sheet, 0, CONFIG)

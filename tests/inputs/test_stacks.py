@@ -28,6 +28,57 @@ def _ome(path: Path, data=STACK, axes="CZYX", names=("dapi", "tub", "gfp")) -> P
     return path
 
 
+def _ome_zarr(path: Path, data: np.ndarray, names) -> Path:
+    """An OME-Zarr image (C, Y, X) written by the ome-zarr package, its channels named."""
+    pytest.importorskip("ome_zarr", reason="the ome-zarr package writes OME-Zarr images (requirements-dev.txt)")
+    import zarr
+    from ome_zarr.format import FormatV05
+    from ome_zarr.writer import write_image
+
+    window = {"start": 0, "end": 1, "min": 0, "max": 1}
+    omero = {"channels": [{"label": n, "color": "FFFFFF", "window": window} for n in names]}
+    group = zarr.open_group(str(path), mode="w", zarr_format=3)
+    write_image(data, group, scale_factors=[], fmt=FormatV05(), axes="cyx", omero=omero)
+    return path
+
+
+def test_an_ome_zarr_image_plane_and_its_header(tmp_path):
+    path = _ome_zarr(tmp_path / "field.ome.zarr", STACK[:, 0], ("dapi", "tub", "gfp"))
+    assert np.array_equal(read_image(f"{path}#c=gfp"), STACK[2, 0])
+    assert image_header(f"{path}#c=1") == ((40, 50), None)
+    assert image_pixels(f"{path}#c=0") == 40 * 50
+    with pytest.raises(InputError, match=r"no c named 'GFP' \(the file has \['dapi', 'tub', 'gfp'\]\)"):
+        read_image(f"{path}#c=GFP")
+
+
+def test_the_sheet_check_opens_a_stack_once_for_all_its_planes(tmp_path, monkeypatch):
+    from pcinpaint.inputs import samplesheet
+
+    _ome(tmp_path / "a.ome.tif")
+    opened = []
+    real = samplesheet.open_file
+    monkeypatch.setattr(samplesheet, "open_file", lambda path: opened.append(path) or real(path))
+    rows = [
+        {
+            "image_id": "i",
+            "field_id": f"f{z}",
+            "protein": "P",
+            "rfp": f"a.ome.tif#c=0&z={z}",
+            "gfp": f"a.ome.tif#c=2&z={z}",
+        }
+        for z in (0, 1)
+    ]
+    write_table(pd.DataFrame(rows), tmp_path / "sheet.tsv")
+    check_files(read_samplesheet(tmp_path / "sheet.tsv", ["rfp", "gfp"]), ["rfp", "gfp"])
+    assert opened == [str(tmp_path / "a.ome.tif")]
+
+
+def test_an_unreadable_field_sizes_jobs_by_default_and_says_so(tmp_path, capsys):
+    image_pixels.cache_clear()
+    assert image_pixels(f"{tmp_path / 'gone.ome.tif'}#c=0") == 2048 * 2048
+    assert "warning: cannot read the field size of" in capsys.readouterr().err
+
+
 def test_an_ome_tiff_plane_by_index_name_and_projection(tmp_path):
     path = str(_ome(tmp_path / "f.ome.tif"))
     assert np.array_equal(read_image(f"{path}#c=1&z=1"), STACK[1, 1])
@@ -131,7 +182,7 @@ def test_the_sheet_check_reads_references_and_compares_their_shapes(tmp_path):
     check_files(sheet.iloc[:1], ["rfp", "gfp"])  # a good row passes
 
 
-@pytest.mark.parametrize("layout", ["ome", "imagej", "ome_z_max"])
+@pytest.mark.parametrize("layout", ["ome", "imagej", "ome_z_max", "ome_zarr"])
 def test_crops_from_stacks_are_the_crops_from_one_tiff_per_channel(tmp_path, monkeypatch, layout):
     """The same pixels as one OME-TIFF (or ImageJ) stack per field, named by plane references,
     give bit-identical crops and object tables to one TIFF per channel."""
@@ -152,6 +203,9 @@ def test_crops_from_stacks_are_the_crops_from_one_tiff_per_channel(tmp_path, mon
         elif layout == "ome_z_max":  # a dimmer second slice: the projection is the first
             _ome(path, np.stack([planes, planes // 2], axis=1), "CZYX", ("rfp", "gfp"))
             refs = {"rfp": "c=0&z=max", "gfp": "c=1&z=max"}
+        elif layout == "ome_zarr":  # one OME-Zarr image per field (NGFF 0.5), written by ome-zarr
+            path = _ome_zarr(tmp_path / f"{row['field_id']}.ome.zarr", planes, ("rfp", "gfp"))
+            refs = {"rfp": "c=rfp", "gfp": "c=1"}
         else:
             path = tmp_path / f"{row['field_id']}.tif"
             tifffile.imwrite(path, planes, imagej=True, metadata={"axes": "CYX"})
