@@ -156,15 +156,18 @@ def test_wells_and_formats_are_read_as_labs_write_them(tmp_path):
 
 
 def test_the_checks_of_tiffs_hold_for_a_plate(tmp_path):
-    """A z-stack without plate.z, and NaN pixels, stop with one line naming the field."""
+    """A z-stack without plate.z, a slice it lacks, and NaN pixels stop with one line (naming the
+    field where one is at fault)."""
     from pcinpaint.inputs.samplesheet import read_field
 
     stack = ome_zarr_plate(tmp_path / "stack.ome.zarr", {"B03": WELLS["B03"][:1]}, "0.5", z=2)
     block = {"path": str(stack), "map": str(plate_map(tmp_path / "m.csv", {"B03": "P1"})), "channels": CHANNELS}
-    write_table(plate_sheet(block, CONFIG)[0], tmp_path / "stack.tsv")
+    with pytest.raises(InputError, match=r"B/3/0: the fields have 2 z planes; set the dataset's plate\.z to"):
+        plate_sheet(block, CONFIG)
+    write_table(plate_sheet({**block, "z": 5}, CONFIG)[0], tmp_path / "stack.tsv")
     with pytest.raises(InputError) as err:
         check_files(read_samplesheet(tmp_path / "stack.tsv", CONFIG), CONFIG)
-    assert "row 2 (field_id=stack_B03_0): rfp: " in str(err.value) and "the file has 2 z planes" in str(err.value)
+    assert "row 2 (field_id=stack_B03_0): rfp: " in str(err.value) and "z=5 is out of range" in str(err.value)
     field = WELLS["C04"][0].astype(np.float32)
     field[1, 5, 5] = np.nan
     nan = ome_zarr_plate(tmp_path / "nan.ome.zarr", {"C04": [field]}, "0.4")

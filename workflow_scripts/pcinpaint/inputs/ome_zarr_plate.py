@@ -48,17 +48,22 @@ def plate_name(path: str | Path) -> str:
     return name
 
 
-def channel_names(image, where: str) -> list[str]:
-    """A field's channel names from its ``omero`` metadata; channels it does not name are called
-    by their index (``0``, ``1``...), which a plane reference also reads."""
-    meta = _ome(image)
+def image_sizes(image, where: str) -> dict[str, int]:
+    """A field's size along each axis (``c``, ``z``, ``t``, ``y``, ``x``) of its full resolution."""
     try:
-        multiscale = meta["multiscales"][0]
+        multiscale = _ome(image)["multiscales"][0]
         axes = [a["name"] if isinstance(a, dict) else a for a in multiscale["axes"]]
         shape = image[multiscale["datasets"][0]["path"]].shape
     except Exception:
         raise InputError(f"{where}: not an OME-Zarr image (no multiscales metadata with axes and datasets)") from None
-    n = shape[axes.index("c")] if "c" in axes else 1
+    return dict(zip(axes, shape))
+
+
+def channel_names(image, where: str) -> list[str]:
+    """A field's channel names from its ``omero`` metadata; channels it does not name are called
+    by their index (``0``, ``1``...), which a plane reference also reads."""
+    meta = _ome(image)
+    n = image_sizes(image, where).get("c", 1)
     labels = [c.get("label") for c in (meta.get("omero") or {}).get("channels", [])]
     names = [str(labels[i]) if i < len(labels) and labels[i] else str(i) for i in range(n)]
     for name in names:
@@ -67,6 +72,16 @@ def channel_names(image, where: str) -> list[str]:
                 f"{where}: channel name {name!r} holds one of {RESERVED}, which a plane reference cannot name"
             )
     return names
+
+
+def _check_planes(sizes: dict[str, int], z, t, where: str) -> None:
+    """A plate whose fields have several z-slices or time points names the one to read (the
+    config's ``plate.z`` / ``plate.t``), asked for in the config's terms, not a reference's."""
+    for key, value, what in (("z", z, "a 0-based slice, or max"), ("t", t, "a 0-based time point")):
+        if value is None and sizes.get(key, 1) > 1:
+            raise InputError(
+                f"{where}: the fields have {sizes[key]} {key} planes; set the dataset's plate.{key} to {what}"
+            )
 
 
 def read_layout(path: str | Path, z: int | str | None = None, t: int | None = None) -> PlateLayout:
@@ -92,8 +107,10 @@ def read_layout(path: str | Path, z: int | str | None = None, t: int | None = No
             raise InputError(f"{path}/{well['path']}: no well metadata listing its fields")
         for image in images:
             inside = f"{well['path']}/{image['path']}"
-            if channels is None:  # one field's names: the sheet check reads every field's
-                channels = channel_names(_group(path, inside), f"{path}/{inside}")
+            if channels is None:  # one field's metadata: the sheet check reads every field's
+                first = _group(path, inside)
+                channels = channel_names(first, f"{path}/{inside}")
+                _check_planes(image_sizes(first, f"{path}/{inside}"), z, t, f"{path}/{inside}")
             planes = {c: f"{path}/{inside}{SEPARATOR}c={c}{extra}" for c in channels}
             fields.append(PlateField(row, column, str(image["path"]), planes))
     return PlateLayout(plate_name(path), channels or [], fields)
