@@ -35,6 +35,7 @@ rule all:
         rules.baselines.input,
         rules.benchmarks.input,
         rules.exploratory.input,
+        rules.explorer.input,
         expand("results/{dataset}/figures/pci_loss.png", dataset=TRAINED),
         rules.fig1c.input,
         rules.suppfig1.input,

@@ -151,7 +151,9 @@ def data_size(name, wildcards, input):
     gather = name == "gather_crops"
     # the benchmarks read their subsample's rows only; the classifiers a smaller one
     bench = ds["benchmarks"]
-    cap = classifier_cap(bench) if name == "classifier_benchmark" else bench["max_cells"]
+    cap = {"classifier_benchmark": classifier_cap(bench), "explorer_page": ds["explorer"]["max_cells"]}.get(
+        name, bench["max_cells"]
+    )
     return job_size(
         input.objects if gather else input,
         SizeHints(
@@ -516,6 +518,12 @@ def go_urls():
             if is_url(value):
                 urls[local_path(value).rsplit("/", 1)[-1]] = value
     return urls
+
+
+def multiloc_input(wildcards):
+    """Fig 5's per-cell scores, where the dataset has them (the explorer's hover shows them)."""
+    d = wildcards.dataset
+    return f"results/{d}/tables/multiloc_scores.tsv" if d in LABELLED and exploratory(d)["multiloc"]["pairs"] else []
 
 
 def has_go(dataset):

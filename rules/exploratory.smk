@@ -115,6 +115,37 @@ rule go_enrichment:
         "../workflow_scripts/go_enrichment.py"
 
 
+# one self-contained HTML page (BokehJS inlined): no server, no network
+rule explorer_page:
+    input:
+        unpack(analysed_inputs),
+        clusters="results/{dataset}/tables/clusters.tsv",
+        multiloc=multiloc_input,
+        store=crop_store_input,
+    output:
+        html=report(
+            "results/{dataset}/explorer.html",
+            caption="../workflow_scripts/report/explorer.rst",
+            category="Explorer",
+            subcategory="{dataset}",
+        ),
+    log:
+        "results/{dataset}/logs/explorer.log",
+    benchmark:
+        "results/{dataset}/benchmarks/explorer.tsv"
+    conda:
+        "../envs/analysis.yaml"
+    resources:
+        **sized("explorer_page"),
+    params:
+        dataset=rule_params("explorer_page"),
+        labelled=lambda wc: wc.dataset in LABELLED,
+        seed=lambda wc: dataset_seed(config, wc.dataset, "explorer"),
+        sample_seed=benchmark_sample_seed,
+    script:
+        "../workflow_scripts/explorer.py"
+
+
 rule multiloc_scores:
     input:
         unpack(analysed_inputs),
@@ -277,6 +308,11 @@ rule suppdata2:
 rule fig6:
     input:
         [f"results/{d}/figures/fig6" for d in DATASETS if has_fig6(d)],
+
+
+rule explorer:
+    input:
+        expand("results/{dataset}/explorer.html", dataset=DATASETS),
 
 
 rule exploratory:

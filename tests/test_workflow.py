@@ -5,6 +5,7 @@ import os
 import re
 import subprocess
 import sys
+from html.parser import HTMLParser
 from pathlib import Path
 
 import numpy as np
@@ -622,6 +623,57 @@ def test_a_feature_table_config_plans_no_crop_training_or_extraction_job(tmp_pat
     proc = snakemake("results/cp/crops.zarr", "-n", "--directory", tmp_path, f"--configfile={config}", check=False)
     assert proc.returncode != 0
     assert "error: results/cp/crops.zarr: not run: the dataset is a feature table" in proc.stderr
+
+
+class _Explorer(HTMLParser):
+    """What the explorer's panel shows in the page's document: its status, the thumbnail, the
+    neighbours listed."""
+
+    def __init__(self):
+        super().__init__()
+        self.status, self.thumbnail, self.neighbours = {}, None, []
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if attrs.get("id") == "explorer-status":
+            self.status = {k[5:]: v for k, v in attrs.items() if k.startswith("data-")}
+        elif tag == "img" and attrs.get("id") == "thumbnail":
+            self.thumbnail = attrs.get("src")
+        elif tag == "li" and "data-protein" in attrs:
+            self.neighbours.append(attrs["data-protein"])
+
+
+@pytest.mark.workflow
+def test_the_explorer_opens_offline_draws_every_point_and_finds_a_proteins_neighbours(demo_run, tmp_path):
+    """Headless Chromium, networking off, opens the page built by `all`: both maps drawn with
+    the cells (the benchmarks' subsample) and proteins expected; a search shows the protein's
+    crop and its nearest proteins, which are those of the analysed layer's profiles."""
+    from browser import render, screenshot
+
+    from pcinpaint.exploratory.clustering import protein_profiles
+    from pcinpaint.exploratory.neighbours import feature_neighbours
+    from pcinpaint.features.reading import FeatureFile
+
+    page = demo_run / "results/sim_yeast/explorer.html"
+    assert page.stat().st_size < 30 * 2**20
+    clusters = read_table(demo_run / "results/sim_yeast/tables/clusters.tsv")
+    features = FeatureFile(demo_run / f"results/sim_yeast/features/{clusters['feature_set'].iloc[0]}.parquet")
+    meta = features.metadata(("store_index", "protein"))
+    profiles, matrix = protein_profiles(meta, features, "protein", 1)
+    near = dict(zip(profiles.index, feature_neighbours(matrix, profiles.index, 10)[0]))
+    query = str(profiles.index[3])
+    shown = _Explorer()
+    shown.feed(render(page, fragment=f"search={query}"))
+    assert shown.status["ready"] == "yes" and int(shown.status["canvases"]) >= 2
+    assert int(shown.status["cells"]) == len(meta)  # the test screen is under explorer.max_cells
+    assert int(shown.status["proteins"]) == len(profiles) and shown.status["search"] == query
+    assert shown.thumbnail.startswith("data:image/webp;base64,") and len(shown.thumbnail) > 200
+    assert shown.neighbours == near[query]
+    png = screenshot(page, tmp_path / "explorer.png", size=(1400, 900), fragment=f"search={query}")
+    import imageio.v3 as iio
+
+    image = iio.imread(png)
+    assert len(np.unique(image.reshape(-1, image.shape[-1]), axis=0)) > 100  # points, colours and crops drawn
 
 
 def test_a_plate_is_planned_from_its_metadata_and_gives_the_crops_of_its_tiffs(tmp_path):

@@ -153,6 +153,10 @@ COSTS: dict[str, Cost] = {
     # 819 MB at 200,000 and 2,000,000 cells (0.28 MB per 1,000), as protein_clustering's happen to
     "localize_like": Cost("values", 300, 0.28, 10, 0.05, mem_unit="rows"),
     "inpainting_figure": Cost("fixed", 1500, 0, 60, 0),
+    # protein profiles summed over every cell (as protein_clustering) and, whatever the screen,
+    # a UMAP and thumbnails of at most explorer.max_cells cells: protein_clustering's costs on a
+    # bigger base (bench_explorer.py)
+    "explorer_page": Cost("values", 800, 0.28, 20, 0.05, mem_unit="rows"),
 }
 
 #: core-seconds per training pair (a + b * width^2), from bench_model.py's pairs/s at width 1

@@ -125,6 +125,12 @@ RULE_KEYS: dict[str, tuple[str, ...]] = {
     "multiloc_scores": (*ANALYSED, "exploratory.multiloc"),
     "single_cell_dendrograms": (*ANALYSED, "exploratory.variable_proteins", "exploratory.n_branches"),
     "exploratory_truth": (*TERMS, "simulate.preset", "exploratory.go", "exploratory.multiloc"),
+    "explorer_page": (
+        "explorer",
+        *ANALYSED,
+        "exploratory.min_cells",
+        *(f"benchmarks.{m}.{k}" for m in ("umap_cells", "umap_proteins") for k in ("n_neighbors", "min_dist")),
+    ),
 }
 
 #: keys passed only while another key holds: flags that drop no cell only label qc/fields.tsv

@@ -104,3 +104,21 @@ def like_examples(table: pd.DataFrame) -> pd.DataFrame:
         near = rows.loc[rows["tree_rank"].notna(), "protein"]
         groups.append(pd.DataFrame({"protein": near, "cluster": f"like {query}"}))
     return pd.concat(groups, ignore_index=True)
+
+
+def feature_neighbours(matrix: np.ndarray, names, k: int) -> tuple[list[list[str]], list[list[float]]]:
+    """Every protein's ``k`` nearest other proteins and their feature distances, nearest first
+    (``nearest_proteins``' feature ranks, for all proteins at once: the explorer's search)."""
+    from sklearn.neighbors import NearestNeighbors
+
+    names = np.asarray(names, dtype=object)
+    k = min(int(k), len(names) - 1)
+    if k < 1:
+        return [[] for _ in names], [[] for _ in names]
+    distances, indices = NearestNeighbors(n_neighbors=k + 1).fit(matrix).kneighbors(matrix)
+    found, dists = [], []
+    for i, (row, dist) in enumerate(zip(indices, distances)):
+        keep = [(j, d) for j, d in zip(row, dist) if j != i][:k]  # self first, or a tie listed after it
+        found.append([str(names[j]) for j, _ in keep])
+        dists.append([float(d) for _, d in keep])
+    return found, dists
