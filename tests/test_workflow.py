@@ -537,8 +537,16 @@ def test_feature_tables_of_the_runs_own_features_give_its_numbers(demo_run, tmp_
         f"results/sim_yeast/tables/{t}.tsv" for t in ("supptable2", "fig2b", "table3", "suppdata2", "fig6_branches")
     ]
     targets += ["results/yeast_means/tables/table3.tsv"]
+    targets += ["results/sim_yeast/explorer.html", "results/yeast_means/explorer.html"]  # pages without crops
     snakemake(*targets, "--directory", tmp_path, f"--configfile={config}")
     got = tmp_path / "results"
+    n_cells = len(read_table(tmp_path / "results/sim_yeast/cells.parquet", columns=["cell_id"]))
+    for name, title in (
+        ("sim_yeast", f"all {n_cells} single cells"),
+        ("yeast_means", f"all {len(means)} single cells"),
+    ):
+        page = (got / name / "explorer.html").read_text()
+        assert title in page and "data:image/webp" not in page and "not run" not in page.split("<script", 1)[0]
 
     def rows(path, column, name):
         frame = read_table(path)
@@ -654,10 +662,10 @@ def test_the_explorer_opens_offline_draws_every_point_and_finds_a_proteins_neigh
     from pcinpaint.exploratory.neighbours import feature_neighbours
     from pcinpaint.features.reading import FeatureFile
 
-    page = demo_run / "results/sim_yeast/explorer.html"
+    page = demo_run / "sim_yeast" / "explorer.html"
     assert page.stat().st_size < 30 * 2**20
-    clusters = read_table(demo_run / "results/sim_yeast/tables/clusters.tsv")
-    features = FeatureFile(demo_run / f"results/sim_yeast/features/{clusters['feature_set'].iloc[0]}.parquet")
+    clusters = read_table(demo_run / "sim_yeast" / "tables" / "clusters.tsv")
+    features = FeatureFile(demo_run / "sim_yeast" / "features" / f"{clusters['feature_set'].iloc[0]}.parquet")
     meta = features.metadata(("store_index", "protein"))
     profiles, matrix = protein_profiles(meta, features, "protein", 1)
     near = dict(zip(profiles.index, feature_neighbours(matrix, profiles.index, 10)[0]))

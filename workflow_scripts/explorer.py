@@ -7,11 +7,12 @@ from pcinpaint.benchmarks.comparisons import dataset_labels
 from pcinpaint.exploratory.analysed import load_analysed
 from pcinpaint.exploratory.explorer import MapSettings, explorer_data
 from pcinpaint.figures.explorer import page, thumbnails
+from pcinpaint.figures.notrun import outputs_not_run, reason
 from pcinpaint.io import atomic_path, read_table
 from pcinpaint.rule_keys import dataset_params
 from pcinpaint.runlog import rule_log
 
-with rule_log(snakemake.log[0]) as log:
+with rule_log(snakemake.log[0]) as log, outputs_not_run(snakemake.output, snakemake.wildcards.dataset):
     inp, out, params = snakemake.input, snakemake.output, snakemake.params
     ds = dataset_params(snakemake)
     bench, ex = ds["benchmarks"], ds["explorer"]
@@ -31,7 +32,11 @@ with rule_log(snakemake.log[0]) as log:
         sample_seed=params.sample_seed,
         seed=params.seed,
     )
-    data = explorer_data(loaded, labels, read_table(inp.clusters), inp.get("multiloc"), settings)
+    clusters = read_table(inp.clusters)
+    if reason(clusters) is not None:  # Fig 4 not run: the points are not coloured by cluster
+        log.warning("no clusters: %s", reason(clusters))
+        clusters = pd.DataFrame({"protein": [], "cluster": []})
+    data = explorer_data(loaded, labels, clusters, inp.get("multiloc"), settings)
     roles = [c["role"] for c in ds["channels"]]
     size = ex["thumbnail_size"]
     store = inp.get("store")

@@ -36,6 +36,8 @@ def test_each_output_is_written_as_not_run_by_its_suffix(tmp_path):
     assert paths[2].read_bytes().startswith(b"\x89PNG") and paths[2].stat().st_size > 1000
     assert paths[3].read_bytes().startswith(b"%PDF-")
     assert (paths[4] / "not_run.png").read_bytes().startswith(b"\x89PNG")
+    write_outputs([tmp_path / "explorer.html"], "2 <proteins>", title="sim")
+    assert "<p>sim: not run: 2 &lt;proteins&gt;</p>" in (tmp_path / "explorer.html").read_text()
 
 
 def test_a_rule_body_raising_not_run_writes_its_outputs_and_logs_why(tmp_path, caplog):

@@ -5,13 +5,14 @@ embedded; the default target should still finish and say so. A rule script raise
 ``errors.NotRun`` with the reason, inside ``with rule_log(...) as log, outputs_not_run(snakemake.output):``;
 ``outputs_not_run`` then writes every output as "not run":
 tables as one row of one column ``not_run`` holding the reason, figures as a panel stating it,
-folders holding such a panel. Rules that read a not-run table pass the reason on (``check``),
-so table3 says that the clustering it needs was not run, and why.
+pages as one line stating it, folders holding such a panel. Rules that read a not-run table
+pass the reason on (``check``), so table3 says that the clustering it needs was not run, and why.
 """
 
 from __future__ import annotations
 
 import contextlib
+import html
 import logging
 from pathlib import Path
 
@@ -19,11 +20,12 @@ import pandas as pd
 
 from pcinpaint.errors import NotRun
 from pcinpaint.figures.common import not_run_figure, save_figure
-from pcinpaint.io import write_table
+from pcinpaint.io import atomic_path, write_table
 
 COLUMN = "not_run"
 TABLE_SUFFIXES = (".tsv", ".csv", ".parquet")
 FIGURE_SUFFIXES = (".png", ".pdf", ".svg")
+PAGE_SUFFIXES = (".html",)
 
 
 def reason(table: pd.DataFrame) -> str | None:
@@ -42,12 +44,16 @@ def check(table: pd.DataFrame, what: str) -> pd.DataFrame:
 
 
 def write_outputs(paths, why: str, title: str = "") -> None:
-    """Every output path as "not run" with ``why`` (by suffix: table, figure; no suffix: folder)."""
+    """Every output path as "not run" with ``why`` (by suffix: table, figure, page; no suffix: folder)."""
     for path in map(Path, paths):
         if path.suffix in TABLE_SUFFIXES:
             write_table(pd.DataFrame({COLUMN: [why]}), path)
         elif path.suffix in FIGURE_SUFFIXES:
             save_figure(not_run_figure(why, title), path)
+        elif path.suffix in PAGE_SUFFIXES:
+            with atomic_path(path) as tmp:
+                text = html.escape(f"{title}: not run: {why}" if title else f"not run: {why}")
+                tmp.write_text(f"<!DOCTYPE html>\n<html><body><p>{text}</p></body></html>\n", encoding="utf-8")
         else:
             path.mkdir(parents=True, exist_ok=True)
             save_figure(not_run_figure(why, title), path / "not_run.png")
