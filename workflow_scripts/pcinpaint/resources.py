@@ -156,7 +156,7 @@ COSTS: dict[str, Cost] = {
     # protein profiles summed over every cell (as protein_clustering) and, whatever the screen,
     # a UMAP and thumbnails of at most explorer.max_cells cells: protein_clustering's costs on a
     # bigger base (bench_explorer.py)
-    "explorer_page": Cost("values", 800, 0.28, 20, 0.05, mem_unit="rows"),
+    "explorer_page": Cost("values", 900, 0.28, 20, 0.05, mem_unit="rows"),
 }
 
 #: core-seconds per training pair (a + b * width^2), from bench_model.py's pairs/s at width 1
