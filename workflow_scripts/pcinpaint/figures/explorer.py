@@ -99,6 +99,8 @@ def _source_frame(table: pd.DataFrame, thumbs: list[str] | None, options: list[s
     return data, legends
 
 
+#: the cell fields the hover shows
+TOOLTIP_FIELDS = ("protein", "image_id", "label", "cluster", "multiloc")
 CELL_TOOLTIP = """
 <div style="max-width:260px">
   <img src="@thumb" width="{size}" height="{size}" style="float:left;margin:0 6px 4px 0;image-rendering:pixelated">
@@ -162,7 +164,9 @@ def page(
     from bokeh.resources import INLINE
 
     options = [c for c in COLOUR_BY if c in data.cells.columns and data.cells[c].notna().any()]
-    cell_data, legends = _source_frame(data.cells, cell_thumbs, options)
+    # every field a tooltip names, blank where the data has none (Bokeh would show "???")
+    cell_table = data.cells.reindex(columns=[*data.cells.columns, *(f for f in TOOLTIP_FIELDS if f not in data.cells)])
+    cell_data, legends = _source_frame(cell_table, cell_thumbs, options)
     protein_data, protein_legends = _source_frame(data.proteins, protein_thumbs, options)
     cells = ColumnDataSource(cell_data, name="cells")
     proteins = ColumnDataSource(protein_data, name="proteins")
