@@ -1,6 +1,7 @@
 """The workflow as users run it: lint, dry run, the test config through `crops`, bad inputs, envs."""
 
 import ast
+import io
 import os
 import re
 import subprocess
@@ -677,6 +678,11 @@ def test_the_explorer_opens_offline_draws_every_point_and_finds_a_proteins_neigh
     assert int(shown.status["proteins"]) == len(profiles) and shown.status["search"] == query
     assert shown.thumbnail.startswith("data:image/webp;base64,") and len(shown.thumbnail) > 200
     assert shown.neighbours == near[query]
+    # the search selects the protein and its neighbours on both maps: listed, and what Export CSV saves
+    csv = pd.read_csv(io.StringIO(shown.status["csv"]))
+    assert list(csv.columns) == ["protein", "n_selected", "label", "cluster"]
+    assert set(csv["protein"]) == {query, *near[query]} and int(shown.status["selected"]) == len(csv)
+    assert csv["n_selected"].sum() == meta["protein"].isin(csv["protein"]).sum()  # all their cells
     png = screenshot(page, tmp_path / "explorer.png", size=(1400, 900), fragment=f"search={query}")
     import imageio.v3 as iio
 

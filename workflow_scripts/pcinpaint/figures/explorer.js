@@ -47,13 +47,17 @@
       selectedRows.map((r) => "<tr>" + r.map((v) => `<td>${esc(v)}</td>`).join("") + "</tr>").join("") + "</table>" : "";
     $("export").disabled = !selectedRows.length;
     $("explorer-status").dataset.selected = selectedRows.length;
+    $("explorer-status").dataset.csv = csvText();  // what Export CSV saves, readable in the document
   };
 
-  function exportCsv() {
+  function csvText() {
     const quote = (v) => /[",\n]/.test(String(v)) ? `"${String(v).replace(/"/g, '""')}"` : String(v);
-    const text = ["protein,n_selected,label,cluster", ...selectedRows.map((r) => r.map(quote).join(","))].join("\n") + "\n";
+    return ["protein,n_selected,label,cluster", ...selectedRows.map((r) => r.map(quote).join(","))].join("\n") + "\n";
+  }
+
+  function exportCsv() {
     const a = document.createElement("a");
-    a.href = URL.createObjectURL(new Blob([text], {type: "text/csv"}));
+    a.href = URL.createObjectURL(new Blob([csvText()], {type: "text/csv"}));
     a.download = `${SETTINGS.title.replace(/[^A-Za-z0-9_.-]+/g, "_")}_selection.csv`;
     document.body.appendChild(a); a.click(); a.remove();
   }
