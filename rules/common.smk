@@ -1,4 +1,5 @@
 # Config validation, dataset lists and input functions shared by every stage.
+import functools
 import os
 import re
 import sys
@@ -34,7 +35,7 @@ from pcinpaint.errors import ConfigError, InputError  # noqa: E402
 from pcinpaint.exploratory.go_files import is_url, local_path  # noqa: E402
 from pcinpaint.inputs.hpa import protein_list  # noqa: E402
 from pcinpaint.inputs.labelled_hdf5 import check_expected, class_counts  # noqa: E402
-from pcinpaint.inputs.plate import planned_fields  # noqa: E402
+from pcinpaint.inputs.plate import plate_sheet  # noqa: E402
 from pcinpaint.features.manifest import (  # noqa: E402
     VGG16_LAYERS,
     VGG16_STRATEGIES,
@@ -113,10 +114,11 @@ def segment_chunks(wildcards):
     return [f"{i}-of-{n}" for i in range(1, n + 1)]
 
 
+@functools.cache
 def plate_fields(dataset):
     """The fields a plate dataset segments, from its metadata and plate map (read once per parse)."""
     ds = config["datasets"][dataset]
-    return planned_fields(ds["plate"], [c["name"] for c in ds["channels"]])
+    return len(plate_sheet(ds["plate"], [c["name"] for c in ds["channels"]])[0])
 
 
 if workflow.is_main_process:  # a plate that cannot be listed stops the run here, in one line

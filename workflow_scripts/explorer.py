@@ -1,6 +1,7 @@
 """Rule explorer: the dataset's interactive explorer page (maps of the analysed layer, crops on
 hover, protein search with its nearest proteins, selections exported as CSV), one HTML file."""
 
+import numpy as np
 import pandas as pd
 
 from pcinpaint.benchmarks.comparisons import dataset_labels
@@ -40,8 +41,12 @@ with rule_log(snakemake.log[0]) as log, outputs_not_run(snakemake.output, snakem
     roles = [c["role"] for c in ds["channels"]]
     size = ex["thumbnail_size"]
     store = inp.get("store")
-    cell_thumbs = thumbnails(store, data.cells["store_index"], roles, size) if store else None
-    protein_thumbs = thumbnails(store, data.proteins["store_index"], roles, size) if store else None
+    cell_thumbs = protein_thumbs = None
+    if store:  # each crop once: most proteins show one of the drawn cells
+        wanted = np.union1d(data.cells["store_index"], data.proteins["store_index"].astype("int64"))
+        by_index = dict(zip(wanted.tolist(), thumbnails(store, wanted, roles, size)))
+        cell_thumbs = [by_index[i] for i in data.cells["store_index"].tolist()]
+        protein_thumbs = [by_index[i] for i in data.proteins["store_index"].astype("int64").tolist()]
     title = f"{snakemake.wildcards.dataset}: {data.feature_set}"
     with atomic_path(out.html) as tmp:
         tmp.write_text(page(data, title, cell_thumbs, protein_thumbs, size), encoding="utf-8")

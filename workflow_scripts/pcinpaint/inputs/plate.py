@@ -13,7 +13,6 @@ well no plate has is an error.
 
 from __future__ import annotations
 
-import functools
 import re
 from pathlib import Path
 
@@ -159,17 +158,3 @@ def plate_sheet(plate: dict, channels: list[str]) -> tuple[pd.DataFrame, dict]:
     sheet = pd.DataFrame(rows, columns=["image_id", "field_id", "protein", *MAP_OPTIONAL, *channels])
     sheet = sheet.dropna(axis=1, how="all")
     return sheet, {"plates": len(layouts), "wells": len(seen), "fields": len(sheet), "unmapped_wells": len(unmapped)}
-
-
-@functools.lru_cache(maxsize=8)
-def _planned(plate_key: str, channels: tuple[str, ...]) -> int:
-    import json
-
-    return len(plate_sheet(json.loads(plate_key), list(channels))[0])
-
-
-def planned_fields(plate: dict, channels: list[str]) -> int:
-    """The fields a plate dataset segments, from metadata alone (planning: once per parse)."""
-    import json
-
-    return _planned(json.dumps(plate, sort_keys=True), tuple(channels))
