@@ -481,3 +481,54 @@ def test_a_feature_tables_path_is_checked_and_its_image_targets_are_named(tmp_pa
     assert len(refused) == 2 and refused[1].startswith(
         "results/profiles/tables/table1.tsv: not run: the dataset is a per-protein"
     )
+
+
+#: the segmentation lengths in pixels: scale fixed reads them, scale auto refuses them
+PIXEL_LENGTHS = ("smoothing_sigma", "min_area", "watershed_min_distance", "distance_sigma", "background_radius")
+
+
+def _segmentation(**block) -> dict:
+    config = copy.deepcopy(MINIMAL)
+    config["datasets"]["screen"]["segmentation"].update(block)
+    return config
+
+
+def test_scale_fixed_fills_pixels_and_auto_fills_diameters():
+    import jsonschema
+
+    fixed = validate_config(_segmentation())
+    auto = validate_config(_segmentation(scale="auto", relative={"min_area": 0.2}))
+    seg, rel = fixed["datasets"]["screen"]["segmentation"], auto["datasets"]["screen"]["segmentation"]
+    assert seg["scale"] == "fixed" and seg["min_area"] == 400 and "relative" not in seg
+    assert rel["scale"] == "auto" and not set(PIXEL_LENGTHS) & set(rel)
+    assert rel["relative"] == {
+        "smoothing_sigma": 0.01,
+        "min_area": 0.2,
+        "watershed_min_distance": 0.3,
+        "distance_sigma": 0.1,
+        "background_radius": 1.2,
+    }
+    assert "relative" in validate_config(_segmentation(scale="auto"))["datasets"]["screen"]["segmentation"]
+    for checked in (fixed, auto):  # the workflow validates the filled config once more, as Snakemake does
+        jsonschema.validate(checked, load_schema())
+    # a config written before scale existed gives the rules the params it gave them then
+    assert "scale" not in canonical(seg, "segmentation") and canonical(rel)["scale"] == "auto"
+
+
+@pytest.mark.parametrize("key", PIXEL_LENGTHS)
+def test_scale_auto_refuses_a_length_in_pixels(key):
+    with pytest.raises(ConfigError, match=rf"datasets\.screen\.segmentation\.{key}: 3 is in pixels.*under relative"):
+        validate_config(_segmentation(scale="auto", **{key: 3}))
+
+
+@pytest.mark.parametrize("scale", [None, "fixed"])
+def test_scale_fixed_refuses_lengths_in_diameters(scale):
+    block = {"relative": {"min_area": 0.2}} | ({"scale": scale} if scale else {})
+    with pytest.raises(ConfigError, match=r"segmentation\.relative: holds lengths in object diameters.*scale to auto"):
+        validate_config(_segmentation(**block))
+
+
+@pytest.mark.parametrize("method", ["cellpose", "provided"])
+def test_scale_auto_is_for_the_thresholding_methods(method):
+    with pytest.raises(ConfigError, match=rf"segmentation\.method: '{method}' takes no scale auto"):
+        validate_config(_segmentation(method=method, scale="auto"))

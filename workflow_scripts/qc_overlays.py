@@ -20,7 +20,7 @@ with rule_log(snakemake.log[0]):
     for index in sheet.index[picks]:
         field = read_field(sheet, index, cfg.channels, cfg.nonfinite)
         mask = read_mask(sheet, index) if cfg.segmentation["method"] == "provided" else None
-        seg_field, labels, measures = measure_and_segment(field, cfg, mask)
+        seg_field, labels, measures, _ = measure_and_segment(field, cfg, mask)
         _, objects = crop(seg_field, labels, cfg)
         measured.append(measures)
         factor = int(cfg.segmentation["downsample"])

@@ -5,7 +5,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pcinpaint.crops.segment import METHODS, SegmentationSettings, background_level, segment_field
+from pcinpaint.crops.segment import (
+    LENGTHS,
+    METHODS,
+    RelativeLengths,
+    SegmentationSettings,
+    background_level,
+    segment_field,
+)
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 
@@ -268,6 +275,20 @@ def test_nuclei_watershed_finds_nothing_in_an_empty_field(noise):
     rng = np.random.default_rng(1)
     field = rng.normal(300, 20, (512, 512)) if noise == "gaussian" else rng.poisson(100, (512, 512))
     assert segment_field(field.astype(np.float32), SegmentationSettings("nuclei_watershed")).max() == 0
+
+
+def test_relative_lengths_are_pixels_in_proportion_to_the_diameter():
+    relative = RelativeLengths(
+        smoothing_sigma=0.01, min_area=0.12, watershed_min_distance=0.3, distance_sigma=0.1, background_radius=1.2
+    )
+    base = SegmentationSettings("nuclei_watershed", clear_border=True, min_contrast=3.0)
+    at_40, at_80 = relative.at(40.0, base), relative.at(80.0, base)
+    assert (at_40.smoothing_sigma, at_40.watershed_min_distance, at_40.distance_sigma) == pytest.approx((0.4, 12, 4.0))
+    assert at_40.min_area == round(0.12 * np.pi * 40**2 / 4) and at_40.background_radius == pytest.approx(48)
+    assert at_80.min_area == pytest.approx(4 * at_40.min_area, abs=2) and at_80.watershed_min_distance == 24
+    assert (at_40.method, at_40.clear_border, at_40.min_contrast) == ("nuclei_watershed", True, 3.0)
+    assert relative.at(1.0, base).watershed_min_distance == 1  # never below one pixel
+    assert set(LENGTHS) == {"nuclei_otsu", "nuclei_watershed", "cells_watershed"} <= set(METHODS)
 
 
 def test_non_2d_channel_raises():

@@ -73,8 +73,11 @@ def _key(error: jsonschema.ValidationError) -> str:
 
 def _violation(error: jsonschema.ValidationError) -> str:
     message = one_line(error.message, None)
-    if error.validator == "pattern" and "errorMessage" in error.schema:  # a name that becomes a path
-        message = f"{str(error.instance)!r} {error.schema['errorMessage']}"
+    if error.validator in ("pattern", "not", "enum") and "errorMessage" in error.schema:  # the schema's words
+        # a name that becomes a path, a key one setting refuses: the value, then why it is refused
+        message = f"{error.instance!r} {error.schema['errorMessage']}"
+        if isinstance(error.instance, dict):
+            message = one_line(error.schema["errorMessage"], None)
     if len(message) > 200:
         message = message[:197] + "..."
     return f"{_key(error)}: {message}"
@@ -438,6 +441,7 @@ def _check_dataset(name: str, ds: dict, where: str, datasets: dict, published: d
 #: reruns nothing after an upgrade. (parent key, key) -> value; parent None: the top level
 QUIET_DEFAULTS = {
     (None, "nonfinite"): "error",
+    ("segmentation", "scale"): "fixed",
     ("hpa", "max_failures"): 0,
     ("yeast_screen", "masks"): None,
     ("umap_proteins", "feature_set"): None,

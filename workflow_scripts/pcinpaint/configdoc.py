@@ -79,6 +79,19 @@ def _default(node: dict) -> str:
     return f"`{json.dumps(node['default'])}`"
 
 
+def _otherwise_defaults(node: dict) -> dict[str, str]:
+    """Defaults an object fills only when its ``if`` (one key's ``const``) does not hold, as
+    "`2.0` unless scale is auto": the keys one setting reads and the other refuses."""
+    condition = node.get("if", {}).get("properties", {})
+    if len(condition) != 1 or "const" not in next(iter(condition.values())):
+        return {}
+    key, value = next(iter(condition.items()))
+    branch = node.get("else", {}).get("properties", {})
+    return {
+        name: f"{_default(sub)} unless {key} is {value['const']}" for name, sub in branch.items() if "default" in sub
+    }
+
+
 def _section(path: str, node: dict, defs: dict, out: list[str]) -> None:
     """A table of an object's keys, then a section for each key that is itself an object."""
     node = _resolve(node, defs)
@@ -86,6 +99,7 @@ def _section(path: str, node: dict, defs: dict, out: list[str]) -> None:
     if node.get("description"):
         out += [_cell(node["description"]), ""]
     required = set(node.get("required", ()))
+    otherwise = _otherwise_defaults(node)
     out += ["| key | type | default | description |", "|---|---|---|---|"]
     nested = []
     for key, child in node.get("properties", {}).items():
@@ -96,7 +110,8 @@ def _section(path: str, node: dict, defs: dict, out: list[str]) -> None:
             desc = f"{desc} ({limits})" if desc else limits
         if key in required:
             desc = f"**required.** {desc}"
-        out.append(f"| `{key}` | {_cell(_type(child, defs))} | {_default(child)} | {_cell(desc)} |")
+        default = _default(child) or otherwise.get(key, "")
+        out.append(f"| `{key}` | {_cell(_type(child, defs))} | {default} | {_cell(desc)} |")
         sub = f"{path}.{key}" if path else key
         if "properties" in resolved:
             nested.append((sub, resolved))

@@ -20,13 +20,18 @@ first turned into a label image.  These strategies cover the paper's data and re
 
 All methods return an int32 label image with 0 = background and objects
 numbered 1..n without gaps, and are deterministic.
+
+The thresholding methods' lengths (smoothing, ``min_area``, watershed distances, background
+radius) are pixels, right for one magnification. ``RelativeLengths`` gives them in units of a
+field's typical object diameter instead (``segmentation.scale: auto``; the diameter is measured by
+``crops.scale.field_diameter``), so one setting holds at every magnification.
 """
 
 from __future__ import annotations
 
 import functools
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy import ndimage as ndi
@@ -113,7 +118,7 @@ def _continued(image: np.ndarray, pad: int) -> np.ndarray:
     return np.pad(image, pad, mode="reflect", reflect_type="odd")
 
 
-def _foreground(
+def foreground(
     channel: np.ndarray,
     smoothing_sigma: float,
     min_area: int,
@@ -221,6 +226,47 @@ class SegmentationSettings:
     cellpose_diameter: float | None = None
 
 
+#: the length settings each thresholding method reads: with ``scale: auto`` they are set per field
+#: from its objects' diameter (``RelativeLengths``)
+LENGTHS = {
+    "nuclei_otsu": ("smoothing_sigma", "min_area"),
+    "nuclei_watershed": (
+        "smoothing_sigma",
+        "min_area",
+        "watershed_min_distance",
+        "distance_sigma",
+        "background_radius",
+    ),
+    "cells_watershed": ("smoothing_sigma", "min_area", "watershed_min_distance"),
+}
+
+
+@dataclass(frozen=True)
+class RelativeLengths:
+    """The length settings of ``scale: auto`` in units of a field's typical object diameter D
+    (``crops.scale.field_diameter``): ``min_area`` as a fraction of that object's area, pi D^2 / 4,
+    the others in diameters. Pixel settings fit one magnification; these fit every one, since
+    an image at half the magnification has half the D and so half of every length."""
+
+    smoothing_sigma: float
+    min_area: float
+    watershed_min_distance: float
+    distance_sigma: float
+    background_radius: float
+
+    def at(self, diameter: float, settings: SegmentationSettings) -> SegmentationSettings:
+        """``settings`` with its lengths in the pixels of a field whose objects are ``diameter`` px across."""
+        d = float(diameter)
+        return replace(
+            settings,
+            smoothing_sigma=self.smoothing_sigma * d,
+            min_area=max(0, int(round(self.min_area * np.pi * d * d / 4))),
+            watershed_min_distance=max(1, int(round(self.watershed_min_distance * d))),
+            distance_sigma=self.distance_sigma * d,
+            background_radius=self.background_radius * d,
+        )
+
+
 def segment_field(channel: np.ndarray, settings: SegmentationSettings, mask: np.ndarray | None = None) -> np.ndarray:
     """Return an int32 label image (0 = background, objects 1..n, sequential) of the same shape as `channel`.
 
@@ -234,9 +280,9 @@ def segment_field(channel: np.ndarray, settings: SegmentationSettings, mask: np.
     if s.method == "cellpose":
         return _finish(cellpose_labels(channel, s.cellpose_model, s.cellpose_diameter), s.min_area, s.clear_border)
     if s.method == "nuclei_watershed":
-        fg = _foreground(channel, s.smoothing_sigma, s.min_area, s.min_contrast, True, s.background_radius)
+        fg = foreground(channel, s.smoothing_sigma, s.min_area, s.min_contrast, True, s.background_radius)
         return _finish(_split_touching(fg, s.watershed_min_distance, s.distance_sigma), s.min_area, s.clear_border)
-    fg = _foreground(channel, s.smoothing_sigma, s.min_area, s.min_contrast)
+    fg = foreground(channel, s.smoothing_sigma, s.min_area, s.min_contrast)
     if s.method == "nuclei_otsu":
         labels = measure.label(fg)
     else:  # cells_watershed

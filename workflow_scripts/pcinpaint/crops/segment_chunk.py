@@ -20,8 +20,8 @@ from pcinpaint.config import DatasetConfig
 from pcinpaint.crops.cropping import CropSettings, crop_cells
 from pcinpaint.crops.preprocess import preprocess_crops
 from pcinpaint.crops.qc import MEASURES, protein_measures, structure_measures
-from pcinpaint.crops.scale import cell_diameter, scaled_crop_size
-from pcinpaint.crops.segment import SegmentationSettings, block_mean, segment_field
+from pcinpaint.crops.scale import cell_diameter, field_diameter, scaled_crop_size
+from pcinpaint.crops.segment import LENGTHS, RelativeLengths, SegmentationSettings, block_mean, segment_field
 from pcinpaint.crops.store import to_uint8
 from pcinpaint.errors import InputError
 from pcinpaint.inputs.files import read_image
@@ -31,8 +31,22 @@ from pcinpaint.io import atomic_path, read_table, write_table
 #: sample-sheet columns copied to every cell (the optional ones only when some field has them)
 OPTIONAL_META = tuple(c for c in SHEET_OPTIONAL if c != "mask")
 SHEET_META = (*SHEET_REQUIRED, *OPTIONAL_META)
-#: segmentation keys set in ``SegmentationSettings`` only when the config block has them
-OPTIONAL_SEGMENTATION = ("distance_sigma", "background_radius", "cellpose_model", "cellpose_diameter")
+#: segmentation keys set in ``SegmentationSettings`` only when the config block has them (the lengths
+#: in pixels are absent with ``scale: auto``; the others from blocks written before they existed)
+OPTIONAL_SEGMENTATION = (
+    "smoothing_sigma",
+    "min_area",
+    "watershed_min_distance",
+    "distance_sigma",
+    "background_radius",
+    "cellpose_model",
+    "cellpose_diameter",
+)
+#: what a chunk records per field: non-finite pixels read as 0, the image's cell diameter and crop size
+#: (crops.crop_diameters), the quality measures
+FIELD_COLUMNS = ["field_id", "n_nonfinite", "cell_diameter", "crop_size", *MEASURES]
+#: the per-field record of ``scale: auto``: the diameter measured (px at the segmentation's scale)
+DIAMETER_COLUMN = "segmentation_diameter"
 
 
 def chunk_rows(sheet: pd.DataFrame, n_chunks: int, chunk: int) -> pd.DataFrame:
@@ -56,7 +70,7 @@ def segment_and_crop(field: np.ndarray, cfg: DatasetConfig, mask: np.ndarray | N
     (px at the segmentation's scale, fractional) overrides the config's: crops scaled to the
     cells, sampled at sub-pixel positions.
     """
-    field, labels = segment(field, cfg, mask)
+    field, labels, _ = segment(field, cfg, mask)
     crops, objects = crop(field, labels, cfg, crop_size)
     return labels, crops, objects
 
@@ -66,33 +80,90 @@ def segmentation_settings(cfg: DatasetConfig) -> SegmentationSettings:
     seg = cfg.segmentation
     return SegmentationSettings(
         seg["method"],
-        smoothing_sigma=seg["smoothing_sigma"],
-        min_area=seg["min_area"],
         clear_border=seg["clear_border"],
-        watershed_min_distance=seg["watershed_min_distance"],
         min_contrast=seg["min_contrast"],
-        # keys a block may lack (written before they existed): the settings' defaults apply
+        # keys a block may lack: the settings' defaults apply
         **{key: seg[key] for key in OPTIONAL_SEGMENTATION if key in seg},
     )
 
 
+def relative_lengths(cfg: DatasetConfig) -> RelativeLengths | None:
+    """The dataset's lengths in object diameters with ``segmentation.scale: auto``, else None."""
+    seg = cfg.segmentation
+    return RelativeLengths(**seg["relative"]) if seg.get("scale") == "auto" else None
+
+
+def segment_channel(
+    channel: np.ndarray,
+    settings: SegmentationSettings,
+    relative: RelativeLengths | None = None,
+    mask: np.ndarray | None = None,
+) -> tuple[np.ndarray, dict[str, float]]:
+    """(label image, the scale it was segmented at) of one segmentation channel. With
+    ``relative`` lengths the field's object diameter is measured first (``field_diameter``) and
+    its lengths are those diameters in pixels; the record is that diameter and those lengths
+    (``segmentation_<setting>``, the ones the method reads). A field in which no object stands out
+    (the ``min_contrast`` test) has no diameter and no objects. Without: ``settings`` as they are,
+    and an empty record."""
+    if relative is None:
+        return segment_field(channel, settings, mask=mask), {}
+    diameter = field_diameter(channel, settings.min_contrast)
+    if np.isfinite(diameter):
+        settings = relative.at(diameter, settings)
+        labels = segment_field(channel, settings, mask=mask)
+    else:
+        labels = np.zeros(np.shape(channel), np.int32)
+    lengths = {
+        f"segmentation_{key}": getattr(settings, key) if np.isfinite(diameter) else np.nan
+        for key in LENGTHS[settings.method]
+    }
+    return labels, {DIAMETER_COLUMN: diameter, **lengths}
+
+
+def scale_lines(fields: pd.DataFrame) -> list[str]:
+    """The segmentation log's account of ``scale: auto`` (none with fixed): per field, the diameter
+    measured and the lengths in pixels it gave, then the diameters' range and the fields without one."""
+    if DIAMETER_COLUMN not in fields.columns:
+        return []
+    lengths = [c for c in fields.columns if c.startswith("segmentation_") and c != DIAMETER_COLUMN]
+    lines = []
+    for row in fields.itertuples(index=False):
+        d = getattr(row, DIAMETER_COLUMN)
+        if not np.isfinite(d):
+            lines.append(f"field {row.field_id}: no object stands out (min_contrast): no diameter, no objects")
+            continue
+        said = ", ".join(f"{c.removeprefix('segmentation_')} {getattr(row, c):.4g}" for c in lengths)
+        lines.append(f"field {row.field_id}: diameter {d:.1f} px, so {said}")
+    measured = fields[DIAMETER_COLUMN].dropna()
+    if len(measured):
+        lines.append(
+            f"scale auto: diameters {measured.min():.1f}-{measured.max():.1f} px (median {measured.median():.1f}) "
+            f"over {len(measured)} of {len(fields)} fields"
+        )
+    return lines
+
+
 def segment(field: np.ndarray, cfg: DatasetConfig, mask: np.ndarray | None = None):
-    """(field at the segmentation's scale, label image): ``downsample`` applied to both."""
+    """(field at the segmentation's scale, label image, the scale record of ``segment_channel``):
+    ``downsample`` applied to the field and the mask."""
     factor = int(cfg.segmentation.get("downsample", 1))
     if factor > 1:
         field = block_mean(field, factor).astype(np.float32)
         if mask is not None:
             mask = mask[::factor, ::factor]
-    labels = segment_field(field[cfg.segmentation_channel], segmentation_settings(cfg), mask=mask)
-    return field, labels
+    labels, scale = segment_channel(
+        field[cfg.segmentation_channel], segmentation_settings(cfg), relative_lengths(cfg), mask
+    )
+    return field, labels, scale
 
 
 def measure_and_segment(field: np.ndarray, cfg: DatasetConfig, mask: np.ndarray | None = None):
-    """``segment``'s (field, labels) and the field's quality measures (``crops.qc.MEASURES``):
-    the protein channels' at full resolution, the segmented channel's at the segmentation's."""
+    """``segment``'s (field, labels), the field's quality measures (``crops.qc.MEASURES``: the
+    protein channels' at full resolution, the segmented channel's at the segmentation's) and
+    ``segment``'s scale record."""
     measures = protein_measures(field, cfg.protein)
-    field, labels = segment(field, cfg, mask)
-    return field, labels, measures | structure_measures(field[cfg.segmentation_channel], labels)
+    field, labels, scale = segment(field, cfg, mask)
+    return field, labels, measures | structure_measures(field[cfg.segmentation_channel], labels), scale
 
 
 def crop(field: np.ndarray, labels: np.ndarray, cfg: DatasetConfig, crop_size=None):
@@ -126,7 +197,7 @@ def crop(field: np.ndarray, labels: np.ndarray, cfg: DatasetConfig, crop_size=No
 class ChunkResult:
     crops: np.ndarray  # uint8 (n_kept, C, S, S)
     objects: pd.DataFrame  # every detected object, sheet metadata columns included
-    fields: pd.DataFrame  # per field: field_id, n_nonfinite (pixels read as 0), cell_diameter, crop_size, MEASURES
+    fields: pd.DataFrame  # per field: FIELD_COLUMNS, then segment_channel's scale record (scale: auto)
 
 
 def process_chunk(
@@ -158,7 +229,7 @@ def process_chunk(
             else float("nan")
         )
         crop_size = scaled_crop_size(diameter, diameters, cfg.crops["crop_size"]) if diameters else None
-        for index, n_nonfinite, field, labels, measures in segmented:
+        for index, n_nonfinite, field, labels, measures, scale in segmented:
             crops, objects = crop(field, labels, cfg, crop_size)
             row = sheet.loc[index]
             for col in SHEET_META:
@@ -168,11 +239,12 @@ def process_chunk(
             tables.append(objects)
             crops_out.append(to_uint8(crops))
             side = crop_size or cfg.crops["crop_size"]
-            per_field.append((str(row["field_id"]), n_nonfinite, diameter, side, *(measures[m] for m in MEASURES)))
+            recorded = dict(field_id=str(row["field_id"]), n_nonfinite=n_nonfinite, cell_diameter=diameter)
+            per_field.append(recorded | dict(crop_size=side) | {m: measures[m] for m in MEASURES} | scale)
             bar.update(1)
     bar.close()
     objects = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
-    fields = pd.DataFrame(per_field, columns=["field_id", "n_nonfinite", "cell_diameter", "crop_size", *MEASURES])
+    fields = pd.DataFrame(per_field) if per_field else pd.DataFrame(columns=FIELD_COLUMNS)
     return ChunkResult(
         np.concatenate(crops_out), objects, fields.astype({"n_nonfinite": "int64", "crop_size": "float64"})
     )

@@ -10,8 +10,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from pcinpaint.crops.qc import MEASURES
-
 #: drop reason given at gather time to cells of images below min_cells
 BELOW_MIN_CELLS = "image_below_min_cells"
 #: drop reason given at gather time to cells of fields with a flag in qc.drop_flagged
@@ -23,7 +21,8 @@ DROP_REASONS = ("area_fraction_low", "area_fraction_high", "leaves_field", BELOW
 def field_qc(objects: pd.DataFrame, sheet: pd.DataFrame, per_field: pd.DataFrame | None = None) -> pd.DataFrame:
     """Per field: detected objects, stored cells, the count of every drop reason and what the
     segmentation jobs recorded per field (``ChunkResult.fields``: non-finite pixels read as 0,
-    the image's cell diameter and crop size, the quality measures)."""
+    the image's cell diameter and crop size, the quality measures; with ``scale: auto`` the
+    field's object diameter and the lengths in pixels it was segmented with)."""
     base = sheet[["field_id", "image_id", "protein"]].copy()
     stored_padded = objects.assign(stored_padded=objects["padded"] & objects["kept"])
     counts = stored_padded.groupby("field_id").agg(
@@ -36,9 +35,8 @@ def field_qc(objects: pd.DataFrame, sheet: pd.DataFrame, per_field: pd.DataFrame
         table = table.merge(col.rename(f"n_{reason}"), left_on="field_id", right_index=True, how="left")
     if per_field is not None and len(per_field):
         recorded = per_field.astype({"field_id": str}).set_index("field_id")
-        for col in ("n_nonfinite", "cell_diameter", "crop_size", *MEASURES):
-            if col in recorded.columns:
-                table[col] = table["field_id"].astype(str).map(pd.to_numeric(recorded[col]))
+        for col in recorded.columns:  # FIELD_COLUMNS, then the diameter and lengths of scale: auto
+            table[col] = table["field_id"].astype(str).map(pd.to_numeric(recorded[col]))
     num = [c for c in table.columns if c.startswith("n_")]
     table[num] = table[num].fillna(0).astype(int)
     return table
