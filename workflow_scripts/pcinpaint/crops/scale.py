@@ -20,6 +20,7 @@ median Pearson 0.94 (fixed crops: 0.30; tests/crops/test_segment_chunk.py).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import numpy as np
@@ -52,15 +53,20 @@ FLAT_DIAMETERS = 1.2
 SPECK_FRACTION = 1 / 8
 
 
+@functools.lru_cache(maxsize=128)
 def _log_kernel(sigma: float) -> np.ndarray:
     """-sigma^2 x scipy's discrete Laplacian of Gaussian, as a (2R+1)^2 kernel (R = ceil(4 sigma)):
-    its dot product with a window is the filtered image's value at the window's centre."""
+    its dot product with a window is the filtered image's value at the window's centre. Kept
+    between calls (read-only): the sigmas lie on one lattice, and every field of a segmentation
+    job would otherwise filter the same deltas again, most of what measuring a small field costs."""
     from scipy import ndimage as ndi
 
     radius = int(np.ceil(4 * sigma))
     delta = np.zeros((2 * radius + 1, 2 * radius + 1))
     delta[radius, radius] = 1.0
-    return -(sigma**2) * ndi.gaussian_laplace(delta, sigma, mode="constant")
+    kernel = -(sigma**2) * ndi.gaussian_laplace(delta, sigma, mode="constant")
+    kernel.flags.writeable = False
+    return kernel
 
 
 def blob_diameters(image: np.ndarray, centres: np.ndarray, guess: float) -> np.ndarray:
