@@ -38,7 +38,7 @@ from skimage import measure, transform
 
 from pcinpaint.config import schema_default
 from pcinpaint.crops.scale import field_diameter
-from pcinpaint.crops.segment import RelativeLengths, SegmentationSettings, segment_field
+from pcinpaint.crops.segment import LENGTH_KEYS, RelativeLengths, SegmentationSettings, segment_field
 from pcinpaint.crops.segment_chunk import DIAMETER_COLUMN, match_truth, segment_channel
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "nuclei_gt"
@@ -72,7 +72,7 @@ GRID = dict(
 #: magnifications ``--scales`` scores, as copies of the fields rescaled by these factors
 SCALES = (0.5, 1.0, 2.0)
 #: the relative lengths of scale auto as the workflow's schema defaults them
-RELATIVE = {key: schema_default("segmentation_relative", key) for key in RelativeLengths.__dataclass_fields__}
+RELATIVE = {key: schema_default("segmentation_relative", key) for key in LENGTH_KEYS}
 #: ``--scales``: nuclei_watershed with its pixel defaults, with pixels tuned at 1x (--tune's choice),
 #: and with scale auto; nuclei_otsu with the pixels above and with scale auto
 SCALE_METHODS = {

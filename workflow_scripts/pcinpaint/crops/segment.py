@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import functools
 import warnings
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 
 import numpy as np
 from scipy import ndimage as ndi
@@ -226,21 +226,6 @@ class SegmentationSettings:
     cellpose_diameter: float | None = None
 
 
-#: the length settings each thresholding method reads: with ``scale: auto`` they are set per field
-#: from its objects' diameter (``RelativeLengths``)
-LENGTHS = {
-    "nuclei_otsu": ("smoothing_sigma", "min_area"),
-    "nuclei_watershed": (
-        "smoothing_sigma",
-        "min_area",
-        "watershed_min_distance",
-        "distance_sigma",
-        "background_radius",
-    ),
-    "cells_watershed": ("smoothing_sigma", "min_area", "watershed_min_distance"),
-}
-
-
 @dataclass(frozen=True)
 class RelativeLengths:
     """The length settings of ``scale: auto`` in units of a field's typical object diameter D
@@ -265,6 +250,16 @@ class RelativeLengths:
             distance_sigma=self.distance_sigma * d,
             background_radius=self.background_radius * d,
         )
+
+
+#: the length settings, in pixels with ``scale: fixed``; each thresholding method reads those below,
+#: which with ``scale: auto`` are set per field from its objects' diameter
+LENGTH_KEYS = tuple(f.name for f in fields(RelativeLengths))
+LENGTHS = {
+    "nuclei_otsu": ("smoothing_sigma", "min_area"),
+    "nuclei_watershed": LENGTH_KEYS,
+    "cells_watershed": ("smoothing_sigma", "min_area", "watershed_min_distance"),
+}
 
 
 def segment_field(channel: np.ndarray, settings: SegmentationSettings, mask: np.ndarray | None = None) -> np.ndarray:

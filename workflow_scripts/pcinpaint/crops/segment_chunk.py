@@ -21,7 +21,14 @@ from pcinpaint.crops.cropping import CropSettings, crop_cells
 from pcinpaint.crops.preprocess import preprocess_crops
 from pcinpaint.crops.qc import MEASURES, protein_measures, structure_measures
 from pcinpaint.crops.scale import cell_diameter, field_diameter, scaled_crop_size
-from pcinpaint.crops.segment import LENGTHS, RelativeLengths, SegmentationSettings, block_mean, segment_field
+from pcinpaint.crops.segment import (
+    LENGTH_KEYS,
+    LENGTHS,
+    RelativeLengths,
+    SegmentationSettings,
+    block_mean,
+    segment_field,
+)
 from pcinpaint.crops.store import to_uint8
 from pcinpaint.errors import InputError
 from pcinpaint.inputs.files import read_image
@@ -33,15 +40,7 @@ OPTIONAL_META = tuple(c for c in SHEET_OPTIONAL if c != "mask")
 SHEET_META = (*SHEET_REQUIRED, *OPTIONAL_META)
 #: segmentation keys set in ``SegmentationSettings`` only when the config block has them (the lengths
 #: in pixels are absent with ``scale: auto``; the others from blocks written before they existed)
-OPTIONAL_SEGMENTATION = (
-    "smoothing_sigma",
-    "min_area",
-    "watershed_min_distance",
-    "distance_sigma",
-    "background_radius",
-    "cellpose_model",
-    "cellpose_diameter",
-)
+OPTIONAL_SEGMENTATION = (*LENGTH_KEYS, "cellpose_model", "cellpose_diameter")
 #: what a chunk records per field: non-finite pixels read as 0, the image's cell diameter and crop size
 #: (crops.crop_diameters), the quality measures
 FIELD_COLUMNS = ["field_id", "n_nonfinite", "cell_diameter", "crop_size", *MEASURES]
@@ -108,16 +107,12 @@ def segment_channel(
     if relative is None:
         return segment_field(channel, settings, mask=mask), {}
     diameter = field_diameter(channel, settings.min_contrast)
-    if np.isfinite(diameter):
-        settings = relative.at(diameter, settings)
-        labels = segment_field(channel, settings, mask=mask)
-    else:
-        labels = np.zeros(np.shape(channel), np.int32)
-    lengths = {
-        f"segmentation_{key}": getattr(settings, key) if np.isfinite(diameter) else np.nan
-        for key in LENGTHS[settings.method]
-    }
-    return labels, {DIAMETER_COLUMN: diameter, **lengths}
+    names = [f"segmentation_{key}" for key in LENGTHS[settings.method]]
+    if not np.isfinite(diameter):
+        return np.zeros(np.shape(channel), np.int32), {DIAMETER_COLUMN: diameter} | dict.fromkeys(names, np.nan)
+    settings = relative.at(diameter, settings)
+    lengths = {name: getattr(settings, key) for name, key in zip(names, LENGTHS[settings.method])}
+    return segment_field(channel, settings, mask=mask), {DIAMETER_COLUMN: diameter, **lengths}
 
 
 def scale_lines(fields: pd.DataFrame) -> list[str]:
